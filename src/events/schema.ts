@@ -1,0 +1,102 @@
+// The event model: one row per event, ordered by `seq`. This module is the single owner of the
+// column list; the engine decoder, the store's DDL and the replay plan all read it from here.
+import {
+  Binary,
+  Field,
+  Int32,
+  Int64,
+  List,
+  Schema,
+  Uint64,
+  Utf8,
+} from 'apache-arrow';
+
+/** What an event row is: a syscall, a signal delivery, bytes that arrived late, a thread exit. */
+export const EVENT_KINDS = ['syscall', 'signal', 'late_data', 'exit'] as const;
+export type EventKind = (typeof EVENT_KINDS)[number];
+
+/** run_id of the events captured while recording; replays get their own run ids. */
+export const RECORDING_RUN = 'recording';
+
+/**
+ * Arrow schema of the `events` table. Text columns are Utf8 here; ClickHouse returns every String
+ * as Binary (see store settings) and the store relabels the text ones without copying.
+ */
+export const eventSchema = new Schema([
+  new Field('incident_id', new Utf8(), false),
+  new Field('run_id', new Utf8(), false),
+  new Field('seq', new Uint64(), false),
+  new Field('pid', new Int32(), false),
+  new Field('tid', new Int32(), false),
+  new Field('nr', new Int32(), false),
+  new Field('name', new Utf8(), false),
+  new Field('args', new List(new Field('item', new Uint64(), false)), false),
+  new Field('ret', new Int64(), false),
+  new Field('enter_ns', new Int64(), false),
+  new Field('dur_ns', new Int64(), false),
+  new Field('resource', new Utf8(), false),
+  new Field('data_in', new Binary(), false),
+  new Field('data_out', new Binary(), false),
+  new Field('kind', new Utf8(), false),
+]);
+
+/** Columns that hold text (ClickHouse hands them back as Binary; we relabel them as Utf8). */
+export const TEXT_COLUMNS = ['incident_id', 'run_id', 'name', 'resource', 'kind'] as const;
+
+/** One event as a plain object: only for displaying a handful of rows or for tests. */
+export interface EventRow {
+  incident_id: string;
+  run_id: string;
+  seq: bigint;
+  pid: number;
+  tid: number;
+  nr: number;
+  name: string;
+  args: bigint[];
+  ret: bigint;
+  enter_ns: bigint;
+  dur_ns: bigint;
+  resource: string;
+  data_in: Uint8Array;
+  data_out: Uint8Array;
+  kind: EventKind;
+}
+
+/** The `incidents` table: one row per recorded incident. */
+export interface IncidentInfo {
+  incident_id: string;
+  service: string;
+  argv: string[];
+  env: string[];
+  cwd: string;
+  exe_path: string;
+  exe_sha256: string;
+  /** Wall-clock start of the recording, nanoseconds since the Unix epoch. */
+  started_at_ns: bigint;
+  /** Exit code, or null when the service was killed by a signal. */
+  exit_code: number | null;
+  exit_signal: string | null;
+  event_count: number;
+  duration_ns: bigint;
+  /** Files the service mapped or the kernel loaded at exec: path -> sha256 of the stored blob. */
+  files: Record<string, string>;
+  host: string;
+}
+
+/** The `runs` table: one row per replay run. */
+export interface RunInfo {
+  incident_id: string;
+  run_id: string;
+  started_at_ns: bigint;
+  speed: string;
+  seed: number;
+  injections: string;
+  exit_code: number | null;
+  exit_signal: string | null;
+  event_count: number;
+  wall_ns: bigint;
+  /** JSON of the divergence report, or '' when the replay matched the log. */
+  divergence: string;
+  stdout: Uint8Array;
+  stderr: Uint8Array;
+}

@@ -1,0 +1,53 @@
+// The boundary between replaybook and ClickHouse. Callers speak Arrow and plain records; only the
+// store knows SQL. The embedded chDB store implements it; a server store will implement it too.
+import type { RecordBatch, Table } from 'apache-arrow';
+import type { IncidentInfo, RunInfo } from '../events/schema';
+
+export interface IncidentFilter {
+  service?: string;
+  /** Only incidents whose service exited non-zero or was killed. */
+  failed?: boolean;
+  /** Only incidents started at or after this instant. */
+  since?: Date;
+}
+
+export interface EventStore {
+  /** Where the data lives (a directory for chDB, a URL for a server), for messages. */
+  readonly location: string;
+
+  /**
+   * Store a whole recording atomically from the reader's point of view: blobs, events, then the
+   * incident row (readers only see incidents whose row exists). If the store is locked by another
+   * process the recording is spooled and ingested by the next process that opens the store.
+   * Returns 'stored' or 'spooled'.
+   */
+  putIncident(
+    info: IncidentInfo,
+    events: AsyncIterable<RecordBatch> | Iterable<RecordBatch>,
+    blobs: Map<string, string>,
+  ): Promise<'stored' | 'spooled'>;
+
+  /** Store a replay run with its events (same atomicity and spooling as putIncident). */
+  putRun(info: RunInfo, events: Iterable<RecordBatch>): Promise<'stored' | 'spooled'>;
+
+  incidents(filter?: IncidentFilter): Promise<IncidentInfo[]>;
+  /** The incident, or null when the store has no incident with this id. */
+  incident(id: string): Promise<IncidentInfo | null>;
+  runs(incidentId: string): Promise<RunInfo[]>;
+
+  /** Events of one run (default: the recording), in seq order, streamed as record batches. */
+  events(incidentId: string, runId?: string): AsyncIterable<RecordBatch>;
+  /** The same as one Table, for analyses that need everything at once. */
+  eventsTable(incidentId: string, runId?: string): Promise<Table>;
+
+  /** Write the blob with this sha256 to `dest` (a file path). Throws if the store lacks it. */
+  readBlob(sha256: string, dest: string): Promise<void>;
+
+  /** ClickHouse SQL over the store with `{name:Type}` parameters, the result as an Arrow Table. */
+  query(sql: string, params?: Record<string, string | number | bigint>): Promise<Table>;
+  /** A statement without a result (ALTER, DELETE...), parameterised the same way. */
+  command(sql: string, params?: Record<string, string | number | bigint>): Promise<void>;
+
+  /** Release the store (closes the chDB session if one is open). */
+  close(): Promise<void>;
+}
