@@ -1,0 +1,23 @@
+{
+  "target_defaults": {
+    "cflags_cc!": ["-fno-exceptions"],
+    "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-O2", "-fexceptions"],
+    "defines": ["NAPI_CPP_EXCEPTIONS"]
+  },
+  "targets": [
+    {
+      "target_name": "replaybook",
+      "sources": ["addon.cc", "batch.cc"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8"]
+    },
+    {
+      "target_name": "replaybook-engine",
+      "type": "executable",
+      "sources": [
+        "engine_main.cc", "batch.cc", "syscalls.cc", "tracer.cc", "capture.cc",
+        "output.cc", "tools.cc", "recorder.cc", "replayer.cc"
+      ]
+    }
+  ]
+}

@@ -1,0 +1,137 @@
+// replaybook-engine: the process that owns ptrace. Node starts it through the addon and talks to
+// it over two pipes: fd 3 brings a config frame (and, for replay, the recorded events), fd 4
+// carries event batches and JSON messages back. It dies with its parent, and PTRACE_O_EXITKILL
+// takes the tracee with it.
+//
+// Config lines are "key value" with values percent-encoded (%25 %0A %20 ...):
+//   mode record|replay      exe PATH        arg VALUE (repeated)     env VALUE (repeated)
+//   cwd PATH                pin 0|1         speed FACTOR|max
+//   file RECORDED_PATH LOCAL_BLOB_PATH (replay, repeated)
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <map>
+#include <sstream>
+
+#include "batch.h"
+#include "output.h"
+#include "tools.h"
+#include "tracer.h"
+
+namespace {
+
+constexpr int kIn = 3;
+constexpr int kOut = 4;
+
+std::string unescape(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); i++) {
+    if (s[i] == '%' && i + 2 < s.size()) {
+      out += static_cast<char>(std::strtol(s.substr(i + 1, 2).c_str(), nullptr, 16));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+struct Config {
+  std::string mode;
+  rb::SpawnConfig spawn;
+  double speed = 1.0;
+  std::map<std::string, std::string> files;
+};
+
+bool parse_config(const std::string& text, Config& c, std::string& err) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    std::istringstream ls(line);
+    std::string key, v1, v2;
+    ls >> key >> v1 >> v2;
+    v1 = unescape(v1);
+    v2 = unescape(v2);
+    if (key == "mode") c.mode = v1;
+    else if (key == "exe") c.spawn.exe = v1;
+    else if (key == "arg") c.spawn.argv.push_back(v1);
+    else if (key == "env") c.spawn.env.push_back(v1);
+    else if (key == "cwd") c.spawn.cwd = v1;
+    else if (key == "pin") c.spawn.pin = v1 == "1";
+    else if (key == "speed") c.speed = v1 == "max" ? 0 : std::strtod(v1.c_str(), nullptr);
+    else if (key == "file") c.files[v1] = v2;
+    else {
+      err = "unknown config key " + key;
+      return false;
+    }
+  }
+  if (c.mode != "record" && c.mode != "replay") {
+    err = "mode must be record or replay";
+    return false;
+  }
+  if (c.spawn.exe.empty() || c.spawn.argv.empty()) {
+    err = "no command to run";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+int main() {
+  // Die with Node; if Node is already gone, stop now.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() == 1) return 1;
+  signal(SIGPIPE, SIG_IGN);
+  rb::Output out(kOut);
+  auto fail = [&](const std::string& code, const std::string& msg) {
+    out.message(rb::error_json(code, msg));
+    return 1;
+  };
+
+  uint32_t type;
+  std::string payload;
+  if (!rb::read_frame(kIn, type, payload) || type != rb::kFrameConfig)
+    return fail("protocol", "expected a config frame");
+  Config cfg;
+  std::string err;
+  if (!parse_config(payload, cfg, err)) return fail("protocol", err);
+
+  rb::ReplayOptions ropts;
+  if (cfg.mode == "replay") {
+    while (rb::read_frame(kIn, type, payload) && type != rb::kFrameEnd) {
+      if (type != rb::kFrameEvents ||
+          !rb::decode_batch(reinterpret_cast<const uint8_t*>(payload.data()), payload.size(),
+                            ropts.log))
+        return fail("protocol", "a recorded event batch could not be decoded");
+    }
+    ropts.speed = cfg.speed;
+    ropts.files = cfg.files;
+    for (const auto& [path, blob] : cfg.files) cfg.spawn.bind_mounts.emplace_back(blob, path);
+    cfg.spawn.stdio_null = true;
+  }
+  close(kIn);
+
+  int cpu = -1;
+  (void)rb::original_cpu_mask();
+  if (cfg.spawn.pin) {
+    cpu = rb::pin_to_current_cpu();
+    if (cpu < 0) return fail("pin", "could not pin to one CPU");
+  }
+  std::unique_ptr<rb::Tool> tool;
+  if (cfg.mode == "record") {
+    rb::RecordOptions o;
+    o.pinned = cfg.spawn.pin;
+    tool = rb::make_recorder(out, o);
+  } else {
+    tool = rb::make_replayer(out, std::move(ropts));
+  }
+  out.message("{\"type\":\"started\",\"cpu\":" + std::to_string(cpu) + "}");
+  rb::Tracer tracer;
+  if (!tracer.run(cfg.spawn, *tool, err)) return fail("spawn", err);
+  out.flush();
+  return 0;
+}

@@ -1,0 +1,32 @@
+// The engine's output channel: events leave in batches (by count or every 100 ms so a live view
+// can follow), messages as single JSON objects.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "batch.h"
+
+namespace rb {
+
+class Output {
+ public:
+  explicit Output(int fd) : fd_(fd) {}
+  void event(Event&& e);
+  void message(const std::string& json);
+  void flush();
+  uint64_t events_sent() const { return sent_; }
+
+ private:
+  int fd_;
+  std::vector<Event> pending_;
+  size_t pending_bytes_ = 0;
+  int64_t last_flush_ns_ = 0;
+  uint64_t sent_ = 0;
+};
+
+// JSON helpers for messages.
+std::string json_str(const std::string& s);  // quoted and escaped (bytes >= 0x80 as \u00XX)
+std::string base64(const std::string& s);
+
+}  // namespace rb

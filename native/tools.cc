@@ -1,0 +1,54 @@
+#include "tools.h"
+
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "capture.h"
+
+namespace rb {
+
+Event syscall_event(Thread& t, const SyscallSpec& s, const uint64_t args[6], uint64_t seq,
+                    int64_t enter_ns) {
+  Event e;
+  e.seq = seq;
+  e.pid = t.tid();  // single-threaded: pid == tid; threads will map both
+  e.tid = t.tid();
+  e.nr = static_cast<int32_t>(t.syscall_nr());
+  for (int i = 0; i < 6; i++) e.args[i] = args[i];
+  e.enter_ns = enter_ns;
+  e.kind = kSyscall;
+  e.name = s.name;
+  return e;
+}
+
+std::string clone_refusal(Thread& t, const SyscallSpec& s, const uint64_t args[6]) {
+  uint64_t flags = args[0];
+  if (std::string(s.name) == "clone3") t.read_mem(args[0], &flags, 8);  // clone_args.flags
+  bool thread = (std::string(s.name) == "clone" || std::string(s.name) == "clone3") &&
+                (flags & CLONE_THREAD);
+  if (thread)
+    return std::string("threads are not supported yet: the service called ") + s.name +
+           "(CLONE_THREAD) to start a thread; replaybook records and replays single-threaded "
+           "services for now";
+  return std::string("child processes are not supported yet: the service called ") + s.name +
+         " to start a process; replaybook records and replays single-process services for now";
+}
+
+std::string error_json(const std::string& code, const std::string& message) {
+  return "{\"type\":\"error\",\"code\":" + json_str(code) + ",\"message\":" + json_str(message) +
+         "}";
+}
+
+std::string signal_name(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  return abbrev ? std::string("SIG") + abbrev : "SIG" + std::to_string(sig);
+}
+
+std::string exit_status_json(int status) {
+  if (WIFEXITED(status))
+    return "\"exit_code\":" + std::to_string(WEXITSTATUS(status)) + ",\"signal\":null";
+  return "\"exit_code\":null,\"signal\":" + json_str(signal_name(WTERMSIG(status)));
+}
+
+}  // namespace rb

@@ -1,0 +1,450 @@
+#include "tracer.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stddef.h>
+#include <sys/mount.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstring>
+
+namespace rb {
+
+int64_t now_ns() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Thread: registers and memory
+
+bool Thread::load_regs() { return ptrace(PTRACE_GETREGS, tid_, nullptr, &regs_) == 0; }
+bool Thread::store_regs() { return ptrace(PTRACE_SETREGS, tid_, nullptr, &regs_) == 0; }
+
+void Thread::syscall_args(uint64_t out[6]) const {
+  out[0] = regs_.rdi;
+  out[1] = regs_.rsi;
+  out[2] = regs_.rdx;
+  out[3] = regs_.r10;
+  out[4] = regs_.r8;
+  out[5] = regs_.r9;
+}
+
+bool Thread::read_mem(uint64_t addr, void* buf, size_t len) {
+  if (len == 0) return true;
+  struct iovec local = {buf, len};
+  struct iovec remote = {reinterpret_cast<void*>(addr), len};
+  ssize_t n = process_vm_readv(tid_, &local, 1, &remote, 1, 0);
+  if (n == static_cast<ssize_t>(len)) return true;
+  // Fall back to word-sized peeks (pages process_vm_readv refuses, e.g. guard gaps crossing).
+  size_t done = n > 0 ? static_cast<size_t>(n) : 0;
+  char* out = static_cast<char*>(buf);
+  while (done < len) {
+    uint64_t word_addr = (addr + done) & ~uint64_t(7);
+    errno = 0;
+    long word = ptrace(PTRACE_PEEKDATA, tid_, reinterpret_cast<void*>(word_addr), nullptr);
+    if (errno) return false;
+    size_t skip = (addr + done) - word_addr;
+    size_t take = std::min<size_t>(8 - skip, len - done);
+    std::memcpy(out + done, reinterpret_cast<char*>(&word) + skip, take);
+    done += take;
+  }
+  return true;
+}
+
+std::string Thread::read_bytes(uint64_t addr, size_t len) {
+  std::string s(len, '\0');
+  if (!read_mem(addr, s.data(), len)) s.clear();
+  return s;
+}
+
+std::string Thread::read_cstr(uint64_t addr, size_t max) {
+  std::string out;
+  if (!addr) return out;
+  char chunk[256];
+  while (out.size() < max) {
+    // Never read across a page boundary in one go: the next page may be unmapped.
+    size_t to_page = 4096 - ((addr + out.size()) & 4095);
+    size_t n = std::min(sizeof chunk, to_page);
+    if (!read_mem(addr + out.size(), chunk, n)) break;
+    void* nul = std::memchr(chunk, 0, n);
+    if (nul) {
+      out.append(chunk, static_cast<char*>(nul) - chunk);
+      return out;
+    }
+    out.append(chunk, n);
+  }
+  return out;
+}
+
+bool Thread::write_mem(uint64_t addr, const void* data, size_t len) {
+  if (len == 0) return true;
+  struct iovec local = {const_cast<void*>(data), len};
+  struct iovec remote = {reinterpret_cast<void*>(addr), len};
+  ssize_t n = process_vm_writev(tid_, &local, 1, &remote, 1, 0);
+  if (n == static_cast<ssize_t>(len)) return true;
+  // Read-only pages: ptrace pokes may write where process_vm_writev may not.
+  size_t done = n > 0 ? static_cast<size_t>(n) : 0;
+  const char* in = static_cast<const char*>(data);
+  while (done < len) {
+    uint64_t word_addr = (addr + done) & ~uint64_t(7);
+    errno = 0;
+    long word = ptrace(PTRACE_PEEKDATA, tid_, reinterpret_cast<void*>(word_addr), nullptr);
+    if (errno) return false;
+    size_t skip = (addr + done) - word_addr;
+    size_t take = std::min<size_t>(8 - skip, len - done);
+    std::memcpy(reinterpret_cast<char*>(&word) + skip, in + done, take);
+    if (ptrace(PTRACE_POKEDATA, tid_, reinterpret_cast<void*>(word_addr),
+               reinterpret_cast<void*>(word)) != 0)
+      return false;
+    done += take;
+  }
+  return true;
+}
+
+bool Thread::emulate(int64_t ret) {
+  regs_.orig_rax = static_cast<uint64_t>(-1);  // skip the syscall...
+  regs_.rax = static_cast<uint64_t>(ret);      // ...and return this instead of -ENOSYS
+  return store_regs();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Injection
+
+namespace {
+
+// Waits for the next stop of `tid` that is not a signal we must pass through later.
+// Returns the waitpid status.
+int wait_stop(pid_t tid) {
+  int status = 0;
+  while (waitpid(tid, &status, __WALL) < 0) {
+    if (errno != EINTR) return -1;
+  }
+  return status;
+}
+
+bool is_syscall_stop(int status) {
+  return WIFSTOPPED(status) && WSTOPSIG(status) == (SIGTRAP | 0x80);
+}
+
+bool is_seccomp_stop(int status) {
+  return WIFSTOPPED(status) && (status >> 8) == (SIGTRAP | (PTRACE_EVENT_SECCOMP << 8));
+}
+
+void set_args(user_regs_struct& r, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3,
+              uint64_t a4, uint64_t a5) {
+  r.rdi = a0;
+  r.rsi = a1;
+  r.rdx = a2;
+  r.r10 = a3;
+  r.r8 = a4;
+  r.r9 = a5;
+}
+
+}  // namespace
+
+Thread::Injector::Injector(Thread& t) : t_(t), saved_(t.regs()) {}
+
+int64_t Thread::Injector::call(long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3,
+                               uint64_t a4, uint64_t a5) {
+  if (failed_) return -EIO;
+  user_regs_struct r = saved_;
+  set_args(r, a0, a1, a2, a3, a4, a5);
+  pid_t tid = t_.tid();
+  if (!at_exit_) {
+    // At the seccomp stop: the kernel runs whatever syscall the registers now name.
+    r.orig_rax = static_cast<uint64_t>(nr);
+    if (ptrace(PTRACE_SETREGS, tid, nullptr, &r) != 0 || ptrace(PTRACE_SYSCALL, tid, 0, 0) != 0) {
+      failed_ = true;
+      return -EIO;
+    }
+  } else {
+    // At a syscall-exit stop: step back onto the `syscall` instruction and enter it again.
+    r.rip = saved_.rip - 2;
+    r.rax = static_cast<uint64_t>(nr);
+    r.orig_rax = static_cast<uint64_t>(nr);
+    if (ptrace(PTRACE_SETREGS, tid, nullptr, &r) != 0 || ptrace(PTRACE_CONT, tid, 0, 0) != 0) {
+      failed_ = true;
+      return -EIO;
+    }
+    int st = wait_stop(tid);
+    if (!is_seccomp_stop(st) || ptrace(PTRACE_SYSCALL, tid, 0, 0) != 0) {
+      failed_ = true;
+      return -EIO;
+    }
+  }
+  int st = wait_stop(tid);
+  if (!is_syscall_stop(st) || !t_.load_regs()) {
+    failed_ = true;
+    return -EIO;
+  }
+  at_exit_ = true;
+  return static_cast<int64_t>(t_.regs().rax);
+}
+
+bool Thread::Injector::finish(int64_t ret) {
+  if (failed_) return false;
+  t_.regs() = saved_;
+  t_.regs().rax = static_cast<uint64_t>(ret);
+  if (!at_exit_) t_.regs().orig_rax = static_cast<uint64_t>(-1);
+  return t_.store_regs();
+}
+
+bool Thread::Injector::rerun() {
+  if (failed_) return false;
+  t_.regs() = saved_;
+  if (at_exit_) {
+    t_.regs().rip = saved_.rip - 2;
+    t_.regs().rax = saved_.orig_rax;
+  }
+  return t_.store_regs();
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU pinning
+
+namespace {
+std::string& mask_storage() {
+  static std::string mask = [] {
+    std::string m(128, '\0');
+    long n = syscall(SYS_sched_getaffinity, 0, m.size(), m.data());
+    m.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    return m;
+  }();
+  return mask;
+}
+}  // namespace
+
+const std::string& original_cpu_mask() { return mask_storage(); }
+
+int pin_to_current_cpu() {
+  (void)original_cpu_mask();  // remember the mask before we change it
+  int cpu = sched_getcpu();
+  if (cpu < 0) return -1;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (sched_setaffinity(0, sizeof set, &set) != 0) return -1;
+  return cpu;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Spawning
+
+namespace {
+
+// The seccomp filter: trap every syscall except the hot memory-only ones the table marks
+// Untraced, and anonymous mmap.
+std::vector<sock_filter> build_filter() {
+  std::vector<sock_filter> f;
+  f.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)));
+  f.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0));
+  f.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE));
+  f.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)));
+  for (const SyscallSpec& s : syscall_table()) {
+    if (s.cls != Class::Untraced) continue;
+    f.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(s.nr), 0, 1));
+    f.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+  }
+  // mmap(..., flags & MAP_ANONYMOUS, ...) touches only the process's own memory.
+  f.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mmap, 0, 3));
+  f.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[3])));
+  f.push_back(BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x20 /* MAP_ANONYMOUS */, 0, 1));
+  f.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+  f.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE));
+  return f;
+}
+
+[[noreturn]] void child_fail(int errfd, const char* what, int err) {
+  char buf[512];
+  int n = snprintf(buf, sizeof buf, "%s: %s", what, strerror(err));
+  if (n > 0) (void)!write(errfd, buf, static_cast<size_t>(n));
+  _exit(127);
+}
+
+[[noreturn]] void child_main(const SpawnConfig& cfg, char* const* argv, char* const* envp,
+                             const sock_fprog& prog, int errfd) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  // Node ignores SIGPIPE and may block signals: the service gets the defaults it would have.
+  for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+
+  if (!cfg.bind_mounts.empty()) {
+    if (unshare(CLONE_NEWNS) != 0) child_fail(errfd, "cannot create a mount namespace", errno);
+    if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+      child_fail(errfd, "cannot make mounts private", errno);
+    for (const auto& [blob, path] : cfg.bind_mounts) {
+      // A recorded path this machine lacks needs no cover: fds on it are served from the blob.
+      if (access(path.c_str(), F_OK) != 0) continue;
+      if (mount(blob.c_str(), path.c_str(), nullptr, MS_BIND, nullptr) != 0) {
+        std::string what = "cannot put the recorded " + path + " in place";
+        child_fail(errfd, what.c_str(), errno);
+      }
+    }
+  }
+  if (cfg.stdio_null) {
+    int null = open("/dev/null", O_RDWR);
+    if (null < 0) child_fail(errfd, "cannot open /dev/null", errno);
+    for (int fd = 0; fd < 3; fd++) dup2(null, fd);
+    if (null > 2) close(null);
+  }
+  // Only stdio and the error pipe survive: the service starts with the fds it would have.
+  if (errfd > 3) syscall(SYS_close_range, 3, errfd - 1, 0);
+  syscall(SYS_close_range, errfd + 1, ~0U, 0);
+  if (!cfg.cwd.empty() && chdir(cfg.cwd.c_str()) != 0) {
+    std::string what = "cannot enter the working directory " + cfg.cwd;
+    child_fail(errfd, what.c_str(), errno);
+  }
+  // Fixed addresses make runs alike (pointers are still never compared).
+  personality(ADDR_NO_RANDOMIZE);
+  if (ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) != 0) child_fail(errfd, "ptrace", errno);
+  raise(SIGSTOP);
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail(errfd, "no_new_privs", errno);
+  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0)
+    child_fail(errfd, "seccomp", errno);
+  execve(cfg.exe.c_str(), argv, envp);
+  child_fail(errfd, "execve", errno);
+}
+
+std::vector<char*> c_strings(const std::vector<std::string>& v) {
+  std::vector<char*> out;
+  for (const std::string& s : v) out.push_back(const_cast<char*>(s.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
+// Hide the vDSO from the new image: turn AT_SYSINFO_EHDR into AT_IGNORE in the auxiliary
+// vector, so libc makes real clock syscalls, which we trap.
+bool disable_vdso(Thread& t) {
+  if (!t.load_regs()) return false;
+  uint64_t sp = t.regs().rsp;
+  uint64_t argc = 0;
+  if (!t.read_mem(sp, &argc, 8)) return false;
+  uint64_t p = sp + 8 * (argc + 2);  // past argc, argv[], NULL
+  uint64_t word = 1;
+  for (int i = 0; i < 100000 && word != 0; i++, p += 8)
+    if (!t.read_mem(p, &word, 8)) return false;
+  for (int i = 0; i < 512; i++, p += 16) {
+    uint64_t pair[2];
+    if (!t.read_mem(p, pair, 16)) return false;
+    if (pair[0] == AT_NULL) return true;
+    if (pair[0] == AT_SYSINFO_EHDR) {
+      uint64_t ignore[2] = {AT_IGNORE, 0};
+      return t.write_mem(p, ignore, 16);
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+void Tracer::kill_tracee() {
+  if (pid_ > 0) kill(pid_, SIGKILL);
+}
+
+bool Tracer::run(const SpawnConfig& cfg, Tool& tool, std::string& error) {
+  std::vector<sock_filter> filter = build_filter();
+  sock_fprog prog = {static_cast<unsigned short>(filter.size()), filter.data()};
+  std::vector<char*> argv = c_strings(cfg.argv), envp = c_strings(cfg.env);
+  int errpipe[2];
+  if (pipe2(errpipe, O_CLOEXEC) != 0) {
+    error = std::string("pipe: ") + strerror(errno);
+    return false;
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    error = std::string("fork: ") + strerror(errno);
+    return false;
+  }
+  if (pid == 0) {
+    close(errpipe[0]);
+    child_main(cfg, argv.data(), envp.data(), prog, errpipe[1]);
+  }
+  close(errpipe[1]);
+  pid_ = pid;
+  int status = wait_stop(pid);
+  if (!WIFSTOPPED(status)) {
+    char buf[512] = {0};
+    ssize_t n = read(errpipe[0], buf, sizeof buf - 1);
+    close(errpipe[0]);
+    error = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "the service did not start";
+    return false;
+  }
+  close(errpipe[0]);
+  long opts = PTRACE_O_TRACESECCOMP | PTRACE_O_EXITKILL | PTRACE_O_TRACEEXEC |
+              PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK |
+              PTRACE_O_TRACEVFORK;
+  if (ptrace(PTRACE_SETOPTIONS, pid, nullptr, reinterpret_cast<void*>(opts)) != 0) {
+    error = std::string("PTRACE_SETOPTIONS: ") + strerror(errno);
+    kill(pid, SIGKILL);
+    return false;
+  }
+  Thread t(pid);
+  bool awaiting_exit = false;  // resumed with PTRACE_SYSCALL to see the syscall return
+  int deliver = 0;
+  for (;;) {
+    int req = awaiting_exit ? PTRACE_SYSCALL : PTRACE_CONT;
+    if (ptrace(static_cast<enum __ptrace_request>(req), pid, 0, deliver) != 0 && errno == ESRCH) {
+      // The tracee is gone (killed); collect its status below.
+    }
+    deliver = 0;
+    status = wait_stop(pid);
+    if (status == -1) {
+      error = std::string("waitpid: ") + strerror(errno);
+      return false;
+    }
+    if (WIFEXITED(status) || WIFSIGNALED(status)) {
+      tool.on_exit(status);
+      pid_ = -1;
+      return true;
+    }
+    if (!WIFSTOPPED(status)) continue;
+    int sig = WSTOPSIG(status);
+    int event = status >> 16;
+    if (sig == SIGTRAP && event == PTRACE_EVENT_SECCOMP) {
+      if (!t.load_regs()) continue;
+      Resume r = tool.on_syscall(t);
+      if (r == Resume::Kill) {
+        kill(pid, SIGKILL);
+        awaiting_exit = false;
+        continue;
+      }
+      awaiting_exit = r == Resume::ToExit;
+    } else if (sig == (SIGTRAP | 0x80)) {
+      if (!t.load_regs()) continue;
+      if (awaiting_exit) tool.on_syscall_exit(t);
+      awaiting_exit = false;
+    } else if (sig == SIGTRAP && event == PTRACE_EVENT_EXEC) {
+      disable_vdso(t);
+      if (t.load_regs()) tool.on_exec(t);
+    } else if (sig == SIGTRAP && (event == PTRACE_EVENT_CLONE || event == PTRACE_EVENT_FORK ||
+                                  event == PTRACE_EVENT_VFORK)) {
+      // Tools refuse clones before they run; a child that slipped through dies with us.
+      unsigned long child = 0;
+      ptrace(PTRACE_GETEVENTMSG, pid, nullptr, &child);
+      if (child) kill(static_cast<pid_t>(child), SIGKILL);
+    } else if (event == 0) {
+      // Signal-delivery stop. New children's initial SIGSTOP never reaches here (refused).
+      if (t.load_regs()) deliver = tool.on_signal(t, sig);
+      else deliver = sig;
+    }
+  }
+}
+
+}  // namespace rb

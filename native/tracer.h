@@ -1,0 +1,115 @@
+// The tracer core: spawns the service under ptrace with a seccomp filter, owns the stop loop,
+// registers, tracee memory and syscall injection. Tools (recorder, replayer) own policy only, in
+// the manner of reverie's Tool: they see syscall stops, never waitpid bookkeeping.
+#pragma once
+#include <sys/types.h>
+#include <sys/user.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "syscalls.h"
+
+namespace rb {
+
+int64_t now_ns();  // CLOCK_MONOTONIC
+
+struct SpawnConfig {
+  std::string exe;                 // what to execve
+  std::vector<std::string> argv, env;
+  std::string cwd;
+  bool pin = true;                 // run tracer and tracee on one CPU
+  bool stdio_null = false;         // replay: the tracee's stdio is /dev/null (output is captured)
+  // Replay: bind-mount local blob files over the recorded paths in a private mount namespace,
+  // so the kernel's own loading at execve (executable, ELF interpreter) uses recorded bytes.
+  std::vector<std::pair<std::string, std::string>> bind_mounts;  // (blob file, recorded path)
+};
+
+// A stopped tracee thread: registers, arguments, memory, emulation and injection.
+class Thread {
+ public:
+  explicit Thread(pid_t tid) : tid_(tid) {}
+  pid_t tid() const { return tid_; }
+
+  bool load_regs();
+  bool store_regs();
+  user_regs_struct& regs() { return regs_; }
+  long syscall_nr() const { return static_cast<long>(regs_.orig_rax); }
+  void syscall_args(uint64_t out[6]) const;
+  int64_t syscall_ret() const { return static_cast<int64_t>(regs_.rax); }
+  uint64_t ip() const { return regs_.rip; }
+
+  bool read_mem(uint64_t addr, void* buf, size_t len);
+  std::string read_bytes(uint64_t addr, size_t len);
+  std::string read_cstr(uint64_t addr, size_t max = 1 << 16);
+  bool write_mem(uint64_t addr, const void* data, size_t len);
+
+  // At a seccomp stop: do not run the syscall; it returns `ret`.
+  bool emulate(int64_t ret);
+
+  // Runs extra syscalls in the tracee while it is at a seccomp stop. The first call replaces
+  // the syscall being entered; later ones rewind to the same `syscall` instruction. finish()
+  // then makes the original syscall return `ret` as if it had run.
+  class Injector {
+   public:
+    explicit Injector(Thread& t);
+    int64_t call(long nr, uint64_t a0 = 0, uint64_t a1 = 0, uint64_t a2 = 0, uint64_t a3 = 0,
+                 uint64_t a4 = 0, uint64_t a5 = 0);
+    bool finish(int64_t ret);
+    // Re-enter the original syscall (it will stop at seccomp again) instead of finishing.
+    bool rerun();
+    bool failed() const { return failed_; }
+
+   private:
+    Thread& t_;
+    user_regs_struct saved_;
+    bool at_exit_ = false;
+    bool failed_ = false;
+  };
+
+ private:
+  pid_t tid_;
+  user_regs_struct regs_{};
+};
+
+enum class Resume {
+  Continue,  // let the tracee run until its next trapped syscall
+  ToExit,    // also stop when the syscall returns (on_syscall_exit is called)
+  Kill,      // the tool gave up: kill the tracee
+};
+
+class Tool {
+ public:
+  virtual ~Tool() = default;
+  // Which syscalls trap: Untraced ones never reach the tool.
+  virtual Resume on_syscall(Thread& t) = 0;
+  virtual void on_syscall_exit(Thread& t) = 0;
+  // After a successful execve replaced the image (auxv is already patched).
+  virtual void on_exec(Thread&) {}
+  // A signal is about to be delivered; return the signal to deliver (0 to suppress).
+  virtual int on_signal(Thread&, int sig) { return sig; }
+  // The traced process ended: exit code, or killing signal.
+  virtual void on_exit(int status) = 0;
+};
+
+class Tracer {
+ public:
+  // Spawns the command and runs the stop loop until the process is gone. Returns false with
+  // `error` set if the command could not be started.
+  bool run(const SpawnConfig& cfg, Tool& tool, std::string& error);
+  void kill_tracee();
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+// CPU pinning: pins the calling process to the CPU it runs on; returns that CPU (-1 on error).
+int pin_to_current_cpu();
+// The affinity mask the engine had when it started, before pinning (raw kernel cpumask bytes).
+const std::string& original_cpu_mask();
+
+}  // namespace rb

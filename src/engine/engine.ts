@@ -1,0 +1,151 @@
+// Runs the native engine process for one recording or replay. The engine owns ptrace; this module
+// owns the pipe protocol (config, replay input, batches and messages back) and interruption.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { RecordBatch } from 'apache-arrow';
+import { fromRecordBatch } from './columns';
+import type { EventColumns, NativeAddon } from './native';
+
+const FRAME_EXITED = 0;
+const FRAME_CONFIG = 1;
+const FRAME_EVENTS = 2;
+const FRAME_MESSAGE = 3;
+const FRAME_END = 4;
+
+export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
+const BUILD_DIR = path.join(PACKAGE_ROOT, 'native', 'build', 'Release');
+export const ENGINE_PATH = path.join(BUILD_DIR, 'replaybook-engine');
+
+let addon: NativeAddon | undefined;
+
+/** The native addon, loaded on first use with a message that says how to build it. */
+export function nativeAddon(): NativeAddon {
+  if (!addon) {
+    const file = path.join(BUILD_DIR, 'replaybook.node');
+    if (!fs.existsSync(file) || !fs.existsSync(ENGINE_PATH)) {
+      throw new EngineError(
+        'not_built',
+        `the native engine is not built (${file} is missing): run \`npm install\` (or \`npm run build\`) in ${PACKAGE_ROOT}`,
+      );
+    }
+    addon = require(file) as NativeAddon;
+  }
+  return addon;
+}
+
+export class EngineError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'EngineError';
+  }
+}
+
+/** A JSON message from the engine: started, file, exit, divergence, error. */
+export interface EngineMessage {
+  type: string;
+  [key: string]: unknown;
+}
+
+export interface EngineRunOptions {
+  mode: 'record' | 'replay';
+  exe: string;
+  argv: string[];
+  env: string[];
+  cwd: string;
+  pin: boolean;
+  /** Replay speed factor; 'max' serves without waiting. */
+  speed?: number | 'max';
+  /** Replay: recorded path -> local file holding its recorded bytes. */
+  files?: Map<string, string>;
+  /** Replay: the recorded events. */
+  input?: AsyncIterable<RecordBatch> | Iterable<RecordBatch>;
+  onEvents(columns: EventColumns): void;
+  onMessage?(message: EngineMessage): void;
+  /** Aborting kills the engine, which takes the traced program with it. */
+  signal?: AbortSignal;
+}
+
+export interface EngineExit {
+  code: number | null;
+  signal: number | null;
+  messages: EngineMessage[];
+}
+
+function escape(value: string): string {
+  return value.replace(/[%\s\x00-\x1f\x7f]/g, (c) => '%' + c.charCodeAt(0).toString(16).padStart(2, '0'));
+}
+
+function configText(o: EngineRunOptions): string {
+  const lines = [`mode ${o.mode}`, `exe ${escape(o.exe)}`, `cwd ${escape(o.cwd)}`, `pin ${o.pin ? 1 : 0}`];
+  for (const a of o.argv) lines.push(`arg ${escape(a)}`);
+  for (const e of o.env) lines.push(`env ${escape(e)}`);
+  if (o.speed !== undefined) lines.push(`speed ${o.speed === 'max' ? 'max' : String(o.speed)}`);
+  for (const [recorded, local] of o.files ?? []) lines.push(`file ${escape(recorded)} ${escape(local)}`);
+  return lines.join('\n') + '\n';
+}
+
+/** Runs the engine to completion. Resolves when the engine has exited and been reaped. */
+export function runEngine(o: EngineRunOptions): Promise<EngineExit> {
+  const native = nativeAddon();
+  const messages: EngineMessage[] = [];
+  return new Promise<EngineExit>((resolve, reject) => {
+    let failure: Error | undefined;
+    const handle = native.spawnEngine(ENGINE_PATH, (type, data, code, signal) => {
+      try {
+        if (type === FRAME_EXITED) {
+          o.signal?.removeEventListener('abort', onAbort);
+          if (failure) reject(failure);
+          else resolve({ code: code ?? null, signal: signal ?? null, messages });
+        } else if (type === FRAME_EVENTS && data) {
+          o.onEvents(native.decodeEvents(data));
+        } else if (type === FRAME_MESSAGE && data) {
+          const msg = JSON.parse(Buffer.from(data).toString('utf8')) as EngineMessage;
+          messages.push(msg);
+          o.onMessage?.(msg);
+        }
+      } catch (e) {
+        failure ??= e as Error;
+        kill();
+      }
+    });
+    function kill(): void {
+      try {
+        process.kill(handle.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    function onAbort(): void {
+      failure ??= new EngineError('interrupted', 'interrupted: the run was stopped and its program killed');
+      kill();
+    }
+    if (o.signal?.aborted) onAbort();
+    else o.signal?.addEventListener('abort', onAbort, { once: true });
+    sendInput(native, handle.input, o).catch((e: Error) => {
+      failure ??= e;
+      kill();
+    });
+  });
+}
+
+async function sendInput(native: NativeAddon, fd: number, o: EngineRunOptions): Promise<void> {
+  try {
+    native.writeFrame(fd, FRAME_CONFIG, Buffer.from(configText(o), 'utf8'));
+    if (o.input) {
+      for await (const batch of o.input) {
+        if (batch.numRows > 0) native.writeFrame(fd, FRAME_EVENTS, native.encodeEvents(fromRecordBatch(batch)));
+      }
+    }
+    native.writeFrame(fd, FRAME_END, new Uint8Array(0), true);
+  } catch (e) {
+    try {
+      fs.closeSync(fd);
+    } catch {
+      // already closed
+    }
+    throw e;
+  }
+}
