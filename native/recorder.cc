@@ -121,6 +121,7 @@ class Recorder : public Tool {
       return Resume::Kill;
     }
     cur_ = syscall_event(t, s, args, seq_++, now - t0_);
+    last_tid_ = t.tid();
     cur_.data_in = capture_in(t, s, args);
     cur_spec_ = &s;
     if (s.cls == Class::Denied) {
@@ -188,7 +189,7 @@ class Recorder : public Tool {
     e.seq = seq_++;
     e.kind = kExit;
     e.name = "exit";
-    e.pid = e.tid = -1;
+    e.pid = e.tid = last_tid_;
     e.ret = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
     e.enter_ns = t0_ ? now_ns() - t0_ : 0;
     out_.event(std::move(e));
@@ -306,6 +307,7 @@ class Recorder : public Tool {
   const SyscallSpec* cur_spec_ = nullptr;
   uint64_t seq_ = 0;
   int64_t t0_ = 0;
+  pid_t last_tid_ = 0;
 };
 
 }  // namespace

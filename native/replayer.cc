@@ -72,6 +72,9 @@ class Replayer : public Tool {
     std::string why = seq_ == 0 ? (e.nr == actual.nr ? "" : "the first event is not an exec")
                                 : mismatch(s, e, actual);
     actual.resource = e.resource;
+    // Runs speak of the recorded process and thread ids, so runs and recording line up.
+    actual.pid = last_pid_ = e.pid;
+    actual.tid = last_tid_ = e.tid;
     if (!why.empty()) {
       diverge(t, &e, actual, why);
       return Resume::Kill;
@@ -118,7 +121,8 @@ class Replayer : public Tool {
     e.seq = seq_++;
     e.kind = kExit;
     e.name = "exit";
-    e.pid = e.tid = -1;
+    e.pid = last_pid_;
+    e.tid = last_tid_;
     e.ret = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
     e.enter_ns = t0_ ? now_ns() - t0_ : 0;
     if (!diverged_) out_.event(std::move(e));
@@ -153,7 +157,7 @@ class Replayer : public Tool {
     diverged_ = true;
     out_.message("{\"type\":\"divergence\",\"seq\":" + std::to_string(seq_) +
                  ",\"tid\":" + std::to_string(expected ? expected->tid : t.tid()) +
-                 ",\"ip\":" + std::to_string(t.ip()) + ",\"reason\":" + json_str(why) +
+                 ",\"ip\":\"" + std::to_string(t.ip()) + "\",\"reason\":" + json_str(why) +
                  ",\"expected\":" + (expected ? event_json(*expected) : "null") +
                  ",\"actual\":" + event_json(actual) + "}");
   }
@@ -221,6 +225,7 @@ class Replayer : public Tool {
   int64_t t0_ = 0;
   bool scratch_ready_ = false;
   bool diverged_ = false;
+  int32_t last_pid_ = 0, last_tid_ = 0;
 };
 
 }  // namespace

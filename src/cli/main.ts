@@ -1,0 +1,294 @@
+// The replaybook command line: record, incidents, replay, demo, doctor.
+import { openStore, storeHome } from '../store';
+import type { EventStore } from '../store/types';
+import type { IncidentInfo } from '../events/schema';
+import { record } from '../record/record';
+import { replay, type RunResult, type Speed } from '../replay/replay';
+import { runDemo } from '../demo';
+import { runDoctor } from '../doctor';
+import { helpText, parseArgs, parseSince, type CommandSpec, type Parsed } from './args';
+import { ReplaybookError } from '../errors';
+
+const VERBOSE: import('./args').FlagSpec = { name: 'verbose', help: 'show stack traces on errors' };
+const HELP: import('./args').FlagSpec = { name: 'help', help: 'show this help' };
+
+const COMMANDS: Record<string, CommandSpec> = {
+  record: {
+    name: 'record',
+    usage: 'replaybook record --incident ID [--service NAME] [--no-pin] -- CMD [ARGS...]',
+    summary:
+      'Run CMD under the recorder: every syscall with its data and timing goes into the event log as incident ID.\nThe service\'s own stdout and stderr still reach this terminal.',
+    flags: [
+      { name: 'incident', value: 'ID', help: 'incident id (letters, digits, . _ : -)' },
+      { name: 'service', value: 'NAME', help: "service name (default: the executable's name)" },
+      { name: 'no-pin', help: 'do not pin the service to one CPU (for services that need every core; stops cost more)' },
+      HELP,
+      VERBOSE,
+    ],
+    positionals: 0,
+  },
+  incidents: {
+    name: 'incidents',
+    usage: 'replaybook incidents [--service S] [--failed] [--since T] [--json]',
+    summary: 'List recorded incidents, newest first.',
+    flags: [
+      { name: 'service', value: 'S', help: 'only this service' },
+      { name: 'failed', help: 'only incidents whose service exited non-zero or was killed' },
+      { name: 'since', value: 'T', help: 'only incidents since T (30m, 2h, 7d, or a date)' },
+      { name: 'json', help: 'one JSON array' },
+      HELP,
+      VERBOSE,
+    ],
+    positionals: 0,
+  },
+  replay: {
+    name: 'replay',
+    usage: 'replaybook replay ID [--speed 1|10|0.5|max] [--json]',
+    summary:
+      'Replay incident ID: the recorded binary runs with every I/O, clock and random syscall served from the log.\nNo external system is contacted. The run is stored with its own events.',
+    flags: [
+      { name: 'speed', value: 'S', help: "1 = production timing (default), 10 = ten times faster, 'max' = no waiting" },
+      { name: 'no-pin', help: 'do not pin to one CPU' },
+      { name: 'json', help: 'print one JSON object with the outcome' },
+      HELP,
+      VERBOSE,
+    ],
+    positionals: 1,
+  },
+  demo: {
+    name: 'demo',
+    usage: 'replaybook demo',
+    summary:
+      'Build the payment fixtures, record the canonical incident (a 2 s client timeout against a 2.5 s provider),\nreplay it with the provider stopped, and write a timeline chart.',
+    flags: [HELP, VERBOSE],
+    positionals: 0,
+  },
+  doctor: {
+    name: 'doctor',
+    usage: 'replaybook doctor',
+    summary: 'Check ptrace, seccomp, pidfd, CPU pinning, mount namespaces and the store; say what is missing and how to fix it.',
+    flags: [HELP, VERBOSE],
+    positionals: 0,
+  },
+};
+
+const MAIN_HELP = `replaybook: reproduce production incidents from their recorded syscalls
+
+usage: replaybook <command> [options]
+
+commands:
+  record     record a service's syscalls as an incident
+  incidents  list recorded incidents
+  replay     replay an incident from its log
+  demo       record and replay the canonical payment-timeout incident
+  doctor     check that this machine can record and replay
+
+Each command takes --help. The store lives in $REPLAYBOOK_HOME, else the nearest .replaybook/
+directory upward, else ~/.local/share/replaybook (now: ${storeHome()}).`;
+
+function speedOf(s: string | true | undefined): Speed {
+  if (s === undefined) return 1;
+  if (s === 'max') return 'max';
+  const n = Number(s);
+  if (typeof s !== 'string' || !(n > 0) || !Number.isFinite(n)) {
+    throw new ReplaybookError('usage', `--speed must be a positive number or 'max', not '${String(s)}'`);
+  }
+  return n;
+}
+
+function str(p: Parsed, name: string): string | undefined {
+  const v = p.flags.get(name);
+  return typeof v === 'string' ? v : undefined;
+}
+
+function printable(b: Buffer): string {
+  return b.toString('utf8');
+}
+
+function fmtNs(ns: bigint): string {
+  const ms = Number(ns) / 1e6;
+  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`;
+}
+
+function incidentLine(i: IncidentInfo): string[] {
+  const started = new Date(Number(i.started_at_ns / 1_000_000n)).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  const outcome = i.exit_signal ? `killed ${i.exit_signal}` : `exit ${i.exit_code}`;
+  return [i.incident_id, i.service, started, outcome, String(i.event_count), fmtNs(i.duration_ns)];
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd()).join('\n');
+}
+
+export function runJson(r: RunResult): Record<string, unknown> {
+  const call = (c: NonNullable<RunResult['divergence']>['actual'] | null) =>
+    c && {
+      name: c.name,
+      nr: c.nr,
+      args: c.args.map(String),
+      resource: c.resource,
+      data_in: c.data_in.toString('utf8'),
+      data_in_base64: c.data_in.toString('base64'),
+    };
+  return {
+    incident: r.incident,
+    runId: r.runId,
+    exitCode: r.exitCode,
+    signal: r.signal,
+    stdout: printable(r.stdout),
+    stderr: printable(r.stderr),
+    events: r.events,
+    wallMs: Math.round(r.wallMs * 1000) / 1000,
+    speed: r.speed,
+    reproduced: r.reproduced,
+    stored: r.stored,
+    divergence: r.divergence && {
+      seq: r.divergence.seq,
+      tid: r.divergence.tid,
+      reason: r.divergence.reason,
+      ip: '0x' + r.divergence.ip.toString(16),
+      expected: call(r.divergence.expected),
+      actual: call(r.divergence.actual),
+    },
+  };
+}
+
+async function withStore<T>(fn: (store: EventStore, home: string) => Promise<T>): Promise<T> {
+  const home = storeHome();
+  const store = await openStore(home);
+  try {
+    return await fn(store, home);
+  } finally {
+    await store.close();
+  }
+}
+
+/** An AbortSignal that fires on Ctrl-C, so the engine and its tracee stop with us. */
+function interruptSignal(): AbortSignal {
+  const ac = new AbortController();
+  process.once('SIGINT', () => ac.abort());
+  process.once('SIGTERM', () => ac.abort());
+  return ac.signal;
+}
+
+async function cmdRecord(p: Parsed): Promise<number> {
+  const incident = str(p, 'incident');
+  if (!incident) throw new ReplaybookError('usage', 'record needs --incident ID (see replaybook record --help)');
+  if (p.rest.length === 0) throw new ReplaybookError('usage', 'record needs the command after -- (see replaybook record --help)');
+  return withStore(async (store) => {
+    const res = await record({
+      incident,
+      command: p.rest,
+      service: str(p, 'service'),
+      pin: !p.flags.has('no-pin'),
+      store,
+      signal: interruptSignal(),
+    });
+    const i = res.incident;
+    const outcome = i.exit_signal ? `was killed by ${i.exit_signal}` : `exited ${i.exit_code}`;
+    process.stderr.write(
+      `replaybook: recorded incident '${i.incident_id}': ${i.event_count} events in ${fmtNs(i.duration_ns)}; the service ${outcome}` +
+        (res.stored === 'spooled' ? ' (the store was busy: the incident is spooled and appears at its next open)' : '') +
+        '\n',
+    );
+    return 0;
+  });
+}
+
+async function cmdIncidents(p: Parsed): Promise<number> {
+  return withStore(async (store) => {
+    const since = str(p, 'since');
+    const list = await store.incidents({
+      service: str(p, 'service'),
+      failed: p.flags.has('failed') || undefined,
+      since: since ? parseSince(since) : undefined,
+    });
+    if (p.flags.has('json')) {
+      process.stdout.write(JSON.stringify(list, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n');
+    } else if (list.length === 0) {
+      process.stdout.write('no incidents (record one with: replaybook record --incident ID -- CMD)\n');
+    } else {
+      process.stdout.write(table([['INCIDENT', 'SERVICE', 'STARTED', 'OUTCOME', 'EVENTS', 'DURATION'], ...list.map(incidentLine)]) + '\n');
+    }
+    return 0;
+  });
+}
+
+async function cmdReplay(p: Parsed): Promise<number> {
+  const id = p.positionals[0];
+  if (!id) throw new ReplaybookError('usage', 'replay needs an incident id (see replaybook incidents)');
+  const speed = speedOf(p.flags.get('speed'));
+  return withStore(async (store, home) => {
+    const r = await replay(id, { store, home, speed, pin: !p.flags.has('no-pin'), signal: interruptSignal() });
+    if (p.flags.has('json')) {
+      process.stdout.write(JSON.stringify(runJson(r)) + '\n');
+    } else {
+      process.stdout.write(describeRun(r) + '\n');
+    }
+    return r.divergence ? 3 : 0;
+  });
+}
+
+export function describeRun(r: RunResult): string {
+  const out: string[] = [];
+  const status = (code: number | null, sig: string | null) => (sig ? `killed by ${sig}` : `exit ${code}`);
+  out.push(`run ${r.runId} of ${r.incident} (speed ${r.speed}, ${r.events} events, ${(r.wallMs / 1000).toFixed(2)} s)`);
+  if (r.localExeChanged) out.push('note: the local executable differs from the recorded one; the recorded binary ran');
+  if (r.divergence) {
+    const d = r.divergence;
+    out.push(`DIVERGED at seq ${d.seq} (tid ${d.tid}): ${d.reason}`);
+    if (d.expected) out.push(`  recorded: ${d.expected.name} ${d.expected.resource} ${JSON.stringify(d.expected.data_in.toString('utf8'))}`);
+    out.push(`  program:  ${d.actual.name} ${d.actual.resource} ${JSON.stringify(d.actual.data_in.toString('utf8'))}`);
+  } else {
+    out.push(`program ${status(r.exitCode, r.signal)}; recorded ${status(r.recorded.exitCode, r.recorded.signal)}`);
+    out.push(`stdout: ${JSON.stringify(r.stdout.toString('utf8'))}`);
+    out.push(r.reproduced ? 'reproduced: same syscalls, same output, same exit status' : 'NOT reproduced: the outcome differs from the recording');
+  }
+  return out.join('\n');
+}
+
+async function dispatch(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(MAIN_HELP + '\n');
+    return name ? 0 : 2;
+  }
+  if (name === '--version') {
+    process.stdout.write(`${(require('../../package.json') as { version: string }).version}\n`);
+    return 0;
+  }
+  const spec = COMMANDS[name];
+  if (!spec) throw new ReplaybookError('usage', `unknown command '${name}' (see replaybook --help)`);
+  const p = parseArgs(spec, rest);
+  if (p.flags.has('help')) {
+    process.stdout.write(helpText(spec) + '\n');
+    return 0;
+  }
+  switch (name) {
+    case 'record':
+      return cmdRecord(p);
+    case 'incidents':
+      return cmdIncidents(p);
+    case 'replay':
+      return cmdReplay(p);
+    case 'demo':
+      return runDemo({ signal: interruptSignal() });
+    case 'doctor':
+      return runDoctor();
+    default:
+      return 2;
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const verbose = argv.includes('--verbose');
+  try {
+    return await dispatch(argv);
+  } catch (e) {
+    const err = e as Error;
+    process.stderr.write(`replaybook: ${err.message}\n`);
+    if (verbose && err.stack) process.stderr.write(err.stack + '\n');
+    return err instanceof ReplaybookError && err.code === 'usage' ? 2 : 1;
+  }
+}

@@ -1,0 +1,126 @@
+// `replaybook doctor`: can this machine record and replay? Each check runs the real mechanism
+// (the engine on /bin/true, the store) and says how to fix what fails.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import type { RecordBatch } from 'apache-arrow';
+import { nativeAddon, runEngine, type EngineMessage } from './engine/engine';
+import { toRecordBatch } from './engine/columns';
+import { openStore, storeHome } from './store';
+
+interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+  fix?: string;
+}
+
+function kernelAtLeast(major: number, minor: number): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(os.release());
+  if (!m) return false;
+  const [a, b] = [Number(m[1]), Number(m[2])];
+  return a > major || (a === major && b >= minor);
+}
+
+async function engineChecks(): Promise<Check[]> {
+  const checks: Check[] = [];
+  try {
+    nativeAddon();
+    checks.push({ name: 'native engine', ok: true, detail: 'built' });
+  } catch (e) {
+    checks.push({ name: 'native engine', ok: false, detail: (e as Error).message, fix: 'run `npm install` in the replaybook folder (needs g++ and make)' });
+    return checks;
+  }
+  const exe = fs.existsSync('/bin/true') ? '/bin/true' : '/usr/bin/true';
+  const batches: RecordBatch[] = [];
+  const files = new Map<string, string>();
+  let started: EngineMessage | undefined;
+  const rec = await runEngine({
+    mode: 'record', exe, argv: [exe], env: ['PATH=/usr/bin:/bin'], cwd: '/', pin: true,
+    onEvents: (c) => batches.push(toRecordBatch(c, 'doctor', 'recording')),
+    onMessage: (m) => {
+      if (m.type === 'started') started = m;
+      if (m.type === 'file' && typeof m.path === 'string') files.set(m.path, m.path);
+    },
+  });
+  const recErr = rec.messages.find((m) => m.type === 'error');
+  const recorded = batches.reduce((n, b) => n + b.numRows, 0);
+  checks.push({
+    name: 'ptrace + seccomp (record)',
+    ok: !recErr && recorded > 0,
+    detail: recErr ? String(recErr.message) : `recorded ${recorded} syscalls of ${exe}`,
+    fix: 'ptrace must be allowed: run as root or set kernel.yama.ptrace_scope=0 (sysctl); in a container, allow ptrace and seccomp (e.g. --cap-add SYS_PTRACE, seccomp=unconfined)',
+  });
+  checks.push({
+    name: 'CPU pinning',
+    ok: typeof started?.cpu === 'number' && started.cpu >= 0,
+    detail: typeof started?.cpu === 'number' && started.cpu >= 0 ? `tracer and tracee on CPU ${started.cpu}` : 'sched_setaffinity failed',
+    fix: 'allow sched_setaffinity, or record with --no-pin (stops then cost ~25x more)',
+  });
+  if (recErr || recorded === 0) return checks;
+  const run = await runEngine({
+    mode: 'replay', exe, argv: [exe], env: ['PATH=/usr/bin:/bin'], cwd: '/', pin: true, speed: 'max', files, input: batches,
+    onEvents: () => undefined,
+  });
+  const runErr = run.messages.find((m) => m.type === 'error' || m.type === 'divergence');
+  const exit = run.messages.find((m) => m.type === 'exit');
+  checks.push({
+    name: 'replay (mount namespace, placeholders)',
+    ok: !runErr && exit?.exit_code === 0,
+    detail: runErr ? String(runErr.message ?? runErr.reason) : `replayed ${exe}: exit ${String(exit?.exit_code)}`,
+    fix: 'replay bind-mounts recorded files in a private mount namespace: run as root or allow unshare(CLONE_NEWNS)',
+  });
+  return checks;
+}
+
+export async function runDoctor(): Promise<number> {
+  const checks: Check[] = [];
+  checks.push({
+    name: 'platform',
+    ok: process.platform === 'linux' && process.arch === 'x64',
+    detail: `${process.platform} ${process.arch}, kernel ${os.release()}`,
+    fix: 'replaybook runs on Linux x86-64',
+  });
+  checks.push({
+    name: 'pidfd (kernel >= 5.6)',
+    ok: kernelAtLeast(5, 6),
+    detail: `kernel ${os.release()}`,
+    fix: 'pidfd_getfd needs Linux 5.6 or newer; without it accepted sockets are named "accepted" instead of by peer',
+  });
+  try {
+    const scope = fs.readFileSync('/proc/sys/kernel/yama/ptrace_scope', 'utf8').trim();
+    checks.push({ name: 'yama ptrace_scope', ok: scope !== '3', detail: scope, fix: 'ptrace_scope 3 forbids ptrace entirely until reboot' });
+  } catch {
+    // no Yama: nothing to check
+  }
+  try {
+    checks.push(...(await engineChecks()));
+  } catch (e) {
+    checks.push({ name: 'engine', ok: false, detail: (e as Error).message });
+  }
+  try {
+    const home = storeHome();
+    const store = await openStore(home);
+    try {
+      const n = (await store.incidents()).length;
+      checks.push({ name: 'store (chDB)', ok: true, detail: `${home}: ${n} incident${n === 1 ? '' : 's'}` });
+    } finally {
+      await store.close();
+    }
+  } catch (e) {
+    checks.push({ name: 'store (chDB)', ok: false, detail: (e as Error).message, fix: 'set REPLAYBOOK_HOME to a writable directory' });
+  }
+  try {
+    execFileSync('cc', ['--version'], { stdio: 'ignore' });
+    checks.push({ name: 'C compiler (demo fixtures)', ok: true, detail: 'cc found' });
+  } catch {
+    checks.push({ name: 'C compiler (demo fixtures)', ok: false, detail: 'cc not found', fix: 'apt-get install gcc (only the demo and tests need it)' });
+  }
+  for (const c of checks) {
+    process.stdout.write(`${c.ok ? 'ok  ' : 'FAIL'}  ${c.name}: ${c.detail}\n`);
+    if (!c.ok && c.fix) process.stdout.write(`      fix: ${c.fix}\n`);
+  }
+  const failed = checks.filter((c) => !c.ok).length;
+  process.stdout.write(failed ? `${failed} check(s) failed\n` : 'everything needed to record and replay is here\n');
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,163 @@
+// Recording an incident: run the service under the engine's recorder, then store its events, the
+// incident row and every file it mapped (as content-addressed blobs) in one go.
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { RecordBatch } from 'apache-arrow';
+import { runEngine, type EngineMessage } from '../engine/engine';
+import { toRecordBatch } from '../engine/columns';
+import { RECORDING_RUN, type IncidentInfo } from '../events/schema';
+import type { EventStore } from '../store/types';
+import { ReplaybookError } from '../errors';
+
+export interface RecordOptions {
+  /** Incident id: letters, digits and . _ : - (at most 128). */
+  incident: string;
+  /** The command: executable and its arguments. */
+  command: string[];
+  /** Service name for finding the incident later; default: the executable's base name. */
+  service?: string;
+  /** The service's environment; default: this process's. */
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Pin tracer and service to one CPU (default true; stops cost ~25x more across CPUs). */
+  pin?: boolean;
+  store: EventStore;
+  signal?: AbortSignal;
+  /** Called as events arrive (count so far). */
+  onProgress?(events: number): void;
+}
+
+export interface RecordResult {
+  incident: IncidentInfo;
+  /** 'spooled' when another process held the store: the next process to open it ingests it. */
+  stored: 'stored' | 'spooled';
+}
+
+const INCIDENT_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function checkIncidentId(id: string): void {
+  if (!INCIDENT_ID.test(id)) {
+    throw new ReplaybookError(
+      'bad_incident_id',
+      `incident id '${id}' is not valid: use 1-128 letters, digits, '.', '_', ':' or '-'`,
+    );
+  }
+}
+
+/** The absolute path execve will run, resolved as a shell would (PATH for bare names). */
+export function resolveExecutable(cmd: string, cwd: string, env: NodeJS.ProcessEnv): string {
+  const candidates = cmd.includes('/')
+    ? [path.resolve(cwd, cmd)]
+    : (env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(':').filter(Boolean).map((d) => path.resolve(cwd, d, cmd));
+  for (const c of candidates) {
+    try {
+      fs.accessSync(c, fs.constants.X_OK);
+      if (fs.statSync(c).isFile()) return c;
+    } catch {
+      // next candidate
+    }
+  }
+  throw new ReplaybookError('no_such_command', `cannot run '${cmd}': no such executable file (looked in ${cmd.includes('/') ? candidates[0] : 'PATH'})`);
+}
+
+export function sha256OfFile(file: string): string {
+  const h = createHash('sha256');
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      h.update(buf.subarray(0, n));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return h.digest('hex');
+}
+
+function engineError(messages: EngineMessage[]): EngineMessage | undefined {
+  return messages.find((m) => m.type === 'error');
+}
+
+export async function record(o: RecordOptions): Promise<RecordResult> {
+  checkIncidentId(o.incident);
+  if (o.command.length === 0) throw new ReplaybookError('no_command', 'nothing to record: give the command after --');
+  if (await o.store.incident(o.incident)) {
+    throw new ReplaybookError('incident_exists', `incident '${o.incident}' already exists: choose another id`);
+  }
+  const cwd = path.resolve(o.cwd ?? process.cwd());
+  const envObj = o.env ?? process.env;
+  const exe = resolveExecutable(o.command[0], cwd, envObj);
+  const env = Object.entries(envObj)
+    .filter((e): e is [string, string] => e[1] !== undefined)
+    .map(([k, v]) => `${k}=${v}`);
+  const batches: RecordBatch[] = [];
+  const files = new Map<string, string>(); // path -> role
+  let count = 0;
+  let exitMsg: EngineMessage | undefined;
+  const startedAtNs = BigInt(Date.now()) * 1_000_000n;
+  const exit = await runEngine({
+    mode: 'record',
+    exe,
+    argv: o.command,
+    env,
+    cwd,
+    pin: o.pin ?? true,
+    signal: o.signal,
+    onEvents(cols) {
+      batches.push(toRecordBatch(cols, o.incident, RECORDING_RUN));
+      count += cols.n;
+      o.onProgress?.(count);
+    },
+    onMessage(m) {
+      if (m.type === 'file' && typeof m.path === 'string') files.set(m.path, String(m.role));
+      if (m.type === 'exit') exitMsg = m;
+    },
+  });
+  const err = engineError(exit.messages);
+  if (err) {
+    throw new ReplaybookError(String(err.code ?? 'engine'), `recording failed: ${String(err.message)}; nothing was stored`);
+  }
+  if (!exitMsg) {
+    throw new ReplaybookError(
+      'engine_crashed',
+      `the recording engine stopped unexpectedly (${exit.signal ? `signal ${exit.signal}` : `exit ${exit.code}`}); nothing was stored`,
+    );
+  }
+
+  // Content-address every file the service mapped or the kernel loaded for it.
+  const fileShas: Record<string, string> = {};
+  const blobs = new Map<string, string>();
+  for (const p of files.keys()) {
+    try {
+      const sha = sha256OfFile(p);
+      fileShas[p] = sha;
+      blobs.set(sha, p);
+    } catch (e) {
+      throw new ReplaybookError('file_unreadable', `cannot store ${p}, which the service mapped: ${(e as Error).message}`);
+    }
+  }
+  const exeReal = fs.realpathSync(exe);
+  const lastEnter = batches.length ? (batches[batches.length - 1].getChild('enter_ns')?.get(batches[batches.length - 1].numRows - 1) as bigint) : 0n;
+  const info: IncidentInfo = {
+    incident_id: o.incident,
+    service: o.service ?? path.basename(exe),
+    argv: o.command,
+    env,
+    cwd,
+    exe_path: exe,
+    exe_sha256: fileShas[exeReal] ?? sha256OfFile(exe),
+    started_at_ns: startedAtNs,
+    exit_code: typeof exitMsg.exit_code === 'number' ? exitMsg.exit_code : null,
+    exit_signal: typeof exitMsg.signal === 'string' ? exitMsg.signal : null,
+    event_count: count,
+    duration_ns: lastEnter ?? 0n,
+    files: fileShas,
+    host: os.hostname(),
+  };
+  const stored = await o.store.putIncident(info, batches, blobs);
+  return { incident: info, stored };
+}
