@@ -1,0 +1,198 @@
+// The walking skeleton end to end with real parts: the payment incident recorded under ptrace
+// into chDB on disk, fetched as Arrow, replayed from the log with no provider running.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Table, type RecordBatch } from 'apache-arrow';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildFixtures, startProvider, type FixturePaths } from '../src/fixtures';
+import { record } from '../src/record/record';
+import { replay, type RunResult } from '../src/replay/replay';
+import { openStore, type ChdbStore } from '../src/store';
+import type { EventRow } from '../src/events/schema';
+
+const home = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-e2e-'));
+let store: ChdbStore;
+let bins: FixturePaths;
+
+async function rows(batches: RecordBatch[] | AsyncIterable<RecordBatch>): Promise<EventRow[]> {
+  const all: RecordBatch[] = [];
+  for await (const b of batches as AsyncIterable<RecordBatch>) all.push(b);
+  return new Table(all).toArray().map((r) => r.toJSON() as unknown as EventRow);
+}
+
+/** What "the same syscall sequence" means: names, fds, sizes, bytes; never pointers. */
+function sequence(events: EventRow[]): string[] {
+  return events
+    .filter((e) => e.kind === 'syscall')
+    .map((e) => `${e.name} ${e.resource} ret=${e.ret} in=${Buffer.from(e.data_in).toString('hex')} out=${Buffer.from(e.data_out).toString('hex')}`);
+}
+
+async function recordPayment(id: string, timeoutMs: number, delayMs: number, exe = bins.paymentClient): Promise<number> {
+  const provider = await startProvider({ delayMs });
+  try {
+    await record({
+      incident: id,
+      service: 'payment-client',
+      command: [exe],
+      env: { PATH: '/usr/bin:/bin', PAYMENT_TIMEOUT_MS: String(timeoutMs), PAYMENT_PROVIDER: `127.0.0.1:${provider.port}` },
+      store,
+    });
+    return provider.port;
+  } finally {
+    await provider.stop();
+  }
+}
+
+beforeAll(async () => {
+  bins = await buildFixtures();
+  store = await openStore(home);
+});
+
+afterAll(async () => {
+  await store?.close();
+  fs.rmSync(home, { recursive: true, force: true });
+});
+
+describe('the payment incident', () => {
+  let port = 0;
+
+  beforeAll(async () => {
+    port = await recordPayment('pay-timeout', 2000, 2500);
+  });
+
+  it('records the connect, the send, a 2 s poll that timed out, and the failure on stdout', async () => {
+    const info = await store.incident('pay-timeout');
+    expect(info?.exit_code).toBe(1);
+    expect(info?.service).toBe('payment-client');
+    expect(info?.argv).toEqual([bins.paymentClient]);
+    expect(info?.env).toContain('PAYMENT_TIMEOUT_MS=2000');
+    expect(info?.exe_sha256).toMatch(/^[0-9a-f]{64}$/);
+    // The executable, the ELF interpreter and libc are stored as blobs.
+    const files = Object.keys(info?.files ?? {});
+    expect(files.some((f) => f.endsWith('/payment-client'))).toBe(true);
+    expect(files.some((f) => /ld-linux-x86-64\.so/.test(f))).toBe(true);
+    expect(files.some((f) => /libc\.so/.test(f))).toBe(true);
+
+    const ev = await rows(store.events('pay-timeout'));
+    expect(ev.map((e) => Number(e.seq))).toEqual(ev.map((_, i) => i));
+    const connect = ev.find((e) => e.name === 'connect');
+    expect(connect?.resource).toBe(`tcp:127.0.0.1:${port}`);
+    const send = ev.find((e) => e.name === 'write' && e.resource === `tcp:127.0.0.1:${port}`);
+    expect(Buffer.from(send!.data_in).toString()).toMatch(/^CHARGE order=42 amount=19\.99 id=[0-9a-f]+\n$/);
+    const poll = ev.find((e) => e.name === 'poll');
+    expect(poll?.ret).toBe(0n); // 0 = timed out
+    expect(poll!.dur_ns).toBeGreaterThanOrEqual(2_000_000_000n);
+    const out = ev.find((e) => e.name === 'write' && e.resource === 'stdout');
+    expect(Buffer.from(out!.data_in).toString()).toBe('payment failed: timeout\n');
+    // Clock reads trap (vDSO disabled) and their results are logged.
+    const clocks = ev.filter((e) => e.name === 'clock_gettime');
+    expect(clocks.length).toBeGreaterThan(0);
+    expect(clocks.every((c) => c.data_out.length === 16)).toBe(true);
+    expect(ev.find((e) => e.name === 'getrandom')?.data_out.length).toBeGreaterThan(0);
+    expect(ev[ev.length - 1]).toMatchObject({ kind: 'exit', ret: 1n });
+  });
+
+  it('replays 5 times with the same output, exit status and syscalls, and contacts no one', async () => {
+    // A listener on the recorded port (outside any namespace) must see no connection.
+    let contacts = 0;
+    const server = net.createServer((s) => {
+      contacts++;
+      s.destroy();
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', resolve);
+    });
+    try {
+      const recorded = sequence(await rows(store.events('pay-timeout')));
+      const runs: RunResult[] = [];
+      for (let i = 0; i < 5; i++) runs.push(await replay('pay-timeout', { store, home, speed: 'max' }));
+      for (const r of runs) {
+        expect(r.divergence).toBeNull();
+        expect(r.stdout.toString()).toBe('payment failed: timeout\n');
+        expect(r.exitCode).toBe(1);
+        expect(r.reproduced).toBe(true);
+        expect(sequence(await rows(r.batches))).toEqual(recorded);
+      }
+      expect(contacts).toBe(0);
+      // Every run is stored with its own events.
+      const stored = await store.runs('pay-timeout');
+      expect(stored.map((s) => s.run_id).sort()).toEqual(runs.map((r) => r.runId).sort());
+      const again = await rows(store.events('pay-timeout', runs[0].runId));
+      expect(sequence(again)).toEqual(recorded);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('keeps production timing at 1x: the 2 s poll takes 2 s again', async () => {
+    const r = await replay('pay-timeout', { store, home, speed: 1 });
+    expect(r.reproduced).toBe(true);
+    const poll = (await rows(r.batches)).find((e) => e.name === 'poll');
+    expect(poll!.dur_ns).toBeGreaterThanOrEqual(1_990_000_000n);
+  });
+});
+
+describe('the replay serves the log', () => {
+  it('prints what the log served: a changed response diverges at the stdout write', async () => {
+    await recordPayment('pay-ok', 5000, 50);
+    const ok = await replay('pay-ok', { store, home, speed: 'max', ephemeral: true });
+    expect(ok.stdout.toString()).toBe('payment ok: OK txn=7781 amount=19.99\n');
+    expect(ok.reproduced).toBe(true);
+
+    const before = await rows(store.events('pay-ok'));
+    const response = before.find((e) => e.name === 'read' && e.resource.startsWith('tcp:'));
+    expect(Buffer.from(response!.data_out).toString()).toBe('OK txn=7781 amount=19.99\n');
+    await store.command(
+      `ALTER TABLE events UPDATE data_out = {bytes:String}
+       WHERE incident_id = {id:String} AND run_id = 'recording' AND seq = {seq:UInt64}
+       SETTINGS mutations_sync = 1`,
+      { bytes: 'OK txn=6666 amount=66.66\n', id: 'pay-ok', seq: response!.seq },
+    );
+    const r = await replay('pay-ok', { store, home, speed: 'max' });
+    expect(r.divergence).not.toBeNull();
+    expect(r.divergence!.expected?.name).toBe('write');
+    expect(r.divergence!.expected?.resource).toBe('stdout');
+    expect(r.divergence!.actual.data_in.toString()).toContain('OK txn=6666 amount=66.66');
+    expect(r.divergence!.expected!.data_in.toString()).toContain('OK txn=7781');
+    expect(r.reproduced).toBe(false);
+  });
+});
+
+describe('portability and errors', () => {
+  it('runs the recorded executable after the local one was rebuilt differently', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-exe-'));
+    const exe = path.join(dir, 'payment-client');
+    fs.copyFileSync(bins.paymentClient, exe);
+    fs.chmodSync(exe, 0o755);
+    await recordPayment('pay-rebuilt', 2000, 2500, exe);
+    // A different program now lives at the recorded path.
+    fs.rmSync(exe);
+    execFileSync('cc', ['-O0', '-x', 'c', '-o', exe, '-'], { input: 'int main(void){return 42;}\n' });
+    const localBefore = fs.readFileSync(exe);
+    const r = await replay('pay-rebuilt', { store, home, speed: 'max' });
+    expect(r.localExeChanged).toBe(true);
+    expect(r.divergence).toBeNull();
+    expect(r.stdout.toString()).toBe('payment failed: timeout\n');
+    expect(r.exitCode).toBe(1);
+    // The local file is untouched by the replay.
+    expect(fs.readFileSync(exe).equals(localBefore)).toBe(true);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses an unknown incident with a clear error', async () => {
+    await expect(replay('no-such-incident', { store, home })).rejects.toThrow(
+      "unknown incident 'no-such-incident': `replaybook incidents` lists the recorded ones",
+    );
+  });
+
+  it('refuses a service that starts a thread with a clear error, storing nothing', async () => {
+    const exe = path.join(path.dirname(bins.paymentClient), 'threads');
+    execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-pthread', '-o', exe, path.join(__dirname, 'fixtures', 'threads.c')]);
+    await expect(record({ incident: 'threads', command: [exe], store })).rejects.toThrow(/threads are not supported yet/);
+    expect(await store.incident('threads')).toBeNull();
+  });
+});
