@@ -9,6 +9,7 @@ import { runEngine, type EngineMessage } from '../engine/engine';
 import { toRecordBatch } from '../engine/columns';
 import { RECORDING_RUN, type IncidentInfo } from '../events/schema';
 import type { EventStore } from '../store/types';
+import { StoreError } from '../store/errors';
 import { ReplaybookError } from '../errors';
 
 export interface RecordOptions {
@@ -85,9 +86,15 @@ function engineError(messages: EngineMessage[]): EngineMessage | undefined {
 export async function record(o: RecordOptions): Promise<RecordResult> {
   checkIncidentId(o.incident);
   if (o.command.length === 0) throw new ReplaybookError('no_command', 'nothing to record: give the command after --');
-  if (await o.store.incident(o.incident)) {
-    throw new ReplaybookError('incident_exists', `incident '${o.incident}' already exists: choose another id`);
+  // Fail before running the service when we can tell; a store held by another process cannot
+  // be read now, and the spool's ingestion refuses duplicates later instead.
+  let exists = false;
+  try {
+    exists = (await o.store.incident(o.incident)) !== null;
+  } catch (e) {
+    if (!(e instanceof StoreError && e.code === 'locked')) throw e;
   }
+  if (exists) throw new ReplaybookError('incident_exists', `incident '${o.incident}' already exists: choose another id`);
   const cwd = path.resolve(o.cwd ?? process.cwd());
   const envObj = o.env ?? process.env;
   const exe = resolveExecutable(o.command[0], cwd, envObj);
