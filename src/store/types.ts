@@ -35,13 +35,23 @@ export interface EventStore {
   incident(id: string): Promise<IncidentInfo | null>;
   runs(incidentId: string): Promise<RunInfo[]>;
 
-  /** Events of one run (default: the recording), in seq order, streamed as record batches. */
+  /**
+   * Events of one run (default: the recording), in seq order, streamed as record batches with
+   * exactly the schema of events/schema.ts. Throws StoreError('not-found') for an unknown
+   * incident/run. The embedded store holds its directory until the iteration ends: iterate to the
+   * end or break out of the loop (both release it).
+   */
   events(incidentId: string, runId?: string): AsyncIterable<RecordBatch>;
   /** The same as one Table, for analyses that need everything at once. */
   eventsTable(incidentId: string, runId?: string): Promise<Table>;
 
   /** Write the blob with this sha256 to `dest` (a file path). Throws if the store lacks it. */
   readBlob(sha256: string, dest: string): Promise<void>;
+  /**
+   * A local, read-only file with the blob's bytes (kept in the store home's blob cache, see
+   * `blobCachePath`), fetched on first use. Throws if the store lacks it.
+   */
+  blobFile(sha256: string): Promise<string>;
 
   /** ClickHouse SQL over the store with `{name:Type}` parameters, the result as an Arrow Table. */
   query(sql: string, params?: Record<string, string | number | bigint>): Promise<Table>;
