@@ -447,8 +447,9 @@ export class ChdbStore implements EventStore {
     let lastError: unknown = null;
     for (let attempt = 0; ; attempt++) {
       const ours = (openSessions.get(this.dataDir) ?? 0) > 0;
+      // undefined: no /proc/locks to ask, so only an attempt to open can tell.
       let holder: LockHolder | null | undefined = ours ? null : lockHolder(this.home, this.dataDir);
-      if (holder === null || (holder === undefined && attempt === 0)) {
+      if (!holder) {
         try {
           const session = new Session(this.dataDir, { connectionArgs: CONNECTION_ARGS });
           openSessions.set(this.dataDir, (openSessions.get(this.dataDir) ?? 0) + 1);
