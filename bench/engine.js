@@ -1,0 +1,140 @@
+#!/usr/bin/env node
+// Engine and store benchmark: per-syscall cost of recording and replaying, against the same
+// program run natively and under `strace -f`, all measured in this run. Prints medians.
+//
+//   npm run bench            (REPS=N to change repetitions; default 15)
+'use strict';
+const { spawnSync, execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { runEngine } = require('../dist/engine/engine');
+const { toRecordBatch } = require('../dist/engine/columns');
+const { buildFixtures, startProvider } = require('../dist/fixtures');
+const { openStore } = require('../dist/store');
+const { record } = require('../dist/record/record');
+
+const REPS = Number(process.env.REPS || 15);
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+function ms(t0) {
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
+function timeNative(argv, env) {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(argv[0], argv.slice(1), { env, stdio: 'ignore' });
+  if (r.error) throw r.error;
+  return ms(t0);
+}
+
+function timeStrace(argv, env) {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync('strace', ['-f', '-qq', '-o', '/dev/null', ...argv], { env, stdio: 'ignore' });
+  if (r.error) throw r.error;
+  return ms(t0);
+}
+
+async function timeRecord(argv, env) {
+  const batches = [];
+  const files = new Map();
+  let n = 0;
+  const t0 = process.hrtime.bigint();
+  await runEngine({
+    mode: 'record', exe: argv[0], argv, env: Object.entries(env).map(([k, v]) => `${k}=${v}`), cwd: '/', pin: true,
+    onEvents: (c) => { n += c.n; batches.push(toRecordBatch(c, 'bench', 'recording')); },
+    onMessage: (m) => { if (m.type === 'file') files.set(m.path, m.path); },
+  });
+  return { wall: ms(t0), events: n, batches, files };
+}
+
+async function timeReplay(argv, env, rec) {
+  let n = 0;
+  let diverged = false;
+  const t0 = process.hrtime.bigint();
+  await runEngine({
+    mode: 'replay', exe: argv[0], argv, env: Object.entries(env).map(([k, v]) => `${k}=${v}`), cwd: '/', pin: true,
+    speed: 'max', files: rec.files, input: rec.batches,
+    onEvents: (c) => { n += c.n; },
+    onMessage: (m) => { if (m.type === 'divergence' || m.type === 'error') diverged = true; },
+  });
+  if (diverged) throw new Error(`replay of ${argv.join(' ')} diverged`);
+  return { wall: ms(t0), events: n };
+}
+
+async function workload(name, argv, env) {
+  const native = [], strace = [], recW = [], repW = [];
+  let rec;
+  for (let i = 0; i < REPS; i++) {
+    native.push(timeNative(argv, env));
+    strace.push(timeStrace(argv, env));
+    rec = await timeRecord(argv, env);
+    recW.push(rec.wall);
+    repW.push((await timeReplay(argv, env, rec)).wall);
+  }
+  const events = rec.events;
+  const n = median(native), s = median(strace), r = median(recW), p = median(repW);
+  const per = (x) => (((x - n) * 1000) / events).toFixed(2);
+  console.log(`\n${name}: ${events} events, ${REPS} runs each, medians`);
+  console.log(`  native      ${n.toFixed(2)} ms`);
+  console.log(`  strace -f   ${s.toFixed(2)} ms   ${(s / n).toFixed(2)}x native   ${per(s)} us/syscall over native`);
+  console.log(`  record      ${r.toFixed(2)} ms   ${(r / n).toFixed(2)}x native   ${per(r)} us/syscall over native   ${(r / s).toFixed(2)}x strace`);
+  console.log(`  replay max  ${p.toFixed(2)} ms   ${(p / n).toFixed(2)}x native   ${per(p)} us/syscall over native   ${(p / s).toFixed(2)}x strace`);
+}
+
+async function fetchBench(bins) {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-bench-'));
+  const store = await openStore(home, { keepOpen: true });
+  try {
+    const provider = await startProvider({ delayMs: 2500 });
+    try {
+      await record({
+        incident: 'payment-timeout', command: [bins.paymentClient], store,
+        env: { PATH: '/usr/bin:/bin', PAYMENT_TIMEOUT_MS: '2000', PAYMENT_PROVIDER: `127.0.0.1:${provider.port}` },
+      });
+    } finally {
+      await provider.stop();
+    }
+    const times = [];
+    let rows = 0;
+    for (let i = 0; i < REPS; i++) {
+      const t0 = process.hrtime.bigint();
+      rows = (await store.eventsTable('payment-timeout')).numRows;
+      times.push(ms(t0));
+    }
+    console.log(`\nfetch of the demo incident as an Arrow table (${rows} events, store held open): median ${median(times).toFixed(2)} ms`);
+  } finally {
+    await store.close();
+    fs.rmSync(home, { recursive: true, force: true });
+  }
+}
+
+async function main() {
+  const bins = await buildFixtures();
+  try {
+    execFileSync('strace', ['-V'], { stdio: 'ignore' });
+  } catch {
+    throw new Error('strace is needed for the baseline: apt-get install strace');
+  }
+  const provider = await startProvider({ delayMs: 0 });
+  try {
+    await workload('payment-client (fast provider: connect, send, poll, read, print)', [bins.paymentClient], {
+      PATH: '/usr/bin:/bin', PAYMENT_TIMEOUT_MS: '2000', PAYMENT_PROVIDER: `127.0.0.1:${provider.port}`,
+    });
+  } finally {
+    await provider.stop();
+  }
+  await workload('dd bs=1 count=20000 (40k read/write syscalls)', ['/bin/dd', 'if=/dev/zero', 'of=/dev/null', 'bs=1', 'count=20000', 'status=none'], {
+    PATH: '/usr/bin:/bin',
+  });
+  await fetchBench(bins);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

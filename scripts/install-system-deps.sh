@@ -1,0 +1,16 @@
+#!/bin/sh
+# System packages replaybook needs on Debian or Ubuntu: a C/C++ toolchain for the native engine
+# (node-gyp) and the demo's fixture services, python3 for node-gyp, fonts for chart rendering,
+# strace for the benchmark's baseline.
+set -eu
+PACKAGES="g++ gcc make python3 fonts-dejavu-core strace"
+if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+missing=""
+for p in $PACKAGES; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "replaybook: installing system packages:$missing"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
+fi
