@@ -1,0 +1,9 @@
+// replaybook's library API: what notebooks, the CLI and tests use.
+export * from './events/schema';
+export { ReplaybookError } from './errors';
+export { openStore, storeHome, StoreError, type EventStore, type IncidentFilter, type ChdbStore } from './store';
+export { record, type RecordOptions, type RecordResult } from './record/record';
+export { replay, runTable, loadIncident, type ReplayOptions, type RunResult, type Divergence, type DivergentCall, type Speed } from './replay/replay';
+export { writtenTo } from './replay/outputs';
+export { timelineSpec } from './viz/timeline';
+export { renderChart, writeChart } from './viz/render';
