@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { RecordBatch } from 'apache-arrow';
 import { fromRecordBatch } from './columns';
+import { ReplaybookError } from '../errors';
 import type { EventColumns, NativeAddon } from './native';
 
 const FRAME_EXITED = 0;
@@ -33,12 +34,10 @@ export function nativeAddon(): NativeAddon {
   return addon;
 }
 
-export class EngineError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
+/** The engine could not run (not built, crashed, interrupted). */
+export class EngineError extends ReplaybookError {
+  constructor(code: string, message: string) {
+    super(code, message);
     this.name = 'EngineError';
   }
 }
