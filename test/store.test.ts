@@ -332,6 +332,25 @@ describe('store errors', () => {
     await again.close();
   });
 
+  it('keeps a recording when the store cannot be opened at all, and says why', async () => {
+    const home = tempDir('rb-unreadable-');
+    fs.writeFileSync(chdbDataDir(home), 'not a directory');
+    const store = await openStore(home);
+
+    const put = await store.putIncident(incidentInfo('kept'), [eventBatch(syntheticEvents('kept', 3))], new Map()).catch((e: unknown) => e);
+    expect(put).toBeInstanceOf(StoreError);
+    expect((put as StoreError).code).toBe('unreadable');
+    expect((put as StoreError).message).toContain(chdbDataDir(home));
+    expect(fs.readdirSync(spoolDir(home))).toHaveLength(1);
+
+    await expect(store.incidents()).rejects.toMatchObject({ code: 'unreadable' });
+
+    // Once the directory is usable again, the kept recording arrives.
+    fs.rmSync(chdbDataDir(home));
+    expect((await store.eventsTable('kept')).numRows).toBe(3);
+    expect(fs.readdirSync(spoolDir(home))).toEqual([]);
+  });
+
   it('refuses a closed store', async () => {
     const store = await openStore(tempDir('rb-closed-'));
     await store.close();

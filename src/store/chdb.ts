@@ -206,7 +206,20 @@ export class ChdbStore implements EventStore {
     const pending = await PendingEntry.create(this.home, events);
     let conn: Connection | null = null;
     try {
-      conn = await this.connect('try');
+      try {
+        conn = await this.connect('try');
+      } catch (err) {
+        if (!(err instanceof StoreError) || err.code !== 'unreadable') throw err;
+        // The store cannot be opened at all: keep the recording rather than drop it.
+        const entry = this.commitEntry(pending, kind, info, pending.addBlobs(blobs, new Set()));
+        throw new StoreError(
+          'unreadable',
+          `${err.message} The ${kind} was kept in the spool (${entry.dir}) and is ingested once ` +
+            `the store can be opened again.`,
+          this.location,
+          { cause: err },
+        );
+      }
       if (!conn) {
         this.commitEntry(pending, kind, info, pending.addBlobs(blobs, new Set()));
         return 'spooled';
@@ -441,7 +454,11 @@ export class ChdbStore implements EventStore {
         );
       }
     }
-    fs.mkdirSync(this.dataDir, { recursive: true });
+    try {
+      fs.mkdirSync(this.dataDir, { recursive: true });
+    } catch (err) {
+      throw this.unreadable(err);
+    }
     const deadline = Date.now() + this.lockWaitMs;
     let unexplained = 0;
     let lastError: unknown = null;
@@ -504,8 +521,8 @@ export class ChdbStore implements EventStore {
   private unreadable(err: unknown): StoreError {
     return new StoreError(
       'unreadable',
-      `Cannot open the store at ${this.location}: chDB says "${messageOf(err)}" (its reason is ` +
-        `on stderr). Check that ${this.dataDir} is a chDB directory you can write to, or set ` +
+      `Cannot open the store at ${this.location}: ${messageOf(err)} (chDB prints its reason on ` +
+        `stderr). Check that ${this.dataDir} is a chDB directory you can write to, or set ` +
         `REPLAYBOOK_HOME to another directory.`,
       this.location,
       { cause: err },
