@@ -1,5 +1,6 @@
 // Store failures a person can act on. Every message says what happened and what to do; callers
 // (CLI, notebook) print `message` as is, so it must read well without a stack trace.
+import { ReplaybookError } from '../errors';
 
 export type StoreErrorCode =
   /** Another process holds the chDB directory and did not release it in time. */
@@ -23,16 +24,17 @@ export type StoreErrorCode =
   /** ClickHouse rejected a query or statement. */
   | 'query-failed';
 
-export class StoreError extends Error {
-  readonly code: StoreErrorCode;
+/** A ReplaybookError, so the CLI and the notebook show its message, not a stack trace. */
+export class StoreError extends ReplaybookError {
+  declare readonly code: StoreErrorCode;
   /** The store directory (or URL) the error is about. */
   readonly location: string;
 
   constructor(code: StoreErrorCode, message: string, location: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(code, message);
     this.name = 'StoreError';
-    this.code = code;
     this.location = location;
+    if (options && 'cause' in options) this.cause = options.cause;
   }
 }
 
