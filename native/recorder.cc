@@ -109,18 +109,11 @@ class Recorder : public Tool {
  public:
   Recorder(Output& out, const RecordOptions& opts) : out_(out), opts_(opts) {}
 
-  Resume on_syscall(Thread& t) override {
-    int64_t now = now_ns();
-    if (t0_ == 0) t0_ = now;
-    long nr = t.syscall_nr();
-    const SyscallSpec& s = syscall_spec(nr);
-    uint64_t args[6];
-    t.syscall_args(args);
-    if (s.special == Special::Clone) {
-      out_.message(error_json("unsupported", clone_refusal(t, s, args)));
-      return Resume::Kill;
-    }
-    cur_ = syscall_event(t, s, args, seq_++, now - t0_);
+  Resume on_syscall(Thread& t, const SyscallStop& stop) override {
+    if (t0_ == 0) t0_ = stop.time_ns;
+    const SyscallSpec& s = *stop.spec;
+    const uint64_t* args = stop.args;
+    cur_ = syscall_event(t, s, args, seq_++, stop.time_ns - t0_);
     last_tid_ = t.tid();
     cur_.data_in = capture_in(t, s, args);
     cur_spec_ = &s;
@@ -137,6 +130,10 @@ class Recorder : public Tool {
       return Resume::Continue;
     }
     return Resume::ToExit;
+  }
+
+  void on_unsupported(const std::string& message) override {
+    out_.message(error_json("unsupported", message));
   }
 
   void on_syscall_exit(Thread& t) override {

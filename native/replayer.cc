@@ -49,19 +49,12 @@ class Replayer : public Tool {
  public:
   Replayer(Output& out, ReplayOptions&& opts) : out_(out), opts_(std::move(opts)) {}
 
-  Resume on_syscall(Thread& t) override {
-    int64_t now = now_ns();
-    if (t0_ == 0) t0_ = now;
-    long nr = t.syscall_nr();
-    const SyscallSpec& s = syscall_spec(nr);
-    uint64_t args[6];
-    t.syscall_args(args);
-    Event actual = syscall_event(t, s, args, seq_, now - t0_);
+  Resume on_syscall(Thread& t, const SyscallStop& stop) override {
+    if (t0_ == 0) t0_ = stop.time_ns;
+    const SyscallSpec& s = *stop.spec;
+    const uint64_t* args = stop.args;
+    Event actual = syscall_event(t, s, args, seq_, stop.time_ns - t0_);
     actual.data_in = capture_in(t, s, args);
-    if (s.special == Special::Clone) {
-      out_.message(error_json("unsupported", clone_refusal(t, s, args)));
-      return Resume::Kill;
-    }
     while (cursor_ < opts_.log.size() && opts_.log[cursor_].kind == kSignal) cursor_++;
     if (cursor_ >= opts_.log.size() || opts_.log[cursor_].kind != kSyscall) {
       diverge(t, nullptr, actual, "the program made a syscall after the recorded log ended");
@@ -111,6 +104,10 @@ class Replayer : public Tool {
   }
 
   void on_syscall_exit(Thread&) override {}
+
+  void on_unsupported(const std::string& message) override {
+    out_.message(error_json("unsupported", message));
+  }
 
   void on_exec(Thread&) override { scratch_ready_ = false; }
 

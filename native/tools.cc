@@ -22,19 +22,6 @@ Event syscall_event(Thread& t, const SyscallSpec& s, const uint64_t args[6], uin
   return e;
 }
 
-std::string clone_refusal(Thread& t, const SyscallSpec& s, const uint64_t args[6]) {
-  uint64_t flags = args[0];
-  if (std::string(s.name) == "clone3") t.read_mem(args[0], &flags, 8);  // clone_args.flags
-  bool thread = (std::string(s.name) == "clone" || std::string(s.name) == "clone3") &&
-                (flags & CLONE_THREAD);
-  if (thread)
-    return std::string("threads are not supported yet: the service called ") + s.name +
-           "(CLONE_THREAD) to start a thread; replaybook records and replays single-threaded "
-           "services for now";
-  return std::string("child processes are not supported yet: the service called ") + s.name +
-         " to start a process; replaybook records and replays single-process services for now";
-}
-
 std::string error_json(const std::string& code, const std::string& message) {
   return "{\"type\":\"error\",\"code\":" + json_str(code) + ",\"message\":" + json_str(message) +
          "}";

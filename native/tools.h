@@ -29,8 +29,6 @@ std::unique_ptr<Tool> make_replayer(Output& out, ReplayOptions&& opts);
 // The event for a syscall at its seccomp stop (no result yet).
 Event syscall_event(Thread& t, const SyscallSpec& s, const uint64_t args[6], uint64_t seq,
                     int64_t enter_ns);
-// A thread or process creation: the message naming the limit, for the error report.
-std::string clone_refusal(Thread& t, const SyscallSpec& s, const uint64_t args[6]);
 // {"type":"error","code":..,"message":..}
 std::string error_json(const std::string& code, const std::string& message);
 // Exit status as (exit_code or null, signal name or null) JSON members.

@@ -44,15 +44,10 @@ void Thread::syscall_args(uint64_t out[6]) const {
   out[5] = regs_.r9;
 }
 
-bool Thread::read_mem(uint64_t addr, void* buf, size_t len) {
-  if (len == 0) return true;
-  struct iovec local = {buf, len};
-  struct iovec remote = {reinterpret_cast<void*>(addr), len};
-  ssize_t n = process_vm_readv(tid_, &local, 1, &remote, 1, 0);
-  if (n == static_cast<ssize_t>(len)) return true;
-  // Fall back to word-sized peeks (pages process_vm_readv refuses, e.g. guard gaps crossing).
-  size_t done = n > 0 ? static_cast<size_t>(n) : 0;
-  char* out = static_cast<char*>(buf);
+// Visits [addr+done, addr+len) one aligned tracee word at a time (PTRACE_PEEKDATA), for the
+// memory that process_vm_readv/writev refuse.
+template <typename F>
+bool Thread::each_word(uint64_t addr, size_t len, size_t done, F&& f) {
   while (done < len) {
     uint64_t word_addr = (addr + done) & ~uint64_t(7);
     errno = 0;
@@ -60,10 +55,25 @@ bool Thread::read_mem(uint64_t addr, void* buf, size_t len) {
     if (errno) return false;
     size_t skip = (addr + done) - word_addr;
     size_t take = std::min<size_t>(8 - skip, len - done);
-    std::memcpy(out + done, reinterpret_cast<char*>(&word) + skip, take);
+    if (!f(word_addr, word, skip, done, take)) return false;
     done += take;
   }
   return true;
+}
+
+bool Thread::read_mem(uint64_t addr, void* buf, size_t len) {
+  if (len == 0) return true;
+  struct iovec local = {buf, len};
+  struct iovec remote = {reinterpret_cast<void*>(addr), len};
+  ssize_t n = process_vm_readv(tid_, &local, 1, &remote, 1, 0);
+  if (n == static_cast<ssize_t>(len)) return true;
+  // Fall back to word-sized peeks (pages process_vm_readv refuses, e.g. guard gaps crossing).
+  char* out = static_cast<char*>(buf);
+  return each_word(addr, len, n > 0 ? static_cast<size_t>(n) : 0,
+                   [&](uint64_t, long& word, size_t skip, size_t done, size_t take) {
+                     std::memcpy(out + done, reinterpret_cast<char*>(&word) + skip, take);
+                     return true;
+                   });
 }
 
 std::string Thread::read_bytes(uint64_t addr, size_t len) {
@@ -98,22 +108,13 @@ bool Thread::write_mem(uint64_t addr, const void* data, size_t len) {
   ssize_t n = process_vm_writev(tid_, &local, 1, &remote, 1, 0);
   if (n == static_cast<ssize_t>(len)) return true;
   // Read-only pages: ptrace pokes may write where process_vm_writev may not.
-  size_t done = n > 0 ? static_cast<size_t>(n) : 0;
   const char* in = static_cast<const char*>(data);
-  while (done < len) {
-    uint64_t word_addr = (addr + done) & ~uint64_t(7);
-    errno = 0;
-    long word = ptrace(PTRACE_PEEKDATA, tid_, reinterpret_cast<void*>(word_addr), nullptr);
-    if (errno) return false;
-    size_t skip = (addr + done) - word_addr;
-    size_t take = std::min<size_t>(8 - skip, len - done);
-    std::memcpy(reinterpret_cast<char*>(&word) + skip, in + done, take);
-    if (ptrace(PTRACE_POKEDATA, tid_, reinterpret_cast<void*>(word_addr),
-               reinterpret_cast<void*>(word)) != 0)
-      return false;
-    done += take;
-  }
-  return true;
+  return each_word(addr, len, n > 0 ? static_cast<size_t>(n) : 0,
+                   [&](uint64_t word_addr, long& word, size_t skip, size_t done, size_t take) {
+                     std::memcpy(reinterpret_cast<char*>(&word) + skip, in + done, take);
+                     return ptrace(PTRACE_POKEDATA, tid_, reinterpret_cast<void*>(word_addr),
+                                   reinterpret_cast<void*>(word)) == 0;
+                   });
 }
 
 bool Thread::emulate(int64_t ret) {
@@ -354,6 +355,18 @@ bool disable_vdso(Thread& t) {
 
 }  // namespace
 
+std::string clone_refusal(Thread& t, const SyscallSpec& s, const uint64_t args[6]) {
+  uint64_t flags = args[0];
+  std::string name = s.name;
+  if (name == "clone3") t.read_mem(args[0], &flags, 8);  // clone_args.flags
+  if ((name == "clone" || name == "clone3") && (flags & CLONE_THREAD))
+    return "threads are not supported yet: the service called " + name +
+           "(CLONE_THREAD) to start a thread; replaybook records and replays single-threaded "
+           "services for now";
+  return "child processes are not supported yet: the service called " + name +
+         " to start a process; replaybook records and replays single-process services for now";
+}
+
 void Tracer::kill_tracee() {
   if (pid_ > 0) kill(pid_, SIGKILL);
 }
@@ -419,7 +432,14 @@ bool Tracer::run(const SpawnConfig& cfg, Tool& tool, std::string& error) {
     int event = status >> 16;
     if (sig == SIGTRAP && event == PTRACE_EVENT_SECCOMP) {
       if (!t.load_regs()) continue;
-      Resume r = tool.on_syscall(t);
+      SyscallStop stop;
+      stop.nr = t.syscall_nr();
+      stop.spec = &syscall_spec(stop.nr);
+      stop.time_ns = now_ns();
+      t.syscall_args(stop.args);
+      Resume r = Resume::Kill;
+      if (stop.spec->special == Special::Clone) tool.on_unsupported(clone_refusal(t, *stop.spec, stop.args));
+      else r = tool.on_syscall(t, stop);
       if (r == Resume::Kill) {
         kill(pid, SIGKILL);
         awaiting_exit = false;

@@ -71,8 +71,18 @@ class Thread {
   };
 
  private:
+  template <typename F>
+  bool each_word(uint64_t addr, size_t len, size_t done, F&& f);
   pid_t tid_;
   user_regs_struct regs_{};
+};
+
+// What the core knows at a syscall's seccomp stop, handed to the tool.
+struct SyscallStop {
+  long nr;
+  const SyscallSpec* spec;
+  uint64_t args[6];
+  int64_t time_ns;  // CLOCK_MONOTONIC when the stop was seen
 };
 
 enum class Resume {
@@ -84,8 +94,8 @@ enum class Resume {
 class Tool {
  public:
   virtual ~Tool() = default;
-  // Which syscalls trap: Untraced ones never reach the tool.
-  virtual Resume on_syscall(Thread& t) = 0;
+  // A trapped syscall at its seccomp stop (Untraced ones never reach the tool).
+  virtual Resume on_syscall(Thread& t, const SyscallStop& stop) = 0;
   virtual void on_syscall_exit(Thread& t) = 0;
   // After a successful execve replaced the image (auxv is already patched).
   virtual void on_exec(Thread&) {}
@@ -93,6 +103,8 @@ class Tool {
   virtual int on_signal(Thread&, int sig) { return sig; }
   // The traced process ended: exit code, or killing signal.
   virtual void on_exit(int status) = 0;
+  // The program did something this version cannot follow (the core kills it afterwards).
+  virtual void on_unsupported(const std::string& message) = 0;
 };
 
 class Tracer {
@@ -106,6 +118,9 @@ class Tracer {
  private:
   pid_t pid_ = -1;
 };
+
+// Why a thread or process creation cannot be followed yet (names the limit).
+std::string clone_refusal(Thread& t, const SyscallSpec& s, const uint64_t args[6]);
 
 // CPU pinning: pins the calling process to the CPU it runs on; returns that CPU (-1 on error).
 int pin_to_current_cpu();

@@ -54,7 +54,7 @@ export async function runDemo(o: { signal?: AbortSignal } = {}): Promise<number>
     const info = rec.incident;
     say(`  recorded ${info.event_count} events; production exited ${info.exit_code ?? info.exit_signal}`);
     say('the provider is stopped. Replaying the incident from its log at production speed...');
-    const run = await replay(incident, { store, home, speed: 1, signal: o.signal });
+    const run = await replay(incident, { store, speed: 1, signal: o.signal });
     const prodOut = run.recorded.stdout.toString('utf8').trim();
     const runOut = run.stdout.toString('utf8').trim();
     say(`  production printed: ${JSON.stringify(prodOut)} (exit ${run.recorded.exitCode})`);

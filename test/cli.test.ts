@@ -7,30 +7,14 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildFixtures, startProvider, type FixturePaths } from '../src/fixtures';
+import { runProcess, type Ran } from './helpers/run';
 
 const CLI = path.join(__dirname, '..', 'bin', 'replaybook.js');
 const home = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-cli-'));
 let bins: FixturePaths;
 
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 function cli(args: string[], env: Record<string, string> = {}): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: { ...process.env, REPLAYBOOK_HOME: home, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runProcess(process.execPath, [CLI, ...args], { ...process.env, REPLAYBOOK_HOME: home, ...env });
 }
 
 /** A second process holding the store open the whole time, answering JSON commands. */

@@ -1,26 +1,12 @@
 // The canonical incident's fixture services, run for real: a payment client whose 2 s timeout
 // is too short for a provider that answers in 2.5 s, and long enough for one that answers fast.
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runProcess, type Ran } from './helpers/run';
 import { buildFixtures, startProvider, type FixturePaths, type RunningProvider } from '../src/fixtures';
 
-interface ClientResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function runClient(bin: string, env: Record<string, string>): Promise<ClientResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, [], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function runClient(bin: string, env: Record<string, string>): Promise<Ran> {
+  return runProcess(bin, [], { PATH: process.env.PATH ?? '', ...env });
 }
 
 describe('fixture services', () => {

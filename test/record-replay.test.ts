@@ -109,7 +109,7 @@ describe('the payment incident', () => {
     try {
       const recorded = sequence(await rows(store.events('pay-timeout')));
       const runs: RunResult[] = [];
-      for (let i = 0; i < 5; i++) runs.push(await replay('pay-timeout', { store, home, speed: 'max' }));
+      for (let i = 0; i < 5; i++) runs.push(await replay('pay-timeout', { store, speed: 'max' }));
       for (const r of runs) {
         expect(r.divergence).toBeNull();
         expect(r.stdout.toString()).toBe('payment failed: timeout\n');
@@ -129,7 +129,7 @@ describe('the payment incident', () => {
   });
 
   it('keeps production timing at 1x: the 2 s poll takes 2 s again', async () => {
-    const r = await replay('pay-timeout', { store, home, speed: 1 });
+    const r = await replay('pay-timeout', { store, speed: 1 });
     expect(r.reproduced).toBe(true);
     const poll = (await rows(r.batches)).find((e) => e.name === 'poll');
     expect(poll!.dur_ns).toBeGreaterThanOrEqual(1_990_000_000n);
@@ -139,7 +139,7 @@ describe('the payment incident', () => {
 describe('the replay serves the log', () => {
   it('prints what the log served: a changed response diverges at the stdout write', async () => {
     await recordPayment('pay-ok', 5000, 50);
-    const ok = await replay('pay-ok', { store, home, speed: 'max', ephemeral: true });
+    const ok = await replay('pay-ok', { store, speed: 'max', ephemeral: true });
     expect(ok.stdout.toString()).toBe('payment ok: OK txn=7781 amount=19.99\n');
     expect(ok.reproduced).toBe(true);
 
@@ -152,7 +152,7 @@ describe('the replay serves the log', () => {
        SETTINGS mutations_sync = 1`,
       { bytes: 'OK txn=6666 amount=66.66\n', id: 'pay-ok', seq: response!.seq },
     );
-    const r = await replay('pay-ok', { store, home, speed: 'max' });
+    const r = await replay('pay-ok', { store, speed: 'max' });
     expect(r.divergence).not.toBeNull();
     expect(r.divergence!.expected?.name).toBe('write');
     expect(r.divergence!.expected?.resource).toBe('stdout');
@@ -173,7 +173,7 @@ describe('portability and errors', () => {
     fs.rmSync(exe);
     execFileSync('cc', ['-O0', '-x', 'c', '-o', exe, '-'], { input: 'int main(void){return 42;}\n' });
     const localBefore = fs.readFileSync(exe);
-    const r = await replay('pay-rebuilt', { store, home, speed: 'max' });
+    const r = await replay('pay-rebuilt', { store, speed: 'max' });
     expect(r.localExeChanged).toBe(true);
     expect(r.divergence).toBeNull();
     expect(r.stdout.toString()).toBe('payment failed: timeout\n');
@@ -184,7 +184,7 @@ describe('portability and errors', () => {
   });
 
   it('refuses an unknown incident with a clear error', async () => {
-    await expect(replay('no-such-incident', { store, home })).rejects.toThrow(
+    await expect(replay('no-such-incident', { store })).rejects.toThrow(
       "unknown incident 'no-such-incident': `replaybook incidents` lists the recorded ones",
     );
   });

@@ -219,8 +219,8 @@ async function cmdReplay(p: Parsed): Promise<number> {
   const id = p.positionals[0];
   if (!id) throw new ReplaybookError('usage', 'replay needs an incident id (see replaybook incidents)');
   const speed = speedOf(p.flags.get('speed'));
-  return withStore(async (store, home) => {
-    const r = await replay(id, { store, home, speed, pin: !p.flags.has('no-pin'), signal: interruptSignal() });
+  return withStore(async (store) => {
+    const r = await replay(id, { store, speed, pin: !p.flags.has('no-pin'), signal: interruptSignal() });
     if (p.flags.has('json')) {
       process.stdout.write(JSON.stringify(runJson(r)) + '\n');
     } else {

@@ -1,6 +1,6 @@
 // Recording an incident: run the service under the engine's recorder, then store its events, the
 // incident row and every file it mapped (as content-addressed blobs) in one go.
-import { createHash } from 'node:crypto';
+import { sha256File } from '../hash';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -63,21 +63,6 @@ export function resolveExecutable(cmd: string, cwd: string, env: NodeJS.ProcessE
   throw new ReplaybookError('no_such_command', `cannot run '${cmd}': no such executable file (looked in ${cmd.includes('/') ? candidates[0] : 'PATH'})`);
 }
 
-export function sha256OfFile(file: string): string {
-  const h = createHash('sha256');
-  const fd = fs.openSync(file, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(1 << 20);
-    for (;;) {
-      const n = fs.readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      h.update(buf.subarray(0, n));
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return h.digest('hex');
-}
 
 function engineError(messages: EngineMessage[]): EngineMessage | undefined {
   return messages.find((m) => m.type === 'error');
@@ -140,7 +125,7 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
   const blobs = new Map<string, string>();
   for (const p of files.keys()) {
     try {
-      const sha = sha256OfFile(p);
+      const sha = sha256File(p);
       fileShas[p] = sha;
       blobs.set(sha, p);
     } catch (e) {
@@ -156,7 +141,7 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
     env,
     cwd,
     exe_path: exe,
-    exe_sha256: fileShas[exeReal] ?? sha256OfFile(exe),
+    exe_sha256: fileShas[exeReal] ?? sha256File(exe),
     started_at_ns: startedAtNs,
     exit_code: typeof exitMsg.exit_code === 'number' ? exitMsg.exit_code : null,
     exit_signal: typeof exitMsg.signal === 'string' ? exitMsg.signal : null,

@@ -2,14 +2,12 @@
 // emulated syscall served from the log; the run is stored with its own events.
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { Table, type RecordBatch } from 'apache-arrow';
 import { runEngine, type EngineMessage } from '../engine/engine';
 import { toRecordBatch } from '../engine/columns';
 import type { IncidentInfo, RunInfo } from '../events/schema';
 import { ReplaybookError } from '../errors';
-import { sha256OfFile } from '../record/record';
-import { blobCachePath } from '../store/location';
+import { sha256File } from '../hash';
 import type { EventStore } from '../store/types';
 import { writtenTo } from './outputs';
 
@@ -17,8 +15,6 @@ export type Speed = number | 'max';
 
 export interface ReplayOptions {
   store: EventStore;
-  /** The store's home directory, where recorded files are unpacked for the kernel to load. */
-  home: string;
   /** 1 = production timing (default), 10 = ten times faster, 'max' = no waiting. */
   speed?: Speed;
   /** Pin tracer and program to one CPU (default true). */
@@ -98,25 +94,10 @@ function divergenceOf(m: EngineMessage): Divergence {
   };
 }
 
-/** Unpacks the incident's recorded files into the blob cache; returns recorded path -> local file. */
-async function materializeFiles(info: IncidentInfo, o: ReplayOptions): Promise<Map<string, string>> {
+/** The incident's recorded files unpacked in the blob cache: recorded path -> local file. */
+async function materializeFiles(info: IncidentInfo, store: EventStore): Promise<Map<string, string>> {
   const files = new Map<string, string>();
-  for (const [recorded, sha] of Object.entries(info.files)) {
-    const local = blobCachePath(o.home, sha);
-    if (!fs.existsSync(local)) {
-      fs.mkdirSync(path.dirname(local), { recursive: true });
-      const tmp = `${local}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-      await o.store.readBlob(sha, tmp);
-      const got = sha256OfFile(tmp);
-      if (got !== sha) {
-        fs.rmSync(tmp, { force: true });
-        throw new ReplaybookError('corrupt_blob', `the stored copy of ${recorded} is corrupt (sha256 ${got}, expected ${sha})`);
-      }
-      fs.chmodSync(tmp, 0o555); // the executable is run from it
-      fs.renameSync(tmp, local);
-    }
-    files.set(recorded, local);
-  }
+  for (const [recorded, sha] of Object.entries(info.files)) files.set(recorded, await store.blobFile(sha));
   return files;
 }
 
@@ -134,7 +115,7 @@ export async function replay(incidentId: string, o: ReplayOptions): Promise<RunR
   if (speed !== 'max' && !(typeof speed === 'number' && speed > 0 && Number.isFinite(speed))) {
     throw new ReplaybookError('bad_speed', `speed must be a positive number or 'max', not ${String(speed)}`);
   }
-  const files = await materializeFiles(info, o);
+  const files = await materializeFiles(info, o.store);
   const exeReal = (() => {
     try {
       return fs.realpathSync(info.exe_path);
@@ -148,7 +129,7 @@ export async function replay(incidentId: string, o: ReplayOptions): Promise<RunR
       `the recorded executable's path ${info.exe_path} does not exist on this machine; replaybook needs the path to exist to put the recorded binary there (a limit of this version)`,
     );
   }
-  const localExeChanged = sha256OfFile(exeReal) !== info.exe_sha256;
+  const localExeChanged = sha256File(exeReal) !== info.exe_sha256;
   const cwd = fs.existsSync(info.cwd) ? info.cwd : '/';
   const runId = newRunId();
   const batches: RecordBatch[] = [];

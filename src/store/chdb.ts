@@ -349,7 +349,8 @@ export class ChdbStore implements EventStore {
     if (!fs.existsSync(cached)) {
       const bytes = await this.fetchBlob(sha256);
       fs.mkdirSync(path.dirname(cached), { recursive: true });
-      writeFileAtomic(cached, bytes, 0o444);
+      // Read-only, and executable: replay mounts the recorded executable from this file.
+      writeFileAtomic(cached, bytes, 0o555);
     }
     return cached;
   }

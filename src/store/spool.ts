@@ -7,7 +7,8 @@
 //   info.json       kind, entry id, the IncidentInfo / RunInfo (bigints as strings, bytes base64)
 //   events.arrows   the events, one Arrow IPC stream (events/schema.ts)
 //   blobs/<sha256>  blob files the store did not have when the entry was written
-import { createHash, randomBytes } from 'node:crypto';
+import { sha256File } from '../hash';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { RecordBatch } from 'apache-arrow';
@@ -315,21 +316,7 @@ export function checkInfo(kind: 'incident' | 'run', info: IncidentInfo | RunInfo
   else runFromJson(roundTrip);
 }
 
-export function sha256File(file: string): string {
-  const hash = createHash('sha256');
-  const fd = fs.openSync(file, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(1 << 20);
-    for (;;) {
-      const n = fs.readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      hash.update(buf.subarray(0, n));
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return hash.digest('hex');
-}
+export { sha256File };
 
 function syncFile(file: string): void {
   const fd = fs.openSync(file, 'r');
