@@ -60,7 +60,7 @@ Napi::Value SpawnEngine(const Napi::CallbackInfo& info) {
   }
   if (pid == 0) {
     // Only async-signal-safe calls between fork and exec (Node is multi-threaded).
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent) _exit(1);
     sigset_t none;
     sigemptyset(&none);

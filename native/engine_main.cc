@@ -81,9 +81,15 @@ bool parse_config(const std::string& text, Config& c, std::string& err) {
 
 }  // namespace
 
+void on_stop_signal(int) { rb::request_stop(); }
+
 int main() {
-  // Die with Node; if Node is already gone, stop now.
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  // Stop with Node (or on SIGTERM/SIGINT): the tracer kills and reaps the tracee, then exits.
+  struct sigaction sa = {};
+  sa.sa_handler = on_stop_signal;  // no SA_RESTART: waitpid and sleeps return EINTR
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (getppid() == 1) return 1;
   signal(SIGPIPE, SIG_IGN);
   rb::Output out(kOut);

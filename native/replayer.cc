@@ -23,7 +23,7 @@ constexpr uint64_t kScratch = 0x700000000000ULL;
 void sleep_until(int64_t target_ns) {
   struct timespec ts = {static_cast<time_t>(target_ns / 1000000000LL),
                         static_cast<long>(target_ns % 1000000000LL)};
-  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR && !stop_requested()) {
   }
 }
 

@@ -23,6 +23,13 @@
 
 namespace rb {
 
+namespace {
+volatile sig_atomic_t g_stop = 0;
+}  // namespace
+
+void request_stop() { g_stop = 1; }
+bool stop_requested() { return g_stop != 0; }
+
 int64_t now_ns() {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -128,12 +135,14 @@ bool Thread::emulate(int64_t ret) {
 
 namespace {
 
-// Waits for the next stop of `tid` that is not a signal we must pass through later.
-// Returns the waitpid status.
+// Waits for the next stop or exit of `tid`: the waitpid status, -1 on error, or kStopRequested
+// when request_stop() interrupted the wait.
+constexpr int kStopRequested = -2;
 int wait_stop(pid_t tid) {
   int status = 0;
   while (waitpid(tid, &status, __WALL) < 0) {
     if (errno != EINTR) return -1;
+    if (g_stop) return kStopRequested;
   }
   return status;
 }
@@ -417,7 +426,13 @@ bool Tracer::run(const SpawnConfig& cfg, Tool& tool, std::string& error) {
       // The tracee is gone (killed); collect its status below.
     }
     deliver = 0;
-    status = wait_stop(pid);
+    status = g_stop ? kStopRequested : wait_stop(pid);
+    if (status == kStopRequested) {
+      // Interrupted: kill the tracee and reap it, so nothing outlives the run.
+      kill(pid, SIGKILL);
+      while ((status = wait_stop(pid)) == kStopRequested) {
+      }
+    }
     if (status == -1) {
       error = std::string("waitpid: ") + strerror(errno);
       return false;

@@ -17,6 +17,10 @@ namespace rb {
 
 int64_t now_ns();  // CLOCK_MONOTONIC
 
+// Async-signal-safe: the stop loop kills and reaps the tracee, then returns as on its exit.
+void request_stop();
+bool stop_requested();
+
 struct SpawnConfig {
   std::string exe;                 // what to execve
   std::vector<std::string> argv, env;

@@ -183,6 +183,33 @@ describe('portability and errors', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  it('stops a 1x replay when interrupted, leaving no tracee behind', async () => {
+    // A uniquely named copy, so the check below cannot see other tests' clients.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-int-'));
+    const name = `pi${process.pid}`.slice(0, 15);
+    const exe = path.join(dir, name);
+    fs.copyFileSync(bins.paymentClient, exe);
+    fs.chmodSync(exe, 0o755);
+    await recordPayment('pay-interrupt', 2000, 2500, exe);
+    const running = () =>
+      fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+        try {
+          return fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() === name;
+        } catch {
+          return false;
+        }
+      });
+    const ac = new AbortController();
+    const pending = replay('pay-interrupt', { store, speed: 1, signal: ac.signal });
+    await new Promise((r) => setTimeout(r, 700));
+    expect(running().length).toBe(1); // parked in the 2 s poll
+    ac.abort();
+    await expect(pending).rejects.toThrow(/interrupted/);
+    expect(running()).toEqual([]);
+    expect(await store.runs('pay-interrupt')).toEqual([]); // nothing half-stored
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
   it('refuses an unknown incident with a clear error', async () => {
     await expect(replay('no-such-incident', { store })).rejects.toThrow(
       "unknown incident 'no-such-incident': `replaybook incidents` lists the recorded ones",

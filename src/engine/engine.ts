@@ -95,6 +95,7 @@ export function runEngine(o: EngineRunOptions): Promise<EngineExit> {
     const handle = native.spawnEngine(ENGINE_PATH, (type, data, code, signal) => {
       try {
         if (type === FRAME_EXITED) {
+          clearTimeout(killTimer);
           o.signal?.removeEventListener('abort', onAbort);
           if (failure) reject(failure);
           else resolve({ code: code ?? null, signal: signal ?? null, messages });
@@ -110,12 +111,21 @@ export function runEngine(o: EngineRunOptions): Promise<EngineExit> {
         kill();
       }
     });
+    let killTimer: NodeJS.Timeout | undefined;
+    // SIGTERM lets the engine kill and reap its tracee; SIGKILL if it does not exit soon.
     function kill(): void {
       try {
-        process.kill(handle.pid, 'SIGKILL');
+        process.kill(handle.pid, 'SIGTERM');
       } catch {
-        // already gone
+        return; // already gone
       }
+      killTimer ??= setTimeout(() => {
+        try {
+          process.kill(handle.pid, 'SIGKILL');
+        } catch {
+          // gone meanwhile
+        }
+      }, 3000);
     }
     function onAbort(): void {
       failure ??= new EngineError('interrupted', 'interrupted: the run was stopped and its program killed');
