@@ -162,6 +162,34 @@ describe('the replay serves the log', () => {
   });
 });
 
+describe('files, errors and unknown syscalls', () => {
+  it('serves a deleted config file, a failed open, an unknown syscall and binary output from the log', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-cfg-'));
+    const exe = path.join(dir, 'config-reader');
+    execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', exe, path.join(__dirname, 'fixtures', 'config-reader.c')]);
+    const conf = path.join(dir, 'app.conf');
+    fs.writeFileSync(conf, 'timeout_ms=2000\nprovider=127.0.0.1:9000\nretries=3\n');
+    await record({ incident: 'cfg', command: [exe, conf], store, env: { PATH: '/usr/bin:/bin' } });
+    const ev = await rows(store.events('cfg'));
+    const reads = ev.filter((e) => e.name === 'read' && e.resource === `file:${conf}`);
+    expect(reads.length).toBeGreaterThan(3);
+    expect(Buffer.concat(reads.map((r) => Buffer.from(r.data_out))).toString()).toBe(fs.readFileSync(conf, 'utf8'));
+    expect(ev.find((e) => e.resource === 'file:/nonexistent/replaybook/file')?.ret).toBe(-2n);
+    const unknown = ev.find((e) => e.name === 'unknown');
+    expect(unknown?.nr).toBe(309); // getcpu is not in the table: logged raw, replayed by return value
+    const recordedOut = Buffer.concat(ev.filter((e) => e.name === 'write' && e.resource === 'stdout').map((e) => Buffer.from(e.data_in)));
+    expect(recordedOut.includes(Buffer.from([0, 0xff, 0xc3, 0x28, 0x80]))).toBe(true);
+
+    fs.rmSync(conf); // replay must not need it
+    const r = await replay('cfg', { store, speed: 'max' });
+    expect(r.divergence).toBeNull();
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout.equals(recordedOut)).toBe(true); // including the recorded wall-clock time
+    expect(r.stdout.toString()).toContain('retries=3');
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
 describe('portability and errors', () => {
   it('runs the recorded executable after the local one was rebuilt differently', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-exe-'));
