@@ -1,0 +1,552 @@
+// Display bundles for the notebook: what a chart, an incident list, an event log, a replay run or
+// an error looks like in Jupyter. Each is one MIME bundle that shows everywhere (DESIGN.md, "The
+// notebook"): charts as vega-lite JSON + PNG + HTML (the PNG as an <img>, replaced by an
+// interactive vega-embed view where scripts run), never SVG; tables as inline-styled HTML; and a
+// short text/plain line for consoles and logs.
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Table, Vector } from 'apache-arrow';
+import { ReplaybookError } from '../errors';
+import type { IncidentInfo } from '../events/schema';
+import type { DivergentCall, RunResult } from '../replay/replay';
+import { formatRet } from '../viz/classes';
+import { renderChart } from '../viz/render';
+import {
+  MONO,
+  escapeBytes,
+  escapeHtml,
+  formatBytes,
+  formatDuration,
+  jsonForScript,
+  note,
+  previewBytes,
+  scriptSafe,
+  section,
+  table,
+  text,
+  type Cell,
+} from './html';
+
+/** MIME type -> data; binary data as base64 strings, as Jupyter wants. */
+export type MimeBundle = Record<string, string | object>;
+
+export const VEGALITE_MIME = 'application/vnd.vegalite.v5+json';
+
+// ---------------------------------------------------------------------------------------------
+// Charts
+
+/** The browser builds of vega, vega-lite and vega-embed, in load order, with the global each defines. */
+const CHART_SCRIPTS = [
+  { pkg: 'vega', file: 'vega.min.js', global: 'vega' },
+  { pkg: 'vega-lite', file: 'vega-lite.min.js', global: 'vegaLite' },
+  { pkg: 'vega-embed', file: 'vega-embed.min.js', global: 'vegaEmbed' },
+] as const;
+
+let scriptsSent = false;
+let scriptsHtml: string | null | undefined;
+
+/** Forget that this process already sent the vega scripts (for tests and fresh notebooks). */
+export function resetChartScripts(): void {
+  scriptsSent = false;
+}
+
+/**
+ * The <script> elements that define window.vega, vegaLite and vegaEmbed, or null when a build is
+ * missing. Each defines its global only if it is not there yet, and hides an AMD `define` (Classic
+ * Notebook and nbconvert pages load require.js) so the UMD builds set globals instead.
+ */
+function chartScripts(): string | null {
+  if (scriptsHtml !== undefined) return scriptsHtml;
+  try {
+    scriptsHtml = CHART_SCRIPTS.map(({ pkg, file, global }) => {
+      // Every package's main module lives in its build/ folder; vega-embed exports nothing else.
+      const source = fs.readFileSync(path.join(path.dirname(require.resolve(pkg)), file), 'utf8');
+      return (
+        `<script data-replaybook="${global}">(function(){if(typeof window.${global}!=='undefined')return;` +
+        `var d=window.define;window.define=undefined;try{\n${scriptSafe(source)}\n}finally{window.define=d;}}).call(window);</script>`
+      );
+    }).join('');
+  } catch {
+    scriptsHtml = null;
+  }
+  return scriptsHtml;
+}
+
+function pngSize(png: Buffer): { width: number; height: number } {
+  return { width: png.readUInt32BE(16), height: png.readUInt32BE(20) };
+}
+
+function specTitle(spec: Record<string, unknown>): string | null {
+  const t = spec.title;
+  if (typeof t === 'string') return t;
+  if (t && typeof t === 'object' && typeof (t as { text?: unknown }).text === 'string') return (t as { text: string }).text;
+  return null;
+}
+
+function specShape(spec: Record<string, unknown>): string {
+  const mark = spec.mark;
+  const markName = typeof mark === 'string' ? mark : mark && typeof mark === 'object' ? String((mark as { type?: unknown }).type) : null;
+  const kind = markName ?? (spec.layer ? 'layered' : spec.hconcat || spec.vconcat || spec.concat ? 'concatenated' : spec.facet ? 'faceted' : 'vega-lite');
+  const values = (spec.data as { values?: unknown } | undefined)?.values;
+  return Array.isArray(values) ? `${kind} chart, ${values.length} data rows` : `${kind} chart`;
+}
+
+/**
+ * One chart as one display bundle: the vega-lite spec, its PNG, HTML with the PNG as an <img>
+ * plus an interactive vega-embed view that replaces it where scripts run, and a one-line text.
+ * The first chart of a process carries the vega scripts; later ones use what it defined.
+ */
+export async function chartBundle(spec: object, opts: { title?: string } = {}): Promise<MimeBundle> {
+  const plain = JSON.parse(JSON.stringify(spec)) as Record<string, unknown>;
+  const { png } = await renderChart(plain);
+  const pngB64 = png.toString('base64');
+  const { width, height } = pngSize(png);
+  const title = opts.title ?? specTitle(plain) ?? 'chart';
+  const id = `replaybook-chart-${randomBytes(6).toString('hex')}`;
+
+  let html =
+    `<div class="replaybook-chart" style="max-width:100%;overflow-x:auto">` +
+    `<img id="${id}-img" src="data:image/png;base64,${pngB64}" width="${width}" height="${height}" ` +
+    `style="max-width:100%;height:auto" alt="${escapeHtml(title)}">` +
+    `<div id="${id}-view"></div>`;
+  const scripts = chartScripts();
+  if (scripts !== null) {
+    if (!scriptsSent) {
+      html += scripts;
+      scriptsSent = true;
+    }
+    // Waits a little for the view element and vegaEmbed (an output may be attached after its
+    // scripts run); on success the interactive view replaces the PNG, on failure the PNG stays.
+    html +=
+      `<script>(function(){var spec=${jsonForScript(plain)};var n=0;function show(){` +
+      `var el=document.getElementById('${id}-view'),img=document.getElementById('${id}-img');` +
+      `if(!el||typeof window.vegaEmbed!=='function'){if(++n<50)setTimeout(show,100);return;}` +
+      `function fail(e){el.innerHTML='';if(window.console)console.warn('replaybook chart:',e);}` +
+      `try{window.vegaEmbed(el,spec,{actions:false,renderer:'svg'}).then(function(){if(img)img.style.display='none';},fail);}` +
+      `catch(e){fail(e);}}show();})();</script>`;
+  }
+  html += `</div>`;
+
+  return {
+    [VEGALITE_MIME]: plain,
+    'image/png': pngB64,
+    'text/html': html,
+    'text/plain': `${title}: ${specShape(plain)} (${width}×${height} PNG)`,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Incidents
+
+function outcome(exitCode: number | null, signal: string | null): string {
+  if (exitCode !== null && exitCode !== undefined) return `exit ${exitCode}`;
+  if (signal) return `killed ${signal}`;
+  return 'unknown';
+}
+
+function isoOfNs(ns: bigint): string {
+  const ms = Number(ns / 1_000_000n);
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? String(ns) : d.toISOString();
+}
+
+const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
+
+/** The incident list as a table: id, service, start, outcome, events, duration. */
+export function incidentsBundle(list: IncidentInfo[]): MimeBundle {
+  if (list.length === 0) {
+    return {
+      'text/html': section(null, note('No incidents recorded yet.')),
+      'text/plain': 'No incidents recorded yet.',
+    };
+  }
+  const rows: Cell[][] = list.map((i) => [
+    text(i.incident_id, { mono: true }),
+    text(i.service),
+    text(isoOfNs(i.started_at_ns), { style: 'white-space:nowrap' }),
+    text(outcome(i.exit_code, i.exit_signal), { style: 'white-space:nowrap' }),
+    text(i.event_count, { num: true }),
+    text(formatDuration(i.duration_ns), { num: true }),
+  ]);
+  const html = section(
+    plural(list.length, 'incident'),
+    table(['id', 'service', 'started', 'outcome', { text: 'events', num: true }, { text: 'duration', num: true }], rows),
+  );
+  const SHOWN = 20;
+  const lines = list
+    .slice(0, SHOWN)
+    .map((i) => `  ${i.incident_id}  ${i.service}  ${isoOfNs(i.started_at_ns)}  ${outcome(i.exit_code, i.exit_signal)}  ${i.event_count} events  ${formatDuration(i.duration_ns)}`);
+  if (list.length > SHOWN) lines.push(`  … ${list.length - SHOWN} more`);
+  return { 'text/html': html, 'text/plain': [`${plural(list.length, 'incident')}:`, ...lines].join('\n') };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Event logs
+
+const decoder = new TextDecoder();
+
+function asText(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (v instanceof Uint8Array) return decoder.decode(v);
+  return v == null ? '' : String(v);
+}
+
+function asBytes(v: unknown): Uint8Array {
+  if (v instanceof Uint8Array) return v;
+  if (typeof v === 'string') return Buffer.from(v, 'utf8');
+  return new Uint8Array(0);
+}
+
+function asBig(v: unknown): bigint {
+  if (typeof v === 'bigint') return v;
+  if (typeof v === 'number') return BigInt(Math.trunc(v));
+  return 0n;
+}
+
+/** Total length of a variable-width column, from its offsets when it has them. */
+function totalBytes(v: Vector | null): number {
+  if (!v) return 0;
+  let total = 0;
+  for (const d of v.data) {
+    const offs = d.valueOffsets as ArrayLike<number | bigint> | undefined;
+    if (!offs || offs.length <= d.length) {
+      total = 0;
+      for (const x of v) total += asBytes(x).length;
+      return total;
+    }
+    total += Number(offs[d.length]) - Number(offs[0]);
+  }
+  return total;
+}
+
+/** Smallest value of an integer column, or 0n. */
+function minBig(v: Vector | null): bigint {
+  if (!v || v.length === 0) return 0n;
+  let min: bigint | null = null;
+  for (const d of v.data) {
+    const vals = d.values as ArrayLike<bigint | number>;
+    for (let i = 0; i < d.length; i++) {
+      const x = asBig(vals[i]);
+      if (min === null || x < min) min = x;
+    }
+  }
+  return min ?? 0n;
+}
+
+export interface EventCounts {
+  total: number;
+  byKind: Array<[string, number]>;
+  /** Syscall names by count, most frequent first. */
+  bySyscall: Array<[string, number]>;
+  /** Syscalls that returned an error (-4095..-1). */
+  failed: number;
+  /** Bytes handed to the kernel (data_in) and returned by it (data_out). */
+  bytesIn: number;
+  bytesOut: number;
+  startNs: bigint;
+}
+
+const sortCounts = (m: Map<string, number>): Array<[string, number]> =>
+  [...m.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+
+/**
+ * A text column as small integer codes plus the distinct strings, decoding each distinct value
+ * once: a log has millions of rows but a few dozen syscall names. Works on the raw offsets and
+ * bytes of Utf8/Binary chunks; other layouts go through the values.
+ */
+function encodeText(v: Vector | null, n: number, fallback: string): { codes: Int32Array; values: string[] } {
+  const codes = new Int32Array(n);
+  const values: string[] = [];
+  if (!v) {
+    values.push(fallback);
+    return { codes, values };
+  }
+  const byText = new Map<string, number>();
+  const code = (s: string): number => {
+    let c = byText.get(s);
+    if (c === undefined) {
+      c = values.length;
+      values.push(s);
+      byText.set(s, c);
+    }
+    return c;
+  };
+  // Distinct byte strings by hash, each with the bytes it stands for.
+  const byHash = new Map<number, Array<{ bytes: Uint8Array; code: number }>>();
+  let row = 0;
+  for (const d of v.data) {
+    const offs = d.valueOffsets as Int32Array | undefined;
+    const bytes = d.values as Uint8Array | undefined;
+    if (!(offs instanceof Int32Array) || !(bytes instanceof Uint8Array) || d.nullCount > 0) {
+      for (let i = 0; i < d.length; i++, row++) codes[row] = code(asText(v.get(row)) || fallback);
+      continue;
+    }
+    for (let i = 0; i < d.length; i++) {
+      const a = offs[i];
+      const b = offs[i + 1];
+      let h = 0x811c9dc5 ^ (b - a);
+      for (let k = a; k < b; k++) h = Math.imul(h ^ bytes[k], 0x01000193);
+      let bucket = byHash.get(h);
+      let found = -1;
+      if (bucket) {
+        for (const e of bucket) {
+          if (e.bytes.length !== b - a) continue;
+          let same = true;
+          for (let k = 0; k < e.bytes.length; k++) {
+            if (e.bytes[k] !== bytes[a + k]) {
+              same = false;
+              break;
+            }
+          }
+          if (same) {
+            found = e.code;
+            break;
+          }
+        }
+      } else byHash.set(h, (bucket = []));
+      if (found < 0) {
+        const slice = bytes.slice(a, b);
+        found = code(decoder.decode(slice) || fallback);
+        bucket.push({ bytes: slice, code: found });
+      }
+      codes[row++] = found;
+    }
+  }
+  return { codes, values };
+}
+
+/** Counts over a whole event table, column by column, without building row objects. */
+export function eventCounts(events: Table): EventCounts {
+  const n = events.numRows;
+  const kinds = encodeText(events.getChild('kind') as Vector | null, n, 'syscall');
+  const names = encodeText(events.getChild('name') as Vector | null, n, '');
+  const kindN = new Float64Array(kinds.values.length);
+  const nameN = new Float64Array(names.values.length);
+  const syscallCode = kinds.values.indexOf('syscall');
+  let failed = 0;
+  let row = 0;
+  const retV = events.getChild('ret') as Vector | null;
+  const retChunks = retV ? retV.data.map((d) => ({ length: d.length, values: d.values as ArrayLike<bigint | number> })) : [{ length: n, values: null }];
+  for (const chunk of retChunks) {
+    for (let i = 0; i < chunk.length; i++, row++) {
+      const k = kinds.codes[row];
+      kindN[k]++;
+      if (k !== syscallCode) continue;
+      nameN[names.codes[row]]++;
+      if (chunk.values) {
+        const ret = chunk.values[i];
+        if (ret < 0 && ret >= -4095) failed++;
+      }
+    }
+  }
+  const tally = (values: string[], counts: Float64Array): Map<string, number> => {
+    const m = new Map<string, number>();
+    values.forEach((s, i) => {
+      if (counts[i] > 0) m.set(s, (m.get(s) ?? 0) + counts[i]);
+    });
+    return m;
+  };
+  return {
+    total: n,
+    byKind: sortCounts(tally(kinds.values, kindN)),
+    bySyscall: sortCounts(tally(names.values, nameN)),
+    failed,
+    bytesIn: totalBytes(events.getChild('data_in') as Vector | null),
+    bytesOut: totalBytes(events.getChild('data_out') as Vector | null),
+    startNs: minBig(events.getChild('enter_ns') as Vector | null),
+  };
+}
+
+const TOP_SYSCALLS = 8;
+
+function countsLine(c: EventCounts): string {
+  const kinds = c.byKind.map(([k, n]) => `${k} ${n}`).join(', ');
+  const top = c.bySyscall
+    .slice(0, TOP_SYSCALLS)
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ');
+  return (
+    `${plural(c.total, 'event')}${kinds ? ` (${kinds})` : ''}` +
+    `${top ? `; top syscalls: ${top}` : ''}` +
+    `; ${c.failed} failed; ${formatBytes(c.bytesIn)} in, ${formatBytes(c.bytesOut)} out`
+  );
+}
+
+/** The shown rows of an event log: row indexes, with null where the `… N more events …` row goes. */
+function shownRows(n: number, head: number, tail: number): Array<number | null> {
+  if (n <= head + tail) return Array.from({ length: n }, (_, i) => i);
+  const rows: Array<number | null> = [];
+  for (let i = 0; i < head; i++) rows.push(i);
+  rows.push(null);
+  for (let i = n - tail; i < n; i++) rows.push(i);
+  return rows;
+}
+
+function bytesCell(data: Uint8Array): Cell {
+  if (data.length === 0) return { html: '' };
+  const e = escapeBytes(data, 60);
+  const more = e.truncated ? `<span style="opacity:.6">… ${escapeHtml(formatBytes(data.length))}</span>` : '';
+  return { html: `${escapeHtml(e.text)}${more}`, mono: true, style: 'white-space:pre' };
+}
+
+/**
+ * An event log: its counts, and its first `head` and last `tail` rows (default 10 + 10) with the
+ * number of rows left out between them. Only the shown rows are read as values.
+ */
+export function eventLogBundle(events: Table, opts: { title?: string; head?: number; tail?: number } = {}): MimeBundle {
+  const head = Math.max(0, Math.floor(opts.head ?? 10));
+  const tail = Math.max(0, Math.floor(opts.tail ?? 10));
+  const n = events.numRows;
+  const col = (name: string): Vector | null => events.getChild(name) as Vector | null;
+  const get = (name: string, i: number): unknown => col(name)?.get(i);
+
+  let title = opts.title;
+  if (title === undefined) {
+    const incident = n > 0 ? asText(get('incident_id', 0)) : '';
+    const run = n > 0 ? asText(get('run_id', 0)) : '';
+    title = incident ? `Events of ${incident}${run && run !== 'recording' ? ` (${run})` : ''}` : 'Events';
+  }
+  const c = eventCounts(events);
+  const summary = countsLine(c);
+  if (n === 0) {
+    return { 'text/html': section(title, note('No events.')), 'text/plain': `${title}: no events` };
+  }
+
+  const rows: Cell[][] = shownRows(n, head, tail).map((i) => {
+    if (i === null) {
+      const left = n - head - tail;
+      return [{ html: `… ${left} more events …`, full: true, style: 'text-align:center;opacity:.7' }];
+    }
+    const kind = asText(get('kind', i)) || 'syscall';
+    const name = asText(get('name', i));
+    const ret = asBig(get('ret', i));
+    const failed = kind === 'syscall' && ret < 0n && ret >= -4095n;
+    const ms = Number(asBig(get('enter_ns', i)) - c.startNs) / 1e6;
+    return [
+      text(String(get('seq', i) ?? i), { num: true }),
+      text(String(get('tid', i) ?? ''), { num: true }),
+      text(ms.toFixed(3), { num: true }),
+      text(kind === 'syscall' ? name : `${name} (${kind})`, { mono: true }),
+      text(asText(get('resource', i)), { mono: true }),
+      text(kind === 'syscall' ? formatRet(ret) : String(ret), { num: true, mono: true, style: failed ? 'color:#d62728' : undefined }),
+      text(formatDuration(asBig(get('dur_ns', i))), { num: true }),
+      bytesCell(asBytes(get('data_in', i))),
+      bytesCell(asBytes(get('data_out', i))),
+    ];
+  });
+  const headers = [
+    { text: 'seq', num: true },
+    { text: 'tid', num: true },
+    { text: 'time (ms)', num: true },
+    'syscall',
+    'resource',
+    { text: 'ret', num: true },
+    { text: 'duration', num: true },
+    'data_in',
+    'data_out',
+  ];
+  const html = section(title, note(summary) + table(headers, rows));
+  return { 'text/html': html, 'text/plain': `${title}: ${summary}` };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replay runs
+
+export const REPRODUCED = 'reproduced: same syscalls, same output, same exit status';
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
+
+/** What differs between a run and its recording, as short phrases (empty when nothing does). */
+export function runDifferences(run: RunResult): string[] {
+  const out: string[] = [];
+  if (run.divergence) out.push(`diverged at seq ${run.divergence.seq} (tid ${run.divergence.tid}): ${run.divergence.reason}`);
+  const now = outcome(run.exitCode, run.signal);
+  const then = outcome(run.recorded.exitCode, run.recorded.signal);
+  if (now !== then) out.push(`${now}, recorded ${then}`);
+  if (!sameBytes(run.stdout, run.recorded.stdout)) out.push('stdout differs');
+  if (!sameBytes(run.stderr, run.recorded.stderr)) out.push('stderr differs');
+  return out;
+}
+
+/** The verdict line of a run. */
+export function runVerdict(run: RunResult): string {
+  if (run.reproduced) return REPRODUCED;
+  const diffs = runDifferences(run);
+  return `not reproduced: ${diffs.length ? diffs.join('; ') : 'the run does not match the recording'}`;
+}
+
+const OUTPUT_MAX_CHARS = 8000;
+
+function outputBlock(label: string, data: Uint8Array): string {
+  if (data.length === 0) return `<div style="margin:4px 0"><b>${escapeHtml(label)}</b> <span style="opacity:.6">(empty)</span></div>`;
+  const e = escapeBytes(data, OUTPUT_MAX_CHARS, true);
+  const more = e.truncated ? `\n… ${formatBytes(data.length - e.bytes)} more` : '';
+  return (
+    `<div style="margin:4px 0"><b>${escapeHtml(label)}</b> <span style="opacity:.6">(${escapeHtml(formatBytes(data.length))})</span>` +
+    `<pre style="${MONO};margin:2px 0;padding:4px 6px;max-height:20em;overflow:auto;white-space:pre-wrap;` +
+    `background:rgba(128,128,128,.08);border-radius:3px">${escapeHtml(e.text + more)}</pre></div>`
+  );
+}
+
+function callCells(c: DivergentCall | null): Cell[] {
+  if (!c) return [{ html: '<span style="opacity:.6">nothing (the log had no call here)</span>', style: 'font-style:italic' }, { html: '' }, { html: '' }];
+  return [text(c.name, { mono: true }), text(c.resource, { mono: true }), bytesCell(c.data_in)];
+}
+
+/** A replay run: verdict, exit status against the recording, outputs, and where it diverged. */
+export function runBundle(run: RunResult): MimeBundle {
+  const verdict = runVerdict(run);
+  const ok = run.reproduced;
+  const now = outcome(run.exitCode, run.signal);
+  const then = outcome(run.recorded.exitCode, run.recorded.signal);
+  const speed = run.speed === 'max' ? 'max speed' : `${run.speed}×`;
+  const facts = `${now} (recorded: ${then}) · ${plural(run.events, 'event')} · ${formatDuration(Math.round(run.wallMs * 1e6))} at ${speed} · ${run.stored}`;
+
+  let html =
+    `<div style="margin:2px 0 6px;padding:4px 8px;border-left:4px solid ${ok ? '#2ca02c' : '#d62728'};` +
+    `background:${ok ? 'rgba(44,160,44,.08)' : 'rgba(214,39,40,.08)'}"><b>${escapeHtml(verdict)}</b></div>` +
+    note(facts);
+  if (run.localExeChanged) {
+    html += note('The local executable differs from the recorded one; the recorded binary ran.');
+  }
+  const d = run.divergence;
+  if (d) {
+    html +=
+      `<div style="margin:6px 0 2px"><b>Divergence</b> at seq ${escapeHtml(String(d.seq))}, tid ${escapeHtml(String(d.tid))}: ${escapeHtml(d.reason)}</div>` +
+      table(['', 'seq', 'tid', 'syscall', 'resource', 'data_in'], [
+        [text('expected', { style: 'font-weight:600' }), text(d.seq, { num: true }), text(d.tid, { num: true }), ...callCells(d.expected)],
+        [text('actual', { style: 'font-weight:600' }), text(d.seq, { num: true }), text(d.tid, { num: true }), ...callCells(d.actual)],
+      ]);
+  }
+  html += outputBlock('stdout', run.stdout);
+  if (!sameBytes(run.stdout, run.recorded.stdout)) html += outputBlock('recorded stdout', run.recorded.stdout);
+  html += outputBlock('stderr', run.stderr);
+  if (!sameBytes(run.stderr, run.recorded.stderr)) html += outputBlock('recorded stderr', run.recorded.stderr);
+
+  const lines = [`Replay ${run.runId} of ${run.incident}: ${verdict}`, `  ${facts}`];
+  if (d) {
+    const show = (c: DivergentCall | null): string => (c ? `${c.name}${c.resource ? ` ${c.resource}` : ''}${c.data_in.length ? ` "${previewBytes(c.data_in, 40)}"` : ''}` : 'nothing');
+    lines.push(`  expected ${show(d.expected)}, got ${show(d.actual)}`);
+  }
+  return {
+    'text/html': section(`Replay ${run.runId} of ${run.incident}`, html),
+    'text/plain': lines.join('\n'),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/** An error as one readable message box (no stack trace). */
+export function errorBundle(err: Error): MimeBundle {
+  const message = String(err?.message ?? err).trim() || 'unknown error';
+  const kind = err instanceof ReplaybookError ? 'replaybook' : err?.name || 'Error';
+  const html =
+    `<div class="replaybook" style="font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;font-size:13px;` +
+    `margin:2px 0;padding:6px 10px;border-left:4px solid #d62728;background:rgba(214,39,40,.08);white-space:pre-wrap">` +
+    `<b>${escapeHtml(kind)}</b>: ${escapeHtml(message)}</div>`;
+  return { 'text/html': html, 'text/plain': `${kind}: ${message}` };
+}
