@@ -4,7 +4,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vm from 'node:vm';
-import { inflateSync } from 'node:zlib';
 import { Table } from 'apache-arrow';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ReplaybookError } from '../src/errors';
@@ -22,6 +21,7 @@ import {
 import { escapeBytes, previewBytes } from '../src/notebook/html';
 import type { Divergence, RunResult } from '../src/replay/replay';
 import { timelineSpec } from '../src/viz/timeline';
+import { decodePng } from './helpers/png';
 import { eventBatch, incidentInfo } from './helpers/store-fixtures';
 
 const CHART_KEYS = [VEGALITE_MIME, 'image/png', 'text/html', 'text/plain'].sort();
@@ -69,63 +69,6 @@ const barSpec = (title = 'syscalls by name'): object => ({
   mark: 'bar',
   encoding: { x: { field: 'name', type: 'nominal' }, y: { field: 'n', type: 'quantitative' } },
 });
-
-/** Decodes an 8-bit, non-interlaced RGB/RGBA PNG into RGBA pixels. */
-function decodePng(png: Buffer): { width: number; height: number; rgba: Uint8Array } {
-  expect(png.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
-  let off = 8;
-  let width = 0;
-  let height = 0;
-  let colorType = 0;
-  const idat: Buffer[] = [];
-  while (off < png.length) {
-    const len = png.readUInt32BE(off);
-    const type = png.toString('latin1', off + 4, off + 8);
-    const body = png.subarray(off + 8, off + 8 + len);
-    if (type === 'IHDR') {
-      width = body.readUInt32BE(0);
-      height = body.readUInt32BE(4);
-      expect(body[8]).toBe(8); // bit depth
-      colorType = body[9];
-      expect(body[12]).toBe(0); // not interlaced
-    } else if (type === 'IDAT') idat.push(body);
-    off += 12 + len;
-  }
-  expect([2, 6]).toContain(colorType);
-  const bpp = colorType === 6 ? 4 : 3;
-  const raw = inflateSync(Buffer.concat(idat));
-  const stride = width * bpp;
-  const out = new Uint8Array(height * stride);
-  for (let y = 0; y < height; y++) {
-    const filter = raw[y * (stride + 1)];
-    const src = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
-    for (let x = 0; x < stride; x++) {
-      const a = x >= bpp ? out[y * stride + x - bpp] : 0;
-      const b = y > 0 ? out[(y - 1) * stride + x] : 0;
-      const c = x >= bpp && y > 0 ? out[(y - 1) * stride + x - bpp] : 0;
-      let p: number;
-      if (filter === 0) p = 0;
-      else if (filter === 1) p = a;
-      else if (filter === 2) p = b;
-      else if (filter === 3) p = (a + b) >> 1;
-      else {
-        const pa = Math.abs(b - c);
-        const pb = Math.abs(a - c);
-        const pc = Math.abs(a + b - 2 * c);
-        p = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
-      }
-      out[y * stride + x] = (src[x] + p) & 0xff;
-    }
-  }
-  const rgba = new Uint8Array(width * height * 4);
-  for (let i = 0; i < width * height; i++) {
-    rgba[i * 4] = out[i * bpp];
-    rgba[i * 4 + 1] = out[i * bpp + 1];
-    rgba[i * 4 + 2] = out[i * bpp + 2];
-    rgba[i * 4 + 3] = bpp === 4 ? out[i * bpp + 3] : 255;
-  }
-  return { width, height, rgba };
-}
 
 /** The bodies of the <script> elements of an HTML fragment: the vega libraries', or the others. */
 function scripts(html: string, libraries: boolean): string[] {
