@@ -3,7 +3,7 @@
 import * as path from 'node:path';
 import { Table } from 'apache-arrow';
 import { buildFixtures, startProvider } from './fixtures';
-import { record } from './record/record';
+import { record, type RecordResult } from './record/record';
 import { replay } from './replay/replay';
 import { openStore, storeHome } from './store';
 import type { EventStore } from './store/types';
@@ -22,35 +22,43 @@ function say(line: string): void {
   process.stdout.write(line + '\n');
 }
 
+/**
+ * Records the canonical incident: the payment client with a 2 s timeout against a provider on
+ * loopback that answers after 2.5 s. The provider is stopped afterwards.
+ */
+export async function recordDemoIncident(store: EventStore, incident: string, signal?: AbortSignal): Promise<RecordResult> {
+  const bin = await buildFixtures();
+  const provider = await startProvider({ delayMs: DEMO_PROVIDER_DELAY_MS });
+  try {
+    return await record({
+      incident,
+      service: 'payment-client',
+      command: [bin.paymentClient],
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        PAYMENT_TIMEOUT_MS: String(DEMO_TIMEOUT_MS),
+        PAYMENT_PROVIDER: `127.0.0.1:${provider.port}`,
+      },
+      cwd: path.dirname(bin.paymentClient),
+      store,
+      signal,
+    });
+  } finally {
+    await provider.stop();
+  }
+}
+
 export async function runDemo(o: { signal?: AbortSignal } = {}): Promise<number> {
   const home = storeHome();
   say(`replaybook demo — store: ${home}`);
   say('building the fixture services (payment-client, provider)...');
-  const bin = await buildFixtures();
+  await buildFixtures();
   const store = await openStore(home);
   try {
     const incident = await freeIncidentId(store, 'payment-timeout');
-    const provider = await startProvider({ delayMs: DEMO_PROVIDER_DELAY_MS });
-    say(`production: the provider on 127.0.0.1:${provider.port} answers after ${DEMO_PROVIDER_DELAY_MS} ms; the client gives up after ${DEMO_TIMEOUT_MS} ms`);
+    say(`production: the provider answers after ${DEMO_PROVIDER_DELAY_MS} ms; the client gives up after ${DEMO_TIMEOUT_MS} ms`);
     say(`recording incident '${incident}'...`);
-    let rec;
-    try {
-      rec = await record({
-        incident,
-        service: 'payment-client',
-        command: [bin.paymentClient],
-        env: {
-          PATH: process.env.PATH ?? '/usr/bin:/bin',
-          PAYMENT_TIMEOUT_MS: String(DEMO_TIMEOUT_MS),
-          PAYMENT_PROVIDER: `127.0.0.1:${provider.port}`,
-        },
-        cwd: path.dirname(bin.paymentClient),
-        store,
-        signal: o.signal,
-      });
-    } finally {
-      await provider.stop();
-    }
+    const rec = await recordDemoIncident(store, incident, o.signal);
     const info = rec.incident;
     say(`  recorded ${info.event_count} events; production exited ${info.exit_code ?? info.exit_signal}`);
     say('the provider is stopped. Replaying the incident from its log at production speed...');

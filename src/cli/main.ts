@@ -6,6 +6,7 @@ import { record } from '../record/record';
 import { replay, type RunResult, type Speed } from '../replay/replay';
 import { runDemo } from '../demo';
 import { runDoctor } from '../doctor';
+import { installKernel, uninstallKernel, KERNEL_DISPLAY_NAME } from '../kernelspec';
 import { helpText, parseArgs, parseSince, type CommandSpec, type Parsed } from './args';
 import { ReplaybookError } from '../errors';
 
@@ -63,6 +64,20 @@ const COMMANDS: Record<string, CommandSpec> = {
     flags: [HELP, VERBOSE],
     positionals: 0,
   },
+  kernel: {
+    name: 'kernel',
+    usage: 'replaybook kernel install [--user|--sys-prefix|--prefix DIR] | replaybook kernel uninstall',
+    summary:
+      'Register (or remove) the Jupyter kernel "replaybook (TypeScript)": tslab with the replaybook API preloaded,\nso notebook cells call incidents(), fetchIncident(id), replay(...), timeline(run) and display(x) without imports.\nWithout a flag the kernelspec is installed system-wide (needs root).',
+    flags: [
+      { name: 'user', help: 'install for the current user (~/.local/share/jupyter/kernels)' },
+      { name: 'sys-prefix', help: "install into Python's sys.prefix (a virtualenv or conda env)" },
+      { name: 'prefix', value: 'DIR', help: 'install into DIR/share/jupyter/kernels' },
+      HELP,
+      VERBOSE,
+    ],
+    positionals: 1,
+  },
   doctor: {
     name: 'doctor',
     usage: 'replaybook doctor',
@@ -81,6 +96,7 @@ commands:
   incidents  list recorded incidents
   replay     replay an incident from its log
   demo       record and replay the canonical payment-timeout incident
+  kernel     install or remove the Jupyter kernel
   doctor     check that this machine can record and replay
 
 Each command takes --help. The store lives in $REPLAYBOOK_HOME, else the nearest .replaybook/
@@ -230,6 +246,21 @@ async function cmdReplay(p: Parsed): Promise<number> {
   });
 }
 
+function cmdKernel(p: Parsed): number {
+  const action = p.positionals[0];
+  if (action === 'uninstall') {
+    process.stdout.write(uninstallKernel() + '\n');
+    return 0;
+  }
+  if (action !== 'install') throw new ReplaybookError('usage', "kernel needs 'install' or 'uninstall' (see replaybook kernel --help)");
+  const prefix = str(p, 'prefix');
+  const chosen = [p.flags.has('user'), p.flags.has('sys-prefix'), prefix !== undefined].filter(Boolean).length;
+  if (chosen > 1) throw new ReplaybookError('usage', 'choose one of --user, --sys-prefix and --prefix DIR');
+  const where = installKernel(p.flags.has('user') ? { user: true } : p.flags.has('sys-prefix') ? { sysPrefix: true } : prefix ? { prefix } : {});
+  process.stdout.write(`installed the Jupyter kernel "${KERNEL_DISPLAY_NAME}" in ${where}\n`);
+  return 0;
+}
+
 export function describeRun(r: RunResult): string {
   const out: string[] = [];
   const status = (code: number | null, sig: string | null) => (sig ? `killed by ${sig}` : `exit ${code}`);
@@ -274,6 +305,8 @@ async function dispatch(argv: string[]): Promise<number> {
       return cmdReplay(p);
     case 'demo':
       return runDemo({ signal: interruptSignal() });
+    case 'kernel':
+      return cmdKernel(p);
     case 'doctor':
       return runDoctor();
     default:

@@ -1,0 +1,69 @@
+// `replaybook kernel install|uninstall`: the Jupyter kernelspec "replaybook (TypeScript)", installed
+// with Jupyter's own `jupyter kernelspec` so it lands where Jupyter looks (--user, --sys-prefix,
+// --prefix DIR, or system-wide).
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { PACKAGE_ROOT } from './engine/engine';
+import { ReplaybookError } from './errors';
+
+export const KERNEL_NAME = 'replaybook';
+export const KERNEL_DISPLAY_NAME = 'replaybook (TypeScript)';
+/** Debian's Jupyter lives under the system Python, not whatever python3 is first on PATH. */
+export const SYSTEM_PYTHON = '/usr/bin/python3';
+
+export type KernelScope = { user: true } | { sysPrefix: true } | { prefix: string } | Record<string, never>;
+
+export function kernelJson(): object {
+  return {
+    argv: [process.execPath, path.join(PACKAGE_ROOT, 'kernel', 'launcher.js'), '{connection_file}'],
+    display_name: KERNEL_DISPLAY_NAME,
+    language: 'typescript',
+    interrupt_mode: 'signal',
+    metadata: { replaybook: { root: PACKAGE_ROOT } },
+  };
+}
+
+function jupyterKernelspec(args: string[]): string {
+  const python = fs.existsSync(SYSTEM_PYTHON) ? SYSTEM_PYTHON : 'python3';
+  const r = spawnSync(python, ['-m', 'jupyter_client.kernelspecapp', ...args], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) {
+    const why = r.error ? r.error.message : (r.stderr || r.stdout).trim().split('\n').pop();
+    if (/No module named/.test(r.stderr ?? '')) {
+      throw new ReplaybookError('no_jupyter', 'Jupyter is not installed: apt-get install jupyter-notebook jupyter-nbconvert python3-nbclient jupyter-client');
+    }
+    throw new ReplaybookError('kernelspec', `jupyter kernelspec ${args[0]} failed: ${why}`);
+  }
+  return `${r.stdout}${r.stderr}`;
+}
+
+function scopeArgs(scope: KernelScope): string[] {
+  if ('user' in scope) return ['--user'];
+  if ('sysPrefix' in scope) return ['--sys-prefix'];
+  if ('prefix' in scope) return [`--prefix=${path.resolve(scope.prefix)}`];
+  return [];
+}
+
+/** Installs the kernelspec; returns the directory Jupyter put it in. */
+export function installKernel(scope: KernelScope = {}): string {
+  if (!fs.existsSync(path.join(PACKAGE_ROOT, 'dist', 'notebook', 'index.js'))) {
+    throw new ReplaybookError('not_built', `replaybook is not built (${PACKAGE_ROOT}/dist is missing): run npm install there first`);
+  }
+  const src = fs.mkdtempSync(path.join(os.tmpdir(), 'replaybook-kernelspec-'));
+  const dir = path.join(src, KERNEL_NAME);
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(dir, 'kernel.json'), JSON.stringify(kernelJson(), null, 2) + '\n');
+  try {
+    const out = jupyterKernelspec(['install', '--replace', `--name=${KERNEL_NAME}`, ...scopeArgs(scope), dir]);
+    const m = /Installed kernelspec \S+ in (.+)/.exec(out);
+    return m ? m[1].trim() : out.trim();
+  } finally {
+    fs.rmSync(src, { recursive: true, force: true });
+  }
+}
+
+/** Removes the kernelspec from wherever Jupyter finds it. */
+export function uninstallKernel(): string {
+  return jupyterKernelspec(['remove', '-y', KERNEL_NAME]).trim();
+}

@@ -1,0 +1,239 @@
+// The notebook API: what the replaybook kernel preloads as globals. Objects here display
+// themselves richly (display(x)) and print as one line when they are a cell's value.
+import * as util from 'node:util';
+import { Table } from 'apache-arrow';
+import type { IncidentInfo } from '../events/schema';
+import { ReplaybookError } from '../errors';
+import { replay as replayIncident, type RunResult, type Speed } from '../replay/replay';
+import { openStore, storeHome, type ChdbStore } from '../store';
+import type { IncidentFilter } from '../store/types';
+import { timelineSpec } from '../viz/timeline';
+import { chartBundle, errorBundle, eventLogBundle, incidentsBundle, runBundle, type MimeBundle } from './bundle';
+
+const DISPLAY = Symbol.for('replaybook.display');
+
+/** Anything that knows its own display bundle. */
+interface Displayable {
+  [DISPLAY](): MimeBundle;
+}
+
+function isDisplayable(x: unknown): x is Displayable {
+  return typeof x === 'object' && x !== null && typeof (x as Partial<Displayable>)[DISPLAY] === 'function';
+}
+
+let store: ChdbStore | undefined;
+let inKernel = false;
+
+/** The store the notebook works on (found as the CLI finds it, from the kernel's folder). */
+export async function notebookStore(): Promise<ChdbStore> {
+  store ??= await openStore(storeHome());
+  return store;
+}
+
+function oneLine(s: string, max = 60): string {
+  const t = JSON.stringify(s);
+  return t.length > max ? t.slice(0, max - 2) + '…"' : t;
+}
+
+function outcome(code: number | null, signal: string | null): string {
+  return signal ? `killed by ${signal}` : `exit ${code}`;
+}
+
+/** A recorded event log (one run's events) as an Arrow table. */
+export class EventLog implements Displayable {
+  constructor(
+    readonly table: Table,
+    readonly title: string,
+  ) {}
+  get length(): number {
+    return this.table.numRows;
+  }
+  [DISPLAY](): MimeBundle {
+    return eventLogBundle(this.table, { title: this.title });
+  }
+  [util.inspect.custom](): string {
+    return `EventLog(${this.title}: ${this.length} events)`;
+  }
+}
+
+/** The incidents in the store. */
+export class IncidentList implements Displayable {
+  constructor(readonly list: IncidentInfo[]) {}
+  get length(): number {
+    return this.list.length;
+  }
+  get ids(): string[] {
+    return this.list.map((i) => i.incident_id);
+  }
+  [DISPLAY](): MimeBundle {
+    return incidentsBundle(this.list);
+  }
+  [util.inspect.custom](): string {
+    const shown = this.list.slice(0, 5).map((i) => `${i.incident_id} (${outcome(i.exit_code, i.exit_signal)})`);
+    return `${this.length} incident${this.length === 1 ? '' : 's'}${shown.length ? ': ' + shown.join(', ') : ''}${this.length > 5 ? ', …' : ''}`;
+  }
+}
+
+/** One incident: its row and its recorded events. */
+export class Incident implements Displayable {
+  constructor(
+    readonly info: IncidentInfo,
+    readonly events: EventLog,
+  ) {}
+  get id(): string {
+    return this.info.incident_id;
+  }
+  [DISPLAY](): MimeBundle {
+    return eventLogBundle(this.events.table, { title: `incident ${this.id} — ${this.info.service}, ${outcome(this.info.exit_code, this.info.exit_signal)}` });
+  }
+  [util.inspect.custom](): string {
+    return `Incident(${this.id}: ${this.info.service}, ${outcome(this.info.exit_code, this.info.exit_signal)}, ${this.events.length} events)`;
+  }
+}
+
+/** One replay run. */
+export class Run implements Displayable {
+  readonly events: EventLog;
+  constructor(readonly result: RunResult) {
+    this.events = new EventLog(new Table(result.batches), `run ${result.runId}`);
+  }
+  get id(): string {
+    return this.result.runId;
+  }
+  get exitCode(): number | null {
+    return this.result.exitCode;
+  }
+  get stdout(): string {
+    return this.result.stdout.toString('utf8');
+  }
+  get divergence(): RunResult['divergence'] {
+    return this.result.divergence;
+  }
+  get reproduced(): boolean {
+    return this.result.reproduced;
+  }
+  [DISPLAY](): MimeBundle {
+    return runBundle(this.result);
+  }
+  [util.inspect.custom](): string {
+    const r = this.result;
+    const what = r.divergence ? `diverged at seq ${r.divergence.seq}` : `${outcome(r.exitCode, r.signal)}, stdout ${oneLine(this.stdout)}`;
+    return `Run(${r.runId} of ${r.incident}: ${what}${r.reproduced ? ', reproduced' : ''})`;
+  }
+}
+
+/** A chart, rendered once (vega-lite spec + PNG), displayable in any Jupyter front end. */
+export class Chart implements Displayable {
+  private constructor(
+    readonly spec: object,
+    private readonly bundle: MimeBundle,
+  ) {}
+  static async of(spec: object): Promise<Chart> {
+    return new Chart(spec, await chartBundle(spec));
+  }
+  [DISPLAY](): MimeBundle {
+    return this.bundle;
+  }
+  [util.inspect.custom](): string {
+    return String(this.bundle['text/plain'] ?? 'Chart');
+  }
+}
+
+export async function incidents(filter?: IncidentFilter): Promise<IncidentList> {
+  return new IncidentList(await (await notebookStore()).incidents(filter));
+}
+
+export async function fetchIncident(id: string): Promise<Incident> {
+  const s = await notebookStore();
+  const info = await s.incident(id);
+  if (!info) throw new ReplaybookError('unknown_incident', `unknown incident '${id}': incidents() lists the recorded ones (the demo records 'payment-timeout': npm run demo)`);
+  return new Incident(info, new EventLog(await s.eventsTable(id), `incident ${id}`));
+}
+
+export interface NotebookReplayOptions {
+  /** 1 = production timing (default), 10 = ten times faster, 'max' = no waiting. */
+  speed?: Speed;
+}
+
+// Runs in progress, stopped together when the cell is interrupted.
+const running = new Set<AbortController>();
+let listening = false;
+
+/**
+ * Jupyter's interrupt is SIGINT; tslab only abandons the awaited promise, so replaybook listens
+ * itself and stops its runs (killing their programs). The listener is installed once, outside
+ * any cell: one added while tslab runs a cell's synchronous part (vm's breakOnSigint) leaves the
+ * process with the default SIGINT action, and the next interrupt would kill the kernel.
+ */
+function listenForInterrupts(): void {
+  if (listening) return;
+  listening = true;
+  process.on('SIGINT', () => {
+    for (const ac of running) ac.abort();
+  });
+}
+
+/** Replays an incident; interrupting the cell stops the replay and kills its program. */
+export async function replay(incident: string | Incident, opts: NotebookReplayOptions = {}): Promise<Run> {
+  const id = typeof incident === 'string' ? incident : incident.id;
+  const ac = new AbortController();
+  running.add(ac);
+  try {
+    listenForInterrupts();
+    return new Run(await replayIncident(id, { store: await notebookStore(), speed: opts.speed ?? 1, signal: ac.signal }));
+  } finally {
+    running.delete(ac);
+  }
+}
+
+/** The timeline chart of a run, an incident or an event log. */
+export async function timeline(x: Run | Incident | EventLog | Table, opts: { title?: string } = {}): Promise<Chart> {
+  const table = x instanceof Table ? x : x instanceof EventLog ? x.table : x.events.table;
+  const title = opts.title ?? (x instanceof Run ? `${x.result.incident} — replay ${x.id}` : x instanceof Incident ? `${x.id} — recording` : undefined);
+  return Chart.of(timelineSpec(table, { title }));
+}
+
+/** The demo incident ('payment-timeout'), recorded now if the store does not have it yet. */
+export async function demoIncident(): Promise<string> {
+  const s = await notebookStore();
+  const id = 'payment-timeout';
+  if (await s.incident(id)) return id;
+  const { recordDemoIncident } = await import('../demo');
+  await recordDemoIncident(s, id);
+  return id;
+}
+
+type WriteDisplayData = (msg: { data: MimeBundle; metadata: object; transient: object }, update: boolean) => void;
+
+function kernelChannel(): WriteDisplayData | null {
+  if (!inKernel) return null;
+  // tslab's display channel: the only way to send several MIME types as one output.
+  const jupyter = require('tslab/dist/jupyter') as { lastWriteDisplayData: WriteDisplayData | null };
+  return jupyter.lastWriteDisplayData;
+}
+
+function bundleOf(x: unknown): MimeBundle {
+  if (isDisplayable(x)) return x[DISPLAY]();
+  if (x instanceof Table) return eventLogBundle(x, { title: 'table' });
+  if (x instanceof Error) return errorBundle(x);
+  if (typeof x === 'string') return { 'text/plain': x };
+  return { 'text/plain': util.inspect(x, { depth: 2, maxArrayLength: 20 }) };
+}
+
+/** Shows incidents, event logs, runs, charts, Arrow tables and errors as rich output. */
+export function display(x: unknown): void {
+  const bundle = bundleOf(x);
+  const channel = kernelChannel();
+  if (channel) channel({ data: bundle, metadata: {}, transient: {} }, false);
+  else process.stdout.write(String(bundle['text/plain'] ?? '') + '\n');
+}
+
+/** What the kernel preloads into every notebook (kernel/launcher.js imports these by name). */
+export const GLOBAL_NAMES = ['incidents', 'fetchIncident', 'replay', 'timeline', 'display', 'demoIncident'] as const;
+
+/** Puts the notebook API on `g` (the kernel's globalThis) and sends displays to Jupyter. */
+export function installGlobals(g: typeof globalThis, opts: { kernel?: boolean } = {}): void {
+  inKernel = opts.kernel ?? false;
+  if (inKernel) listenForInterrupts();
+  Object.assign(g, { incidents, fetchIncident, replay, timeline, display, demoIncident, replaybook: module.exports });
+}
