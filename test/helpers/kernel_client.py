@@ -99,6 +99,8 @@ def main():
         kc.stop_channels()
         km.shutdown_kernel(now=True)
     print(json.dumps(out))
+    sys.stdout.flush()
+    os._exit(0)  # skip jupyter_client's noisy finalizers at interpreter exit
 
 
 if __name__ == "__main__":
