@@ -11,6 +11,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <sstream>
@@ -91,6 +92,12 @@ int main() {
   sigaction(SIGINT, &sa, nullptr);
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (getppid() == 1) return 1;
+  // Tracee events are collected with waitpid; a blocked SIGCHLD lets the tracer also wait for
+  // them with a timeout (sigtimedwait) without racing.
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &chld, nullptr);
   signal(SIGPIPE, SIG_IGN);
   rb::Output out(kOut);
   auto fail = [&](const std::string& code, const std::string& msg) {
@@ -114,6 +121,9 @@ int main() {
                             ropts.log))
         return fail("protocol", "a recorded event batch could not be decoded");
     }
+    // The recorder emits a call when it returns; the log's order is the order calls were entered.
+    std::stable_sort(ropts.log.begin(), ropts.log.end(),
+                     [](const rb::Event& a, const rb::Event& b) { return a.seq < b.seq; });
     ropts.speed = cfg.speed;
     ropts.files = cfg.files;
     for (const auto& [path, blob] : cfg.files) cfg.spawn.bind_mounts.emplace_back(blob, path);

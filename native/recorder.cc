@@ -10,7 +10,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -109,49 +111,129 @@ class Recorder : public Tool {
  public:
   Recorder(Output& out, const RecordOptions& opts) : out_(out), opts_(opts) {}
 
+  // Threads run their userspace one at a time, from a syscall's return to the next syscall's
+  // entry (the token); the order of entries in the log is then the whole schedule, and replay
+  // can follow it. A thread blocked in a syscall has given the token up.
   Resume on_syscall(Thread& t, const SyscallStop& stop) override {
     if (t0_ == 0) t0_ = stop.time_ns;
+    if (running_ == t.tid()) running_ = -1;
     const SyscallSpec& s = *stop.spec;
     const uint64_t* args = stop.args;
-    cur_ = syscall_event(t, s, args, seq_++, stop.time_ns - t0_);
-    last_tid_ = t.tid();
-    cur_.data_in = capture_in(t, s, args);
-    cur_spec_ = &s;
-    if (s.cls == Class::Denied) {
-      t.emulate(-ENOSYS);
-      cur_.ret = -ENOSYS;
-      out_.event(std::move(cur_));
-      return Resume::Continue;
-    }
+    Event ev = syscall_event(core_->pid(), t, s, args, seq_++, stop.time_ns - t0_);
+    ev.data_in = capture_in(t, s, args);
     if (s.special == Special::Exit) {
-      // exit never returns: log it now.
-      cur_.resource = "";
-      out_.event(std::move(cur_));
+      // exit never returns: log it now. A thread's exit is complete (its tid cleared, joiners
+      // woken) only once it is reaped: the token waits for that.
+      out_.event(std::move(ev));
+      if (t.tid() != core_->pid()) exiting_ = t.tid();
+      grant();
       return Resume::Continue;
     }
+    if (s.cls == Class::Denied) t.emulate(-ENOSYS);
+    pending_[t.tid()] = Pending{std::move(ev), &s};
+    grant();
     return Resume::ToExit;
+  }
+
+  Resume on_thread_start(Thread& t) override {
+    ready_.push_back(t.tid());
+    grant();
+    return Resume::Hold;
+  }
+
+  int64_t next_deadline() override {
+    if (!serialized_ || running_ < 0 || ready_.empty()) return -1;
+    return running_since_ + kTokenTimeoutNs;
+  }
+
+  void on_timer() override {
+    if (!serialized_ || running_ < 0 || ready_.empty() || now_ns() < running_since_ + kTokenTimeoutNs) return;
+    // A thread ran this long without a syscall while others waited: it may be spinning on one
+    // of them. Let every thread run from now on rather than hang; replay may then diverge.
+    serialized_ = false;
+    out_.message("{\"type\":\"warning\",\"code\":\"not_serialized\",\"message\":" +
+                 json_str("thread " + std::to_string(running_) +
+                          " ran 200 ms without a syscall while other threads waited (spinning?); the rest of "
+                          "this recording lets threads run concurrently, so its replay may diverge") + "}");
+    grant();
   }
 
   void on_unsupported(const std::string& message) override {
     out_.message(error_json("unsupported", message));
   }
 
-  void on_syscall_exit(Thread& t) override {
-    const SyscallSpec& s = *cur_spec_;
+  Resume on_syscall_exit(Thread& t) override {
+    finish_call(t);
+    ready_.push_back(t.tid());
+    grant();
+    return Resume::Hold;
+  }
+
+  // Gives the token to the longest-waiting ready thread (all of them once not serialized).
+  void grant() {
+    while (!ready_.empty() && ((running_ < 0 && exiting_ < 0) || !serialized_)) {
+      pid_t next = ready_.front();
+      ready_.pop_front();
+      Thread* t = core_->thread(next);
+      if (!t) continue;
+      running_ = next;
+      running_since_ = now_ns();
+      core_->resume(*t, Resume::Continue);
+    }
+  }
+
+  void finish_call(Thread& t) {
+    auto it = pending_.find(t.tid());
+    if (it == pending_.end()) return;
+    Event ev = std::move(it->second.ev);
+    const SyscallSpec& s = *it->second.spec;
+    pending_.erase(it);
     int64_t ret = t.syscall_ret();
-    cur_.ret = ret;
-    cur_.dur_ns = now_ns() - t0_ - cur_.enter_ns;
+    ev.ret = ret;
+    ev.dur_ns = now_ns() - t0_ - ev.enter_ns;
     if (s.special == Special::Affinity && opts_.pinned && ret > 0) {
       // The service sees the CPUs it had before we pinned it, so its pools keep their size.
       std::string mask = original_cpu_mask();
       mask.resize(static_cast<size_t>(ret), '\0');
-      t.write_mem(cur_.args[2], mask.data(), mask.size());
-      cur_.data_out = mask;
+      t.write_mem(ev.args[2], mask.data(), mask.size());
+      ev.data_out = mask;
     } else {
-      cur_.data_out = capture_out(t, s, cur_.args, ret);
+      ev.data_out = capture_out(t, s, ev.args, ret);
     }
-    cur_.resource = resource_after(t, s, ret);
-    out_.event(std::move(cur_));
+    ev.resource = resource_after(t, s, ev);
+    out_.event(std::move(ev));
+  }
+
+  // A call still blocked when its thread or the process ended never returned.
+  void finish_unreturned(pid_t tid) {
+    auto it = pending_.find(tid);
+    if (it == pending_.end()) return;
+    Event ev = std::move(it->second.ev);
+    pending_.erase(it);
+    ev.ret = kUnfinished;
+    ev.dur_ns = now_ns() - t0_ - ev.enter_ns;
+    out_.event(std::move(ev));
+  }
+
+  void exit_event(pid_t tid, int status) {
+    Event e;
+    e.seq = seq_++;
+    e.kind = kExit;
+    e.name = "exit";
+    e.pid = core_->pid();
+    e.tid = tid;
+    e.ret = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+    e.enter_ns = t0_ ? now_ns() - t0_ : 0;
+    out_.event(std::move(e));
+  }
+
+  void on_thread_exit(Thread& t, int status) override {
+    finish_unreturned(t.tid());
+    exit_event(t.tid(), status);
+    ready_.erase(std::remove(ready_.begin(), ready_.end(), t.tid()), ready_.end());
+    if (running_ == t.tid()) running_ = -1;
+    if (exiting_ == t.tid()) exiting_ = -1;
+    grant();
   }
 
   void on_exec(Thread& t) override {
@@ -172,7 +254,8 @@ class Recorder : public Tool {
   int on_signal(Thread& t, int sig) override {
     Event e;
     e.seq = seq_++;
-    e.pid = e.tid = t.tid();
+    e.pid = core_->pid();
+    e.tid = t.tid();
     e.kind = kSignal;
     e.name = signal_name(sig);
     e.ret = sig;
@@ -182,14 +265,8 @@ class Recorder : public Tool {
   }
 
   void on_exit(int status) override {
-    Event e;
-    e.seq = seq_++;
-    e.kind = kExit;
-    e.name = "exit";
-    e.pid = e.tid = last_tid_;
-    e.ret = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-    e.enter_ns = t0_ ? now_ns() - t0_ : 0;
-    out_.event(std::move(e));
+    while (!pending_.empty()) finish_unreturned(pending_.begin()->first);
+    exit_event(core_->pid(), status);
     out_.message("{\"type\":\"exit\"," + exit_status_json(status) + "}");
   }
 
@@ -210,12 +287,13 @@ class Recorder : public Tool {
   }
 
   // The event's resource; also keeps the fd table current.
-  std::string resource_after(Thread& t, const SyscallSpec& s, int64_t ret) {
-    const uint64_t* a = cur_.args;
+  std::string resource_after(Thread& t, const SyscallSpec& s, Event& ev) {
+    const int64_t ret = ev.ret;
+    const uint64_t* a = ev.args;
     std::string res;
     if (s.fd_arg >= 0) res = fds_.get(static_cast<int>(a[s.fd_arg]));
     if (s.path_arg >= 0) {
-      std::string path = in_part_for_arg(s, cur_.data_in, s.path_arg);
+      std::string path = in_part_for_arg(s, ev.data_in, s.path_arg);
       int64_t dirfd = s.dirfd_arg >= 0 ? static_cast<int>(a[s.dirfd_arg]) : AT_FDCWD;
       if (path.empty() && dirfd >= 0) res = fds_.get(dirfd);  // AT_EMPTY_PATH
       else res = "file:" + abs_path(t, path, dirfd);
@@ -225,15 +303,15 @@ class Recorder : public Tool {
       case FdEffect::Creates:
       case FdEffect::Accepts:
         if (ret >= 0) {
-          std::string r = new_fd_resource(t, s, ret);
+          std::string r = new_fd_resource(t, s, ev);
           fds_.set(ret, r);
           res = r;
         }
         break;
       case FdEffect::Pair:
-        if (ret == 0 && cur_.data_out.size() >= 8) {
+        if (ret == 0 && ev.data_out.size() >= 8) {
           int32_t pair[2];
-          std::memcpy(pair, cur_.data_out.data(), 8);
+          std::memcpy(pair, ev.data_out.data(), 8);
           res = name == "socketpair" ? "socketpair" : "pipe";
           fds_.set(pair[0], res);
           fds_.set(pair[1], res);
@@ -252,27 +330,28 @@ class Recorder : public Tool {
       fds_.set(ret, res);
     if (name == "connect" || name == "bind") {
       int fd = static_cast<int>(a[0]);
-      std::string ep = format_sockaddr(cur_.data_in);
+      std::string ep = format_sockaddr(ev.data_in);
       if (!ep.empty()) {
         res = fds_.proto(fd) + (name == "bind" ? "-listen:" : ":") + ep;
         fds_.set(fd, res);
       }
     } else if (name == "sendto" && a[4]) {
-      std::string ep = format_sockaddr(in_part_for_arg(s, cur_.data_in, 4));
+      std::string ep = format_sockaddr(in_part_for_arg(s, ev.data_in, 4));
       if (!ep.empty()) res = fds_.proto(static_cast<int>(a[0])) + ":" + ep;
     } else if (s.special == Special::Mmap && !(a[3] & MAP_ANONYMOUS) && ret >= 0 &&
                static_cast<int>(a[4]) >= 0) {
       res = fds_.get(static_cast<int>(a[4]));
       if (res.rfind("file:", 0) == 0) report_file(res.substr(5), "mapped");
     } else if (s.special == Special::Execve) {
-      res = "file:" + abs_path(t, in_part_for_arg(s, cur_.data_in, 0), AT_FDCWD);
+      res = "file:" + abs_path(t, in_part_for_arg(s, ev.data_in, 0), AT_FDCWD);
     }
     return res;
   }
 
-  std::string new_fd_resource(Thread& t, const SyscallSpec& s, int64_t fd) {
+  std::string new_fd_resource(Thread& t, const SyscallSpec& s, const Event& ev) {
+    const int64_t fd = ev.ret;
     std::string name = s.name;
-    const uint64_t* a = cur_.args;
+    const uint64_t* a = ev.args;
     if (name == "socket") {
       std::string proto = socket_proto(a[0], a[1]);
       fds_.set_proto(fd, proto);
@@ -281,8 +360,8 @@ class Recorder : public Tool {
     if (s.fd == FdEffect::Accepts) {
       std::string proto = fds_.proto(static_cast<int>(a[0]));
       fds_.set_proto(fd, proto);
-      std::string peer = format_sockaddr(split_parts(cur_.data_out, s.n_out)[0]);
-      if (peer.empty()) peer = peer_of(t.tid(), static_cast<int>(fd));
+      std::string peer = format_sockaddr(split_parts(ev.data_out, s.n_out)[0]);
+      if (peer.empty()) peer = peer_of(core_->pid(), static_cast<int>(fd));
       return proto + ":" + (peer.empty() ? "accepted" : peer);
     }
     std::string target = readlink_str("/proc/" + std::to_string(t.tid()) + "/fd/" +
@@ -300,11 +379,19 @@ class Recorder : public Tool {
   RecordOptions opts_;
   FdTable fds_;
   std::set<std::string> files_;
-  Event cur_;
-  const SyscallSpec* cur_spec_ = nullptr;
+  struct Pending {
+    Event ev;
+    const SyscallSpec* spec;
+  };
+  std::map<pid_t, Pending> pending_;  // per thread: the call awaiting its return
+  static constexpr int64_t kTokenTimeoutNs = 200'000'000;
+  std::deque<pid_t> ready_;           // threads waiting for the token, oldest first
+  pid_t running_ = -1;                // the thread running userspace now
+  pid_t exiting_ = -1;                // a thread whose exit the token waits for
+  int64_t running_since_ = 0;
+  bool serialized_ = true;
   uint64_t seq_ = 0;
   int64_t t0_ = 0;
-  pid_t last_tid_ = 0;
 };
 
 }  // namespace

@@ -20,13 +20,6 @@ namespace {
 // tracee, and nothing maps this high-but-not-top range by default.
 constexpr uint64_t kScratch = 0x700000000000ULL;
 
-void sleep_until(int64_t target_ns) {
-  struct timespec ts = {static_cast<time_t>(target_ns / 1000000000LL),
-                        static_cast<long>(target_ns % 1000000000LL)};
-  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR && !stop_requested()) {
-  }
-}
-
 bool is_compared_scalar(const SyscallSpec& s, ArgKind k) {
   if (k == ArgKind::Fd || k == ArgKind::Dirfd) return true;
   return k == ArgKind::Int && s.cls != Class::Executed;
@@ -45,65 +38,47 @@ std::string event_json(const Event& e) {
          ",\"data_in\":\"" + base64(e.data_in) + "\"}";
 }
 
+// How long the thread owning the next event may take to reach it, beyond the recorded gap,
+// before replay reports that it is stuck (e.g. spinning on a lock a held thread owns).
+constexpr int64_t kWatchdogNs = 10'000'000'000LL;
+
+// The replayer is a scheduler over threads. As in recording (recorder.cc), threads run their
+// userspace one at a time, from a syscall's return to their next syscall's entry: the thread
+// whose entry is next in the log gets the token and runs to it; that entry is checked, served
+// (emulated, or run for real), and the token moves on. A served blocking call returns after its
+// recorded duration while other threads go on. Recorded threads map to replay threads by
+// creation order.
 class Replayer : public Tool {
  public:
   Replayer(Output& out, ReplayOptions&& opts) : out_(out), opts_(std::move(opts)) {}
 
   Resume on_syscall(Thread& t, const SyscallStop& stop) override {
-    if (t0_ == 0) t0_ = stop.time_ns;
-    const SyscallSpec& s = *stop.spec;
-    const uint64_t* args = stop.args;
-    Event actual = syscall_event(t, s, args, seq_, stop.time_ns - t0_);
-    actual.data_in = capture_in(t, s, args);
-    while (cursor_ < opts_.log.size() && opts_.log[cursor_].kind == kSignal) cursor_++;
-    if (cursor_ >= opts_.log.size() || opts_.log[cursor_].kind != kSyscall) {
-      diverge(t, nullptr, actual, "the program made a syscall after the recorded log ended");
-      return Resume::Kill;
+    if (t0_ == 0) {
+      t0_ = stop.time_ns;
+      last_progress_ns_ = t0_;
+      if (!opts_.log.empty()) map(opts_.log.front().tid, t.tid());  // the leader
     }
-    const Event& e = opts_.log[cursor_];
-    // The first execve is ours (the spawn); its path is what we were told to run.
-    std::string why = seq_ == 0 ? (e.nr == actual.nr ? "" : "the first event is not an exec")
-                                : mismatch(s, e, actual);
-    actual.resource = e.resource;
-    // Runs speak of the recorded process and thread ids, so runs and recording line up.
-    actual.pid = last_pid_ = e.pid;
-    actual.tid = last_tid_ = e.tid;
-    if (!why.empty()) {
-      diverge(t, &e, actual, why);
-      return Resume::Kill;
-    }
-    cursor_++;
-    seq_++;
-
-    // Production timing: no syscall before its recorded time.
-    if (opts_.speed > 0) sleep_until(t0_ + static_cast<int64_t>(e.enter_ns / opts_.speed));
-    int64_t serve_start = now_ns();
-    actual.enter_ns = serve_start - t0_;
-    actual.ret = e.ret;
-    Resume resume = Resume::Continue;
-    if (s.cls == Class::Denied) {
-      t.emulate(-ENOSYS);
-    } else if (s.cls == Class::Executed || s.cls == Class::Untraced || runs_for_real(s, e)) {
-      // Runs for real: memory, signals, exit, exec, and fd duplication on placeholders.
-      actual.data_out = e.data_out;
-      if (s.special == Special::Execve) scratch_ready_ = false;
-    } else {
-      std::string err;
-      if (!serve(t, s, e, args, err)) {
-        out_.message(error_json("replay_failed", err + " (seq " + std::to_string(e.seq) + ")"));
-        return Resume::Kill;
-      }
-      actual.data_out = e.data_out;
-    }
-    // Blocking calls take their recorded duration.
-    int64_t dur = opts_.speed > 0 ? static_cast<int64_t>(e.dur_ns / opts_.speed) : 0;
-    if (dur > 20000) sleep_until(t0_ + static_cast<int64_t>((e.enter_ns + e.dur_ns) / opts_.speed));
-    actual.dur_ns = now_ns() - serve_start;
-    out_.event(std::move(actual));
-    return resume;
+    if (running_ == t.tid()) running_ = -1;
+    Held& h = held_[t.tid()];
+    h.at_entry = true;
+    h.stop = stop;
+    h.actual = syscall_event(core_->pid(), t, *stop.spec, stop.args, 0, stop.time_ns - t0_);
+    h.actual.data_in = capture_in(t, *stop.spec, stop.args);
+    pump();
+    return Resume::Hold;  // pump() resumes it
   }
 
-  void on_syscall_exit(Thread&) override {}
+  Resume on_syscall_exit(Thread& t) override {
+    held_[t.tid()].ready = true;  // its real syscall returned: it waits for the token
+    pump();
+    return Resume::Hold;
+  }
+
+  Resume on_thread_start(Thread& t) override {
+    held_[t.tid()].ready = true;
+    pump();
+    return Resume::Hold;
+  }
 
   void on_unsupported(const std::string& message) override {
     out_.message(error_json("unsupported", message));
@@ -113,13 +88,50 @@ class Replayer : public Tool {
 
   int on_signal(Thread&, int sig) override { return sig; }
 
+  void on_thread_created(Thread& parent, Thread& child) override {
+    auto it = clone_of_.find(parent.tid());
+    if (it == clone_of_.end()) return;
+    map(static_cast<pid_t>(it->second), child.tid());
+    clone_of_.erase(it);
+    pump();
+  }
+
+  void on_thread_exit(Thread& t, int) override {
+    held_.erase(t.tid());
+    if (running_ == t.tid()) running_ = -1;
+    if (exiting_ == t.tid()) exiting_ = -1;
+    pump();
+  }
+
+  int64_t next_deadline() override {
+    if (finished_ || diverged_ || t0_ == 0) return -1;
+    int64_t d = gate_ns_;
+    for (const auto& [tid, h] : held_)
+      if (h.delayed_until > 0) d = d < 0 ? h.delayed_until : std::min(d, h.delayed_until);
+    int64_t watchdog = last_progress_ns_ + expected_gap_ns_ + kWatchdogNs;
+    return d < 0 ? watchdog : std::min(d, watchdog);
+  }
+
+  void on_timer() override {
+    int64_t now = now_ns();
+    for (auto& [tid, h] : held_) {
+      if (h.delayed_until > 0 && h.delayed_until <= now) {
+        h.delayed_until = 0;
+        h.ready = true;
+      }
+    }
+    gate_ns_ = -1;
+    pump();
+    if (!finished_ && !diverged_ && now_ns() > last_progress_ns_ + expected_gap_ns_ + kWatchdogNs) stuck();
+  }
+
   void on_exit(int status) override {
+    finished_ = true;
     Event e;
     e.seq = seq_++;
     e.kind = kExit;
     e.name = "exit";
-    e.pid = last_pid_;
-    e.tid = last_tid_;
+    e.pid = e.tid = opts_.log.empty() ? 0 : opts_.log.front().tid;
     e.ret = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
     e.enter_ns = t0_ ? now_ns() - t0_ : 0;
     if (!diverged_) out_.event(std::move(e));
@@ -129,6 +141,145 @@ class Replayer : public Tool {
   }
 
  private:
+  struct Held {
+    bool at_entry = false;      // stopped at a syscall entry, not yet served
+    bool ready = false;         // stopped after a syscall returned (or new): may get the token
+    int64_t delayed_until = 0;  // an emulated blocking call returns then
+    SyscallStop stop{};
+    Event actual;
+  };
+
+  void map(pid_t recorded, pid_t real) {
+    rec_to_real_[recorded] = real;
+  }
+
+  double speed() const { return opts_.speed; }
+  int64_t scaled(int64_t ns) const { return speed() > 0 ? static_cast<int64_t>(ns / speed()) : 0; }
+
+  // Moves the replay forward as far as it can go now, in recorded order.
+  void pump() {
+    while (!finished_ && !diverged_) {
+      while (cursor_ < opts_.log.size() && opts_.log[cursor_].kind != kSyscall) cursor_++;
+      if (cursor_ >= opts_.log.size()) {
+        // The log is done; a thread asking for more has left the recording.
+        for (auto& [tid, h] : held_) {
+          Thread* t = core_->thread(tid);
+          if (h.at_entry && t) {
+            diverge(*t, nullptr, h.actual, "the program made a syscall after the recorded log ended");
+            return;
+          }
+        }
+        return;
+      }
+      const Event& e = opts_.log[cursor_];
+      expected_gap_ns_ = cursor_ > 0 ? scaled(std::max<int64_t>(0, e.enter_ns - prev_enter_ns_)) : 0;
+      auto m = rec_to_real_.find(e.tid);
+      if (m == rec_to_real_.end()) return;  // that thread does not exist yet
+      Thread* t = core_->thread(m->second);
+      if (!t) return;
+      Held& h = held_[t->tid()];
+      if (h.at_entry) {
+        int64_t gate = t0_ + scaled(e.enter_ns);  // never before its recorded time
+        if (speed() > 0 && now_ns() < gate) {
+          gate_ns_ = gate;
+          return;
+        }
+        if (!serve_event(*t, h, e)) return;
+        prev_enter_ns_ = e.enter_ns;
+        last_progress_ns_ = now_ns();
+        cursor_++;
+        continue;
+      }
+      // Give the token to the thread whose entry is next, once it is free and the thread ready.
+      if (running_ >= 0 || exiting_ >= 0 || !h.ready) return;
+      h.ready = false;
+      running_ = t->tid();
+      core_->resume(*t, Resume::Continue);
+      return;
+    }
+  }
+
+  // Serves the recorded event `e` to thread `t` waiting at its syscall entry. False on divergence.
+  bool serve_event(Thread& t, Held& h, const Event& e) {
+    const SyscallSpec& s = *h.stop.spec;
+    const uint64_t* args = h.stop.args;
+    Event actual = std::move(h.actual);
+    h.at_entry = false;
+    actual.seq = seq_;
+    // The first execve is ours (the spawn); its path is what we were told to run.
+    std::string why = seq_ == 0 ? (e.nr == actual.nr ? "" : "the first event is not an exec")
+                                : mismatch(s, e, actual);
+    actual.resource = e.resource;
+    // Runs speak of the recorded process and thread ids, so runs and recording line up.
+    actual.pid = e.pid;
+    actual.tid = e.tid;
+    if (!why.empty()) {
+      diverge(t, &e, actual, why);
+      return false;
+    }
+    seq_++;
+    int64_t serve_start = now_ns();
+    actual.enter_ns = serve_start - t0_;
+    actual.ret = e.ret;
+    actual.data_out = e.data_out;
+    bool real = s.cls == Class::Executed || s.cls == Class::Untraced || runs_for_real(s, e);
+    if (real) {
+      // Runs for real: memory, signals, exit, exec, threads, fd duplication on placeholders.
+      // Its return is watched, so the thread waits for the token before running on.
+      if (s.special == Special::Execve) scratch_ready_ = false;
+      if (s.special == Special::Clone) clone_of_[t.tid()] = e.ret;
+      // A thread's exit is complete (its tid cleared, joiners woken) only once it is reaped.
+      if (s.special == Special::Exit && t.tid() != core_->pid()) exiting_ = t.tid();
+      actual.dur_ns = 0;
+      out_.event(std::move(actual));
+      core_->resume(t, s.special == Special::Exit ? Resume::Continue : Resume::ToExit);
+      return true;
+    }
+    if (e.ret == kUnfinished) {
+      // It never returned in production: the process ended while it was blocked. The thread
+      // stays parked in it and goes when the process does.
+      actual.dur_ns = 0;
+      out_.event(std::move(actual));
+      return true;
+    }
+    std::string err;
+    if (s.cls == Class::Denied) {
+      t.emulate(-ENOSYS);
+    } else if (!serve(t, s, e, args, err)) {
+      out_.message(error_json("replay_failed", err + " (seq " + std::to_string(e.seq) + ")"));
+      diverged_ = true;
+      core_->kill_tracee();
+      return false;
+    }
+    // Blocking calls take their recorded duration; other threads go on meanwhile.
+    int64_t returns_at = t0_ + scaled(e.enter_ns + e.dur_ns);
+    if (speed() > 0 && returns_at - now_ns() > 20000) {
+      h.delayed_until = returns_at;
+      actual.dur_ns = returns_at - serve_start;
+    } else {
+      h.ready = true;
+      actual.dur_ns = now_ns() - serve_start;
+    }
+    out_.event(std::move(actual));
+    return true;
+  }
+
+  void stuck() {
+    const Event& e = opts_.log[cursor_];
+    std::string why = "thread " + std::to_string(e.tid) + " did not reach its next recorded syscall (" + e.name +
+                      ", seq " + std::to_string(e.seq) +
+                      ") in time: it may be spinning in userspace on something a held thread owns, which "
+                      "syscall replay cannot reproduce";
+    Event none;
+    none.name = "(none)";
+    none.tid = e.tid;
+    out_.message("{\"type\":\"divergence\",\"seq\":" + std::to_string(e.seq) + ",\"tid\":" + std::to_string(e.tid) +
+                 ",\"ip\":\"0\",\"reason\":" + json_str(why) + ",\"expected\":" + event_json(e) +
+                 ",\"actual\":" + event_json(none) + "}");
+    diverged_ = true;
+    core_->kill_tracee();
+  }
+
   static bool runs_for_real(const SyscallSpec& s, const Event& e) {
     // fcntl(F_DUPFD*) duplicates a placeholder: the real call yields the recorded number.
     return s.special == Special::Fcntl && (e.args[1] == F_DUPFD || e.args[1] == F_DUPFD_CLOEXEC);
@@ -153,12 +304,12 @@ class Replayer : public Tool {
   void diverge(Thread& t, const Event* expected, const Event& actual, const std::string& why) {
     diverged_ = true;
     out_.message("{\"type\":\"divergence\",\"seq\":" + std::to_string(seq_) +
-                 ",\"tid\":" + std::to_string(expected ? expected->tid : t.tid()) +
+                 ",\"tid\":" + std::to_string(expected ? expected->tid : actual.tid) +
                  ",\"ip\":\"" + std::to_string(t.ip()) + "\",\"reason\":" + json_str(why) +
                  ",\"expected\":" + (expected ? event_json(*expected) : "null") +
                  ",\"actual\":" + event_json(actual) + "}");
+    core_->kill_tracee();
   }
-
   // Answers an emulated syscall from the log: placeholders for created fds, then output bytes
   // and the return value.
   bool serve(Thread& t, const SyscallSpec& s, const Event& e, const uint64_t args[6],
@@ -220,9 +371,18 @@ class Replayer : public Tool {
   size_t cursor_ = 0;
   uint64_t seq_ = 0;
   int64_t t0_ = 0;
-  bool scratch_ready_ = false;
+  int64_t prev_enter_ns_ = 0;
+  int64_t gate_ns_ = -1;           // when the event at the cursor may be served
+  int64_t last_progress_ns_ = 0;   // when an event was last served (for the watchdog)
+  int64_t expected_gap_ns_ = 0;    // recorded time to the event at the cursor
+  bool scratch_ready_ = false;     // per process image; threads share it
   bool diverged_ = false;
-  int32_t last_pid_ = 0, last_tid_ = 0;
+  bool finished_ = false;
+  std::map<pid_t, Held> held_;                  // real tid -> where it is stopped
+  pid_t running_ = -1;                          // the thread running userspace now (the token)
+  pid_t exiting_ = -1;                          // a thread whose exit the schedule waits for
+  std::map<pid_t, pid_t> rec_to_real_;
+  std::map<pid_t, int64_t> clone_of_;           // real tid -> recorded tid of the thread it is creating
 };
 
 }  // namespace

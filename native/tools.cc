@@ -8,11 +8,11 @@
 
 namespace rb {
 
-Event syscall_event(Thread& t, const SyscallSpec& s, const uint64_t args[6], uint64_t seq,
+Event syscall_event(pid_t pid, Thread& t, const SyscallSpec& s, const uint64_t args[6], uint64_t seq,
                     int64_t enter_ns) {
   Event e;
   e.seq = seq;
-  e.pid = t.tid();  // single-threaded: pid == tid; threads will map both
+  e.pid = pid;
   e.tid = t.tid();
   e.nr = static_cast<int32_t>(t.syscall_nr());
   for (int i = 0; i < 6; i++) e.args[i] = args[i];

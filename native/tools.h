@@ -1,5 +1,6 @@
 // The two tools over the tracer core, and the few helpers they share.
 #pragma once
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -27,8 +28,10 @@ std::unique_ptr<Tool> make_replayer(Output& out, ReplayOptions&& opts);
 // --- shared by both tools ---
 
 // The event for a syscall at its seccomp stop (no result yet).
-Event syscall_event(Thread& t, const SyscallSpec& s, const uint64_t args[6], uint64_t seq,
+Event syscall_event(pid_t pid, Thread& t, const SyscallSpec& s, const uint64_t args[6], uint64_t seq,
                     int64_t enter_ns);
+// An event's ret when the call never returned: the process ended while it was blocked.
+constexpr int64_t kUnfinished = INT64_MIN;
 // {"type":"error","code":..,"message":..}
 std::string error_json(const std::string& code, const std::string& message);
 // Exit status as (exit_code or null, signal name or null) JSON members.

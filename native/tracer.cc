@@ -368,16 +368,13 @@ std::string clone_refusal(Thread& t, const SyscallSpec& s, const uint64_t args[6
   uint64_t flags = args[0];
   std::string name = s.name;
   if (name == "clone3") t.read_mem(args[0], &flags, 8);  // clone_args.flags
-  if ((name == "clone" || name == "clone3") && (flags & CLONE_THREAD))
-    return "threads are not supported yet: the service called " + name +
-           "(CLONE_THREAD) to start a thread; replaybook records and replays single-threaded "
-           "services for now";
+  if ((name == "clone" || name == "clone3") && (flags & CLONE_THREAD)) return "";  // a thread
   return "child processes are not supported yet: the service called " + name +
          " to start a process; replaybook records and replays single-process services for now";
 }
 
 void Tracer::kill_tracee() {
-  if (pid_ > 0) kill(pid_, SIGKILL);
+  if (leader_ > 0) kill(leader_, SIGKILL);
 }
 
 bool Tracer::run(const SpawnConfig& cfg, Tool& tool, std::string& error) {
@@ -399,7 +396,7 @@ bool Tracer::run(const SpawnConfig& cfg, Tool& tool, std::string& error) {
     child_main(cfg, argv.data(), envp.data(), prog, errpipe[1]);
   }
   close(errpipe[1]);
-  pid_ = pid;
+  leader_ = pid;
   int status = wait_stop(pid);
   if (!WIFSTOPPED(status)) {
     char buf[512] = {0};
@@ -417,32 +414,92 @@ bool Tracer::run(const SpawnConfig& cfg, Tool& tool, std::string& error) {
     kill(pid, SIGKILL);
     return false;
   }
-  Thread t(pid);
-  bool awaiting_exit = false;  // resumed with PTRACE_SYSCALL to see the syscall return
-  int deliver = 0;
+  leader_ = pid;
+  threads_.clear();
+  threads_.emplace(pid, std::make_unique<Thread>(pid));
+  tool.attach(this);
+  resume(*threads_[pid], Resume::Continue);
+  return loop(tool, error);
+}
+
+void Tracer::resume(Thread& t, Resume r, int sig) {
+  if (r == Resume::Hold) return;
+  if (r == Resume::Kill) {
+    kill_tracee();
+    return;
+  }
+  t.awaiting_exit_ = r == Resume::ToExit;
+  int req = t.awaiting_exit_ ? PTRACE_SYSCALL : PTRACE_CONT;
+  // ESRCH: the thread died meanwhile (exit_group); its exit is collected by the loop.
+  ptrace(static_cast<enum __ptrace_request>(req), t.tid(), 0, sig);
+}
+
+Thread* Tracer::thread(pid_t tid) {
+  auto it = threads_.find(tid);
+  return it == threads_.end() ? nullptr : it->second.get();
+}
+
+// Waits for any tracee event until `deadline_ns` (-1: no deadline). Returns the tid, 0 on
+// timeout, -1 on error, kStopRequested when request_stop() interrupted the wait. SIGCHLD is
+// blocked in the engine (engine_main.cc), so a pending one wakes sigtimedwait without a race.
+pid_t Tracer::wait_any(int64_t deadline_ns, int& status) {
   for (;;) {
-    int req = awaiting_exit ? PTRACE_SYSCALL : PTRACE_CONT;
-    if (ptrace(static_cast<enum __ptrace_request>(req), pid, 0, deliver) != 0 && errno == ESRCH) {
-      // The tracee is gone (killed); collect its status below.
+    if (g_stop) return kStopRequested;
+    if (deadline_ns < 0) {
+      pid_t r = waitpid(-1, &status, __WALL);
+      if (r >= 0 || errno != EINTR) return r;
+      continue;
     }
-    deliver = 0;
-    status = g_stop ? kStopRequested : wait_stop(pid);
-    if (status == kStopRequested) {
+    pid_t r = waitpid(-1, &status, __WALL | WNOHANG);
+    if (r != 0) return r;
+    int64_t left = deadline_ns - now_ns();
+    if (left <= 0) return 0;
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    struct timespec ts = {static_cast<time_t>(left / 1000000000LL), static_cast<long>(left % 1000000000LL)};
+    sigtimedwait(&chld, nullptr, &ts);
+  }
+}
+
+bool Tracer::loop(Tool& tool, std::string& error) {
+  for (;;) {
+    int status = 0;
+    pid_t tid = wait_any(tool.next_deadline(), status);
+    if (tid == kStopRequested) {
       // Interrupted: kill the tracee and reap it, so nothing outlives the run.
-      kill(pid, SIGKILL);
-      while ((status = wait_stop(pid)) == kStopRequested) {
-      }
+      kill_tracee();
+      g_stop = 0;
+      continue;
     }
-    if (status == -1) {
+    if (tid == 0) {
+      tool.on_timer();
+      continue;
+    }
+    if (tid < 0) {
       error = std::string("waitpid: ") + strerror(errno);
       return false;
     }
     if (WIFEXITED(status) || WIFSIGNALED(status)) {
-      tool.on_exit(status);
-      pid_ = -1;
-      return true;
+      Thread* t = thread(tid);
+      if (tid == leader_) {
+        tool.on_exit(status);
+        threads_.clear();
+        leader_ = -1;
+        return true;
+      }
+      if (t) tool.on_thread_exit(*t, status);
+      threads_.erase(tid);
+      continue;
     }
     if (!WIFSTOPPED(status)) continue;
+    Thread* tp = thread(tid);
+    if (!tp) {
+      // A new thread's first stop can come before its parent's clone event.
+      tp = threads_.emplace(tid, std::make_unique<Thread>(tid)).first->second.get();
+      tp->fresh_ = true;
+    }
+    Thread& t = *tp;
     int sig = WSTOPSIG(status);
     int event = status >> 16;
     if (sig == SIGTRAP && event == PTRACE_EVENT_SECCOMP) {
@@ -452,32 +509,49 @@ bool Tracer::run(const SpawnConfig& cfg, Tool& tool, std::string& error) {
       stop.spec = &syscall_spec(stop.nr);
       stop.time_ns = now_ns();
       t.syscall_args(stop.args);
-      Resume r = Resume::Kill;
-      if (stop.spec->special == Special::Clone) tool.on_unsupported(clone_refusal(t, *stop.spec, stop.args));
-      else r = tool.on_syscall(t, stop);
-      if (r == Resume::Kill) {
-        kill(pid, SIGKILL);
-        awaiting_exit = false;
+      std::string refusal = stop.spec->special == Special::Clone ? clone_refusal(t, *stop.spec, stop.args) : "";
+      if (!refusal.empty()) {
+        tool.on_unsupported(refusal);
+        kill_tracee();
         continue;
       }
-      awaiting_exit = r == Resume::ToExit;
+      resume(t, tool.on_syscall(t, stop));
     } else if (sig == (SIGTRAP | 0x80)) {
-      if (!t.load_regs()) continue;
-      if (awaiting_exit) tool.on_syscall_exit(t);
-      awaiting_exit = false;
+      bool was_awaiting = t.awaiting_exit_;
+      t.awaiting_exit_ = false;
+      resume(t, was_awaiting && t.load_regs() ? tool.on_syscall_exit(t) : Resume::Continue);
     } else if (sig == SIGTRAP && event == PTRACE_EVENT_EXEC) {
       disable_vdso(t);
       if (t.load_regs()) tool.on_exec(t);
-    } else if (sig == SIGTRAP && (event == PTRACE_EVENT_CLONE || event == PTRACE_EVENT_FORK ||
-                                  event == PTRACE_EVENT_VFORK)) {
-      // Tools refuse clones before they run; a child that slipped through dies with us.
+      resume(t, t.awaiting_exit_ ? Resume::ToExit : Resume::Continue);
+    } else if (sig == SIGTRAP && event == PTRACE_EVENT_CLONE) {
       unsigned long child = 0;
-      ptrace(PTRACE_GETEVENTMSG, pid, nullptr, &child);
+      ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &child);
+      pid_t ctid = static_cast<pid_t>(child);
+      Thread* c = thread(ctid);
+      if (!c) {
+        c = threads_.emplace(ctid, std::make_unique<Thread>(ctid)).first->second.get();
+        c->fresh_ = true;  // its initial SIGSTOP is still to come
+      }
+      tool.on_thread_created(t, *c);
+      resume(t, t.awaiting_exit_ ? Resume::ToExit : Resume::Continue);
+    } else if (sig == SIGTRAP && (event == PTRACE_EVENT_FORK || event == PTRACE_EVENT_VFORK)) {
+      // Processes are refused before they run; a child that slipped through dies with us.
+      unsigned long child = 0;
+      ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &child);
       if (child) kill(static_cast<pid_t>(child), SIGKILL);
+      resume(t, Resume::Continue);
+    } else if (sig == SIGSTOP && t.fresh_) {
+      // A new thread's first stop: swallow the SIGSTOP; the tool says when it may run.
+      t.fresh_ = false;
+      resume(t, tool.on_thread_start(t));
+    } else if (event == PTRACE_EVENT_STOP) {
+      resume(t, Resume::Continue);
     } else if (event == 0) {
-      // Signal-delivery stop. New children's initial SIGSTOP never reaches here (refused).
-      if (t.load_regs()) deliver = tool.on_signal(t, sig);
-      else deliver = sig;
+      int deliver = t.load_regs() ? tool.on_signal(t, sig) : sig;
+      resume(t, t.awaiting_exit_ ? Resume::ToExit : Resume::Continue, deliver);
+    } else {
+      resume(t, Resume::Continue);
     }
   }
 }

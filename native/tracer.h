@@ -7,6 +7,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -75,10 +77,13 @@ class Thread {
   };
 
  private:
+  friend class Tracer;
   template <typename F>
   bool each_word(uint64_t addr, size_t len, size_t done, F&& f);
   pid_t tid_;
   user_regs_struct regs_{};
+  bool awaiting_exit_ = false;  // resumed with PTRACE_SYSCALL to see the syscall return
+  bool fresh_ = false;          // a new thread whose initial SIGSTOP is still to come
 };
 
 // What the core knows at a syscall's seccomp stop, handed to the tool.
@@ -90,17 +95,22 @@ struct SyscallStop {
 };
 
 enum class Resume {
-  Continue,  // let the tracee run until its next trapped syscall
+  Continue,  // let the thread run until its next trapped syscall
   ToExit,    // also stop when the syscall returns (on_syscall_exit is called)
-  Kill,      // the tool gave up: kill the tracee
+  Hold,      // leave the thread stopped; the tool resumes it later (Tracer::resume)
+  Kill,      // the tool gave up: kill the traced process
 };
+
+class Tracer;
 
 class Tool {
  public:
   virtual ~Tool() = default;
+  void attach(Tracer* core) { core_ = core; }
   // A trapped syscall at its seccomp stop (Untraced ones never reach the tool).
   virtual Resume on_syscall(Thread& t, const SyscallStop& stop) = 0;
-  virtual void on_syscall_exit(Thread& t) = 0;
+  // After Resume::ToExit: the syscall returned. Continue, or Hold to resume the thread later.
+  virtual Resume on_syscall_exit(Thread& t) = 0;
   // After a successful execve replaced the image (auxv is already patched).
   virtual void on_exec(Thread&) {}
   // A signal is about to be delivered; return the signal to deliver (0 to suppress).
@@ -109,6 +119,18 @@ class Tool {
   virtual void on_exit(int status) = 0;
   // The program did something this version cannot follow (the core kills it afterwards).
   virtual void on_unsupported(const std::string& message) = 0;
+  // A thread started (clone with CLONE_THREAD): the parent's clone event, and the new thread's
+  // first stop (in either order; it runs no code before on_thread_start lets it).
+  virtual void on_thread_created(Thread& /*parent*/, Thread& /*child*/) {}
+  virtual Resume on_thread_start(Thread& /*t*/) { return Resume::Continue; }
+  // A thread other than the leader ended.
+  virtual void on_thread_exit(Thread& /*t*/, int /*status*/) {}
+  // The tool's next timer (CLOCK_MONOTONIC ns), or -1; on_timer runs when it is due.
+  virtual int64_t next_deadline() { return -1; }
+  virtual void on_timer() {}
+
+ protected:
+  Tracer* core_ = nullptr;
 };
 
 class Tracer {
@@ -117,13 +139,20 @@ class Tracer {
   // `error` set if the command could not be started.
   bool run(const SpawnConfig& cfg, Tool& tool, std::string& error);
   void kill_tracee();
-  pid_t pid() const { return pid_; }
+  // The process id (its leader thread's tid).
+  pid_t pid() const { return leader_; }
+  // Resumes a stopped thread (one the tool held, or the one at hand), delivering `sig`.
+  void resume(Thread& t, Resume r, int sig = 0);
+  Thread* thread(pid_t tid);
 
  private:
-  pid_t pid_ = -1;
+  bool loop(Tool& tool, std::string& error);
+  pid_t wait_any(int64_t deadline_ns, int& status);
+  pid_t leader_ = -1;
+  std::map<pid_t, std::unique_ptr<Thread>> threads_;
 };
 
-// Why a thread or process creation cannot be followed yet (names the limit).
+// Why a process creation cannot be followed yet (names the limit); "" for a thread.
 std::string clone_refusal(Thread& t, const SyscallSpec& s, const uint64_t args[6]);
 
 // CPU pinning: pins the calling process to the CPU it runs on; returns that CPU (-1 on error).

@@ -162,6 +162,51 @@ describe('the replay serves the log', () => {
   });
 });
 
+describe('threads', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-threads-'));
+  const exe = path.join(dir, 'worker-pool');
+  beforeAll(() => {
+    execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-pthread', '-o', exe, path.join(__dirname, 'fixtures', 'worker-pool.c')]);
+    fs.writeFileSync(path.join(dir, 'jobs.txt'), Array.from({ length: 16 }, (_, i) => `job-${i}`).join('\n') + '\n');
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('replays a worker pool: threads released in the recorded order, 5 times identical', async () => {
+    await record({ incident: 'pool', command: [exe, path.join(dir, 'jobs.txt')], store, env: { PATH: '/usr/bin:/bin' } });
+    const ev = await rows(store.events('pool'));
+    const tids = new Set(ev.filter((e) => e.kind === 'syscall').map((e) => e.tid));
+    expect(tids.size).toBe(5); // main + 4 workers
+    expect(ev.filter((e) => e.name === 'clone3' || e.name === 'clone').length).toBe(4);
+    const recorded = sequence(ev);
+    const recordedOut = Buffer.concat(ev.filter((e) => e.name === 'write' && e.resource === 'stdout').map((e) => Buffer.from(e.data_in)));
+    expect(recordedOut.toString()).toContain('all 16 jobs done');
+    for (let i = 0; i < 5; i++) {
+      const r = await replay('pool', { store, speed: 'max', ephemeral: true });
+      expect(r.divergence).toBeNull();
+      expect(r.exitCode).toBe(0);
+      expect(r.stdout.equals(recordedOut)).toBe(true);
+      const run = await rows(r.batches);
+      expect(sequence(run)).toEqual(recorded);
+      // Replayed events carry the recorded thread ids.
+      expect(new Set(run.filter((e) => e.kind === 'syscall').map((e) => e.tid))).toEqual(tids);
+    }
+  });
+
+  it('replays exit_group while threads are blocked in read and sleep', async () => {
+    await record({ incident: 'abandon', command: [exe, '--abandon'], store, env: { PATH: '/usr/bin:/bin' } });
+    const info = await store.incident('abandon');
+    expect(info?.exit_code).toBe(7);
+    const ev = await rows(store.events('abandon'));
+    // The blocked calls never returned: logged as unfinished.
+    const unfinished = ev.filter((e) => e.ret === -(2n ** 63n));
+    expect(unfinished.map((e) => e.name).sort()).toEqual(['clock_nanosleep', 'read']);
+    const r = await replay('abandon', { store, speed: 'max', ephemeral: true });
+    expect(r.divergence).toBeNull();
+    expect(r.exitCode).toBe(7);
+    expect(r.stdout.toString()).toBe('leaving with blocked threads\n');
+  });
+});
+
 describe('files, errors and unknown syscalls', () => {
   it('serves a deleted config file, a failed open, an unknown syscall and binary output from the log', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-cfg-'));
@@ -244,10 +289,12 @@ describe('portability and errors', () => {
     );
   });
 
-  it('refuses a service that starts a thread with a clear error, storing nothing', async () => {
-    const exe = path.join(path.dirname(bins.paymentClient), 'threads');
-    execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-pthread', '-o', exe, path.join(__dirname, 'fixtures', 'threads.c')]);
-    await expect(record({ incident: 'threads', command: [exe], store })).rejects.toThrow(/threads are not supported yet/);
-    expect(await store.incident('threads')).toBeNull();
+  it('refuses a service that starts a child process with a clear error, storing nothing', async () => {
+    const exe = path.join(path.dirname(bins.paymentClient), 'forker');
+    execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-x', 'c', '-o', exe, '-'], {
+      input: '#include <unistd.h>\n#include <sys/wait.h>\nint main(void){pid_t p=fork();if(p==0)_exit(0);waitpid(p,0,0);return 0;}\n',
+    });
+    await expect(record({ incident: 'forker', command: [exe], store })).rejects.toThrow(/child processes are not supported yet/);
+    expect(await store.incident('forker')).toBeNull();
   });
 });

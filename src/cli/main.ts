@@ -202,6 +202,7 @@ async function cmdRecord(p: Parsed): Promise<number> {
       signal: interruptSignal(),
     });
     const i = res.incident;
+    for (const w of res.warnings) process.stderr.write(`replaybook: warning: ${w}\n`);
     const outcome = i.exit_signal ? `was killed by ${i.exit_signal}` : `exited ${i.exit_code}`;
     process.stderr.write(
       `replaybook: recorded incident '${i.incident_id}': ${i.event_count} events in ${fmtNs(i.duration_ns)}; the service ${outcome}` +

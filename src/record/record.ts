@@ -34,6 +34,8 @@ export interface RecordResult {
   incident: IncidentInfo;
   /** 'spooled' when another process held the store: the next process to open it ingests it. */
   stored: 'stored' | 'spooled';
+  /** What the engine noticed that may make the replay diverge (e.g. a thread spinning). */
+  warnings: string[];
 }
 
 const INCIDENT_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -90,6 +92,7 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
   const files = new Map<string, string>(); // path -> role
   let count = 0;
   let exitMsg: EngineMessage | undefined;
+  const warnings: string[] = [];
   const startedAtNs = BigInt(Date.now()) * 1_000_000n;
   const exit = await runEngine({
     mode: 'record',
@@ -107,6 +110,7 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
     onMessage(m) {
       if (m.type === 'file' && typeof m.path === 'string') files.set(m.path, String(m.role));
       if (m.type === 'exit') exitMsg = m;
+      if (m.type === 'warning') warnings.push(String(m.message));
     },
   });
   const err = engineError(exit.messages);
@@ -151,5 +155,5 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
     host: os.hostname(),
   };
   const stored = await o.store.putIncident(info, batches, blobs);
-  return { incident: info, stored };
+  return { incident: info, stored, warnings };
 }
