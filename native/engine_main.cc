@@ -7,7 +7,9 @@
 //   mode record|replay      exe PATH        arg VALUE (repeated)     env VALUE (repeated)
 //   cwd PATH                pin 0|1         speed FACTOR|max
 //   file RECORDED_PATH LOCAL_BLOB_PATH (replay, repeated)
+#include <sched.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -44,6 +46,7 @@ struct Config {
   rb::SpawnConfig spawn;
   double speed = 1.0;
   std::map<std::string, std::string> files;
+  bool isolate_network = false;
 };
 
 bool parse_config(const std::string& text, Config& c, std::string& err) {
@@ -64,6 +67,7 @@ bool parse_config(const std::string& text, Config& c, std::string& err) {
     else if (key == "pin") c.spawn.pin = v1 == "1";
     else if (key == "speed") c.speed = v1 == "max" ? 0 : std::strtod(v1.c_str(), nullptr);
     else if (key == "file") c.files[v1] = v2;
+    else if (key == "isolate_network") c.isolate_network = v1 == "1";
     else {
       err = "unknown config key " + key;
       return false;
@@ -131,6 +135,13 @@ int main() {
   }
   close(kIn);
 
+  // Replays run in a network namespace of their own (only loopback, down) on top of emulating
+  // every network syscall; the engine itself only talks over pipes, so it can move there too.
+  if (cfg.isolate_network && unshare(CLONE_NEWNET) != 0) {
+    out.message("{\"type\":\"warning\",\"code\":\"no_netns\",\"message\":" +
+                rb::json_str(std::string("could not create a network namespace for the replay (") + strerror(errno) +
+                             "); network syscalls are still emulated, none reaches the network") + "}");
+  }
   int cpu = -1;
   (void)rb::original_cpu_mask();
   if (cfg.spawn.pin) {

@@ -345,6 +345,7 @@ describe('runBundle', () => {
     recorded: { exitCode: 1, signal: null, stdout: Buffer.from('payment failed: timeout\n'), stderr: Buffer.alloc(0) },
     reproduced: true,
     localExeChanged: false,
+    warnings: [],
     stored: 'stored',
     ...over,
   });

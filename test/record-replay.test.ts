@@ -109,7 +109,8 @@ describe('the payment incident', () => {
     try {
       const recorded = sequence(await rows(store.events('pay-timeout')));
       const runs: RunResult[] = [];
-      for (let i = 0; i < 5; i++) runs.push(await replay('pay-timeout', { store, speed: 'max' }));
+      // No network namespace: a real connection would be possible; emulation alone must prevent it.
+      for (let i = 0; i < 5; i++) runs.push(await replay('pay-timeout', { store, speed: 'max', isolateNetwork: false }));
       for (const r of runs) {
         expect(r.divergence).toBeNull();
         expect(r.stdout.toString()).toBe('payment failed: timeout\n');
@@ -159,6 +160,40 @@ describe('the replay serves the log', () => {
     expect(r.divergence!.actual.data_in.toString()).toContain('OK txn=6666 amount=66.66');
     expect(r.divergence!.expected!.data_in.toString()).toContain('OK txn=7781');
     expect(r.reproduced).toBe(false);
+  });
+});
+
+describe('no external contact', () => {
+  it('gives a replay that tries to connect somewhere unrecorded a divergence, and no connection', async () => {
+    await recordPayment('pay-elsewhere', 2000, 2500);
+    let contacts = 0;
+    const server = net.createServer((s) => {
+      contacts++;
+      s.destroy();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      // The service is now configured for another endpoint than the one it talked to.
+      await store.command(
+        `ALTER TABLE incidents UPDATE env = arrayMap(e -> if(startsWith(e, 'PAYMENT_PROVIDER='), {ep:String}, e), env)
+         WHERE incident_id = {id:String} SETTINGS mutations_sync = 1`,
+        { ep: `PAYMENT_PROVIDER=127.0.0.1:${port}`, id: 'pay-elsewhere' },
+      );
+      const r = await replay('pay-elsewhere', { store, speed: 'max', isolateNetwork: false, ephemeral: true });
+      expect(r.divergence?.expected?.name).toBe('connect');
+      expect(r.divergence?.actual.name).toBe('connect');
+      expect(r.divergence?.reason).toContain('different bytes');
+      expect(contacts).toBe(0);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('runs replays in a network namespace of their own', async () => {
+    const r = await replay('pay-timeout', { store, speed: 'max', ephemeral: true });
+    expect(r.warnings).toEqual([]); // the namespace could be made (root here)
+    expect(r.reproduced).toBe(true);
   });
 });
 

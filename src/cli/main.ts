@@ -159,6 +159,7 @@ export function runJson(r: RunResult): Record<string, unknown> {
     speed: r.speed,
     reproduced: r.reproduced,
     stored: r.stored,
+    warnings: r.warnings,
     divergence: r.divergence && {
       seq: r.divergence.seq,
       tid: r.divergence.tid,
@@ -267,6 +268,7 @@ export function describeRun(r: RunResult): string {
   const status = (code: number | null, sig: string | null) => (sig ? `killed by ${sig}` : `exit ${code}`);
   out.push(`run ${r.runId} of ${r.incident} (speed ${r.speed}, ${r.events} events, ${(r.wallMs / 1000).toFixed(2)} s)`);
   if (r.localExeChanged) out.push('note: the local executable differs from the recorded one; the recorded binary ran');
+  for (const w of r.warnings) out.push(`warning: ${w}`);
   if (r.divergence) {
     const d = r.divergence;
     out.push(`DIVERGED at seq ${d.seq} (tid ${d.tid}): ${d.reason}`);

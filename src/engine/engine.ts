@@ -59,6 +59,8 @@ export interface EngineRunOptions {
   speed?: number | 'max';
   /** Replay: recorded path -> local file holding its recorded bytes. */
   files?: Map<string, string>;
+  /** Replay: run in a network namespace of its own (default false). */
+  isolateNetwork?: boolean;
   /** Replay: the recorded events. */
   input?: AsyncIterable<RecordBatch> | Iterable<RecordBatch>;
   onEvents(columns: EventColumns): void;
@@ -81,6 +83,7 @@ function configText(o: EngineRunOptions): string {
   const lines = [`mode ${o.mode}`, `exe ${escape(o.exe)}`, `cwd ${escape(o.cwd)}`, `pin ${o.pin ? 1 : 0}`];
   for (const a of o.argv) lines.push(`arg ${escape(a)}`);
   for (const e of o.env) lines.push(`env ${escape(e)}`);
+  if (o.isolateNetwork) lines.push('isolate_network 1');
   if (o.speed !== undefined) lines.push(`speed ${o.speed === 'max' ? 'max' : String(o.speed)}`);
   for (const [recorded, local] of o.files ?? []) lines.push(`file ${escape(recorded)} ${escape(local)}`);
   return lines.join('\n') + '\n';

@@ -23,6 +23,11 @@ export interface ReplayOptions {
   onProgress?(events: number): void;
   /** Keep the run out of the store (default false: every run is stored). */
   ephemeral?: boolean;
+  /**
+   * Run the replay in a network namespace of its own (default true), on top of emulating every
+   * network syscall. Tests turn it off to prove the emulation alone contacts no one.
+   */
+  isolateNetwork?: boolean;
 }
 
 /** A recorded or replayed syscall as the divergence report shows it. */
@@ -65,6 +70,8 @@ export interface RunResult {
   reproduced: boolean;
   /** The local executable differs from the recorded one (the recorded one ran). */
   localExeChanged: boolean;
+  /** What the engine noticed along the way (e.g. no network namespace could be made). */
+  warnings: string[];
   stored: 'stored' | 'spooled' | 'not stored';
 }
 
@@ -145,6 +152,7 @@ export async function replay(incidentId: string, o: ReplayOptions): Promise<RunR
     pin: o.pin ?? true,
     speed,
     files,
+    isolateNetwork: o.isolateNetwork ?? true,
     input: o.store.events(incidentId),
     signal: o.signal,
     onEvents(cols) {
@@ -219,6 +227,7 @@ export async function replay(incidentId: string, o: ReplayOptions): Promise<RunR
     recorded,
     reproduced,
     localExeChanged,
+    warnings: exit.messages.filter((m) => m.type === 'warning').map((m) => String(m.message)),
     stored,
   };
 }
