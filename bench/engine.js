@@ -66,6 +66,37 @@ async function timeReplay(argv, env, rec) {
   return { wall: ms(t0), events: n };
 }
 
+// The physical floor: a minimal pinned seccomp tracer that only stops (bench/floor.c).
+function buildFloor() {
+  const out = path.join(os.tmpdir(), `replaybook-floor-${process.pid}`);
+  execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', out, path.join(__dirname, 'floor.c')]);
+  return out;
+}
+
+function floorRun(bin, mode, n) {
+  return Number(execFileSync(bin, [mode, String(n)], { encoding: 'utf8' }).trim()) / 1e6;
+}
+
+const results = [];
+
+async function floorBench(bin, engineDd) {
+  const n = engineDd.events;
+  const native = [], rec = [], emu = [];
+  for (let i = 0; i < REPS; i++) {
+    native.push(floorRun(bin, 'native', n));
+    rec.push(floorRun(bin, 'record', n));
+    emu.push(floorRun(bin, 'emulate', n));
+  }
+  const nn = median(native);
+  const perRec = ((median(rec) - nn) * 1000) / n;
+  const perEmu = ((median(emu) - nn) * 1000) / n;
+  console.log(`\nfloor: a minimal pinned seccomp tracer, ${n} read/write syscalls, medians`);
+  console.log(`  two stops (record floor)   ${perRec.toFixed(2)} us/syscall;  replaybook record ${engineDd.perRecord.toFixed(2)} us = ${(engineDd.perRecord / perRec).toFixed(2)}x floor`);
+  console.log(`  one stop (emulate floor)   ${perEmu.toFixed(2)} us/syscall;  replaybook replay ${engineDd.perReplay.toFixed(2)} us = ${(engineDd.perReplay / perEmu).toFixed(2)}x floor`);
+  results.push(`| floor, two stops (record) | ${perRec.toFixed(2)} µs/syscall | replaybook record: ${(engineDd.perRecord / perRec).toFixed(2)}× floor |`);
+  results.push(`| floor, one stop (emulate) | ${perEmu.toFixed(2)} µs/syscall | replaybook replay: ${(engineDd.perReplay / perEmu).toFixed(2)}× floor |`);
+}
+
 async function workload(name, argv, env) {
   const native = [], strace = [], recW = [], repW = [];
   let rec;
@@ -84,6 +115,20 @@ async function workload(name, argv, env) {
   console.log(`  strace -f   ${s.toFixed(2)} ms   ${(s / n).toFixed(2)}x native   ${per(s)} us/syscall over native`);
   console.log(`  record      ${r.toFixed(2)} ms   ${(r / n).toFixed(2)}x native   ${per(r)} us/syscall over native   ${(r / s).toFixed(2)}x strace`);
   console.log(`  replay max  ${p.toFixed(2)} ms   ${(p / n).toFixed(2)}x native   ${per(p)} us/syscall over native   ${(p / s).toFixed(2)}x strace`);
+  results.push(`| ${name}: ${events} events | native ${n.toFixed(2)} ms | strace -f ${per(s)} µs/syscall | record ${per(r)} µs/syscall (${(r / s).toFixed(2)}× strace) | replay max ${per(p)} µs/syscall |`);
+  return { events, perRecord: ((r - n) * 1000) / events, perReplay: ((p - n) * 1000) / events };
+}
+
+function appendResults() {
+  const cpu = (fs.readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/) || [])[1] || 'unknown CPU';
+  const lines = [
+    `\n## ${new Date().toISOString()} — \`REPS=${REPS} node bench/engine.js\``,
+    `${os.cpus().length} × ${cpu}, Linux ${os.release()}, Node ${process.version}; medians; pinned to one CPU`,
+    '',
+    ...results,
+    '',
+  ];
+  fs.appendFileSync(path.join(__dirname, 'RESULTS.md'), lines.join('\n'));
 }
 
 async function fetchBench(bins) {
@@ -107,6 +152,7 @@ async function fetchBench(bins) {
       times.push(ms(t0));
     }
     console.log(`\nfetch of the demo incident as an Arrow table (${rows} events), store held open: median ${median(times).toFixed(2)} ms`);
+    results.push(`| fetch of the demo incident (${rows} events), store held open | ${median(times).toFixed(2)} ms |`);
   } finally {
     await store.close();
   }
@@ -120,6 +166,7 @@ async function fetchBench(bins) {
       times.push(ms(t0));
     }
     console.log(`fetch of the demo incident, store opened per operation (the default): median ${median(times).toFixed(2)} ms`);
+    results.push(`| fetch of the demo incident, store opened per operation | ${median(times).toFixed(2)} ms |`);
   } finally {
     await perOp.close();
     fs.rmSync(home, { recursive: true, force: true });
@@ -141,10 +188,17 @@ async function main() {
   } finally {
     await provider.stop();
   }
-  await workload('dd bs=1 count=20000 (40k read/write syscalls)', ['/bin/dd', 'if=/dev/zero', 'of=/dev/null', 'bs=1', 'count=20000', 'status=none'], {
+  const dd = await workload('dd bs=1 count=20000 (40k read/write syscalls)', ['/bin/dd', 'if=/dev/zero', 'of=/dev/null', 'bs=1', 'count=20000', 'status=none'], {
     PATH: '/usr/bin:/bin',
   });
+  const floor = buildFloor();
+  try {
+    await floorBench(floor, dd);
+  } finally {
+    fs.rmSync(floor, { force: true });
+  }
   await fetchBench(bins);
+  if (process.env.NO_RESULTS !== '1') appendResults();
 }
 
 main().catch((e) => {

@@ -14,11 +14,13 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace rb {
@@ -28,6 +30,8 @@ volatile sig_atomic_t g_stop = 0;
 }  // namespace
 
 void request_stop() { g_stop = 1; }
+// SIGALRM only interrupts waitpid (wait_any's deadline); installed without SA_RESTART.
+void on_alarm(int) {}
 bool stop_requested() { return g_stop != 0; }
 
 int64_t now_ns() {
@@ -416,6 +420,9 @@ bool Tracer::run(const SpawnConfig& cfg, Tool& tool, std::string& error) {
   }
   leader_ = pid;
   threads_.clear();
+  struct sigaction sa = {};
+  sa.sa_handler = on_alarm;
+  sigaction(SIGALRM, &sa, nullptr);
   threads_.emplace(pid, std::make_unique<Thread>(pid));
   tool.attach(this);
   resume(*threads_[pid], Resume::Continue);
@@ -440,25 +447,32 @@ Thread* Tracer::thread(pid_t tid) {
 }
 
 // Waits for any tracee event until `deadline_ns` (-1: no deadline). Returns the tid, 0 on
-// timeout, -1 on error, kStopRequested when request_stop() interrupted the wait. SIGCHLD is
-// blocked in the engine (engine_main.cc), so a pending one wakes sigtimedwait without a race.
+// timeout, -1 on error, kStopRequested when request_stop() interrupted the wait. The deadline is
+// an ITIMER_REAL alarm that interrupts the blocking waitpid, armed only when it must fire
+// earlier than it already would: one syscall per stop on the hot path, not three.
 pid_t Tracer::wait_any(int64_t deadline_ns, int& status) {
   for (;;) {
     if (g_stop) return kStopRequested;
-    if (deadline_ns < 0) {
-      pid_t r = waitpid(-1, &status, __WALL);
-      if (r >= 0 || errno != EINTR) return r;
-      continue;
+    if (deadline_ns >= 0) {
+      int64_t left = deadline_ns - now_ns();
+      if (left <= 0) {
+        pid_t r = waitpid(-1, &status, __WALL | WNOHANG);
+        return r;  // an event that is already there, or 0: the deadline passed
+      }
+      if (armed_ns_ < 0 || deadline_ns < armed_ns_ || armed_ns_ <= now_ns()) {
+        struct itimerval it = {};
+        it.it_value.tv_sec = left / 1000000000LL;
+        it.it_value.tv_usec = std::max<int64_t>(1, (left % 1000000000LL) / 1000);
+        setitimer(ITIMER_REAL, &it, nullptr);
+        armed_ns_ = deadline_ns;
+      }
     }
-    pid_t r = waitpid(-1, &status, __WALL | WNOHANG);
-    if (r != 0) return r;
-    int64_t left = deadline_ns - now_ns();
-    if (left <= 0) return 0;
-    sigset_t chld;
-    sigemptyset(&chld);
-    sigaddset(&chld, SIGCHLD);
-    struct timespec ts = {static_cast<time_t>(left / 1000000000LL), static_cast<long>(left % 1000000000LL)};
-    sigtimedwait(&chld, nullptr, &ts);
+    pid_t r = waitpid(-1, &status, __WALL);
+    if (r >= 0 || errno != EINTR) return r;
+    if (deadline_ns >= 0 && now_ns() >= deadline_ns) {
+      armed_ns_ = -1;
+      return 0;
+    }
   }
 }
 

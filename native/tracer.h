@@ -149,6 +149,7 @@ class Tracer {
   bool loop(Tool& tool, std::string& error);
   pid_t wait_any(int64_t deadline_ns, int& status);
   pid_t leader_ = -1;
+  int64_t armed_ns_ = -1;  // when the wait_any alarm fires (-1: disarmed)
   std::map<pid_t, std::unique_ptr<Thread>> threads_;
 };
 
