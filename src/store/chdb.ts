@@ -15,11 +15,13 @@ import { Session } from 'chdb';
 import { RecordBatch, Schema, Table } from 'apache-arrow';
 import { RECORDING_RUN, eventSchema, type IncidentInfo, type RunInfo } from '../events/schema';
 import { conformBatch, incidentRowTable, incidentsFromBatches, readIpc, relabelBatch, runRowTable, runsFromBatches, textSchema, writeTableFile } from './arrow';
+import { checkId, checkRecord, checkSchemaVersion, checkSha, describeRecord } from './checks';
+import { collectGarbage, removeIncident, type GarbageOptions, type GarbageReport, type Removed } from './maintenance';
 import { StoreError, messageOf } from './errors';
-import { blobCachePath, chdbDataDir, holdersDir, isSha256, storeHome } from './location';
+import { blobCachePath, chdbDataDir, holdersDir, storeHome } from './location';
 import { describeHolder, holderFile, lockHolder, processAlive, type LockHolder } from './lock';
 import * as sql from './sql';
-import { CONFLICTS_DIR, CORRUPT_DIR, PendingEntry, blobFile, checkInfo, eventsFile, listEntries, readEntry, removeEntry, setAside, sha256File, type SpoolEntry } from './spool';
+import { CONFLICTS_DIR, CORRUPT_DIR, PendingEntry, blobFile, eventsFile, listEntries, readEntry, removeEntry, setAside, sha256File, type SpoolEntry } from './spool';
 import type { EventStore, IncidentFilter } from './types';
 
 export interface OpenStoreOptions {
@@ -179,18 +181,12 @@ export class ChdbStore implements EventStore {
     events: AsyncIterable<RecordBatch> | Iterable<RecordBatch>,
     blobs: Map<string, string>,
   ): Promise<'stored' | 'spooled'> {
-    this.checkId('incident', info.incident_id);
-    this.checkInfo('incident', info);
+    checkRecord('incident', info, this.location);
     return this.put('incident', info, events, blobs);
   }
 
-  async putRun(info: RunInfo, events: Iterable<RecordBatch>): Promise<'stored' | 'spooled'> {
-    this.checkId('incident', info.incident_id);
-    this.checkId('run', info.run_id);
-    if (info.run_id === RECORDING_RUN) {
-      throw new StoreError('invalid', `'${RECORDING_RUN}' is the run id of the recording itself; give the replay run another id.`, this.location);
-    }
-    this.checkInfo('run', info);
+  async putRun(info: RunInfo, events: AsyncIterable<RecordBatch> | Iterable<RecordBatch>): Promise<'stored' | 'spooled'> {
+    checkRecord('run', info, this.location);
     return this.put('run', info, events, new Map());
   }
 
@@ -269,15 +265,11 @@ export class ChdbStore implements EventStore {
   }
 
   private exists(kind: 'incident' | 'run', info: IncidentInfo | RunInfo, keptAside = false): StoreError {
-    const what =
-      kind === 'incident'
-        ? `incident '${info.incident_id}'`
-        : `run '${(info as RunInfo).run_id}' of incident '${info.incident_id}'`;
     return new StoreError(
       'exists',
-      `The store at ${this.location} already has ${what}. ` +
+      `The store at ${this.location} already has ${describeRecord(kind, info)}. ` +
         (keptAside ? `This one was kept in ${path.join(this.home, 'spool', CONFLICTS_DIR)}. ` : '') +
-        `Store it under another id, or delete the existing one first.`,
+        `Store it under another id, or delete the existing one first (replaybook rm).`,
       this.location,
     );
   }
@@ -329,7 +321,7 @@ export class ChdbStore implements EventStore {
   }
 
   async readBlob(sha256: string, dest: string): Promise<void> {
-    this.checkSha(sha256);
+    checkSha(sha256, this.location);
     const cached = blobCachePath(this.home, sha256);
     if (fs.existsSync(cached)) {
       fs.copyFileSync(cached, dest, fs.constants.COPYFILE_FICLONE);
@@ -344,7 +336,7 @@ export class ChdbStore implements EventStore {
    * store on first use. The file is read-only; callers must not modify it.
    */
   async blobFile(sha256: string): Promise<string> {
-    this.checkSha(sha256);
+    checkSha(sha256, this.location);
     const cached = blobCachePath(this.home, sha256);
     if (!fs.existsSync(cached)) {
       const bytes = await this.fetchBlob(sha256);
@@ -386,6 +378,19 @@ export class ChdbStore implements EventStore {
 
   async command(statement: string, params: Record<string, string | number | bigint> = {}): Promise<void> {
     return this.read((conn) => conn.exec(statement, params));
+  }
+
+  async remove(incidentId: string): Promise<Removed | null> {
+    checkId('incident', incidentId, this.location);
+    return this.read((conn) => removeIncident(conn, incidentId));
+  }
+
+  /** Also drops the removed blobs' copies from the blob cache. */
+  async collectGarbage(options: GarbageOptions = {}): Promise<GarbageReport> {
+    // Serialised with ingestion: a recording being ingested by this process is never half-seen.
+    const report = await this.read((conn) => this.serialiseIngest(() => collectGarbage(conn, options)));
+    for (const sha of report.blobs) fs.rmSync(blobCachePath(this.home, sha), { force: true });
+    return report;
   }
 
   async close(): Promise<void> {
@@ -537,25 +542,7 @@ export class ChdbStore implements EventStore {
       for (const statement of sql.CREATE_STORE) await conn.exec(statement);
     } else {
       const [row] = await conn.rows<{ version: number }>(sql.SELECT_SCHEMA_VERSION);
-      const version = Number(row?.version ?? 0);
-      if (version > sql.SCHEMA_VERSION) {
-        throw new StoreError(
-          'newer-schema',
-          `The store at ${this.location} was written by a newer replaybook (schema ${version}; ` +
-            `this one reads up to ${sql.SCHEMA_VERSION}). Upgrade replaybook, or set ` +
-            `REPLAYBOOK_HOME to another directory.`,
-          this.location,
-        );
-      }
-      if (version < sql.SCHEMA_VERSION) {
-        // No older schema has been released; a store this old is damaged, not outdated.
-        throw new StoreError(
-          'unreadable',
-          `The store at ${this.location} has no valid schema version (found ${version}). It is ` +
-            `damaged; move it away and let replaybook create a new one.`,
-          this.location,
-        );
-      }
+      checkSchemaVersion(Number(row?.version ?? 0), this.location, 'set REPLAYBOOK_HOME to another directory');
     }
     schemaChecked.add(this.dataDir);
   }
@@ -679,26 +666,6 @@ export class ChdbStore implements EventStore {
   private checkOpen(): void {
     if (this.closed) {
       throw new StoreError('invalid', `The store at ${this.location} has been closed; open it again with openStore().`, this.location);
-    }
-  }
-
-  private checkId(what: string, id: unknown): void {
-    if (typeof id !== 'string' || id.length === 0) {
-      throw new StoreError('invalid', `The ${what} id must be a non-empty string (got ${JSON.stringify(id)}).`, this.location);
-    }
-  }
-
-  private checkInfo(kind: 'incident' | 'run', info: IncidentInfo | RunInfo): void {
-    try {
-      checkInfo(kind, info);
-    } catch (err) {
-      throw new StoreError('invalid', `The ${kind} info cannot be stored: ${messageOf(err)}.`, this.location, { cause: err });
-    }
-  }
-
-  private checkSha(sha256: string): void {
-    if (!isSha256(sha256)) {
-      throw new StoreError('invalid', `${JSON.stringify(sha256)} is not a sha256 (64 lowercase hex digits).`, this.location);
     }
   }
 }

@@ -1,7 +1,8 @@
 // The boundary between replaybook and ClickHouse. Callers speak Arrow and plain records; only the
-// store knows SQL. The embedded chDB store implements it; a server store will implement it too.
+// store knows SQL. The embedded chDB store and the ClickHouse server store implement it.
 import type { RecordBatch, Table } from 'apache-arrow';
 import type { IncidentInfo, RunInfo } from '../events/schema';
+import type { GarbageOptions, GarbageReport, Removed } from './maintenance';
 
 export interface IncidentFilter {
   service?: string;
@@ -28,7 +29,7 @@ export interface EventStore {
   ): Promise<'stored' | 'spooled'>;
 
   /** Store a replay run with its events (same atomicity and spooling as putIncident). */
-  putRun(info: RunInfo, events: Iterable<RecordBatch>): Promise<'stored' | 'spooled'>;
+  putRun(info: RunInfo, events: AsyncIterable<RecordBatch> | Iterable<RecordBatch>): Promise<'stored' | 'spooled'>;
 
   incidents(filter?: IncidentFilter): Promise<IncidentInfo[]>;
   /** The incident, or null when the store has no incident with this id. */
@@ -58,6 +59,15 @@ export interface EventStore {
   /** A statement without a result (ALTER, DELETE...), parameterised the same way. */
   command(sql: string, params?: Record<string, string | number | bigint>): Promise<void>;
 
-  /** Release the store (closes the chDB session if one is open). */
+  /**
+   * Removes an incident with its runs and all their events (and events an interrupted insert
+   * left under its id). Null when the store has nothing under that id. Blobs stay until
+   * collectGarbage().
+   */
+  remove(incidentId: string): Promise<Removed | null>;
+  /** Removes blobs no incident refers to; lists (and if asked removes) uncommitted events. */
+  collectGarbage(options?: GarbageOptions): Promise<GarbageReport>;
+
+  /** Release the store (closes the chDB session or the server connections). */
   close(): Promise<void>;
 }
