@@ -22,7 +22,17 @@ export type StoreErrorCode =
   /** A spooled recording could not be ingested (it stays in the spool and is retried). */
   | 'ingest-failed'
   /** ClickHouse rejected a query or statement. */
-  | 'query-failed';
+  | 'query-failed'
+  /** The ClickHouse server cannot be reached (refused, unknown host). */
+  | 'unreachable'
+  /** The ClickHouse server refused the user or password. */
+  | 'auth-failed'
+  /** The ClickHouse server did not answer in time. */
+  | 'timeout'
+  /** The ClickHouse server lacks what the store needs (version, formats, query parameters). */
+  | 'too-old'
+  /** A transfer was cut short (connection dropped, answer or insert incomplete). */
+  | 'interrupted';
 
 /** A ReplaybookError, so the CLI and the notebook show its message, not a stack trace. */
 export class StoreError extends ReplaybookError {
