@@ -1,10 +1,12 @@
 #!/bin/sh
 # System packages replaybook needs on Debian or Ubuntu: a C/C++ toolchain for the native engine
 # (node-gyp) and the demo's fixture services, python3 for node-gyp, fonts for chart rendering,
-# strace for the benchmark's baseline, and Debian's Jupyter (notebook, nbconvert, nbclient) for
-# the notebook kernel and its tests.
+# strace for the benchmark's baseline, Debian's Jupyter (notebook, nbconvert, nbclient) for
+# the notebook kernel and its tests, and Debian's clickhouse-server (18.16, too old for replaybook's
+# server store) for the test proving that such a server is refused with a clear error; that test
+# starts its own instance on 127.0.0.1, so the packaged service is not left running.
 set -eu
-PACKAGES="g++ gcc make python3 fonts-dejavu-core strace jupyter-notebook jupyter-nbconvert python3-nbclient jupyter-client"
+PACKAGES="g++ gcc make python3 fonts-dejavu-core strace jupyter-notebook jupyter-nbconvert python3-nbclient jupyter-client clickhouse-server"
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 missing=""
 for p in $PACKAGES; do
@@ -14,4 +16,11 @@ if [ -n "$missing" ]; then
   echo "replaybook: installing system packages:$missing"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
+  case " $missing " in
+    *" clickhouse-server "*)
+      if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+        $SUDO systemctl disable --now clickhouse-server >/dev/null 2>&1 || true
+      fi
+      ;;
+  esac
 fi
