@@ -1,5 +1,6 @@
 // The replaybook command line: record, incidents, replay, demo, doctor.
-import { openStore, storeHome } from '../store';
+import { storeHome } from '../store';
+import { CLICKHOUSE_FLAG, STORE_COMMANDS, STORE_COMMANDS_HELP, openStoreFor, runStoreCommand, serviceEnv } from './store-commands';
 import type { EventStore } from '../store/types';
 import type { IncidentInfo } from '../events/schema';
 import { record } from '../record/record';
@@ -23,6 +24,7 @@ const COMMANDS: Record<string, CommandSpec> = {
       { name: 'incident', value: 'ID', help: 'incident id (letters, digits, . _ : -)' },
       { name: 'service', value: 'NAME', help: "service name (default: the executable's name)" },
       { name: 'no-pin', help: 'do not pin the service to one CPU (for services that need every core; stops cost more)' },
+      CLICKHOUSE_FLAG,
       HELP,
       VERBOSE,
     ],
@@ -37,6 +39,7 @@ const COMMANDS: Record<string, CommandSpec> = {
       { name: 'failed', help: 'only incidents whose service exited non-zero or was killed' },
       { name: 'since', value: 'T', help: 'only incidents since T (30m, 2h, 7d, or a date)' },
       { name: 'json', help: 'one JSON array' },
+      CLICKHOUSE_FLAG,
       HELP,
       VERBOSE,
     ],
@@ -51,6 +54,7 @@ const COMMANDS: Record<string, CommandSpec> = {
       { name: 'speed', value: 'S', help: "1 = production timing (default), 10 = ten times faster, 'max' = no waiting" },
       { name: 'no-pin', help: 'do not pin to one CPU' },
       { name: 'json', help: 'print one JSON object with the outcome' },
+      CLICKHOUSE_FLAG,
       HELP,
       VERBOSE,
     ],
@@ -85,6 +89,7 @@ const COMMANDS: Record<string, CommandSpec> = {
     flags: [HELP, VERBOSE],
     positionals: 0,
   },
+  ...STORE_COMMANDS,
 };
 
 const MAIN_HELP = `replaybook: reproduce production incidents from their recorded syscalls
@@ -98,9 +103,11 @@ commands:
   demo       record and replay the canonical payment-timeout incident
   kernel     install or remove the Jupyter kernel
   doctor     check that this machine can record and replay
+${STORE_COMMANDS_HELP}
 
 Each command takes --help. The store lives in $REPLAYBOOK_HOME, else the nearest .replaybook/
-directory upward, else ~/.local/share/replaybook (now: ${storeHome()}).`;
+directory upward, else ~/.local/share/replaybook (now: ${storeHome()}); with --clickhouse URL or
+$REPLAYBOOK_CLICKHOUSE_URL, a ClickHouse server.`;
 
 function speedOf(s: string | true | undefined): Speed {
   if (s === undefined) return 1;
@@ -171,11 +178,10 @@ export function runJson(r: RunResult): Record<string, unknown> {
   };
 }
 
-async function withStore<T>(fn: (store: EventStore, home: string) => Promise<T>): Promise<T> {
-  const home = storeHome();
-  const store = await openStore(home);
+async function withStore<T>(p: Parsed, fn: (store: EventStore) => Promise<T>): Promise<T> {
+  const store = await openStoreFor(p);
   try {
-    return await fn(store, home);
+    return await fn(store);
   } finally {
     await store.close();
   }
@@ -193,11 +199,12 @@ async function cmdRecord(p: Parsed): Promise<number> {
   const incident = str(p, 'incident');
   if (!incident) throw new ReplaybookError('usage', 'record needs --incident ID (see replaybook record --help)');
   if (p.rest.length === 0) throw new ReplaybookError('usage', 'record needs the command after -- (see replaybook record --help)');
-  return withStore(async (store) => {
+  return withStore(p, async (store) => {
     const res = await record({
       incident,
       command: p.rest,
       service: str(p, 'service'),
+      env: serviceEnv(),
       pin: !p.flags.has('no-pin'),
       store,
       signal: interruptSignal(),
@@ -215,7 +222,7 @@ async function cmdRecord(p: Parsed): Promise<number> {
 }
 
 async function cmdIncidents(p: Parsed): Promise<number> {
-  return withStore(async (store) => {
+  return withStore(p, async (store) => {
     const since = str(p, 'since');
     const list = await store.incidents({
       service: str(p, 'service'),
@@ -237,7 +244,7 @@ async function cmdReplay(p: Parsed): Promise<number> {
   const id = p.positionals[0];
   if (!id) throw new ReplaybookError('usage', 'replay needs an incident id (see replaybook incidents)');
   const speed = speedOf(p.flags.get('speed'));
-  return withStore(async (store) => {
+  return withStore(p, async (store) => {
     const r = await replay(id, { store, speed, pin: !p.flags.has('no-pin'), signal: interruptSignal() });
     if (p.flags.has('json')) {
       process.stdout.write(JSON.stringify(runJson(r)) + '\n');
@@ -313,7 +320,7 @@ async function dispatch(argv: string[]): Promise<number> {
     case 'doctor':
       return runDoctor();
     default:
-      return 2;
+      return runStoreCommand(name, p);
   }
 }
 
