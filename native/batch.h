@@ -26,7 +26,8 @@ enum FrameType : uint32_t {
   kFrameConfig = 1,   // JS -> engine: configuration lines (see engine_main.cc)
   kFrameEvents = 2,   // both ways: an event batch
   kFrameMessage = 3,  // engine -> JS: one JSON object
-  kFrameEnd = 4,      // JS -> engine: no more input
+  kFrameEnd = 4,      // JS -> engine: no more recorded events
+  kFrameControl = 5,  // JS -> engine: a replay control command (text; see replayer.cc)
 };
 
 constexpr size_t kVarColumns = 4;  // name, resource, data_in, data_out

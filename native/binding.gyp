@@ -14,6 +14,8 @@
     {
       "target_name": "replaybook-engine",
       "type": "executable",
+      "cflags": ["-pthread"],
+      "ldflags": ["-pthread"],
       "sources": [
         "engine_main.cc", "batch.cc", "syscalls.cc", "tracer.cc", "capture.cc",
         "output.cc", "tools.cc", "recorder.cc", "replayer.cc"

@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #include <cstdlib>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "batch.h"
 #include "output.h"
@@ -47,6 +49,8 @@ struct Config {
   double speed = 1.0;
   std::map<std::string, std::string> files;
   bool isolate_network = false;
+  uint64_t pause_at = UINT64_MAX;
+  bool start_paused = false;
 };
 
 bool parse_config(const std::string& text, Config& c, std::string& err) {
@@ -68,6 +72,8 @@ bool parse_config(const std::string& text, Config& c, std::string& err) {
     else if (key == "speed") c.speed = v1 == "max" ? 0 : std::strtod(v1.c_str(), nullptr);
     else if (key == "file") c.files[v1] = v2;
     else if (key == "isolate_network") c.isolate_network = v1 == "1";
+    else if (key == "pause_at") c.pause_at = std::strtoull(v1.c_str(), nullptr, 10);
+    else if (key == "start_paused") c.start_paused = v1 == "1";
     else {
       err = "unknown config key " + key;
       return false;
@@ -87,6 +93,7 @@ bool parse_config(const std::string& text, Config& c, std::string& err) {
 }  // namespace
 
 void on_stop_signal(int) { rb::request_stop(); }
+void on_wake_signal(int) { rb::request_wake(); }
 
 int main() {
   // Stop with Node (or on SIGTERM/SIGINT): the tracer kills and reaps the tracee, then exits.
@@ -118,13 +125,14 @@ int main() {
   if (!parse_config(payload, cfg, err)) return fail("protocol", err);
 
   rb::ReplayOptions ropts;
+  // Recorded events (replay) up to the end frame, which also comes when there are none.
+  while (rb::read_frame(kIn, type, payload) && type != rb::kFrameEnd) {
+    if (type != rb::kFrameEvents ||
+        !rb::decode_batch(reinterpret_cast<const uint8_t*>(payload.data()), payload.size(),
+                          ropts.log))
+      return fail("protocol", "a recorded event batch could not be decoded");
+  }
   if (cfg.mode == "replay") {
-    while (rb::read_frame(kIn, type, payload) && type != rb::kFrameEnd) {
-      if (type != rb::kFrameEvents ||
-          !rb::decode_batch(reinterpret_cast<const uint8_t*>(payload.data()), payload.size(),
-                            ropts.log))
-        return fail("protocol", "a recorded event batch could not be decoded");
-    }
     // The recorder emits a call when it returns; the log's order is the order calls were entered.
     std::stable_sort(ropts.log.begin(), ropts.log.end(),
                      [](const rb::Event& a, const rb::Event& b) { return a.seq < b.seq; });
@@ -133,7 +141,29 @@ int main() {
     for (const auto& [path, blob] : cfg.files) cfg.spawn.bind_mounts.emplace_back(blob, path);
     cfg.spawn.stdio_null = true;
   }
-  close(kIn);
+  // A replay keeps its input open for control commands (pause, step, speed...), read by a
+  // thread of their own and handed to the tracer thread with a wake-up signal.
+  rb::ControlQueue control;
+  if (cfg.mode == "replay") {
+    ropts.control = &control;
+    ropts.pause_at = cfg.pause_at;
+    ropts.start_paused = cfg.start_paused;
+    struct sigaction wake = {};
+    wake.sa_handler = on_wake_signal;  // no SA_RESTART: the tracer's waitpid returns EINTR
+    sigaction(SIGUSR1, &wake, nullptr);
+    pthread_t tracer_thread = pthread_self();
+    std::thread([&control, tracer_thread] {
+      uint32_t ctype;
+      std::string cmd;
+      while (rb::read_frame(kIn, ctype, cmd)) {
+        if (ctype != rb::kFrameControl) continue;
+        control.push(cmd);
+        pthread_kill(tracer_thread, SIGUSR1);
+      }
+    }).detach();
+  } else {
+    close(kIn);
+  }
 
   // Replays run in a network namespace of their own (only loopback, down) on top of emulating
   // every network syscall; the engine itself only talks over pipes, so it can move there too.

@@ -10,11 +10,14 @@ void Output::event(Event&& e) {
   pending_bytes_ += e.data_in.size() + e.data_out.size() + e.resource.size() + 64;
   pending_.push_back(std::move(e));
   int64_t now = now_ns();
-  if (pending_.size() >= 8192 || pending_bytes_ >= (8u << 20) ||
-      now - last_flush_ns_ >= 100000000) {
+  if (pending_.size() >= 8192 || pending_bytes_ >= (8u << 20) || now - last_flush_ns_ >= kFlushIntervalNs) {
     flush();
-    last_flush_ns_ = now;
   }
+}
+
+void Output::flush_if_due() {
+  int64_t d = flush_deadline();
+  if (d >= 0 && now_ns() >= d) flush();
 }
 
 void Output::flush() {
@@ -24,6 +27,7 @@ void Output::flush() {
   sent_ += pending_.size();
   pending_.clear();
   pending_bytes_ = 0;
+  last_flush_ns_ = now_ns();
 }
 
 void Output::message(const std::string& json) {

@@ -16,6 +16,11 @@ class Output {
   void message(const std::string& json);
   void flush();
   uint64_t events_sent() const { return sent_; }
+  // When pending events are due to leave even if no further event comes (-1: none pending), so
+  // a live view is never more than ~100 ms behind while the program waits.
+  int64_t flush_deadline() const { return pending_.empty() ? -1 : last_flush_ns_ + kFlushIntervalNs; }
+  void flush_if_due();
+  static constexpr int64_t kFlushIntervalNs = 100000000;
 
  private:
   int fd_;

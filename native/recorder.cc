@@ -142,11 +142,14 @@ class Recorder : public Tool {
   }
 
   int64_t next_deadline() override {
-    if (!serialized_ || running_ < 0 || ready_.empty()) return -1;
-    return running_since_ + kTokenTimeoutNs;
+    int64_t f = out_.flush_deadline();
+    if (!serialized_ || running_ < 0 || ready_.empty()) return f;
+    int64_t token = running_since_ + kTokenTimeoutNs;
+    return f < 0 ? token : std::min(f, token);
   }
 
   void on_timer() override {
+    out_.flush_if_due();
     if (!serialized_ || running_ < 0 || ready_.empty() || now_ns() < running_since_ + kTokenTimeoutNs) return;
     // A thread ran this long without a syscall while others waited: it may be spinning on one
     // of them. Let every thread run from now on rather than hang; replay may then diverge.

@@ -1,3 +1,7 @@
+// Control commands (one per control frame): pause | resume | step N | speed X|max | until SEQ |
+// state | read TID ADDR LEN | stop. The replayer answers with "paused" and "state" / "memory"
+// messages; TID is a recorded thread id.
+//
 // The replayer: each trapped syscall is checked against the next recorded event and, for the
 // emulated class, answered from the log (return value and output bytes) without reaching the
 // kernel. fds the log created are held in the tracee's real fd table by placeholders at the
@@ -8,7 +12,9 @@
 #include <sys/syscall.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cstring>
+#include <sstream>
 
 #include "capture.h"
 #include "tools.h"
@@ -55,7 +61,9 @@ class Replayer : public Tool {
   Resume on_syscall(Thread& t, const SyscallStop& stop) override {
     if (t0_ == 0) {
       t0_ = stop.time_ns;
+      base_wall_ = t0_;
       last_progress_ns_ = t0_;
+      if (opts_.start_paused) pause("start");
       if (!opts_.log.empty()) map(opts_.log.front().tid, t.tid());  // the leader
     }
     if (running_ == t.tid()) running_ = -1;
@@ -105,14 +113,18 @@ class Replayer : public Tool {
 
   int64_t next_deadline() override {
     if (finished_ || diverged_ || t0_ == 0) return -1;
+    if (paused_) return out_.flush_deadline();
     int64_t d = gate_ns_;
     for (const auto& [tid, h] : held_)
       if (h.delayed_until > 0) d = d < 0 ? h.delayed_until : std::min(d, h.delayed_until);
     int64_t watchdog = last_progress_ns_ + expected_gap_ns_ + kWatchdogNs;
-    return d < 0 ? watchdog : std::min(d, watchdog);
+    d = d < 0 ? watchdog : std::min(d, watchdog);
+    int64_t f = out_.flush_deadline();
+    return f < 0 ? d : std::min(d, f);
   }
 
   void on_timer() override {
+    out_.flush_if_due();
     int64_t now = now_ns();
     for (auto& [tid, h] : held_) {
       if (h.delayed_until > 0 && h.delayed_until <= now) {
@@ -122,7 +134,7 @@ class Replayer : public Tool {
     }
     gate_ns_ = -1;
     pump();
-    if (!finished_ && !diverged_ && now_ns() > last_progress_ns_ + expected_gap_ns_ + kWatchdogNs) stuck();
+    if (!finished_ && !diverged_ && !paused_ && now_ns() > last_progress_ns_ + expected_gap_ns_ + kWatchdogNs) stuck();
   }
 
   void on_exit(int status) override {
@@ -156,6 +168,140 @@ class Replayer : public Tool {
   double speed() const { return opts_.speed; }
   int64_t scaled(int64_t ns) const { return speed() > 0 ? static_cast<int64_t>(ns / speed()) : 0; }
 
+  // The virtual clock: recorded time `rec_ns` happens at this wall time. Rebased whenever the
+  // replay resumes or changes speed, so a pause does not make it rush to catch up.
+  int64_t wall_for(int64_t rec_ns) const { return base_wall_ + scaled(rec_ns - base_rec_); }
+  void rebase() {
+    base_wall_ = now_ns();
+    base_rec_ = prev_enter_ns_;
+    last_progress_ns_ = base_wall_;
+  }
+
+  bool should_pause(const Event& e) {
+    if (paused_) return true;
+    if (e.seq >= opts_.pause_at) {
+      opts_.pause_at = UINT64_MAX;
+      pause("until");
+      return true;
+    }
+    return false;
+  }
+
+  void pause(const char* why) {
+    paused_ = true;
+    step_budget_ = 0;
+    paused_at_ = now_ns();
+    const Event* next = cursor_ < opts_.log.size() ? &opts_.log[cursor_] : nullptr;
+    out_.message(std::string("{\"type\":\"paused\",\"reason\":\"") + why + "\",\"seq\":" +
+                 std::to_string(next ? next->seq : opts_.log.size()) + "}");
+  }
+
+  void resume_replay() {
+    if (!paused_) return;
+    paused_ = false;
+    rebase();
+    pump();
+  }
+
+  void on_wake() override {
+    std::string cmd;
+    while (opts_.control && opts_.control->pop(cmd)) command(cmd);
+  }
+
+  void command(const std::string& line) {
+    std::istringstream in(line);
+    std::string verb;
+    in >> verb;
+    if (verb == "pause") {
+      if (!paused_) pause("pause");
+    } else if (verb == "resume") {
+      resume_replay();
+    } else if (verb == "step") {
+      uint64_t n = 1;
+      in >> n;
+      step_budget_ = std::max<uint64_t>(n, 1);
+      if (paused_) {
+        paused_ = false;
+        rebase();
+      }
+      pump();
+    } else if (verb == "speed") {
+      std::string v;
+      in >> v;
+      opts_.speed = v == "max" ? 0 : std::strtod(v.c_str(), nullptr);
+      rebase();
+      pump();
+    } else if (verb == "until") {
+      in >> opts_.pause_at;
+      pump();
+    } else if (verb == "state") {
+      out_.message(state_json());
+    } else if (verb == "read") {
+      pid_t rec = 0;
+      uint64_t addr = 0, len = 0;
+      in >> rec >> addr >> len;
+      out_.message(memory_json(rec, addr, std::min<uint64_t>(len, 1 << 20)));
+    } else if (verb == "stop") {
+      core_->kill_tracee();
+    }
+  }
+
+  std::string thread_state(pid_t real, const Held& h) const {
+    if (real == running_) return "running";
+    if (h.at_entry) return "at_syscall";
+    if (h.delayed_until > 0) return "in_emulated_call";
+    if (h.ready) return "waiting_turn";
+    return "in_kernel";
+  }
+
+  std::string state_json() {
+    const Event* next = cursor_ < opts_.log.size() ? &opts_.log[cursor_] : nullptr;
+    std::string threads = "[";
+    for (const auto& [rec, real] : rec_to_real_) {
+      auto h = held_.find(real);
+      if (h == held_.end() || !core_->thread(real)) continue;
+      if (threads.size() > 1) threads += ",";
+      threads += "{\"tid\":" + std::to_string(rec) + ",\"real_tid\":" + std::to_string(real) +
+                 ",\"state\":\"" + thread_state(real, h->second) + "\"}";
+    }
+    threads += "]";
+    std::string regs = "null";
+    if (next) {
+      auto m = rec_to_real_.find(next->tid);
+      Thread* t = m == rec_to_real_.end() ? nullptr : core_->thread(m->second);
+      // Any stopped thread's registers can be read; the running one's cannot.
+      if (t && t->tid() != running_ && held_.count(t->tid()) && t->load_regs()) {
+        const user_regs_struct& r = t->regs();
+        auto reg = [](const char* n, unsigned long long v) { return std::string("\"") + n + "\":\"" + std::to_string(v) + "\""; };
+        regs = "{" + reg("rip", r.rip) + "," + reg("rsp", r.rsp) + "," + reg("rbp", r.rbp) + "," + reg("rax", r.orig_rax) + "," +
+               reg("rdi", r.rdi) + "," + reg("rsi", r.rsi) + "," + reg("rdx", r.rdx) + "," + reg("r10", r.r10) + "," +
+               reg("r8", r.r8) + "," + reg("r9", r.r9) + "}";
+      }
+    }
+    return "{\"type\":\"state\",\"paused\":" + std::string(paused_ ? "true" : "false") +
+           ",\"seq\":" + std::to_string(next ? next->seq : opts_.log.size()) +
+           ",\"served\":" + std::to_string(seq_) + ",\"speed\":" + (speed() > 0 ? std::to_string(speed()) : "\"max\"") +
+           ",\"virtual_ns\":\"" + std::to_string(prev_enter_ns_) + "\"" +
+           ",\"next\":" + (next ? event_json(*next) : "null") +
+           ",\"next_tid\":" + (next ? std::to_string(next->tid) : "null") +
+           ",\"threads\":" + threads + ",\"regs\":" + regs + "}";
+  }
+
+  std::string memory_json(pid_t rec, uint64_t addr, uint64_t len) {
+    auto m = rec_to_real_.find(rec);
+    Thread* t = m == rec_to_real_.end() ? nullptr : core_->thread(m->second);
+    std::string err;
+    std::string bytes;
+    if (!t) err = "no thread " + std::to_string(rec);
+    else if (m->second == running_) err = "thread " + std::to_string(rec) + " is running; pause first";
+    else {
+      bytes.resize(len);
+      if (!t->read_mem(addr, bytes.data(), len)) err = "cannot read that memory";
+    }
+    return "{\"type\":\"memory\",\"addr\":\"" + std::to_string(addr) + "\",\"error\":" + (err.empty() ? "null" : json_str(err)) +
+           ",\"data\":\"" + (err.empty() ? base64(bytes) : "") + "\"}";
+  }
+
   // Moves the replay forward as far as it can go now, in recorded order.
   void pump() {
     while (!finished_ && !diverged_) {
@@ -179,7 +325,8 @@ class Replayer : public Tool {
       if (!t) return;
       Held& h = held_[t->tid()];
       if (h.at_entry) {
-        int64_t gate = t0_ + scaled(e.enter_ns);  // never before its recorded time
+        if (should_pause(e)) return;
+        int64_t gate = wall_for(e.enter_ns);  // never before its recorded time
         if (speed() > 0 && now_ns() < gate) {
           gate_ns_ = gate;
           return;
@@ -188,10 +335,11 @@ class Replayer : public Tool {
         prev_enter_ns_ = e.enter_ns;
         last_progress_ns_ = now_ns();
         cursor_++;
+        if (step_budget_ > 0 && --step_budget_ == 0) pause("step");
         continue;
       }
       // Give the token to the thread whose entry is next, once it is free and the thread ready.
-      if (running_ >= 0 || exiting_ >= 0 || !h.ready) return;
+      if (paused_ || running_ >= 0 || exiting_ >= 0 || !h.ready) return;
       h.ready = false;
       running_ = t->tid();
       core_->resume(*t, Resume::Continue);
@@ -252,7 +400,7 @@ class Replayer : public Tool {
       return false;
     }
     // Blocking calls take their recorded duration; other threads go on meanwhile.
-    int64_t returns_at = t0_ + scaled(e.enter_ns + e.dur_ns);
+    int64_t returns_at = wall_for(e.enter_ns + e.dur_ns);
     if (speed() > 0 && returns_at - now_ns() > 20000) {
       h.delayed_until = returns_at;
       actual.dur_ns = returns_at - serve_start;
@@ -373,6 +521,10 @@ class Replayer : public Tool {
   int64_t t0_ = 0;
   int64_t prev_enter_ns_ = 0;
   int64_t gate_ns_ = -1;           // when the event at the cursor may be served
+  int64_t base_wall_ = 0, base_rec_ = 0;  // the virtual clock (wall_for)
+  bool paused_ = false;
+  int64_t paused_at_ = 0;
+  uint64_t step_budget_ = 0;       // events left to serve before pausing (step N)
   int64_t last_progress_ns_ = 0;   // when an event was last served (for the watchdog)
   int64_t expected_gap_ns_ = 0;    // recorded time to the event at the cursor
   bool scratch_ready_ = false;     // per process image; threads share it

@@ -1,7 +1,9 @@
 // The two tools over the tracer core, and the few helpers they share.
 #pragma once
 #include <cstdint>
+#include <deque>
 #include <map>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,10 +18,34 @@ struct RecordOptions {
   bool pinned = true;  // answer sched_getaffinity with the mask from before pinning
 };
 
+// Control commands for a running replay (pause, step, speed...), filled by the engine's input
+// thread and drained by the replayer on the tracer thread.
+class ControlQueue {
+ public:
+  void push(std::string cmd) {
+    std::lock_guard<std::mutex> l(m_);
+    q_.push_back(std::move(cmd));
+  }
+  bool pop(std::string& cmd) {
+    std::lock_guard<std::mutex> l(m_);
+    if (q_.empty()) return false;
+    cmd = std::move(q_.front());
+    q_.pop_front();
+    return true;
+  }
+
+ private:
+  std::mutex m_;
+  std::deque<std::string> q_;
+};
+
 struct ReplayOptions {
   double speed = 1.0;                              // 0 = as fast as possible
   std::vector<Event> log;                          // the recorded events, in seq order
   std::map<std::string, std::string> files;        // recorded path -> local blob file
+  ControlQueue* control = nullptr;                 // commands while the replay runs
+  uint64_t pause_at = UINT64_MAX;                  // pause before serving this seq
+  bool start_paused = false;
 };
 
 std::unique_ptr<Tool> make_recorder(Output& out, const RecordOptions& opts);

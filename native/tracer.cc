@@ -27,12 +27,14 @@ namespace rb {
 
 namespace {
 volatile sig_atomic_t g_stop = 0;
+volatile sig_atomic_t g_wake = 0;
 }  // namespace
 
 void request_stop() { g_stop = 1; }
 // SIGALRM only interrupts waitpid (wait_any's deadline); installed without SA_RESTART.
 void on_alarm(int) {}
 bool stop_requested() { return g_stop != 0; }
+void request_wake() { g_wake = 1; }
 
 int64_t now_ns() {
   struct timespec ts;
@@ -142,6 +144,7 @@ namespace {
 // Waits for the next stop or exit of `tid`: the waitpid status, -1 on error, or kStopRequested
 // when request_stop() interrupted the wait.
 constexpr int kStopRequested = -2;
+constexpr int kWoken = -3;  // request_wake(): the tool has commands to look at
 int wait_stop(pid_t tid) {
   int status = 0;
   while (waitpid(tid, &status, __WALL) < 0) {
@@ -447,32 +450,35 @@ Thread* Tracer::thread(pid_t tid) {
 }
 
 // Waits for any tracee event until `deadline_ns` (-1: no deadline). Returns the tid, 0 on
-// timeout, -1 on error, kStopRequested when request_stop() interrupted the wait. The deadline is
-// an ITIMER_REAL alarm that interrupts the blocking waitpid, armed only when it must fire
-// earlier than it already would: one syscall per stop on the hot path, not three.
+// timeout, -1 on error, kStopRequested / kWoken when a signal handler asked for attention.
+// An ITIMER_REAL alarm interrupts the blocking waitpid: once at the deadline, and every 20 ms as
+// a safety tick, because a signal that lands between our flag checks and waitpid's entry would
+// otherwise be missed until the next tracee event. One syscall per stop on the hot path.
 pid_t Tracer::wait_any(int64_t deadline_ns, int& status) {
+  constexpr int64_t kTickNs = 20000000;
   for (;;) {
     if (g_stop) return kStopRequested;
-    if (deadline_ns >= 0) {
-      int64_t left = deadline_ns - now_ns();
-      if (left <= 0) {
-        pid_t r = waitpid(-1, &status, __WALL | WNOHANG);
-        return r;  // an event that is already there, or 0: the deadline passed
-      }
-      if (armed_ns_ < 0 || deadline_ns < armed_ns_ || armed_ns_ <= now_ns()) {
-        struct itimerval it = {};
-        it.it_value.tv_sec = left / 1000000000LL;
-        it.it_value.tv_usec = std::max<int64_t>(1, (left % 1000000000LL) / 1000);
-        setitimer(ITIMER_REAL, &it, nullptr);
-        armed_ns_ = deadline_ns;
-      }
+    if (g_wake) {
+      g_wake = 0;
+      return kWoken;
+    }
+    int64_t now = now_ns();
+    if (deadline_ns >= 0 && now >= deadline_ns) {
+      pid_t r = waitpid(-1, &status, __WALL | WNOHANG);
+      return r;  // an event that is already there, or 0: the deadline passed
+    }
+    int64_t fire = deadline_ns >= 0 ? std::min(deadline_ns, now + kTickNs) : now + kTickNs;
+    if (armed_ns_ <= now || fire < armed_ns_) {
+      struct itimerval it = {};
+      int64_t left = std::max<int64_t>(fire - now, 1000);
+      it.it_value.tv_sec = left / 1000000000LL;
+      it.it_value.tv_usec = (left % 1000000000LL) / 1000;
+      it.it_interval.tv_usec = kTickNs / 1000;
+      setitimer(ITIMER_REAL, &it, nullptr);
+      armed_ns_ = fire;
     }
     pid_t r = waitpid(-1, &status, __WALL);
     if (r >= 0 || errno != EINTR) return r;
-    if (deadline_ns >= 0 && now_ns() >= deadline_ns) {
-      armed_ns_ = -1;
-      return 0;
-    }
   }
 }
 
@@ -488,6 +494,10 @@ bool Tracer::loop(Tool& tool, std::string& error) {
     }
     if (tid == 0) {
       tool.on_timer();
+      continue;
+    }
+    if (tid == kWoken) {
+      tool.on_wake();
       continue;
     }
     if (tid < 0) {

@@ -22,6 +22,8 @@ int64_t now_ns();  // CLOCK_MONOTONIC
 // Async-signal-safe: the stop loop kills and reaps the tracee, then returns as on its exit.
 void request_stop();
 bool stop_requested();
+// Async-signal-safe: the stop loop calls Tool::on_wake (e.g. control commands arrived).
+void request_wake();
 
 struct SpawnConfig {
   std::string exe;                 // what to execve
@@ -128,6 +130,8 @@ class Tool {
   // The tool's next timer (CLOCK_MONOTONIC ns), or -1; on_timer runs when it is due.
   virtual int64_t next_deadline() { return -1; }
   virtual void on_timer() {}
+  // request_wake() was called (from a signal handler).
+  virtual void on_wake() {}
 
  protected:
   Tracer* core_ = nullptr;

@@ -5,6 +5,7 @@ import type { EventStore } from '../store/types';
 import type { IncidentInfo } from '../events/schema';
 import { record } from '../record/record';
 import { replay, type RunResult, type Speed } from '../replay/replay';
+import { ReplaySession } from '../replay/session';
 import { runDemo } from '../demo';
 import { runDoctor } from '../doctor';
 import { installKernel, uninstallKernel, KERNEL_DISPLAY_NAME } from '../kernelspec';
@@ -52,6 +53,7 @@ const COMMANDS: Record<string, CommandSpec> = {
       'Replay incident ID: the recorded binary runs with every I/O, clock and random syscall served from the log.\nNo external system is contacted. The run is stored with its own events.',
     flags: [
       { name: 'speed', value: 'S', help: "1 = production timing (default), 10 = ten times faster, 'max' = no waiting" },
+      { name: 'until', value: 'SEQ', help: 'stop before event SEQ (fast-forwarded) and print where the replay stands' },
       { name: 'no-pin', help: 'do not pin to one CPU' },
       { name: 'json', help: 'print one JSON object with the outcome' },
       CLICKHOUSE_FLAG,
@@ -244,6 +246,8 @@ async function cmdReplay(p: Parsed): Promise<number> {
   const id = p.positionals[0];
   if (!id) throw new ReplaybookError('usage', 'replay needs an incident id (see replaybook incidents)');
   const speed = speedOf(p.flags.get('speed'));
+  const until = str(p, 'until');
+  if (until !== undefined) return replayUntil(id, until, speed, p);
   return withStore(p, async (store) => {
     const r = await replay(id, { store, speed, pin: !p.flags.has('no-pin'), signal: interruptSignal() });
     if (p.flags.has('json')) {
@@ -268,6 +272,24 @@ function cmdKernel(p: Parsed): number {
   const where = installKernel(p.flags.has('user') ? { user: true } : p.flags.has('sys-prefix') ? { sysPrefix: true } : prefix ? { prefix } : {});
   process.stdout.write(`installed the Jupyter kernel "${KERNEL_DISPLAY_NAME}" in ${where}\n`);
   return 0;
+}
+
+async function replayUntil(id: string, until: string, speed: Speed, p: Parsed): Promise<number> {
+  const seq = Number(until);
+  if (!Number.isInteger(seq) || seq < 0) throw new ReplaybookError('usage', `--until needs an event number (seq), not '${until}'`);
+  return withStore(p, async (store) => {
+    const session = await ReplaySession.open(id, { store, speed, pin: !p.flags.has('no-pin'), ephemeral: true, signal: interruptSignal() }, { paused: true });
+    const state = await session.jumpTo(seq);
+    await session.stop().catch(() => undefined);
+    if (p.flags.has('json')) {
+      process.stdout.write(JSON.stringify({ incident: id, state }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) + '\n');
+    } else {
+      const next = state.next ? `${state.next.name} (thread ${state.next.tid}, ${state.next.resource || 'no resource'})` : 'the end of the log';
+      process.stdout.write(`replay of ${id} stopped before event ${state.seq}: next is ${next}; ${state.served} events served\n`);
+      for (const t of state.threads) process.stdout.write(`  thread ${t.tid}: ${t.state}\n`);
+    }
+    return 0;
+  });
 }
 
 export function describeRun(r: RunResult): string {

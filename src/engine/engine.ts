@@ -12,6 +12,7 @@ const FRAME_CONFIG = 1;
 const FRAME_EVENTS = 2;
 const FRAME_MESSAGE = 3;
 const FRAME_END = 4;
+const FRAME_CONTROL = 5;
 
 export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
 const BUILD_DIR = path.join(PACKAGE_ROOT, 'native', 'build', 'Release');
@@ -61,6 +62,10 @@ export interface EngineRunOptions {
   files?: Map<string, string>;
   /** Replay: run in a network namespace of its own (default false). */
   isolateNetwork?: boolean;
+  /** Replay: pause before serving the event with this seq (fast-forward target). */
+  pauseAt?: bigint;
+  /** Replay: pause before the first event. */
+  startPaused?: boolean;
   /** Replay: the recorded events. */
   input?: AsyncIterable<RecordBatch> | Iterable<RecordBatch>;
   onEvents(columns: EventColumns): void;
@@ -84,22 +89,45 @@ function configText(o: EngineRunOptions): string {
   for (const a of o.argv) lines.push(`arg ${escape(a)}`);
   for (const e of o.env) lines.push(`env ${escape(e)}`);
   if (o.isolateNetwork) lines.push('isolate_network 1');
+  if (o.pauseAt !== undefined) lines.push(`pause_at ${o.pauseAt}`);
+  if (o.startPaused) lines.push('start_paused 1');
   if (o.speed !== undefined) lines.push(`speed ${o.speed === 'max' ? 'max' : String(o.speed)}`);
   for (const [recorded, local] of o.files ?? []) lines.push(`file ${escape(recorded)} ${escape(local)}`);
   return lines.join('\n') + '\n';
 }
 
+/** A running engine: its outcome, and for a replay a channel for control commands. */
+export interface EngineRun {
+  readonly done: Promise<EngineExit>;
+  /** Sends a control command to a running replay (see native/replayer.cc). */
+  control(command: string): void;
+  /** Asks the engine to stop: it kills and reaps its tracee, then exits. */
+  stop(): void;
+}
+
 /** Runs the engine to completion. Resolves when the engine has exited and been reaped. */
 export function runEngine(o: EngineRunOptions): Promise<EngineExit> {
+  return startEngine(o).done;
+}
+
+export function startEngine(o: EngineRunOptions): EngineRun {
   const native = nativeAddon();
   const messages: EngineMessage[] = [];
-  return new Promise<EngineExit>((resolve, reject) => {
+  let input = -1;
+  let exited = false;
+  // Control commands wait until the recorded events are all sent (they share the pipe).
+  let inputSent = false;
+  const queued: string[] = [];
+  let kill = (): void => undefined;
+  const done = new Promise<EngineExit>((resolve, reject) => {
     let failure: Error | undefined;
     const handle = native.spawnEngine(ENGINE_PATH, (type, data, code, signal) => {
       try {
         if (type === FRAME_EXITED) {
+          exited = true;
           clearTimeout(killTimer);
           o.signal?.removeEventListener('abort', onAbort);
+          closeInput();
           if (failure) reject(failure);
           else resolve({ code: code ?? null, signal: signal ?? null, messages });
         } else if (type === FRAME_EVENTS && data) {
@@ -114,9 +142,11 @@ export function runEngine(o: EngineRunOptions): Promise<EngineExit> {
         kill();
       }
     });
+    input = handle.input;
     let killTimer: NodeJS.Timeout | undefined;
     // SIGTERM lets the engine kill and reap its tracee; SIGKILL if it does not exit soon.
-    function kill(): void {
+    kill = (): void => {
+      if (exited) return;
       try {
         process.kill(handle.pid, 'SIGTERM');
       } catch {
@@ -129,35 +159,59 @@ export function runEngine(o: EngineRunOptions): Promise<EngineExit> {
           // gone meanwhile
         }
       }, 3000);
-    }
+    };
     function onAbort(): void {
       failure ??= new EngineError('interrupted', 'interrupted: the run was stopped and its program killed');
       kill();
     }
     if (o.signal?.aborted) onAbort();
     else o.signal?.addEventListener('abort', onAbort, { once: true });
-    sendInput(native, handle.input, o).catch((e: Error) => {
-      failure ??= e;
-      kill();
-    });
+    sendInput(native, handle.input, o).then(
+      () => {
+        inputSent = true;
+        for (const c of queued.splice(0)) writeControl(c);
+      },
+      (e: Error) => {
+        failure ??= e;
+        kill();
+      },
+    );
   });
-}
-
-async function sendInput(native: NativeAddon, fd: number, o: EngineRunOptions): Promise<void> {
-  try {
-    native.writeFrame(fd, FRAME_CONFIG, Buffer.from(configText(o), 'utf8'));
-    if (o.input) {
-      for await (const batch of o.input) {
-        if (batch.numRows > 0) native.writeFrame(fd, FRAME_EVENTS, native.encodeEvents(fromRecordBatch(batch)));
-      }
-    }
-    native.writeFrame(fd, FRAME_END, new Uint8Array(0), true);
-  } catch (e) {
+  function closeInput(): void {
+    if (input < 0) return;
     try {
-      fs.closeSync(fd);
+      fs.closeSync(input);
     } catch {
       // already closed
     }
-    throw e;
+    input = -1;
   }
+  function writeControl(command: string): void {
+    if (exited || input < 0) return;
+    try {
+      native.writeFrame(input, FRAME_CONTROL, Buffer.from(command, 'utf8'));
+    } catch {
+      // the engine is exiting: its outcome arrives through `done`
+    }
+  }
+  return {
+    done,
+    control(command: string): void {
+      if (inputSent) writeControl(command);
+      else queued.push(command);
+    },
+    stop: () => kill(),
+  };
+}
+
+// The input stays open until the engine exits (a replay takes control commands on it);
+// startEngine closes it then.
+async function sendInput(native: NativeAddon, fd: number, o: EngineRunOptions): Promise<void> {
+  native.writeFrame(fd, FRAME_CONFIG, Buffer.from(configText(o), 'utf8'));
+  if (o.input) {
+    for await (const batch of o.input) {
+      if (batch.numRows > 0) native.writeFrame(fd, FRAME_EVENTS, native.encodeEvents(fromRecordBatch(batch)));
+    }
+  }
+  native.writeFrame(fd, FRAME_END, new Uint8Array(0));
 }

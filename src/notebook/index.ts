@@ -5,6 +5,7 @@ import { Table } from 'apache-arrow';
 import type { IncidentInfo } from '../events/schema';
 import { ReplaybookError } from '../errors';
 import { replay as replayIncident, type RunResult, type Speed } from '../replay/replay';
+import { ReplaySession } from '../replay/session';
 import { openStore, storeHome, type ChdbStore } from '../store';
 import type { IncidentFilter } from '../store/types';
 import { timelineSpec } from '../viz/timeline';
@@ -186,6 +187,24 @@ export async function replay(incident: string | Incident, opts: NotebookReplayOp
   }
 }
 
+/**
+ * A controllable replay (the replay panel): step(n), pause(), resume(), speed(x), jumpTo(seq),
+ * state(), readMemory(tid, addr, len), stop(), events(), done. Opened paused unless
+ * { paused: false }. Interrupting a cell stops it like any replay.
+ */
+export async function session(incident: string | Incident, opts: NotebookReplayOptions & { paused?: boolean } = {}): Promise<ReplaySession> {
+  const id = typeof incident === 'string' ? incident : incident.id;
+  const ac = new AbortController();
+  running.add(ac);
+  listenForInterrupts();
+  const s = await ReplaySession.open(id, { store: await notebookStore(), speed: opts.speed ?? 1, signal: ac.signal }, { paused: opts.paused ?? true });
+  s.done.then(
+    () => running.delete(ac),
+    () => running.delete(ac),
+  );
+  return s;
+}
+
 /** The timeline chart of a run, an incident or an event log. */
 export async function timeline(x: Run | Incident | EventLog | Table, opts: { title?: string } = {}): Promise<Chart> {
   const table = x instanceof Table ? x : x instanceof EventLog ? x.table : x.events.table;
@@ -229,11 +248,11 @@ export function display(x: unknown): void {
 }
 
 /** What the kernel preloads into every notebook (kernel/launcher.js imports these by name). */
-export const GLOBAL_NAMES = ['incidents', 'fetchIncident', 'replay', 'timeline', 'display', 'demoIncident'] as const;
+export const GLOBAL_NAMES = ['incidents', 'fetchIncident', 'replay', 'session', 'timeline', 'display', 'demoIncident'] as const;
 
 /** Puts the notebook API on `g` (the kernel's globalThis) and sends displays to Jupyter. */
 export function installGlobals(g: typeof globalThis, opts: { kernel?: boolean } = {}): void {
   inKernel = opts.kernel ?? false;
   if (inKernel) listenForInterrupts();
-  Object.assign(g, { incidents, fetchIncident, replay, timeline, display, demoIncident, replaybook: module.exports });
+  Object.assign(g, { incidents, fetchIncident, replay, session, timeline, display, demoIncident, replaybook: module.exports });
 }

@@ -1,15 +1,12 @@
 // Replaying an incident: the recorded binary runs under the engine's replayer with every
 // emulated syscall served from the log; the run is stored with its own events.
 import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs';
 import { Table, type RecordBatch } from 'apache-arrow';
-import { runEngine, type EngineMessage } from '../engine/engine';
-import { toRecordBatch } from '../engine/columns';
-import type { IncidentInfo, RunInfo } from '../events/schema';
+import type { EngineMessage } from '../engine/engine';
+import { ReplaySession } from './session';
+import type { IncidentInfo } from '../events/schema';
 import { ReplaybookError } from '../errors';
-import { sha256File } from '../hash';
 import type { EventStore } from '../store/types';
-import { writtenTo } from './outputs';
 
 export type Speed = number | 'max';
 
@@ -75,7 +72,7 @@ export interface RunResult {
   stored: 'stored' | 'spooled' | 'not stored';
 }
 
-function newRunId(): string {
+export function newRunId(): string {
   const t = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
   return `run-${t}-${randomBytes(3).toString('hex')}`;
 }
@@ -90,7 +87,7 @@ function call(j: Record<string, unknown>): DivergentCall {
   };
 }
 
-function divergenceOf(m: EngineMessage): Divergence {
+export function divergenceOf(m: EngineMessage): Divergence {
   return {
     seq: Number(m.seq),
     tid: Number(m.tid),
@@ -102,7 +99,7 @@ function divergenceOf(m: EngineMessage): Divergence {
 }
 
 /** The incident's recorded files unpacked in the blob cache: recorded path -> local file. */
-async function materializeFiles(info: IncidentInfo, store: EventStore): Promise<Map<string, string>> {
+export async function materializeFiles(info: IncidentInfo, store: EventStore): Promise<Map<string, string>> {
   const files = new Map<string, string>();
   for (const [recorded, sha] of Object.entries(info.files)) files.set(recorded, await store.blobFile(sha));
   return files;
@@ -116,120 +113,10 @@ export async function loadIncident(store: EventStore, id: string): Promise<Incid
   return info;
 }
 
+/** Replays an incident to its end (a ReplaySession run straight through). */
 export async function replay(incidentId: string, o: ReplayOptions): Promise<RunResult> {
-  const info = await loadIncident(o.store, incidentId);
-  const speed = o.speed ?? 1;
-  if (speed !== 'max' && !(typeof speed === 'number' && speed > 0 && Number.isFinite(speed))) {
-    throw new ReplaybookError('bad_speed', `speed must be a positive number or 'max', not ${String(speed)}`);
-  }
-  const files = await materializeFiles(info, o.store);
-  const exeReal = (() => {
-    try {
-      return fs.realpathSync(info.exe_path);
-    } catch {
-      return null;
-    }
-  })();
-  if (!exeReal) {
-    throw new ReplaybookError(
-      'exe_path_missing',
-      `the recorded executable's path ${info.exe_path} does not exist on this machine; replaybook needs the path to exist to put the recorded binary there (a limit of this version)`,
-    );
-  }
-  const localExeChanged = sha256File(exeReal) !== info.exe_sha256;
-  const cwd = fs.existsSync(info.cwd) ? info.cwd : '/';
-  const runId = newRunId();
-  const batches: RecordBatch[] = [];
-  let count = 0;
-  const started = process.hrtime.bigint();
-  const startedAtNs = BigInt(Date.now()) * 1_000_000n;
-  const exit = await runEngine({
-    mode: 'replay',
-    exe: info.exe_path,
-    argv: info.argv,
-    env: info.env,
-    cwd,
-    pin: o.pin ?? true,
-    speed,
-    files,
-    isolateNetwork: o.isolateNetwork ?? true,
-    input: o.store.events(incidentId),
-    signal: o.signal,
-    onEvents(cols) {
-      batches.push(toRecordBatch(cols, incidentId, runId));
-      count += cols.n;
-      o.onProgress?.(count);
-    },
-  });
-  const wallNs = process.hrtime.bigint() - started;
-  const err = exit.messages.find((m) => m.type === 'error');
-  if (err) throw new ReplaybookError(String(err.code ?? 'engine'), `replay failed: ${String(err.message)}`);
-  const exitMsg = exit.messages.find((m) => m.type === 'exit');
-  if (!exitMsg) {
-    throw new ReplaybookError(
-      'engine_crashed',
-      `the replay engine stopped unexpectedly (${exit.signal ? `signal ${exit.signal}` : `exit ${exit.code}`})`,
-    );
-  }
-  const divMsg = exit.messages.find((m) => m.type === 'divergence');
-  const divergence = divMsg ? divergenceOf(divMsg) : null;
-  const exitCode = typeof exitMsg.exit_code === 'number' ? exitMsg.exit_code : null;
-  const signal = typeof exitMsg.signal === 'string' ? exitMsg.signal : null;
-  const stdout = writtenTo(batches, 'stdout');
-  const stderr = writtenTo(batches, 'stderr');
-
-  const recordedBatches: RecordBatch[] = [];
-  for await (const b of o.store.events(incidentId)) recordedBatches.push(b);
-  const recorded = {
-    exitCode: info.exit_code,
-    signal: info.exit_signal,
-    stdout: writtenTo(recordedBatches, 'stdout'),
-    stderr: writtenTo(recordedBatches, 'stderr'),
-  };
-  const reproduced =
-    !divergence &&
-    exitCode === recorded.exitCode &&
-    signal === recorded.signal &&
-    stdout.equals(recorded.stdout) &&
-    stderr.equals(recorded.stderr);
-
-  let stored: RunResult['stored'] = 'not stored';
-  if (!o.ephemeral) {
-    const run: RunInfo = {
-      incident_id: incidentId,
-      run_id: runId,
-      started_at_ns: startedAtNs,
-      speed: String(speed),
-      seed: 0,
-      injections: '[]',
-      exit_code: exitCode,
-      exit_signal: signal,
-      event_count: count,
-      wall_ns: wallNs,
-      divergence: divMsg ? JSON.stringify(divMsg) : '',
-      stdout: new Uint8Array(stdout),
-      stderr: new Uint8Array(stderr),
-    };
-    stored = await o.store.putRun(run, batches);
-  }
-  return {
-    incident: incidentId,
-    runId,
-    exitCode,
-    signal,
-    stdout,
-    stderr,
-    events: count,
-    wallMs: Number(wallNs) / 1e6,
-    speed,
-    divergence,
-    batches,
-    recorded,
-    reproduced,
-    localExeChanged,
-    warnings: exit.messages.filter((m) => m.type === 'warning').map((m) => String(m.message)),
-    stored,
-  };
+  const session = await ReplaySession.open(incidentId, o);
+  return session.done;
 }
 
 /** The run's events as one Arrow table. */

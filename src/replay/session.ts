@@ -1,0 +1,317 @@
+// A replay under the analyst's control (the replay panel): start, pause, resume, step, change
+// speed, jump to an event (backwards by restarting: replay is deterministic), look at the state
+// and memory while paused, stop. replay() is a session run straight through.
+import * as fs from 'node:fs';
+import type { RecordBatch } from 'apache-arrow';
+import { startEngine, type EngineExit, type EngineMessage, type EngineRun } from '../engine/engine';
+import { toRecordBatch } from '../engine/columns';
+import type { IncidentInfo, RunInfo } from '../events/schema';
+import { ReplaybookError } from '../errors';
+import { sha256File } from '../hash';
+import { writtenTo } from './outputs';
+import { divergenceOf, loadIncident, materializeFiles, newRunId, type ReplayOptions, type RunResult, type Speed } from './replay';
+
+/** A thread as the paused replay sees it (tid is the recorded thread id). */
+export interface SessionThread {
+  tid: number;
+  realTid: number;
+  state: 'running' | 'at_syscall' | 'in_emulated_call' | 'waiting_turn' | 'in_kernel';
+}
+
+/** Where a replay stands. */
+export interface SessionState {
+  paused: boolean;
+  /** seq of the next event to serve (the log's length when done). */
+  seq: number;
+  /** Events served so far. */
+  served: number;
+  speed: Speed;
+  /** The virtual clock: recorded time (ns since the recording started) of the last served event. */
+  virtualNs: bigint;
+  /** The next recorded call, with its recorded thread. */
+  next: { name: string; tid: number; resource: string; args: bigint[] } | null;
+  threads: SessionThread[];
+  /** Registers of the thread at the next call, when it is stopped there. */
+  registers: Record<string, bigint> | null;
+}
+
+type Waiter = { type: string; resolve: (m: EngineMessage) => void };
+
+function checkSpeed(speed: Speed): void {
+  if (speed !== 'max' && !(typeof speed === 'number' && speed > 0 && Number.isFinite(speed))) {
+    throw new ReplaybookError('bad_speed', `speed must be a positive number or 'max', not ${String(speed)}`);
+  }
+}
+
+export class ReplaySession {
+  /** Resolves with the outcome when the run ends (the program exits, diverges or is stopped). */
+  done!: Promise<RunResult>;
+  private engine!: EngineRun;
+  private batches: RecordBatch[] = [];
+  private count = 0;
+  private runId = newRunId();
+  private waiters: Waiter[] = [];
+  private currentSpeed: Speed;
+  private finished = false;
+  private listeners = new Set<(b: RecordBatch) => void>();
+
+  private constructor(
+    readonly incidentId: string,
+    private readonly info: IncidentInfo,
+    private readonly files: Map<string, string>,
+    private readonly localExeChanged: boolean,
+    private readonly o: ReplayOptions,
+  ) {
+    this.currentSpeed = o.speed ?? 1;
+  }
+
+  /** Prepares a replay of the incident; it starts running unless `paused` is set. */
+  static async open(incidentId: string, o: ReplayOptions, opts: { paused?: boolean; pauseAt?: number } = {}): Promise<ReplaySession> {
+    checkSpeed(o.speed ?? 1);
+    const info = await loadIncident(o.store, incidentId);
+    const files = await materializeFiles(info, o.store);
+    let exeReal: string;
+    try {
+      exeReal = fs.realpathSync(info.exe_path);
+    } catch {
+      throw new ReplaybookError(
+        'exe_path_missing',
+        `the recorded executable's path ${info.exe_path} does not exist on this machine; replaybook needs the path to exist to put the recorded binary there (a limit of this version)`,
+      );
+    }
+    const session = new ReplaySession(incidentId, info, files, sha256File(exeReal) !== info.exe_sha256, o);
+    const started = opts.paused ? session.until('paused') : null;
+    session.launch(opts.paused ?? false, opts.pauseAt);
+    await started; // paused at the first event
+    return session;
+  }
+
+  private launch(paused: boolean, pauseAt?: number): void {
+    const o = this.o;
+    this.batches = [];
+    this.count = 0;
+    this.finished = false;
+    const started = process.hrtime.bigint();
+    const startedAtNs = BigInt(Date.now()) * 1_000_000n;
+    this.engine = startEngine({
+      mode: 'replay',
+      exe: this.info.exe_path,
+      argv: this.info.argv,
+      env: this.info.env,
+      cwd: fs.existsSync(this.info.cwd) ? this.info.cwd : '/',
+      pin: o.pin ?? true,
+      speed: this.currentSpeed,
+      files: this.files,
+      isolateNetwork: o.isolateNetwork ?? true,
+      startPaused: paused,
+      pauseAt: pauseAt === undefined ? undefined : BigInt(pauseAt),
+      input: o.store.events(this.incidentId),
+      signal: o.signal,
+      onEvents: (cols) => {
+        const b = toRecordBatch(cols, this.incidentId, this.runId);
+        this.batches.push(b);
+        this.count += cols.n;
+        o.onProgress?.(this.count);
+        for (const l of this.listeners) l(b);
+      },
+      onMessage: (m) => this.onMessage(m),
+    });
+    this.done = this.engine.done.then(
+      (exit) => this.finish(exit, started, startedAtNs),
+      (e: unknown) => {
+        this.finished = true;
+        this.flushWaiters();
+        throw e;
+      },
+    );
+    // A rejected `done` nobody awaits yet must not crash the process.
+    this.done.catch(() => undefined);
+  }
+
+  private onMessage(m: EngineMessage): void {
+    const i = this.waiters.findIndex((w) => w.type === m.type || (w.type === 'paused' && m.type === 'divergence'));
+    if (i >= 0) this.waiters.splice(i, 1)[0].resolve(m);
+  }
+
+  private flushWaiters(): void {
+    for (const w of this.waiters.splice(0)) w.resolve({ type: 'exit' });
+  }
+
+  private until(type: string): Promise<EngineMessage> {
+    if (this.finished) return Promise.resolve({ type: 'exit' });
+    return new Promise((resolve) => this.waiters.push({ type, resolve }));
+  }
+
+  /** Pauses before the next event; resolves with the state once paused (or the run ended). */
+  async pause(): Promise<SessionState> {
+    const paused = this.until('paused');
+    this.engine.control('pause');
+    await paused;
+    return this.state();
+  }
+
+  resume(): void {
+    this.engine.control('resume');
+  }
+
+  /** Serves `n` more events, then pauses; resolves with the state. */
+  async step(n = 1): Promise<SessionState> {
+    const paused = this.until('paused');
+    this.engine.control(`step ${Math.max(1, Math.floor(n))}`);
+    await paused;
+    return this.state();
+  }
+
+  /** 0.1 to 10 times production speed, or 'max' (no waiting). Takes effect at once. */
+  speed(x: Speed): void {
+    checkSpeed(x);
+    this.currentSpeed = x;
+    this.engine.control(`speed ${x === 'max' ? 'max' : x}`);
+  }
+
+  /**
+   * Pauses before event `seq`: forward by fast-forwarding, backward by restarting the replay and
+   * fast-forwarding (replay is deterministic). The speed is kept for what follows.
+   */
+  async jumpTo(seq: number): Promise<SessionState> {
+    const now = await this.state();
+    const speed = this.currentSpeed;
+    if (seq < now.seq || this.finished) {
+      this.engine.stop();
+      await this.done.catch(() => undefined);
+      this.runId = newRunId();
+      this.currentSpeed = 'max';
+      this.launch(false, seq);
+    } else {
+      this.engine.control(`until ${seq}`);
+      this.engine.control('speed max');
+      this.engine.control('resume');
+    }
+    await this.until('paused');
+    this.currentSpeed = speed;
+    this.engine.control(`speed ${speed === 'max' ? 'max' : speed}`);
+    return this.state();
+  }
+
+  /** Where the replay stands: next event, threads, registers, virtual clock. */
+  async state(): Promise<SessionState> {
+    if (this.finished) {
+      return { paused: false, seq: this.count, served: this.count, speed: this.currentSpeed, virtualNs: 0n, next: null, threads: [], registers: null };
+    }
+    const reply = this.until('state');
+    this.engine.control('state');
+    const m = (await reply) as EngineMessage & Record<string, unknown>;
+    if (m.type !== 'state') return this.state();
+    const next = m.next as { name: string; args: string[]; resource: string } | null;
+    const regs = m.regs as Record<string, string> | null;
+    return {
+      paused: Boolean(m.paused),
+      seq: Number(m.seq),
+      served: Number(m.served),
+      speed: m.speed === 'max' ? 'max' : Number(m.speed),
+      virtualNs: BigInt(String(m.virtual_ns)),
+      next: next && { name: next.name, tid: Number(m.next_tid), resource: next.resource, args: next.args.map((a) => BigInt(a)) },
+      threads: (m.threads as { tid: number; real_tid: number; state: SessionThread['state'] }[]).map((t) => ({ tid: t.tid, realTid: t.real_tid, state: t.state })),
+      registers: regs && Object.fromEntries(Object.entries(regs).map(([k, v]) => [k, BigInt(v)])),
+    };
+  }
+
+  /** Reads the memory of a paused thread (recorded tid). */
+  async readMemory(tid: number, addr: bigint, length: number): Promise<Buffer> {
+    const reply = this.until('memory');
+    this.engine.control(`read ${tid} ${addr} ${length}`);
+    const m = (await reply) as EngineMessage & { error?: string | null; data?: string };
+    if (m.type !== 'memory') throw new ReplaybookError('finished', 'the replay has ended: no memory to read');
+    if (m.error) throw new ReplaybookError('memory', `cannot read ${length} bytes at 0x${addr.toString(16)} of thread ${tid}: ${m.error}`);
+    return Buffer.from(m.data ?? '', 'base64');
+  }
+
+  /** Stops the replay (its program is killed) and resolves with the outcome so far. */
+  async stop(): Promise<RunResult> {
+    this.engine.stop();
+    return this.done;
+  }
+
+  /** The run's events as they are served. */
+  async *events(): AsyncGenerator<RecordBatch> {
+    let seen = 0;
+    for (;;) {
+      while (seen < this.batches.length) yield this.batches[seen++];
+      if (this.finished) return;
+      await new Promise<void>((resolve) => {
+        const l = (): void => {
+          this.listeners.delete(l);
+          resolve();
+        };
+        this.listeners.add(l);
+        this.done.then(l, l);
+      });
+    }
+  }
+
+  private async finish(exit: EngineExit, started: bigint, startedAtNs: bigint): Promise<RunResult> {
+    this.finished = true;
+    this.flushWaiters();
+    const o = this.o;
+    const wallNs = process.hrtime.bigint() - started;
+    const err = exit.messages.find((m) => m.type === 'error');
+    if (err) throw new ReplaybookError(String(err.code ?? 'engine'), `replay failed: ${String(err.message)}`);
+    const exitMsg = exit.messages.find((m) => m.type === 'exit');
+    if (!exitMsg) {
+      throw new ReplaybookError('engine_crashed', `the replay engine stopped unexpectedly (${exit.signal ? `signal ${exit.signal}` : `exit ${exit.code}`})`);
+    }
+    const divMsg = exit.messages.find((m) => m.type === 'divergence');
+    const divergence = divMsg ? divergenceOf(divMsg) : null;
+    const exitCode = typeof exitMsg.exit_code === 'number' ? exitMsg.exit_code : null;
+    const signal = typeof exitMsg.signal === 'string' ? exitMsg.signal : null;
+    const stdout = writtenTo(this.batches, 'stdout');
+    const stderr = writtenTo(this.batches, 'stderr');
+    const recordedBatches: RecordBatch[] = [];
+    for await (const b of o.store.events(this.incidentId)) recordedBatches.push(b);
+    const recorded = {
+      exitCode: this.info.exit_code,
+      signal: this.info.exit_signal,
+      stdout: writtenTo(recordedBatches, 'stdout'),
+      stderr: writtenTo(recordedBatches, 'stderr'),
+    };
+    const reproduced =
+      !divergence && exitCode === recorded.exitCode && signal === recorded.signal && stdout.equals(recorded.stdout) && stderr.equals(recorded.stderr);
+    let stored: RunResult['stored'] = 'not stored';
+    if (!o.ephemeral) {
+      const run: RunInfo = {
+        incident_id: this.incidentId,
+        run_id: this.runId,
+        started_at_ns: startedAtNs,
+        speed: String(this.currentSpeed),
+        seed: 0,
+        injections: '[]',
+        exit_code: exitCode,
+        exit_signal: signal,
+        event_count: this.count,
+        wall_ns: wallNs,
+        divergence: divMsg ? JSON.stringify(divMsg) : '',
+        stdout: new Uint8Array(stdout),
+        stderr: new Uint8Array(stderr),
+      };
+      stored = await o.store.putRun(run, this.batches);
+    }
+    return {
+      incident: this.incidentId,
+      runId: this.runId,
+      exitCode,
+      signal,
+      stdout,
+      stderr,
+      events: this.count,
+      wallMs: Number(wallNs) / 1e6,
+      speed: this.currentSpeed,
+      divergence,
+      batches: this.batches,
+      recorded,
+      reproduced,
+      localExeChanged: this.localExeChanged,
+      warnings: exit.messages.filter((m) => m.type === 'warning').map((m) => String(m.message)),
+      stored,
+    };
+  }
+}
