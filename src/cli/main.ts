@@ -6,6 +6,8 @@ import type { IncidentInfo } from '../events/schema';
 import { record } from '../record/record';
 import { replay, type RunResult, type Speed } from '../replay/replay';
 import { ReplaySession } from '../replay/session';
+import { loadIncident } from '../replay/replay';
+import { transactions } from '../analysis/transactions';
 import { runDemo } from '../demo';
 import { runDoctor } from '../doctor';
 import { installKernel, uninstallKernel, KERNEL_DISPLAY_NAME } from '../kernelspec';
@@ -62,6 +64,14 @@ const COMMANDS: Record<string, CommandSpec> = {
     ],
     positionals: 1,
   },
+  transactions: {
+    name: 'transactions',
+    usage: 'replaybook transactions ID [--json]',
+    summary:
+      "List an incident's transactions: each accepted connection (a request the service served) and each\noutgoing call it made, with timing, bytes and outcome. `replaybook replay ID --until SEQ` opens a replay there.",
+    flags: [{ name: 'json', help: 'one JSON array' }, CLICKHOUSE_FLAG, HELP, VERBOSE],
+    positionals: 1,
+  },
   demo: {
     name: 'demo',
     usage: 'replaybook demo',
@@ -102,6 +112,7 @@ commands:
   record     record a service's syscalls as an incident
   incidents  list recorded incidents
   replay     replay an incident from its log
+  transactions  list an incident's requests and calls
   demo       record and replay the canonical payment-timeout incident
   kernel     install or remove the Jupyter kernel
   doctor     check that this machine can record and replay
@@ -274,6 +285,29 @@ function cmdKernel(p: Parsed): number {
   return 0;
 }
 
+async function cmdTransactions(p: Parsed): Promise<number> {
+  const id = p.positionals[0];
+  if (!id) throw new ReplaybookError('usage', 'transactions needs an incident id (see replaybook incidents)');
+  return withStore(p, async (store) => {
+    await loadIncident(store, id);
+    const list = transactions(await store.eventsTable(id));
+    if (p.flags.has('json')) {
+      process.stdout.write(JSON.stringify(list, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n');
+    } else if (list.length === 0) {
+      process.stdout.write(`no network transactions in ${id}\n`);
+    } else {
+      const ms = (ns: bigint) => `${(Number(ns) / 1e6).toFixed(1)} ms`;
+      process.stdout.write(
+        table([
+          ['ID', 'KIND', 'ENDPOINT', 'SEQ', 'AT', 'TOOK', 'SENT', 'RECEIVED', 'OUTCOME'],
+          ...list.map((t) => [t.id, t.kind, t.resource, `${t.firstSeq}-${t.lastSeq}`, ms(t.startNs), ms(t.endNs - t.startNs), String(t.bytesSent), String(t.bytesReceived), t.outcome]),
+        ]) + '\n',
+      );
+    }
+    return 0;
+  });
+}
+
 async function replayUntil(id: string, until: string, speed: Speed, p: Parsed): Promise<number> {
   const seq = Number(until);
   if (!Number.isInteger(seq) || seq < 0) throw new ReplaybookError('usage', `--until needs an event number (seq), not '${until}'`);
@@ -335,6 +369,8 @@ async function dispatch(argv: string[]): Promise<number> {
       return cmdIncidents(p);
     case 'replay':
       return cmdReplay(p);
+    case 'transactions':
+      return cmdTransactions(p);
     case 'demo':
       return runDemo({ signal: interruptSignal() });
     case 'kernel':

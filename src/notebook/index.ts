@@ -6,6 +6,8 @@ import type { IncidentInfo } from '../events/schema';
 import { ReplaybookError } from '../errors';
 import { replay as replayIncident, type RunResult, type Speed } from '../replay/replay';
 import { ReplaySession } from '../replay/session';
+import { transactions as findTransactions, type Transaction } from '../analysis/transactions';
+import * as html from './html';
 import { openStore, storeHome, type ChdbStore } from '../store';
 import type { IncidentFilter } from '../store/types';
 import { timelineSpec } from '../viz/timeline';
@@ -192,7 +194,10 @@ export async function replay(incident: string | Incident, opts: NotebookReplayOp
  * state(), readMemory(tid, addr, len), stop(), events(), done. Opened paused unless
  * { paused: false }. Interrupting a cell stops it like any replay.
  */
-export async function session(incident: string | Incident, opts: NotebookReplayOptions & { paused?: boolean } = {}): Promise<ReplaySession> {
+export async function session(
+  incident: string | Incident,
+  opts: NotebookReplayOptions & { paused?: boolean; at?: string | number } = {},
+): Promise<ReplaySession> {
   const id = typeof incident === 'string' ? incident : incident.id;
   const ac = new AbortController();
   running.add(ac);
@@ -202,7 +207,56 @@ export async function session(incident: string | Incident, opts: NotebookReplayO
     () => running.delete(ac),
     () => running.delete(ac),
   );
+  if (opts.at !== undefined) {
+    // Open at a transaction ('tx-7') or an event (seq): fast-forwarded, paused there.
+    let seq: number;
+    if (typeof opts.at === 'number') seq = opts.at;
+    else {
+      const tx = (await transactions(incident)).list.find((t) => t.id === opts.at);
+      if (!tx) throw new ReplaybookError('unknown_transaction', `incident ${id} has no transaction '${opts.at}': transactions('${id}') lists them`);
+      seq = tx.firstSeq;
+    }
+    await s.jumpTo(seq);
+  }
   return s;
+}
+
+/** An incident's transactions: each accepted connection and each outgoing call, with timing. */
+export class TransactionList implements Displayable {
+  constructor(
+    readonly incident: string,
+    readonly list: Transaction[],
+  ) {}
+  get length(): number {
+    return this.list.length;
+  }
+  [DISPLAY](): MimeBundle {
+    const rows = this.list.map((t) => [
+      html.text(t.id),
+      html.text(t.kind),
+      html.text(t.resource),
+      html.text(`${t.firstSeq}–${t.lastSeq}`),
+      html.text(html.formatDuration(t.startNs)),
+      html.text(html.formatDuration(t.endNs - t.startNs)),
+      html.text(`${html.formatBytes(t.bytesSent)} / ${html.formatBytes(t.bytesReceived)}`),
+      html.text(t.outcome),
+      html.text(t.request.slice(0, 60)),
+      html.text(t.response.slice(0, 60)),
+    ]);
+    const table = html.table(['id', 'kind', 'endpoint', 'events', 'at', 'took', 'sent / received', 'outcome', 'request', 'response'], rows);
+    return {
+      'text/html': html.section(`${this.length} transactions in ${this.incident}`, table),
+      'text/plain': util.inspect(this),
+    };
+  }
+  [util.inspect.custom](): string {
+    return `${this.length} transaction${this.length === 1 ? '' : 's'} in ${this.incident}${this.list.length ? ': ' + this.list.slice(0, 4).map((t) => `${t.id} ${t.kind} ${t.resource} (${t.outcome})`).join(', ') : ''}`;
+  }
+}
+
+export async function transactions(incident: string | Incident): Promise<TransactionList> {
+  const inc = typeof incident === 'string' ? await fetchIncident(incident) : incident;
+  return new TransactionList(inc.id, findTransactions(inc.events.table));
 }
 
 /** The timeline chart of a run, an incident or an event log. */
@@ -248,11 +302,11 @@ export function display(x: unknown): void {
 }
 
 /** What the kernel preloads into every notebook (kernel/launcher.js imports these by name). */
-export const GLOBAL_NAMES = ['incidents', 'fetchIncident', 'replay', 'session', 'timeline', 'display', 'demoIncident'] as const;
+export const GLOBAL_NAMES = ['incidents', 'fetchIncident', 'transactions', 'replay', 'session', 'timeline', 'display', 'demoIncident'] as const;
 
 /** Puts the notebook API on `g` (the kernel's globalThis) and sends displays to Jupyter. */
 export function installGlobals(g: typeof globalThis, opts: { kernel?: boolean } = {}): void {
   inKernel = opts.kernel ?? false;
   if (inKernel) listenForInterrupts();
-  Object.assign(g, { incidents, fetchIncident, replay, session, timeline, display, demoIncident, replaybook: module.exports });
+  Object.assign(g, { incidents, fetchIncident, transactions, replay, session, timeline, display, demoIncident, replaybook: module.exports });
 }

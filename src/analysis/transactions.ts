@@ -1,0 +1,116 @@
+// Transactions: how an analyst finds the part of a long-running service's incident to replay.
+// Each accepted connection (a request the service served) and each outgoing connection (a call
+// it made) becomes one transaction with its timing, bytes and outcome, read from the event log.
+import type { Table } from 'apache-arrow';
+
+export interface Transaction {
+  /** 'tx-1', 'tx-2'... in order of their first event. */
+  id: string;
+  kind: 'outgoing' | 'accepted';
+  /** The endpoint, as the log names it: tcp:10.0.0.5:443. */
+  resource: string;
+  pid: number;
+  tid: number;
+  fd: number;
+  firstSeq: number;
+  lastSeq: number;
+  /** Recorded time of the first and last event, ns since the recording started. */
+  startNs: bigint;
+  endNs: bigint;
+  /** Bytes the service sent and received on it. */
+  bytesSent: number;
+  bytesReceived: number;
+  /** The first bytes sent and received (text preview). */
+  request: string;
+  response: string;
+  /** 'ok' (an answer came), 'no answer', or the first error (e.g. 'connect: ECONNREFUSED'). */
+  outcome: string;
+  events: number;
+}
+
+const SEND = new Set(['write', 'writev', 'send', 'sendto', 'sendmsg', 'pwrite64']);
+const RECV = new Set(['read', 'readv', 'recv', 'recvfrom', 'recvmsg', 'pread64']);
+const ERRNO: Record<number, string> = {
+  1: 'EPERM', 4: 'EINTR', 9: 'EBADF', 11: 'EAGAIN', 32: 'EPIPE', 101: 'ENETUNREACH', 103: 'ECONNABORTED',
+  104: 'ECONNRESET', 110: 'ETIMEDOUT', 111: 'ECONNREFUSED', 113: 'EHOSTUNREACH', 115: 'EINPROGRESS',
+};
+
+function preview(bytes: Uint8Array, max = 80): string {
+  const s = Buffer.from(bytes.subarray(0, max)).toString('latin1');
+  return s.replace(/[^\x20-\x7e]/g, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+}
+
+/** The transactions in an incident's (or a run's) events, ordered by their first event. */
+export function transactions(events: Table): Transaction[] {
+  const col = (n: string) => {
+    const c = events.getChild(n);
+    if (!c) throw new Error(`event table has no column '${n}'`);
+    return c;
+  };
+  const seqC = col('seq'), pidC = col('pid'), tidC = col('tid'), nameC = col('name'), argsC = col('args');
+  const retC = col('ret'), enterC = col('enter_ns'), durC = col('dur_ns'), resC = col('resource');
+  const inC = col('data_in'), outC = col('data_out'), kindC = col('kind');
+  const open = new Map<string, Transaction>(); // pid:fd -> transaction
+  const all: Transaction[] = [];
+  const order = Array.from({ length: events.numRows }, (_, i) => i).sort((a, b) => Number((seqC.get(a) as bigint) - (seqC.get(b) as bigint)));
+  for (const i of order) {
+    if (kindC.get(i) !== 'syscall') continue;
+    const name = nameC.get(i) as string;
+    const resource = resC.get(i) as string;
+    const pid = pidC.get(i) as number;
+    const args = argsC.get(i) as { get(k: number): bigint } | null;
+    const ret = retC.get(i) as bigint;
+    const seq = Number(seqC.get(i) as bigint);
+    const end = (enterC.get(i) as bigint) + (durC.get(i) as bigint);
+    const isNet = resource.startsWith('tcp:') || resource.startsWith('udp:') || resource.startsWith('unix:');
+    let fd = args ? Number(args.get(0)) : -1;
+    let tx: Transaction | undefined;
+    if (name === 'connect' && isNet) {
+      tx = {
+        id: '', kind: 'outgoing', resource, pid, tid: tidC.get(i) as number, fd, firstSeq: seq, lastSeq: seq,
+        startNs: enterC.get(i) as bigint, endNs: end, bytesSent: 0, bytesReceived: 0, request: '', response: '',
+        outcome: ret < 0n && ret !== -115n ? `connect: ${ERRNO[Number(-ret)] ?? `errno ${-ret}`}` : 'no answer', events: 0,
+      };
+      open.set(`${pid}:${fd}`, tx);
+      all.push(tx);
+    } else if ((name === 'accept' || name === 'accept4') && ret >= 0n && isNet) {
+      fd = Number(ret);
+      tx = {
+        id: '', kind: 'accepted', resource, pid, tid: tidC.get(i) as number, fd, firstSeq: seq, lastSeq: seq,
+        startNs: enterC.get(i) as bigint, endNs: end, bytesSent: 0, bytesReceived: 0, request: '', response: '',
+        outcome: 'no answer', events: 0,
+      };
+      open.set(`${pid}:${fd}`, tx);
+      all.push(tx);
+    } else {
+      tx = open.get(`${pid}:${fd}`);
+      if (!tx || tx.resource !== resource) continue;
+    }
+    tx.events++;
+    tx.lastSeq = seq;
+    tx.endNs = end;
+    if (SEND.has(name) && ret > 0n) {
+      // What the service sends is the request of a call it makes, the response of one it serves.
+      if (!tx.bytesSent) {
+        if (tx.kind === 'outgoing') tx.request = preview(inC.get(i) as Uint8Array);
+        else tx.response = preview(inC.get(i) as Uint8Array);
+      }
+      tx.bytesSent += Number(ret);
+    } else if (RECV.has(name) && ret > 0n) {
+      if (!tx.bytesReceived) {
+        if (tx.kind === 'outgoing') tx.response = preview(outC.get(i) as Uint8Array);
+        else tx.request = preview(outC.get(i) as Uint8Array);
+      }
+      tx.bytesReceived += Number(ret);
+    } else if (ret < 0n && name !== 'connect' && tx.outcome === 'no answer') {
+      tx.outcome = `${name}: ${ERRNO[Number(-ret)] ?? `errno ${-ret}`}`;
+    }
+    if (name === 'close') open.delete(`${pid}:${fd}`);
+  }
+  // An outgoing call is answered when bytes come back; an accepted one when the service replies.
+  for (const tx of all) {
+    if (tx.outcome === 'no answer' && (tx.kind === 'outgoing' ? tx.bytesReceived : tx.bytesSent) > 0) tx.outcome = 'ok';
+  }
+  all.forEach((tx, k) => (tx.id = `tx-${k + 1}`));
+  return all;
+}
