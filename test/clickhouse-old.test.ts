@@ -3,29 +3,18 @@
 // with a message naming the version it found and the one it needs, not with a syntax error.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreError, openServerStore } from '../src/store';
 import { MIN_SERVER_VERSION } from '../src/store/sql';
+import { freePort } from './helpers/clickhouse-endpoint';
 
 const SERVER = '/usr/sbin/clickhouse-server';
 
 let dir: string;
 let server: ChildProcess | null = null;
 let origin = '';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function get(query: string, params: Record<string, string> = {}): Promise<string> {
   const url = new URL(origin);

@@ -4,7 +4,6 @@
 // real server produces, half-finished inserts that never show, and push/pull between the two.
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +13,7 @@ import { copyIncident } from '../src/store/copy';
 import { findException } from '../src/store/ipc-frames';
 import * as sql from '../src/store/sql';
 import type { EventStore } from '../src/store/types';
-import { startEndpoint, type Endpoint } from './helpers/clickhouse-endpoint';
+import { freePort, startEndpoint, type Endpoint } from './helpers/clickhouse-endpoint';
 import { eventBatch, incidentInfo, rowsOf, runInfo, syntheticEvents } from './helpers/store-fixtures';
 
 const USER = 'analyst';
@@ -105,6 +104,12 @@ describe('connecting to a server', () => {
     })();
     expect(bad?.message).toContain("Unknown option 'shards'");
     expect(bad?.message).not.toContain('topsecret');
+  });
+
+  it('names the error of a statement the server rejects before answering', async () => {
+    const err = await rejection(server.query(`SELECT no_such_column FROM events`));
+    expect(err.code).toBe('query-failed');
+    expect(err.message).toMatch(/rejected a query: .*no_such_column.*UNKNOWN_IDENTIFIER/);
   });
 
   it('says clearly when the credentials are wrong, the server is not there, or the database name is bad', async () => {
@@ -240,7 +245,8 @@ describe('errors a server really produces', () => {
   }
 
   it('reports an exception raised by the engine after the first blocks were sent', async () => {
-    const err = await rejection(server.query(`SELECT number, throwIf(number = 150000) AS x FROM numbers(300000)`));
+    // One thread, small blocks: the failing block comes after the first ones were sent.
+    const err = await rejection(server.query(`SELECT number, throwIf(number = 150000) AS x FROM numbers(300000) SETTINGS max_threads = 1, max_block_size = 10000`));
     expect(err.code).toBe('query-failed');
     expect(err.message).toContain('FUNCTION_THROW_IF_VALUE_IS_NON_ZERO');
     expect(err.message).toContain('after it had started answering');
@@ -408,15 +414,4 @@ function crypto(n: number, seed: number): Uint8Array {
     out[i] = s >>> 24;
   }
   return out;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }

@@ -284,7 +284,8 @@ export class ServerStore implements EventStore {
           { cause: err },
         );
       }
-      return new StoreError('query-failed', `ClickHouse at ${this.location} rejected ${what}: ${firstLine(message)}`, this.location, { cause: err });
+      const named = err.type && !message.includes(err.type) ? ` (${err.type}, code ${err.code})` : '';
+      return new StoreError('query-failed', `ClickHouse at ${this.location} rejected ${what}: ${firstLine(message)}${named}`, this.location, { cause: err });
     }
     const code = (err as { code?: string }).code;
     if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'EAI_AGAIN') {

@@ -39,15 +39,7 @@ const os = require('node:os');
 const path = require('node:path');
 const zlib = require('node:zlib');
 const crypto = require('node:crypto');
-const ts = require('typescript');
-
-require.extensions['.ts'] = (module, filename) => {
-  const out = ts.transpileModule(fs.readFileSync(filename, 'utf8'), {
-    fileName: filename,
-    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
-  });
-  module._compile(out.outputText, filename);
-};
+require('./load-ts');
 const { Session } = require('chdb');
 const { ipcMessages, MessageKind, END_OF_STREAM } = require(path.join(__dirname, '../../src/store/ipc-frames.ts'));
 
@@ -102,16 +94,32 @@ function exceptionText(err) {
   return /^Code: \d+/.test(text) ? text : `Code: ${codeOf(err)}. DB::Exception: ${text}. (version ${version})`;
 }
 
+/** The request body, decompressed as its Content-Encoding says. */
+function bodyStream(req) {
+  const enc = (req.headers['content-encoding'] || '').toLowerCase();
+  if (enc === 'gzip') return req.pipe(zlib.createGunzip());
+  if (enc === 'deflate') return req.pipe(zlib.createInflate());
+  if (enc === 'br') return req.pipe(zlib.createBrotliDecompress());
+  if (enc) throw new HttpError(`Unknown Content-Encoding: ${enc}`, 1002);
+  return req;
+}
+
 async function readBody(req) {
   const chunks = [];
-  for await (const c of req) chunks.push(c);
-  let body = Buffer.concat(chunks);
-  const enc = (req.headers['content-encoding'] || '').toLowerCase();
-  if (enc === 'gzip') body = zlib.gunzipSync(body);
-  else if (enc === 'deflate') body = zlib.inflateSync(body);
-  else if (enc === 'br') body = zlib.brotliDecompressSync(body);
-  else if (enc) throw new HttpError(`Unknown Content-Encoding: ${enc}`, 1002);
-  return body;
+  for await (const c of bodyStream(req)) chunks.push(c);
+  return Buffer.concat(chunks);
+}
+
+/** Streams the request body (an INSERT's data) to a file; returns its size. */
+async function bodyToFile(req, file) {
+  const out = fs.createWriteStream(file);
+  let size = 0;
+  for await (const c of bodyStream(req)) {
+    size += c.length;
+    if (!out.write(c)) await new Promise((r) => out.once('drain', r));
+  }
+  await new Promise((resolve, reject) => out.end((err) => (err ? reject(err) : resolve())));
+  return size;
 }
 
 function credentials(req, url) {
@@ -124,20 +132,18 @@ function credentials(req, url) {
   return { user: url.searchParams.get('user') || 'default', password: url.searchParams.get('password') || '' };
 }
 
-/** The statement as chDB must run it, and the temp file holding an INSERT's body. */
-function withBody(query, body) {
+/** The statement as chDB must run it, reading the INSERT's body from `file`. */
+function withBody(query, file) {
   const m = /\bFORMAT\s+(\w+)\s*$/i.exec(query);
   if (!m) throw new HttpError('An INSERT with data in the body needs a FORMAT clause', 62);
   const format = m[1];
-  const file = path.join(tmpDir, `body-${crypto.randomBytes(6).toString('hex')}`);
-  fs.writeFileSync(file, body);
   let statement = query.slice(0, m.index).trimEnd();
   if (/\binput\s*\(/i.test(statement)) {
     statement = statement.replace(/\binput\s*\(\s*('(?:[^'\\]|\\.)*')\s*\)/i, (_all, structure) => `file(${literal(file)}, ${literal(format)}, ${structure})`);
   } else {
     statement = `${statement} SELECT * FROM file(${literal(file)}, ${literal(format)})`;
   }
-  return { statement, file };
+  return statement;
 }
 
 /** Keeps an ArrowStream body one stream: the first schema, every batch, one end marker at the end. */
@@ -201,10 +207,15 @@ async function handle(req, res) {
     if (user !== config.user || password !== config.password) {
       throw new HttpError(`${user}: Authentication failed: password is incorrect, or there is no user with such name. (AUTHENTICATION_FAILED)`, 516);
     }
-    const body = await readBody(req);
     const inUrl = url.searchParams.get('query');
-    query = inUrl !== null ? inUrl : body.toString('utf8');
-    const data = inUrl !== null && body.length > 0 ? body : null;
+    let data = false;
+    if (inUrl !== null) {
+      query = inUrl;
+      tmpFile = path.join(tmpDir, `body-${crypto.randomBytes(6).toString('hex')}`);
+      data = (await bodyToFile(req, tmpFile)) > 0;
+    } else {
+      query = (await readBody(req)).toString('utf8');
+    }
     const fault = takeFault(query);
 
     session = new Session(dataDir);
@@ -228,14 +239,16 @@ async function handle(req, res) {
         ...(compress ? { 'Content-Encoding': 'gzip' } : {}),
       });
       if (compress) {
-        out = zlib.createGzip({ flush: zlib.constants.Z_SYNC_FLUSH });
+        // ClickHouse's default http_zlib_compression_level is 3.
+        const level = Number(url.searchParams.get('http_zlib_compression_level') || 3);
+        out = zlib.createGzip({ level, flush: zlib.constants.Z_SYNC_FLUSH });
         out.pipe(res);
       }
     };
 
     if (data) {
-      const { statement, file } = withBody(query, data);
-      tmpFile = file;
+      const statement = withBody(query, tmpFile);
+      const file = tmpFile;
       if (fault && fault.kind === 'partial-insert') {
         // Keep the schema and the first afterBatches batches, as if the rest never arrived.
         const kept = [];

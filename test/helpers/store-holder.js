@@ -3,19 +3,9 @@
 // whole time (as a long-lived notebook kernel could); with --raw it holds the bare chDB directory
 // without the store (as a short operation of another replaybook process does) until "release".
 'use strict';
-const fs = require('node:fs');
 const path = require('node:path');
 const readline = require('node:readline');
-const ts = require('typescript');
-
-// Load the TypeScript sources directly, so the test does not depend on a build.
-require.extensions['.ts'] = (module, filename) => {
-  const out = ts.transpileModule(fs.readFileSync(filename, 'utf8'), {
-    fileName: filename,
-    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
-  });
-  module._compile(out.outputText, filename);
-};
+require('./load-ts');
 
 const { createHash } = require('node:crypto');
 const { openStore, chdbDataDir } = require(path.join(__dirname, '../../src/store/index.ts'));
