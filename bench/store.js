@@ -154,4 +154,4 @@ if (require.main === module) {
   });
 }
 
-module.exports = { batches };
+module.exports = { batches, batch };
