@@ -1,5 +1,9 @@
 #include "capture.h"
 
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstddef>
 #include <cstring>
 
 namespace rb {
@@ -24,11 +28,52 @@ std::vector<Iov> read_iovs(Thread& t, uint64_t addr, uint64_t count) {
   return v;
 }
 
-// The iovecs of a struct msghdr: msg_iov at offset 16, msg_iovlen at 24.
-std::vector<Iov> msg_iovs(Thread& t, uint64_t msghdr) {
-  uint64_t hdr[4];
-  if (!msghdr || !t.read_mem(msghdr, hdr, sizeof hdr)) return {};
-  return read_iovs(t, hdr[2], hdr[3]);
+// struct msghdr on x86-64.
+struct MsgHdr {
+  uint64_t name;        // msg_name
+  uint32_t namelen;     // msg_namelen
+  uint32_t pad;
+  uint64_t iov;         // msg_iov
+  uint64_t iovlen;      // msg_iovlen
+  uint64_t control;     // msg_control
+  uint64_t controllen;  // msg_controllen
+  int32_t flags;        // msg_flags
+  uint32_t pad2;
+};
+static_assert(sizeof(MsgHdr) == 56, "struct msghdr layout");
+constexpr uint64_t kMaxControl = 1 << 16;
+
+bool read_msghdr(Thread& t, uint64_t addr, MsgHdr& h) {
+  return addr && t.read_mem(addr, &h, sizeof h);
+}
+
+void put_u32(std::string& s, uint32_t v) { s.append(reinterpret_cast<const char*>(&v), 4); }
+void put_u64(std::string& s, uint64_t v) { s.append(reinterpret_cast<const char*>(&v), 8); }
+uint32_t get_u32(const std::string& s, size_t off) {
+  uint32_t v;
+  std::memcpy(&v, s.data() + off, 4);
+  return v;
+}
+uint64_t get_u64(const std::string& s, size_t off) {
+  uint64_t v;
+  std::memcpy(&v, s.data() + off, 8);
+  return v;
+}
+
+// Zeroes the bytes of a socket address that the kernel ignores: what follows the NUL of a unix
+// path (glibc passes sizeof(sockaddr_un) with stack garbage after the path) and sin_zero.
+void normalize_sockaddr(std::string& sa) {
+  if (sa.size() < sizeof(sa_family_t)) return;
+  sa_family_t family;
+  std::memcpy(&family, sa.data(), sizeof family);
+  size_t keep = sa.size();
+  if (family == AF_UNIX && sa.size() > 2 && sa[2] != '\0') {
+    size_t nul = sa.find('\0', 2);
+    if (nul != std::string::npos) keep = nul;
+  } else if (family == AF_INET && sa.size() >= 16) {
+    keep = 8;  // family, port, address; then sin_zero
+  }
+  std::fill(sa.begin() + static_cast<std::ptrdiff_t>(keep), sa.end(), '\0');
 }
 
 std::string gather(Thread& t, const std::vector<Iov>& iovs, uint64_t limit) {
@@ -58,34 +103,118 @@ uint32_t read_u32(Thread& t, uint64_t addr) {
   return v;
 }
 
+// Zeroes the bytes of a struct flock handed to fcntl that the kernel ignores: the padding after
+// l_whence and after l_pid, and l_pid itself for process locks (sqlite leaves it unset; open file
+// description locks require it to be 0, so there it stays).
+void normalize_flock(std::string& fl, uint64_t cmd) {
+  if (fl.size() != 32) return;
+  std::fill(fl.begin() + 4, fl.begin() + 8, '\0');
+  bool ofd = cmd == 36 || cmd == 37 || cmd == 38;  // F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW
+  std::fill(fl.begin() + (ofd ? 28 : 24), fl.end(), '\0');
+}
+
+uint64_t known(int n) { return n > 0 ? static_cast<uint64_t>(n) : 0; }
+
 // Size of a plain buffer argument, evaluated now (entry for inputs, exit for outputs).
-uint64_t plain_size(Thread& t, const ArgSpec& a, const uint64_t args[6], int64_t ret) {
+uint64_t plain_size(Thread& t, const ArgSpec& a, const uint64_t args[6], int64_t ret,
+                    bool output) {
+  uint64_t r = ret > 0 ? static_cast<uint64_t>(ret) : 0;
   switch (a.size) {
     case SizeRule::Fixed: return a.n;
     case SizeRule::Arg: return args[a.ref] * a.n;
-    case SizeRule::Ret: return ret > 0 ? static_cast<uint64_t>(ret) * a.n : 0;
+    case SizeRule::Ret: return r * a.n;
+    case SizeRule::RetMax: return std::min<uint64_t>(r, args[a.ref]);
     case SizeRule::ValueRes: return read_u32(t, args[a.ref]);
+    case SizeRule::Sockaddr: return args[a.ref];
     case SizeRule::FdSet: return (std::min<uint64_t>(args[a.ref], 1 << 20) + 63) / 64 * 8;
-    case SizeRule::Ioctl: {
-      int n = ioctl_out_size(args[1]);
-      return n > 0 ? static_cast<uint64_t>(n) : 0;
-    }
+    case SizeRule::Ioctl: return known(output ? ioctl_out_size(args[1]) : ioctl_in_size(args[1]));
+    case SizeRule::Fcntl: return known(output ? fcntl_out_size(args[1]) : fcntl_in_size(args[1]));
     default: return 0;
   }
+}
+
+// A struct msghdr handed to the kernel (sendmsg): payload, address, control data, their lengths.
+std::string msg_in(Thread& t, uint64_t addr) {
+  MsgHdr h;
+  if (!read_msghdr(t, addr, h)) return {};
+  std::string out = gather(t, read_iovs(t, h.iov, h.iovlen), kMaxBuffer);
+  std::string name = h.name ? t.read_bytes(h.name, std::min<uint64_t>(h.namelen, 4096)) : "";
+  normalize_sockaddr(name);
+  std::string control =
+      h.control ? t.read_bytes(h.control, std::min<uint64_t>(h.controllen, kMaxControl)) : "";
+  out += name;
+  out += control;
+  put_u32(out, static_cast<uint32_t>(name.size()));
+  put_u32(out, static_cast<uint32_t>(control.size()));
+  return out;
+}
+
+// A struct msghdr the kernel filled (recvmsg): the payload it received, the address and control
+// data it wrote and the fields it set.
+constexpr size_t kMsgOutTail = 24;
+std::string msg_out(Thread& t, uint64_t addr, int64_t ret) {
+  MsgHdr h;
+  if (!read_msghdr(t, addr, h)) return {};
+  uint64_t received = ret > 0 ? static_cast<uint64_t>(ret) : 0;
+  std::string out = gather(t, read_iovs(t, h.iov, h.iovlen), received);
+  std::string name = h.name ? t.read_bytes(h.name, std::min<uint64_t>(h.namelen, 4096)) : "";
+  std::string control =
+      h.control ? t.read_bytes(h.control, std::min<uint64_t>(h.controllen, kMaxControl)) : "";
+  out += name;
+  out += control;
+  put_u32(out, static_cast<uint32_t>(name.size()));
+  put_u32(out, static_cast<uint32_t>(control.size()));
+  put_u32(out, h.namelen);
+  put_u32(out, static_cast<uint32_t>(h.flags));
+  put_u64(out, h.controllen);
+  return out;
+}
+
+// Writes a recorded recvmsg result into the program's msghdr. Address and control data are
+// served no longer than the buffers the program gave.
+bool serve_msg(Thread& t, uint64_t addr, const std::string& part) {
+  MsgHdr h;
+  if (part.size() < kMsgOutTail || !read_msghdr(t, addr, h)) return false;
+  size_t tail = part.size() - kMsgOutTail;
+  uint32_t name_len = get_u32(part, tail), control_len = get_u32(part, tail + 4);
+  if (static_cast<uint64_t>(name_len) + control_len > tail) return false;
+  size_t payload_len = tail - name_len - control_len;
+  if (!scatter(t, read_iovs(t, h.iov, h.iovlen), part.substr(0, payload_len))) return false;
+  if (h.name) {
+    size_t n = std::min<size_t>(name_len, h.namelen);
+    if (!t.write_mem(h.name, part.data() + payload_len, n)) return false;
+    uint32_t namelen = get_u32(part, tail + 8);
+    if (!t.write_mem(addr + offsetof(MsgHdr, namelen), &namelen, 4)) return false;
+  }
+  if (h.control) {
+    size_t n = std::min<size_t>(control_len, h.controllen);
+    if (!t.write_mem(h.control, part.data() + payload_len + name_len, n)) return false;
+  }
+  uint64_t controllen = get_u64(part, tail + 16);
+  int32_t flags = static_cast<int32_t>(get_u32(part, tail + 12));
+  return t.write_mem(addr + offsetof(MsgHdr, controllen), &controllen, 8) &&
+         t.write_mem(addr + offsetof(MsgHdr, flags), &flags, 4);
 }
 
 std::string read_buffer(Thread& t, const ArgSpec& a, const uint64_t args[6], uint64_t addr,
                         int64_t ret, bool output) {
   if (!addr) return {};
   if (a.kind == ArgKind::Path || a.kind == ArgKind::Str) return t.read_cstr(addr);
-  if (a.size == SizeRule::Iov || a.size == SizeRule::Msg) {
-    std::vector<Iov> iovs =
-        a.size == SizeRule::Iov ? read_iovs(t, addr, args[a.ref]) : msg_iovs(t, addr);
+  if (a.size == SizeRule::Msg) return output ? msg_out(t, addr, ret) : msg_in(t, addr);
+  if (a.size == SizeRule::Iov) {
     uint64_t limit = output ? (ret > 0 ? static_cast<uint64_t>(ret) : 0) : kMaxBuffer;
-    return gather(t, iovs, limit);
+    return gather(t, read_iovs(t, addr, args[a.ref]), limit);
   }
-  uint64_t n = std::min<uint64_t>(plain_size(t, a, args, ret), kMaxBuffer);
-  return t.read_bytes(addr, n);
+  uint64_t n = std::min<uint64_t>(plain_size(t, a, args, ret, output), kMaxBuffer);
+  std::string bytes = t.read_bytes(addr, n);
+  if (a.size == SizeRule::Sockaddr) normalize_sockaddr(bytes);
+  if (a.size == SizeRule::Fcntl && !output) normalize_flock(bytes, args[1]);
+  return bytes;
+}
+
+// Where a buffer argument lives: its own value, or the argument it names with @aK.
+uint64_t buffer_addr(const ArgSpec& a, const uint64_t args[6], int i) {
+  return a.at >= 0 ? args[a.at] : args[i];
 }
 
 }  // namespace
@@ -124,7 +253,7 @@ std::string capture_in(Thread& t, const SyscallSpec& s, const uint64_t args[6]) 
   std::vector<std::string> parts;
   for (int i = 0; i < s.nargs; i++) {
     const ArgSpec& a = s.args[i];
-    if (is_in(a.kind)) parts.push_back(read_buffer(t, a, args, args[i], 0, false));
+    if (is_in(a.kind)) parts.push_back(read_buffer(t, a, args, buffer_addr(a, args, i), 0, false));
   }
   return join_parts(parts);
 }
@@ -134,7 +263,8 @@ std::string capture_out(Thread& t, const SyscallSpec& s, const uint64_t args[6],
   std::vector<std::string> parts;
   for (int i = 0; i < s.nargs; i++) {
     const ArgSpec& a = s.args[i];
-    if (is_out(a.kind)) parts.push_back(read_buffer(t, a, args, args[i], ret, true));
+    if (is_out(a.kind))
+      parts.push_back(read_buffer(t, a, args, buffer_addr(a, args, i), ret, true));
   }
   return join_parts(parts);
 }
@@ -148,12 +278,20 @@ bool serve_out(Thread& t, const SyscallSpec& s, const uint64_t args[6], int64_t 
     const ArgSpec& a = s.args[i];
     if (!is_out(a.kind)) continue;
     const std::string& part = parts[k++];
-    uint64_t addr = args[i];
+    uint64_t addr = buffer_addr(a, args, i);
     if (!addr || part.empty()) continue;
     bool ok;
-    if (a.size == SizeRule::Iov) ok = scatter(t, read_iovs(t, addr, args[a.ref]), part);
-    else if (a.size == SizeRule::Msg) ok = scatter(t, msg_iovs(t, addr), part);
-    else ok = t.write_mem(addr, part.data(), part.size());
+    if (a.size == SizeRule::Iov) {
+      ok = scatter(t, read_iovs(t, addr, args[a.ref]), part);
+    } else if (a.size == SizeRule::Msg) {
+      ok = serve_msg(t, addr, part);
+    } else if (a.size == SizeRule::ValueRes) {
+      // A truncated address: the kernel wrote no more than the buffer the program passed in
+      // (its length is still unchanged at the stop), though it reports the full length.
+      ok = t.write_mem(addr, part.data(), std::min<size_t>(part.size(), read_u32(t, args[a.ref])));
+    } else {
+      ok = t.write_mem(addr, part.data(), part.size());
+    }
     if (!ok) {
       error = std::string("could not write the recorded result of ") + s.name +
               " into the program's memory";

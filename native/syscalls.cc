@@ -1,7 +1,28 @@
 // One line per syscall (x86-64 numbers). Argument notation:
 //   int fd dirfd ptr path str          scalar or string arguments
-//   in:SIZE out:SIZE inout:SIZE        buffers; SIZE is N | aK | aK*N | ret | ret*N | *aK (socklen
-//                                      value-result at argument K) | iov:aK | msg | fdset:aK | ioctl
+//   in:SIZE out:SIZE inout:SIZE        buffers, where SIZE is one of
+//     N            N bytes
+//     aK | aK*N    the value of argument K (times N)
+//     ret | ret*N  the return value (times N); outputs only
+//     ret:aK       the return value, at most argument K (recvfrom's MSG_TRUNC, getxattr's size
+//                  probe: the kernel may return more than it wrote); outputs only
+//     *aK          socklen value-result at argument K: the kernel's length after the call, served
+//                  no longer than the length the program passed in (a truncated address)
+//     sockaddr:aK  a socket address of length argument K; bytes the kernel ignores (past a unix
+//                  path's NUL, sin_zero) are captured as zeros, so stack garbage never diverges
+//     iov:aK       an iovec array with argument K entries: the bytes they hold (outputs: ret bytes)
+//     msg          a struct msghdr. In: its iov payload, then msg_name (as sockaddr) and
+//                  msg_control, then u32 name length, u32 control length. Out: the payload, then
+//                  the address and control data the kernel wrote, then u32 address length, u32
+//                  control length, u32 msg_namelen, u32 msg_flags, u64 msg_controllen; the payload
+//                  always comes first, so its first ret bytes are what was sent or received
+//     fdset:aK     an fd_set for nfds in argument K
+//     ioctl        from the request code (argument 1): a table of tty requests, else the size and
+//                  direction encoded in the request (_IOR/_IOW)
+//     fcntl        from the command (argument 1): struct flock for locks, f_owner_ex; the bytes
+//                  of an input struct flock that the kernel ignores are captured as zeros
+//   A buffer written BUF@aK is the memory argument K points to, described in an extra slot after
+//   the real arguments (argument K itself stays an int and is compared as one).
 // Outputs are only captured and served when the call succeeded (ret >= 0).
 #include "syscalls.h"
 
@@ -49,7 +70,7 @@ const Row kRows[] = {
   { 13, "rt_sigaction",      C::Executed,  F::None,     S::None,     "int, ptr, ptr, int",                               NO, 0},
   { 14, "rt_sigprocmask",    C::Executed,  F::None,     S::None,     "int, ptr, ptr, int",                               NO, 0},
   { 15, "rt_sigreturn",      C::Executed,  F::None,     S::None,     "",                                                 NO, 0},
-  { 16, "ioctl",             C::Emulated,  F::Uses,     S::Ioctl,    "fd, int, out:ioctl",                               NO, 0},
+  { 16, "ioctl",             C::Emulated,  F::Uses,     S::Ioctl,    "fd, int, inout:ioctl",                             NO, 0},
   { 17, "pread64",           C::Emulated,  F::Uses,     S::None,     "fd, out:ret, int, int",                            NO, 0},
   { 18, "pwrite64",          C::Emulated,  F::Uses,     S::None,     "fd, in:a2, int, int",                              NO, 0},
   { 19, "readv",             C::Emulated,  F::Uses,     S::None,     "fd, out:iov:a2, int",                              NO, 0},
@@ -71,14 +92,14 @@ const Row kRows[] = {
   { 39, "getpid",            C::Emulated,  F::None,     S::None,     "",                                                 NO, 0},
   { 40, "sendfile",          C::Emulated,  F::Uses,     S::None,     "fd, fd, inout:8, int",                             NO, 0},
   { 41, "socket",            C::Emulated,  F::Creates,  S::None,     "int, int, int",                                    1, O_CLOEXEC_},
-  { 42, "connect",           C::Emulated,  F::Uses,     S::None,     "fd, in:a2, int",                                   NO, 0},
+  { 42, "connect",           C::Emulated,  F::Uses,     S::None,     "fd, in:sockaddr:a2, int",                          NO, 0},
   { 43, "accept",            C::Emulated,  F::Accepts,  S::None,     "fd, out:*a2, inout:4",                             NO, 0},
-  { 44, "sendto",            C::Emulated,  F::Uses,     S::None,     "fd, in:a2, int, int, in:a5, int",                  NO, 0},
-  { 45, "recvfrom",          C::Emulated,  F::Uses,     S::None,     "fd, out:ret, int, int, out:*a5, inout:4",          NO, 0},
+  { 44, "sendto",            C::Emulated,  F::Uses,     S::None,     "fd, in:a2, int, int, in:sockaddr:a5, int",         NO, 0},
+  { 45, "recvfrom",          C::Emulated,  F::Uses,     S::None,     "fd, out:ret:a2, int, int, out:*a5, inout:4",       NO, 0},
   { 46, "sendmsg",           C::Emulated,  F::Uses,     S::None,     "fd, in:msg, int",                                  NO, 0},
   { 47, "recvmsg",           C::Emulated,  F::Uses,     S::None,     "fd, out:msg, int",                                 NO, 0},
   { 48, "shutdown",          C::Emulated,  F::Uses,     S::None,     "fd, int",                                          NO, 0},
-  { 49, "bind",              C::Emulated,  F::Uses,     S::None,     "fd, in:a2, int",                                   NO, 0},
+  { 49, "bind",              C::Emulated,  F::Uses,     S::None,     "fd, in:sockaddr:a2, int",                          NO, 0},
   { 50, "listen",            C::Emulated,  F::Uses,     S::None,     "fd, int",                                          NO, 0},
   { 51, "getsockname",       C::Emulated,  F::Uses,     S::None,     "fd, out:*a2, inout:4",                             NO, 0},
   { 52, "getpeername",       C::Emulated,  F::Uses,     S::None,     "fd, out:*a2, inout:4",                             NO, 0},
@@ -93,7 +114,7 @@ const Row kRows[] = {
   { 61, "wait4",             C::Emulated,  F::None,     S::None,     "int, out:4, int, out:144",                         NO, 0},
   { 62, "kill",              C::Emulated,  F::None,     S::None,     "int, int",                                         NO, 0},
   { 63, "uname",             C::Emulated,  F::None,     S::None,     "out:390",                                          NO, 0},
-  { 72, "fcntl",             C::Emulated,  F::Uses,     S::Fcntl,    "fd, int, int",                                     NO, 0},
+  { 72, "fcntl",             C::Emulated,  F::Uses,     S::Fcntl,    "fd, int, int, inout:fcntl@a2",                     NO, 0},
   { 73, "flock",             C::Emulated,  F::Uses,     S::None,     "fd, int",                                          NO, 0},
   { 74, "fsync",             C::Emulated,  F::Uses,     S::None,     "fd",                                               NO, 0},
   { 75, "fdatasync",         C::Emulated,  F::Uses,     S::None,     "fd",                                               NO, 0},
@@ -195,20 +216,29 @@ const Row kRows[] = {
   std::abort();
 }
 
-// Parses one size expression: N | aK | aK*N | ret | ret*N | *aK | iov:aK | msg | fdset:aK | ioctl
+// Parses one size expression: N | aK | aK*N | ret | ret*N | ret:aK | *aK | sockaddr:aK | iov:aK |
+// msg | fdset:aK | ioctl | fcntl
 void parse_size(const Row& r, const std::string& s, ArgSpec& a) {
   auto mult = [&](const std::string& rest) -> uint32_t {
     if (rest.empty()) return 1;
     if (rest[0] != '*') bad_row(r, "bad multiplier");
     return static_cast<uint32_t>(std::strtoul(rest.c_str() + 1, nullptr, 10));
   };
-  if (s == "ret" || s.rfind("ret*", 0) == 0) {
+  if (s.rfind("ret:a", 0) == 0) {
+    a.size = SizeRule::RetMax;
+    a.ref = static_cast<uint8_t>(s[5] - '0');
+  } else if (s == "ret" || s.rfind("ret*", 0) == 0) {
     a.size = SizeRule::Ret;
     a.n = mult(s.substr(3));
   } else if (s == "msg") {
     a.size = SizeRule::Msg;
   } else if (s == "ioctl") {
     a.size = SizeRule::Ioctl;
+  } else if (s == "fcntl") {
+    a.size = SizeRule::Fcntl;
+  } else if (s.rfind("sockaddr:a", 0) == 0) {
+    a.size = SizeRule::Sockaddr;
+    a.ref = static_cast<uint8_t>(s[10] - '0');
   } else if (s.rfind("iov:a", 0) == 0) {
     a.size = SizeRule::Iov;
     a.ref = static_cast<uint8_t>(s[5] - '0');
@@ -273,8 +303,16 @@ SyscallSpec build(const Row& r) {
       else if (dir == "out") a.kind = ArgKind::Out;
       else if (dir == "inout") a.kind = ArgKind::InOut;
       else bad_row(r, "unknown buffer direction");
-      parse_size(r, tok.substr(colon + 1), a);
-      if (a.size == SizeRule::Ret && a.kind != ArgKind::Out) bad_row(r, "ret size on an input");
+      std::string size = tok.substr(colon + 1);
+      size_t at = size.find("@a");
+      if (at != std::string::npos) {
+        a.at = static_cast<int8_t>(size[at + 2] - '0');
+        if (a.at < 0 || a.at >= idx) bad_row(r, "@a must name an earlier argument");
+        size.resize(at);
+      }
+      parse_size(r, size, a);
+      if ((a.size == SizeRule::Ret || a.size == SizeRule::RetMax) && a.kind != ArgKind::Out)
+        bad_row(r, "ret size on an input");
     }
     if (a.kind == ArgKind::In || a.kind == ArgKind::InOut || a.kind == ArgKind::Path ||
         a.kind == ArgKind::Str)
@@ -319,12 +357,72 @@ const SyscallSpec& syscall_spec(long nr) {
 
 const std::vector<SyscallSpec>& syscall_table() { return table().all; }
 
+namespace {
+// The size and direction the kernel's _IOC encoding puts into a request code.
+constexpr unsigned kIocWrite = 1, kIocRead = 2;
+int ioc_size(unsigned long request, unsigned dir) {
+  unsigned d = static_cast<unsigned>(request >> 30) & 3;
+  unsigned size = static_cast<unsigned>(request >> 16) & 0x3fff;
+  return (d & dir) && size ? static_cast<int>(size) : -1;
+}
+constexpr int kTermios = 36;  // the kernel's struct termios (glibc's is larger and translated)
+constexpr int kIfreq = 40;    // struct ifreq
+}  // namespace
+
 int ioctl_out_size(unsigned long request) {
   switch (request) {
-    case 0x5401: return 60;  // TCGETS: struct termios
-    case 0x5413: return 8;   // TIOCGWINSZ: struct winsize
-    case 0x541B: return 4;   // FIONREAD: int
-    case 0x540F: return 4;   // TIOCGPGRP: pid_t
+    case 0x5401: return kTermios;  // TCGETS
+    case 0x5413: return 8;         // TIOCGWINSZ: struct winsize
+    case 0x541B: return 4;         // FIONREAD: int
+    case 0x540F: return 4;         // TIOCGPGRP: pid_t
+    case 0x5429: return 4;         // TIOCGSID: pid_t
+    case 0x5411: return 4;         // TIOCOUTQ: int
+    case 0x5415: return 4;         // TIOCMGET: int
+    case 0x5424: return 4;         // TIOCGETD: int
+    case 0x8910: return kIfreq;    // SIOCGIFNAME
+    case 0x8913: return kIfreq;    // SIOCGIFFLAGS
+    case 0x8915: return kIfreq;    // SIOCGIFADDR
+    case 0x8921: return kIfreq;    // SIOCGIFMTU
+    case 0x8927: return kIfreq;    // SIOCGIFHWADDR
+    case 0x8933: return kIfreq;    // SIOCGIFINDEX
+    default: return ioc_size(request, kIocRead);
+  }
+}
+
+int ioctl_in_size(unsigned long request) {
+  switch (request) {
+    case 0x5402: case 0x5403: case 0x5404: return kTermios;  // TCSETS, TCSETSW, TCSETSF
+    case 0x5414: return 8;         // TIOCSWINSZ: struct winsize
+    case 0x5410: return 4;         // TIOCSPGRP: pid_t
+    case 0x5421: return 4;         // FIONBIO: int
+    case 0x5452: return 4;         // FIOASYNC: int
+    case 0x5423: return 4;         // TIOCSETD: int
+    case 0x8910: case 0x8913: case 0x8915: case 0x8921: case 0x8927: case 0x8933:
+      return kIfreq;               // SIOCGIF*: the interface name goes in
+    default: return ioc_size(request, kIocWrite);
+  }
+}
+
+namespace {
+constexpr int kFlock = 32;       // struct flock
+constexpr int kOwnerEx = 8;      // struct f_owner_ex
+}  // namespace
+
+int fcntl_out_size(unsigned long cmd) {
+  switch (cmd) {
+    case 5: case 36: return kFlock;  // F_GETLK, F_OFD_GETLK
+    case 16: return kOwnerEx;        // F_GETOWN_EX
+    case 1035: case 1037: return 8;  // F_GET_RW_HINT, F_GET_FILE_RW_HINT
+    default: return -1;
+  }
+}
+
+int fcntl_in_size(unsigned long cmd) {
+  switch (cmd) {
+    case 5: case 6: case 7: case 36: case 37: case 38:
+      return kFlock;                 // F_GETLK F_SETLK F_SETLKW and their OFD forms
+    case 15: return kOwnerEx;        // F_SETOWN_EX
+    case 1036: case 1038: return 8;  // F_SET_RW_HINT, F_SET_FILE_RW_HINT
     default: return -1;
   }
 }

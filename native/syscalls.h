@@ -56,11 +56,14 @@ enum class SizeRule : uint8_t {
   Fixed,     // n bytes
   Arg,       // value of argument `ref` times `mult`
   Ret,       // return value times `mult` (out buffers only)
+  RetMax,    // return value, at most argument `ref` (out buffers only)
   ValueRes,  // *(uint32_t*)argument `ref` (socklen_t value-result)
+  Sockaddr,  // socket address of length argument `ref`, bytes the kernel ignores zeroed
   Iov,       // iovec array at this argument, count in argument `ref`
-  Msg,       // struct msghdr: its iovecs
+  Msg,       // struct msghdr: its iovecs, address, control data and result fields
   FdSet,     // fd_set sized for nfds in argument `ref`
-  Ioctl,     // from the ioctl request table
+  Ioctl,     // from the ioctl request (argument 1)
+  Fcntl,     // from the fcntl command (argument 1)
 };
 
 struct ArgSpec {
@@ -68,6 +71,7 @@ struct ArgSpec {
   SizeRule size = SizeRule::None;
   uint8_t ref = 0;
   uint32_t n = 0;  // Fixed size, or multiplier for Arg / Ret
+  int8_t at = -1;  // the buffer's address is argument `at` (this slot is then not an argument)
 };
 
 struct SyscallSpec {
@@ -91,7 +95,11 @@ struct SyscallSpec {
 const SyscallSpec& syscall_spec(long nr);
 // Every known syscall, for the seccomp filter and for documentation.
 const std::vector<SyscallSpec>& syscall_table();
-// Output size of an ioctl request, or -1 when it writes nothing we know of.
+// Output / input size of an ioctl request, or -1 when it writes / reads nothing we know of.
 int ioctl_out_size(unsigned long request);
+int ioctl_in_size(unsigned long request);
+// Size of the struct an fcntl command reads / writes through its third argument, or -1.
+int fcntl_out_size(unsigned long cmd);
+int fcntl_in_size(unsigned long cmd);
 
 }  // namespace rb
