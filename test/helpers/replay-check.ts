@@ -1,0 +1,63 @@
+// Records a program, replays it at full speed and reports what a faithful replay must keep equal:
+// stdout, exit status and the syscall sequence (names, resources, return values, bytes in and
+// out; never pointers). Shared by the per-syscall suite and the corpus of real programs.
+import { Table, type RecordBatch } from 'apache-arrow';
+import type { EventRow } from '../../src/events/schema';
+import { record } from '../../src/record/record';
+import { replay, type RunResult } from '../../src/replay/replay';
+import type { EventStore } from '../../src/store/types';
+
+export async function rows(batches: RecordBatch[] | AsyncIterable<RecordBatch>): Promise<EventRow[]> {
+  const all: RecordBatch[] = [];
+  for await (const b of batches as AsyncIterable<RecordBatch>) all.push(b);
+  return new Table(all).toArray().map((r) => r.toJSON() as unknown as EventRow);
+}
+
+/** What "the same syscall sequence" means: names, fds, sizes, bytes; never pointers. */
+export function sequence(events: EventRow[]): string[] {
+  return events
+    .filter((e) => e.kind === 'syscall')
+    .map(
+      (e) =>
+        `${e.name} ${e.resource} ret=${e.ret} in=${Buffer.from(e.data_in).toString('hex')} out=${Buffer.from(e.data_out).toString('hex')}`,
+    );
+}
+
+/** The first index where two sequences differ, with both lines (for a readable failure). */
+export function firstDifference(a: string[], b: string[]): string | null {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    if (a[i] !== b[i]) return `#${i}\n  recorded: ${a[i]?.slice(0, 400)}\n  replayed: ${b[i]?.slice(0, 400)}`;
+  }
+  return null;
+}
+
+export interface Checked {
+  recorded: EventRow[];
+  run: RunResult;
+  /** null when the replay's syscall sequence equals the recording's. */
+  sequenceDiff: string | null;
+  /** Both sequences, as sequence() renders them. */
+  recordedSequence: string[];
+  replayedSequence: string[];
+}
+
+export interface RecordOpts {
+  incident: string;
+  command: string[];
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  store: EventStore;
+}
+
+export async function recordOnly(o: RecordOpts): Promise<EventRow[]> {
+  await record({ incident: o.incident, command: o.command, env: o.env, cwd: o.cwd, store: o.store });
+  return rows(o.store.events(o.incident));
+}
+
+/** Replays a recorded incident at speed 'max' and compares it with its recording. */
+export async function replayAndCompare(incident: string, store: EventStore, recorded: EventRow[]): Promise<Checked> {
+  const run = await replay(incident, { store, speed: 'max', ephemeral: true });
+  const recordedSequence = sequence(recorded);
+  const replayedSequence = sequence(await rows(run.batches));
+  return { recorded, run, sequenceDiff: firstDifference(recordedSequence, replayedSequence), recordedSequence, replayedSequence };
+}
