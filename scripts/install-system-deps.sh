@@ -4,9 +4,10 @@
 # strace for the benchmark's baseline, Debian's Jupyter (notebook, nbconvert, nbclient) for
 # the notebook kernel and its tests, and Debian's clickhouse-server (18.16, too old for replaybook's
 # server store) for the test proving that such a server is refused with a clear error; that test
-# starts its own instance on 127.0.0.1, so the packaged service is not left running.
+# starts its own instance on 127.0.0.1, so the packaged service is not left running. sqlite3,
+# wget, git and curl are real programs the replay corpus (test/corpus.test.ts) records and replays.
 set -eu
-PACKAGES="g++ gcc make python3 fonts-dejavu-core strace jupyter-notebook jupyter-nbconvert python3-nbclient jupyter-client clickhouse-server"
+PACKAGES="g++ gcc make python3 fonts-dejavu-core strace jupyter-notebook jupyter-nbconvert python3-nbclient jupyter-client clickhouse-server sqlite3 wget git curl"
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 missing=""
 for p in $PACKAGES; do

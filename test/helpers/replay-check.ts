@@ -1,6 +1,7 @@
 // Records a program, replays it at full speed and reports what a faithful replay must keep equal:
 // stdout, exit status and the syscall sequence (names, resources, return values, bytes in and
 // out; never pointers). Shared by the per-syscall suite and the corpus of real programs.
+import * as net from 'node:net';
 import { Table, type RecordBatch } from 'apache-arrow';
 import type { EventRow } from '../../src/events/schema';
 import { record } from '../../src/record/record';
@@ -60,4 +61,18 @@ export async function replayAndCompare(incident: string, store: EventStore, reco
   const recordedSequence = sequence(recorded);
   const replayedSequence = sequence(await rows(run.batches));
   return { recorded, run, sequenceDiff: firstDifference(recordedSequence, replayedSequence), recordedSequence, replayedSequence };
+}
+
+/** A listener on the recorded port that counts who connects while the replay runs. */
+export async function watchPort(port: number): Promise<{ contacts: () => number; close(): Promise<void> }> {
+  let n = 0;
+  const trap = net.createServer((s) => {
+    n++;
+    s.destroy();
+  });
+  await new Promise<void>((resolve, reject) => {
+    trap.once('error', reject);
+    trap.listen(port, '127.0.0.1', resolve);
+  });
+  return { contacts: () => n, close: () => new Promise<void>((resolve) => trap.close(() => resolve())) };
 }
