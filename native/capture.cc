@@ -133,19 +133,24 @@ uint64_t plain_size(Thread& t, const ArgSpec& a, const uint64_t args[6], int64_t
   }
 }
 
-// A struct msghdr handed to the kernel (sendmsg): payload, address, control data, their lengths.
-std::string msg_in(Thread& t, uint64_t addr) {
-  MsgHdr h;
-  if (!read_msghdr(t, addr, h)) return {};
-  std::string out = gather(t, read_iovs(t, h.iov, h.iovlen), kMaxBuffer);
+// Appends msg_name's and msg_control's bytes to `out`, then their lengths (u32 each).
+void append_name_control(Thread& t, const MsgHdr& h, std::string& out, bool normalize_name) {
   std::string name = h.name ? t.read_bytes(h.name, std::min<uint64_t>(h.namelen, 4096)) : "";
-  normalize_sockaddr(name);
+  if (normalize_name) normalize_sockaddr(name);
   std::string control =
       h.control ? t.read_bytes(h.control, std::min<uint64_t>(h.controllen, kMaxControl)) : "";
   out += name;
   out += control;
   put_u32(out, static_cast<uint32_t>(name.size()));
   put_u32(out, static_cast<uint32_t>(control.size()));
+}
+
+// A struct msghdr handed to the kernel (sendmsg): payload, address, control data, their lengths.
+std::string msg_in(Thread& t, uint64_t addr) {
+  MsgHdr h;
+  if (!read_msghdr(t, addr, h)) return {};
+  std::string out = gather(t, read_iovs(t, h.iov, h.iovlen), kMaxBuffer);
+  append_name_control(t, h, out, true);
   return out;
 }
 
@@ -157,13 +162,7 @@ std::string msg_out(Thread& t, uint64_t addr, int64_t ret) {
   if (!read_msghdr(t, addr, h)) return {};
   uint64_t received = ret > 0 ? static_cast<uint64_t>(ret) : 0;
   std::string out = gather(t, read_iovs(t, h.iov, h.iovlen), received);
-  std::string name = h.name ? t.read_bytes(h.name, std::min<uint64_t>(h.namelen, 4096)) : "";
-  std::string control =
-      h.control ? t.read_bytes(h.control, std::min<uint64_t>(h.controllen, kMaxControl)) : "";
-  out += name;
-  out += control;
-  put_u32(out, static_cast<uint32_t>(name.size()));
-  put_u32(out, static_cast<uint32_t>(control.size()));
+  append_name_control(t, h, out, false);
   put_u32(out, h.namelen);
   put_u32(out, static_cast<uint32_t>(h.flags));
   put_u64(out, h.controllen);
