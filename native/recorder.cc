@@ -156,7 +156,7 @@ class Recorder : public Tool {
     serialized_ = false;
     out_.message("{\"type\":\"warning\",\"code\":\"not_serialized\",\"message\":" +
                  json_str("thread " + std::to_string(running_) +
-                          " ran 200 ms without a syscall while other threads waited (spinning?); the rest of "
+                          " ran 1 s without a syscall while other threads waited (spinning?); the rest of "
                           "this recording lets threads run concurrently, so its replay may diverge") + "}");
     grant();
   }
@@ -387,7 +387,8 @@ class Recorder : public Tool {
     const SyscallSpec* spec;
   };
   std::map<pid_t, Pending> pending_;  // per thread: the call awaiting its return
-  static constexpr int64_t kTokenTimeoutNs = 200'000'000;
+  // Long enough that a thread starved of CPU on a loaded machine is not taken for a spinner.
+  static constexpr int64_t kTokenTimeoutNs = 1'000'000'000;
   std::deque<pid_t> ready_;           // threads waiting for the token, oldest first
   pid_t running_ = -1;                // the thread running userspace now
   pid_t exiting_ = -1;                // a thread whose exit the token waits for

@@ -400,7 +400,8 @@ class Replayer : public Tool {
       return false;
     }
     // Blocking calls take their recorded duration; other threads go on meanwhile.
-    int64_t returns_at = wall_for(e.enter_ns + e.dur_ns);
+    // Never sooner than its recorded duration, even when the replay runs behind production.
+    int64_t returns_at = serve_start + scaled(e.dur_ns);
     if (speed() > 0 && returns_at - now_ns() > 20000) {
       h.delayed_until = returns_at;
       actual.dur_ns = returns_at - serve_start;

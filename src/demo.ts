@@ -5,7 +5,8 @@ import { Table } from 'apache-arrow';
 import { buildFixtures, startProvider } from './fixtures';
 import { record, type RecordResult } from './record/record';
 import { replay } from './replay/replay';
-import { openStore, storeHome } from './store';
+import { storeHome } from './store';
+import { openEventStore } from './store/open';
 import type { EventStore } from './store/types';
 import { timelineSpec } from './viz/timeline';
 import { writeChart } from './viz/render';
@@ -53,7 +54,7 @@ export async function runDemo(o: { signal?: AbortSignal } = {}): Promise<number>
   say(`replaybook demo — store: ${home}`);
   say('building the fixture services (payment-client, provider)...');
   await buildFixtures();
-  const store = await openStore(home);
+  const store = await openEventStore({ home });
   try {
     const incident = await freeIncidentId(store, 'payment-timeout');
     say(`production: the provider answers after ${DEMO_PROVIDER_DELAY_MS} ms; the client gives up after ${DEMO_TIMEOUT_MS} ms`);

@@ -35,6 +35,16 @@ const ERRNO: Record<number, string> = {
   104: 'ECONNRESET', 110: 'ETIMEDOUT', 111: 'ECONNREFUSED', 113: 'EHOSTUNREACH', 115: 'EINPROGRESS',
 };
 
+// Calls whose data column holds several buffers, each after its u32 length (native/capture.h);
+// the payload is the first.
+const MULTI_PART = new Set(['sendto', 'recvfrom', 'sendmsg', 'recvmsg']);
+
+function payload(name: string, bytes: Uint8Array): Uint8Array {
+  if (!MULTI_PART.has(name) || bytes.length < 4) return bytes;
+  const len = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).readUInt32LE(0);
+  return bytes.subarray(4, 4 + len);
+}
+
 function preview(bytes: Uint8Array, max = 80): string {
   const s = Buffer.from(bytes.subarray(0, max)).toString('latin1');
   return s.replace(/[^\x20-\x7e]/g, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
@@ -92,14 +102,14 @@ export function transactions(events: Table): Transaction[] {
     if (SEND.has(name) && ret > 0n) {
       // What the service sends is the request of a call it makes, the response of one it serves.
       if (!tx.bytesSent) {
-        if (tx.kind === 'outgoing') tx.request = preview(inC.get(i) as Uint8Array);
-        else tx.response = preview(inC.get(i) as Uint8Array);
+        if (tx.kind === 'outgoing') tx.request = preview(payload(name, inC.get(i) as Uint8Array));
+        else tx.response = preview(payload(name, inC.get(i) as Uint8Array));
       }
       tx.bytesSent += Number(ret);
     } else if (RECV.has(name) && ret > 0n) {
       if (!tx.bytesReceived) {
-        if (tx.kind === 'outgoing') tx.response = preview(outC.get(i) as Uint8Array);
-        else tx.request = preview(outC.get(i) as Uint8Array);
+        if (tx.kind === 'outgoing') tx.response = preview(payload(name, outC.get(i) as Uint8Array));
+        else tx.request = preview(payload(name, outC.get(i) as Uint8Array));
       }
       tx.bytesReceived += Number(ret);
     } else if (ret < 0n && name !== 'connect' && tx.outcome === 'no answer') {

@@ -8,8 +8,8 @@ import { replay as replayIncident, type RunResult, type Speed } from '../replay/
 import { ReplaySession } from '../replay/session';
 import { transactions as findTransactions, type Transaction } from '../analysis/transactions';
 import * as html from './html';
-import { openStore, storeHome, type ChdbStore } from '../store';
-import type { IncidentFilter } from '../store/types';
+import { openEventStore } from '../store/open';
+import type { EventStore, IncidentFilter } from '../store/types';
 import { timelineSpec } from '../viz/timeline';
 import { chartBundle, errorBundle, eventLogBundle, incidentsBundle, runBundle, type MimeBundle } from './bundle';
 
@@ -24,12 +24,15 @@ function isDisplayable(x: unknown): x is Displayable {
   return typeof x === 'object' && x !== null && typeof (x as Partial<Displayable>)[DISPLAY] === 'function';
 }
 
-let store: ChdbStore | undefined;
+let store: EventStore | undefined;
 let inKernel = false;
 
-/** The store the notebook works on (found as the CLI finds it, from the kernel's folder). */
-export async function notebookStore(): Promise<ChdbStore> {
-  store ??= await openStore(storeHome());
+/**
+ * The store the notebook works on, found as the CLI finds it: $REPLAYBOOK_CLICKHOUSE_URL's
+ * server, else the embedded store found from the kernel's folder.
+ */
+export async function notebookStore(): Promise<EventStore> {
+  store ??= await openEventStore();
   return store;
 }
 

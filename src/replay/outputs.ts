@@ -1,8 +1,9 @@
 // What a run printed, read back from its events: the bytes of successful writes to a resource.
 import type { RecordBatch } from 'apache-arrow';
 
-// Calls whose single data_in buffer is the written payload (sendto's also holds an address).
-const WRITES = new Set(['write', 'writev', 'pwrite64', 'sendmsg']);
+// Calls whose single data_in buffer is the written payload (sendto's and sendmsg's also hold an
+// address and control data).
+const WRITES = new Set(['write', 'writev', 'pwrite64']);
 
 /** Concatenated bytes the program wrote to `resource` (e.g. 'stdout'), in event order. */
 export function writtenTo(batches: Iterable<RecordBatch>, resource: string): Buffer {
