@@ -2,33 +2,19 @@
 // into chDB on disk, fetched as Arrow, replayed from the log with no provider running.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Table, type RecordBatch } from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildFixtures, startProvider, type FixturePaths } from '../src/fixtures';
 import { record } from '../src/record/record';
 import { replay, type RunResult } from '../src/replay/replay';
 import { openStore, type ChdbStore } from '../src/store';
-import type { EventRow } from '../src/events/schema';
+import { rows, sequence, watchPort } from './helpers/replay-check';
+import { freePort } from './helpers/net';
 
 const home = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-e2e-'));
 let store: ChdbStore;
 let bins: FixturePaths;
-
-async function rows(batches: RecordBatch[] | AsyncIterable<RecordBatch>): Promise<EventRow[]> {
-  const all: RecordBatch[] = [];
-  for await (const b of batches as AsyncIterable<RecordBatch>) all.push(b);
-  return new Table(all).toArray().map((r) => r.toJSON() as unknown as EventRow);
-}
-
-/** What "the same syscall sequence" means: names, fds, sizes, bytes; never pointers. */
-function sequence(events: EventRow[]): string[] {
-  return events
-    .filter((e) => e.kind === 'syscall')
-    .map((e) => `${e.name} ${e.resource} ret=${e.ret} in=${Buffer.from(e.data_in).toString('hex')} out=${Buffer.from(e.data_out).toString('hex')}`);
-}
 
 async function recordPayment(id: string, timeoutMs: number, delayMs: number, exe = bins.paymentClient): Promise<number> {
   const provider = await startProvider({ delayMs });
@@ -97,15 +83,7 @@ describe('the payment incident', () => {
 
   it('replays 5 times with the same output, exit status and syscalls, and contacts no one', async () => {
     // A listener on the recorded port (outside any namespace) must see no connection.
-    let contacts = 0;
-    const server = net.createServer((s) => {
-      contacts++;
-      s.destroy();
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', resolve);
-    });
+    const listener = await watchPort(port);
     try {
       const recorded = sequence(await rows(store.events('pay-timeout')));
       const runs: RunResult[] = [];
@@ -118,14 +96,14 @@ describe('the payment incident', () => {
         expect(r.reproduced).toBe(true);
         expect(sequence(await rows(r.batches))).toEqual(recorded);
       }
-      expect(contacts).toBe(0);
+      expect(listener.contacts()).toBe(0);
       // Every run is stored with its own events.
       const stored = await store.runs('pay-timeout');
       expect(stored.map((s) => s.run_id).sort()).toEqual(runs.map((r) => r.runId).sort());
       const again = await rows(store.events('pay-timeout', runs[0].runId));
       expect(sequence(again)).toEqual(recorded);
     } finally {
-      await new Promise((resolve) => server.close(resolve));
+      await listener.close();
     }
   });
 
@@ -166,13 +144,8 @@ describe('the replay serves the log', () => {
 describe('no external contact', () => {
   it('gives a replay that tries to connect somewhere unrecorded a divergence, and no connection', async () => {
     await recordPayment('pay-elsewhere', 2000, 2500);
-    let contacts = 0;
-    const server = net.createServer((s) => {
-      contacts++;
-      s.destroy();
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as net.AddressInfo).port;
+    const port = await freePort();
+    const listener = await watchPort(port);
     try {
       // The service is now configured for another endpoint than the one it talked to.
       await store.command(
@@ -184,9 +157,9 @@ describe('no external contact', () => {
       expect(r.divergence?.expected?.name).toBe('connect');
       expect(r.divergence?.actual.name).toBe('connect');
       expect(r.divergence?.reason).toContain('different bytes');
-      expect(contacts).toBe(0);
+      expect(listener.contacts()).toBe(0);
     } finally {
-      await new Promise((resolve) => server.close(resolve));
+      await listener.close();
     }
   });
 

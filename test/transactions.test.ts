@@ -12,6 +12,7 @@ import { buildFixtures, startProvider, type FixturePaths } from '../src/fixtures
 import { record } from '../src/record/record';
 import { ReplaySession } from '../src/replay/session';
 import { openStore, type ChdbStore } from '../src/store';
+import { freePort } from './helpers/net';
 
 const home = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-tx-'));
 let store: ChdbStore;
@@ -23,14 +24,6 @@ async function table(id: string): Promise<Table> {
   return new Table(all);
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function ask(port: number, line: string): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -2,7 +2,6 @@
 // its own: chDB allows one data directory per process, and the tests' own stores have theirs).
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
@@ -65,14 +64,4 @@ export async function startEndpoint(options: { user?: string; password?: string 
   };
 }
 
-/** A TCP port on 127.0.0.1 that nothing listens on (at the moment of asking). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from './net';
