@@ -7,6 +7,7 @@ import { copyIncident, type Copied } from '../store/copy';
 import { openEventStore } from '../store/open';
 import { PASSWORD_ENV, URL_ENV, USER_ENV, openServerStore } from '../store/server';
 import type { EventStore } from '../store/types';
+import { packIncident, unpackIncident } from '../store/pack';
 import { ReplaybookError } from '../errors';
 import type { CommandSpec, FlagSpec, Parsed } from './args';
 
@@ -34,6 +35,21 @@ export const STORE_COMMANDS: Record<string, CommandSpec> = {
     flags: [{ name: 'from', value: 'URL', help: 'the ClickHouse server (http://[user:password@]host:8123[/database])' }, HELP, VERBOSE],
     positionals: 1,
   },
+  pack: {
+    name: 'pack',
+    usage: 'replaybook pack ID --out FILE [--clickhouse URL]',
+    summary:
+      'Write incident ID with its replay runs and every file it mapped (executable, libraries) into one file,\nto replay it on another machine: replaybook unpack FILE there.',
+    flags: [{ name: 'out', value: 'FILE', help: 'where to write the pack' }, CLICKHOUSE_FLAG, HELP, VERBOSE],
+    positionals: 1,
+  },
+  unpack: {
+    name: 'unpack',
+    usage: 'replaybook unpack FILE [--clickhouse URL]',
+    summary: 'Store the incident in FILE (made by replaybook pack) with its runs and files.',
+    flags: [CLICKHOUSE_FLAG, HELP, VERBOSE],
+    positionals: 1,
+  },
   rm: {
     name: 'rm',
     usage: 'replaybook rm ID [--clickhouse URL]',
@@ -54,6 +70,8 @@ export const STORE_COMMANDS: Record<string, CommandSpec> = {
 /** Lines for the main help. */
 export const STORE_COMMANDS_HELP = `  push       copy an incident to a ClickHouse server
   pull       copy an incident from a ClickHouse server
+  pack       write an incident with its runs and files into one file
+  unpack     store an incident from such a file
   rm         delete an incident
   gc         delete blobs no incident uses`;
 
@@ -86,7 +104,8 @@ async function using<T>(open: Promise<EventStore>, fn: (store: EventStore) => Pr
 function needs(p: Parsed, what: string, command: string): string {
   const v = what.startsWith('--') ? p.flags.get(what.slice(2)) : p.positionals[0];
   if (typeof v !== 'string' || v.length === 0) {
-    throw new ReplaybookError('usage', `${command} needs ${what === 'ID' ? 'an incident id' : `${what} URL`} (see replaybook ${command} --help)`);
+    const thing = what === 'ID' ? (command === 'unpack' ? 'a pack file' : 'an incident id') : what === '--out' ? '--out FILE' : `${what} URL`;
+    throw new ReplaybookError('usage', `${command} needs ${thing} (see replaybook ${command} --help)`);
   }
   return v;
 }
@@ -112,6 +131,23 @@ export async function runStoreCommand(name: string, p: Parsed): Promise<number> 
           return 0;
         }),
       );
+    }
+    case 'pack': {
+      const id = needs(p, 'ID', name);
+      const out = needs(p, '--out', name);
+      return using(openStoreFor(p), async (store) => {
+        const s = await packIncident(store, id, out);
+        process.stdout.write(`packed incident '${id}' (${s.events} events, ${s.runs} run${s.runs === 1 ? '' : 's'}, ${s.blobs} files) into ${out}: ${s.bytes} bytes\n`);
+        return 0;
+      });
+    }
+    case 'unpack': {
+      const file = needs(p, 'ID', name);
+      return using(openStoreFor(p), async (store) => {
+        const s = await unpackIncident(store, file);
+        process.stdout.write(`unpacked incident '${s.incident}' (${s.events} events, ${s.runs} run${s.runs === 1 ? '' : 's'}, ${s.blobs} files) into ${store.location}\n`);
+        return 0;
+      });
     }
     case 'rm': {
       const id = needs(p, 'ID', name);

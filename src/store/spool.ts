@@ -226,7 +226,7 @@ export function removeEntry(entry: SpoolEntry): void {
 
 // ---------------------------------------------------------------------------------------------
 
-function jsonReplacer(_key: string, value: unknown): unknown {
+export function jsonReplacer(_key: string, value: unknown): unknown {
   if (typeof value === 'bigint') return value.toString();
   if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
   return value;
@@ -261,7 +261,7 @@ function bytes(o: Json, k: string): Uint8Array {
   return new Uint8Array(Buffer.from(str(o, k), 'base64'));
 }
 
-function incidentFromJson(v: unknown): IncidentInfo {
+export function incidentFromJson(v: unknown): IncidentInfo {
   if (typeof v !== 'object' || v === null) throw new Error('info is missing');
   const o = v as Json;
   const files = o.files;
@@ -286,7 +286,7 @@ function incidentFromJson(v: unknown): IncidentInfo {
   };
 }
 
-function runFromJson(v: unknown): RunInfo {
+export function runFromJson(v: unknown): RunInfo {
   if (typeof v !== 'object' || v === null) throw new Error('info is missing');
   const o = v as Json;
   return {
