@@ -264,6 +264,29 @@ describe('portability and errors', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  it('replays with the recorded shared library after the local one was swapped for another version', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-lib-'));
+    const lib = (version: string) => {
+      execFileSync('cc', ['-O2', '-shared', '-fPIC', '-o', path.join(dir, 'libgreet.so'), '-x', 'c', '-'], {
+        input: `const char *greeting(void) { return "greetings from library ${version}"; }\n`,
+      });
+    };
+    lib('1.0');
+    const exe = path.join(dir, 'greeter');
+    execFileSync('cc', ['-O2', '-o', exe, '-x', 'c', '-', `-L${dir}`, '-lgreet', `-Wl,-rpath,${dir}`], {
+      input: '#include <stdio.h>\nconst char *greeting(void);\nint main(void){puts(greeting());return 0;}\n',
+    });
+    await record({ incident: 'greeter', command: [exe], store, env: { PATH: '/usr/bin:/bin' } });
+    const info = await store.incident('greeter');
+    expect(Object.keys(info!.files)).toContain(path.join(dir, 'libgreet.so'));
+    lib('2.0'); // this machine now has another version of the library
+    expect(execFileSync(exe).toString()).toBe('greetings from library 2.0\n');
+    const r = await replay('greeter', { store, speed: 'max', ephemeral: true });
+    expect(r.divergence).toBeNull();
+    expect(r.stdout.toString()).toBe('greetings from library 1.0\n');
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
   it('stops a 1x replay when interrupted, leaving no tracee behind', async () => {
     // A uniquely named copy, so the check below cannot see other tests' clients.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-int-'));
