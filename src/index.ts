@@ -7,5 +7,8 @@ export { copyIncident } from './store/copy';
 export { record, type RecordOptions, type RecordResult } from './record/record';
 export { replay, runTable, loadIncident, type ReplayOptions, type RunResult, type Divergence, type DivergentCall, type Speed } from './replay/replay';
 export { writtenTo } from './replay/outputs';
+export { ReplaySession, type SessionState, type SessionThread } from './replay/session';
+export { transactions, type Transaction } from './analysis/transactions';
+export { packIncident, unpackIncident } from './store/pack';
 export { timelineSpec } from './viz/timeline';
 export { renderChart, writeChart } from './viz/render';
