@@ -12,7 +12,7 @@ const { runEngine } = require('../dist/engine/engine');
 const { toRecordBatch } = require('../dist/engine/columns');
 const { buildFixtures, startProvider } = require('../dist/fixtures');
 const { openStore } = require('../dist/store');
-const { record } = require('../dist/record/record');
+const { recordPaymentIncident } = require('../dist/demo');
 
 const REPS = Number(process.env.REPS || 15);
 
@@ -131,19 +131,11 @@ function appendResults() {
   fs.appendFileSync(path.join(__dirname, 'RESULTS.md'), lines.join('\n'));
 }
 
-async function fetchBench(bins) {
+async function fetchBench() {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-bench-'));
   const store = await openStore(home, { keepOpen: true });
   try {
-    const provider = await startProvider({ delayMs: 2500 });
-    try {
-      await record({
-        incident: 'payment-timeout', command: [bins.paymentClient], store,
-        env: { PATH: '/usr/bin:/bin', PAYMENT_TIMEOUT_MS: '2000', PAYMENT_PROVIDER: `127.0.0.1:${provider.port}` },
-      });
-    } finally {
-      await provider.stop();
-    }
+    await recordPaymentIncident(store, 'payment-timeout');
     const times = [];
     let rows = 0;
     for (let i = 0; i < REPS; i++) {
@@ -197,7 +189,7 @@ async function main() {
   } finally {
     fs.rmSync(floor, { force: true });
   }
-  await fetchBench(bins);
+  await fetchBench();
   if (process.env.NO_RESULTS !== '1') appendResults();
 }
 

@@ -190,7 +190,6 @@ class Replayer : public Tool {
   void pause(const char* why) {
     paused_ = true;
     step_budget_ = 0;
-    paused_at_ = now_ns();
     const Event* next = cursor_ < opts_.log.size() ? &opts_.log[cursor_] : nullptr;
     out_.message(std::string("{\"type\":\"paused\",\"reason\":\"") + why + "\",\"seq\":" +
                  std::to_string(next ? next->seq : opts_.log.size()) + "}");
@@ -524,7 +523,6 @@ class Replayer : public Tool {
   int64_t gate_ns_ = -1;           // when the event at the cursor may be served
   int64_t base_wall_ = 0, base_rec_ = 0;  // the virtual clock (wall_for)
   bool paused_ = false;
-  int64_t paused_at_ = 0;
   uint64_t step_budget_ = 0;       // events left to serve before pausing (step N)
   int64_t last_progress_ns_ = 0;   // when an event was last served (for the watchdog)
   int64_t expected_gap_ns_ = 0;    // recorded time to the event at the cursor

@@ -23,27 +23,44 @@ function say(line: string): void {
   process.stdout.write(line + '\n');
 }
 
+export interface PaymentIncidentOptions {
+  /** The client's PAYMENT_TIMEOUT_MS (default 2000: the production setting). */
+  timeoutMs?: number;
+  /** How long the provider takes to answer (default 2500: slower than the timeout). */
+  providerDelayMs?: number;
+  /** The client executable (default: the built fixture). */
+  exe?: string;
+  signal?: AbortSignal;
+}
+
 /**
- * Records the canonical incident: the payment client with a 2 s timeout against a provider on
- * loopback that answers after 2.5 s. The provider is stopped afterwards.
+ * Records the canonical incident: the payment client against a provider on loopback that
+ * answers after a delay, stopped afterwards. The demo, the notebooks, the tests and the
+ * benchmarks all record it this way.
  */
-export async function recordDemoIncident(store: EventStore, incident: string, signal?: AbortSignal): Promise<RecordResult> {
+export async function recordPaymentIncident(
+  store: EventStore,
+  incident: string,
+  o: PaymentIncidentOptions = {},
+): Promise<RecordResult & { providerPort: number }> {
   const bin = await buildFixtures();
-  const provider = await startProvider({ delayMs: DEMO_PROVIDER_DELAY_MS });
+  const exe = o.exe ?? bin.paymentClient;
+  const provider = await startProvider({ delayMs: o.providerDelayMs ?? DEMO_PROVIDER_DELAY_MS });
   try {
-    return await record({
+    const result = await record({
       incident,
       service: 'payment-client',
-      command: [bin.paymentClient],
+      command: [exe],
       env: {
         PATH: process.env.PATH ?? '/usr/bin:/bin',
-        PAYMENT_TIMEOUT_MS: String(DEMO_TIMEOUT_MS),
+        PAYMENT_TIMEOUT_MS: String(o.timeoutMs ?? DEMO_TIMEOUT_MS),
         PAYMENT_PROVIDER: `127.0.0.1:${provider.port}`,
       },
-      cwd: path.dirname(bin.paymentClient),
+      cwd: path.dirname(exe),
       store,
-      signal,
+      signal: o.signal,
     });
+    return { ...result, providerPort: provider.port };
   } finally {
     await provider.stop();
   }
@@ -52,14 +69,13 @@ export async function recordDemoIncident(store: EventStore, incident: string, si
 export async function runDemo(o: { signal?: AbortSignal } = {}): Promise<number> {
   const home = storeHome();
   say(`replaybook demo — store: ${home}`);
-  say('building the fixture services (payment-client, provider)...');
-  await buildFixtures();
+  say('building the fixture services (payment-client, provider) if needed...');
   const store = await openEventStore({ home });
   try {
     const incident = await freeIncidentId(store, 'payment-timeout');
     say(`production: the provider answers after ${DEMO_PROVIDER_DELAY_MS} ms; the client gives up after ${DEMO_TIMEOUT_MS} ms`);
     say(`recording incident '${incident}'...`);
-    const rec = await recordDemoIncident(store, incident, o.signal);
+    const rec = await recordPaymentIncident(store, incident, { signal: o.signal });
     const info = rec.incident;
     say(`  recorded ${info.event_count} events; production exited ${info.exit_code ?? info.exit_signal}`);
     say('the provider is stopped. Replaying the incident from its log at production speed...');

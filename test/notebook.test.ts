@@ -6,8 +6,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildFixtures, startProvider } from '../src/fixtures';
-import { record } from '../src/record/record';
+import { recordPaymentIncident } from '../src/demo';
+import { buildFixtures } from '../src/fixtures';
 import { openStore } from '../src/store';
 import { decodePng, nonBackgroundPixels } from './helpers/png';
 import { runProcess } from './helpers/run';
@@ -117,16 +117,9 @@ describe('replaybook kernel', () => {
     fs.copyFileSync(bins.paymentClient, exe);
     fs.chmodSync(exe, 0o755);
     const store = await openStore(home);
-    const provider = await startProvider({ delayMs: 2500 });
     try {
-      await record({
-        incident: 'nb-interrupt',
-        command: [exe],
-        env: { PATH: '/usr/bin:/bin', PAYMENT_TIMEOUT_MS: '2000', PAYMENT_PROVIDER: `127.0.0.1:${provider.port}` },
-        store,
-      });
+      await recordPaymentIncident(store, 'nb-interrupt', { exe });
     } finally {
-      await provider.stop();
       await store.close();
     }
     const raw = execFileSync('/usr/bin/python3', [path.join(__dirname, 'helpers', 'kernel_client.py'), 'nb-interrupt', tracee], {

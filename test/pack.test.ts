@@ -4,8 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildFixtures, startProvider } from '../src/fixtures';
-import { record } from '../src/record/record';
+import { recordPaymentIncident } from '../src/demo';
 import { replay } from '../src/replay/replay';
 import { openStore, type ChdbStore } from '../src/store';
 import { runProcess } from './helpers/run';
@@ -19,19 +18,8 @@ let store: ChdbStore;
 const cli = (home: string, args: string[]) => runProcess(process.execPath, [CLI, ...args], { ...process.env, REPLAYBOOK_HOME: home });
 
 beforeAll(async () => {
-  const bins = await buildFixtures();
   store = await openStore(homeA);
-  const provider = await startProvider({ delayMs: 2500 });
-  try {
-    await record({
-      incident: 'pay',
-      command: [bins.paymentClient],
-      env: { PATH: '/usr/bin:/bin', PAYMENT_TIMEOUT_MS: '2000', PAYMENT_PROVIDER: `127.0.0.1:${provider.port}` },
-      store,
-    });
-  } finally {
-    await provider.stop();
-  }
+  await recordPaymentIncident(store, 'pay');
   await replay('pay', { store, speed: 'max' }); // a stored run travels with the incident
 });
 

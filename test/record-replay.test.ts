@@ -5,8 +5,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildFixtures, startProvider, type FixturePaths } from '../src/fixtures';
+import { buildFixtures, type FixturePaths } from '../src/fixtures';
 import { record } from '../src/record/record';
+import { recordPaymentIncident } from '../src/demo';
 import { replay, type RunResult } from '../src/replay/replay';
 import { openStore, type ChdbStore } from '../src/store';
 import { rows, sequence, watchPort } from './helpers/replay-check';
@@ -17,19 +18,7 @@ let store: ChdbStore;
 let bins: FixturePaths;
 
 async function recordPayment(id: string, timeoutMs: number, delayMs: number, exe = bins.paymentClient): Promise<number> {
-  const provider = await startProvider({ delayMs });
-  try {
-    await record({
-      incident: id,
-      service: 'payment-client',
-      command: [exe],
-      env: { PATH: '/usr/bin:/bin', PAYMENT_TIMEOUT_MS: String(timeoutMs), PAYMENT_PROVIDER: `127.0.0.1:${provider.port}` },
-      store,
-    });
-    return provider.port;
-  } finally {
-    await provider.stop();
-  }
+  return (await recordPaymentIncident(store, id, { timeoutMs, providerDelayMs: delayMs, exe })).providerPort;
 }
 
 beforeAll(async () => {

@@ -4,8 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Table } from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildFixtures, startProvider } from '../src/fixtures';
-import { record } from '../src/record/record';
+import { recordPaymentIncident } from '../src/demo';
 import { ReplaySession } from '../src/replay/session';
 import { openStore, type ChdbStore } from '../src/store';
 import { runProcess } from './helpers/run';
@@ -14,19 +13,8 @@ const home = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-session-'));
 let store: ChdbStore;
 
 beforeAll(async () => {
-  const bins = await buildFixtures();
   store = await openStore(home);
-  const provider = await startProvider({ delayMs: 2500 });
-  try {
-    await record({
-      incident: 'pay',
-      command: [bins.paymentClient],
-      env: { PATH: '/usr/bin:/bin', PAYMENT_TIMEOUT_MS: '2000', PAYMENT_PROVIDER: `127.0.0.1:${provider.port}` },
-      store,
-    });
-  } finally {
-    await provider.stop();
-  }
+  await recordPaymentIncident(store, 'pay');
 });
 
 afterAll(async () => {

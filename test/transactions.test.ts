@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { Table, type RecordBatch } from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { transactions } from '../src/analysis/transactions';
-import { buildFixtures, startProvider, type FixturePaths } from '../src/fixtures';
+import { buildFixtures, type FixturePaths } from '../src/fixtures';
+import { recordPaymentIncident } from '../src/demo';
 import { record } from '../src/record/record';
 import { ReplaySession } from '../src/replay/session';
 import { openStore, type ChdbStore } from '../src/store';
@@ -77,19 +78,9 @@ describe('transactions', () => {
   });
 
   it("finds the client's unanswered call and opens a replay session at it", async () => {
-    const provider = await startProvider({ delayMs: 2500 });
-    try {
-      await record({
-        incident: 'client',
-        command: [bins.paymentClient],
-        env: { PATH: '/usr/bin:/bin', PAYMENT_TIMEOUT_MS: '2000', PAYMENT_PROVIDER: `127.0.0.1:${provider.port}` },
-        store,
-      });
-    } finally {
-      await provider.stop();
-    }
+    const { providerPort } = await recordPaymentIncident(store, 'client');
     const [tx] = transactions(await table('client'));
-    expect(tx).toMatchObject({ id: 'tx-1', kind: 'outgoing', resource: `tcp:127.0.0.1:${provider.port}`, outcome: 'no answer', bytesReceived: 0 });
+    expect(tx).toMatchObject({ id: 'tx-1', kind: 'outgoing', resource: `tcp:127.0.0.1:${providerPort}`, outcome: 'no answer', bytesReceived: 0 });
     expect(tx.request).toMatch(/^CHARGE order=42/);
     const s = await ReplaySession.open('client', { store, speed: 'max', ephemeral: true }, { paused: true });
     const st = await s.jumpTo(tx.firstSeq);

@@ -274,8 +274,8 @@ export async function demoIncident(): Promise<string> {
   const s = await notebookStore();
   const id = 'payment-timeout';
   if (await s.incident(id)) return id;
-  const { recordDemoIncident } = await import('../demo');
-  await recordDemoIncident(s, id);
+  const { recordPaymentIncident } = await import('../demo');
+  await recordPaymentIncident(s, id);
   return id;
 }
 

@@ -48,6 +48,8 @@ export class ReplaySession {
   done!: Promise<RunResult>;
   private engine!: EngineRun;
   private batches: RecordBatch[] = [];
+  /** The recorded events as they were sent to the engine (kept for the outcome's comparison). */
+  private recordedBatches: RecordBatch[] = [];
   private count = 0;
   private runId = newRunId();
   private waiters: Waiter[] = [];
@@ -89,6 +91,7 @@ export class ReplaySession {
   private launch(paused: boolean, pauseAt?: number): void {
     const o = this.o;
     this.batches = [];
+    this.recordedBatches = [];
     this.count = 0;
     this.finished = false;
     const started = process.hrtime.bigint();
@@ -105,7 +108,7 @@ export class ReplaySession {
       isolateNetwork: o.isolateNetwork ?? true,
       startPaused: paused,
       pauseAt: pauseAt === undefined ? undefined : BigInt(pauseAt),
-      input: o.store.events(this.incidentId),
+      input: this.keepRecorded(o.store.events(this.incidentId)),
       signal: o.signal,
       onEvents: (cols) => {
         const b = toRecordBatch(cols, this.incidentId, this.runId);
@@ -126,6 +129,14 @@ export class ReplaySession {
     );
     // A rejected `done` nobody awaits yet must not crash the process.
     this.done.catch(() => undefined);
+  }
+
+  // The log is fetched once per run: what goes to the engine is also what the outcome compares.
+  private async *keepRecorded(events: AsyncIterable<RecordBatch>): AsyncGenerator<RecordBatch> {
+    for await (const b of events) {
+      this.recordedBatches.push(b);
+      yield b;
+    }
   }
 
   private onMessage(m: EngineMessage): void {
@@ -266,8 +277,7 @@ export class ReplaySession {
     const signal = typeof exitMsg.signal === 'string' ? exitMsg.signal : null;
     const stdout = writtenTo(this.batches, 'stdout');
     const stderr = writtenTo(this.batches, 'stderr');
-    const recordedBatches: RecordBatch[] = [];
-    for await (const b of o.store.events(this.incidentId)) recordedBatches.push(b);
+    const recordedBatches = this.recordedBatches;
     const recorded = {
       exitCode: this.info.exit_code,
       signal: this.info.exit_signal,
