@@ -119,7 +119,7 @@ class Recorder : public Tool {
     if (running_ == t.tid()) running_ = -1;
     const SyscallSpec& s = *stop.spec;
     const uint64_t* args = stop.args;
-    Event ev = syscall_event(core_->pid(), t, s, args, seq_++, stop.time_ns - t0_);
+    Event ev = syscall_event(t.pid(), t, s, args, seq_++, stop.time_ns - t0_);
     ev.data_in = capture_in(t, s, args);
     if (s.special == Special::Exit) {
       // exit never returns: log it now. A thread's exit is complete (its tid cleared, joiners
@@ -218,13 +218,13 @@ class Recorder : public Tool {
     out_.event(std::move(ev));
   }
 
-  void exit_event(pid_t tid, int status) {
+  void exit_event(const Thread& t, int status) {
     Event e;
     e.seq = seq_++;
     e.kind = kExit;
     e.name = "exit";
-    e.pid = core_->pid();
-    e.tid = tid;
+    e.pid = t.pid();
+    e.tid = t.tid();
     e.ret = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
     e.enter_ns = t0_ ? now_ns() - t0_ : 0;
     out_.event(std::move(e));
@@ -232,7 +232,8 @@ class Recorder : public Tool {
 
   void on_thread_exit(Thread& t, int status) override {
     finish_unreturned(t.tid());
-    exit_event(t.tid(), status);
+    exit_event(t, status);
+    if (t.pid() == t.tid()) fds_.erase(t.pid());
     ready_.erase(std::remove(ready_.begin(), ready_.end(), t.tid()), ready_.end());
     if (running_ == t.tid()) running_ = -1;
     if (exiting_ == t.tid()) exiting_ = -1;
@@ -254,22 +255,31 @@ class Recorder : public Tool {
     }
   }
 
-  int on_signal(Thread& t, int sig) override {
+  // A signal at its delivery: logged with its siginfo (data_out) where it happened in the
+  // schedule, so replay can deliver an asynchronous one at the same syscall boundary.
+  int on_signal(Thread& t, int sig, const siginfo_t& info) override {
     Event e;
     e.seq = seq_++;
-    e.pid = core_->pid();
+    e.pid = t.pid();
     e.tid = t.tid();
     e.kind = kSignal;
     e.name = signal_name(sig);
     e.ret = sig;
+    e.args[0] = static_cast<uint64_t>(static_cast<int64_t>(info.si_code));
+    e.args[1] = is_fault(sig, info) ? 1 : 0;
+    e.data_out.assign(reinterpret_cast<const char*>(&info), sizeof info);
     e.enter_ns = now_ns() - t0_;
     out_.event(std::move(e));
     return sig;
   }
 
+  // A new process starts with a copy of its parent's fd table.
+  void on_thread_created(Thread& parent, Thread& child) override {
+    if (child.pid() != parent.pid()) fds_[child.pid()] = fds_[parent.pid()];
+  }
+
   void on_exit(int status) override {
     while (!pending_.empty()) finish_unreturned(pending_.begin()->first);
-    exit_event(core_->pid(), status);
     out_.message("{\"type\":\"exit\"," + exit_status_json(status) + "}");
   }
 
@@ -281,24 +291,26 @@ class Recorder : public Tool {
   }
 
   std::string abs_path(Thread& t, const std::string& path, int64_t dirfd) {
+    FdTable& fds = fds_[t.pid()];
     if (path.empty() || path[0] == '/') return path;
     std::string base = dirfd == AT_FDCWD || dirfd < 0
                            ? readlink_str("/proc/" + std::to_string(t.tid()) + "/cwd")
-                           : fds_.get(dirfd);
+                           : fds.get(dirfd);
     if (base.rfind("file:", 0) == 0) base = base.substr(5);
     return base + "/" + path;
   }
 
   // The event's resource; also keeps the fd table current.
   std::string resource_after(Thread& t, const SyscallSpec& s, Event& ev) {
+    FdTable& fds = fds_[t.pid()];
     const int64_t ret = ev.ret;
     const uint64_t* a = ev.args;
     std::string res;
-    if (s.fd_arg >= 0) res = fds_.get(static_cast<int>(a[s.fd_arg]));
+    if (s.fd_arg >= 0) res = fds.get(static_cast<int>(a[s.fd_arg]));
     if (s.path_arg >= 0) {
       std::string path = in_part_for_arg(s, ev.data_in, s.path_arg);
       int64_t dirfd = s.dirfd_arg >= 0 ? static_cast<int>(a[s.dirfd_arg]) : AT_FDCWD;
-      if (path.empty() && dirfd >= 0) res = fds_.get(dirfd);  // AT_EMPTY_PATH
+      if (path.empty() && dirfd >= 0) res = fds.get(dirfd);  // AT_EMPTY_PATH
       else res = "file:" + abs_path(t, path, dirfd);
     }
     std::string name = s.name;
@@ -307,7 +319,7 @@ class Recorder : public Tool {
       case FdEffect::Accepts:
         if (ret >= 0) {
           std::string r = new_fd_resource(t, s, ev);
-          fds_.set(ret, r);
+          fds.set(ret, r);
           res = r;
         }
         break;
@@ -316,34 +328,34 @@ class Recorder : public Tool {
           int32_t pair[2];
           std::memcpy(pair, ev.data_out.data(), 8);
           res = name == "socketpair" ? "socketpair" : "pipe";
-          fds_.set(pair[0], res);
-          fds_.set(pair[1], res);
+          fds.set(pair[0], res);
+          fds.set(pair[1], res);
         }
         break;
       case FdEffect::Dups:
-        if (ret >= 0) fds_.set(ret, fds_.get(static_cast<int>(a[0])));
+        if (ret >= 0) fds.set(ret, fds.get(static_cast<int>(a[0])));
         break;
       case FdEffect::Closes:
-        if (ret == 0 || ret == -EINTR) fds_.erase(static_cast<int>(a[0]));
+        if (ret == 0 || ret == -EINTR) fds.erase(static_cast<int>(a[0]));
         break;
       default:
         break;
     }
     if (s.special == Special::Fcntl && ret >= 0 && (a[1] == F_DUPFD || a[1] == F_DUPFD_CLOEXEC))
-      fds_.set(ret, res);
+      fds.set(ret, res);
     if (name == "connect" || name == "bind") {
       int fd = static_cast<int>(a[0]);
       std::string ep = format_sockaddr(ev.data_in);
       if (!ep.empty()) {
-        res = fds_.proto(fd) + (name == "bind" ? "-listen:" : ":") + ep;
-        fds_.set(fd, res);
+        res = fds.proto(fd) + (name == "bind" ? "-listen:" : ":") + ep;
+        fds.set(fd, res);
       }
     } else if (name == "sendto" && a[4]) {
       std::string ep = format_sockaddr(in_part_for_arg(s, ev.data_in, 4));
-      if (!ep.empty()) res = fds_.proto(static_cast<int>(a[0])) + ":" + ep;
+      if (!ep.empty()) res = fds.proto(static_cast<int>(a[0])) + ":" + ep;
     } else if (s.special == Special::Mmap && !(a[3] & MAP_ANONYMOUS) && ret >= 0 &&
                static_cast<int>(a[4]) >= 0) {
-      res = fds_.get(static_cast<int>(a[4]));
+      res = fds.get(static_cast<int>(a[4]));
       if (res.rfind("file:", 0) == 0) report_file(res.substr(5), "mapped");
     } else if (s.special == Special::Execve) {
       res = "file:" + abs_path(t, in_part_for_arg(s, ev.data_in, 0), AT_FDCWD);
@@ -352,19 +364,20 @@ class Recorder : public Tool {
   }
 
   std::string new_fd_resource(Thread& t, const SyscallSpec& s, const Event& ev) {
+    FdTable& fds = fds_[t.pid()];
     const int64_t fd = ev.ret;
     std::string name = s.name;
     const uint64_t* a = ev.args;
     if (name == "socket") {
       std::string proto = socket_proto(a[0], a[1]);
-      fds_.set_proto(fd, proto);
+      fds.set_proto(fd, proto);
       return "socket:" + proto;
     }
     if (s.fd == FdEffect::Accepts) {
-      std::string proto = fds_.proto(static_cast<int>(a[0]));
-      fds_.set_proto(fd, proto);
+      std::string proto = fds.proto(static_cast<int>(a[0]));
+      fds.set_proto(fd, proto);
       std::string peer = format_sockaddr(split_parts(ev.data_out, s.n_out)[0]);
-      if (peer.empty()) peer = peer_of(core_->pid(), static_cast<int>(fd));
+      if (peer.empty()) peer = peer_of(t.pid(), static_cast<int>(fd));
       return proto + ":" + (peer.empty() ? "accepted" : peer);
     }
     std::string target = readlink_str("/proc/" + std::to_string(t.tid()) + "/fd/" +
@@ -380,7 +393,7 @@ class Recorder : public Tool {
 
   Output& out_;
   RecordOptions opts_;
-  FdTable fds_;
+  std::map<pid_t, FdTable> fds_;  // per process
   std::set<std::string> files_;
   struct Pending {
     Event ev;

@@ -10,10 +10,17 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <sched.h>
+#include <signal.h>
 #include <time.h>
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
+#include <fstream>
+#include <set>
 #include <sstream>
 
 #include "capture.h"
@@ -70,14 +77,19 @@ class Replayer : public Tool {
     Held& h = held_[t.tid()];
     h.at_entry = true;
     h.stop = stop;
-    h.actual = syscall_event(core_->pid(), t, *stop.spec, stop.args, 0, stop.time_ns - t0_);
+    h.actual = syscall_event(t.pid(), t, *stop.spec, stop.args, 0, stop.time_ns - t0_);
     h.actual.data_in = capture_in(t, *stop.spec, stop.args);
     pump();
     return Resume::Hold;  // pump() resumes it
   }
 
   Resume on_syscall_exit(Thread& t) override {
-    held_[t.tid()].ready = true;  // its real syscall returned: it waits for the token
+    Held& h = held_[t.tid()];
+    if (h.serving) fix_return(t, *h.serving);
+    h.serving = nullptr;
+    h.in_flight = false;
+    // Its syscall returned: it waits for the token (an emulated one, also for its duration).
+    if (h.delayed_until == 0) h.ready = true;
     pump();
     return Resume::Hold;
   }
@@ -92,11 +104,36 @@ class Replayer : public Tool {
     out_.message(error_json("unsupported", message));
   }
 
-  void on_exec(Thread&) override { scratch_ready_ = false; }
+  void on_exec(Thread& t) override { scratch_.erase(t.pid()); }
 
-  int on_signal(Thread&, int sig) override { return sig; }
+  // Only the signals the log says were delivered reach the program, where they were delivered:
+  // those the replayer sends (deliver_signal) get their recorded siginfo back. A fault is the
+  // program's own doing and happens again by itself. Anything else the replay raises (a real
+  // child's exit, a kill between replayed processes) is dropped: its recorded counterpart is
+  // delivered at its recorded place instead.
+  int on_signal(Thread& t, int sig, const siginfo_t& info) override {
+    if (is_fault(sig, info)) return sig;
+    auto it = signals_.find(t.tid());
+    if (info.si_code != SI_TKILL || info.si_pid != getpid() || it == signals_.end() || it->second.empty() ||
+        it->second.front()->ret != sig)
+      return 0;
+    const Event& x = *it->second.front();
+    it->second.pop_front();
+    siginfo_t recorded;
+    if (x.data_out.size() == sizeof recorded) {
+      std::memcpy(&recorded, x.data_out.data(), sizeof recorded);
+      t.set_siginfo(recorded);
+    }
+    Event e = x;
+    e.seq = seq_++;
+    e.enter_ns = now_ns() - t0_;
+    out_.event(std::move(e));
+    return sig;
+  }
 
   void on_thread_created(Thread& parent, Thread& child) override {
+    // A forked process starts with its parent's memory, the scratch page included.
+    if (child.pid() != parent.pid() && scratch_.count(parent.pid())) scratch_.insert(child.pid());
     auto it = clone_of_.find(parent.tid());
     if (it == clone_of_.end()) return;
     map(static_cast<pid_t>(it->second), child.tid());
@@ -104,8 +141,10 @@ class Replayer : public Tool {
     pump();
   }
 
-  void on_thread_exit(Thread& t, int) override {
+  void on_thread_exit(Thread& t, int status) override {
+    if (!diverged_) exit_event(t, status);
     held_.erase(t.tid());
+    signals_.erase(t.tid());
     if (running_ == t.tid()) running_ = -1;
     if (exiting_ == t.tid()) exiting_ = -1;
     pump();
@@ -129,7 +168,7 @@ class Replayer : public Tool {
     for (auto& [tid, h] : held_) {
       if (h.delayed_until > 0 && h.delayed_until <= now) {
         h.delayed_until = 0;
-        h.ready = true;
+        if (!h.in_flight) h.ready = true;
       }
     }
     gate_ns_ = -1;
@@ -139,14 +178,6 @@ class Replayer : public Tool {
 
   void on_exit(int status) override {
     finished_ = true;
-    Event e;
-    e.seq = seq_++;
-    e.kind = kExit;
-    e.name = "exit";
-    e.pid = e.tid = opts_.log.empty() ? 0 : opts_.log.front().tid;
-    e.ret = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-    e.enter_ns = t0_ ? now_ns() - t0_ : 0;
-    if (!diverged_) out_.event(std::move(e));
     out_.message("{\"type\":\"exit\"," + exit_status_json(status) +
                  ",\"consumed\":" + std::to_string(cursor_) +
                  ",\"log_events\":" + std::to_string(opts_.log.size()) + "}");
@@ -156,13 +187,38 @@ class Replayer : public Tool {
   struct Held {
     bool at_entry = false;      // stopped at a syscall entry, not yet served
     bool ready = false;         // stopped after a syscall returned (or new): may get the token
+    bool in_flight = false;     // resumed into a real syscall whose exit stop is still to come
     int64_t delayed_until = 0;  // an emulated blocking call returns then
+    const Event* serving = nullptr;  // the recorded event whose return fix_return adjusts
     SyscallStop stop{};
     Event actual;
   };
 
   void map(pid_t recorded, pid_t real) {
     rec_to_real_[recorded] = real;
+    real_to_rec_[real] = recorded;
+  }
+  // Process and thread ids: the program sees the recorded ones (getpid, fork's return...);
+  // the kernel needs the real ones (wait4).
+  pid_t real_of(pid_t rec) const {
+    auto it = rec_to_real_.find(rec);
+    return it == rec_to_real_.end() ? rec : it->second;
+  }
+  pid_t rec_of(pid_t real) const {
+    auto it = real_to_rec_.find(real);
+    return it == real_to_rec_.end() ? real : it->second;
+  }
+
+  void exit_event(const Thread& t, int status) {
+    Event e;
+    e.seq = seq_++;
+    e.kind = kExit;
+    e.name = "exit";
+    e.pid = rec_of(t.pid());
+    e.tid = rec_of(t.tid());
+    e.ret = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+    e.enter_ns = t0_ ? now_ns() - t0_ : 0;
+    out_.event(std::move(e));
   }
 
   double speed() const { return opts_.speed; }
@@ -304,7 +360,12 @@ class Replayer : public Tool {
   // Moves the replay forward as far as it can go now, in recorded order.
   void pump() {
     while (!finished_ && !diverged_) {
-      while (cursor_ < opts_.log.size() && opts_.log[cursor_].kind != kSyscall) cursor_++;
+      while (cursor_ < opts_.log.size() && opts_.log[cursor_].kind != kSyscall) {
+        const Event& x = opts_.log[cursor_];
+        if (x.kind == kSignal && !deliver_signal(x)) return;
+        if (x.kind == kExit && x.ret == -SIGKILL) kill_recorded(x);
+        cursor_++;
+      }
       if (cursor_ >= opts_.log.size()) {
         // The log is done; a thread asking for more has left the recording.
         for (auto& [tid, h] : held_) {
@@ -373,8 +434,11 @@ class Replayer : public Tool {
     if (real) {
       // Runs for real: memory, signals, exit, exec, threads, fd duplication on placeholders.
       // Its return is watched, so the thread waits for the token before running on.
-      if (s.special == Special::Execve) scratch_ready_ = false;
+      if (s.special == Special::Execve) scratch_.erase(t.pid());
       if (s.special == Special::Clone) clone_of_[t.tid()] = e.ret;
+      if (s.special == Special::Clone || s.special == Special::Wait) h.serving = &e;
+      if (s.special == Special::Wait) translate_wait_args(t, e);
+      h.in_flight = s.special != Special::Exit;
       // A thread's exit is complete (its tid cleared, joiners woken) only once it is reaped.
       if (s.special == Special::Exit && t.tid() != core_->pid()) exiting_ = t.tid();
       actual.dur_ns = 0;
@@ -392,6 +456,16 @@ class Replayer : public Tool {
     std::string err;
     if (s.cls == Class::Denied) {
       t.emulate(-ENOSYS);
+    } else if (is_restart(e.ret)) {
+      // A signal interrupted it. The kernel decides between EINTR and a restart (SA_RESTART,
+      // restart_syscall) only for a syscall that really ran, at its return: run a harmless one
+      // in its place, and at its exit stop put back the recorded call and its ERESTART* value;
+      // the recorded signal is delivered before the thread runs on (deliver_signal).
+      t.regs().orig_rax = SYS_getppid;
+      if (!t.store_regs()) return false;
+      h.serving = &e;
+      h.in_flight = true;
+      core_->resume(t, Resume::ToExit);
     } else if (!serve(t, s, e, args, err)) {
       out_.message(error_json("replay_failed", err + " (seq " + std::to_string(e.seq) + ")"));
       diverged_ = true;
@@ -405,11 +479,115 @@ class Replayer : public Tool {
       h.delayed_until = returns_at;
       actual.dur_ns = returns_at - serve_start;
     } else {
-      h.ready = true;
+      h.ready = !h.in_flight;
       actual.dur_ns = now_ns() - serve_start;
     }
     out_.event(std::move(actual));
     return true;
+  }
+
+  static bool is_restart(int64_t ret) {
+    // ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK (kernel-internal).
+    return ret == -512 || ret == -513 || ret == -514 || ret == -516;
+  }
+
+  // wait4(pid) / waitid(P_PID|P_PGID, id) run for real: the kernel needs real process ids.
+  void translate_wait_args(Thread& t, const Event& e) {
+    user_regs_struct& r = t.regs();
+    if (e.nr == SYS_wait4) {
+      int32_t pid = static_cast<int32_t>(r.rdi);
+      if (pid > 0) r.rdi = static_cast<uint32_t>(real_of(pid));
+      else if (pid < -1) r.rdi = static_cast<uint32_t>(-real_of(-pid));
+    } else if (r.rdi == P_PID || r.rdi == P_PGID) {
+      r.rsi = static_cast<uint32_t>(real_of(static_cast<int32_t>(r.rsi)));
+    }
+    t.store_regs();
+  }
+
+  // At the exit stop of a call that ran for real: the program sees recorded ids and values.
+  void fix_return(Thread& t, const Event& e) {
+    user_regs_struct& r = t.regs();
+    const SyscallSpec& s = syscall_spec(e.nr);
+    int64_t ret = static_cast<int64_t>(r.rax);
+    if (is_restart(e.ret)) {
+      r.rax = static_cast<uint64_t>(e.ret);
+      r.orig_rax = static_cast<uint64_t>(e.nr);
+    } else if (s.special == Special::Clone && ret > 0) {
+      r.rax = static_cast<uint64_t>(e.ret);  // the recorded child id
+      uint64_t parent_tid = 0;
+      if (e.nr == SYS_clone && (e.args[0] & CLONE_PARENT_SETTID)) parent_tid = e.args[2];
+      if (e.nr == SYS_clone3) {
+        uint64_t cl[4] = {0, 0, 0, 0};  // flags, pidfd, child_tid, parent_tid
+        if (t.read_mem(e.args[0], cl, sizeof cl) && (cl[0] & CLONE_PARENT_SETTID)) parent_tid = cl[3];
+      }
+      int32_t rec = static_cast<int32_t>(e.ret);
+      if (parent_tid) t.write_mem(parent_tid, &rec, sizeof rec);
+    } else if (s.special == Special::Wait && ret >= 0) {
+      if (e.nr == SYS_wait4) {
+        r.rax = static_cast<uint64_t>(rec_of(static_cast<pid_t>(ret)));
+      } else if (e.args[2]) {
+        int32_t pid = 0;  // siginfo_t.si_pid, at offset 16 for SIGCHLD
+        if (t.read_mem(e.args[2] + 16, &pid, 4) && pid > 0) {
+          pid = rec_of(pid);
+          t.write_mem(e.args[2] + 16, &pid, 4);
+        }
+      }
+    } else {
+      return;
+    }
+    t.store_regs();
+  }
+
+  // A recorded asynchronous signal, sent to its thread once that thread's previous call has
+  // returned (and, at 1x, not before its recorded time). False: not yet, pump again later.
+  bool deliver_signal(const Event& x) {
+    if (x.args[1] != 0 || x.data_out.empty()) return true;  // a fault: it recurs by itself
+    auto m = rec_to_real_.find(x.tid);
+    Thread* t = m == rec_to_real_.end() ? nullptr : core_->thread(m->second);
+    if (!t) return true;
+    Held& h = held_[t->tid()];
+    if (h.delayed_until > 0 || h.in_flight) return false;
+    int64_t gate = wall_for(x.enter_ns);
+    if (speed() > 0 && now_ns() < gate) {
+      gate_ns_ = gate;
+      return false;
+    }
+    int sig = static_cast<int>(x.ret);
+    if (!core_->signal_thread(*t, sig)) return true;
+    signals_[t->tid()].push_back(&x);
+    // A signal that kills by default ends the process as soon as the thread runs: let it run now,
+    // as nothing of the program's own code will execute. A caught one waits for the thread's
+    // turn, so its handler runs where the recorded one did.
+    if (h.ready && kills_by_default(*t, sig)) {
+      h.ready = false;
+      core_->resume(*t, Resume::Continue);
+    }
+    return true;
+  }
+
+  // Neither caught nor ignored by the thread's process, and fatal by default.
+  static bool kills_by_default(const Thread& t, int sig) {
+    switch (sig) {
+      case SIGCHLD: case SIGURG: case SIGWINCH: case SIGCONT:
+      case SIGSTOP: case SIGTSTP: case SIGTTIN: case SIGTTOU:
+        return false;
+      default:
+        break;
+    }
+    std::ifstream status("/proc/" + std::to_string(t.tid()) + "/status");
+    std::string line;
+    uint64_t handled = 0;
+    while (std::getline(status, line)) {
+      if (line.rfind("SigIgn:", 0) == 0 || line.rfind("SigCgt:", 0) == 0)
+        handled |= std::strtoull(line.c_str() + 7, nullptr, 16);
+    }
+    return !(handled & (1ULL << (sig - 1)));
+  }
+
+  // A process killed by SIGKILL when recorded (nothing to intercept): kill it at that point.
+  void kill_recorded(const Event& x) {
+    auto m = rec_to_real_.find(x.pid);
+    if (m != rec_to_real_.end() && core_->thread(m->second)) kill(m->second, SIGKILL);
   }
 
   void stuck() {
@@ -476,14 +654,14 @@ class Replayer : public Tool {
     }
     bool cloexec = s.cloexec_arg >= 0 && (args[s.cloexec_arg] & s.cloexec_mask);
     Thread::Injector inj(t);
-    if (!scratch_ready_) {
+    if (!scratch_.count(t.pid())) {
       int64_t r = inj.call(SYS_mmap, kScratch, 4096, PROT_READ | PROT_WRITE,
                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, static_cast<uint64_t>(-1), 0);
       if (r != static_cast<int64_t>(kScratch)) {
         err = "could not map the replay scratch page in the program (" + std::to_string(r) + ")";
         return false;
       }
-      scratch_ready_ = true;
+      scratch_.insert(t.pid());
     }
     std::string holder = "/dev/null";
     if (e.resource.rfind("file:", 0) == 0) {
@@ -526,13 +704,14 @@ class Replayer : public Tool {
   uint64_t step_budget_ = 0;       // events left to serve before pausing (step N)
   int64_t last_progress_ns_ = 0;   // when an event was last served (for the watchdog)
   int64_t expected_gap_ns_ = 0;    // recorded time to the event at the cursor
-  bool scratch_ready_ = false;     // per process image; threads share it
+  std::set<pid_t> scratch_;        // processes whose image has the scratch page
   bool diverged_ = false;
   bool finished_ = false;
   std::map<pid_t, Held> held_;                  // real tid -> where it is stopped
   pid_t running_ = -1;                          // the thread running userspace now (the token)
   pid_t exiting_ = -1;                          // a thread whose exit the schedule waits for
-  std::map<pid_t, pid_t> rec_to_real_;
+  std::map<pid_t, pid_t> rec_to_real_, real_to_rec_;
+  std::map<pid_t, std::deque<const Event*>> signals_;  // real tid -> recorded signals sent to it
   std::map<pid_t, int64_t> clone_of_;           // real tid -> recorded tid of the thread it is creating
 };
 

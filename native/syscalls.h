@@ -37,6 +37,7 @@ enum class Special : uint8_t {
   Affinity,  // sched_getaffinity: answers the mask the service had before pinning
   Fcntl,     // F_DUPFD / F_DUPFD_CLOEXEC create fds
   Ioctl,     // output size depends on the request code
+  Wait,      // wait4 / waitid: runs for real in replay, process ids translated both ways
 };
 
 enum class ArgKind : uint8_t {

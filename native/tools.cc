@@ -32,6 +32,10 @@ std::string signal_name(int sig) {
   return abbrev ? std::string("SIG") + abbrev : "SIG" + std::to_string(sig);
 }
 
+bool is_fault(int sig, const siginfo_t& info) {
+  return info.si_code > 0 && (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGTRAP);
+}
+
 std::string exit_status_json(int status) {
   if (WIFEXITED(status))
     return "\"exit_code\":" + std::to_string(WEXITSTATUS(status)) + ",\"signal\":null";

@@ -130,6 +130,10 @@ bool Thread::write_mem(uint64_t addr, const void* data, size_t len) {
                    });
 }
 
+bool Thread::set_siginfo(const siginfo_t& info) {
+  return ptrace(PTRACE_SETSIGINFO, tid_, nullptr, const_cast<siginfo_t*>(&info)) == 0;
+}
+
 bool Thread::emulate(int64_t ret) {
   regs_.orig_rax = static_cast<uint64_t>(-1);  // skip the syscall...
   regs_.rax = static_cast<uint64_t>(ret);      // ...and return this instead of -ENOSYS
@@ -371,17 +375,45 @@ bool disable_vdso(Thread& t) {
 
 }  // namespace
 
-std::string clone_refusal(Thread& t, const SyscallSpec& s, const uint64_t args[6]) {
-  uint64_t flags = args[0];
+uint64_t clone_flags(Thread& t, const SyscallSpec& s, const uint64_t args[6]) {
   std::string name = s.name;
+  if (name == "fork") return SIGCHLD;
+  if (name == "vfork") return CLONE_VFORK | CLONE_VM | SIGCHLD;
+  uint64_t flags = args[0];
   if (name == "clone3") t.read_mem(args[0], &flags, 8);  // clone_args.flags
-  if ((name == "clone" || name == "clone3") && (flags & CLONE_THREAD)) return "";  // a thread
-  return "child processes are not supported yet: the service called " + name +
-         " to start a process; replaybook records and replays single-process services for now";
+  return flags;
 }
 
+namespace {
+// The thread group of a thread, from /proc (for a new thread seen before its parent's event).
+pid_t tgid_of(pid_t tid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/status", tid);
+  FILE* f = fopen(path, "r");
+  if (!f) return tid;
+  char line[256];
+  pid_t tgid = tid;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "Tgid: %d", &tgid) == 1) break;
+  fclose(f);
+  return tgid;
+}
+}  // namespace
+
 void Tracer::kill_tracee() {
-  if (leader_ > 0) kill(leader_, SIGKILL);
+  for (pid_t p : processes_) kill(p, SIGKILL);
+}
+
+bool Tracer::signal_thread(const Thread& t, int sig) {
+  return syscall(SYS_tgkill, t.pid(), t.tid(), sig) == 0;
+}
+
+Thread& Tracer::add_thread(pid_t tid, pid_t pid, bool fresh) {
+  auto& slot = threads_[tid];
+  if (!slot) slot = std::make_unique<Thread>(tid, pid);
+  slot->fresh_ = fresh;
+  if (pid == tid) processes_.insert(pid);
+  return *slot;
 }
 
 bool Tracer::run(const SpawnConfig& cfg, Tool& tool, std::string& error) {
@@ -423,10 +455,11 @@ bool Tracer::run(const SpawnConfig& cfg, Tool& tool, std::string& error) {
   }
   leader_ = pid;
   threads_.clear();
+  processes_.clear();
   struct sigaction sa = {};
   sa.sa_handler = on_alarm;
   sigaction(SIGALRM, &sa, nullptr);
-  threads_.emplace(pid, std::make_unique<Thread>(pid));
+  add_thread(pid, pid, false);
   tool.attach(this);
   resume(*threads_[pid], Resume::Continue);
   return loop(tool, error);
@@ -505,24 +538,25 @@ bool Tracer::loop(Tool& tool, std::string& error) {
       return false;
     }
     if (WIFEXITED(status) || WIFSIGNALED(status)) {
-      Thread* t = thread(tid);
-      if (tid == leader_) {
-        tool.on_exit(status);
-        threads_.clear();
+      auto it = threads_.find(tid);
+      if (tid == leader_) root_status_ = status;
+      if (it != threads_.end()) {
+        std::unique_ptr<Thread> gone = std::move(it->second);
+        threads_.erase(it);
+        if (gone->pid() == tid) processes_.erase(tid);
+        tool.on_thread_exit(*gone, status);
+      }
+      if (threads_.empty()) {
+        tool.on_exit(root_status_);
         leader_ = -1;
         return true;
       }
-      if (t) tool.on_thread_exit(*t, status);
-      threads_.erase(tid);
       continue;
     }
     if (!WIFSTOPPED(status)) continue;
     Thread* tp = thread(tid);
-    if (!tp) {
-      // A new thread's first stop can come before its parent's clone event.
-      tp = threads_.emplace(tid, std::make_unique<Thread>(tid)).first->second.get();
-      tp->fresh_ = true;
-    }
+    // A new thread's first stop can come before its parent's clone event.
+    if (!tp) tp = &add_thread(tid, tgid_of(tid), true);
     Thread& t = *tp;
     int sig = WSTOPSIG(status);
     int event = status >> 16;
@@ -533,12 +567,7 @@ bool Tracer::loop(Tool& tool, std::string& error) {
       stop.spec = &syscall_spec(stop.nr);
       stop.time_ns = now_ns();
       t.syscall_args(stop.args);
-      std::string refusal = stop.spec->special == Special::Clone ? clone_refusal(t, *stop.spec, stop.args) : "";
-      if (!refusal.empty()) {
-        tool.on_unsupported(refusal);
-        kill_tracee();
-        continue;
-      }
+      if (stop.spec->special == Special::Clone) t.clone_flags_ = clone_flags(t, *stop.spec, stop.args);
       resume(t, tool.on_syscall(t, stop));
     } else if (sig == (SIGTRAP | 0x80)) {
       bool was_awaiting = t.awaiting_exit_;
@@ -548,23 +577,17 @@ bool Tracer::loop(Tool& tool, std::string& error) {
       disable_vdso(t);
       if (t.load_regs()) tool.on_exec(t);
       resume(t, t.awaiting_exit_ ? Resume::ToExit : Resume::Continue);
-    } else if (sig == SIGTRAP && event == PTRACE_EVENT_CLONE) {
+    } else if (sig == SIGTRAP && (event == PTRACE_EVENT_CLONE || event == PTRACE_EVENT_FORK ||
+                                  event == PTRACE_EVENT_VFORK)) {
+      // A new thread or process: traced from its first instruction (the options are inherited).
       unsigned long child = 0;
       ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &child);
       pid_t ctid = static_cast<pid_t>(child);
+      pid_t cpid = (t.clone_flags_ & CLONE_THREAD) ? t.pid() : ctid;
       Thread* c = thread(ctid);
-      if (!c) {
-        c = threads_.emplace(ctid, std::make_unique<Thread>(ctid)).first->second.get();
-        c->fresh_ = true;  // its initial SIGSTOP is still to come
-      }
+      if (!c) c = &add_thread(ctid, cpid, true);  // its initial SIGSTOP is still to come
       tool.on_thread_created(t, *c);
       resume(t, t.awaiting_exit_ ? Resume::ToExit : Resume::Continue);
-    } else if (sig == SIGTRAP && (event == PTRACE_EVENT_FORK || event == PTRACE_EVENT_VFORK)) {
-      // Processes are refused before they run; a child that slipped through dies with us.
-      unsigned long child = 0;
-      ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &child);
-      if (child) kill(static_cast<pid_t>(child), SIGKILL);
-      resume(t, Resume::Continue);
     } else if (sig == SIGSTOP && t.fresh_) {
       // A new thread's first stop: swallow the SIGSTOP; the tool says when it may run.
       t.fresh_ = false;
@@ -572,7 +595,9 @@ bool Tracer::loop(Tool& tool, std::string& error) {
     } else if (event == PTRACE_EVENT_STOP) {
       resume(t, Resume::Continue);
     } else if (event == 0) {
-      int deliver = t.load_regs() ? tool.on_signal(t, sig) : sig;
+      siginfo_t info = {};
+      ptrace(PTRACE_GETSIGINFO, tid, nullptr, &info);
+      int deliver = t.load_regs() ? tool.on_signal(t, sig, info) : sig;
       resume(t, t.awaiting_exit_ ? Resume::ToExit : Resume::Continue, deliver);
     } else {
       resume(t, Resume::Continue);

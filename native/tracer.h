@@ -2,6 +2,7 @@
 // registers, tracee memory and syscall injection. Tools (recorder, replayer) own policy only, in
 // the manner of reverie's Tool: they see syscall stops, never waitpid bookkeeping.
 #pragma once
+#include <signal.h>
 #include <sys/types.h>
 #include <sys/user.h>
 
@@ -9,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -39,8 +41,10 @@ struct SpawnConfig {
 // A stopped tracee thread: registers, arguments, memory, emulation and injection.
 class Thread {
  public:
-  explicit Thread(pid_t tid) : tid_(tid) {}
+  Thread(pid_t tid, pid_t pid) : tid_(tid), pid_(pid) {}
   pid_t tid() const { return tid_; }
+  // The process (thread group) it belongs to.
+  pid_t pid() const { return pid_; }
 
   bool load_regs();
   bool store_regs();
@@ -54,6 +58,9 @@ class Thread {
   std::string read_bytes(uint64_t addr, size_t len);
   std::string read_cstr(uint64_t addr, size_t max = 1 << 16);
   bool write_mem(uint64_t addr, const void* data, size_t len);
+
+  // At a signal-delivery stop: the siginfo the program's handler will see.
+  bool set_siginfo(const siginfo_t& info);
 
   // At a seccomp stop: do not run the syscall; it returns `ret`.
   bool emulate(int64_t ret);
@@ -83,7 +90,9 @@ class Thread {
   template <typename F>
   bool each_word(uint64_t addr, size_t len, size_t done, F&& f);
   pid_t tid_;
+  pid_t pid_;
   user_regs_struct regs_{};
+  uint64_t clone_flags_ = 0;    // of the clone/fork/vfork it is in (set at its seccomp stop)
   bool awaiting_exit_ = false;  // resumed with PTRACE_SYSCALL to see the syscall return
   bool fresh_ = false;          // a new thread whose initial SIGSTOP is still to come
 };
@@ -115,17 +124,20 @@ class Tool {
   virtual Resume on_syscall_exit(Thread& t) = 0;
   // After a successful execve replaced the image (auxv is already patched).
   virtual void on_exec(Thread&) {}
-  // A signal is about to be delivered; return the signal to deliver (0 to suppress).
-  virtual int on_signal(Thread&, int sig) { return sig; }
-  // The traced process ended: exit code, or killing signal.
+  // A signal is about to be delivered (`info` as the kernel queued it); return the signal to
+  // deliver (0 to suppress).
+  virtual int on_signal(Thread&, int sig, const siginfo_t& /*info*/) { return sig; }
+  // Every traced thread and process has ended; `status` is the first process's (exit code, or
+  // killing signal). on_thread_exit has been called for each thread, this one included.
   virtual void on_exit(int status) = 0;
   // The program did something this version cannot follow (the core kills it afterwards).
   virtual void on_unsupported(const std::string& message) = 0;
-  // A thread started (clone with CLONE_THREAD): the parent's clone event, and the new thread's
-  // first stop (in either order; it runs no code before on_thread_start lets it).
+  // A thread or a process started (clone, fork, vfork; child.pid() != parent.pid() for a
+  // process): the parent's clone event, and the new thread's first stop (in either order; it
+  // runs no code before on_thread_start lets it).
   virtual void on_thread_created(Thread& /*parent*/, Thread& /*child*/) {}
   virtual Resume on_thread_start(Thread& /*t*/) { return Resume::Continue; }
-  // A thread other than the leader ended.
+  // A thread ended (for a process's leader, t.tid() == t.pid(), the whole process has ended).
   virtual void on_thread_exit(Thread& /*t*/, int /*status*/) {}
   // The tool's next timer (CLOCK_MONOTONIC ns), or -1; on_timer runs when it is due.
   virtual int64_t next_deadline() { return -1; }
@@ -143,8 +155,10 @@ class Tracer {
   // `error` set if the command could not be started.
   bool run(const SpawnConfig& cfg, Tool& tool, std::string& error);
   void kill_tracee();
-  // The process id (its leader thread's tid).
+  // The first process's id (the one spawned; others are its descendants).
   pid_t pid() const { return leader_; }
+  // Sends a signal to one thread (tgkill), e.g. a recorded asynchronous signal in replay.
+  bool signal_thread(const Thread& t, int sig);
   // Resumes a stopped thread (one the tool held, or the one at hand), delivering `sig`.
   void resume(Thread& t, Resume r, int sig = 0);
   Thread* thread(pid_t tid);
@@ -152,13 +166,17 @@ class Tracer {
  private:
   bool loop(Tool& tool, std::string& error);
   pid_t wait_any(int64_t deadline_ns, int& status);
+  Thread& add_thread(pid_t tid, pid_t pid, bool fresh);
   pid_t leader_ = -1;
+  int root_status_ = 0;    // the first process's exit status, once it has ended
+  std::set<pid_t> processes_;  // live traced processes
   int64_t armed_ns_ = -1;  // when the wait_any alarm fires (-1: disarmed)
   std::map<pid_t, std::unique_ptr<Thread>> threads_;
 };
 
-// Why a process creation cannot be followed yet (names the limit); "" for a thread.
-std::string clone_refusal(Thread& t, const SyscallSpec& s, const uint64_t args[6]);
+// The clone flags of a clone/clone3/fork/vfork at its seccomp stop (fork: SIGCHLD; vfork:
+// CLONE_VFORK | CLONE_VM | SIGCHLD).
+uint64_t clone_flags(Thread& t, const SyscallSpec& s, const uint64_t args[6]);
 
 // CPU pinning: pins the calling process to the CPU it runs on; returns that CPU (-1 on error).
 int pin_to_current_cpu();

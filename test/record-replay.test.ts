@@ -10,7 +10,7 @@ import { record } from '../src/record/record';
 import { recordPaymentIncident } from '../src/demo';
 import { replay, type RunResult } from '../src/replay/replay';
 import { openStore, type ChdbStore } from '../src/store';
-import { rows, sequence, watchPort } from './helpers/replay-check';
+import { recordOnly, replayAndCompare, rows, sequence, watchPort } from './helpers/replay-check';
 import { freePort } from './helpers/net';
 
 const home = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-e2e-'));
@@ -309,12 +309,25 @@ describe('portability and errors', () => {
     );
   });
 
-  it('refuses a service that starts a child process with a clear error, storing nothing', async () => {
+  it('records and replays a service that forks a worker as one incident, with the recorded process ids', async () => {
     const exe = path.join(path.dirname(bins.paymentClient), 'forker');
     execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-x', 'c', '-o', exe, '-'], {
-      input: '#include <unistd.h>\n#include <sys/wait.h>\nint main(void){pid_t p=fork();if(p==0)_exit(0);waitpid(p,0,0);return 0;}\n',
+      input:
+        '#include <stdio.h>\n#include <unistd.h>\n#include <sys/wait.h>\n' +
+        'int main(void){int st;pid_t p=fork();if(p==0){printf("worker %d of %d\\n",getpid(),getppid());return 4;}' +
+        'pid_t w=waitpid(p,&st,0);printf("parent %d reaped %d (same: %d) code %d\\n",getpid(),w,w==p,WEXITSTATUS(st));return 0;}\n',
     });
-    await expect(record({ incident: 'forker', command: [exe], store })).rejects.toThrow(/child processes are not supported yet/);
-    expect(await store.incident('forker')).toBeNull();
+    const recorded = await recordOnly({ incident: 'forker', command: [exe], env: { PATH: '/usr/bin:/bin' }, cwd: path.dirname(exe), store });
+    const exits = recorded.filter((e) => e.kind === 'exit');
+    expect(new Set(exits.map((e) => e.pid)).size, 'an exit event per process').toBe(2);
+    const { run, sequenceDiff } = await replayAndCompare('forker', store, recorded);
+    expect(run.divergence, run.divergence?.reason).toBeNull();
+    expect(sequenceDiff).toBeNull();
+    const out = run.stdout.toString();
+    expect(out).toBe(run.recorded.stdout.toString());
+    // The replayed processes saw the ids production had, not this machine's.
+    const [worker, parent] = exits.map((e) => e.pid);
+    expect(out).toContain(`worker ${worker} of ${parent}\n`);
+    expect(out).toContain(`parent ${parent} reaped ${worker} (same: 1) code 4\n`);
   });
 });
