@@ -10,7 +10,8 @@
 
 namespace rb {
 
-enum EventKind : uint8_t { kSyscall = 0, kSignal = 1, kLateData = 2, kExit = 3 };
+// kInstruction: an instruction whose result comes from outside the program (rdtsc, rdtscp).
+enum EventKind : uint8_t { kSyscall = 0, kSignal = 1, kLateData = 2, kExit = 3, kInstruction = 4 };
 
 struct Event {
   uint64_t seq = 0;

@@ -10,6 +10,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <x86intrin.h>
+
 #include <algorithm>
 #include <cstring>
 #include <deque>
@@ -271,6 +273,24 @@ class Recorder : public Tool {
     e.enter_ns = now_ns() - t0_;
     out_.event(std::move(e));
     return sig;
+  }
+
+  // The time-stamp counter, read here on the same (pinned) CPU, is logged like a clock read.
+  Resume on_tsc(Thread& t, TscRead& r) override {
+    unsigned aux = 0;
+    r.value = r.rdtscp ? __rdtscp(&aux) : __rdtsc();
+    r.aux = aux;
+    Event e;
+    e.seq = seq_++;
+    e.pid = t.pid();
+    e.tid = t.tid();
+    e.kind = kInstruction;
+    e.name = r.rdtscp ? "rdtscp" : "rdtsc";
+    e.ret = static_cast<int64_t>(r.value);
+    e.args[0] = r.aux;
+    e.enter_ns = now_ns() - t0_;
+    out_.event(std::move(e));
+    return Resume::Continue;
   }
 
   // A new process starts with a copy of its parent's fd table.

@@ -131,6 +131,32 @@ class Replayer : public Tool {
     return sig;
   }
 
+  // rdtsc/rdtscp: the thread runs with the token, so its read is the event at the cursor.
+  Resume on_tsc(Thread& t, TscRead& r) override {
+    const Event* e = cursor_ < opts_.log.size() ? &opts_.log[cursor_] : nullptr;
+    Event actual;
+    actual.kind = kInstruction;
+    actual.name = r.rdtscp ? "rdtscp" : "rdtsc";
+    actual.pid = rec_of(t.pid());
+    actual.tid = rec_of(t.tid());
+    if (!e || e->kind != kInstruction || e->tid != actual.tid || e->name != actual.name) {
+      diverge(t, e, actual, "the program read the time-stamp counter (" + actual.name + ") where the recording " +
+                                (e ? "made " + e->name : "had ended"));
+      return Resume::Kill;
+    }
+    r.value = static_cast<uint64_t>(e->ret);
+    r.aux = static_cast<uint32_t>(e->args[0]);
+    actual.seq = seq_++;
+    actual.ret = e->ret;
+    actual.args[0] = e->args[0];
+    actual.enter_ns = now_ns() - t0_;
+    out_.event(std::move(actual));
+    prev_enter_ns_ = e->enter_ns;
+    last_progress_ns_ = now_ns();
+    cursor_++;
+    return Resume::Continue;
+  }
+
   void on_thread_created(Thread& parent, Thread& child) override {
     // A forked process starts with its parent's memory, the scratch page included.
     if (child.pid() != parent.pid() && scratch_.count(parent.pid())) scratch_.insert(child.pid());
@@ -360,7 +386,8 @@ class Replayer : public Tool {
   // Moves the replay forward as far as it can go now, in recorded order.
   void pump() {
     while (!finished_ && !diverged_) {
-      while (cursor_ < opts_.log.size() && opts_.log[cursor_].kind != kSyscall) {
+      while (cursor_ < opts_.log.size() && opts_.log[cursor_].kind != kSyscall &&
+             opts_.log[cursor_].kind != kInstruction) {
         const Event& x = opts_.log[cursor_];
         if (x.kind == kSignal && !deliver_signal(x)) return;
         if (x.kind == kExit && x.ret == -SIGKILL) kill_recorded(x);

@@ -334,6 +334,8 @@ std::vector<sock_filter> build_filter() {
   }
   // Fixed addresses make runs alike (pointers are still never compared).
   personality(ADDR_NO_RANDOMIZE);
+  // rdtsc/rdtscp fault (SIGSEGV) instead of reading the counter, so tools can answer them.
+  if (prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0) != 0) child_fail(errfd, "cannot trap rdtsc (PR_SET_TSC)", errno);
   if (ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) != 0) child_fail(errfd, "ptrace", errno);
   raise(SIGSTOP);
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail(errfd, "no_new_privs", errno);
@@ -515,6 +517,29 @@ pid_t Tracer::wait_any(int64_t deadline_ns, int& status) {
   }
 }
 
+// A SIGSEGV from rdtsc/rdtscp under PR_TSC_SIGSEGV: the tool answers, the signal is dropped.
+bool Tracer::trap_tsc(Thread& t, Tool& tool) {
+  uint8_t code[3] = {0, 0, 0};
+  if (!t.load_regs() || !t.read_mem(t.ip(), code, 2)) return false;
+  int len = 0;
+  if (code[0] == 0x0f && code[1] == 0x31) len = 2;  // rdtsc
+  else if (code[0] == 0x0f && code[1] == 0x01 && t.read_mem(t.ip() + 2, code + 2, 1) && code[2] == 0xf9) len = 3;
+  if (!len) return false;
+  TscRead r;
+  r.rdtscp = len == 3;
+  Resume res = tool.on_tsc(t, r);
+  if (res != Resume::Kill) {
+    user_regs_struct& g = t.regs();
+    g.rax = r.value & 0xffffffffULL;
+    g.rdx = r.value >> 32;
+    if (r.rdtscp) g.rcx = r.aux;
+    g.rip += static_cast<uint64_t>(len);
+    t.store_regs();
+  }
+  resume(t, res);
+  return true;
+}
+
 bool Tracer::loop(Tool& tool, std::string& error) {
   for (;;) {
     int status = 0;
@@ -597,6 +622,7 @@ bool Tracer::loop(Tool& tool, std::string& error) {
     } else if (event == 0) {
       siginfo_t info = {};
       ptrace(PTRACE_GETSIGINFO, tid, nullptr, &info);
+      if (sig == SIGSEGV && info.si_code == SI_KERNEL && trap_tsc(t, tool)) continue;
       int deliver = t.load_regs() ? tool.on_signal(t, sig, info) : sig;
       resume(t, t.awaiting_exit_ ? Resume::ToExit : Resume::Continue, deliver);
     } else {

@@ -105,6 +105,13 @@ struct SyscallStop {
   int64_t time_ns;  // CLOCK_MONOTONIC when the stop was seen
 };
 
+// A trapped rdtsc/rdtscp (PR_SET_TSC): the tool supplies what it reads.
+struct TscRead {
+  bool rdtscp = false;  // also sets ecx (the processor id, IA32_TSC_AUX)
+  uint64_t value = 0;
+  uint32_t aux = 0;
+};
+
 enum class Resume {
   Continue,  // let the thread run until its next trapped syscall
   ToExit,    // also stop when the syscall returns (on_syscall_exit is called)
@@ -127,6 +134,9 @@ class Tool {
   // A signal is about to be delivered (`info` as the kernel queued it); return the signal to
   // deliver (0 to suppress).
   virtual int on_signal(Thread&, int sig, const siginfo_t& /*info*/) { return sig; }
+  // The thread executed rdtsc/rdtscp (trapped: the service runs with PR_TSC_SIGSEGV). Fill `r`
+  // and Continue; the core puts it in the registers and steps past the instruction.
+  virtual Resume on_tsc(Thread&, TscRead&) { return Resume::Kill; }
   // Every traced thread and process has ended; `status` is the first process's (exit code, or
   // killing signal). on_thread_exit has been called for each thread, this one included.
   virtual void on_exit(int status) = 0;
@@ -167,6 +177,7 @@ class Tracer {
   bool loop(Tool& tool, std::string& error);
   pid_t wait_any(int64_t deadline_ns, int& status);
   Thread& add_thread(pid_t tid, pid_t pid, bool fresh);
+  bool trap_tsc(Thread& t, Tool& tool);
   pid_t leader_ = -1;
   int root_status_ = 0;    // the first process's exit status, once it has ended
   std::set<pid_t> processes_;  // live traced processes

@@ -12,7 +12,7 @@ import {
 } from 'apache-arrow';
 
 /** What an event row is: a syscall, a signal delivery, bytes that arrived late, a thread exit. */
-export const EVENT_KINDS = ['syscall', 'signal', 'late_data', 'exit'] as const;
+export const EVENT_KINDS = ['syscall', 'signal', 'late_data', 'exit', 'instruction'] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 
 /** run_id of the events captured while recording; replays get their own run ids. */

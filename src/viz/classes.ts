@@ -40,7 +40,7 @@ assign(
 );
 assign(
   'time',
-  `clock_gettime clock_getres clock_nanosleep clock_settime clock_adjtime nanosleep gettimeofday
+  `rdtsc rdtscp clock_gettime clock_getres clock_nanosleep clock_settime clock_adjtime nanosleep gettimeofday
    settimeofday time times adjtimex alarm setitimer getitimer timer_create timer_settime timer_gettime
    timer_getoverrun timer_delete timerfd_create timerfd_settime timerfd_gettime`,
 );

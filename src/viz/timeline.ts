@@ -114,7 +114,7 @@ function formatMs(ms: number): string {
 }
 
 function canFail(kind: string): boolean {
-  return kind !== 'signal' && kind !== 'exit' && kind !== 'late_data';
+  return kind !== 'signal' && kind !== 'exit' && kind !== 'late_data' && kind !== 'instruction';
 }
 
 /** Builds the vega-lite spec of a syscall timeline from an event table (src/events/schema.ts). */
