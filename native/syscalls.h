@@ -61,6 +61,8 @@ enum class SizeRule : uint8_t {
   Sockaddr,  // socket address of length argument `ref`, bytes the kernel ignores zeroed
   Iov,       // iovec array at this argument, count in argument `ref`
   Msg,       // struct msghdr: its iovecs, address, control data and result fields
+  Mmsg,      // struct mmsghdr array, argument `ref` entries: each message as Msg, and msg_len
+  MmsgLen,   // struct mmsghdr array (outputs only): msg_len of the first ret entries
   FdSet,     // fd_set sized for nfds in argument `ref`
   Ioctl,     // from the ioctl request (argument 1)
   Fcntl,     // from the fcntl command (argument 1)
