@@ -286,6 +286,24 @@ bool serve_mmsg_lens(Thread& t, uint64_t addr, const std::string& part) {
   return true;
 }
 
+// Appends the fds an SCM_RIGHTS message carries in recorded control data (as the kernel wrote it).
+void scm_rights(const std::string& control, std::vector<int>& fds) {
+  size_t off = 0;
+  while (off + sizeof(cmsghdr) <= control.size()) {
+    cmsghdr c;
+    std::memcpy(&c, control.data() + off, sizeof c);
+    if (c.cmsg_len < sizeof c || c.cmsg_len > control.size() - off) break;
+    if (c.cmsg_level == SOL_SOCKET && c.cmsg_type == SCM_RIGHTS) {
+      for (size_t p = off + CMSG_LEN(0); p + sizeof(int) <= off + c.cmsg_len; p += sizeof(int)) {
+        int fd;
+        std::memcpy(&fd, control.data() + p, sizeof fd);
+        fds.push_back(fd);
+      }
+    }
+    off += CMSG_ALIGN(c.cmsg_len);
+  }
+}
+
 std::string read_buffer(Thread& t, const ArgSpec& a, const uint64_t args[6], uint64_t addr,
                         int64_t ret, bool output) {
   if (!addr) return {};
@@ -397,6 +415,24 @@ bool serve_out(Thread& t, const SyscallSpec& s, const uint64_t args[6], int64_t 
     }
   }
   return true;
+}
+
+std::vector<int> received_fds(const SyscallSpec& s, int64_t ret, const std::string& data_out) {
+  std::vector<int> fds;
+  if (s.n_out == 0 || ret < 0) return fds;
+  std::vector<std::string> parts = split_parts(data_out, s.n_out);
+  size_t k = 0;
+  MsgOut m;
+  for (int i = 0; i < s.nargs; i++) {
+    const ArgSpec& a = s.args[i];
+    if (!is_out(a.kind)) continue;
+    const std::string& part = parts[k++];
+    if (a.size == SizeRule::Msg && parse_msg_out(part, m)) scm_rights(m.control, fds);
+    if (a.size != SizeRule::Mmsg) continue;
+    for (const std::string& e : split_mmsg(part, ret))
+      if (e.size() >= 4 && parse_msg_out(e.substr(4), m)) scm_rights(m.control, fds);
+  }
+  return fds;
 }
 
 std::string in_part_for_arg(const SyscallSpec& s, const std::string& data_in, int idx) {

@@ -40,6 +40,7 @@ namespace rb {
 namespace {
 
 constexpr uint32_t O_CLOEXEC_ = 02000000;     // O_CLOEXEC, SOCK_CLOEXEC, EFD_CLOEXEC...
+constexpr uint32_t MSG_CMSG_CLOEXEC_ = 0x40000000;  // fds received with SCM_RIGHTS
 
 struct Row {
   int nr;
@@ -104,7 +105,7 @@ const Row kRows[] = {
   { 44, "sendto",            C::Emulated,  F::Uses,     S::None,     "fd, in:a2, int, int, in:sockaddr:a5, int",         NO, 0},
   { 45, "recvfrom",          C::Emulated,  F::Uses,     S::None,     "fd, out:ret:a2, int, int, out:*a5, inout:4",       NO, 0},
   { 46, "sendmsg",           C::Emulated,  F::Uses,     S::None,     "fd, in:msg, int",                                  NO, 0},
-  { 47, "recvmsg",           C::Emulated,  F::Uses,     S::None,     "fd, out:msg, int",                                 NO, 0},
+  { 47, "recvmsg",           C::Emulated,  F::Uses,     S::None,     "fd, out:msg, int",                                 2, MSG_CMSG_CLOEXEC_},
   { 48, "shutdown",          C::Emulated,  F::Uses,     S::None,     "fd, int",                                          NO, 0},
   { 49, "bind",              C::Emulated,  F::Uses,     S::None,     "fd, in:sockaddr:a2, int",                          NO, 0},
   { 50, "listen",            C::Emulated,  F::Uses,     S::None,     "fd, int",                                          NO, 0},
@@ -270,7 +271,7 @@ const Row kRows[] = {
   {294, "inotify_init1",     C::Emulated,  F::Creates,  S::None,     "int",                                              0, O_CLOEXEC_},
   {295, "preadv",            C::Emulated,  F::Uses,     S::None,     "fd, out:iov:a2, int, int, int",                    NO, 0},
   {296, "pwritev",           C::Emulated,  F::Uses,     S::None,     "fd, in:iov:a2, int, int, int",                     NO, 0},
-  {299, "recvmmsg",          C::Emulated,  F::Uses,     S::None,     "fd, out:mmsg:a2, int, int, in:16, out:16@a4",      NO, 0},
+  {299, "recvmmsg",          C::Emulated,  F::Uses,     S::None,     "fd, out:mmsg:a2, int, int, in:16, out:16@a4",      3, MSG_CMSG_CLOEXEC_},
   {302, "prlimit64",         C::Emulated,  F::None,     S::None,     "int, int, in:16, out:16",                          NO, 0},
   {306, "syncfs",            C::Emulated,  F::Uses,     S::None,     "fd",                                               NO, 0},
   {307, "sendmmsg",          C::Emulated,  F::Uses,     S::None,     "fd, in:mmsg:a2, int, int, out:mmsglen:a2@a1",      NO, 0},

@@ -84,7 +84,8 @@ struct SyscallSpec {
   Special special = Special::None;
   uint8_t nargs = 0;
   ArgSpec args[6];
-  int8_t cloexec_arg = -1;     // argument whose bits say close-on-exec for a created fd
+  int8_t cloexec_arg = -1;     // argument whose bits say close-on-exec for a created (or
+                               // received, SCM_RIGHTS) fd
   uint32_t cloexec_mask = 0;
   int8_t fd_arg = -1;          // first Fd argument, if any
   int8_t path_arg = -1;        // first Path argument, if any
