@@ -157,10 +157,7 @@ std::string msg_in(Thread& t, uint64_t addr) {
 // A struct msghdr the kernel filled (recvmsg): the payload it received, the address and control
 // data it wrote and the fields it set.
 constexpr size_t kMsgOutTail = 24;
-std::string msg_out(Thread& t, uint64_t addr, int64_t ret) {
-  MsgHdr h;
-  if (!read_msghdr(t, addr, h)) return {};
-  uint64_t received = ret > 0 ? static_cast<uint64_t>(ret) : 0;
+std::string msg_out(Thread& t, const MsgHdr& h, uint64_t received) {
   std::string out = gather(t, read_iovs(t, h.iov, h.iovlen), received);
   append_name_control(t, h, out, false);
   put_u32(out, h.namelen);
@@ -169,30 +166,142 @@ std::string msg_out(Thread& t, uint64_t addr, int64_t ret) {
   return out;
 }
 
-// Writes a recorded recvmsg result into the program's msghdr. Address and control data are
-// served no longer than the buffers the program gave.
-bool serve_msg(Thread& t, uint64_t addr, const std::string& part) {
+std::string msg_out(Thread& t, uint64_t addr, int64_t ret) {
   MsgHdr h;
-  if (part.size() < kMsgOutTail || !read_msghdr(t, addr, h)) return false;
+  if (!read_msghdr(t, addr, h)) return {};
+  return msg_out(t, h, ret > 0 ? static_cast<uint64_t>(ret) : 0);
+}
+
+// A recorded msghdr result (msg_out's encoding) taken apart.
+struct MsgOut {
+  std::string payload, name, control;
+  uint32_t namelen = 0;  // msg_namelen as the kernel set it
+  int32_t flags = 0;
+  uint64_t controllen = 0;
+};
+
+bool parse_msg_out(const std::string& part, MsgOut& m) {
+  if (part.size() < kMsgOutTail) return false;
   size_t tail = part.size() - kMsgOutTail;
   uint32_t name_len = get_u32(part, tail), control_len = get_u32(part, tail + 4);
   if (static_cast<uint64_t>(name_len) + control_len > tail) return false;
   size_t payload_len = tail - name_len - control_len;
-  if (!scatter(t, read_iovs(t, h.iov, h.iovlen), part.substr(0, payload_len))) return false;
+  m.payload = part.substr(0, payload_len);
+  m.name = part.substr(payload_len, name_len);
+  m.control = part.substr(payload_len + name_len, control_len);
+  m.namelen = get_u32(part, tail + 8);
+  m.flags = static_cast<int32_t>(get_u32(part, tail + 12));
+  m.controllen = get_u64(part, tail + 16);
+  return true;
+}
+
+// Writes a recorded recvmsg result into the program's msghdr. Address and control data are
+// served no longer than the buffers the program gave.
+bool serve_msg(Thread& t, uint64_t addr, const std::string& part) {
+  MsgHdr h;
+  MsgOut m;
+  if (!parse_msg_out(part, m) || !read_msghdr(t, addr, h)) return false;
+  if (!scatter(t, read_iovs(t, h.iov, h.iovlen), m.payload)) return false;
   if (h.name) {
-    size_t n = std::min<size_t>(name_len, h.namelen);
-    if (!t.write_mem(h.name, part.data() + payload_len, n)) return false;
-    uint32_t namelen = get_u32(part, tail + 8);
-    if (!t.write_mem(addr + offsetof(MsgHdr, namelen), &namelen, 4)) return false;
+    size_t n = std::min<size_t>(m.name.size(), h.namelen);
+    if (!t.write_mem(h.name, m.name.data(), n)) return false;
+    if (!t.write_mem(addr + offsetof(MsgHdr, namelen), &m.namelen, 4)) return false;
   }
   if (h.control) {
-    size_t n = std::min<size_t>(control_len, h.controllen);
-    if (!t.write_mem(h.control, part.data() + payload_len + name_len, n)) return false;
+    size_t n = std::min<size_t>(m.control.size(), h.controllen);
+    if (!t.write_mem(h.control, m.control.data(), n)) return false;
   }
-  uint64_t controllen = get_u64(part, tail + 16);
-  int32_t flags = static_cast<int32_t>(get_u32(part, tail + 12));
-  return t.write_mem(addr + offsetof(MsgHdr, controllen), &controllen, 8) &&
-         t.write_mem(addr + offsetof(MsgHdr, flags), &flags, 4);
+  return t.write_mem(addr + offsetof(MsgHdr, controllen), &m.controllen, 8) &&
+         t.write_mem(addr + offsetof(MsgHdr, flags), &m.flags, 4);
+}
+
+// struct mmsghdr on x86-64 (sendmmsg, recvmmsg): a msghdr and the length the kernel sets.
+struct MmsgHdr {
+  MsgHdr hdr;
+  uint32_t len;  // msg_len
+  uint32_t pad;
+};
+static_assert(sizeof(MmsgHdr) == 64, "struct mmsghdr layout");
+constexpr uint64_t kMaxMmsg = 1024;  // UIO_MAXIOV: the kernel handles no more entries in a call
+
+uint64_t mmsg_entry(uint64_t addr, uint64_t i) { return addr + i * sizeof(MmsgHdr); }
+
+// The messages of an mmsghdr array handed to the kernel (sendmmsg): all `vlen` of them, each as
+// msg_in encodes it.
+std::string mmsg_in(Thread& t, uint64_t addr, uint64_t vlen) {
+  std::vector<std::string> parts;
+  for (uint64_t i = 0; i < std::min(vlen, kMaxMmsg); i++)
+    parts.push_back(msg_in(t, mmsg_entry(addr, i)));
+  return join_parts(parts);
+}
+
+// The messages the kernel received into an mmsghdr array (recvmmsg): for each of the first
+// `count` entries, msg_len then the msghdr as msg_out encodes it (payload up to msg_len).
+std::string mmsg_out(Thread& t, uint64_t addr, uint64_t count) {
+  count = std::min(count, kMaxMmsg);
+  std::vector<MmsgHdr> v(count);
+  if (count && !t.read_mem(addr, v.data(), count * sizeof(MmsgHdr))) return {};
+  std::vector<std::string> parts;
+  for (const MmsgHdr& m : v) {
+    std::string part;
+    put_u32(part, m.len);
+    part += msg_out(t, m.hdr, m.len);
+    parts.push_back(std::move(part));
+  }
+  return join_parts(parts);
+}
+
+// The msg_len of the first `count` entries (sendmmsg: the bytes each sent message took).
+std::string mmsg_lens(Thread& t, uint64_t addr, uint64_t count) {
+  count = std::min(count, kMaxMmsg);
+  std::vector<MmsgHdr> v(count);
+  if (count && !t.read_mem(addr, v.data(), count * sizeof(MmsgHdr))) return {};
+  std::string out;
+  for (const MmsgHdr& m : v) put_u32(out, m.len);
+  return out;
+}
+
+// The recorded entries of an mmsg output: `ret` of them.
+std::vector<std::string> split_mmsg(const std::string& part, int64_t ret) {
+  uint64_t n = ret > 0 ? std::min(static_cast<uint64_t>(ret), kMaxMmsg) : 0;
+  return split_parts(part, n);
+}
+
+bool serve_mmsg(Thread& t, uint64_t addr, int64_t ret, const std::string& part) {
+  std::vector<std::string> entries = split_mmsg(part, ret);
+  for (size_t i = 0; i < entries.size(); i++) {
+    const std::string& e = entries[i];
+    uint64_t entry = mmsg_entry(addr, i);
+    if (e.size() < 4 || !serve_msg(t, entry, e.substr(4)) ||
+        !t.write_mem(entry + offsetof(MmsgHdr, len), e.data(), 4))
+      return false;
+  }
+  return true;
+}
+
+bool serve_mmsg_lens(Thread& t, uint64_t addr, const std::string& part) {
+  for (size_t i = 0; i + 4 <= part.size() && i / 4 < kMaxMmsg; i += 4)
+    if (!t.write_mem(mmsg_entry(addr, i / 4) + offsetof(MmsgHdr, len), part.data() + i, 4))
+      return false;
+  return true;
+}
+
+// Appends the fds an SCM_RIGHTS message carries in recorded control data (as the kernel wrote it).
+void scm_rights(const std::string& control, std::vector<int>& fds) {
+  size_t off = 0;
+  while (off + sizeof(cmsghdr) <= control.size()) {
+    cmsghdr c;
+    std::memcpy(&c, control.data() + off, sizeof c);
+    if (c.cmsg_len < sizeof c || c.cmsg_len > control.size() - off) break;
+    if (c.cmsg_level == SOL_SOCKET && c.cmsg_type == SCM_RIGHTS) {
+      for (size_t p = off + CMSG_LEN(0); p + sizeof(int) <= off + c.cmsg_len; p += sizeof(int)) {
+        int fd;
+        std::memcpy(&fd, control.data() + p, sizeof fd);
+        fds.push_back(fd);
+      }
+    }
+    off += CMSG_ALIGN(c.cmsg_len);
+  }
 }
 
 std::string read_buffer(Thread& t, const ArgSpec& a, const uint64_t args[6], uint64_t addr,
@@ -200,6 +309,10 @@ std::string read_buffer(Thread& t, const ArgSpec& a, const uint64_t args[6], uin
   if (!addr) return {};
   if (a.kind == ArgKind::Path || a.kind == ArgKind::Str) return t.read_cstr(addr);
   if (a.size == SizeRule::Msg) return output ? msg_out(t, addr, ret) : msg_in(t, addr);
+  uint64_t count = ret > 0 ? static_cast<uint64_t>(ret) : 0;
+  if (a.size == SizeRule::Mmsg)
+    return output ? mmsg_out(t, addr, count) : mmsg_in(t, addr, static_cast<uint32_t>(args[a.ref]));
+  if (a.size == SizeRule::MmsgLen) return output ? mmsg_lens(t, addr, count) : std::string();
   if (a.size == SizeRule::Iov) {
     uint64_t limit = output ? (ret > 0 ? static_cast<uint64_t>(ret) : 0) : kMaxBuffer;
     return gather(t, read_iovs(t, addr, args[a.ref]), limit);
@@ -284,6 +397,10 @@ bool serve_out(Thread& t, const SyscallSpec& s, const uint64_t args[6], int64_t 
       ok = scatter(t, read_iovs(t, addr, args[a.ref]), part);
     } else if (a.size == SizeRule::Msg) {
       ok = serve_msg(t, addr, part);
+    } else if (a.size == SizeRule::Mmsg) {
+      ok = serve_mmsg(t, addr, ret, part);
+    } else if (a.size == SizeRule::MmsgLen) {
+      ok = serve_mmsg_lens(t, addr, part);
     } else if (a.size == SizeRule::ValueRes) {
       // A truncated address: the kernel wrote no more than the buffer the program passed in
       // (its length is still unchanged at the stop), though it reports the full length.
@@ -298,6 +415,24 @@ bool serve_out(Thread& t, const SyscallSpec& s, const uint64_t args[6], int64_t 
     }
   }
   return true;
+}
+
+std::vector<int> received_fds(const SyscallSpec& s, int64_t ret, const std::string& data_out) {
+  std::vector<int> fds;
+  if (s.n_out == 0 || ret < 0) return fds;
+  std::vector<std::string> parts = split_parts(data_out, s.n_out);
+  size_t k = 0;
+  MsgOut m;
+  for (int i = 0; i < s.nargs; i++) {
+    const ArgSpec& a = s.args[i];
+    if (!is_out(a.kind)) continue;
+    const std::string& part = parts[k++];
+    if (a.size == SizeRule::Msg && parse_msg_out(part, m)) scm_rights(m.control, fds);
+    if (a.size != SizeRule::Mmsg) continue;
+    for (const std::string& e : split_mmsg(part, ret))
+      if (e.size() >= 4 && parse_msg_out(e.substr(4), m)) scm_rights(m.control, fds);
+  }
+  return fds;
 }
 
 std::string in_part_for_arg(const SyscallSpec& s, const std::string& data_in, int idx) {

@@ -23,6 +23,9 @@ bool serve_out(Thread& t, const SyscallSpec& s, const uint64_t args[6], int64_t 
 std::vector<std::string> split_parts(const std::string& data, size_t n);
 std::string join_parts(const std::vector<std::string>& parts);
 
+// The fds a recorded call received in SCM_RIGHTS control data (recvmsg, recvmmsg), in order.
+std::vector<int> received_fds(const SyscallSpec& s, int64_t ret, const std::string& data_out);
+
 // The path or string argument `idx` as captured in data_in (for resources and messages).
 std::string in_part_for_arg(const SyscallSpec& s, const std::string& data_in, int idx);
 

@@ -363,6 +363,11 @@ class Recorder : public Tool {
     }
     if (s.special == Special::Fcntl && ret >= 0 && (a[1] == F_DUPFD || a[1] == F_DUPFD_CLOEXEC))
       fds.set(ret, res);
+    for (int fd : received_fds(s, ret, ev.data_out)) {  // SCM_RIGHTS: named as a created fd is
+      Event got;
+      got.ret = fd;
+      fds.set(fd, new_fd_resource(t, s, got));
+    }
     if (name == "connect" || name == "bind") {
       int fd = static_cast<int>(a[0]);
       std::string ep = format_sockaddr(ev.data_in);

@@ -675,6 +675,7 @@ class Replayer : public Tool {
       std::memcpy(pair, e.data_out.data(), 8);
       new_fds = {pair[0], pair[1]};
     }
+    for (int fd : received_fds(s, e.ret, e.data_out)) new_fds.push_back(fd);  // SCM_RIGHTS
     if (new_fds.empty()) {
       if (!serve_out(t, s, args, e.ret, e.data_out, err)) return false;
       return t.emulate(e.ret);

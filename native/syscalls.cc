@@ -16,6 +16,12 @@
 //                  the address and control data the kernel wrote, then u32 address length, u32
 //                  control length, u32 msg_namelen, u32 msg_flags, u64 msg_controllen; the payload
 //                  always comes first, so its first ret bytes are what was sent or received
+//     mmsg:aK      an array of struct mmsghdr with argument K entries (at most 1024, as the
+//                  kernel). In: each entry's msghdr as msg encodes it, joined as the parts of a
+//                  column are (each after its u32 length when there are several). Out: the first
+//                  ret entries, each as u32 msg_len then its msghdr as msg encodes it, joined so
+//     mmsglen:aK   the same array as an output that only gets msg_len (sendmmsg): u32 each for
+//                  the first ret entries
 //     fdset:aK     an fd_set for nfds in argument K
 //     ioctl        from the request code (argument 1): a table of tty requests, else the size and
 //                  direction encoded in the request (_IOR/_IOW)
@@ -34,6 +40,7 @@ namespace rb {
 namespace {
 
 constexpr uint32_t O_CLOEXEC_ = 02000000;     // O_CLOEXEC, SOCK_CLOEXEC, EFD_CLOEXEC...
+constexpr uint32_t MSG_CMSG_CLOEXEC_ = 0x40000000;  // fds received with SCM_RIGHTS
 
 struct Row {
   int nr;
@@ -98,7 +105,7 @@ const Row kRows[] = {
   { 44, "sendto",            C::Emulated,  F::Uses,     S::None,     "fd, in:a2, int, int, in:sockaddr:a5, int",         NO, 0},
   { 45, "recvfrom",          C::Emulated,  F::Uses,     S::None,     "fd, out:ret:a2, int, int, out:*a5, inout:4",       NO, 0},
   { 46, "sendmsg",           C::Emulated,  F::Uses,     S::None,     "fd, in:msg, int",                                  NO, 0},
-  { 47, "recvmsg",           C::Emulated,  F::Uses,     S::None,     "fd, out:msg, int",                                 NO, 0},
+  { 47, "recvmsg",           C::Emulated,  F::Uses,     S::None,     "fd, out:msg, int",                                 2, MSG_CMSG_CLOEXEC_},
   { 48, "shutdown",          C::Emulated,  F::Uses,     S::None,     "fd, int",                                          NO, 0},
   { 49, "bind",              C::Emulated,  F::Uses,     S::None,     "fd, in:sockaddr:a2, int",                          NO, 0},
   { 50, "listen",            C::Emulated,  F::Uses,     S::None,     "fd, int",                                          NO, 0},
@@ -275,8 +282,10 @@ const Row kRows[] = {
   {295, "preadv",            C::Emulated,  F::Uses,     S::None,     "fd, out:iov:a2, int, int, int",                    NO, 0},
   {296, "pwritev",           C::Emulated,  F::Uses,     S::None,     "fd, in:iov:a2, int, int, int",                     NO, 0},
   {297, "rt_tgsigqueueinfo", C::Emulated,  F::None,     S::None,     "int, int, int, in:128",                            NO, 0},
+  {299, "recvmmsg",          C::Emulated,  F::Uses,     S::None,     "fd, out:mmsg:a2, int, int, in:16, out:16@a4",      3, MSG_CMSG_CLOEXEC_},
   {302, "prlimit64",         C::Emulated,  F::None,     S::None,     "int, int, in:16, out:16",                          NO, 0},
   {306, "syncfs",            C::Emulated,  F::Uses,     S::None,     "fd",                                               NO, 0},
+  {307, "sendmmsg",          C::Emulated,  F::Uses,     S::None,     "fd, in:mmsg:a2, int, int, out:mmsglen:a2@a1",      NO, 0},
   {316, "renameat2",         C::Emulated,  F::None,     S::None,     "dirfd, path, int, str, int",                       NO, 0},
   {318, "getrandom",         C::Emulated,  F::None,     S::None,     "out:ret, int, int",                                NO, 0},
   {319, "memfd_create",      C::Emulated,  F::Creates,  S::None,     "str, int",                                         1, 1u},
@@ -309,7 +318,7 @@ const Row kRows[] = {
 }
 
 // Parses one size expression: N | aK | aK*N | ret | ret*N | ret:aK | *aK | sockaddr:aK | iov:aK |
-// msg | fdset:aK | ioctl | fcntl
+// msg | mmsg:aK | mmsglen:aK | fdset:aK | ioctl | fcntl
 void parse_size(const Row& r, const std::string& s, ArgSpec& a) {
   auto mult = [&](const std::string& rest) -> uint32_t {
     if (rest.empty()) return 1;
@@ -331,6 +340,12 @@ void parse_size(const Row& r, const std::string& s, ArgSpec& a) {
   } else if (s.rfind("sockaddr:a", 0) == 0) {
     a.size = SizeRule::Sockaddr;
     a.ref = static_cast<uint8_t>(s[10] - '0');
+  } else if (s.rfind("mmsg:a", 0) == 0) {
+    a.size = SizeRule::Mmsg;
+    a.ref = static_cast<uint8_t>(s[6] - '0');
+  } else if (s.rfind("mmsglen:a", 0) == 0) {
+    a.size = SizeRule::MmsgLen;
+    a.ref = static_cast<uint8_t>(s[9] - '0');
   } else if (s.rfind("iov:a", 0) == 0) {
     a.size = SizeRule::Iov;
     a.ref = static_cast<uint8_t>(s[5] - '0');
@@ -403,7 +418,8 @@ SyscallSpec build(const Row& r) {
         size.resize(at);
       }
       parse_size(r, size, a);
-      if ((a.size == SizeRule::Ret || a.size == SizeRule::RetMax) && a.kind != ArgKind::Out)
+      if ((a.size == SizeRule::Ret || a.size == SizeRule::RetMax || a.size == SizeRule::MmsgLen) &&
+          a.kind != ArgKind::Out)
         bad_row(r, "ret size on an input");
     }
     if (a.kind == ArgKind::In || a.kind == ArgKind::InOut || a.kind == ArgKind::Path ||

@@ -62,6 +62,8 @@ enum class SizeRule : uint8_t {
   Sockaddr,  // socket address of length argument `ref`, bytes the kernel ignores zeroed
   Iov,       // iovec array at this argument, count in argument `ref`
   Msg,       // struct msghdr: its iovecs, address, control data and result fields
+  Mmsg,      // struct mmsghdr array, argument `ref` entries: each message as Msg, and msg_len
+  MmsgLen,   // struct mmsghdr array (outputs only): msg_len of the first ret entries
   FdSet,     // fd_set sized for nfds in argument `ref`
   Ioctl,     // from the ioctl request (argument 1)
   Fcntl,     // from the fcntl command (argument 1)
@@ -83,7 +85,8 @@ struct SyscallSpec {
   Special special = Special::None;
   uint8_t nargs = 0;
   ArgSpec args[6];
-  int8_t cloexec_arg = -1;     // argument whose bits say close-on-exec for a created fd
+  int8_t cloexec_arg = -1;     // argument whose bits say close-on-exec for a created (or
+                               // received, SCM_RIGHTS) fd
   uint32_t cloexec_mask = 0;
   int8_t fd_arg = -1;          // first Fd argument, if any
   int8_t path_arg = -1;        // first Path argument, if any
