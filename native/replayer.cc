@@ -445,6 +445,8 @@ class Replayer : public Tool {
     std::string why = seq_ == 0 ? (e.nr == actual.nr ? "" : "the first event is not an exec")
                                 : mismatch(s, e, actual);
     actual.resource = e.resource;
+    // The spawn runs the recorded executable, from its recorded path or from its blob.
+    if (seq_ == 0 && why.empty()) actual.data_in = e.data_in;
     // Runs speak of the recorded process and thread ids, so runs and recording line up.
     actual.pid = e.pid;
     actual.tid = e.tid;

@@ -159,6 +159,68 @@ describe('no external contact', () => {
   });
 });
 
+describe('signals', () => {
+  it('delivers a kill from outside where it was recorded: the interrupted sleep and the handler replay', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-kill-'));
+    const exe = path.join(dir, 'sleeper');
+    const pidFile = path.join(dir, 'pid');
+    execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-x', 'c', '-o', exe, '-'], {
+      input: `#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+static volatile sig_atomic_t got;
+static void on_usr1(int s) { got = s; }
+int main(int argc, char **argv) {
+  (void)argc;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_usr1;
+  sigaction(SIGUSR1, &sa, 0);
+  FILE *f = fopen(argv[1], "w");
+  fprintf(f, "%d", getpid());
+  fclose(f);
+  int slept = 0;
+  while (!got && slept < 20) {
+    struct timespec t = {1, 0};
+    int r = nanosleep(&t, 0);
+    printf("nanosleep %d %s\\n", r, r ? strerror(errno) : "");
+    slept++;
+  }
+  printf("handler saw signal %d after %d sleeps\\n", (int)got, slept);
+  return got ? 0 : 1;
+}
+`,
+    });
+    const recording = recordOnly({ incident: 'killed-from-outside', command: [exe, pidFile], env: {}, cwd: dir, store });
+    const deadline = Date.now() + 20_000;
+    while (!fs.existsSync(pidFile) || fs.readFileSync(pidFile, 'utf8') === '') {
+      if (Date.now() > deadline) throw new Error('the sleeper did not start');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await new Promise((r) => setTimeout(r, 300)); // let it block in nanosleep
+    process.kill(Number(fs.readFileSync(pidFile, 'utf8')), 'SIGUSR1');
+    const recorded = await recording;
+    const sig = recorded.filter((e) => e.kind === 'signal');
+    expect(sig.map((e) => e.name)).toEqual(['SIGUSR1']);
+    fs.rmSync(dir, { recursive: true, force: true }); // the replay runs the recorded binary from its blob
+
+    const { run, sequenceDiff } = await replayAndCompare('killed-from-outside', store, recorded);
+    expect(run.divergence, run.divergence?.reason).toBeNull();
+    expect(sequenceDiff).toBeNull();
+    expect(run.recorded.stdout.toString()).toMatch(/nanosleep -1 Interrupted system call\nhandler saw signal 10 after \d+ sleeps\n$/);
+    expect(run.stdout.toString()).toBe(run.recorded.stdout.toString());
+    expect(run.exitCode).toBe(0);
+    // The replay delivered it itself, at the recorded place: right after the interrupted sleep.
+    const served = await rows(run.batches);
+    const at = served.findIndex((e) => e.kind === 'signal');
+    expect(served[at].name).toBe('SIGUSR1');
+    expect(served.slice(0, at).filter((e) => e.kind === 'syscall').at(-1)?.name).toMatch(/^(clock_)?nanosleep$/); // glibc: clock_nanosleep
+  });
+});
+
 describe('threads', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-threads-'));
   const exe = path.join(dir, 'worker-pool');

@@ -62,6 +62,7 @@ export class ReplaySession {
     private readonly info: IncidentInfo,
     private readonly files: Map<string, string>,
     private readonly localExeChanged: boolean,
+    private readonly runExe: string,
     private readonly o: ReplayOptions,
   ) {
     this.currentSpeed = o.speed ?? 1;
@@ -72,16 +73,27 @@ export class ReplaySession {
     checkSpeed(o.speed ?? 1);
     const info = await loadIncident(o.store, incidentId);
     const files = await materializeFiles(info, o.store);
-    let exeReal: string;
+    // The recorded executable runs from its recorded path (its bytes mounted there), or straight
+    // from its blob when this machine lacks that path.
+    let exeReal: string | null = null;
     try {
       exeReal = fs.realpathSync(info.exe_path);
     } catch {
+      exeReal = null;
+    }
+    const blob = files.get(info.exe_path);
+    if (!exeReal && !blob) {
       throw new ReplaybookError(
         'exe_path_missing',
-        `the recorded executable's path ${info.exe_path} does not exist on this machine; replaybook needs the path to exist to put the recorded binary there (a limit of this version)`,
+        `the recorded executable ${info.exe_path} is neither on this machine nor among the incident's files; record it again with this version`,
       );
     }
-    const session = new ReplaySession(incidentId, info, files, sha256File(exeReal) !== info.exe_sha256, o);
+    let runExe = info.exe_path;
+    if (!exeReal && blob) {
+      fs.chmodSync(blob, 0o555);
+      runExe = blob;
+    }
+    const session = new ReplaySession(incidentId, info, files, exeReal !== null && sha256File(exeReal) !== info.exe_sha256, runExe, o);
     const started = opts.paused ? session.until('paused') : null;
     session.launch(opts.paused ?? false, opts.pauseAt);
     await started; // paused at the first event
@@ -98,7 +110,7 @@ export class ReplaySession {
     const startedAtNs = BigInt(Date.now()) * 1_000_000n;
     this.engine = startEngine({
       mode: 'replay',
-      exe: this.info.exe_path,
+      exe: this.runExe,
       argv: this.info.argv,
       env: this.info.env,
       cwd: fs.existsSync(this.info.cwd) ? this.info.cwd : '/',
