@@ -1,6 +1,9 @@
 #include "capture.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include <algorithm>
 #include <cstddef>
@@ -444,6 +447,39 @@ std::string in_part_for_arg(const SyscallSpec& s, const std::string& data_in, in
     k++;
   }
   return {};
+}
+
+// "127.0.0.1:9000", "[::1]:443", "/run/app.sock"; empty when unknown.
+std::string format_sockaddr(const std::string& sa) {
+  if (sa.size() < 2) return {};
+  sa_family_t fam;
+  std::memcpy(&fam, sa.data(), sizeof fam);
+  char ip[INET6_ADDRSTRLEN] = {0};
+  if (fam == AF_INET && sa.size() >= sizeof(sockaddr_in)) {
+    sockaddr_in in;
+    std::memcpy(&in, sa.data(), sizeof in);
+    inet_ntop(AF_INET, &in.sin_addr, ip, sizeof ip);
+    return std::string(ip) + ":" + std::to_string(ntohs(in.sin_port));
+  }
+  if (fam == AF_INET6 && sa.size() >= sizeof(sockaddr_in6)) {
+    sockaddr_in6 in6;
+    std::memcpy(&in6, sa.data(), sizeof in6);
+    inet_ntop(AF_INET6, &in6.sin6_addr, ip, sizeof ip);
+    return "[" + std::string(ip) + "]:" + std::to_string(ntohs(in6.sin6_port));
+  }
+  if (fam == AF_UNIX) {
+    std::string path = sa.substr(2);
+    if (!path.empty() && path[0] == '\0') return "@" + path.substr(1, path.find('\0', 1) - 1);
+    return path.substr(0, path.find('\0'));
+  }
+  return {};
+}
+
+std::string socket_proto(uint64_t family, uint64_t type) {
+  int t = static_cast<int>(type & 0xf);
+  if (family == AF_UNIX) return "unix";
+  if (family == AF_INET || family == AF_INET6) return t == SOCK_DGRAM ? "udp" : "tcp";
+  return "socket";
 }
 
 }  // namespace rb

@@ -26,6 +26,12 @@ std::string join_parts(const std::vector<std::string>& parts);
 // The fds a recorded call received in SCM_RIGHTS control data (recvmsg, recvmmsg), in order.
 std::vector<int> received_fds(const SyscallSpec& s, int64_t ret, const std::string& data_out);
 
+// A socket address as the log names endpoints: "127.0.0.1:9000", "[::1]:443", "/run/app.sock";
+// empty when unknown.
+std::string format_sockaddr(const std::string& sa);
+// The transport of a socket(family, type): "tcp", "udp", "unix" or "socket".
+std::string socket_proto(uint64_t family, uint64_t type);
+
 // The path or string argument `idx` as captured in data_in (for resources and messages).
 std::string in_part_for_arg(const SyscallSpec& s, const std::string& data_in, int idx);
 

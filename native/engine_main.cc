@@ -7,6 +7,8 @@
 //   mode record|replay      exe PATH        arg VALUE (repeated)     env VALUE (repeated)
 //   cwd PATH                pin 0|1         speed FACTOR|max
 //   file RECORDED_PATH LOCAL_BLOB_PATH (replay, repeated)
+//   inject ID KIND key=value...  (replay, repeated; native/inject.h)
+//   counterfactual 0|1      jitter MAX_US SEED      unrecorded error|refuse
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -51,6 +53,11 @@ struct Config {
   bool isolate_network = false;
   uint64_t pause_at = UINT64_MAX;
   bool start_paused = false;
+  std::vector<rb::Injection> injections;
+  bool counterfactual = false;
+  int64_t jitter_us = 0;
+  uint64_t seed = 0;
+  bool refuse_unrecorded = false;
 };
 
 bool parse_config(const std::string& text, Config& c, std::string& err) {
@@ -60,7 +67,16 @@ bool parse_config(const std::string& text, Config& c, std::string& err) {
     if (line.empty()) continue;
     std::istringstream ls(line);
     std::string key, v1, v2;
-    ls >> key >> v1 >> v2;
+    ls >> key;
+    if (key == "inject") {
+      std::string rest;
+      std::getline(ls, rest);
+      rb::Injection inj;
+      if (!rb::parse_injection(rest, inj, err)) return false;
+      c.injections.push_back(std::move(inj));
+      continue;
+    }
+    ls >> v1 >> v2;
     v1 = unescape(v1);
     v2 = unescape(v2);
     if (key == "mode") c.mode = v1;
@@ -74,6 +90,11 @@ bool parse_config(const std::string& text, Config& c, std::string& err) {
     else if (key == "isolate_network") c.isolate_network = v1 == "1";
     else if (key == "pause_at") c.pause_at = std::strtoull(v1.c_str(), nullptr, 10);
     else if (key == "start_paused") c.start_paused = v1 == "1";
+    else if (key == "counterfactual") c.counterfactual = v1 == "1";
+    else if (key == "jitter") {
+      c.jitter_us = std::strtoll(v1.c_str(), nullptr, 10);
+      c.seed = std::strtoull(v2.c_str(), nullptr, 10);
+    } else if (key == "unrecorded") c.refuse_unrecorded = v1 == "refuse";
     else {
       err = "unknown config key " + key;
       return false;
@@ -148,6 +169,11 @@ int main() {
     ropts.control = &control;
     ropts.pause_at = cfg.pause_at;
     ropts.start_paused = cfg.start_paused;
+    ropts.injections = cfg.injections;
+    ropts.counterfactual = cfg.counterfactual;
+    ropts.jitter_us = cfg.jitter_us;
+    ropts.seed = cfg.seed;
+    ropts.refuse_unrecorded = cfg.refuse_unrecorded;
     struct sigaction wake = {};
     wake.sa_handler = on_wake_signal;  // no SA_RESTART: the tracer's waitpid returns EINTR
     sigaction(SIGUSR1, &wake, nullptr);

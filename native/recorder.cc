@@ -31,32 +31,6 @@ std::string readlink_str(const std::string& path) {
   return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
 }
 
-// "127.0.0.1:9000", "[::1]:443", "/run/app.sock"; empty when unknown.
-std::string format_sockaddr(const std::string& sa) {
-  if (sa.size() < 2) return {};
-  sa_family_t fam;
-  std::memcpy(&fam, sa.data(), sizeof fam);
-  char ip[INET6_ADDRSTRLEN] = {0};
-  if (fam == AF_INET && sa.size() >= sizeof(sockaddr_in)) {
-    sockaddr_in in;
-    std::memcpy(&in, sa.data(), sizeof in);
-    inet_ntop(AF_INET, &in.sin_addr, ip, sizeof ip);
-    return std::string(ip) + ":" + std::to_string(ntohs(in.sin_port));
-  }
-  if (fam == AF_INET6 && sa.size() >= sizeof(sockaddr_in6)) {
-    sockaddr_in6 in6;
-    std::memcpy(&in6, sa.data(), sizeof in6);
-    inet_ntop(AF_INET6, &in6.sin6_addr, ip, sizeof ip);
-    return "[" + std::string(ip) + "]:" + std::to_string(ntohs(in6.sin6_port));
-  }
-  if (fam == AF_UNIX) {
-    std::string path = sa.substr(2);
-    if (!path.empty() && path[0] == '\0') return "@" + path.substr(1, path.find('\0', 1) - 1);
-    return path.substr(0, path.find('\0'));
-  }
-  return {};
-}
-
 // What an fd designates, as the event log names it: file:/etc/app.conf, tcp:10.0.0.5:443, ...
 class FdTable {
  public:
@@ -85,13 +59,6 @@ class FdTable {
   std::map<int64_t, std::string> res_;
   std::map<int64_t, std::string> proto_;
 };
-
-std::string socket_proto(uint64_t family, uint64_t type) {
-  int t = static_cast<int>(type & 0xf);
-  if (family == AF_UNIX) return "unix";
-  if (family == AF_INET || family == AF_INET6) return t == SOCK_DGRAM ? "udp" : "tcp";
-  return "socket";
-}
 
 // The peer of a socket in the tracee, read through a duplicate of its fd (pidfd_getfd).
 std::string peer_of(pid_t pid, int fd) {

@@ -24,6 +24,7 @@
 #include <sstream>
 
 #include "capture.h"
+#include "stream.h"
 #include "tools.h"
 
 namespace rb {
@@ -79,12 +80,24 @@ class Replayer : public Tool {
     h.stop = stop;
     h.actual = syscall_event(t.pid(), t, *stop.spec, stop.args, 0, stop.time_ns - t0_);
     h.actual.data_in = capture_in(t, *stop.spec, stop.args);
+    if (stream_) {
+      h.call = Held::Call{};
+      h.call.v_enter = vnow();
+      serve_stream(t, h);
+      return Resume::Hold;
+    }
     pump();
     return Resume::Hold;  // pump() resumes it
   }
 
   Resume on_syscall_exit(Thread& t) override {
     Held& h = held_[t.tid()];
+    if (h.call.real) {
+      h.call.real = false;
+      finish_stream_call(t, h, static_cast<int64_t>(t.regs().rax), "", h.call.resource);
+      world_->after_real(rec_of(t.pid()), h.call.c, static_cast<int64_t>(t.regs().rax));
+      return Resume::Continue;
+    }
     if (h.serving) fix_return(t, *h.serving);
     h.serving = nullptr;
     h.in_flight = false;
@@ -119,6 +132,7 @@ class Replayer : public Tool {
       return 0;
     const Event& x = *it->second.front();
     it->second.pop_front();
+    (void)x;
     siginfo_t recorded;
     if (x.data_out.size() == sizeof recorded) {
       std::memcpy(&recorded, x.data_out.data(), sizeof recorded);
@@ -160,6 +174,7 @@ class Replayer : public Tool {
   void on_thread_created(Thread& parent, Thread& child) override {
     // A forked process starts with its parent's memory, the scratch page included.
     if (child.pid() != parent.pid() && scratch_.count(parent.pid())) scratch_.insert(child.pid());
+    if (stream_ && child.pid() != parent.pid()) world_->fork(rec_of(parent.pid()), rec_of(child.pid()));
     auto it = clone_of_.find(parent.tid());
     if (it == clone_of_.end()) return;
     map(static_cast<pid_t>(it->second), child.tid());
@@ -180,8 +195,14 @@ class Replayer : public Tool {
     if (finished_ || diverged_ || t0_ == 0) return -1;
     if (paused_) return out_.flush_deadline();
     int64_t d = gate_ns_;
-    for (const auto& [tid, h] : held_)
+    for (const auto& [tid, h] : held_) {
       if (h.delayed_until > 0) d = d < 0 ? h.delayed_until : std::min(d, h.delayed_until);
+      if (h.call.wake_wall > 0) d = d < 0 ? h.call.wake_wall : std::min(d, h.call.wake_wall);
+    }
+    if (stream_) {
+      int64_t f = out_.flush_deadline();
+      return d < 0 ? f : f < 0 ? d : std::min(d, f);
+    }
     int64_t watchdog = last_progress_ns_ + expected_gap_ns_ + kWatchdogNs;
     d = d < 0 ? watchdog : std::min(d, watchdog);
     int64_t f = out_.flush_deadline();
@@ -198,19 +219,50 @@ class Replayer : public Tool {
       }
     }
     gate_ns_ = -1;
+    if (stream_) {
+      std::vector<pid_t> due;
+      for (auto& [tid, h] : held_)
+        if (h.call.wake_wall > 0 && h.call.wake_wall <= now) due.push_back(tid);
+      for (pid_t tid : due) {
+        Thread* t = core_->thread(tid);
+        Held& h = held_[tid];
+        h.call.wake_wall = 0;
+        if (t) serve_stream(*t, h);
+      }
+    }
     pump();
-    if (!finished_ && !diverged_ && !paused_ && now_ns() > last_progress_ns_ + expected_gap_ns_ + kWatchdogNs) stuck();
+    if (!stream_ && !finished_ && !diverged_ && !paused_ && now_ns() > last_progress_ns_ + expected_gap_ns_ + kWatchdogNs) stuck();
   }
 
   void on_exit(int status) override {
     finished_ = true;
+    std::string injections = "[";
+    for (const Injection& i : opts_.injections) injections += (injections.size() > 1 ? "," : "") + i.json();
+    injections += "]";
     out_.message("{\"type\":\"exit\"," + exit_status_json(status) +
                  ",\"consumed\":" + std::to_string(cursor_) +
-                 ",\"log_events\":" + std::to_string(opts_.log.size()) + "}");
+                 ",\"log_events\":" + std::to_string(opts_.log.size()) +
+                 ",\"policy\":\"" + (stream_ ? "stream" : "strict") + "\"" +
+                 ",\"switched_at\":" + (stream_ ? std::to_string(switched_seq_) : "null") +
+                 ",\"injections\":" + injections + "}");
   }
 
  private:
   struct Held {
+    // A call served under the stream policy (it may wait, be delayed, or run for real).
+    struct Call {
+      StreamCall c;
+      bool asked = false;          // injections counted, arguments patched
+      std::vector<Injection*> fired;
+      int64_t v_enter = 0;         // virtual time it was entered
+      int64_t wake_wall = 0;       // held until this wall time (a wait at speed > 0, a delay)
+      int64_t deadline = -1;       // a wait's timeout, virtual
+      int64_t exit_delay_ns = 0;   // delay_exit still to apply
+      bool delayed = false;        // delay_enter applied
+      bool real = false;           // running for real: finished at its exit stop
+      std::string resource;
+      int waits = 0;
+    } call;
     bool at_entry = false;      // stopped at a syscall entry, not yet served
     bool ready = false;         // stopped after a syscall returned (or new): may get the token
     bool in_flight = false;     // resumed into a real syscall whose exit stop is still to come
@@ -385,7 +437,18 @@ class Replayer : public Tool {
 
   // Moves the replay forward as far as it can go now, in recorded order.
   void pump() {
-    while (!finished_ && !diverged_) {
+    if (stream_) {
+      // No schedule to follow: every thread that returned from a call runs on.
+      for (auto& [tid, h] : held_) {
+        Thread* t = core_->thread(tid);
+        if (h.ready && t) {
+          h.ready = false;
+          core_->resume(*t, Resume::Continue);
+        }
+      }
+      return;
+    }
+    while (!finished_ && !diverged_ && !stream_) {
       while (cursor_ < opts_.log.size() && opts_.log[cursor_].kind != kSyscall &&
              opts_.log[cursor_].kind != kInstruction) {
         const Event& x = opts_.log[cursor_];
@@ -434,8 +497,267 @@ class Replayer : public Tool {
     }
   }
 
+  // ---- counterfactual replay (docs/injections.md) ----
+
+  static bool is_wait(const std::string& name) {
+    return name == "poll" || name == "ppoll" || name == "select" || name == "pselect6" || name == "epoll_wait" ||
+           name == "epoll_pwait" || name == "read" || name == "recvfrom" || name == "recvmsg" || name == "accept" ||
+           name == "accept4" || name == "connect";
+  }
+
+  // Why the run leaves the strict policy at this call ("" if it does not): an injection fires
+  // on it, or (counterfactual runs) the program's call differs from the recorded one.
+  std::string departs(Thread& t, Held& h, const Event& e) {
+    const SyscallSpec& s = *h.stop.spec;
+    bool same = e.nr == h.actual.nr;
+    const std::string& res = same ? e.resource : std::string();
+    for (Injection& inj : opts_.injections) {
+      if (inj.kind == Injection::Latency) {
+        // Data on the resource arrives later from the first call that touches it.
+        if (inj.fired == 0 && !e.resource.empty() && glob_match(inj.resource, e.resource)) {
+          inj.seen++;
+          inj.fired++;
+          return "latency " + inj.id + " on " + e.resource;
+        }
+        continue;
+      }
+      if (!inj.selects(s.name, e.pid, e.tid, res, h.stop.args)) continue;
+      h.call.asked = true;  // counted here, applied by serve_stream
+      if (inj.count()) h.call.fired.push_back(&inj);
+    }
+    if (!h.call.fired.empty())
+      return "injection " + h.call.fired.front()->id + " fired at " + s.name + " (seq " + std::to_string(e.seq) + ")";
+    if (opts_.jitter_us > 0 &&
+        (is_wait(s.name) || e.resource.rfind("tcp:", 0) == 0 || e.resource.rfind("udp:", 0) == 0))
+      return std::string("jitter from the first wait (") + s.name + ")";
+    if (opts_.counterfactual) {
+      std::string why = mismatch(s, e, h.actual);
+      if (!why.empty()) return "the program departed from the recording: " + why;
+    }
+    (void)t;
+    return "";
+  }
+
+  // Switches the run to the stream policy just before log[cursor_] (`e`).
+  void go_stream(const Event& e, const std::string& reason) {
+    stream_ = true;
+    switched_seq_ = e.seq;
+    world_ = std::make_unique<World>(opts_.log, opts_.files);
+    world_->start(cursor_);
+    for (const Injection& inj : opts_.injections)
+      if (inj.kind == Injection::Latency) world_->add_latency(inj.resource, inj.latency_us * 1000);
+    if (opts_.jitter_us > 0) world_->set_jitter(opts_.jitter_us * 1000, opts_.seed);
+    v_base_ = e.enter_ns;
+    v_skip_ = 0;
+    w_base_ = now_ns();
+    out_.message("{\"type\":\"policy\",\"policy\":\"stream\",\"seq\":" + std::to_string(e.seq) +
+                 ",\"reason\":" + json_str(reason) + "}");
+    // Threads waiting for their turn run on; those at a call are served by the stream policy.
+    std::vector<pid_t> at_call;
+    for (auto& [tid, h] : held_) {
+      Thread* t = core_->thread(tid);
+      if (!t) continue;
+      if (h.ready) {
+        h.ready = false;
+        core_->resume(*t, Resume::Continue);
+      } else if (h.at_entry && tid != running_) {
+        at_call.push_back(tid);
+      }
+    }
+    running_ = -1;
+    for (pid_t tid : at_call) {
+      Thread* t = core_->thread(tid);
+      Held& h = held_[tid];
+      if (!t || !h.at_entry || opts_.log[cursor_].tid == rec_of(tid)) continue;  // the caller's
+      h.call.v_enter = vnow();
+      serve_stream(*t, h);
+    }
+  }
+
+  // The virtual clock under the stream policy: the recording's timeline, running at the replay
+  // speed (at `max`, only waits move it).
+  int64_t vnow() const {
+    if (speed() <= 0) return v_base_ + v_skip_;
+    return v_base_ + v_skip_ + static_cast<int64_t>((now_ns() - w_base_) * speed());
+  }
+  int64_t wall_for_v(int64_t vt) const {
+    return w_base_ + static_cast<int64_t>((vt - v_base_ - v_skip_) / speed());
+  }
+  // Holds the thread until virtual time `vt` (a wait, a delay). False: at `max`, time jumped there.
+  bool hold_until(Held& h, int64_t vt) {
+    if (vt <= vnow()) return false;
+    if (speed() <= 0) {
+      v_skip_ += vt - vnow();
+      return false;
+    }
+    h.call.wake_wall = std::max<int64_t>(wall_for_v(vt), now_ns() + 1);
+    return true;
+  }
+
+  // Serves (or goes on serving, after a wait) the call thread `t` is stopped at.
+  void serve_stream(Thread& t, Held& h) {
+    Held::Call& call = h.call;
+    const SyscallSpec& s = *h.stop.spec;
+    if (!call.c.spec) {
+      call.c.spec = &s;
+      std::copy(h.stop.args, h.stop.args + 6, call.c.args);
+      call.c.pid = rec_of(t.pid());
+      call.c.tid = rec_of(t.tid());
+      call.c.data_in = h.actual.data_in;
+    }
+    if (!call.asked) {
+      call.asked = true;
+      std::string res;
+      if (s.fd_arg >= 0) res = world_->resource_of(call.c.pid, static_cast<int>(call.c.args[s.fd_arg]));
+      for (Injection& inj : opts_.injections)
+        if (inj.kind != Injection::Latency && inj.selects(s.name, call.c.pid, call.c.tid, res, call.c.args) && inj.count())
+          call.fired.push_back(&inj);
+      for (Injection* inj : call.fired) {
+        if (inj->kind == Injection::Timeout) patch_timeout(t, call, inj->timeout_ms);
+        if (inj->kind == Injection::Delay) call.exit_delay_ns += inj->exit_us * 1000;
+      }
+    }
+    if (!call.delayed) {
+      call.delayed = true;
+      int64_t d = 0;
+      for (Injection* inj : call.fired)
+        if (inj->kind == Injection::Delay) d += inj->enter_us * 1000;
+      if (d > 0 && hold_until(h, vnow() + d)) return;
+    }
+    for (Injection* inj : call.fired) {
+      if (inj->kind != Injection::Fail) continue;
+      int64_t ret = inj->has_retval ? inj->retval : -inj->err;
+      t.emulate(ret);
+      finish_stream_call(t, h, ret, "", world_->resource_of(call.c.pid, s.fd_arg >= 0 ? static_cast<int>(call.c.args[s.fd_arg]) : -1));
+      return;
+    }
+    for (;;) {
+      call.c.vnow = vnow();
+      call.c.deadline = call.deadline;
+      StreamAnswer a = world_->call(call.c);
+      call.resource = a.resource;
+      switch (a.kind) {
+        case StreamAnswer::Wait:
+          call.deadline = a.deadline;
+          if (++call.waits > 100000) {
+            unrecorded(t, h, std::string(s.name) + " kept waiting without anything arriving");
+            return;
+          }
+          if (hold_until(h, a.wake)) return;
+          continue;
+        case StreamAnswer::RunReal:
+          if (s.special == Special::Exit) {
+            finish_stream_call(t, h, 0, "", a.resource, false);
+            core_->resume(t, Resume::Continue);
+            return;
+          }
+          call.real = true;
+          core_->resume(t, Resume::ToExit);
+          return;
+        case StreamAnswer::CreateFd: {
+          std::string err;
+          int64_t fd = open_placeholder(t, a.placeholder, a.cloexec, -1, err);
+          if (fd < 0) {
+            out_.message(error_json("replay_failed", err));
+            diverged_ = true;
+            core_->kill_tracee();
+            return;
+          }
+          world_->bind_created(call.c.pid, static_cast<int>(fd), call.c, a);
+          finish_stream_call(t, h, fd, "", a.resource);
+          return;
+        }
+        case StreamAnswer::Unrecorded:
+          if (opts_.refuse_unrecorded) {
+            out_.message("{\"type\":\"unrecorded\",\"policy\":\"refuse\",\"name\":" + json_str(s.name) +
+                         ",\"tid\":" + std::to_string(call.c.tid) + ",\"reason\":" + json_str(a.why) + "}");
+            t.emulate(-a.refuse_errno);
+            finish_stream_call(t, h, -a.refuse_errno, "", a.resource);
+          } else {
+            unrecorded(t, h, a.why);
+          }
+          return;
+        case StreamAnswer::Return: {
+          std::string err;
+          if (!a.data_out.empty() && a.ret >= 0 && !serve_out(t, s, call.c.args, a.ret, a.data_out, err)) {
+            out_.message(error_json("replay_failed", err));
+            diverged_ = true;
+            core_->kill_tracee();
+            return;
+          }
+          t.emulate(a.ret);
+          finish_stream_call(t, h, a.ret, a.data_out, a.resource);
+          return;
+        }
+      }
+    }
+  }
+
+  // The call's timeout argument becomes `ms` (poll, epoll_wait: an int; ppoll: a timespec).
+  void patch_timeout(Thread& t, Held::Call& call, int64_t ms) {
+    std::string name = call.c.spec->name;
+    if (name == "poll") {
+      call.c.args[2] = static_cast<uint64_t>(ms);
+      t.regs().rdx = static_cast<uint64_t>(ms);
+    } else if (name == "epoll_wait" || name == "epoll_pwait") {
+      call.c.args[3] = static_cast<uint64_t>(ms);
+      t.regs().r10 = static_cast<uint64_t>(ms);
+    } else if (name == "ppoll") {
+      std::vector<std::string> parts = split_parts(call.c.data_in, call.c.spec->n_in);
+      int64_t ts[2] = {ms / 1000, (ms % 1000) * 1000000};
+      if (parts.size() > 1) parts[1] = std::string(reinterpret_cast<const char*>(ts), 16);
+      call.c.data_in = join_parts(parts);
+    }
+    t.store_regs();
+  }
+
+  void unrecorded(Thread& t, Held& h, const std::string& why) {
+    out_.message("{\"type\":\"unrecorded\",\"policy\":\"error\",\"name\":" + json_str(h.stop.spec->name) +
+                 ",\"tid\":" + std::to_string(rec_of(t.tid())) + ",\"reason\":" + json_str(why) + "}");
+    unrecorded_ = true;
+    core_->kill_tracee();
+  }
+
+  // Logs a stream-policy call in the run (times are virtual: the recording's timeline) and lets
+  // the thread go on (after any delay_exit).
+  void finish_stream_call(Thread& t, Held& h, int64_t ret, const std::string& out, const std::string& resource,
+                          bool resume = true) {
+    Event ev = h.actual;
+    ev.seq = seq_++;
+    ev.pid = rec_of(t.pid());
+    ev.tid = rec_of(t.tid());
+    ev.ret = ret;
+    ev.data_out = out;
+    ev.resource = resource;
+    int64_t v = vnow();
+    if (h.call.exit_delay_ns > 0) {
+      int64_t d = h.call.exit_delay_ns;
+      h.call.exit_delay_ns = 0;
+      if (speed() <= 0) v_skip_ += d;
+      else h.delayed_until = now_ns() + static_cast<int64_t>(d / speed());
+      v += d;
+    }
+    ev.enter_ns = h.call.v_enter;
+    ev.dur_ns = v - h.call.v_enter;
+    out_.event(std::move(ev));
+    h.at_entry = false;
+    h.call = Held::Call{};
+    if (!resume) return;
+    if (h.delayed_until > 0) return;  // on_timer makes it ready, pump resumes it
+    core_->resume(t, Resume::Continue);
+  }
+
   // Serves the recorded event `e` to thread `t` waiting at its syscall entry. False on divergence.
   bool serve_event(Thread& t, Held& h, const Event& e) {
+    if (seq_ > 0) {
+      std::string departure = departs(t, h, e);
+      if (!departure.empty()) {
+        go_stream(e, departure);
+        h.call.v_enter = vnow();
+        serve_stream(t, h);
+        return false;
+      }
+    }
     const SyscallSpec& s = *h.stop.spec;
     const uint64_t* args = h.stop.args;
     Event actual = std::move(h.actual);
@@ -683,43 +1005,58 @@ class Replayer : public Tool {
       return t.emulate(e.ret);
     }
     bool cloexec = s.cloexec_arg >= 0 && (args[s.cloexec_arg] & s.cloexec_mask);
-    Thread::Injector inj(t);
-    if (!scratch_.count(t.pid())) {
-      int64_t r = inj.call(SYS_mmap, kScratch, 4096, PROT_READ | PROT_WRITE,
-                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, static_cast<uint64_t>(-1), 0);
-      if (r != static_cast<int64_t>(kScratch)) {
-        err = "could not map the replay scratch page in the program (" + std::to_string(r) + ")";
-        return false;
-      }
-      scratch_.insert(t.pid());
-    }
     std::string holder = "/dev/null";
     if (e.resource.rfind("file:", 0) == 0) {
       auto it = opts_.files.find(e.resource.substr(5));
       if (it != opts_.files.end()) holder = it->second;  // mapped later: the recorded bytes
     }
+    Thread::Injector inj(t);
+    for (int64_t fd : new_fds)
+      if (hold_fd(t, inj, holder, cloexec, fd, err) < 0) return false;
+    if (!serve_out(t, s, args, e.ret, e.data_out, err)) return false;
+    return inj.finish(e.ret);
+  }
+
+  // Opens `holder` in the program (an injected openat) and moves it to fd `want` (-1: wherever
+  // the kernel puts it, the lowest free number). Returns the fd, or -1 with `err`.
+  int64_t hold_fd(Thread& t, Thread::Injector& inj, const std::string& holder, bool cloexec, int64_t want,
+                  std::string& err) {
+    if (!scratch_.count(t.pid())) {
+      int64_t r = inj.call(SYS_mmap, kScratch, 4096, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, static_cast<uint64_t>(-1), 0);
+      if (r != static_cast<int64_t>(kScratch)) {
+        err = "could not map the replay scratch page in the program (" + std::to_string(r) + ")";
+        return -1;
+      }
+      scratch_.insert(t.pid());
+    }
     if (!t.write_mem(kScratch, holder.c_str(), holder.size() + 1)) {
       err = "could not write into the replay scratch page";
-      return false;
+      return -1;
     }
-    for (int64_t fd : new_fds) {
-      int64_t k = inj.call(SYS_openat, static_cast<uint64_t>(AT_FDCWD), kScratch,
-                           O_RDONLY | (cloexec ? O_CLOEXEC : 0), 0);
-      if (k < 0) {
-        err = "could not hold fd " + std::to_string(fd) + " open (" + strerror(static_cast<int>(-k)) + ")";
-        return false;
-      }
-      if (k != fd) {
-        inj.call(SYS_dup3, static_cast<uint64_t>(k), static_cast<uint64_t>(fd), cloexec ? O_CLOEXEC : 0);
-        inj.call(SYS_close, static_cast<uint64_t>(k));
-      }
+    int64_t k = inj.call(SYS_openat, static_cast<uint64_t>(AT_FDCWD), kScratch, O_RDONLY | (cloexec ? O_CLOEXEC : 0), 0);
+    if (k < 0) {
+      err = "could not hold fd " + std::to_string(want) + " open (" + strerror(static_cast<int>(-k)) + ")";
+      return -1;
+    }
+    if (want >= 0 && k != want) {
+      inj.call(SYS_dup3, static_cast<uint64_t>(k), static_cast<uint64_t>(want), cloexec ? O_CLOEXEC : 0);
+      inj.call(SYS_close, static_cast<uint64_t>(k));
+      k = want;
     }
     if (inj.failed()) {
       err = "injecting a syscall into the program failed";
-      return false;
+      return -1;
     }
-    if (!serve_out(t, s, args, e.ret, e.data_out, err)) return false;
-    return inj.finish(e.ret);
+    return k;
+  }
+
+  // Stream policy: a placeholder at the lowest free fd, which the call then returns.
+  int64_t open_placeholder(Thread& t, const std::string& holder, bool cloexec, int64_t want, std::string& err) {
+    Thread::Injector inj(t);
+    int64_t fd = hold_fd(t, inj, holder, cloexec, want, err);
+    if (fd < 0 || !inj.finish(fd)) return -1;
+    return fd;
   }
 
   Output& out_;
@@ -742,6 +1079,12 @@ class Replayer : public Tool {
   pid_t exiting_ = -1;                          // a thread whose exit the schedule waits for
   std::map<pid_t, pid_t> rec_to_real_, real_to_rec_;
   std::map<pid_t, std::deque<const Event*>> signals_;  // real tid -> recorded signals sent to it
+  // The stream policy, once the run left the log (go_stream).
+  bool stream_ = false;
+  bool unrecorded_ = false;
+  uint64_t switched_seq_ = 0;
+  std::unique_ptr<World> world_;
+  int64_t v_base_ = 0, v_skip_ = 0, w_base_ = 0;  // the virtual clock (vnow)
   std::map<pid_t, int64_t> clone_of_;           // real tid -> recorded tid of the thread it is creating
 };
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "batch.h"
+#include "inject.h"
 #include "output.h"
 #include "tracer.h"
 
@@ -46,6 +47,14 @@ struct ReplayOptions {
   ControlQueue* control = nullptr;                 // commands while the replay runs
   uint64_t pause_at = UINT64_MAX;                  // pause before serving this seq
   bool start_paused = false;
+  // Counterfactual replay (docs/injections.md): injections, and whether the program may differ
+  // from the log (changed environment, arguments, files or binary): then its first departure
+  // switches the run to the stream policy instead of diverging.
+  std::vector<Injection> injections;
+  bool counterfactual = false;
+  int64_t jitter_us = 0;
+  uint64_t seed = 0;
+  bool refuse_unrecorded = false;  // else an unrecorded interaction ends the run
 };
 
 std::unique_ptr<Tool> make_recorder(Output& out, const RecordOptions& opts);

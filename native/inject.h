@@ -1,0 +1,50 @@
+// Injections as the engine reads them: one config line each (see engine_main.cc),
+//   inject ID KIND key=value ...      values percent-encoded
+// KIND is delay | fail | latency | timeout. Selector keys (all optional, all must match):
+//   syscalls=NAME,NAME   pid=N   tid=N (recorded ids)   resource=GLOB (`*` any run, `?` one)
+//   argI=V (I in 0..5, the raw argument value)   when=FIRST,LAST,STEP (strace's
+//   when=FIRST..LAST+STEP over the calls the selector matches; LAST 0 = no end)
+// Action keys: delay: enter_us=N exit_us=N;  fail: errno=N (the call returns -N) or retval=N;
+// latency: us=N (inbound data on resource=GLOB arrives N µs later);
+// timeout: syscall=NAME value_ms=N (the call's timeout argument becomes N ms).
+// The TypeScript side (src/inject) builds these lines; src/inject/types.ts documents the model.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace rb {
+
+struct Injection {
+  enum Kind { Delay, Fail, Latency, Timeout } kind = Delay;
+  std::string id;
+  // selector
+  std::vector<std::string> syscalls;
+  int64_t pid = -1, tid = -1;
+  std::string resource;  // glob; empty: any
+  std::vector<std::pair<int, uint64_t>> args;
+  uint64_t first = 1, last = 0, step = 1;
+  // action
+  int64_t enter_us = 0, exit_us = 0;
+  int64_t err = 0;
+  bool has_retval = false;
+  int64_t retval = 0;
+  int64_t latency_us = 0;
+  std::string timeout_syscall;
+  int64_t timeout_ms = 0;
+  // state
+  uint64_t seen = 0;   // calls the selector matched so far
+  uint64_t fired = 0;  // times the action applied
+
+  // Does the call match the selector? (No counting.)
+  bool selects(const std::string& name, int64_t pid, int64_t tid, const std::string& resource,
+               const uint64_t args[6]) const;
+  // Counts a selected call; true when `when` says this occurrence fires.
+  bool count();
+  std::string json() const;  // {"id":..,"kind":..,"fired":N}
+};
+
+// Parses the text after "inject "; false with `err` set on a malformed line.
+bool parse_injection(const std::string& text, Injection& out, std::string& err);
+
+}  // namespace rb

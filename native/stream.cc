@@ -1,0 +1,737 @@
+#include "stream.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+
+#include "capture.h"
+
+namespace rb {
+
+bool glob_match(const std::string& p, const std::string& t) {
+  size_t pi = 0, ti = 0, star = std::string::npos, mark = 0;
+  while (ti < t.size()) {
+    if (pi < p.size() && (p[pi] == '?' || p[pi] == t[ti])) {
+      pi++;
+      ti++;
+    } else if (pi < p.size() && p[pi] == '*') {
+      star = pi++;
+      mark = ti;
+    } else if (star != std::string::npos) {
+      pi = star + 1;
+      ti = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (pi < p.size() && p[pi] == '*') pi++;
+  return pi == p.size();
+}
+
+namespace {
+
+bool named(const SyscallSpec& s, std::initializer_list<const char*> names) {
+  for (const char* n : names)
+    if (std::strcmp(s.name, n) == 0) return true;
+  return false;
+}
+
+bool is_read(const SyscallSpec& s) { return named(s, {"read", "readv", "recvfrom", "pread64", "preadv", "preadv2"}); }
+bool is_write(const SyscallSpec& s) {
+  return named(s, {"write", "writev", "sendto", "pwrite64", "pwritev", "pwritev2"});
+}
+
+int64_t ts_ns(const std::string& b) {
+  if (b.size() < 16) return -1;
+  int64_t sec, nsec;
+  std::memcpy(&sec, b.data(), 8);
+  std::memcpy(&nsec, b.data() + 8, 8);
+  return sec * 1000000000LL + nsec;
+}
+
+std::string ts_bytes(int64_t ns) {
+  int64_t v[2] = {ns / 1000000000LL, ns % 1000000000LL};
+  return std::string(reinterpret_cast<const char*>(v), 16);
+}
+
+}  // namespace
+
+World::World(const std::vector<Event>& log, const std::map<std::string, std::string>& files)
+    : log_(log), files_(files) {
+  for (const Event& e : log_) pid_of_tid_[e.tid] = e.pid;
+  pid_t root = log_.empty() ? 0 : log_.front().pid;
+  const char* stdio[3] = {"stdin", "stdout", "stderr"};
+  for (int fd = 0; fd < 3; fd++) fds_[root][fd] = Binding{new_stream(stdio[fd], -1), stdio[fd], false};
+  for (size_t i = 0; i < log_.size(); i++) {
+    const Event& e = log_[i];
+    if (e.kind == kSyscall) by_key_[{e.name, e.resource}].push_back(i);
+    walk_index_ = i;
+    walk(e, true);
+  }
+}
+
+int World::new_stream(const std::string& resource, int seq) {
+  Stream s;
+  s.resource = resource;
+  s.file = resource.rfind("file:", 0) == 0;
+  if (s.file) s.path = resource.substr(5);
+  s.created_seq = seq;
+  streams_.push_back(std::move(s));
+  return static_cast<int>(streams_.size()) - 1;
+}
+
+World::Binding* World::binding(pid_t pid, int fd) {
+  auto p = fds_.find(pid);
+  if (p == fds_.end()) return nullptr;
+  auto b = p->second.find(fd);
+  return b == p->second.end() ? nullptr : &b->second;
+}
+
+std::string World::resource_of(pid_t pid, int fd) const {
+  auto p = fds_.find(pid);
+  if (p == fds_.end()) return {};
+  auto b = p->second.find(fd);
+  return b == p->second.end() ? std::string() : b->second.resource;
+}
+
+// Applies one recorded event to the fd tables. `build`: also collect the streams' inbound data
+// (the first pass over the whole log); otherwise only consume it (moving to a start point).
+void World::walk(const Event& e, bool build) {
+  size_t idx = walk_index_;
+  auto& fds = fds_[e.pid];
+  if (e.kind == kLateData) {
+    int fd = static_cast<int>(e.args[0]);
+    int st = -1;
+    if (auto* b = binding(e.pid, fd)) st = b->stream;
+    auto c = closed_.find({e.pid, fd});
+    if (c != closed_.end()) st = c->second;
+    if (st < 0 || !build) return;
+    if (e.ret > 0) streams_[st].in.push_back(Chunk{e.enter_ns, e.data_out});
+    else streams_[st].eof_at = e.enter_ns;
+    return;
+  }
+  if (e.kind != kSyscall) return;
+  const SyscallSpec& s = syscall_spec(e.nr);
+  const int64_t ret = e.ret;
+  const uint64_t* a = e.args;
+  if (s.special == Special::Clone && ret > 0) {
+    auto c = pid_of_tid_.find(static_cast<pid_t>(ret));
+    if (c != pid_of_tid_.end() && c->second != e.pid) fds_[c->second] = fds;
+    return;
+  }
+  auto create = [&](int fd, const std::string& res) {
+    int st;
+    if (build) {
+      st = new_stream(res, static_cast<int>(e.seq));
+      created_at_[idx * 2] = st;
+    } else {
+      auto it = created_at_.find(idx * 2);
+      st = it == created_at_.end() ? new_stream(res, static_cast<int>(e.seq)) : it->second;
+    }
+    fds[fd] = Binding{st, res, false};
+  };
+  switch (s.fd) {
+    case FdEffect::Creates:
+    case FdEffect::Accepts:
+      if (ret >= 0) create(static_cast<int>(ret), e.resource);
+      return;
+    case FdEffect::Pair:
+      if (ret == 0 && e.data_out.size() >= 8) {
+        int32_t pair[2];
+        std::memcpy(pair, e.data_out.data(), 8);
+        std::string res = e.name == "socketpair" ? "socketpair" : "pipe";
+        // Both ends: created_at_ keys idx*2 (first) and idx*2+1 (second).
+        for (int k = 0; k < 2; k++) {
+          int st;
+          if (build) {
+            st = new_stream(res, static_cast<int>(e.seq));
+            created_at_[idx * 2 + static_cast<size_t>(k)] = st;
+          } else {
+            st = created_at_[idx * 2 + static_cast<size_t>(k)];
+          }
+          fds[pair[k]] = Binding{st, res, false};
+        }
+      }
+      return;
+    case FdEffect::Dups: {
+      if (ret < 0) return;
+      auto it = fds.find(static_cast<int>(a[0]));
+      if (it != fds.end()) fds[static_cast<int>(ret)] = it->second;
+      return;
+    }
+    case FdEffect::Closes: {
+      if (ret != 0 && ret != -EINTR) return;
+      auto it = fds.find(static_cast<int>(a[0]));
+      if (it != fds.end()) {
+        closed_[{e.pid, static_cast<int>(a[0])}] = it->second.stream;
+        fds.erase(it);
+      }
+      return;
+    }
+    default:
+      break;
+  }
+  if (s.special == Special::Fcntl && ret >= 0 && (a[1] == F_DUPFD || a[1] == F_DUPFD_CLOEXEC)) {
+    auto it = fds.find(static_cast<int>(a[0]));
+    if (it != fds.end()) fds[static_cast<int>(ret)] = it->second;
+    return;
+  }
+  if (s.fd_arg < 0) {
+    if (build && e.name == "clock_gettime" && ret == 0)
+      clocks_[static_cast<int>(a[0])].push_back({e.enter_ns, ts_ns(e.data_out)});
+    if (build && e.name == "gettimeofday" && ret == 0 && e.data_out.size() >= 16) {
+      std::vector<std::string> p = split_parts(e.data_out, s.n_out);
+      if (p[0].size() >= 16) {
+        int64_t tv[2];
+        std::memcpy(tv, p[0].data(), 16);
+        clocks_[CLOCK_REALTIME].push_back({e.enter_ns, tv[0] * 1000000000LL + tv[1] * 1000});
+      }
+    }
+    return;
+  }
+  Binding* b = binding(e.pid, static_cast<int>(a[s.fd_arg]));
+  if (!b || b->stream < 0) return;
+  Stream& st = streams_[b->stream];
+  if (e.name == "connect") {
+    st.resource = b->resource = e.resource;
+    if (build) connect_at_[idx] = b->stream;
+    return;
+  }
+  if (e.name == "fcntl" && a[1] == F_SETFL) b->nonblock = (a[2] & O_NONBLOCK) != 0;
+  if (e.name == "lseek" && ret >= 0) st.pos = static_cast<uint64_t>(ret);
+  if ((e.name == "fstat" || e.name == "newfstatat") && ret == 0 && st.file && build) {
+    std::vector<std::string> p = split_parts(e.data_out, s.n_out);
+    if (!p.empty() && p[0].size() >= 56) {
+      int64_t size;
+      std::memcpy(&size, p[0].data() + 48, 8);
+      content_[st.path].size = size;
+    }
+  }
+  if (!is_read(s) || ret < 0) return;
+  std::string bytes = split_parts(e.data_out, std::max<size_t>(s.n_out, 1))[0];
+  bytes.resize(std::min<size_t>(bytes.size(), static_cast<size_t>(ret)));
+  uint64_t offset = named(s, {"pread64", "preadv", "preadv2"}) ? a[3] : st.pos;
+  if (st.file) {
+    if (build) {
+      FileContent& fc = content_[st.path];
+      if (fc.bytes.size() < offset + bytes.size()) {
+        fc.bytes.resize(offset + bytes.size());
+        fc.known.resize(offset + bytes.size(), false);
+      }
+      std::memcpy(&fc.bytes[offset], bytes.data(), bytes.size());
+      std::fill(fc.known.begin() + static_cast<long>(offset), fc.known.begin() + static_cast<long>(offset + bytes.size()), true);
+      if (ret == 0 && e.args[2] > 0 && fc.size < 0) fc.size = static_cast<int64_t>(offset);
+    }
+    if (!named(s, {"pread64", "preadv", "preadv2"})) st.pos += bytes.size();
+    return;
+  }
+  if (build) {
+    if (ret > 0) st.in.push_back(Chunk{e.enter_ns + e.dur_ns, bytes});
+    else if (e.args[2] > 0 && st.eof_at < 0) st.eof_at = e.enter_ns + e.dur_ns;
+  } else {
+    // Consumed in the recording: advance past these bytes.
+    size_t left = bytes.size();
+    while (left > 0 && st.chunk < st.in.size()) {
+      size_t n = std::min(left, st.in[st.chunk].bytes.size() - st.off);
+      st.off += n;
+      left -= n;
+      if (st.off == st.in[st.chunk].bytes.size()) {
+        st.chunk++;
+        st.off = 0;
+      }
+    }
+  }
+}
+
+void World::start(size_t cursor) {
+  // Rebuild the fd tables from scratch up to the cursor, consuming what was read.
+  pid_t root = log_.empty() ? 0 : log_.front().pid;
+  fds_.clear();
+  closed_.clear();
+  for (int fd = 0; fd < 3; fd++) fds_[root][fd] = Binding{fd, streams_[fd].resource, false};
+  for (Stream& s : streams_) {
+    s.chunk = s.off = 0;
+    s.pos = 0;
+  }
+  for (size_t i = 0; i < cursor && i < log_.size(); i++) {
+    walk_index_ = i;
+    walk(log_[i], false);
+  }
+  start_ = cursor;
+  used_.clear();
+}
+
+void World::add_latency(const std::string& glob, int64_t ns) {
+  for (Stream& s : streams_)
+    if (glob_match(glob, s.resource)) s.shift += ns;
+}
+
+void World::set_jitter(int64_t max_ns, uint64_t seed) {
+  jitter_ns_ = max_ns;
+  seed_ = seed;
+  if (max_ns <= 0) return;
+  // One draw per arrival, in log order: the same seed gives the same run.
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int64_t> d(0, max_ns);
+  for (Stream& s : streams_) {
+    if (s.file) continue;
+    int64_t extra = 0;
+    for (Chunk& c : s.in) {
+      extra = std::max(extra, d(rng));  // arrivals keep their order
+      c.at += extra;
+    }
+    if (s.eof_at >= 0) s.eof_at += extra;
+  }
+}
+
+void World::fork(pid_t parent, pid_t child) { fds_[child] = fds_[parent]; }
+
+int64_t World::arrival(const Stream& s, size_t i) const { return s.in[i].at + s.shift; }
+
+bool World::readable(const Stream& s, int64_t vnow) const {
+  if (s.chunk < s.in.size()) return arrival(s, s.chunk) <= vnow;
+  return s.eof_at >= 0 && s.eof_at + s.shift <= vnow;
+}
+
+int64_t World::next_arrival(const Stream& s) const {
+  if (s.chunk < s.in.size()) return arrival(s, s.chunk);
+  return s.eof_at >= 0 ? s.eof_at + s.shift : -1;
+}
+
+std::string World::take(Stream& s, size_t count, int64_t vnow) {
+  std::string out;
+  while (out.size() < count && s.chunk < s.in.size() && arrival(s, s.chunk) <= vnow) {
+    const std::string& b = s.in[s.chunk].bytes;
+    size_t n = std::min(count - out.size(), b.size() - s.off);
+    out.append(b, s.off, n);
+    s.off += n;
+    if (s.off == b.size()) {
+      s.chunk++;
+      s.off = 0;
+    }
+  }
+  return out;
+}
+
+StreamAnswer World::read(const StreamCall& c, int fd, size_t count, int64_t offset) {
+  StreamAnswer a;
+  Binding* b = binding(c.pid, fd);
+  if (!b) {
+    a.ret = -EBADF;
+    return a;
+  }
+  a.resource = b->resource;
+  if (b->stream < 0) return fallback(c, b->resource);
+  Stream& s = streams_[b->stream];
+  if (s.file) {
+    FileContent& fc = content_[s.path];
+    uint64_t pos = offset >= 0 ? static_cast<uint64_t>(offset) : s.pos;
+    if (fc.size >= 0 && pos >= static_cast<uint64_t>(fc.size)) {
+      a.ret = 0;
+      return a;
+    }
+    size_t n = 0;
+    while (n < count && pos + n < fc.known.size() && fc.known[pos + n] &&
+           (fc.size < 0 || pos + n < static_cast<uint64_t>(fc.size)))
+      n++;
+    if (n == 0 && count > 0) {
+      a.kind = StreamAnswer::Unrecorded;
+      a.why = "a read of " + s.path + " at offset " + std::to_string(pos) + " that the recording never read";
+      a.refuse_errno = EIO;
+      return a;
+    }
+    a.ret = static_cast<int64_t>(n);
+    a.data_out = fc.bytes.substr(pos, n);
+    if (offset < 0) s.pos = pos + n;
+    return a;
+  }
+  if (count == 0) return a;
+  if (s.chunk < s.in.size() && arrival(s, s.chunk) <= c.vnow) {
+    a.data_out = take(s, count, c.vnow);
+    a.ret = static_cast<int64_t>(a.data_out.size());
+    if (c.spec->n_out > 1) {
+      std::vector<std::string> parts(c.spec->n_out);
+      parts[0] = a.data_out;  // no source address: the peer is the connected one
+      a.data_out = join_parts(parts);
+    }
+    return a;
+  }
+  if (readable(s, c.vnow)) return a;  // end of stream: 0
+  if (b->nonblock) {
+    a.ret = -EAGAIN;
+    return a;
+  }
+  int64_t next = next_arrival(s);
+  if (next < 0) {
+    a.kind = StreamAnswer::Unrecorded;
+    a.why = "a read on " + s.resource + " past everything recorded on it (in production it would wait for data " +
+            "nobody recorded)";
+    a.refuse_errno = ECONNRESET;
+    return a;
+  }
+  a.kind = StreamAnswer::Wait;
+  a.wake = next;
+  return a;
+}
+
+StreamAnswer World::poll(const StreamCall& c, bool ppoll) {
+  StreamAnswer a;
+  size_t n = static_cast<size_t>(c.args[1]);
+  std::vector<std::string> in = split_parts(c.data_in, std::max<size_t>(c.spec->n_in, 1));
+  std::string fds = in[0];
+  if (fds.size() < n * 8) {
+    a.ret = -EFAULT;
+    return a;
+  }
+  int64_t timeout_ns = -1;
+  if (ppoll) {
+    if (in.size() > 1 && in[1].size() >= 16) timeout_ns = ts_ns(in[1]);
+  } else {
+    int32_t ms = static_cast<int32_t>(c.args[2]);
+    if (ms >= 0) timeout_ns = static_cast<int64_t>(ms) * 1000000LL;
+  }
+  int64_t deadline = c.deadline >= 0 ? c.deadline : timeout_ns >= 0 ? c.vnow + timeout_ns : -1;
+  int ready = 0;
+  int64_t wake = -1;
+  for (size_t i = 0; i < n; i++) {
+    struct pollfd p;
+    std::memcpy(&p, fds.data() + i * 8, 8);
+    p.revents = 0;
+    if (p.fd >= 0) {
+      Binding* b = binding(c.pid, p.fd);
+      if (!b) {
+        p.revents = POLLNVAL;
+      } else {
+        if (a.resource.empty()) a.resource = b->resource;
+        bool in_ready = false;
+        if (b->stream >= 0) {
+          const Stream& s = streams_[b->stream];
+          in_ready = s.file || readable(s, c.vnow);
+          int64_t next = s.file ? -1 : next_arrival(s);
+          if (!in_ready && next >= 0) wake = wake < 0 ? next : std::min(wake, next);
+        }
+        if (in_ready) p.revents |= static_cast<short>(p.events & (POLLIN | POLLRDNORM));
+        if (p.events & (POLLOUT | POLLWRNORM)) p.revents |= static_cast<short>(p.events & (POLLOUT | POLLWRNORM));
+      }
+      if (p.revents) ready++;
+    }
+    std::memcpy(&fds[i * 8], &p, 8);
+  }
+  if (ready > 0 || (deadline >= 0 && deadline <= c.vnow)) {
+    a.ret = ready;
+    a.data_out = fds;  // the pollfd array with revents: the one output buffer
+    return a;
+  }
+  if (wake < 0 && deadline < 0) {
+    a.kind = StreamAnswer::Unrecorded;
+    a.why = std::string(c.spec->name) + " without a timeout on fds where nothing recorded arrives (in production it " +
+            "would wait for data nobody recorded)";
+    a.refuse_errno = EINTR;
+    return a;
+  }
+  a.kind = StreamAnswer::Wait;
+  a.wake = wake < 0 ? deadline : deadline < 0 ? wake : std::min(wake, deadline);
+  a.deadline = deadline;
+  return a;
+}
+
+StreamAnswer World::sleep(const StreamCall& c) {
+  StreamAnswer a;
+  std::vector<std::string> in = split_parts(c.data_in, std::max<size_t>(c.spec->n_in, 1));
+  int64_t len = ts_ns(in[0]);
+  if (len < 0) {
+    a.ret = -EFAULT;
+    return a;
+  }
+  int64_t deadline = c.deadline;
+  if (deadline < 0) {
+    bool abs = c.spec->name == std::string("clock_nanosleep") && (c.args[1] & TIMER_ABSTIME);
+    if (abs) {
+      // An absolute time on the program's clock: back to the recording's timeline.
+      int clk = static_cast<int>(c.args[0]);
+      deadline = c.vnow + (len - clock_value(clk, c.vnow));
+    } else {
+      deadline = c.vnow + len;
+    }
+  }
+  if (deadline <= c.vnow) return a;
+  a.kind = StreamAnswer::Wait;
+  a.wake = a.deadline = deadline;
+  return a;
+}
+
+int64_t World::clock_value(int clk, int64_t vnow) const {
+  auto it = clocks_.find(clk);
+  if (it == clocks_.end() || it->second.empty()) {
+    it = clocks_.find(CLOCK_MONOTONIC);
+    if (it == clocks_.end() || it->second.empty()) return vnow;
+  }
+  const auto& v = it->second;
+  // The last anchor at or before vnow (else the first): the clock runs at the virtual rate.
+  auto up = std::upper_bound(v.begin(), v.end(), std::make_pair(vnow, INT64_MAX));
+  const auto& ref = up == v.begin() ? v.front() : *(up - 1);
+  return ref.second + (vnow - ref.first);
+}
+
+StreamAnswer World::clock(const StreamCall& c) {
+  StreamAnswer a;
+  std::string name = c.spec->name;
+  if (name == "clock_gettime") {
+    a.data_out = ts_bytes(clock_value(static_cast<int>(c.args[0]), c.vnow));
+  } else if (name == "gettimeofday") {
+    int64_t v = clock_value(CLOCK_REALTIME, c.vnow);
+    int64_t tv[2] = {v / 1000000000LL, (v % 1000000000LL) / 1000};
+    a.data_out = join_parts({std::string(reinterpret_cast<const char*>(tv), 16), std::string()});
+  } else {  // time
+    int64_t sec = clock_value(CLOCK_REALTIME, c.vnow) / 1000000000LL;
+    a.ret = sec;
+    if (c.args[0]) a.data_out = std::string(reinterpret_cast<const char*>(&sec), 8);
+  }
+  return a;
+}
+
+StreamAnswer World::connect(const StreamCall& c) {
+  StreamAnswer a;
+  int fd = static_cast<int>(c.args[0]);
+  Binding* b = binding(c.pid, fd);
+  if (!b) {
+    a.ret = -EBADF;
+    return a;
+  }
+  std::string proto = b->resource.rfind("socket:", 0) == 0 ? b->resource.substr(7) : "tcp";
+  std::string ep = proto + ":" + format_sockaddr(c.data_in);
+  a.resource = ep;
+  // The next recorded connection to the same endpoint that has not been answered yet.
+  for (const auto& [idx, st] : connect_at_) {
+    if (idx < start_ || used_.count(idx) || log_[idx].resource != ep) continue;
+    used_.insert(idx);
+    b->stream = st;
+    b->resource = ep;
+    streams_[st].resource = ep;
+    a.ret = log_[idx].ret;
+    return a;
+  }
+  a.kind = StreamAnswer::Unrecorded;
+  a.why = "a connection to " + ep + ", which the recording never made";
+  a.refuse_errno = ECONNREFUSED;
+  return a;
+}
+
+StreamAnswer World::open(const StreamCall& c) {
+  StreamAnswer a;
+  std::string path = in_part_for_arg(*c.spec, c.data_in, c.spec->path_arg);
+  std::string res = "file:" + path;
+  a.resource = res;
+  // Relative paths: the recording named files absolutely; match on the tail.
+  auto matches = [&](const std::string& r) {
+    return r == res || (!path.empty() && path[0] != '/' && r.size() > path.size() &&
+                        r.compare(r.size() - path.size(), path.size(), path) == 0 && r[r.size() - path.size() - 1] == '/');
+  };
+  const Event* rec = nullptr;
+  for (size_t i = start_; i < log_.size() && !rec; i++)
+    if (!used_.count(i) && log_[i].name == c.spec->name && matches(log_[i].resource)) {
+      used_.insert(i);
+      rec = &log_[i];
+    }
+  if (!rec)
+    for (size_t i = 0; i < log_.size(); i++)
+      if (log_[i].kind == kSyscall && syscall_spec(log_[i].nr).fd == FdEffect::Creates && matches(log_[i].resource))
+        rec = &log_[i];
+  if (!rec) {
+    a.kind = StreamAnswer::Unrecorded;
+    a.why = "an open of " + path + ", a file the recording never opened";
+    a.refuse_errno = ENOENT;
+    return a;
+  }
+  if (rec->ret < 0) {
+    a.ret = rec->ret;
+    return a;
+  }
+  a.kind = StreamAnswer::CreateFd;
+  a.resource = rec->resource;
+  auto f = files_.find(rec->resource.substr(5));
+  a.placeholder = f == files_.end() ? "/dev/null" : f->second;
+  a.cloexec = c.spec->cloexec_arg >= 0 && (c.args[c.spec->cloexec_arg] & c.spec->cloexec_mask);
+  return a;
+}
+
+void World::bind_created(pid_t pid, int fd, const StreamCall& c, const StreamAnswer& a) {
+  // An accepted connection is the recorded one; a socket or a file opened again starts afresh
+  // (a file reads the same recorded content from offset 0).
+  int st = a.stream >= 0 ? a.stream : new_stream(a.resource, -1);
+  Binding b{st, a.resource, false};
+  std::string name = c.spec->name;
+  if (name == "socket") b.nonblock = (c.args[1] & SOCK_NONBLOCK) != 0;
+  if (name == "accept4") b.nonblock = (c.args[3] & SOCK_NONBLOCK) != 0;
+  if (named(*c.spec, {"open", "openat"})) b.nonblock = (c.args[c.spec->cloexec_arg] & O_NONBLOCK) != 0;
+  fds_[pid][fd] = b;
+}
+
+StreamAnswer World::accept(const StreamCall& c) {
+  StreamAnswer a;
+  Binding* b = binding(c.pid, static_cast<int>(c.args[0]));
+  if (!b) {
+    a.ret = -EBADF;
+    return a;
+  }
+  a.resource = b->resource;
+  for (size_t i = start_; i < log_.size(); i++) {
+    const Event& e = log_[i];
+    if (used_.count(i) || e.kind != kSyscall || syscall_spec(e.nr).fd != FdEffect::Accepts || e.pid != c.pid ||
+        e.args[0] != c.args[0])
+      continue;
+    if (e.ret < 0) {
+      used_.insert(i);
+      a.ret = e.ret;
+      return a;
+    }
+    int64_t at = e.enter_ns + e.dur_ns;  // the connection came in then
+    if (at > c.vnow) {
+      if (b->nonblock) {
+        a.ret = -EAGAIN;
+        return a;
+      }
+      a.kind = StreamAnswer::Wait;
+      a.wake = at;
+      return a;
+    }
+    used_.insert(i);
+    auto st = created_at_.find(i * 2);
+    a.kind = StreamAnswer::CreateFd;
+    a.placeholder = "/dev/null";
+    a.stream = st == created_at_.end() ? -1 : st->second;
+    a.resource = e.resource;
+    a.cloexec = c.spec->cloexec_arg >= 0 && (c.args[c.spec->cloexec_arg] & c.spec->cloexec_mask);
+    return a;
+  }
+  a.kind = StreamAnswer::Unrecorded;
+  a.why = "an accept on " + b->resource + " beyond the connections recorded";
+  a.refuse_errno = EAGAIN;
+  return a;
+}
+
+void World::after_real(pid_t pid, const StreamCall& c, int64_t ret) {
+  const SyscallSpec& s = *c.spec;
+  auto& fds = fds_[pid];
+  if (s.fd == FdEffect::Closes && ret == 0) {
+    fds.erase(static_cast<int>(c.args[0]));
+  } else if ((s.fd == FdEffect::Dups || (s.special == Special::Fcntl && (c.args[1] == F_DUPFD || c.args[1] == F_DUPFD_CLOEXEC))) &&
+             ret >= 0) {
+    auto it = fds.find(static_cast<int>(c.args[0]));
+    if (it != fds.end()) fds[static_cast<int>(ret)] = it->second;
+  }
+}
+
+StreamAnswer World::fallback(const StreamCall& c, const std::string& resource) {
+  StreamAnswer a;
+  a.resource = resource;
+  auto it = by_key_.find({c.spec->name, resource});
+  if (it == by_key_.end() && resource.empty()) it = by_key_.find({c.spec->name, std::string()});
+  if (it != by_key_.end()) {
+    const Event* pick = nullptr;
+    for (size_t i : it->second)
+      if (i >= start_ && !used_.count(i)) {
+        used_.insert(i);
+        pick = &log_[i];
+        break;
+      }
+    if (!pick) pick = &log_[it->second.back()];  // asked again: the same answer
+    a.ret = pick->ret;
+    a.data_out = pick->data_out;
+    return a;
+  }
+  a.kind = StreamAnswer::Unrecorded;
+  a.why = std::string(c.spec->name) + (resource.empty() ? "" : " on " + resource) + ", which the recording never made";
+  a.refuse_errno = ENOSYS;
+  return a;
+}
+
+StreamAnswer World::call(const StreamCall& c) {
+  const SyscallSpec& s = *c.spec;
+  std::string name = s.name;
+  StreamAnswer a;
+  if (s.cls == Class::Executed || s.cls == Class::Untraced) {
+    a.kind = StreamAnswer::RunReal;
+    if (s.fd_arg >= 0) a.resource = resource_of(c.pid, static_cast<int>(c.args[s.fd_arg]));
+    return a;
+  }
+  if (s.cls == Class::Denied) {
+    a.ret = -ENOSYS;
+    return a;
+  }
+  if (named(s, {"read", "readv", "recvfrom"})) return read(c, static_cast<int>(c.args[0]), static_cast<size_t>(c.args[2]), -1);
+  if (named(s, {"pread64"})) return read(c, static_cast<int>(c.args[0]), static_cast<size_t>(c.args[2]), static_cast<int64_t>(c.args[3]));
+  if (is_write(s)) {
+    int fd = static_cast<int>(c.args[0]);
+    Binding* b = binding(c.pid, fd);
+    if (!b) {
+      a.ret = -EBADF;
+      return a;
+    }
+    a.resource = b->resource;
+    std::string bytes = split_parts(c.data_in, std::max<size_t>(s.n_in, 1))[0];
+    a.ret = static_cast<int64_t>(bytes.size());
+    return a;
+  }
+  if (name == "poll") return poll(c, false);
+  if (name == "ppoll") return poll(c, true);
+  if (named(s, {"nanosleep", "clock_nanosleep"})) return sleep(c);
+  if (named(s, {"accept", "accept4"})) return accept(c);
+  if (named(s, {"clock_gettime", "gettimeofday", "time"})) return clock(c);
+  if (name == "connect") return connect(c);
+  if (named(s, {"open", "openat"})) return open(c);
+  if (name == "socket") {
+    a.kind = StreamAnswer::CreateFd;
+    a.placeholder = "/dev/null";
+    a.cloexec = (c.args[1] & SOCK_CLOEXEC) != 0;
+    a.resource = "socket:" + socket_proto(c.args[0], c.args[1]);
+    return a;
+  }
+  if (s.special == Special::Fcntl && (c.args[1] == F_SETFL || c.args[1] == F_GETFL)) {
+    Binding* b = binding(c.pid, static_cast<int>(c.args[0]));
+    if (!b) {
+      a.ret = -EBADF;
+      return a;
+    }
+    a.resource = b->resource;
+    if (c.args[1] == F_SETFL) b->nonblock = (c.args[2] & O_NONBLOCK) != 0;
+    else a.ret = O_RDWR | (b->nonblock ? O_NONBLOCK : 0);
+    return a;
+  }
+  if (name == "lseek") {
+    Binding* b = binding(c.pid, static_cast<int>(c.args[0]));
+    if (!b || b->stream < 0 || !streams_[b->stream].file) return fallback(c, b ? b->resource : std::string());
+    Stream& st = streams_[b->stream];
+    int64_t size = content_[st.path].size;
+    int64_t off = static_cast<int64_t>(c.args[1]);
+    int whence = static_cast<int>(c.args[2]);
+    int64_t base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? static_cast<int64_t>(st.pos) : size;
+    if (whence == SEEK_END && size < 0) return fallback(c, b->resource);
+    if (base + off < 0) {
+      a.ret = -EINVAL;
+      return a;
+    }
+    st.pos = static_cast<uint64_t>(base + off);
+    a.ret = base + off;
+    a.resource = b->resource;
+    return a;
+  }
+  if (named(s, {"setsockopt", "shutdown"})) {
+    Binding* b = binding(c.pid, static_cast<int>(c.args[0]));
+    a.resource = b ? b->resource : std::string();
+    return a;  // accepted: nothing the program reads back depends on it here
+  }
+  std::string res;
+  if (s.fd_arg >= 0) res = resource_of(c.pid, static_cast<int>(c.args[s.fd_arg]));
+  else if (s.path_arg >= 0) res = "file:" + in_part_for_arg(s, c.data_in, s.path_arg);
+  return fallback(c, res);
+}
+
+}  // namespace rb
