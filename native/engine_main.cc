@@ -9,6 +9,8 @@
 //   file RECORDED_PATH LOCAL_BLOB_PATH (replay, repeated)
 //   inject ID KIND key=value...  (replay, repeated; native/inject.h)
 //   counterfactual 0|1      jitter MAX_US SEED      unrecorded error|refuse
+//   late_data 0|1 (record; default 1)  late_data_ms N  late_data_bytes N  late_data_sockets N
+//     (reading sockets on after the service closed them, and its bounds: see late_data.h)
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -58,7 +60,21 @@ struct Config {
   int64_t jitter_us = 0;
   uint64_t seed = 0;
   bool refuse_unrecorded = false;
+  rb::LateDataOptions late;
 };
+
+// A late_data_* bound: a whole number, not negative.
+bool parse_bound(const std::string& key, const std::string& v, uint64_t& out, std::string& err) {
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+  if (v.empty() || v[0] == '-' || *end != '\0' || errno != 0 || n > (uint64_t(1) << 53)) {
+    err = key + " needs a whole number, not '" + v + "'";
+    return false;
+  }
+  out = n;
+  return true;
+}
 
 bool parse_config(const std::string& text, Config& c, std::string& err) {
   std::istringstream in(text);
@@ -95,7 +111,14 @@ bool parse_config(const std::string& text, Config& c, std::string& err) {
       c.jitter_us = std::strtoll(v1.c_str(), nullptr, 10);
       c.seed = std::strtoull(v2.c_str(), nullptr, 10);
     } else if (key == "unrecorded") c.refuse_unrecorded = v1 == "refuse";
-    else {
+    else if (key == "late_data") c.late.enabled = v1 == "1";
+    else if (key == "late_data_ms" || key == "late_data_bytes" || key == "late_data_sockets") {
+      uint64_t n = 0;
+      if (!parse_bound(key, v1, n, err)) return false;
+      if (key == "late_data_ms") c.late.linger_ms = static_cast<int64_t>(n);
+      else if (key == "late_data_bytes") c.late.max_bytes = n;
+      else c.late.max_sockets = n;
+    } else {
       err = "unknown config key " + key;
       return false;
     }
@@ -208,6 +231,7 @@ int main() {
   if (cfg.mode == "record") {
     rb::RecordOptions o;
     o.pinned = cfg.spawn.pin;
+    o.late = cfg.late;
     tool = rb::make_recorder(out, o);
   } else {
     tool = rb::make_replayer(out, std::move(ropts));

@@ -20,6 +20,7 @@
 #include <sstream>
 
 #include "capture.h"
+#include "late_data.h"
 #include "tools.h"
 
 namespace rb {
@@ -86,6 +87,9 @@ class Recorder : public Tool {
   Resume on_syscall(Thread& t, const SyscallStop& stop) override {
     if (t0_ == 0) t0_ = stop.time_ns;
     if (running_ == t.tid()) running_ = -1;
+    // Late data: what arrived so far is logged before this call; sockets it closes are duplicated.
+    late_.drain(out_, seq_, t0_, stop.time_ns);
+    late_.on_entry(t.pid(), t.tid(), stop.nr, stop.args, late_resource_of(t.pid()));
     const SyscallSpec& s = *stop.spec;
     const uint64_t* args = stop.args;
     Event ev = syscall_event(t.pid(), t, s, args, seq_++, stop.time_ns - t0_);
@@ -111,13 +115,14 @@ class Recorder : public Tool {
   }
 
   int64_t next_deadline() override {
-    int64_t f = out_.flush_deadline();
+    int64_t f = earliest_deadline(out_.flush_deadline(), late_.next_deadline());
     if (!serialized_ || running_ < 0 || ready_.empty()) return f;
     int64_t token = running_since_ + kTokenTimeoutNs;
     return f < 0 ? token : std::min(f, token);
   }
 
   void on_timer() override {
+    late_.drain(out_, seq_, t0_, now_ns());
     out_.flush_if_due();
     if (!serialized_ || running_ < 0 || ready_.empty() || now_ns() < running_since_ + kTokenTimeoutNs) return;
     // A thread ran this long without a syscall while others waited: it may be spinning on one
@@ -161,6 +166,7 @@ class Recorder : public Tool {
     const SyscallSpec& s = *it->second.spec;
     pending_.erase(it);
     int64_t ret = t.syscall_ret();
+    late_.on_return(t.tid(), ret, late_resource_of(t.pid()));  // what the call closed starts lingering
     ev.ret = ret;
     ev.dur_ns = now_ns() - t0_ - ev.enter_ns;
     if (s.special == Special::Affinity && opts_.pinned && ret > 0) {
@@ -188,6 +194,7 @@ class Recorder : public Tool {
   }
 
   void exit_event(const Thread& t, int status) {
+    late_.drain(out_, seq_, t0_, now_ns());
     Event e;
     e.seq = seq_++;
     e.kind = kExit;
@@ -202,7 +209,10 @@ class Recorder : public Tool {
   void on_thread_exit(Thread& t, int status) override {
     finish_unreturned(t.tid());
     exit_event(t, status);
-    if (t.pid() == t.tid()) fds_.erase(t.pid());
+    if (t.pid() == t.tid()) {
+      late_.on_process_exit();  // the sockets its exit closed start lingering
+      fds_.erase(t.pid());
+    }
     ready_.erase(std::remove(ready_.begin(), ready_.end(), t.tid()), ready_.end());
     if (running_ == t.tid()) running_ = -1;
     if (exiting_ == t.tid()) exiting_ = -1;
@@ -268,6 +278,9 @@ class Recorder : public Tool {
   void on_exit(int status) override {
     while (!pending_.empty()) finish_unreturned(pending_.begin()->first);
     out_.message("{\"type\":\"exit\"," + exit_status_json(status) + "}");
+    // The service is gone and reaped; the engine ends once its sockets are done (at most the
+    // linger time from now).
+    late_.finish(out_, seq_, t0_);
   }
 
  private:
@@ -401,6 +414,15 @@ class Recorder : public Tool {
   bool serialized_ = true;
   uint64_t seq_ = 0;
   int64_t t0_ = 0;
+
+  // Late data (late_data.h): sockets the service closed, read on after the close.
+  LateData late_{opts_.late};
+  LateData::ResourceOf late_resource_of(pid_t pid) const {
+    return [this, pid](int64_t fd) {
+      auto it = fds_.find(pid);
+      return it == fds_.end() ? "fd:" + std::to_string(fd) : it->second.get(fd);
+    };
+  }
 };
 
 }  // namespace

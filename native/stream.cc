@@ -113,8 +113,9 @@ void World::walk(const Event& e, bool build) {
     auto c = closed_.find({e.pid, fd});
     if (c != closed_.end()) st = c->second;
     if (st < 0 || !build) return;
-    if (e.ret > 0) streams_[st].in.push_back(Chunk{e.enter_ns, e.data_out});
-    else streams_[st].eof_at = e.enter_ns;
+    // late_data: bytes; late_data_end: ret 0 is the peer's EOF (an error or a bound: unknown).
+    if (e.name == "late_data" && e.ret > 0) streams_[st].in.push_back(Chunk{e.enter_ns, e.data_out});
+    else if (e.name == "late_data_end" && e.ret == 0) streams_[st].eof_at = e.enter_ns;
     return;
   }
   if (e.kind != kSyscall) return;

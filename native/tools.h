@@ -10,6 +10,7 @@
 
 #include "batch.h"
 #include "inject.h"
+#include "late_data.h"
 #include "output.h"
 #include "tracer.h"
 
@@ -17,6 +18,7 @@ namespace rb {
 
 struct RecordOptions {
   bool pinned = true;  // answer sched_getaffinity with the mask from before pinning
+  LateDataOptions late;  // keep reading sockets the service closed (late_data.h)
 };
 
 // Control commands for a running replay (pause, step, speed...), filled by the engine's input

@@ -3,7 +3,7 @@
 import * as path from 'node:path';
 import { Table } from 'apache-arrow';
 import { buildFixtures, startProvider } from './fixtures';
-import { record, type RecordResult } from './record/record';
+import { record, type RecordOptions, type RecordResult } from './record/record';
 import { replay } from './replay/replay';
 import { storeHome } from './store';
 import { openEventStore } from './store/open';
@@ -30,6 +30,8 @@ export interface PaymentIncidentOptions {
   providerDelayMs?: number;
   /** The client executable (default: the built fixture). */
   exe?: string;
+  /** Late data (see RecordOptions.lateData; default on): the provider's answer after the timeout. */
+  lateData?: RecordOptions['lateData'];
   signal?: AbortSignal;
 }
 
@@ -58,6 +60,7 @@ export async function recordPaymentIncident(
       },
       cwd: path.dirname(exe),
       store,
+      lateData: o.lateData,
       signal: o.signal,
     });
     return { ...result, providerPort: provider.port };

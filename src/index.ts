@@ -4,7 +4,7 @@ export { ReplaybookError } from './errors';
 export { openStore, storeHome, StoreError, type EventStore, type IncidentFilter, type ChdbStore } from './store';
 export { openEventStore, openServerStore, type ServerStore, type OpenEventStoreOptions, type ServerStoreOptions } from './store';
 export { copyIncident } from './store/copy';
-export { record, type RecordOptions, type RecordResult } from './record/record';
+export { record, type LateDataOptions, type RecordOptions, type RecordResult } from './record/record';
 export { replay, runTable, loadIncident, type ReplayOptions, type RunResult, type Divergence, type DivergentCall, type Speed } from './replay/replay';
 export { writtenTo } from './replay/outputs';
 export { ReplaySession, type SessionState, type SessionThread } from './replay/session';

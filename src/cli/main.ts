@@ -20,13 +20,18 @@ const HELP: import('./args').FlagSpec = { name: 'help', help: 'show this help' }
 const COMMANDS: Record<string, CommandSpec> = {
   record: {
     name: 'record',
-    usage: 'replaybook record --incident ID [--service NAME] [--no-pin] -- CMD [ARGS...]',
+    usage: 'replaybook record --incident ID [--service NAME] [--no-pin] [--no-late-data | --late-data-ms N] -- CMD [ARGS...]',
     summary:
-      'Run CMD under the recorder: every syscall with its data and timing goes into the event log as incident ID.\nThe service\'s own stdout and stderr still reach this terminal.',
+      'Run CMD under the recorder: every syscall with its data and timing goes into the event log as incident ID.\nThe service\'s own stdout and stderr still reach this terminal.\n' +
+      'Late data: when the service closes a TCP connection (or exits), the recorder keeps reading it for up to\n' +
+      '5 s and logs what the peer still sends, for "what if the timeout were longer" replays. The peer sees a FIN\n' +
+      'instead of an RST; the service is not delayed, but the recording can end up to that long after it exits.',
     flags: [
       { name: 'incident', value: 'ID', help: 'incident id (letters, digits, . _ : -)' },
       { name: 'service', value: 'NAME', help: "service name (default: the executable's name)" },
       { name: 'no-pin', help: 'do not pin the service to one CPU (for services that need every core; stops cost more)' },
+      { name: 'no-late-data', help: 'do not read on sockets the service closed (the peer sees exactly what it would have)' },
+      { name: 'late-data-ms', value: 'N', help: 'read on a closed socket for at most N ms after the close (default 5000)' },
       CLICKHOUSE_FLAG,
       HELP,
       VERBOSE,
@@ -208,6 +213,19 @@ function interruptSignal(): AbortSignal {
   return ac.signal;
 }
 
+function lateDataFlags(p: Parsed): boolean | { ms: number } {
+  const ms = str(p, 'late-data-ms');
+  if (p.flags.has('no-late-data')) {
+    if (ms !== undefined) throw new ReplaybookError('usage', '--no-late-data and --late-data-ms contradict each other: give one');
+    return false;
+  }
+  if (ms === undefined) return true;
+  if (!/^\d+$/.test(ms) || !Number.isSafeInteger(Number(ms))) {
+    throw new ReplaybookError('usage', `--late-data-ms needs a whole number of milliseconds, not '${ms}'`);
+  }
+  return { ms: Number(ms) };
+}
+
 async function cmdRecord(p: Parsed): Promise<number> {
   const incident = str(p, 'incident');
   if (!incident) throw new ReplaybookError('usage', 'record needs --incident ID (see replaybook record --help)');
@@ -219,6 +237,7 @@ async function cmdRecord(p: Parsed): Promise<number> {
       service: str(p, 'service'),
       env: serviceEnv(),
       pin: !p.flags.has('no-pin'),
+      lateData: lateDataFlags(p),
       store,
       signal: interruptSignal(),
     });

@@ -66,6 +66,11 @@ export interface EngineRunOptions {
   pauseAt?: bigint;
   /** Replay: pause before the first event. */
   startPaused?: boolean;
+  /**
+   * Record: read on sockets the service closed and log what still arrives as late_data events
+   * (native/late_data.h). Omitted: the engine's defaults (on; 5000 ms, 1 MiB, 64 sockets).
+   */
+  lateData?: { enabled: boolean; ms?: number; bytes?: number; sockets?: number };
   /** Replay: the recorded events. */
   input?: AsyncIterable<RecordBatch> | Iterable<RecordBatch>;
   onEvents(columns: EventColumns): void;
@@ -91,6 +96,12 @@ function configText(o: EngineRunOptions): string {
   if (o.isolateNetwork) lines.push('isolate_network 1');
   if (o.pauseAt !== undefined) lines.push(`pause_at ${o.pauseAt}`);
   if (o.startPaused) lines.push('start_paused 1');
+  if (o.lateData) {
+    lines.push(`late_data ${o.lateData.enabled ? 1 : 0}`);
+    if (o.lateData.ms !== undefined) lines.push(`late_data_ms ${o.lateData.ms}`);
+    if (o.lateData.bytes !== undefined) lines.push(`late_data_bytes ${o.lateData.bytes}`);
+    if (o.lateData.sockets !== undefined) lines.push(`late_data_sockets ${o.lateData.sockets}`);
+  }
   if (o.speed !== undefined) lines.push(`speed ${o.speed === 'max' ? 'max' : String(o.speed)}`);
   for (const [recorded, local] of o.files ?? []) lines.push(`file ${escape(recorded)} ${escape(local)}`);
   return lines.join('\n') + '\n';

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import type { RecordBatch } from 'apache-arrow';
 import { runEngine, type EngineMessage } from '../engine/engine';
 import { toRecordBatch } from '../engine/columns';
-import { RECORDING_RUN, type IncidentInfo } from '../events/schema';
+import { EVENT_KINDS, RECORDING_RUN, type IncidentInfo } from '../events/schema';
 import type { EventStore } from '../store/types';
 import { StoreError } from '../store/errors';
 import { ReplaybookError } from '../errors';
@@ -24,10 +24,39 @@ export interface RecordOptions {
   cwd?: string;
   /** Pin tracer and service to one CPU (default true; stops cost ~25x more across CPUs). */
   pin?: boolean;
+  /**
+   * Late data (default on): when the service closes a connected TCP socket (or exits with it
+   * open), keep reading it and log what the peer still sends, with its arrival times, as
+   * `late_data` events, so a replay can ask "what if the timeout were longer?". The peer then
+   * sees a FIN instead of an RST and the connection stays open up to `ms` after the close.
+   * `false` turns it off; bounds: `ms` of reading after each close (default 5000), `bytes` per
+   * socket (default 1 MiB), `sockets` in all (default 64). The service is never delayed; the
+   * recording may end up to `ms` after it exits.
+   */
+  lateData?: boolean | LateDataOptions;
   store: EventStore;
   signal?: AbortSignal;
   /** Called as events arrive (count so far). */
   onProgress?(events: number): void;
+}
+
+export interface LateDataOptions {
+  ms?: number;
+  bytes?: number;
+  sockets?: number;
+}
+
+/** The engine's late-data settings for a RecordOptions.lateData, checked. */
+export function lateDataConfig(o: boolean | LateDataOptions | undefined): { enabled: boolean; ms?: number; bytes?: number; sockets?: number } {
+  if (o === undefined || o === true) return { enabled: true };
+  if (o === false) return { enabled: false };
+  for (const [k, v] of Object.entries(o)) {
+    if (!['ms', 'bytes', 'sockets'].includes(k)) throw new ReplaybookError('bad_option', `lateData has no option '${k}' (ms, bytes, sockets)`);
+    if (v !== undefined && (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)) {
+      throw new ReplaybookError('bad_option', `lateData.${k} must be a whole number >= 0, not ${String(v)}`);
+    }
+  }
+  return { enabled: true, ms: o.ms, bytes: o.bytes, sockets: o.sockets };
 }
 
 export interface RecordResult {
@@ -37,6 +66,8 @@ export interface RecordResult {
   /** What the engine noticed that may make the replay diverge (e.g. a thread spinning). */
   warnings: string[];
 }
+
+const LATE_DATA_KIND = EVENT_KINDS.indexOf('late_data');
 
 const INCIDENT_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -82,6 +113,7 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
     if (!(e instanceof StoreError && e.code === 'locked')) throw e;
   }
   if (exists) throw new ReplaybookError('incident_exists', `incident '${o.incident}' already exists: choose another id`);
+  const lateData = lateDataConfig(o.lateData);
   const cwd = path.resolve(o.cwd ?? process.cwd());
   const envObj = o.env ?? process.env;
   const exe = resolveExecutable(o.command[0], cwd, envObj);
@@ -91,6 +123,8 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
   const batches: RecordBatch[] = [];
   const files = new Map<string, string>(); // path -> role
   let count = 0;
+  // The service's own duration: late data may be logged after it exited.
+  let lastServiceEnter = 0n;
   let exitMsg: EngineMessage | undefined;
   const warnings: string[] = [];
   const startedAtNs = BigInt(Date.now()) * 1_000_000n;
@@ -101,9 +135,11 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
     env,
     cwd,
     pin: o.pin ?? true,
+    lateData,
     signal: o.signal,
     onEvents(cols) {
       batches.push(toRecordBatch(cols, o.incident, RECORDING_RUN));
+      for (let i = 0; i < cols.n; i++) if (cols.kind[i] !== LATE_DATA_KIND) lastServiceEnter = cols.enter_ns[i];
       count += cols.n;
       o.onProgress?.(count);
     },
@@ -137,7 +173,6 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
     }
   }
   const exeReal = fs.realpathSync(exe);
-  const lastEnter = batches.length ? (batches[batches.length - 1].getChild('enter_ns')?.get(batches[batches.length - 1].numRows - 1) as bigint) : 0n;
   const info: IncidentInfo = {
     incident_id: o.incident,
     service: o.service ?? path.basename(exe),
@@ -150,7 +185,7 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
     exit_code: typeof exitMsg.exit_code === 'number' ? exitMsg.exit_code : null,
     exit_signal: typeof exitMsg.signal === 'string' ? exitMsg.signal : null,
     event_count: count,
-    duration_ns: lastEnter ?? 0n,
+    duration_ns: lastServiceEnter,
     files: fileShas,
     host: os.hostname(),
   };
