@@ -1,0 +1,8 @@
+// Injections: counterfactual replay's edits to a recorded incident, as data (types.ts holds the
+// schema the engine reads).
+export * from './types';
+export { InjectionSpecError, InjectionApplyError } from './errors';
+export { parseInjection, parseInjectionSpec, renderSpec, INJECTION_FLAGS, type InjectionFlag } from './parse';
+export { whenHits, globMatch, formatWhen } from './fields';
+export { errnoByName, errnoByNumber, errnoNames, signalByName, signalByNumber, signalNames, type NamedNumber } from './errno';
+export { syscallRows, SYSCALL_CLASS_NAMES } from './syscalls';
