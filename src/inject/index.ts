@@ -7,5 +7,18 @@ export { delay, fail, latency, timeout, signal, injectionFromJSON, type Selector
 export { describeInjection, describeWhen, formatUs } from './describe';
 export { whenHits, globMatch, formatWhen } from './fields';
 export { toEngineConfig, percentEncode, percentDecode, engineObject } from './serialize';
+export {
+  applyToCommand,
+  applyToFile,
+  rewriteConfig,
+  editConfig,
+  detectConfigFormat,
+  type CommandRewrite,
+  type CommandChange,
+  type ApplyOptions,
+  type ConfigFormat,
+  type ConfigChange,
+  type ConfigRewrite,
+} from './rewrite';
 export { errnoByName, errnoByNumber, errnoNames, signalByName, signalByNumber, signalNames, type NamedNumber } from './errno';
 export { syscallRows, SYSCALL_CLASS_NAMES } from './syscalls';
