@@ -117,7 +117,7 @@ function argText(v: unknown, key: string): string {
 
 function whenOf(w: unknown): When {
   if (w === undefined) return EVERY_CALL;
-  if (typeof w === 'number') return parseWhen(Number.isInteger(w) && w >= 0 ? String(w) : `${w}`);
+  if (typeof w === 'number') return parseWhen(String(w));
   if (typeof w === 'string') return parseWhen(w);
   if (isObject(w)) {
     checkKeys(w, ['first', 'last', 'step'], 'when field');
@@ -204,11 +204,10 @@ export function fail(set: string, error: string | number | { retval: number }, o
   return building('fail', [set, error, opts], () => {
     const parts = selectorParts(set, opts);
     if (typeof error === 'string') parts.error = parseErrno(error);
-    else if (typeof error === 'number') parts.error = parseErrno(Number.isInteger(error) && error >= 0 ? String(error) : `${error}`);
+    else if (typeof error === 'number') parts.error = parseErrno(String(error));
     else if (isObject(error)) {
       checkKeys(error, ['retval'], 'field');
-      const r = (error as { retval: unknown }).retval;
-      parts.retval = parseRetval(typeof r === 'number' && Number.isInteger(r) && r >= 0 ? String(r) : String(r));
+      parts.retval = parseRetval(String((error as { retval: unknown }).retval));
     } else throw new FieldError("fail: expected an errno ('EIO', 5) or { retval: N }");
     return syscallInjections(parts, never)[0] as FailInjection;
   });
