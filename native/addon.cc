@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "batch.h"
+#include "syscalls.h"
 
 namespace {
 
@@ -219,11 +220,61 @@ Napi::Value WriteFrame(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+const char* class_name(rb::Class c) {
+  switch (c) {
+    case rb::Class::Untraced: return "untraced";
+    case rb::Class::Emulated: return "emulated";
+    case rb::Class::Executed: return "executed";
+    case rb::Class::Denied: return "denied";
+  }
+  return "emulated";
+}
+
+const char* fd_effect_name(rb::FdEffect f) {
+  switch (f) {
+    case rb::FdEffect::None: return "none";
+    case rb::FdEffect::Uses: return "uses";
+    case rb::FdEffect::Creates: return "creates";
+    case rb::FdEffect::Accepts: return "accepts";
+    case rb::FdEffect::Pair: return "pair";
+    case rb::FdEffect::Dups: return "dups";
+    case rb::FdEffect::Closes: return "closes";
+  }
+  return "none";
+}
+
+// syscallTable() -> [{ nr, name, cls, nargs, fdArg, pathArg, dirfdArg, fdEffect }], one row per
+// syscall of native/syscalls.cc, so TypeScript validates names without a second list of them.
+// nargs counts the real arguments (buffer slots described through another argument excluded).
+Napi::Value SyscallTable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::vector<rb::SyscallSpec>& table = rb::syscall_table();
+  Napi::Array rows = Napi::Array::New(env, table.size());
+  for (size_t i = 0; i < table.size(); i++) {
+    const rb::SyscallSpec& s = table[i];
+    uint32_t nargs = 0;
+    for (uint8_t k = 0; k < s.nargs; k++)
+      if (s.args[k].at < 0) nargs++;
+    Napi::Object row = Napi::Object::New(env);
+    row.Set("nr", Napi::Number::New(env, s.nr));
+    row.Set("name", Napi::String::New(env, s.name));
+    row.Set("cls", Napi::String::New(env, class_name(s.cls)));
+    row.Set("nargs", Napi::Number::New(env, nargs));
+    row.Set("fdArg", Napi::Number::New(env, s.fd_arg));
+    row.Set("pathArg", Napi::Number::New(env, s.path_arg));
+    row.Set("dirfdArg", Napi::Number::New(env, s.dirfd_arg));
+    row.Set("fdEffect", Napi::String::New(env, fd_effect_name(s.fd)));
+    rows.Set(static_cast<uint32_t>(i), row);
+  }
+  return rows;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("spawnEngine", Napi::Function::New(env, SpawnEngine));
   exports.Set("decodeEvents", Napi::Function::New(env, DecodeEvents));
   exports.Set("encodeEvents", Napi::Function::New(env, EncodeEvents));
   exports.Set("writeFrame", Napi::Function::New(env, WriteFrame));
+  exports.Set("syscallTable", Napi::Function::New(env, SyscallTable));
   return exports;
 }
 

@@ -7,7 +7,7 @@
   "targets": [
     {
       "target_name": "replaybook",
-      "sources": ["addon.cc", "batch.cc"],
+      "sources": ["addon.cc", "batch.cc", "syscalls.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8"]
     },

@@ -32,6 +32,24 @@ export interface EngineHandle {
   input: number;
 }
 
+/** One row of the engine's syscall table (native/syscalls.cc). */
+export interface SyscallRow {
+  /** x86-64 syscall number. */
+  nr: number;
+  name: string;
+  /** What replay does with it: untraced (never stopped), emulated (served from the log),
+   * executed (run for real), denied (fails with ENOSYS). */
+  cls: 'untraced' | 'emulated' | 'executed' | 'denied';
+  /** Number of real arguments. */
+  nargs: number;
+  /** Index of its first fd argument, path argument and dirfd argument, or -1. */
+  fdArg: number;
+  pathArg: number;
+  dirfdArg: number;
+  /** How it changes the fd table. */
+  fdEffect: 'none' | 'uses' | 'creates' | 'accepts' | 'pair' | 'dups' | 'closes';
+}
+
 export interface NativeAddon {
   /**
    * Starts the engine executable. `onFrame` receives each frame it sends, then one call with
@@ -45,4 +63,6 @@ export interface NativeAddon {
   encodeEvents(columns: EventColumns): Buffer;
   /** Writes one frame to a pipe (blocking) and, with `close`, closes it afterwards. */
   writeFrame(fd: number, type: number, data: Uint8Array, close?: boolean): void;
+  /** Every syscall the engine knows, in table order. */
+  syscallTable(): SyscallRow[];
 }

@@ -12,6 +12,10 @@ import { openEventStore } from '../store/open';
 import type { EventStore, IncidentFilter } from '../store/types';
 import { timelineSpec } from '../viz/timeline';
 import { chartBundle, errorBundle, eventLogBundle, incidentsBundle, runBundle, type MimeBundle } from './bundle';
+import { delay, fail, latency, timeout } from '../inject';
+
+/** Injections for counterfactual replays: delay('poll', { enterUs: 500000 }), fail(...), ... */
+export { delay, fail, latency, timeout };
 
 const DISPLAY = Symbol.for('replaybook.display');
 
@@ -305,11 +309,11 @@ export function display(x: unknown): void {
 }
 
 /** What the kernel preloads into every notebook (kernel/launcher.js imports these by name). */
-export const GLOBAL_NAMES = ['incidents', 'fetchIncident', 'transactions', 'replay', 'session', 'timeline', 'display', 'demoIncident'] as const;
+export const GLOBAL_NAMES = ['incidents', 'fetchIncident', 'transactions', 'replay', 'session', 'timeline', 'display', 'demoIncident', 'delay', 'latency', 'fail', 'timeout'] as const;
 
 /** Puts the notebook API on `g` (the kernel's globalThis) and sends displays to Jupyter. */
 export function installGlobals(g: typeof globalThis, opts: { kernel?: boolean } = {}): void {
   inKernel = opts.kernel ?? false;
   if (inKernel) listenForInterrupts();
-  Object.assign(g, { incidents, fetchIncident, transactions, replay, session, timeline, display, demoIncident, replaybook: module.exports });
+  Object.assign(g, { incidents, fetchIncident, transactions, replay, session, timeline, display, demoIncident, delay, latency, fail, timeout, replaybook: module.exports });
 }
