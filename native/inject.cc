@@ -25,7 +25,7 @@ std::string unescape(const std::string& s) {
 bool number(const std::string& v, int64_t& out) {
   if (v.empty()) return false;
   char* end = nullptr;
-  out = std::strtoll(v.c_str(), &end, 0);
+  out = v[0] == '-' ? std::strtoll(v.c_str(), &end, 10) : static_cast<int64_t>(std::strtoull(v.c_str(), &end, 10));
   return end && *end == '\0';
 }
 
@@ -39,7 +39,10 @@ bool parse_injection(const std::string& text, Injection& inj, std::string& err) 
   else if (kind == "fail") inj.kind = Injection::Fail;
   else if (kind == "latency") inj.kind = Injection::Latency;
   else if (kind == "timeout") inj.kind = Injection::Timeout;
-  else {
+  else if (kind == "signal") {
+    err = "injection " + inj.id + ": signal injections are not supported by this engine yet";
+    return false;
+  } else {
     err = "injection " + inj.id + ": unknown kind '" + kind + "'";
     return false;
   }
@@ -80,7 +83,9 @@ bool parse_injection(const std::string& text, Injection& inj, std::string& err) 
     } else if (k == "pid") inj.pid = n;
     else if (k == "tid") inj.tid = n;
     else if (k.size() == 4 && k.rfind("arg", 0) == 0 && k[3] >= '0' && k[3] <= '5')
-      inj.args.push_back({k[3] - '0', static_cast<uint64_t>(n)});
+      inj.args.push_back({k[3] - '0', static_cast<uint64_t>(n), false});
+    else if (k.size() == 8 && k.rfind("argmask", 0) == 0 && k[7] >= '0' && k[7] <= '5')
+      inj.args.push_back({k[7] - '0', static_cast<uint64_t>(n), true});
     else if (k == "enter_us") inj.enter_us = n;
     else if (k == "exit_us") inj.exit_us = n;
     else if (k == "errno") inj.err = n;
@@ -88,7 +93,7 @@ bool parse_injection(const std::string& text, Injection& inj, std::string& err) 
       inj.has_retval = true;
       inj.retval = n;
     } else if (k == "us") inj.latency_us = n;
-    else if (k == "value_ms") inj.timeout_ms = n;
+    else if (k == "value_us") inj.timeout_us = n;
     else {
       err = "injection " + inj.id + ": unknown key '" + k + "'";
       return false;
@@ -116,13 +121,14 @@ bool Injection::selects(const std::string& name, int64_t p, int64_t t, const std
   if (pid >= 0 && pid != p) return false;
   if (tid >= 0 && tid != t) return false;
   if (!resource.empty() && !glob_match(resource, res)) return false;
-  for (const auto& [i, v] : args)
-    if (a[i] != v) return false;
+  for (const Arg& x : args)
+    if (x.mask ? (a[x.index] & x.value) != x.value : a[x.index] != x.value) return false;
   return true;
 }
 
-bool Injection::count() {
-  uint64_t n = ++seen;
+bool Injection::count(long nr, int64_t tid) {
+  seen++;
+  uint64_t n = ++counters[{nr, tid}];
   if (n < first || (last && n > last)) return false;
   if ((n - first) % step != 0) return false;
   fired++;

@@ -94,8 +94,9 @@ class Replayer : public Tool {
     Held& h = held_[t.tid()];
     if (h.call.real) {
       h.call.real = false;
-      finish_stream_call(t, h, static_cast<int64_t>(t.regs().rax), "", h.call.resource);
-      world_->after_real(rec_of(t.pid()), h.call.c, static_cast<int64_t>(t.regs().rax));
+      int64_t ret = static_cast<int64_t>(t.regs().rax);
+      world_->after_real(rec_of(t.pid()), h.call.c, ret);
+      finish_stream_call(t, h, ret, "", h.call.resource, false);
       return Resume::Continue;
     }
     if (h.serving) fix_return(t, *h.serving);
@@ -252,7 +253,8 @@ class Replayer : public Tool {
     // A call served under the stream policy (it may wait, be delayed, or run for real).
     struct Call {
       StreamCall c;
-      bool asked = false;          // injections counted, arguments patched
+      bool asked = false;          // injections counted
+      bool applied = false;        // timeouts patched, exit delays noted
       std::vector<Injection*> fired;
       int64_t v_enter = 0;         // virtual time it was entered
       int64_t wake_wall = 0;       // held until this wall time (a wait at speed > 0, a delay)
@@ -523,13 +525,14 @@ class Replayer : public Tool {
       }
       if (!inj.selects(s.name, e.pid, e.tid, res, h.stop.args)) continue;
       h.call.asked = true;  // counted here, applied by serve_stream
-      if (inj.count()) h.call.fired.push_back(&inj);
+      if (inj.count(s.nr, e.tid)) h.call.fired.push_back(&inj);
     }
     if (!h.call.fired.empty())
       return "injection " + h.call.fired.front()->id + " fired at " + s.name + " (seq " + std::to_string(e.seq) + ")";
-    if (opts_.jitter_us > 0 &&
-        (is_wait(s.name) || e.resource.rfind("tcp:", 0) == 0 || e.resource.rfind("udp:", 0) == 0))
-      return std::string("jitter from the first wait (") + s.name + ")";
+    // Jitter varies when the outside answers: it starts with the first call on the network.
+    if (opts_.jitter_us > 0 && (e.resource.rfind("tcp:", 0) == 0 || e.resource.rfind("udp:", 0) == 0 ||
+                                e.resource.rfind("unix:", 0) == 0 || (is_wait(s.name) && e.resource.empty())))
+      return std::string("jitter from the first call on the network (") + s.name + " " + e.resource + ")";
     if (opts_.counterfactual) {
       std::string why = mismatch(s, e, h.actual);
       if (!why.empty()) return "the program departed from the recording: " + why;
@@ -610,10 +613,14 @@ class Replayer : public Tool {
       std::string res;
       if (s.fd_arg >= 0) res = world_->resource_of(call.c.pid, static_cast<int>(call.c.args[s.fd_arg]));
       for (Injection& inj : opts_.injections)
-        if (inj.kind != Injection::Latency && inj.selects(s.name, call.c.pid, call.c.tid, res, call.c.args) && inj.count())
+        if (inj.kind != Injection::Latency && inj.selects(s.name, call.c.pid, call.c.tid, res, call.c.args) &&
+            inj.count(s.nr, call.c.tid))
           call.fired.push_back(&inj);
+    }
+    if (!call.applied) {
+      call.applied = true;
       for (Injection* inj : call.fired) {
-        if (inj->kind == Injection::Timeout) patch_timeout(t, call, inj->timeout_ms);
+        if (inj->kind == Injection::Timeout) patch_timeout(t, call, inj->timeout_us);
         if (inj->kind == Injection::Delay) call.exit_delay_ns += inj->exit_us * 1000;
       }
     }
@@ -693,22 +700,28 @@ class Replayer : public Tool {
     }
   }
 
-  // The call's timeout argument becomes `ms` (poll, epoll_wait: an int; ppoll: a timespec).
-  void patch_timeout(Thread& t, Held::Call& call, int64_t ms) {
+  // The call's timeout becomes `us` (-1: none) when its own is finite and positive (poll,
+  // epoll_wait: milliseconds, rounded up; ppoll: a timespec).
+  void patch_timeout(Thread& t, Held::Call& call, int64_t us) {
     std::string name = call.c.spec->name;
-    if (name == "poll") {
-      call.c.args[2] = static_cast<uint64_t>(ms);
-      t.regs().rdx = static_cast<uint64_t>(ms);
-    } else if (name == "epoll_wait" || name == "epoll_pwait") {
-      call.c.args[3] = static_cast<uint64_t>(ms);
-      t.regs().r10 = static_cast<uint64_t>(ms);
+    int64_t ms = us < 0 ? -1 : (us + 999) / 1000;
+    if (name == "poll" || name == "epoll_wait" || name == "epoll_pwait") {
+      int idx = name == "poll" ? 2 : 3;
+      if (static_cast<int32_t>(call.c.args[idx]) <= 0) return;
+      call.c.args[idx] = static_cast<uint64_t>(ms);
+      (idx == 2 ? t.regs().rdx : t.regs().r10) = static_cast<uint64_t>(ms);
+      t.store_regs();
     } else if (name == "ppoll") {
       std::vector<std::string> parts = split_parts(call.c.data_in, call.c.spec->n_in);
-      int64_t ts[2] = {ms / 1000, (ms % 1000) * 1000000};
-      if (parts.size() > 1) parts[1] = std::string(reinterpret_cast<const char*>(ts), 16);
+      if (parts.size() < 2 || parts[1].size() < 16) return;  // no timeout: left alone
+      if (us < 0) {
+        parts[1].clear();
+      } else {
+        int64_t ts[2] = {us / 1000000, (us % 1000000) * 1000};
+        parts[1] = std::string(reinterpret_cast<const char*>(ts), 16);
+      }
       call.c.data_in = join_parts(parts);
     }
-    t.store_regs();
   }
 
   void unrecorded(Thread& t, Held& h, const std::string& why) {

@@ -630,6 +630,19 @@ void World::after_real(pid_t pid, const StreamCall& c, int64_t ret) {
   }
 }
 
+// The resource the log names a path by: the recording made paths absolute, so a relative one
+// is the recorded path of the same call that ends with it.
+std::string World::recorded_path(const std::string& name, const std::string& path) const {
+  if (path.empty() || path[0] == '/') return "file:" + path;
+  for (const auto& [key, idx] : by_key_) {
+    const std::string& r = key.second;
+    if (key.first == name && r.size() > path.size() + 5 && r.compare(r.size() - path.size(), path.size(), path) == 0 &&
+        r[r.size() - path.size() - 1] == '/')
+      return r;
+  }
+  return "file:" + path;
+}
+
 StreamAnswer World::fallback(const StreamCall& c, const std::string& resource) {
   StreamAnswer a;
   a.resource = resource;
@@ -731,7 +744,11 @@ StreamAnswer World::call(const StreamCall& c) {
   }
   std::string res;
   if (s.fd_arg >= 0) res = resource_of(c.pid, static_cast<int>(c.args[s.fd_arg]));
-  else if (s.path_arg >= 0) res = "file:" + in_part_for_arg(s, c.data_in, s.path_arg);
+  if (s.path_arg >= 0) {
+    std::string path = in_part_for_arg(s, c.data_in, s.path_arg);
+    if (path.empty() && s.dirfd_arg >= 0) res = resource_of(c.pid, static_cast<int>(c.args[s.dirfd_arg]));  // AT_EMPTY_PATH
+    else res = recorded_path(s.name, path);
+  }
   return fallback(c, res);
 }
 

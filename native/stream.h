@@ -118,6 +118,7 @@ class World {
   StreamAnswer open(const StreamCall& c);
   StreamAnswer accept(const StreamCall& c);
   StreamAnswer fallback(const StreamCall& c, const std::string& resource);
+  std::string recorded_path(const std::string& name, const std::string& path) const;
   int64_t clock_value(int clk, int64_t vnow) const;
   Binding* binding(pid_t pid, int fd);
 

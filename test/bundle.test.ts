@@ -347,6 +347,12 @@ describe('runBundle', () => {
     localExeChanged: false,
     warnings: [],
     stored: 'stored',
+    policy: 'strict',
+    switchedAt: null,
+    injections: [],
+    injectionReport: [],
+    unrecorded: [],
+    commandChanges: [],
     ...over,
   });
 

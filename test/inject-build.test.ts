@@ -154,7 +154,7 @@ describe('describeInjection', () => {
       'read with fd = 3, every call: returns 0 instead of its recorded result',
       'openat with flags having bits 0x80000 with arg1 = -100 in process 12 in thread 13, every call: fails with EACCES (Permission denied)',
       'hold poll, every call: 500 ms before it is served and 10 µs after',
-      '%network (16 syscalls), every call from the 2nd on: SIGRTMIN+1 is delivered as it starts',
+      '%network (18 syscalls), every call from the 2nd on: SIGRTMIN+1 is delivered as it starts',
       'tcp:*:9000 answers 3 s later: recorded data from it arrives 3 s late',
       'environment variable PAYMENT_TIMEOUT_MS becomes 5000 (5 s)',
       'command-line flag --max-time becomes 5',
@@ -208,39 +208,30 @@ describe('when= and resource matching', () => {
   });
 });
 
-/** The engine's unescape() (native/engine_main.cc), in TypeScript: %XX → the byte XX. */
-function engineUnescape(s: string): Buffer {
-  const out: number[] = [];
-  for (let i = 0; i < s.length; i++) {
-    if (s[i] === '%' && i + 2 < s.length) {
-      out.push(parseInt(s.slice(i + 1, i + 3), 16) || 0);
-      i += 2;
-    } else out.push(s.charCodeAt(i));
-  }
-  return Buffer.from(out);
-}
 
 describe('toEngineConfig', () => {
-  it('gives one `inject <JSON>` line per injection, one word the engine decodes back', () => {
+  it('gives one `inject ID KIND key=value...` line per engine injection, every word printable ASCII', () => {
     const list = samples();
     list.push(timeout('env:GREETING', 'héllo wörld 100%\n\ttab'));
     const lines = toEngineConfig(list);
-    expect(lines).toHaveLength(list.length);
+    const engineSide = list.filter((i) => i.kind !== 'timeout' || i.target.type === 'syscall');
+    expect(lines).toHaveLength(engineSide.length);
     lines.forEach((line, index) => {
-      // The engine reads `key value` with >>: the value must be one word of printable ASCII.
-      const words = line.split(/\s+/);
-      expect(words).toHaveLength(2);
+      const words = line.split(' ');
       expect(words[0]).toBe('inject');
-      expect(/^[\x21-\x7e]+$/.test(words[1])).toBe(true);
-      const obj = JSON.parse(engineUnescape(words[1]).toString('utf8')) as Record<string, unknown>;
-      expect(obj).toStrictEqual({ v: 1, index, ...list[index] });
-      expect(percentDecode(words[1])).toBe(JSON.stringify(obj));
+      expect(percentDecode(words[1])).toBe(engineSide[index].id);
+      expect(words[2]).toBe(engineSide[index].kind);
+      for (const w of words) expect(/^[\x21-\x7e]+$/.test(w)).toBe(true);
+      for (const w of words.slice(3)) expect(w).toMatch(/^[a-z_0-9]+=/);
     });
   });
 
-  it('keeps list order and every injection on the same syscall', () => {
-    const lines = toEngineConfig([fail('read', 'EIO', { when: 3 }), fail('read', 'EINTR', { when: 3 }), delay('read', 5)]);
-    const kinds = lines.map((l) => (JSON.parse(engineUnescape(l.slice(7)).toString()) as { kind: string; index: number }).kind);
-    expect(kinds).toEqual(['fail', 'fail', 'delay']);
+  it('keeps list order and every injection on the same syscall; env timeouts stay on the TypeScript side', () => {
+    const lines = toEngineConfig([fail('read', 'EIO', { when: 3 }), fail('read', 'EINTR', { when: 3 }), timeout('env:T', 5), delay('read', 5)]);
+    expect(lines.map((l) => l.split(' ')[2])).toEqual(['fail', 'fail', 'delay']);
+    expect(lines[0]).toMatch(/ errno=5( |$)/);
+    expect(lines[0]).toContain(' when=3,3,1');
+    expect(lines[1]).toMatch(/ errno=4( |$)/);
+    expect(lines[2]).toContain(' enter_us=5 exit_us=0');
   });
 });

@@ -139,7 +139,7 @@ describe('--inject', () => {
     expect(set('%clock')).toEqual(expect.arrayContaining(['clock_gettime', 'gettimeofday']));
     expect(set('%memory')).not.toContain('mprotect'); // untraced: never stopped
     expect(set('%memory')).toContain('mmap');
-    expect(set('/^recv')).toEqual(['recvfrom', 'recvmsg']);
+    expect(set('/^recv')).toEqual(['recvfrom', 'recvmsg', 'recvmmsg']);
     const all = set('all');
     const traced = syscallRows().filter((r) => r.cls !== 'untraced');
     expect(all).toHaveLength(traced.length);

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import type { RecordBatch } from 'apache-arrow';
 import { fromRecordBatch } from './columns';
 import { ReplaybookError } from '../errors';
+import { percentEncode } from '../inject/serialize';
 import type { EventColumns, NativeAddon } from './native';
 
 const FRAME_EXITED = 0;
@@ -71,6 +72,8 @@ export interface EngineRunOptions {
    * (native/late_data.h). Omitted: the engine's defaults (on; 5000 ms, 1 MiB, 64 sockets).
    */
   lateData?: { enabled: boolean; ms?: number; bytes?: number; sockets?: number };
+  /** Replay: further config lines (injections, policy; native/inject.h, engine_main.cc). */
+  config?: string[];
   /** Replay: the recorded events. */
   input?: AsyncIterable<RecordBatch> | Iterable<RecordBatch>;
   onEvents(columns: EventColumns): void;
@@ -85,9 +88,9 @@ export interface EngineExit {
   messages: EngineMessage[];
 }
 
-function escape(value: string): string {
-  return value.replace(/[%\s\x00-\x1f\x7f]/g, (c) => '%' + c.charCodeAt(0).toString(16).padStart(2, '0'));
-}
+// Config values are one word: the engine decodes %XX back to the byte (UTF-8 bytes, so any text
+// survives).
+const escape = percentEncode;
 
 function configText(o: EngineRunOptions): string {
   const lines = [`mode ${o.mode}`, `exe ${escape(o.exe)}`, `cwd ${escape(o.cwd)}`, `pin ${o.pin ? 1 : 0}`];
@@ -104,6 +107,7 @@ function configText(o: EngineRunOptions): string {
   }
   if (o.speed !== undefined) lines.push(`speed ${o.speed === 'max' ? 'max' : String(o.speed)}`);
   for (const [recorded, local] of o.files ?? []) lines.push(`file ${escape(recorded)} ${escape(local)}`);
+  lines.push(...(o.config ?? []));
   return lines.join('\n') + '\n';
 }
 

@@ -7,6 +7,7 @@ import { ReplaySession } from './session';
 import type { IncidentInfo } from '../events/schema';
 import { ReplaybookError } from '../errors';
 import type { EventStore } from '../store/types';
+import type { Injection } from '../inject/types';
 
 export type Speed = number | 'max';
 
@@ -25,6 +26,34 @@ export interface ReplayOptions {
    * network syscall. Tests turn it off to prove the emulation alone contacts no one.
    */
   isolateNetwork?: boolean;
+  /**
+   * Injections (src/inject): a counterfactual replay. The run follows the log strictly until the
+   * first injection fires (or the program departs from the log after an env/arg change), then
+   * switches to the stream policy (docs/injections.md).
+   */
+  injections?: Injection[];
+  /** Replay this rebuilt executable instead of the recorded one (stream policy after it departs). */
+  binary?: string;
+  /** Seeded timing variation: every recorded arrival up to `ms` later (reproducible from `seed`). */
+  jitter?: { ms: number; seed: number };
+  /** An interaction with nothing recorded behind it: 'error' (default) ends the run; 'refuse' fails the call. */
+  unrecorded?: 'error' | 'refuse';
+}
+
+/** An interaction the recording has nothing behind (a new endpoint, a file never read). */
+export interface Unrecorded {
+  name: string;
+  tid: number;
+  reason: string;
+  policy: 'error' | 'refuse';
+}
+
+/** What a counterfactual run did with its injections. */
+export interface InjectionReport {
+  id: string;
+  kind: string;
+  matched: number;
+  fired: number;
 }
 
 /** A recorded or replayed syscall as the divergence report shows it. */
@@ -69,6 +98,15 @@ export interface RunResult {
   localExeChanged: boolean;
   /** What the engine noticed along the way (e.g. no network namespace could be made). */
   warnings: string[];
+  /** 'strict' while the run followed the log; 'stream' once an injection changed its path. */
+  policy: 'strict' | 'stream';
+  /** Where and why the run switched to the stream policy. */
+  switchedAt: { seq: number; reason: string } | null;
+  injections: Injection[];
+  injectionReport: InjectionReport[];
+  unrecorded: Unrecorded[];
+  /** Changes made to the command before it started (env, arguments). */
+  commandChanges: string[];
   stored: 'stored' | 'spooled' | 'not stored';
 }
 

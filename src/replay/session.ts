@@ -9,7 +9,11 @@ import type { IncidentInfo, RunInfo } from '../events/schema';
 import { ReplaybookError } from '../errors';
 import { sha256File } from '../hash';
 import { writtenTo } from './outputs';
-import { divergenceOf, loadIncident, materializeFiles, newRunId, type ReplayOptions, type RunResult, type Speed } from './replay';
+import { divergenceOf, loadIncident, materializeFiles, newRunId, type ReplayOptions, type RunResult, type Speed, type Unrecorded } from './replay';
+import * as path from 'node:path';
+import { applyToCommand, type CommandRewrite } from '../inject/rewrite';
+import { toEngineConfig } from '../inject/serialize';
+import { describeInjection } from '../inject/describe';
 
 /** A thread as the paused replay sees it (tid is the recorded thread id). */
 export interface SessionThread {
@@ -63,6 +67,7 @@ export class ReplaySession {
     private readonly files: Map<string, string>,
     private readonly localExeChanged: boolean,
     private readonly runExe: string,
+    private readonly command: CommandRewrite,
     private readonly o: ReplayOptions,
   ) {
     this.currentSpeed = o.speed ?? 1;
@@ -93,7 +98,26 @@ export class ReplaySession {
       fs.chmodSync(blob, 0o555);
       runExe = blob;
     }
-    const session = new ReplaySession(incidentId, info, files, exeReal !== null && sha256File(exeReal) !== info.exe_sha256, runExe, o);
+    for (const i of o.injections ?? []) {
+      if (i.kind === 'signal' || (i.kind === 'timeout' && i.target.type === 'file')) {
+        throw new ReplaybookError(
+          'unsupported_injection',
+          `${describeInjection(i)}: ${i.kind === 'signal' ? 'signal injections' : 'config-file timeouts'} are not supported by the replay engine yet`,
+        );
+      }
+    }
+    if (o.binary !== undefined) {
+      // A rebuilt service: it runs instead of the recorded executable, whose bytes must not be
+      // mounted over it; where it departs from the log, the stream policy serves it.
+      const bin = path.resolve(o.binary);
+      if (!fs.existsSync(bin)) throw new ReplaybookError('binary_missing', `the binary to replay, ${bin}, does not exist`);
+      runExe = bin;
+      files.delete(info.exe_path);
+    }
+    // env and argument timeouts are applied before the program starts; a flag the command does
+    // not have is an error here, before anything runs.
+    const command = applyToCommand(info.argv, info.env, o.injections ?? []);
+    const session = new ReplaySession(incidentId, info, files, exeReal !== null && sha256File(exeReal) !== info.exe_sha256, runExe, command, o);
     const started = opts.paused ? session.until('paused') : null;
     session.launch(opts.paused ?? false, opts.pauseAt);
     await started; // paused at the first event
@@ -111,8 +135,9 @@ export class ReplaySession {
     this.engine = startEngine({
       mode: 'replay',
       exe: this.runExe,
-      argv: this.info.argv,
-      env: this.info.env,
+      argv: this.command.argv,
+      env: this.command.env,
+      config: this.engineConfig(),
       cwd: fs.existsSync(this.info.cwd) ? this.info.cwd : '/',
       pin: o.pin ?? true,
       speed: this.currentSpeed,
@@ -141,6 +166,17 @@ export class ReplaySession {
     );
     // A rejected `done` nobody awaits yet must not crash the process.
     this.done.catch(() => undefined);
+  }
+
+  /** Injections and policy for the engine (native/inject.h, engine_main.cc). */
+  private engineConfig(): string[] {
+    const o = this.o;
+    const lines = toEngineConfig(o.injections ?? []);
+    // The program may legitimately differ from the log: its first departure switches policy.
+    if (this.command.changes.length > 0 || o.binary !== undefined) lines.push('counterfactual 1');
+    if (o.jitter && o.jitter.ms > 0) lines.push(`jitter ${Math.round(o.jitter.ms * 1000)} ${Math.trunc(o.jitter.seed) >>> 0}`);
+    if (o.unrecorded === 'refuse') lines.push('unrecorded refuse');
+    return lines;
   }
 
   // The log is fetched once per run: what goes to the engine is also what the outcome compares.
@@ -284,6 +320,10 @@ export class ReplaySession {
       throw new ReplaybookError('engine_crashed', `the replay engine stopped unexpectedly (${exit.signal ? `signal ${exit.signal}` : `exit ${exit.code}`})`);
     }
     const divMsg = exit.messages.find((m) => m.type === 'divergence');
+    const policyMsg = exit.messages.find((m) => m.type === 'policy');
+    const unrecorded: Unrecorded[] = exit.messages
+      .filter((m) => m.type === 'unrecorded')
+      .map((m) => ({ name: String(m.name), tid: Number(m.tid), reason: String(m.reason), policy: m.policy === 'refuse' ? 'refuse' : 'error' }));
     const divergence = divMsg ? divergenceOf(divMsg) : null;
     const exitCode = typeof exitMsg.exit_code === 'number' ? exitMsg.exit_code : null;
     const signal = typeof exitMsg.signal === 'string' ? exitMsg.signal : null;
@@ -305,8 +345,8 @@ export class ReplaySession {
         run_id: this.runId,
         started_at_ns: startedAtNs,
         speed: String(this.currentSpeed),
-        seed: 0,
-        injections: '[]',
+        seed: o.jitter?.seed ?? 0,
+        injections: JSON.stringify(o.injections ?? []),
         exit_code: exitCode,
         exit_signal: signal,
         event_count: this.count,
@@ -334,6 +374,14 @@ export class ReplaySession {
       localExeChanged: this.localExeChanged,
       warnings: exit.messages.filter((m) => m.type === 'warning').map((m) => String(m.message)),
       stored,
+      policy: policyMsg ? 'stream' : 'strict',
+      switchedAt: policyMsg ? { seq: Number(policyMsg.seq), reason: String(policyMsg.reason) } : null,
+      injections: o.injections ?? [],
+      injectionReport: Array.isArray(exitMsg.injections)
+        ? (exitMsg.injections as Record<string, unknown>[]).map((r) => ({ id: String(r.id), kind: String(r.kind), matched: Number(r.matched), fired: Number(r.fired) }))
+        : [],
+      unrecorded,
+      commandChanges: this.command.changes.map((c) => `${c.target} ${c.name}: ${c.before ?? '(unset)'} -> ${c.after}`),
     };
   }
 }
