@@ -661,6 +661,12 @@ StreamAnswer World::fallback(const StreamCall& c, const std::string& resource) {
     a.data_out = pick->data_out;
     return a;
   }
+  if (resource == "stdin" || resource == "stdout" || resource == "stderr") {
+    // The replay's own stdio (a capture, /dev/null underneath) answers what production's was
+    // never asked (fstat, isatty): output is captured whatever it is.
+    a.kind = StreamAnswer::RunReal;
+    return a;
+  }
   a.kind = StreamAnswer::Unrecorded;
   a.why = std::string(c.spec->name) + (resource.empty() ? "" : " on " + resource) + ", which the recording never made";
   a.refuse_errno = ENOSYS;
