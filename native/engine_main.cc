@@ -9,6 +9,7 @@
 //   file RECORDED_PATH LOCAL_BLOB_PATH (replay, repeated)
 //   inject ID KIND key=value...  (replay, repeated; native/inject.h)
 //   counterfactual 0|1      jitter MAX_US SEED      unrecorded error|refuse
+//   edit_file RECORDED_PATH LOCAL_FILE (the program reads this content instead; repeated)
 //   late_data 0|1 (record; default 1)  late_data_ms N  late_data_bytes N  late_data_sockets N
 //     (reading sockets on after the service closed them, and its bounds: see late_data.h)
 #include <sched.h>
@@ -60,6 +61,7 @@ struct Config {
   int64_t jitter_us = 0;
   uint64_t seed = 0;
   bool refuse_unrecorded = false;
+  std::map<std::string, std::string> edited_files;
   rb::LateDataOptions late;
 };
 
@@ -111,6 +113,7 @@ bool parse_config(const std::string& text, Config& c, std::string& err) {
       c.jitter_us = std::strtoll(v1.c_str(), nullptr, 10);
       c.seed = std::strtoull(v2.c_str(), nullptr, 10);
     } else if (key == "unrecorded") c.refuse_unrecorded = v1 == "refuse";
+    else if (key == "edit_file") c.edited_files[v1] = v2;
     else if (key == "late_data") c.late.enabled = v1 == "1";
     else if (key == "late_data_ms" || key == "late_data_bytes" || key == "late_data_sockets") {
       uint64_t n = 0;
@@ -197,6 +200,7 @@ int main() {
     ropts.jitter_us = cfg.jitter_us;
     ropts.seed = cfg.seed;
     ropts.refuse_unrecorded = cfg.refuse_unrecorded;
+    ropts.edited_files = cfg.edited_files;
     struct sigaction wake = {};
     wake.sa_handler = on_wake_signal;  // no SA_RESTART: the tracer's waitpid returns EINTR
     sigaction(SIGUSR1, &wake, nullptr);

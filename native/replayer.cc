@@ -20,6 +20,7 @@
 #include <cstring>
 #include <deque>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <sstream>
 
@@ -297,7 +298,7 @@ class Replayer : public Tool {
     e.pid = rec_of(t.pid());
     e.tid = rec_of(t.tid());
     e.ret = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-    e.enter_ns = t0_ ? now_ns() - t0_ : 0;
+    e.enter_ns = stream_ ? vnow() : t0_ ? now_ns() - t0_ : 0;  // stream policy: virtual time
     out_.event(std::move(e));
   }
 
@@ -529,6 +530,8 @@ class Replayer : public Tool {
     }
     if (!h.call.fired.empty())
       return "injection " + h.call.fired.front()->id + " fired at " + s.name + " (seq " + std::to_string(e.seq) + ")";
+    for (const auto& [path, local] : opts_.edited_files)
+      if (e.resource == "file:" + path) return "the program uses " + path + ", whose content was edited";
     // Jitter varies when the outside answers: it starts with the first call on the network.
     if (opts_.jitter_us > 0 && (e.resource.rfind("tcp:", 0) == 0 || e.resource.rfind("udp:", 0) == 0 ||
                                 e.resource.rfind("unix:", 0) == 0 || (is_wait(s.name) && e.resource.empty())))
@@ -550,6 +553,10 @@ class Replayer : public Tool {
     for (const Injection& inj : opts_.injections)
       if (inj.kind == Injection::Latency) world_->add_latency(inj.resource, inj.latency_us * 1000);
     if (opts_.jitter_us > 0) world_->set_jitter(opts_.jitter_us * 1000, opts_.seed);
+    for (const auto& [path, local] : opts_.edited_files) {
+      std::ifstream f(local, std::ios::binary);
+      world_->edit_file(path, std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()));
+    }
     v_base_ = e.enter_ns;
     v_skip_ = 0;
     w_base_ = now_ns();

@@ -109,9 +109,10 @@ void World::walk(const Event& e, bool build) {
   if (e.kind == kLateData) {
     int fd = static_cast<int>(e.args[0]);
     int st = -1;
+    // The socket the fd still names (closed by exit), else the one it named when closed.
     if (auto* b = binding(e.pid, fd)) st = b->stream;
     auto c = closed_.find({e.pid, fd});
-    if (c != closed_.end()) st = c->second;
+    if (st < 0 && c != closed_.end()) st = c->second;
     if (st < 0 || !build) return;
     // late_data: bytes; late_data_end: ret 0 is the peer's EOF (an error or a bound: unknown).
     if (e.name == "late_data" && e.ret > 0) streams_[st].in.push_back(Chunk{e.enter_ns, e.data_out});
@@ -195,6 +196,18 @@ void World::walk(const Event& e, bool build) {
         clocks_[CLOCK_REALTIME].push_back({e.enter_ns, tv[0] * 1000000000LL + tv[1] * 1000});
       }
     }
+    return;
+  }
+  if (e.name == "epoll_ctl" && ret == 0) {
+    auto& list = epoll_[{e.pid, static_cast<int>(a[0])}];
+    uint32_t ev = 0;
+    uint64_t data = 0;
+    if (e.data_in.size() >= 12) {
+      std::memcpy(&ev, e.data_in.data(), 4);
+      std::memcpy(&data, e.data_in.data() + 4, 8);
+    }
+    if (a[1] == 2 /* EPOLL_CTL_DEL */) list.erase(static_cast<int>(a[2]));
+    else list[static_cast<int>(a[2])] = {ev, data};
     return;
   }
   Binding* b = binding(e.pid, static_cast<int>(a[s.fd_arg]));
@@ -308,6 +321,15 @@ int64_t World::next_arrival(const Stream& s) const {
 
 std::string World::take(Stream& s, size_t count, int64_t vnow) {
   std::string out;
+  if (s.resource.rfind("udp", 0) == 0 || s.resource.rfind("socketpair", 0) == 0) {
+    // Datagrams: one message per read, whatever does not fit is lost (as the kernel does).
+    if (s.chunk < s.in.size() && arrival(s, s.chunk) <= vnow) {
+      out = s.in[s.chunk].bytes.substr(s.off, count);
+      s.chunk++;
+      s.off = 0;
+    }
+    return out;
+  }
   while (out.size() < count && s.chunk < s.in.size() && arrival(s, s.chunk) <= vnow) {
     const std::string& b = s.in[s.chunk].bytes;
     size_t n = std::min(count - out.size(), b.size() - s.off);
@@ -394,11 +416,10 @@ StreamAnswer World::poll(const StreamCall& c, bool ppoll) {
   int64_t timeout_ns = -1;
   if (ppoll) {
     if (in.size() > 1 && in[1].size() >= 16) timeout_ns = ts_ns(in[1]);
-  } else {
-    int32_t ms = static_cast<int32_t>(c.args[2]);
-    if (ms >= 0) timeout_ns = static_cast<int64_t>(ms) * 1000000LL;
+  } else if (static_cast<int32_t>(c.args[2]) >= 0) {
+    timeout_ns = static_cast<int64_t>(static_cast<int32_t>(c.args[2])) * 1000000LL;
   }
-  int64_t deadline = c.deadline >= 0 ? c.deadline : timeout_ns >= 0 ? c.vnow + timeout_ns : -1;
+  int64_t deadline = wait_deadline(c, timeout_ns);
   int ready = 0;
   int64_t wake = -1;
   for (size_t i = 0; i < n; i++) {
@@ -406,19 +427,12 @@ StreamAnswer World::poll(const StreamCall& c, bool ppoll) {
     std::memcpy(&p, fds.data() + i * 8, 8);
     p.revents = 0;
     if (p.fd >= 0) {
-      Binding* b = binding(c.pid, p.fd);
-      if (!b) {
+      if (!binding(c.pid, p.fd)) {
         p.revents = POLLNVAL;
       } else {
-        if (a.resource.empty()) a.resource = b->resource;
-        bool in_ready = false;
-        if (b->stream >= 0) {
-          const Stream& s = streams_[b->stream];
-          in_ready = s.file || readable(s, c.vnow);
-          int64_t next = s.file ? -1 : next_arrival(s);
-          if (!in_ready && next >= 0) wake = wake < 0 ? next : std::min(wake, next);
-        }
-        if (in_ready) p.revents |= static_cast<short>(p.events & (POLLIN | POLLRDNORM));
+        if (a.resource.empty()) a.resource = resource_of(c.pid, p.fd);
+        if ((p.events & (POLLIN | POLLRDNORM)) && fd_readable(c.pid, p.fd, c.vnow, wake))
+          p.revents |= static_cast<short>(p.events & (POLLIN | POLLRDNORM));
         if (p.events & (POLLOUT | POLLWRNORM)) p.revents |= static_cast<short>(p.events & (POLLOUT | POLLWRNORM));
       }
       if (p.revents) ready++;
@@ -623,6 +637,7 @@ void World::after_real(pid_t pid, const StreamCall& c, int64_t ret) {
   auto& fds = fds_[pid];
   if (s.fd == FdEffect::Closes && ret == 0) {
     fds.erase(static_cast<int>(c.args[0]));
+    epoll_.erase({pid, static_cast<int>(c.args[0])});
   } else if ((s.fd == FdEffect::Dups || (s.special == Special::Fcntl && (c.args[1] == F_DUPFD || c.args[1] == F_DUPFD_CLOEXEC))) &&
              ret >= 0) {
     auto it = fds.find(static_cast<int>(c.args[0]));
@@ -659,6 +674,16 @@ StreamAnswer World::fallback(const StreamCall& c, const std::string& resource) {
     if (!pick) pick = &log_[it->second.back()];  // asked again: the same answer
     a.ret = pick->ret;
     a.data_out = pick->data_out;
+    // An edited file has its new size.
+    if (resource.rfind("file:", 0) == 0 && edited_.count(resource.substr(5)) && a.ret == 0) {
+      int off = named(*c.spec, {"fstat", "newfstatat", "stat", "lstat"}) ? 48 : named(*c.spec, {"statx"}) ? 40 : -1;
+      std::vector<std::string> parts = split_parts(a.data_out, std::max<size_t>(c.spec->n_out, 1));
+      if (off >= 0 && parts[0].size() >= static_cast<size_t>(off + 8)) {
+        int64_t size = content_[resource.substr(5)].size;
+        std::memcpy(&parts[0][static_cast<size_t>(off)], &size, 8);
+        a.data_out = c.spec->n_out > 1 ? join_parts(parts) : parts[0];
+      }
+    }
     return a;
   }
   if (resource == "stdin" || resource == "stdout" || resource == "stderr") {
@@ -670,6 +695,149 @@ StreamAnswer World::fallback(const StreamCall& c, const std::string& resource) {
   a.kind = StreamAnswer::Unrecorded;
   a.why = std::string(c.spec->name) + (resource.empty() ? "" : " on " + resource) + ", which the recording never made";
   a.refuse_errno = ENOSYS;
+  return a;
+}
+
+void World::edit_file(const std::string& path, const std::string& bytes) {
+  FileContent& fc = content_[path];
+  fc.bytes = bytes;
+  fc.known.assign(bytes.size(), true);
+  fc.size = static_cast<int64_t>(bytes.size());
+  edited_.insert(path);
+}
+
+bool World::fd_readable(pid_t pid, int fd, int64_t vnow, int64_t& wake) {
+  Binding* b = binding(pid, fd);
+  if (!b || b->stream < 0) return false;
+  const Stream& s = streams_[b->stream];
+  if (s.file || readable(s, vnow)) return true;
+  int64_t next = next_arrival(s);
+  if (next >= 0) wake = wake < 0 ? next : std::min(wake, next);
+  return false;
+}
+
+bool World::fd_writable(pid_t pid, int fd) { return binding(pid, fd) != nullptr; }
+
+int64_t World::wait_deadline(const StreamCall& c, int64_t timeout_ns) const {
+  return c.deadline >= 0 ? c.deadline : timeout_ns >= 0 ? c.vnow + timeout_ns : -1;
+}
+
+StreamAnswer World::select(const StreamCall& c, bool pselect) {
+  StreamAnswer a;
+  int nfds = static_cast<int>(c.args[0]);
+  std::vector<std::string> in = split_parts(c.data_in, c.spec->n_in);
+  int64_t timeout_ns = -1;
+  if (in.size() > 3 && in[3].size() >= 16) {
+    int64_t t[2];
+    std::memcpy(t, in[3].data(), 16);
+    timeout_ns = t[0] * 1000000000LL + (pselect ? t[1] : t[1] * 1000);
+  }
+  int64_t deadline = wait_deadline(c, timeout_ns);
+  std::vector<std::string> out(c.spec->n_out);
+  int ready = 0;
+  int64_t wake = -1;
+  for (int set = 0; set < 3; set++) {
+    std::string bits = set < static_cast<int>(in.size()) ? in[set] : std::string();
+    std::string res(bits.size(), '\0');
+    for (int fd = 0; fd < nfds && static_cast<size_t>(fd / 8) < bits.size(); fd++) {
+      if (!(bits[fd / 8] & (1 << (fd % 8)))) continue;
+      bool r = set == 0 ? fd_readable(c.pid, fd, c.vnow, wake) : set == 1 ? fd_writable(c.pid, fd) : false;
+      if (a.resource.empty()) a.resource = resource_of(c.pid, fd);
+      if (r) {
+        res[fd / 8] = static_cast<char>(res[fd / 8] | (1 << (fd % 8)));
+        ready++;
+      }
+    }
+    out[static_cast<size_t>(set)] = res;
+  }
+  if (ready > 0 || (deadline >= 0 && deadline <= c.vnow)) {
+    if (in.size() > 3 && in[3].size() >= 16 && out.size() > 3) {
+      int64_t left = deadline < 0 ? 0 : std::max<int64_t>(0, deadline - c.vnow);
+      int64_t t[2] = {left / 1000000000LL, pselect ? left % 1000000000LL : (left % 1000000000LL) / 1000};
+      out[3] = std::string(reinterpret_cast<const char*>(t), 16);
+    }
+    a.ret = ready;
+    a.data_out = join_parts(out);
+    return a;
+  }
+  if (wake < 0 && deadline < 0) {
+    a.kind = StreamAnswer::Unrecorded;
+    a.why = std::string(c.spec->name) + " without a timeout on fds where nothing recorded arrives";
+    a.refuse_errno = EINTR;
+    return a;
+  }
+  a.kind = StreamAnswer::Wait;
+  a.wake = wake < 0 ? deadline : deadline < 0 ? wake : std::min(wake, deadline);
+  a.deadline = deadline;
+  return a;
+}
+
+StreamAnswer World::epoll_ctl(const StreamCall& c) {
+  StreamAnswer a;
+  int epfd = static_cast<int>(c.args[0]), fd = static_cast<int>(c.args[2]);
+  if (!binding(c.pid, epfd) || !binding(c.pid, fd)) {
+    a.ret = -EBADF;
+    return a;
+  }
+  a.resource = resource_of(c.pid, fd);
+  auto& list = epoll_[{c.pid, epfd}];
+  uint32_t ev = 0;
+  uint64_t data = 0;
+  if (c.data_in.size() >= 12) {
+    std::memcpy(&ev, c.data_in.data(), 4);
+    std::memcpy(&data, c.data_in.data() + 4, 8);
+  }
+  bool has = list.count(fd) > 0;
+  if (c.args[1] == 1 /* ADD */) {
+    if (has) a.ret = -EEXIST;
+    else list[fd] = {ev, data};
+  } else if (c.args[1] == 2 /* DEL */) {
+    if (!has) a.ret = -ENOENT;
+    else list.erase(fd);
+  } else {
+    if (!has) a.ret = -ENOENT;
+    else list[fd] = {ev, data};
+  }
+  return a;
+}
+
+StreamAnswer World::epoll_wait(const StreamCall& c) {
+  StreamAnswer a;
+  int epfd = static_cast<int>(c.args[0]);
+  int maxevents = static_cast<int>(c.args[2]);
+  int32_t ms = static_cast<int32_t>(c.args[3]);
+  int64_t deadline = wait_deadline(c, ms >= 0 ? ms * 1000000LL : -1);
+  auto& list = epoll_[{c.pid, epfd}];
+  std::string out;
+  int ready = 0;
+  int64_t wake = -1;
+  for (const auto& [fd, ev] : list) {
+    if (ready >= maxevents) break;
+    uint32_t got = 0;
+    if ((ev.first & 0x001 /* EPOLLIN */) && fd_readable(c.pid, fd, c.vnow, wake)) got |= 0x001;
+    if ((ev.first & 0x004 /* EPOLLOUT */) && fd_writable(c.pid, fd)) got |= 0x004;
+    if (a.resource.empty()) a.resource = resource_of(c.pid, fd);
+    if (!got) continue;
+    char entry[12];
+    std::memcpy(entry, &got, 4);
+    std::memcpy(entry + 4, &ev.second, 8);
+    out.append(entry, 12);
+    ready++;
+  }
+  if (ready > 0 || (deadline >= 0 && deadline <= c.vnow)) {
+    a.ret = ready;
+    a.data_out = out;
+    return a;
+  }
+  if (wake < 0 && deadline < 0) {
+    a.kind = StreamAnswer::Unrecorded;
+    a.why = std::string(c.spec->name) + " without a timeout on fds where nothing recorded arrives";
+    a.refuse_errno = EINTR;
+    return a;
+  }
+  a.kind = StreamAnswer::Wait;
+  a.wake = wake < 0 ? deadline : deadline < 0 ? wake : std::min(wake, deadline);
+  a.deadline = deadline;
   return a;
 }
 
@@ -702,6 +870,10 @@ StreamAnswer World::call(const StreamCall& c) {
   }
   if (name == "poll") return poll(c, false);
   if (name == "ppoll") return poll(c, true);
+  if (name == "select") return select(c, false);
+  if (name == "pselect6") return select(c, true);
+  if (name == "epoll_ctl") return epoll_ctl(c);
+  if (named(s, {"epoll_wait", "epoll_pwait"})) return epoll_wait(c);
   if (named(s, {"nanosleep", "clock_nanosleep"})) return sleep(c);
   if (named(s, {"accept", "accept4"})) return accept(c);
   if (named(s, {"clock_gettime", "gettimeofday", "time"})) return clock(c);

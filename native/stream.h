@@ -68,6 +68,9 @@ class World {
   void add_latency(const std::string& glob, int64_t ns);
   // A seeded, bounded random delay per arrival (jitter); 0 disables.
   void set_jitter(int64_t max_ns, uint64_t seed);
+  // The program reads `bytes` from `path` instead of what was recorded (a config-file edit);
+  // its size (fstat) changes accordingly.
+  void edit_file(const std::string& path, const std::string& bytes);
 
   StreamAnswer call(const StreamCall& c);
   void bind_created(pid_t pid, int fd, const StreamCall& c, const StreamAnswer& a);
@@ -112,6 +115,13 @@ class World {
   std::string take(Stream& s, size_t count, int64_t vnow);
   StreamAnswer read(const StreamCall& c, int fd, size_t count, int64_t offset);
   StreamAnswer poll(const StreamCall& c, bool ppoll);
+  StreamAnswer select(const StreamCall& c, bool pselect);
+  StreamAnswer epoll_ctl(const StreamCall& c);
+  StreamAnswer epoll_wait(const StreamCall& c);
+  // Readiness of one fd for the waits: `wake` lowers to its next arrival when not readable.
+  bool fd_readable(pid_t pid, int fd, int64_t vnow, int64_t& wake);
+  bool fd_writable(pid_t pid, int fd);
+  int64_t wait_deadline(const StreamCall& c, int64_t timeout_ns) const;
   StreamAnswer sleep(const StreamCall& c);
   StreamAnswer clock(const StreamCall& c);
   StreamAnswer connect(const StreamCall& c);
@@ -129,6 +139,9 @@ class World {
   // Built once over the whole log: per (pid, fd) during the walk, which stream each event used.
   std::map<pid_t, std::map<int, Binding>> fds_;
   std::map<std::pair<pid_t, int>, int> closed_;  // last stream an fd had when closed
+  // epoll interest lists: (pid, epoll fd) -> fd -> (events, data)
+  std::map<std::pair<pid_t, int>, std::map<int, std::pair<uint32_t, uint64_t>>> epoll_;
+  std::set<std::string> edited_;
   std::map<uint64_t, int> created_at_;           // event index -> stream it created
   std::map<uint64_t, int> connect_at_;           // event index of a connect -> its stream
   std::map<pid_t, pid_t> pid_of_tid_;

@@ -57,6 +57,7 @@ struct ReplayOptions {
   int64_t jitter_us = 0;
   uint64_t seed = 0;
   bool refuse_unrecorded = false;  // else an unrecorded interaction ends the run
+  std::map<std::string, std::string> edited_files;  // recorded path -> local file with new content
 };
 
 std::unique_ptr<Tool> make_recorder(Output& out, const RecordOptions& opts);

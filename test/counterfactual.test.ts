@@ -240,6 +240,69 @@ async function recordAgainst(id: string, delayMs: number, command: (port: number
   }
 }
 
+describe('a timeout in a config file', () => {
+  it('serves the edited file (content and size) and the service takes the longer wait', async () => {
+    const exe = path.join(tmp, 'conf-client');
+    execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-x', 'c', '-o', exe, '-'], {
+      input: `#include <arpa/inet.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+  (void)argc;
+  struct stat st;
+  if (stat(argv[1], &st) != 0) return 64;
+  FILE *f = fopen(argv[1], "r");
+  char line[256];
+  long timeout = 1000;
+  while (f && fgets(line, sizeof line, f)) if (!strncmp(line, "timeout_ms=", 11)) timeout = atol(line + 11);
+  if (f) fclose(f);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_port = htons((unsigned short)atoi(argv[2]));
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  if (connect(fd, (struct sockaddr *)&a, sizeof a)) return 2;
+  if (write(fd, "GET / HTTP/1.0\\r\\n\\r\\n", 18) != 18) return 3;
+  struct pollfd p = {fd, POLLIN, 0};
+  if (poll(&p, 1, (int)timeout) <= 0) {
+    printf("timeout after %ld ms (config of %lld bytes)\\n", timeout, (long long)st.st_size);
+    return 1;
+  }
+  char buf[512];
+  long n = read(fd, buf, sizeof buf - 1);
+  buf[n > 0 ? n : 0] = 0;
+  char *body = strstr(buf, "\\r\\n\\r\\n");
+  printf("answer after waiting up to %ld ms: %s", timeout, body ? body + 4 : buf);
+  return 0;
+}
+`,
+    });
+    const conf = path.join(tmp, 'app.conf');
+    fs.writeFileSync(conf, '# app settings\nname=demo\ntimeout_ms=2000\nretries=3\n');
+    const port = await recordAgainst('conf-timeout', 2500, (p) => [exe, conf, String(p)]);
+    fs.rmSync(conf); // the replay serves it from the log
+    const base = await cf('conf-timeout', port);
+    expect(base.stdout.toString()).toBe('timeout after 2000 ms (config of 51 bytes)\n');
+    const fixed = await cf('conf-timeout', port, { injections: inj('--timeout', `file:${conf}#timeout_ms=15000`) });
+    expect(fixed.switchedAt?.reason).toBe(`the program uses ${conf}, whose content was edited`);
+    expect(fixed.stdout.toString()).toBe('answer after waiting up to 15000 ms: slow answer after 2500 ms\n');
+    expect(fixed.exitCode).toBe(0);
+    expect(fixed.contacts).toBe(0);
+    // stat saw the edited size: one byte shorter with 500.
+    const shorter = await cf('conf-timeout', port, { injections: inj('--timeout', `file:${conf}#timeout_ms=500`) });
+    expect(shorter.stdout.toString()).toBe('timeout after 500 ms (config of 50 bytes)\n');
+    await expect(replay('conf-timeout', { store, injections: inj('--timeout', '/etc/nope.conf#timeout_ms=1'.replace(/^/, 'file:')) })).rejects.toThrow(
+      /never read \/etc\/nope.conf/,
+    );
+  }, 60_000);
+});
+
 describe('third-party programs', () => {
   it('curl: a longer --max-time turns a recorded timeout into the answer; latency turns a success into a timeout', async () => {
     const url = (port: number): string => `http://127.0.0.1:${port}/`;

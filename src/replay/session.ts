@@ -8,11 +8,13 @@ import { toRecordBatch } from '../engine/columns';
 import type { IncidentInfo, RunInfo } from '../events/schema';
 import { ReplaybookError } from '../errors';
 import { sha256File } from '../hash';
-import { writtenTo } from './outputs';
 import { divergenceOf, loadIncident, materializeFiles, newRunId, type ReplayOptions, type RunResult, type Speed, type Unrecorded } from './replay';
 import * as path from 'node:path';
 import { applyToCommand, type CommandRewrite } from '../inject/rewrite';
-import { toEngineConfig } from '../inject/serialize';
+import { percentEncode, toEngineConfig } from '../inject/serialize';
+import { applyToFile } from '../inject/rewrite';
+import * as os from 'node:os';
+import { readFrom, writtenTo } from './outputs';
 import { describeInjection } from '../inject/describe';
 
 /** A thread as the paused replay sees it (tid is the recorded thread id). */
@@ -68,6 +70,7 @@ export class ReplaySession {
     private readonly localExeChanged: boolean,
     private readonly runExe: string,
     private readonly command: CommandRewrite,
+    private readonly editedFiles: Map<string, string>,
     private readonly o: ReplayOptions,
   ) {
     this.currentSpeed = o.speed ?? 1;
@@ -99,13 +102,11 @@ export class ReplaySession {
       runExe = blob;
     }
     for (const i of o.injections ?? []) {
-      if (i.kind === 'signal' || (i.kind === 'timeout' && i.target.type === 'file')) {
-        throw new ReplaybookError(
-          'unsupported_injection',
-          `${describeInjection(i)}: ${i.kind === 'signal' ? 'signal injections' : 'config-file timeouts'} are not supported by the replay engine yet`,
-        );
+      if (i.kind === 'signal') {
+        throw new ReplaybookError('unsupported_injection', `${describeInjection(i)}: signal injections are not supported by the replay engine yet`);
       }
     }
+    const editedFiles = await editConfigFiles(o, incidentId);
     if (o.binary !== undefined) {
       // A rebuilt service: it runs instead of the recorded executable, whose bytes must not be
       // mounted over it; where it departs from the log, the stream policy serves it.
@@ -117,7 +118,7 @@ export class ReplaySession {
     // env and argument timeouts are applied before the program starts; a flag the command does
     // not have is an error here, before anything runs.
     const command = applyToCommand(info.argv, info.env, o.injections ?? []);
-    const session = new ReplaySession(incidentId, info, files, exeReal !== null && sha256File(exeReal) !== info.exe_sha256, runExe, command, o);
+    const session = new ReplaySession(incidentId, info, files, exeReal !== null && sha256File(exeReal) !== info.exe_sha256, runExe, command, editedFiles, o);
     const started = opts.paused ? session.until('paused') : null;
     session.launch(opts.paused ?? false, opts.pauseAt);
     await started; // paused at the first event
@@ -174,6 +175,7 @@ export class ReplaySession {
     const lines = toEngineConfig(o.injections ?? []);
     // The program may legitimately differ from the log: its first departure switches policy.
     if (this.command.changes.length > 0 || o.binary !== undefined) lines.push('counterfactual 1');
+    for (const [recorded, local] of this.editedFiles) lines.push(`edit_file ${percentEncode(recorded)} ${percentEncode(local)}`);
     if (o.jitter && o.jitter.ms > 0) lines.push(`jitter ${Math.round(o.jitter.ms * 1000)} ${Math.trunc(o.jitter.seed) >>> 0}`);
     if (o.unrecorded === 'refuse') lines.push('unrecorded refuse');
     return lines;
@@ -384,4 +386,29 @@ export class ReplaySession {
       commandChanges: this.command.changes.map((c) => `${c.target} ${c.name}: ${c.before ?? '(unset)'} -> ${c.after}`),
     };
   }
+}
+
+/**
+ * Config-file timeouts (`file:PATH#key=value`): the content the recording read from PATH, with
+ * the key changed, in a temporary file the engine serves instead. Throws when the recording never
+ * read PATH or the key is not in it.
+ */
+async function editConfigFiles(o: ReplayOptions, incidentId: string): Promise<Map<string, string>> {
+  const edited = new Map<string, string>();
+  const paths = new Set<string>();
+  for (const i of o.injections ?? []) if (i.kind === 'timeout' && i.target.type === 'file') paths.add(i.target.path);
+  if (paths.size === 0) return edited;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'replaybook-edit-'));
+  // Kept while the session may restart (jumpTo backward), removed when this process exits.
+  process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  for (const p of paths) {
+    const content = await readFrom(o.store.events(incidentId), p);
+    if (!content) {
+      throw new ReplaybookError('file_not_read', `the recording never read ${p}, so there is no content to change a key in (the timeout must be in a file the service read)`);
+    }
+    const local = path.join(dir, String(edited.size));
+    fs.writeFileSync(local, applyToFile(content, p, o.injections ?? []).content);
+    edited.set(p, local);
+  }
+  return edited;
 }
