@@ -170,6 +170,14 @@ class Replayer : public Tool {
     prev_enter_ns_ = e->enter_ns;
     last_progress_ns_ = now_ns();
     cursor_++;
+    // A served event like any other for `step N`: pausing here holds the thread (stopped, its
+    // registers readable) until the schedule gives it its turn again.
+    if (step_budget_ > 0 && --step_budget_ == 0) {
+      pause("step");
+      if (running_ == t.tid()) running_ = -1;
+      held_[t.tid()].ready = true;
+      return Resume::Hold;
+    }
     return Resume::Continue;
   }
 

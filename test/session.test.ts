@@ -29,7 +29,8 @@ describe('ReplaySession', () => {
       for await (const b of store.events('pay')) all.push(b);
       return all;
     })());
-    const names = recorded.toArray().filter((r) => r.kind === 'syscall').map((r) => r.name as string);
+    // By seq: syscalls and the other served events (rdtsc reads by the loader, signals).
+    const names = recorded.toArray().sort((a, b) => Number(a.seq - b.seq)).map((r) => r.name as string);
 
     const s = await ReplaySession.open('pay', { store, speed: 1, ephemeral: true }, { paused: true });
     let st = await s.state();
