@@ -13,13 +13,16 @@
 // with replay(id, { jitter: { ms, seed: seed_i } }). With the same S, jitter, injections and
 // binary, a batch gives the same outcomes and output run for run.
 import { createHash, randomInt } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as util from 'node:util';
 import { tableFromArrays, type Table } from 'apache-arrow';
 import { ReplaybookError } from '../errors';
 import { describeInjection } from '../inject/describe';
+import { applyToCommand } from '../inject/rewrite';
 import type { Injection } from '../inject/types';
 import type { EventStore } from '../store/types';
-import { replay, type ReplayOptions, type RunResult, type Speed, type Unrecorded } from './replay';
+import { loadIncident, replay, type ReplayOptions, type RunResult, type Speed, type Unrecorded } from './replay';
 
 /**
  * When a run counts as a success: exit status 0 by default; `{ exitCode: n }`; `{ stdoutIncludes:
@@ -359,6 +362,13 @@ export async function verifyFix(incidentId: string, fix: Fix, o: VerifyOptions):
   const jitterMs = checkJitter(o.jitter?.ms ?? DEFAULT_JITTER_MS);
   const seed = checkSeed(o.seed);
   const test = successTest(o.success);
+  // A fix that cannot apply to this incident (a flag its command lacks, a missing binary) is
+  // refused before the baseline runs.
+  const info = await loadIncident(o.store, incidentId);
+  applyToCommand(info.argv, info.env, injections);
+  if (fix.binary !== undefined && !fs.existsSync(path.resolve(fix.binary))) {
+    throw new ReplaybookError('binary_missing', `the binary to replay, ${path.resolve(fix.binary)}, does not exist`);
+  }
   const started = process.hrtime.bigint();
   const single = async (stage: 'baseline' | 'fix', inj: Injection[], binary: string | undefined): Promise<RunSummary> => {
     checkAborted(o.signal);
