@@ -66,7 +66,10 @@ export interface MatrixCell {
 export interface MatrixMeta {
   chart: 'outcome-matrix';
   runs: number;
+  /** Runs that failed (a verdict's baseline among them, as it must). */
   failures: number;
+  /** Runs that did not do what their step expects (a verdict's baseline must fail). */
+  unexpected: number;
   verified: boolean | null;
 }
 
@@ -168,7 +171,15 @@ export function outcomeMatrixSpec(x: Verdict | ManyRuns | RunSummary[], opts: { 
     $schema: SCHEMA,
     title: { text: title, subtitle, anchor: 'start' },
     data: { values },
-    usermeta: { replaybook: { chart: 'outcome-matrix', runs: runs.length, failures: runs.filter((r) => !r.s.success).length, verified } },
+    usermeta: {
+      replaybook: {
+        chart: 'outcome-matrix',
+        runs: runs.length,
+        failures: runs.filter((r) => !r.s.success).length,
+        unexpected: runs.filter((r) => r.s.success !== r.expectSuccess).length,
+        verified,
+      },
+    },
     vconcat: [
       {
         width: { step },
