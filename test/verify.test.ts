@@ -143,6 +143,11 @@ describe('runMany', () => {
     // The same seeds as verifyFix's jittered runs: the first 6 of the 2.6 s verification above.
     const v = await verifyFix(ID, { injections: t(2600) }, { store, runs: 6, seed: 4, ephemeral: true });
     expect(outcomes(v.jittered)).toEqual(outcomes(a.runs));
+    // One run alone: replay() with that run's seed.
+    for (const r of [a.runs.find((x) => x.success)!, a.runs.find((x) => !x.success)!]) {
+      const alone = await replay(ID, { store, speed: 'max', ephemeral: true, injections: t(2600), jitter: { ms: 300, seed: r.seed! } });
+      expect(alone.stdout.toString()).toBe(r.stdout);
+    }
     // Another seed draws other delays.
     const c = await runMany(ID, { store, runs: 6, jitter: { ms: 300 }, seed: 5, injections: t(2600), ephemeral: true });
     expect(c.runs.map((r) => r.seed)).not.toEqual(a.runs.map((r) => r.seed));

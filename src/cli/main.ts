@@ -127,7 +127,8 @@ const COMMANDS: Record<string, CommandSpec> = {
       'Verify a fix of incident ID: (1) the original replay reproduces the recorded failure, (2) the replay with the fix\n' +
       `succeeds, (3) N replays of the fix with seeded timing jitter (every recorded arrival up to --jitter-ms later) all\n` +
       'succeed. Success is exit status 0 unless --success-stdout or --success-exit says otherwise. Progress goes to stderr.\n' +
-      'Run i uses the jitter seed SHA-256("S:i")[0..4]: the same --seed gives the same runs.\n' +
+      'Run i uses the jitter seed SHA-256("S:i")[0..4]: the same --seed gives the same runs, and\n' +
+      '`replaybook replay ID <the fix> --jitter-ms N --seed <the run\'s SEED>` repeats one of them.\n' +
       'Exit status: 0 verified, 1 not verified (or an error), 2 usage error.',
     flags: [
       ...INJECTION_FLAGS,
