@@ -7,10 +7,33 @@ export { copyIncident } from './store/copy';
 export { record, type LateDataOptions, type RecordOptions, type RecordResult } from './record/record';
 export { replay, runTable, loadIncident, type ReplayOptions, type RunResult, type Divergence, type DivergentCall, type Speed } from './replay/replay';
 export { writtenTo } from './replay/outputs';
+export {
+  runMany,
+  verifyFix,
+  runSeed,
+  successTest,
+  describeSuccess,
+  summarizeRun,
+  runsTable,
+  isVerdict,
+  isManyRuns,
+  DEFAULT_JITTER_MS,
+  DEFAULT_VERIFY_RUNS,
+  type RunManyOptions,
+  type ManyRuns,
+  type RunSummary,
+  type RunProgress,
+  type Fix,
+  type VerifyOptions,
+  type Verdict,
+  type SuccessPredicate,
+} from './replay/verify';
+export { type InjectionReport, type Unrecorded } from './replay/replay';
 export { ReplaySession, type SessionState, type SessionThread } from './replay/session';
 export { transactions, type Transaction } from './analysis/transactions';
 export { packIncident, unpackIncident } from './store/pack';
 export { timelineSpec } from './viz/timeline';
+export { outcomeMatrixSpec, variantComparisonSpec, variantRows, longestCall, type Variant, type VariantRow, type MatrixCell } from './viz/verdict';
 export { renderChart, writeChart } from './viz/render';
 export {
   delay,

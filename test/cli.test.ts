@@ -7,6 +7,9 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildFixtures, startProvider, type FixturePaths } from '../src/fixtures';
+import { recordPaymentIncident } from '../src/demo';
+import { runSeed } from '../src/replay/verify';
+import { openStore } from '../src/store';
 import { runProcess, type Ran } from './helpers/run';
 
 const CLI = path.join(__dirname, '..', 'bin', 'replaybook.js');
@@ -125,5 +128,133 @@ describe('replaybook CLI', () => {
     expect(dup.stderr).toBe("replaybook: incident 'cli-pay' already exists: choose another id\n");
     const verbose = await cli(['replay', 'nope', '--verbose']);
     expect(verbose.stderr).toContain('at ');
+  });
+});
+
+describe('counterfactual replay and verify from the CLI', () => {
+  const ID = 'cli-verify';
+  const OK = 'payment ok: OK txn=7781 amount=19.99';
+
+  async function runCount(): Promise<number> {
+    const store = await openStore(home);
+    try {
+      return (await store.runs(ID)).length;
+    } finally {
+      await store.close();
+    }
+  }
+
+  beforeAll(async () => {
+    const store = await openStore(home);
+    try {
+      await recordPaymentIncident(store, ID);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('replays with a longer timeout: the provider\'s late answer, and what the injection did', async () => {
+    const r = await cli(['replay', ID, '--speed', 'max', '--timeout', 'env:PAYMENT_TIMEOUT_MS=5000']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`stdout: "${OK}\\n"`);
+    expect(r.stdout).toContain('program exit 0; recorded exit 1');
+    expect(r.stdout).toContain(
+      'injection: environment variable PAYMENT_TIMEOUT_MS becomes 5000 (5 s): applied to the command before it started (env PAYMENT_TIMEOUT_MS: 2000 -> 5000)',
+    );
+    expect(r.stdout).toMatch(/^policy: strict until seq \d+, then stream: the program departed from the recording: poll argument 3 differs: recorded 2000, now 5000$/m);
+    expect(r.stdout).toContain('counterfactual run: the outcome differs from the recording');
+  });
+
+  it('collects repeated injection flags in order, and reports each', async () => {
+    const r = await cli(['replay', ID, '--speed', 'max', '--json', '--timeout', 'env:PAYMENT_TIMEOUT_MS=3000', '--latency', 'tcp:*:*=1000000']);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as { exitCode: number; stdout: string; injections: { kind: string }[]; injectionReport: { kind: string; fired: number }[]; policy: string };
+    // The answer now comes at 3.5 s: a 3 s timeout is not enough.
+    expect(out).toMatchObject({ exitCode: 1, stdout: 'payment failed: timeout\n', policy: 'stream' });
+    expect(out.injections.map((i) => i.kind)).toEqual(['timeout', 'latency']);
+    expect(out.injectionReport).toEqual([expect.objectContaining({ kind: 'latency', fired: 1 })]);
+
+    const refused = await cli(['replay', ID, '--speed', 'max', '--inject', 'connect:error=ECONNREFUSED', '--jitter-ms', '100', '--seed', '7']);
+    expect(refused.code).toBe(0);
+    expect(refused.stdout).toContain('injection: connect, every call: fails with ECONNREFUSED (Connection refused): fired 1 time (1 matching call)');
+    expect(refused.stdout).toContain('jitter: every recorded arrival up to 100 ms later (seed 7)');
+    expect(refused.stdout).toContain('stdout: "payment failed: Connection refused\\n"');
+  });
+
+  it('refuses a malformed injection with its column and exit status 2, before anything runs', async () => {
+    const before = await runCount();
+    const r = await cli(['replay', ID, '--inject', 'read:error=EIOX']);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe("replaybook: --inject read:error=EIOX: unknown errno 'EIOX' (column 12); did you mean EIO?\n");
+    // Checked before the store is opened: an unknown incident is not what it complains about.
+    const unknown = await cli(['replay', 'no-such-incident', '--timeout', 'env:PAYMENT_TIMEOUT_MS']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/^replaybook: --timeout env:PAYMENT_TIMEOUT_MS: .*\(column \d+\)\n$/);
+    const v = await cli(['verify', ID, '--inject', 'connect:eror=1', '--runs', '10']);
+    expect(v.code).toBe(2);
+    expect(v.stderr).toMatch(/^replaybook: --inject connect:eror=1: unknown key 'eror' .*\(column 9\)\n$/);
+    // A flag the recorded command does not have is refused too.
+    const flag = await cli(['verify', ID, '--timeout', 'arg:--max-time=5']);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toContain('the recorded command has no --max-time');
+    const noFix = await cli(['verify', ID]);
+    expect(noFix.code).toBe(2);
+    expect(noFix.stderr).toBe('replaybook: verify needs a fix: --timeout, --inject, --fault, --latency or --binary (see replaybook verify --help)\n');
+    expect((await cli(['verify', ID, '--timeout', 'env:PAYMENT_TIMEOUT_MS=5000', '--runs', 'ten'])).code).toBe(2);
+    expect((await cli(['replay', ID, '--unrecorded', 'ignore'])).code).toBe(2);
+    expect((await cli(['replay', ID, '--seed', '3'])).code).toBe(2);
+    expect(await runCount()).toBe(before);
+  });
+
+  it('verifies a 5 s timeout: exit 0, progress per run on stderr, the runs and the verdict on stdout', async () => {
+    const r = await cli(['verify', ID, '--timeout', 'env:PAYMENT_TIMEOUT_MS=5000', '--runs', '10', '--seed', '42']);
+    expect(r.code).toBe(0);
+    const progress = r.stderr.trim().split('\n');
+    expect(progress).toHaveLength(12);
+    expect(progress[0]).toMatch(/^verify: \[1\/12\] baseline \(the original, no injections\): exit 1, failure, [\d.]+ ms$/);
+    expect(progress[1]).toMatch(/^verify: \[2\/12\] fix \(no jitter\): exit 0, success, /);
+    expect(progress[11]).toMatch(new RegExp(`^verify: \\[12/12\\] jittered run 10/10 \\(seed ${runSeed(42, 10)}\\): exit 0, success, `));
+    expect(r.stdout).toContain('  fix: environment variable PAYMENT_TIMEOUT_MS becomes 5000 (5 s)');
+    expect(r.stdout).toMatch(/^baseline\s+failure\s+failure\s+-\s+exit 1\s+[\d.]+ ms\s+payment failed: timeout$/m);
+    expect(r.stdout).toMatch(new RegExp(`^10\\s+success\\s+success\\s+${runSeed(42, 10)}\\s+exit 0\\s+[\\d.]+ ms\\s+${OK}$`, 'm'));
+    expect(r.stdout).toContain(
+      'verified: the recorded failure reproduces (exit 1), the fix succeeds (exit 0), and all 10 runs with up to 300 ms of jitter succeed (seed 42)\n',
+    );
+  });
+
+  it('does not verify a 2.6 s timeout: exit 1 and the failed runs, the same for the same seed', async () => {
+    const args = ['verify', ID, '--timeout', 'env:PAYMENT_TIMEOUT_MS=2600', '--runs', '10', '--jitter-ms', '300', '--seed', '4', '--json', '--no-store'];
+    const before = await runCount();
+    const r = await cli(args);
+    expect(r.code).toBe(1);
+    const v = JSON.parse(r.stdout) as { verified: boolean; reason: string; failedRuns: number[]; jittered: { index: number; success: boolean; stdout: string; seed: number }[] };
+    expect(v.verified).toBe(false);
+    const failed = v.jittered.filter((x) => !x.success).map((x) => x.index);
+    expect(failed.length).toBeGreaterThan(0);
+    expect(failed.length).toBeLessThan(10);
+    expect(v.failedRuns).toEqual(failed);
+    expect(v.reason).toBe(`not verified: ${failed.length} of 10 jittered runs failed (runs ${failed.join(', ')})`);
+    const again = JSON.parse((await cli(args)).stdout) as typeof v;
+    expect(again.jittered.map((x) => [x.seed, x.success, x.stdout])).toEqual(v.jittered.map((x) => [x.seed, x.success, x.stdout]));
+    expect(await runCount()).toBe(before); // --no-store
+
+    // The predicate from the command line: a timeout is what these runs must print.
+    const text = await cli(['verify', ID, '--timeout', 'env:PAYMENT_TIMEOUT_MS=2600', '--runs', '2', '--seed', '4', '--success-stdout', 'payment ok', '--no-store']);
+    expect(text.stdout).toContain('success: stdout contains "payment ok"');
+  });
+
+  it('explains replay and verify with --help', async () => {
+    const rep = await cli(['replay', '--help']);
+    expect(rep.code).toBe(0);
+    for (const f of ['--inject SPEC ...', '--latency RES=US ...', '--timeout TARGET=VALUE ...', '--binary PATH', '--jitter-ms N', '--seed S', '--unrecorded error|refuse']) {
+      expect(rep.stdout).toContain(f);
+    }
+    const ver = await cli(['verify', '--help']);
+    expect(ver.code).toBe(0);
+    for (const f of ['--runs N', '--jitter-ms N', '--seed S', '--json', '--success-stdout TEXT', 'Exit status: 0 verified, 1 not verified']) expect(ver.stdout).toContain(f);
+    const main = await cli(['--help']);
+    expect(main.stdout).toContain('verify     verify a fix');
   });
 });

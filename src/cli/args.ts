@@ -7,6 +7,8 @@ export interface FlagSpec {
   /** Takes a value (`--speed max`, `--speed=max`); otherwise a boolean switch. */
   value?: string;
   help: string;
+  /** May be given more than once; every value is kept, in order, in Parsed.repeated. */
+  repeat?: boolean;
 }
 
 export interface CommandSpec {
@@ -19,7 +21,10 @@ export interface CommandSpec {
 }
 
 export interface Parsed {
+  /** Each flag's value (for a repeatable flag, its last one). */
   flags: Map<string, string | true>;
+  /** Every value of the repeatable flags, in command-line order across flags. */
+  repeated: Array<{ name: string; value: string }>;
   positionals: string[];
   /** Words after `--`. */
   rest: string[];
@@ -27,6 +32,7 @@ export interface Parsed {
 
 export function parseArgs(spec: CommandSpec, argv: string[]): Parsed {
   const flags = new Map<string, string | true>();
+  const repeated: Parsed['repeated'] = [];
   const positionals: string[] = [];
   let rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -44,6 +50,7 @@ export function parseArgs(spec: CommandSpec, argv: string[]): Parsed {
         const v = eq >= 0 ? a.slice(eq + 1) : argv[++i];
         if (v === undefined) throw new ReplaybookError('usage', `--${name} needs a value: ${f.value}`);
         flags.set(name, v);
+        if (f.repeat) repeated.push({ name, value: v });
       } else {
         if (eq >= 0) throw new ReplaybookError('usage', `--${name} takes no value`);
         flags.set(name, true);
@@ -55,16 +62,16 @@ export function parseArgs(spec: CommandSpec, argv: string[]): Parsed {
   if (positionals.length > spec.positionals) {
     throw new ReplaybookError('usage', `unexpected argument '${positionals[spec.positionals]}' for '${spec.name}' (see replaybook ${spec.name} --help)`);
   }
-  return { flags, positionals, rest };
+  return { flags, repeated, positionals, rest };
 }
 
 export function helpText(spec: CommandSpec): string {
-  const width = Math.max(...spec.flags.map((f) => f.name.length + (f.value ? f.value.length + 1 : 0)), 8) + 4;
+  const width = Math.max(...spec.flags.map((f) => f.name.length + (f.value ? f.value.length + 1 : 0) + (f.repeat ? 4 : 0)), 8) + 4;
   const lines = [`usage: ${spec.usage}`, '', spec.summary, ''];
   if (spec.flags.length) {
     lines.push('options:');
     for (const f of spec.flags) {
-      const left = `--${f.name}${f.value ? ' ' + f.value : ''}`;
+      const left = `--${f.name}${f.value ? ' ' + f.value : ''}${f.repeat ? ' ...' : ''}`;
       lines.push(`  ${left.padEnd(width)}${f.help}`);
     }
   }

@@ -11,11 +11,45 @@ import { transactions } from '../analysis/transactions';
 import { runDemo } from '../demo';
 import { runDoctor } from '../doctor';
 import { installKernel, uninstallKernel, KERNEL_DISPLAY_NAME } from '../kernelspec';
-import { helpText, parseArgs, parseSince, type CommandSpec, type Parsed } from './args';
+import { helpText, parseArgs, parseSince, type CommandSpec, type FlagSpec, type Parsed } from './args';
 import { ReplaybookError } from '../errors';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { randomInt } from 'node:crypto';
+import { describeInjection, InjectionApplyError, parseInjection, type Injection } from '../inject';
+import {
+  DEFAULT_JITTER_MS,
+  DEFAULT_VERIFY_RUNS,
+  verifyFix,
+  type RunProgress,
+  type RunSummary,
+  type SuccessPredicate,
+  type Verdict,
+} from '../replay/verify';
 
-const VERBOSE: import('./args').FlagSpec = { name: 'verbose', help: 'show stack traces on errors' };
-const HELP: import('./args').FlagSpec = { name: 'help', help: 'show this help' };
+const VERBOSE: FlagSpec = { name: 'verbose', help: 'show stack traces on errors' };
+const HELP: FlagSpec = { name: 'help', help: 'show this help' };
+
+/** The flags that change a replay (counterfactual replay), shared by replay and verify. */
+const INJECTION_FLAGS: FlagSpec[] = [
+  {
+    name: 'timeout',
+    value: 'TARGET=VALUE',
+    repeat: true,
+    help: 'a new timeout: env:NAME=V (env:PAYMENT_TIMEOUT_MS=5000), arg:--flag=V, syscall:poll=MS',
+  },
+  {
+    name: 'inject',
+    value: 'SPEC',
+    repeat: true,
+    help: "change syscalls, in strace's syntax: connect:error=ECONNREFUSED, read:error=EIO:when=3, poll:delay_enter=500ms",
+  },
+  { name: 'fault', value: 'SPEC', repeat: true, help: "strace's fault=: SET[:error=ERRNO][:when=...] (ENOSYS unless error= says otherwise)" },
+  { name: 'latency', value: 'RES=US', repeat: true, help: 'recorded data from resource RES arrives US microseconds later: tcp:*:9000=3000000' },
+  { name: 'binary', value: 'PATH', help: 'run this rebuilt executable instead of the recorded one' },
+  { name: 'unrecorded', value: 'error|refuse', help: "a call with nothing recorded behind it: 'error' ends the run (default), 'refuse' fails the call" },
+];
+const INJECTION_FLAG_NAMES = new Set(['timeout', 'inject', 'fault', 'latency']);
 
 const COMMANDS: Record<string, CommandSpec> = {
   record: {
@@ -55,12 +89,20 @@ const COMMANDS: Record<string, CommandSpec> = {
   },
   replay: {
     name: 'replay',
-    usage: 'replaybook replay ID [--speed 1|10|0.5|max] [--json]',
+    usage:
+      'replaybook replay ID [--speed 1|10|0.5|max] [--json]\n' +
+      '       replaybook replay ID [--timeout T=V]... [--inject SPEC]... [--latency RES=US]... [--binary PATH] [--jitter-ms N [--seed S]]',
     summary:
-      'Replay incident ID: the recorded binary runs with every I/O, clock and random syscall served from the log.\nNo external system is contacted. The run is stored with its own events.',
+      'Replay incident ID: the recorded binary runs with every I/O, clock and random syscall served from the log.\nNo external system is contacted. The run is stored with its own events.\n' +
+      'With injections (repeatable, applied in the order given) the replay is counterfactual: it follows the log\n' +
+      'until the first change takes effect, then serves files and streams as production saw them (the stream\n' +
+      'policy), so the program can take another path. A malformed injection is refused before anything runs.',
     flags: [
       { name: 'speed', value: 'S', help: "1 = production timing (default), 10 = ten times faster, 'max' = no waiting" },
       { name: 'until', value: 'SEQ', help: 'stop before event SEQ (fast-forwarded) and print where the replay stands' },
+      ...INJECTION_FLAGS,
+      { name: 'jitter-ms', value: 'N', help: 'every recorded arrival up to N ms later, drawn from the seed' },
+      { name: 'seed', value: 'S', help: 'the jitter seed (default: a random one, printed)' },
       { name: 'no-pin', help: 'do not pin to one CPU' },
       { name: 'json', help: 'print one JSON object with the outcome' },
       CLICKHOUSE_FLAG,
@@ -75,6 +117,34 @@ const COMMANDS: Record<string, CommandSpec> = {
     summary:
       "List an incident's transactions: each accepted connection (a request the service served) and each\noutgoing call it made, with timing, bytes and outcome. `replaybook replay ID --until SEQ` opens a replay there.",
     flags: [{ name: 'json', help: 'one JSON array' }, CLICKHOUSE_FLAG, HELP, VERBOSE],
+    positionals: 1,
+  },
+  verify: {
+    name: 'verify',
+    usage:
+      'replaybook verify ID (--timeout T=V | --inject SPEC | --latency RES=US | --binary PATH)... [--runs N] [--jitter-ms N] [--seed S] [--json]',
+    summary:
+      'Verify a fix of incident ID: (1) the original replay reproduces the recorded failure, (2) the replay with the fix\n' +
+      `succeeds, (3) N replays of the fix with seeded timing jitter (every recorded arrival up to --jitter-ms later) all\n` +
+      'succeed. Success is exit status 0 unless --success-stdout or --success-exit says otherwise. Progress goes to stderr.\n' +
+      'Run i uses the jitter seed SHA-256("S:i")[0..4]: the same --seed gives the same runs, and\n' +
+      '`replaybook replay ID <the fix> --jitter-ms N --seed <the run\'s SEED>` repeats one of them.\n' +
+      'Exit status: 0 verified, 1 not verified (or an error), 2 usage error.',
+    flags: [
+      ...INJECTION_FLAGS,
+      { name: 'runs', value: 'N', help: `jittered runs of the fix (default ${DEFAULT_VERIFY_RUNS}; 0 skips them)` },
+      { name: 'jitter-ms', value: 'N', help: `jitter bound in ms (default ${DEFAULT_JITTER_MS})` },
+      { name: 'seed', value: 'S', help: 'seed of the jitter (a whole number; default: a random one, printed)' },
+      { name: 'success-stdout', value: 'TEXT', help: 'a run succeeds when its stdout contains TEXT' },
+      { name: 'success-exit', value: 'N', help: 'a run succeeds when it exits with status N' },
+      { name: 'speed', value: 'S', help: "replay speed (default 'max': outcomes follow the virtual clock, not the wall clock)" },
+      { name: 'no-store', help: 'do not store the runs' },
+      { name: 'no-pin', help: 'do not pin to one CPU' },
+      { name: 'json', help: 'print the verdict as one JSON object' },
+      CLICKHOUSE_FLAG,
+      HELP,
+      VERBOSE,
+    ],
     positionals: 1,
   },
   demo: {
@@ -116,7 +186,8 @@ usage: replaybook <command> [options]
 commands:
   record     record a service's syscalls as an incident
   incidents  list recorded incidents
-  replay     replay an incident from its log
+  replay     replay an incident from its log, or change it (--timeout, --inject, --latency, --binary)
+  verify     verify a fix: the failure reproduces, the fix succeeds, jittered runs of it too
   transactions  list an incident's requests and calls
   demo       record and replay the canonical payment-timeout incident
   kernel     install or remove the Jupyter kernel
@@ -127,8 +198,8 @@ Each command takes --help. The store lives in $REPLAYBOOK_HOME, else the nearest
 directory upward, else ~/.local/share/replaybook (now: ${storeHome()}); with --clickhouse URL or
 $REPLAYBOOK_CLICKHOUSE_URL, a ClickHouse server.`;
 
-function speedOf(s: string | true | undefined): Speed {
-  if (s === undefined) return 1;
+function speedOf(s: string | true | undefined, fallback: Speed = 1): Speed {
+  if (s === undefined) return fallback;
   if (s === 'max') return 'max';
   const n = Number(s);
   if (typeof s !== 'string' || !(n > 0) || !Number.isFinite(n)) {
@@ -185,6 +256,12 @@ export function runJson(r: RunResult): Record<string, unknown> {
     reproduced: r.reproduced,
     stored: r.stored,
     warnings: r.warnings,
+    policy: r.policy,
+    switchedAt: r.switchedAt,
+    injections: r.injections.map((i) => ({ id: i.id, kind: i.kind, spec: i.spec, description: describeInjection(i) })),
+    injectionReport: r.injectionReport,
+    commandChanges: r.commandChanges,
+    unrecorded: r.unrecorded,
     divergence: r.divergence && {
       seq: r.divergence.seq,
       tid: r.divergence.tid,
@@ -272,20 +349,181 @@ async function cmdIncidents(p: Parsed): Promise<number> {
   });
 }
 
+/** The injections of the command line, parsed in the order given: a malformed one is an error here. */
+function injectionsOf(p: Parsed): Injection[] {
+  return p.repeated.filter((r) => INJECTION_FLAG_NAMES.has(r.name)).flatMap((r) => parseInjection(`--${r.name}`, r.value));
+}
+
+function wholeNumber(p: Parsed, name: string, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  const v = str(p, name);
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v) || !(Number(v) <= max)) throw new ReplaybookError('usage', `--${name} needs a whole number${max < Number.MAX_SAFE_INTEGER ? ` up to ${max}` : ''}, not '${v}'`);
+  return Number(v);
+}
+
+function jitterMsOf(p: Parsed): number | undefined {
+  const v = str(p, 'jitter-ms');
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!/^\d+(\.\d+)?$/.test(v) || !(n <= 3_600_000)) throw new ReplaybookError('usage', `--jitter-ms needs a number of milliseconds from 0 to 3600000, not '${v}'`);
+  return n;
+}
+
+function binaryOf(p: Parsed): string | undefined {
+  const b = str(p, 'binary');
+  if (b === undefined) return undefined;
+  const abs = path.resolve(b);
+  if (!fs.existsSync(abs)) throw new ReplaybookError('usage', `--binary ${b}: no such file`);
+  return abs;
+}
+
+function unrecordedOf(p: Parsed): 'error' | 'refuse' | undefined {
+  const u = str(p, 'unrecorded');
+  if (u === undefined || u === 'error' || u === 'refuse') return u;
+  throw new ReplaybookError('usage', `--unrecorded must be 'error' or 'refuse', not '${u}'`);
+}
+
 async function cmdReplay(p: Parsed): Promise<number> {
   const id = p.positionals[0];
   if (!id) throw new ReplaybookError('usage', 'replay needs an incident id (see replaybook incidents)');
+  // Everything on the command line is checked before the store is opened and anything runs.
   const speed = speedOf(p.flags.get('speed'));
+  const injections = injectionsOf(p);
+  const binary = binaryOf(p);
+  const unrecorded = unrecordedOf(p);
+  const jitterMs = jitterMsOf(p);
+  const seedFlag = wholeNumber(p, 'seed', 2 ** 32 - 1);
+  if (seedFlag !== undefined && jitterMs === undefined) throw new ReplaybookError('usage', '--seed is the seed of the jitter: give --jitter-ms N too');
+  const jitter = jitterMs !== undefined && jitterMs > 0 ? { ms: jitterMs, seed: seedFlag ?? randomInt(0, 2 ** 32) } : undefined;
   const until = str(p, 'until');
-  if (until !== undefined) return replayUntil(id, until, speed, p);
+  const changes = { injections, binary, unrecorded, jitter };
+  if (until !== undefined) return replayUntil(id, until, speed, p, changes);
   return withStore(p, async (store) => {
-    const r = await replay(id, { store, speed, pin: !p.flags.has('no-pin'), signal: interruptSignal() });
+    const r = await replay(id, { store, speed, pin: !p.flags.has('no-pin'), signal: interruptSignal(), ...changes });
     if (p.flags.has('json')) {
-      process.stdout.write(JSON.stringify(runJson(r)) + '\n');
+      process.stdout.write(JSON.stringify({ ...runJson(r), jitter: jitter ?? null }) + '\n');
     } else {
-      process.stdout.write(describeRun(r) + '\n');
+      process.stdout.write(describeRun(r, { jitter, binary }) + '\n');
     }
     return r.divergence ? 3 : 0;
+  });
+}
+
+function successOf(p: Parsed): SuccessPredicate | undefined {
+  const text = str(p, 'success-stdout');
+  const code = wholeNumber(p, 'success-exit', 255);
+  if (text !== undefined && code !== undefined) throw new ReplaybookError('usage', 'give one of --success-stdout and --success-exit');
+  if (text !== undefined) return { stdoutIncludes: text };
+  if (code !== undefined) return { exitCode: code };
+  return undefined;
+}
+
+function lastLine(s: string, max = 60): string {
+  const t = s.trim().split('\n').pop() ?? '';
+  return t.length > max ? t.slice(0, max - 3) + '...' : t;
+}
+
+function fmtMs(ms: number): string {
+  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`;
+}
+
+/** The verdict as a table of runs and its sentence. */
+export function describeVerdict(v: Verdict): string {
+  // A run that did not do what its step expects shows its outcome in capitals.
+  const row = (name: string, r: RunSummary, expect: 'failure' | 'success'): string[] => {
+    const got = r.success ? 'success' : 'failure';
+    return [name, expect, got === expect ? got : got.toUpperCase(), r.seed === null ? '-' : String(r.seed), r.status, fmtMs(r.wallMs), lastLine(r.stdout)];
+  };
+  const lines = [
+    `verify ${v.incident}`,
+    ...v.fix.description.map((d) => `  fix: ${d}`),
+    `  success: ${v.success}; ${v.jittered.length} jittered runs, every recorded arrival up to ${v.jitterMs} ms later, seed ${v.seed}`,
+    '',
+    table([
+      ['RUN', 'EXPECTED', 'OUTCOME', 'SEED', 'STATUS', 'WALL', 'STDOUT'],
+      row('baseline', v.baseline, 'failure'),
+      row('fix', v.fixed, 'success'),
+      ...v.jittered.map((r) => row(String(r.index), r, 'success')),
+    ]),
+    '',
+    v.reason,
+    `(${v.jittered.length + 2} runs in ${fmtMs(v.wallMs)}; the same runs again: --seed ${v.seed})`,
+  ];
+  return lines.join('\n');
+}
+
+/** Progress on stderr: one line per run, rewritten in place on a terminal. */
+function progressPrinter(total: number): { update(p: RunProgress): void; end(): void } {
+  const tty = process.stderr.isTTY === true;
+  let step = 0;
+  let open = false;
+  const name = (p: RunProgress): string =>
+    p.stage === 'baseline' ? 'baseline (the original, no injections)' : p.stage === 'fix' ? 'fix (no jitter)' : `jittered run ${p.index}/${p.total} (seed ${p.seed})`;
+  return {
+    update(p: RunProgress): void {
+      if (p.run === null) {
+        step++;
+        if (tty) {
+          process.stderr.write(`\r\x1b[2Kverify: [${step}/${total}] ${name(p)} ...`);
+          open = true;
+        }
+        return;
+      }
+      const expect = p.stage === 'baseline' ? 'failure' : 'success';
+      const got = p.run.success ? 'success' : 'failure';
+      const line = `verify: [${step}/${total}] ${name(p)}: ${p.run.status}, ${got}${got === expect ? '' : ` (expected ${expect})`}, ${fmtMs(p.run.wallMs)}`;
+      if (tty) {
+        process.stderr.write(`\r\x1b[2K${line}`);
+        open = true;
+      } else process.stderr.write(line + '\n');
+    },
+    end(): void {
+      if (open) process.stderr.write('\r\x1b[2K');
+      open = false;
+    },
+  };
+}
+
+async function cmdVerify(p: Parsed): Promise<number> {
+  const id = p.positionals[0];
+  if (!id) throw new ReplaybookError('usage', 'verify needs an incident id (see replaybook incidents)');
+  const injections = injectionsOf(p);
+  const binary = binaryOf(p);
+  if (injections.length === 0 && binary === undefined) {
+    throw new ReplaybookError('usage', 'verify needs a fix: --timeout, --inject, --fault, --latency or --binary (see replaybook verify --help)');
+  }
+  const runs = wholeNumber(p, 'runs', 100_000) ?? DEFAULT_VERIFY_RUNS;
+  const jitterMs = jitterMsOf(p) ?? DEFAULT_JITTER_MS;
+  const seed = wholeNumber(p, 'seed');
+  const success = successOf(p);
+  const speed = speedOf(p.flags.get('speed'), 'max');
+  const unrecorded = unrecordedOf(p);
+  return withStore(p, async (store) => {
+    const progress = progressPrinter(runs + 2);
+    let v: Verdict;
+    try {
+      v = await verifyFix(
+        id,
+        { injections, binary },
+        {
+          store,
+          runs,
+          jitter: { ms: jitterMs },
+          seed,
+          success,
+          speed,
+          unrecorded,
+          pin: !p.flags.has('no-pin'),
+          ephemeral: p.flags.has('no-store'),
+          signal: interruptSignal(),
+          onProgress: (x) => progress.update(x),
+        },
+      );
+    } finally {
+      progress.end();
+    }
+    process.stdout.write((p.flags.has('json') ? JSON.stringify(v) : describeVerdict(v)) + '\n');
+    return v.verified ? 0 : 1;
   });
 }
 
@@ -327,11 +565,21 @@ async function cmdTransactions(p: Parsed): Promise<number> {
   });
 }
 
-async function replayUntil(id: string, until: string, speed: Speed, p: Parsed): Promise<number> {
+async function replayUntil(
+  id: string,
+  until: string,
+  speed: Speed,
+  p: Parsed,
+  changes: { injections: Injection[]; binary?: string; unrecorded?: 'error' | 'refuse'; jitter?: { ms: number; seed: number } },
+): Promise<number> {
   const seq = Number(until);
   if (!Number.isInteger(seq) || seq < 0) throw new ReplaybookError('usage', `--until needs an event number (seq), not '${until}'`);
   return withStore(p, async (store) => {
-    const session = await ReplaySession.open(id, { store, speed, pin: !p.flags.has('no-pin'), ephemeral: true, signal: interruptSignal() }, { paused: true });
+    const session = await ReplaySession.open(
+      id,
+      { store, speed, pin: !p.flags.has('no-pin'), ephemeral: true, signal: interruptSignal(), ...changes },
+      { paused: true },
+    );
     const state = await session.jumpTo(seq);
     await session.stop().catch(() => undefined);
     if (p.flags.has('json')) {
@@ -345,12 +593,45 @@ async function replayUntil(id: string, until: string, speed: Speed, p: Parsed): 
   });
 }
 
-export function describeRun(r: RunResult): string {
+/** What each injection did in a run, one line each. */
+export function injectionLines(r: RunResult): string[] {
+  return r.injections.map((i) => {
+    const what = describeInjection(i);
+    const rep = r.injectionReport.find((x) => x.id === i.id);
+    if (rep) {
+      const matched = `${rep.matched} matching call${rep.matched === 1 ? '' : 's'}`;
+      if (i.kind === 'latency') return `${what}: ${rep.fired > 0 ? `${rep.fired} arrival${rep.fired === 1 ? '' : 's'} moved` : 'no data arrived from it'}`;
+      return `${what}: ${rep.fired > 0 ? `fired ${rep.fired} time${rep.fired === 1 ? '' : 's'} (${matched})` : `never fired (${matched})`}`;
+    }
+    if (i.kind === 'timeout' && (i.target.type === 'env' || i.target.type === 'arg')) {
+      const name = i.target.type === 'env' ? i.target.name : i.target.flag;
+      const change = r.commandChanges.find((c) => c.includes(` ${name}:`) || c.includes(` ${name} `));
+      return `${what}: applied to the command before it started${change ? ` (${change})` : ''}`;
+    }
+    return `${what}: the engine reported nothing for it`;
+  });
+}
+
+export function describeRun(r: RunResult, o: { jitter?: { ms: number; seed: number }; binary?: string } = {}): string {
   const out: string[] = [];
   const status = (code: number | null, sig: string | null) => (sig ? `killed by ${sig}` : `exit ${code}`);
+  const counterfactual = r.injections.length > 0 || o.binary !== undefined || o.jitter !== undefined || r.policy === 'stream';
   out.push(`run ${r.runId} of ${r.incident} (speed ${r.speed}, ${r.events} events, ${(r.wallMs / 1000).toFixed(2)} s)`);
-  if (r.localExeChanged) out.push('note: the local executable differs from the recorded one; the recorded binary ran');
+  if (r.localExeChanged && o.binary === undefined) out.push('note: the local executable differs from the recorded one; the recorded binary ran');
   for (const w of r.warnings) out.push(`warning: ${w}`);
+  if (counterfactual) {
+    if (o.binary !== undefined) out.push(`binary: ${o.binary} ran instead of the recorded executable`);
+    if (o.jitter) out.push(`jitter: every recorded arrival up to ${o.jitter.ms} ms later (seed ${o.jitter.seed})`);
+    for (const line of injectionLines(r)) out.push(`injection: ${line}`);
+    out.push(
+      r.switchedAt
+        ? `policy: strict until seq ${r.switchedAt.seq}, then stream: ${r.switchedAt.reason}`
+        : 'policy: strict to the end (nothing made the program leave the log)',
+    );
+  }
+  for (const u of r.unrecorded) {
+    out.push(`unrecorded: ${u.name} (thread ${u.tid}): ${u.reason}; ${u.policy === 'refuse' ? 'the call was refused' : 'the run was stopped there'}`);
+  }
   if (r.divergence) {
     const d = r.divergence;
     out.push(`DIVERGED at seq ${d.seq} (tid ${d.tid}): ${d.reason}`);
@@ -359,7 +640,11 @@ export function describeRun(r: RunResult): string {
   } else {
     out.push(`program ${status(r.exitCode, r.signal)}; recorded ${status(r.recorded.exitCode, r.recorded.signal)}`);
     out.push(`stdout: ${JSON.stringify(r.stdout.toString('utf8'))}`);
-    out.push(r.reproduced ? 'reproduced: same syscalls, same output, same exit status' : 'NOT reproduced: the outcome differs from the recording');
+    if (counterfactual) {
+      out.push(r.reproduced ? 'counterfactual run: the same outcome as the recording' : 'counterfactual run: the outcome differs from the recording');
+    } else {
+      out.push(r.reproduced ? 'reproduced: same syscalls, same output, same exit status' : 'NOT reproduced: the outcome differs from the recording');
+    }
   }
   return out.join('\n');
 }
@@ -390,6 +675,8 @@ async function dispatch(argv: string[]): Promise<number> {
       return cmdReplay(p);
     case 'transactions':
       return cmdTransactions(p);
+    case 'verify':
+      return cmdVerify(p);
     case 'demo':
       return runDemo({ signal: interruptSignal() });
     case 'kernel':
@@ -409,6 +696,9 @@ export async function main(argv: string[]): Promise<number> {
     const err = e as Error;
     process.stderr.write(`replaybook: ${err.message}\n`);
     if (verbose && err.stack) process.stderr.write(err.stack + '\n');
-    return err instanceof ReplaybookError && err.code === 'usage' ? 2 : 1;
+    // A command line that cannot work (an unknown flag, a malformed injection, a flag the recorded
+    // command does not have) is a usage error: nothing ran.
+    const usage = err instanceof ReplaybookError && (err.code === 'usage' || err.code === 'inject_spec' || err instanceof InjectionApplyError);
+    return usage ? 2 : 1;
   }
 }

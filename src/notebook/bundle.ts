@@ -10,6 +10,8 @@ import type { Table, Vector } from 'apache-arrow';
 import { ReplaybookError } from '../errors';
 import type { IncidentInfo } from '../events/schema';
 import type { DivergentCall, RunResult } from '../replay/replay';
+import type { ManyRuns, RunSummary, Verdict } from '../replay/verify';
+import { describeInjection } from '../inject/describe';
 import { formatRet } from '../viz/classes';
 import { renderChart } from '../viz/render';
 import {
@@ -549,4 +551,88 @@ export function errorBundle(err: Error): MimeBundle {
     `margin:2px 0;padding:6px 10px;border-left:4px solid #d62728;background:rgba(214,39,40,.08);white-space:pre-wrap">` +
     `<b>${escapeHtml(kind)}</b>: ${escapeHtml(message)}</div>`;
   return { 'text/html': html, 'text/plain': `${kind}: ${message}` };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Many runs and fix verification
+
+interface RunLine {
+  name: string;
+  /** What the run must give: the baseline must fail, a fix run succeed; null: no expectation. */
+  expect: 'success' | 'failure' | null;
+  run: RunSummary;
+}
+
+const OK_STYLE = 'color:#2ca02c;font-weight:600';
+const BAD_STYLE = 'color:#d62728;font-weight:600';
+
+function runLines(lines: RunLine[]): string {
+  const rows: Cell[][] = lines.map(({ name, expect, run }) => {
+    const got = run.success ? 'success' : 'failure';
+    const met = expect === null || expect === got;
+    return [
+      text(name, { style: 'white-space:nowrap' }),
+      text(expect ?? '', { style: 'opacity:.75' }),
+      text(met ? got : `${got} ✗`, { style: run.success ? OK_STYLE : BAD_STYLE }),
+      text(run.seed === null ? '–' : run.seed, { num: true, mono: true }),
+      text(run.status, { style: 'white-space:nowrap' }),
+      text(formatDuration(Math.round(run.wallMs * 1e6)), { num: true }),
+      text(run.policy === 'stream' && run.switchedAt ? `stream from seq ${run.switchedAt.seq}` : run.policy),
+      text(run.stdout.length > 100 ? run.stdout.slice(0, 97) + '…' : run.stdout, { mono: true, style: 'white-space:pre' }),
+      text(run.runId, { mono: true, style: 'opacity:.7' }),
+    ];
+  });
+  return table(
+    ['run', 'expected', 'outcome', { text: 'jitter seed', num: true }, 'status', { text: 'wall time', num: true }, 'policy', 'stdout', 'run id'],
+    rows,
+  );
+}
+
+function banner(ok: boolean, sentence: string): string {
+  return (
+    `<div style="margin:2px 0 6px;padding:4px 8px;border-left:4px solid ${ok ? '#2ca02c' : '#d62728'};` +
+    `background:${ok ? 'rgba(44,160,44,.08)' : 'rgba(214,39,40,.08)'}"><b>${escapeHtml(sentence)}</b></div>`
+  );
+}
+
+/** A verdict of verifyFix: its sentence, the fix, and every run (baseline, fix, jittered) in a table. */
+export function verdictBundle(v: Verdict): MimeBundle {
+  const facts =
+    `success: ${v.success} · ${plural(v.jittered.length, 'jittered run')}, every recorded arrival up to ${v.jitterMs} ms later, ` +
+    `seed ${v.seed} · ${formatDuration(Math.round(v.wallMs * 1e6))} in all`;
+  const fix = v.fix.description.map((d) => `<li>${escapeHtml(d)}</li>`).join('');
+  const html =
+    banner(v.verified, v.reason) +
+    `<div style="margin:2px 0"><b>fix</b><ul style="margin:2px 0 4px 18px;padding:0">${fix}</ul></div>` +
+    note(facts) +
+    runLines([
+      { name: 'baseline', expect: 'failure', run: v.baseline },
+      { name: 'fix', expect: 'success', run: v.fixed },
+      ...v.jittered.map((run) => ({ name: String(run.index), expect: 'success' as const, run })),
+    ]);
+  const plain = [
+    `Verdict for ${v.incident}: ${v.reason}`,
+    ...v.fix.description.map((d) => `  fix: ${d}`),
+    `  ${facts}`,
+  ].join('\n');
+  return { 'text/html': section(`Fix verification · ${v.incident}`, html), 'text/plain': plain };
+}
+
+/** The runs of runMany in a table, with how many failed. */
+export function manyRunsBundle(m: ManyRuns): MimeBundle {
+  const sentence = `${m.succeeded} of ${m.runs.length} runs succeeded${m.failed ? `; failed: ${m.failedRuns.length === 1 ? 'run' : 'runs'} ${m.failedRuns.join(', ')}` : ''}`;
+  const what = [
+    ...m.injections.map((i) => describeInjection(i)),
+    ...(m.binary ? [`the rebuilt binary ${m.binary} runs instead of the recorded one`] : []),
+  ];
+  const facts = `success: ${m.success} · every recorded arrival up to ${m.jitterMs} ms later, seed ${m.seed} · ${formatDuration(Math.round(m.wallMs * 1e6))} in all`;
+  const html =
+    banner(m.failed === 0, sentence) +
+    (what.length ? note(`changes: ${what.join('; ')}`) : note('no injections: the incident as recorded')) +
+    note(facts) +
+    runLines(m.runs.map((run) => ({ name: String(run.index), expect: null, run })));
+  return {
+    'text/html': section(`${plural(m.runs.length, 'run')} of ${m.incident}`, html),
+    'text/plain': `${plural(m.runs.length, 'run')} of ${m.incident}: ${sentence} (${facts})`,
+  };
 }

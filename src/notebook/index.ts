@@ -11,17 +11,31 @@ import * as html from './html';
 import { openEventStore } from '../store/open';
 import type { EventStore, IncidentFilter } from '../store/types';
 import { timelineSpec } from '../viz/timeline';
-import { chartBundle, errorBundle, eventLogBundle, incidentsBundle, runBundle, type MimeBundle } from './bundle';
-import { delay, fail, latency, timeout } from '../inject';
+import { chartBundle, errorBundle, eventLogBundle, incidentsBundle, manyRunsBundle, runBundle, verdictBundle, type MimeBundle } from './bundle';
+import { delay, fail, latency, timeout, type Injection } from '../inject';
+import {
+  isManyRuns,
+  isVerdict,
+  runMany as runManyRuns,
+  verifyFix as verifyFixRuns,
+  type Fix,
+  type ManyRuns,
+  type RunManyOptions,
+  type RunProgress,
+  type Verdict,
+  type VerifyOptions,
+} from '../replay/verify';
+import { outcomeMatrixSpec, variantComparisonSpec, type Variant } from '../viz/verdict';
+import type { SuccessPredicate } from '../replay/verify';
 
 /** Injections for counterfactual replays: delay('poll', { enterUs: 500000 }), fail(...), ... */
 export { delay, fail, latency, timeout };
 
 const DISPLAY = Symbol.for('replaybook.display');
 
-/** Anything that knows its own display bundle. */
+/** Anything that knows its own display bundle (or bundles: a table, then a chart). */
 interface Displayable {
-  [DISPLAY](): MimeBundle;
+  [DISPLAY](): MimeBundle | MimeBundle[];
 }
 
 function isDisplayable(x: unknown): x is Displayable {
@@ -163,6 +177,13 @@ export async function fetchIncident(id: string): Promise<Incident> {
 export interface NotebookReplayOptions {
   /** 1 = production timing (default), 10 = ten times faster, 'max' = no waiting. */
   speed?: Speed;
+  /** A counterfactual replay: timeout(...), latency(...), fail(...), delay(...). */
+  injections?: Injection[];
+  /** Replay this rebuilt executable instead of the recorded one. */
+  binary?: string;
+  /** Every recorded arrival up to `ms` later, drawn from `seed`. */
+  jitter?: { ms: number; seed: number };
+  unrecorded?: 'error' | 'refuse';
 }
 
 // Runs in progress, stopped together when the cell is interrupted.
@@ -190,7 +211,17 @@ export async function replay(incident: string | Incident, opts: NotebookReplayOp
   running.add(ac);
   try {
     listenForInterrupts();
-    return new Run(await replayIncident(id, { store: await notebookStore(), speed: opts.speed ?? 1, signal: ac.signal }));
+    return new Run(
+      await replayIncident(id, {
+        store: await notebookStore(),
+        speed: opts.speed ?? 1,
+        injections: opts.injections,
+        binary: opts.binary,
+        jitter: opts.jitter,
+        unrecorded: opts.unrecorded,
+        signal: ac.signal,
+      }),
+    );
   } finally {
     running.delete(ac);
   }
@@ -292,28 +323,165 @@ function kernelChannel(): WriteDisplayData | null {
   return jupyter.lastWriteDisplayData;
 }
 
-function bundleOf(x: unknown): MimeBundle {
-  if (isDisplayable(x)) return x[DISPLAY]();
-  if (x instanceof Table) return eventLogBundle(x, { title: 'table' });
-  if (x instanceof Error) return errorBundle(x);
-  if (typeof x === 'string') return { 'text/plain': x };
-  return { 'text/plain': util.inspect(x, { depth: 2, maxArrayLength: 20 }) };
+function bundlesOf(x: unknown): MimeBundle[] {
+  if (isDisplayable(x)) {
+    const b = x[DISPLAY]();
+    return Array.isArray(b) ? b : [b];
+  }
+  // A verdict or a batch made without the notebook's verifyFix/runMany has no chart rendered:
+  // its table only (outcomeChart(x) draws the chart).
+  if (isVerdict(x)) return [verdictBundle(x)];
+  if (isManyRuns(x)) return [manyRunsBundle(x)];
+  if (x instanceof Table) return [eventLogBundle(x, { title: 'table' })];
+  if (x instanceof Error) return [errorBundle(x)];
+  if (typeof x === 'string') return [{ 'text/plain': x }];
+  return [{ 'text/plain': util.inspect(x, { depth: 2, maxArrayLength: 20 }) }];
 }
 
-/** Shows incidents, event logs, runs, charts, Arrow tables and errors as rich output. */
+/** Shows incidents, event logs, runs, verdicts, charts, Arrow tables and errors as rich output. */
 export function display(x: unknown): void {
-  const bundle = bundleOf(x);
   const channel = kernelChannel();
-  if (channel) channel({ data: bundle, metadata: {}, transient: {} }, false);
-  else process.stdout.write(String(bundle['text/plain'] ?? '') + '\n');
+  for (const bundle of bundlesOf(x)) {
+    if (channel) channel({ data: bundle, metadata: {}, transient: {} }, false);
+    else process.stdout.write(String(bundle['text/plain'] ?? '') + '\n');
+  }
+}
+
+/**
+ * One output that long work rewrites in place (Jupyter's update_display_data); outside the
+ * kernel, nothing.
+ */
+function progressOutput(): { show(line: string): void } {
+  const id = `replaybook-progress-${Math.random().toString(16).slice(2)}`;
+  let shown = false;
+  return {
+    show(line: string): void {
+      const channel = kernelChannel();
+      if (!channel) return;
+      const data = { 'text/plain': line, 'text/html': `<div class="replaybook" style="font-family:monospace;font-size:12px;opacity:.8">${html.escapeHtml(line)}</div>` };
+      channel({ data, metadata: {}, transient: { display_id: id } }, shown);
+      shown = true;
+    },
+  };
+}
+
+function progressLine(p: RunProgress, done: number, total: number): string {
+  const what = p.stage === 'baseline' ? 'baseline' : p.stage === 'fix' ? 'fix (no jitter)' : `run ${p.index}/${p.total} (seed ${p.seed})`;
+  if (p.run === null) return `[${done + 1}/${total}] ${what} …`;
+  return `[${done}/${total}] ${what}: ${p.run.status}, ${p.run.success ? 'success' : 'failure'} · ${p.run.wallMs.toFixed(0)} ms`;
+}
+
+/** Gives `x` its display bundles: the table, then the rendered chart. */
+function withDisplay<T extends object>(x: T, bundles: MimeBundle[]): T {
+  Object.defineProperty(x, DISPLAY, { value: () => bundles, enumerable: false });
+  return x;
+}
+
+/** The outcome matrix of a verdict or of runMany's runs, as a chart. */
+export async function outcomeChart(x: Verdict | ManyRuns, opts: { title?: string } = {}): Promise<Chart> {
+  return Chart.of(outcomeMatrixSpec(x, opts));
+}
+
+/**
+ * Injection variants side by side (outcome, the longest call as the program saw it, wall time):
+ * variantChart([['timeout 2 s', run2], ['timeout 5 s', run5]]) or [{ label, run }].
+ */
+export async function variantChart(
+  variants: Array<[string, Run | RunResult] | { label: string; run: Run | RunResult }>,
+  opts: { title?: string; success?: SuccessPredicate } = {},
+): Promise<Chart> {
+  const list: Variant[] = variants.map((v) => {
+    const [label, run] = Array.isArray(v) ? v : [v.label, v.run];
+    return { label, run: run instanceof Run ? run.result : run };
+  });
+  const incident = list[0]?.run.incident;
+  const recorded = incident ? await (await notebookStore()).eventsTable(incident) : undefined;
+  return Chart.of(variantComparisonSpec(list, { ...opts, recorded }));
+}
+
+export type NotebookRunManyOptions = Omit<RunManyOptions, 'store' | 'signal'>;
+export type NotebookVerifyOptions = Omit<VerifyOptions, 'store' | 'signal'>;
+
+/** Runs with a progress line in place and a stop on interrupt, like replay(). */
+async function tracked<T>(total: number, work: (signal: AbortSignal, onProgress: (p: RunProgress) => void) => Promise<T>, user?: (p: RunProgress) => void): Promise<T> {
+  const ac = new AbortController();
+  running.add(ac);
+  listenForInterrupts();
+  const out = progressOutput();
+  let done = 0;
+  try {
+    return await work(ac.signal, (p) => {
+      if (p.run) done++;
+      out.show(progressLine(p, done, total));
+      user?.(p);
+    });
+  } finally {
+    running.delete(ac);
+  }
+}
+
+/**
+ * Replays an incident `runs` times with seeded jitter (reproducible from `seed`); speed 'max' by
+ * default. display() shows the runs as a table and the outcome matrix.
+ */
+export async function runMany(incident: string | Incident, opts: NotebookRunManyOptions): Promise<ManyRuns> {
+  const id = typeof incident === 'string' ? incident : incident.id;
+  const store = await notebookStore();
+  const m = await tracked(opts.runs, (signal, onProgress) => runManyRuns(id, { ...opts, store, signal, onProgress }), opts.onProgress);
+  return withDisplay(m, [manyRunsBundle(m), await chartBundle(outcomeMatrixSpec(m))]);
+}
+
+/**
+ * Verifies a fix: the recorded failure reproduces, the fix succeeds, and `runs` jittered runs of
+ * it (default 10, up to 300 ms late) all succeed. `fix` is { injections, binary }, an injection,
+ * or a list of them. display(verdict) shows the table of runs and the outcome matrix.
+ */
+export async function verifyFix(incident: string | Incident, fix: Fix | Injection | Injection[], opts: NotebookVerifyOptions = {}): Promise<Verdict> {
+  const id = typeof incident === 'string' ? incident : incident.id;
+  const store = await notebookStore();
+  const asFix: Fix = Array.isArray(fix) ? { injections: fix } : 'kind' in fix && 'spec' in fix ? { injections: [fix] } : (fix as Fix);
+  const total = (opts.runs ?? 10) + 2;
+  const v = await tracked(total, (signal, onProgress) => verifyFixRuns(id, asFix, { ...opts, store, signal, onProgress }), opts.onProgress);
+  return withDisplay(v, [verdictBundle(v), await chartBundle(outcomeMatrixSpec(v))]);
 }
 
 /** What the kernel preloads into every notebook (kernel/launcher.js imports these by name). */
-export const GLOBAL_NAMES = ['incidents', 'fetchIncident', 'transactions', 'replay', 'session', 'timeline', 'display', 'demoIncident', 'delay', 'latency', 'fail', 'timeout'] as const;
+export const GLOBAL_NAMES = [
+  'incidents',
+  'fetchIncident',
+  'transactions',
+  'replay',
+  'session',
+  'timeline',
+  'display',
+  'demoIncident',
+  'delay',
+  'latency',
+  'fail',
+  'timeout',
+  'runMany',
+  'verifyFix',
+] as const;
 
 /** Puts the notebook API on `g` (the kernel's globalThis) and sends displays to Jupyter. */
 export function installGlobals(g: typeof globalThis, opts: { kernel?: boolean } = {}): void {
   inKernel = opts.kernel ?? false;
   if (inKernel) listenForInterrupts();
-  Object.assign(g, { incidents, fetchIncident, transactions, replay, session, timeline, display, demoIncident, delay, latency, fail, timeout, replaybook: module.exports });
+  Object.assign(g, {
+    incidents,
+    fetchIncident,
+    transactions,
+    replay,
+    session,
+    timeline,
+    display,
+    demoIncident,
+    delay,
+    latency,
+    fail,
+    timeout,
+    runMany,
+    verifyFix,
+    replaybook: module.exports,
+  });
 }
