@@ -16,6 +16,7 @@ import { applyToFile } from '../inject/rewrite';
 import * as os from 'node:os';
 import { readFrom, writtenTo } from './outputs';
 import { describeInjection } from '../inject/describe';
+import type { Injection } from '../inject/types';
 
 /** A thread as the paused replay sees it (tid is the recorded thread id). */
 export interface SessionThread {
@@ -101,11 +102,7 @@ export class ReplaySession {
       fs.chmodSync(blob, 0o555);
       runExe = blob;
     }
-    for (const i of o.injections ?? []) {
-      if (i.kind === 'signal') {
-        throw new ReplaybookError('unsupported_injection', `${describeInjection(i)}: signal injections are not supported by the replay engine yet`);
-      }
-    }
+    checkInjections(o.injections ?? []);
     const editedFiles = await editConfigFiles(o, incidentId);
     if (o.binary !== undefined) {
       // A rebuilt service: it runs instead of the recorded executable, whose bytes must not be
@@ -411,4 +408,13 @@ async function editConfigFiles(o: ReplayOptions, incidentId: string): Promise<Ma
     edited.set(p, local);
   }
   return edited;
+}
+
+/** Refuses injections the engine cannot apply yet, naming them, before anything runs. */
+export function checkInjections(injections: readonly Injection[]): void {
+  for (const i of injections) {
+    if (i.kind === 'signal') {
+      throw new ReplaybookError('unsupported_injection', `${describeInjection(i)}: signal injections are not supported by the replay engine yet`);
+    }
+  }
 }

@@ -20,6 +20,7 @@ import { tableFromArrays, type Table } from 'apache-arrow';
 import { ReplaybookError } from '../errors';
 import { describeInjection } from '../inject/describe';
 import { applyToCommand } from '../inject/rewrite';
+import { checkInjections } from './session';
 import type { Injection } from '../inject/types';
 import type { EventStore } from '../store/types';
 import { loadIncident, replay, type ReplayOptions, type RunResult, type Speed, type Unrecorded } from './replay';
@@ -366,6 +367,7 @@ export async function verifyFix(incidentId: string, fix: Fix, o: VerifyOptions):
   // refused before the baseline runs.
   const info = await loadIncident(o.store, incidentId);
   applyToCommand(info.argv, info.env, injections);
+  checkInjections(injections);
   if (fix.binary !== undefined && !fs.existsSync(path.resolve(fix.binary))) {
     throw new ReplaybookError('binary_missing', `the binary to replay, ${path.resolve(fix.binary)}, does not exist`);
   }
