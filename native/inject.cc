@@ -107,7 +107,17 @@ bool parse_injection(const std::string& text, Injection& inj, std::string& err) 
     err = "injection " + inj.id + ": timeout needs syscall=NAME";
     return false;
   }
-  if (inj.kind == Injection::Timeout) inj.syscalls = {inj.timeout_syscall};
+  if (inj.kind == Injection::Timeout) {
+    const std::string& t = inj.timeout_syscall;
+    // Socket timeouts are set with setsockopt(fd, SOL_SOCKET, optname, timeval).
+    inj.syscalls = {t == "SO_RCVTIMEO" || t == "SO_SNDTIMEO" ? "setsockopt" : t};
+    // The C library's select() is the pselect6 syscall, poll() may be ppoll: a timeout named
+    // after the function changes whichever the program makes.
+    if (t == "select") inj.syscalls.push_back("pselect6");
+    if (t == "poll") inj.syscalls.push_back("ppoll");
+    if (t == "epoll_wait") inj.syscalls.push_back("epoll_pwait");
+    if (t == "SO_RCVTIMEO" || t == "SO_SNDTIMEO") inj.args.push_back({1, 1 /* SOL_SOCKET */, false});
+  }
   return true;
 }
 
@@ -123,6 +133,8 @@ bool Injection::selects(const std::string& name, int64_t p, int64_t t, const std
   if (!resource.empty() && !glob_match(resource, res)) return false;
   for (const Arg& x : args)
     if (x.mask ? (a[x.index] & x.value) != x.value : a[x.index] != x.value) return false;
+  if (timeout_syscall == "SO_RCVTIMEO" && a[2] != 20 && a[2] != 66) return false;
+  if (timeout_syscall == "SO_SNDTIMEO" && a[2] != 21 && a[2] != 67) return false;
   return true;
 }
 

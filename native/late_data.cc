@@ -94,13 +94,13 @@ LateData::~LateData() {
 }
 
 void LateData::on_entry(pid_t pid, pid_t tid, long nr, const uint64_t args[6],
-                        const ResourceOf& resource_of) {
+                        const ResourceOf& resource_of, uint64_t seq) {
   if (!o_.enabled) return;
   Pending p;
   p.nr = nr;
   auto consider = [&](int64_t fd) {
     std::string r = resource_of(fd);
-    if (is_tcp_resource(r)) grab(pid, tid, fd, r, p);
+    if (is_tcp_resource(r)) grab(pid, tid, fd, r, p, seq);
   };
   switch (nr) {
     case SYS_close:
@@ -139,7 +139,7 @@ void LateData::on_entry(pid_t pid, pid_t tid, long nr, const uint64_t args[6],
   if (!p.ids.empty()) pending_[tid] = std::move(p);
 }
 
-void LateData::grab(pid_t pid, pid_t tid, int64_t fd, const std::string& resource, Pending& into) {
+void LateData::grab(pid_t pid, pid_t tid, int64_t fd, const std::string& resource, Pending& into, uint64_t seq) {
   if (used_ >= o_.max_sockets) return;
   if (pidfd_ < 0 || pidfd_pid_ != pid) {
     if (pidfd_ >= 0) close(pidfd_);
@@ -176,6 +176,7 @@ void LateData::grab(pid_t pid, pid_t tid, int64_t fd, const std::string& resourc
   s.local = local;
   s.inode = st.st_ino;
   s.resource = resource;
+  s.closed_by = seq;
   inodes_.insert(s.inode);
   used_++;
   into.ids.push_back(id);
@@ -318,6 +319,7 @@ void LateData::drain(Output& out, uint64_t& seq, int64_t t0, int64_t upto_ns) {
     e.tid = s.tid;
     e.nr = -1;
     e.args[0] = static_cast<uint64_t>(s.fd);
+    e.args[2] = s.closed_by;
     e.resource = s.resource;
     e.enter_ns = a.at_ns - t0;
     if (!a.end) {

@@ -30,6 +30,7 @@
 // Events (kind late_data, nr -1, pid/tid of the thread whose call closed the socket, args[0] =
 // the fd number the service had, resource = the socket's resource, e.g. "tcp:127.0.0.1:9000",
 // enter_ns = time since the recording's t0 on the same clock as syscall events, dur_ns 0):
+// args[2] = the seq of the call that closed the socket (close, dup2, exit_group...).
 //   late_data      one per read: data_out = the bytes, ret = their count.
 //   late_data_end  exactly one per watched socket, the last for it: why watching stopped.
 //                  ret = 0 when the peer closed (EOF), -errno on a socket error (e.g.
@@ -84,7 +85,9 @@ class LateData {
 
   // At a syscall's seccomp entry, before it runs: duplicates the connected TCP sockets the call
   // is about to close. `pid` is the process, `tid` the calling thread.
-  void on_entry(pid_t pid, pid_t tid, long nr, const uint64_t args[6], const ResourceOf& resource_of);
+  // `seq` is the seq the call's event gets (late events name it in args[2], so the socket is
+  // known even after its fd number was reused).
+  void on_entry(pid_t pid, pid_t tid, long nr, const uint64_t args[6], const ResourceOf& resource_of, uint64_t seq);
   // The call `tid` entered has returned `ret`: what it closed starts lingering; if it closed
   // nothing (it failed), the duplicates are let go.
   void on_return(pid_t tid, int64_t ret, const ResourceOf& resource_of);
@@ -107,6 +110,7 @@ class LateData {
     int local = -1;    // our duplicate
     uint64_t inode = 0;
     std::string resource;
+    uint64_t closed_by = 0;  // seq of the call that closed it
   };
   struct Pending {  // the sockets a call in progress will close
     long nr = -1;
@@ -128,7 +132,7 @@ class LateData {
     uint64_t total = 0;
   };
 
-  void grab(pid_t pid, pid_t tid, int64_t fd, const std::string& resource, Pending& into);
+  void grab(pid_t pid, pid_t tid, int64_t fd, const std::string& resource, Pending& into, uint64_t seq);
   void arm(uint64_t id, bool process_alive, const ResourceOf* resource_of);
   void release(uint64_t id);
   bool still_open_in(pid_t pid, const Socket& s, const ResourceOf& resource_of);

@@ -89,7 +89,7 @@ class Recorder : public Tool {
     if (running_ == t.tid()) running_ = -1;
     // Late data: what arrived so far is logged before this call; sockets it closes are duplicated.
     late_.drain(out_, seq_, t0_, stop.time_ns);
-    late_.on_entry(t.pid(), t.tid(), stop.nr, stop.args, late_resource_of(t.pid()));
+    late_.on_entry(t.pid(), t.tid(), stop.nr, stop.args, late_resource_of(t.pid()), seq_);
     const SyscallSpec& s = *stop.spec;
     const uint64_t* args = stop.args;
     Event ev = syscall_event(t.pid(), t, s, args, seq_++, stop.time_ns - t0_);

@@ -726,16 +726,19 @@ class Replayer : public Tool {
       call.c.args[idx] = static_cast<uint64_t>(ms);
       (idx == 2 ? t.regs().rdx : t.regs().r10) = static_cast<uint64_t>(ms);
       t.store_regs();
-    } else if (name == "ppoll") {
-      std::vector<std::string> parts = split_parts(call.c.data_in, call.c.spec->n_in);
-      if (parts.size() < 2 || parts[1].size() < 16) return;  // no timeout: left alone
-      if (us < 0) {
-        parts[1].clear();
-      } else {
-        int64_t ts[2] = {us / 1000000, (us % 1000000) * 1000};
-        parts[1] = std::string(reinterpret_cast<const char*>(ts), 16);
-      }
-      call.c.data_in = join_parts(parts);
+    } else if (name == "ppoll" || name == "select" || name == "pselect6" || name == "setsockopt") {
+      // The timeout is a struct in the call's input: timespec (ppoll, pselect6) or timeval.
+      size_t part = name == "ppoll" ? 1 : name == "setsockopt" ? 0 : 3;
+      bool timeval = name == "select" || name == "setsockopt";
+      std::vector<std::string> parts = split_parts(call.c.data_in, std::max<size_t>(call.c.spec->n_in, 1));
+      if (parts.size() <= part || parts[part].size() < 16) return;  // no timeout: left alone
+      int64_t old[2];
+      std::memcpy(old, parts[part].data(), 16);
+      if (old[0] <= 0 && old[1] <= 0) return;  // 0: poll and return (or none, for sockets)
+      int64_t v[2] = {us < 0 ? 0 : us / 1000000, us < 0 ? 0 : timeval ? us % 1000000 : (us % 1000000) * 1000};
+      if (us < 0 && name != "setsockopt") parts[part].clear();  // no timeout at all
+      else parts[part] = std::string(reinterpret_cast<const char*>(v), 16);
+      call.c.data_in = name == "setsockopt" && call.c.spec->n_in <= 1 ? parts[0] : join_parts(parts);
     }
   }
 

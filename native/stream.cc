@@ -61,6 +61,15 @@ std::string ts_bytes(int64_t ns) {
   return std::string(reinterpret_cast<const char*>(v), 16);
 }
 
+// setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO[_NEW], timeval): the timeout in ns (0: none), or -1
+// when the call is something else.
+int64_t rcvtimeo_of(const std::string& name, const uint64_t a[6], const std::string& data_in) {
+  if (name != "setsockopt" || a[1] != SOL_SOCKET || (a[2] != 20 && a[2] != 66) || data_in.size() < 16) return -1;
+  int64_t tv[2];
+  std::memcpy(tv, data_in.data(), 16);
+  return tv[0] * 1000000000LL + tv[1] * 1000;
+}
+
 }  // namespace
 
 World::World(const std::vector<Event>& log, const std::map<std::string, std::string>& files)
@@ -109,10 +118,16 @@ void World::walk(const Event& e, bool build) {
   if (e.kind == kLateData) {
     int fd = static_cast<int>(e.args[0]);
     int st = -1;
-    // The socket the fd still names (closed by exit), else the one it named when closed.
-    if (auto* b = binding(e.pid, fd)) st = b->stream;
-    auto c = closed_.find({e.pid, fd});
-    if (st < 0 && c != closed_.end()) st = c->second;
+    // The socket the fd named when the call in args[2] closed it; for recordings without it,
+    // the socket the fd still names (closed by exit), else the one it named when closed.
+    auto by = closed_by_.find({e.args[2], fd});
+    if (e.args[2] && by != closed_by_.end()) {
+      st = by->second;
+    } else {
+      if (auto* b = binding(e.pid, fd)) st = b->stream;
+      auto c = closed_.find({e.pid, fd});
+      if (st < 0 && c != closed_.end()) st = c->second;
+    }
     if (st < 0 || !build) return;
     // late_data: bytes; late_data_end: ret 0 is the peer's EOF (an error or a bound: unknown).
     if (e.name == "late_data" && e.ret > 0) streams_[st].in.push_back(Chunk{e.enter_ns, e.data_out});
@@ -121,6 +136,11 @@ void World::walk(const Event& e, bool build) {
   }
   if (e.kind != kSyscall) return;
   const SyscallSpec& s = syscall_spec(e.nr);
+  if (build && (s.fd == FdEffect::Closes || s.fd == FdEffect::Dups || s.special == Special::Exit ||
+                s.special == Special::Execve || e.name == "close_range")) {
+    // What every fd named when this call (maybe) closed it: late data names the call.
+    for (const auto& [fd, b] : fds) if (b.stream >= 0) closed_by_[{e.seq, fd}] = b.stream;
+  }
   const int64_t ret = e.ret;
   const uint64_t* a = e.args;
   if (s.special == Special::Clone && ret > 0) {
@@ -219,6 +239,7 @@ void World::walk(const Event& e, bool build) {
     return;
   }
   if (e.name == "fcntl" && a[1] == F_SETFL) b->nonblock = (a[2] & O_NONBLOCK) != 0;
+  if (ret == 0 && rcvtimeo_of(e.name, a, e.data_in) >= 0) b->rcvtimeo_ns = rcvtimeo_of(e.name, a, e.data_in);
   if (e.name == "lseek" && ret >= 0) st.pos = static_cast<uint64_t>(ret);
   if ((e.name == "fstat" || e.name == "newfstatat") && ret == 0 && st.file && build) {
     std::vector<std::string> p = split_parts(e.data_out, s.n_out);
@@ -392,6 +413,18 @@ StreamAnswer World::read(const StreamCall& c, int fd, size_t count, int64_t offs
     return a;
   }
   int64_t next = next_arrival(s);
+  if (b->rcvtimeo_ns > 0) {
+    // SO_RCVTIMEO: the read gives up with EAGAIN when nothing arrived in time.
+    int64_t deadline = c.deadline >= 0 ? c.deadline : c.vnow + b->rcvtimeo_ns;
+    if (deadline <= c.vnow) {
+      a.ret = -EAGAIN;
+      return a;
+    }
+    a.kind = StreamAnswer::Wait;
+    a.wake = next < 0 ? deadline : std::min(next, deadline);
+    a.deadline = deadline;
+    return a;
+  }
   if (next < 0) {
     a.kind = StreamAnswer::Unrecorded;
     a.why = "a read on " + s.resource + " past everything recorded on it (in production it would wait for data " +
@@ -918,6 +951,8 @@ StreamAnswer World::call(const StreamCall& c) {
   if (named(s, {"setsockopt", "shutdown"})) {
     Binding* b = binding(c.pid, static_cast<int>(c.args[0]));
     a.resource = b ? b->resource : std::string();
+    int64_t t = rcvtimeo_of(name, c.args, c.data_in);
+    if (b && t >= 0) b->rcvtimeo_ns = t;
     return a;  // accepted: nothing the program reads back depends on it here
   }
   std::string res;

@@ -100,6 +100,7 @@ class World {
     int stream = -1;  // -1: not a stream (stdio, epoll, eventfd...)
     std::string resource;
     bool nonblock = false;
+    int64_t rcvtimeo_ns = -1;  // SO_RCVTIMEO: a blocking read gives up (EAGAIN) after it
   };
   struct FileContent {
     std::string bytes;
@@ -139,6 +140,7 @@ class World {
   // Built once over the whole log: per (pid, fd) during the walk, which stream each event used.
   std::map<pid_t, std::map<int, Binding>> fds_;
   std::map<std::pair<pid_t, int>, int> closed_;  // last stream an fd had when closed
+  std::map<std::pair<uint64_t, int>, int> closed_by_;  // (seq of a closing call, fd) -> stream
   // epoll interest lists: (pid, epoll fd) -> fd -> (events, data)
   std::map<std::pair<pid_t, int>, std::map<int, std::pair<uint32_t, uint64_t>>> epoll_;
   std::set<std::string> edited_;

@@ -47,7 +47,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await store?.close();
-  fs.rmSync(tmp, { recursive: true, force: true });
+  if (!process.env.KEEP) fs.rmSync(tmp, { recursive: true, force: true });
 });
 
 describe('the payment incident, edited', () => {
@@ -300,6 +300,62 @@ int main(int argc, char **argv) {
     await expect(replay('conf-timeout', { store, injections: inj('--timeout', '/etc/nope.conf#timeout_ms=1'.replace(/^/, 'file:')) })).rejects.toThrow(
       /never read \/etc\/nope.conf/,
     );
+  }, 60_000);
+});
+
+describe('socket and select timeouts', () => {
+  it('SO_RCVTIMEO and select timeouts change like poll ones', async () => {
+    const exe = path.join(tmp, 'rcv-client');
+    execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-x', 'c', '-o', exe, '-'], {
+      input: `#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <unistd.h>
+static int dial(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_port = htons((unsigned short)port);
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  if (connect(fd, (struct sockaddr *)&a, sizeof a)) exit(2);
+  if (write(fd, "GET / HTTP/1.0\\r\\n\\r\\n", 18) != 18) exit(3);
+  return fd;
+}
+int main(int argc, char **argv) {
+  (void)argc;
+  int port = atoi(argv[1]);
+  char buf[512];
+  int fd = dial(port);
+  struct timeval tv = {2, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  long n = recv(fd, buf, sizeof buf - 1, 0);
+  if (n < 0) printf("recv: %s\\n", strerror(errno));
+  else printf("recv: %ld bytes\\n", n);
+  close(fd);
+  fd = dial(port);
+  fd_set r;
+  FD_ZERO(&r);
+  FD_SET(fd, &r);
+  struct timeval st = {2, 0};
+  int k = select(fd + 1, &r, NULL, NULL, &st);
+  printf("select: %d\\n", k);
+  return 0;
+}
+`,
+    });
+    const port = await recordAgainst('rcvtimeo', 2500, (p) => [exe, String(p)]);
+    const base = await cf('rcvtimeo', port);
+    expect(base.stdout.toString()).toBe('recv: Resource temporarily unavailable\nselect: 0\n');
+    const rcv = await cf('rcvtimeo', port, { injections: inj('--timeout', 'syscall:SO_RCVTIMEO=5000') });
+    expect(rcv.stdout.toString()).toBe('recv: 110 bytes\nselect: 0\n');
+    const both = await cf('rcvtimeo', port, { injections: [...inj('--timeout', 'syscall:SO_RCVTIMEO=5000'), ...inj('--timeout', 'syscall:select=5000')] });
+    expect(both.stdout.toString()).toBe('recv: 110 bytes\nselect: 1\n');
+    expect(both.contacts).toBe(0);
   }, 60_000);
 });
 
