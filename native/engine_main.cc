@@ -35,18 +35,6 @@ namespace {
 constexpr int kIn = 3;
 constexpr int kOut = 4;
 
-std::string unescape(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); i++) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      out += static_cast<char>(std::strtol(s.substr(i + 1, 2).c_str(), nullptr, 16));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
 
 struct Config {
   std::string mode;
@@ -95,8 +83,8 @@ bool parse_config(const std::string& text, Config& c, std::string& err) {
       continue;
     }
     ls >> v1 >> v2;
-    v1 = unescape(v1);
-    v2 = unescape(v2);
+    v1 = rb::percent_decode(v1);
+    v2 = rb::percent_decode(v2);
     if (key == "mode") c.mode = v1;
     else if (key == "exe") c.spawn.exe = v1;
     else if (key == "arg") c.spawn.argv.push_back(v1);

@@ -4,23 +4,11 @@
 #include <sstream>
 
 #include "output.h"
+#include "tools.h"
 #include "stream.h"
 
 namespace rb {
 namespace {
-
-std::string unescape(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); i++) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      out += static_cast<char>(std::strtol(s.substr(i + 1, 2).c_str(), nullptr, 16));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
 
 bool number(const std::string& v, int64_t& out) {
   if (v.empty()) return false;
@@ -52,7 +40,7 @@ bool parse_injection(const std::string& text, Injection& inj, std::string& err) 
       err = "injection " + inj.id + ": '" + kv + "' is not key=value";
       return false;
     }
-    std::string k = kv.substr(0, eq), v = unescape(kv.substr(eq + 1));
+    std::string k = kv.substr(0, eq), v = percent_decode(kv.substr(eq + 1));
     int64_t n = 0;
     bool num = number(v, n);
     if (k == "syscalls") {

@@ -472,22 +472,7 @@ StreamAnswer World::poll(const StreamCall& c, bool ppoll) {
     }
     std::memcpy(&fds[i * 8], &p, 8);
   }
-  if (ready > 0 || (deadline >= 0 && deadline <= c.vnow)) {
-    a.ret = ready;
-    a.data_out = fds;  // the pollfd array with revents: the one output buffer
-    return a;
-  }
-  if (wake < 0 && deadline < 0) {
-    a.kind = StreamAnswer::Unrecorded;
-    a.why = std::string(c.spec->name) + " without a timeout on fds where nothing recorded arrives (in production it " +
-            "would wait for data nobody recorded)";
-    a.refuse_errno = EINTR;
-    return a;
-  }
-  a.kind = StreamAnswer::Wait;
-  a.wake = wake < 0 ? deadline : deadline < 0 ? wake : std::min(wake, deadline);
-  a.deadline = deadline;
-  return a;
+  return wait_result(c, a, ready, fds, wake, deadline);  // the pollfd array with revents
 }
 
 StreamAnswer World::sleep(const StreamCall& c) {
@@ -751,6 +736,28 @@ bool World::fd_readable(pid_t pid, int fd, int64_t vnow, int64_t& wake) {
 
 bool World::fd_writable(pid_t pid, int fd) { return binding(pid, fd) != nullptr; }
 
+// How a wait ends: `ready` fds (with `out`, the call's output) or its timeout; else it waits for
+// the next arrival (`wake`) or the deadline; with neither, nothing recorded will ever wake it.
+StreamAnswer World::wait_result(const StreamCall& c, StreamAnswer a, int ready, const std::string& out, int64_t wake,
+                                int64_t deadline) const {
+  if (ready > 0 || (deadline >= 0 && deadline <= c.vnow)) {
+    a.ret = ready;
+    a.data_out = out;
+    return a;
+  }
+  if (wake < 0 && deadline < 0) {
+    a.kind = StreamAnswer::Unrecorded;
+    a.why = std::string(c.spec->name) + " without a timeout on fds where nothing recorded arrives (in production it " +
+            "would wait for data nobody recorded)";
+    a.refuse_errno = EINTR;
+    return a;
+  }
+  a.kind = StreamAnswer::Wait;
+  a.wake = wake < 0 ? deadline : deadline < 0 ? wake : std::min(wake, deadline);
+  a.deadline = deadline;
+  return a;
+}
+
 int64_t World::wait_deadline(const StreamCall& c, int64_t timeout_ns) const {
   return c.deadline >= 0 ? c.deadline : timeout_ns >= 0 ? c.vnow + timeout_ns : -1;
 }
@@ -783,26 +790,12 @@ StreamAnswer World::select(const StreamCall& c, bool pselect) {
     }
     out[static_cast<size_t>(set)] = res;
   }
-  if (ready > 0 || (deadline >= 0 && deadline <= c.vnow)) {
-    if (in.size() > 3 && in[3].size() >= 16 && out.size() > 3) {
-      int64_t left = deadline < 0 ? 0 : std::max<int64_t>(0, deadline - c.vnow);
-      int64_t t[2] = {left / 1000000000LL, pselect ? left % 1000000000LL : (left % 1000000000LL) / 1000};
-      out[3] = std::string(reinterpret_cast<const char*>(t), 16);
-    }
-    a.ret = ready;
-    a.data_out = join_parts(out);
-    return a;
+  if (in.size() > 3 && in[3].size() >= 16 && out.size() > 3) {  // the time left, as Linux writes it
+    int64_t left = deadline < 0 ? 0 : std::max<int64_t>(0, deadline - c.vnow);
+    int64_t t[2] = {left / 1000000000LL, pselect ? left % 1000000000LL : (left % 1000000000LL) / 1000};
+    out[3] = std::string(reinterpret_cast<const char*>(t), 16);
   }
-  if (wake < 0 && deadline < 0) {
-    a.kind = StreamAnswer::Unrecorded;
-    a.why = std::string(c.spec->name) + " without a timeout on fds where nothing recorded arrives";
-    a.refuse_errno = EINTR;
-    return a;
-  }
-  a.kind = StreamAnswer::Wait;
-  a.wake = wake < 0 ? deadline : deadline < 0 ? wake : std::min(wake, deadline);
-  a.deadline = deadline;
-  return a;
+  return wait_result(c, a, ready, join_parts(out), wake, deadline);
 }
 
 StreamAnswer World::epoll_ctl(const StreamCall& c) {
@@ -857,21 +850,7 @@ StreamAnswer World::epoll_wait(const StreamCall& c) {
     out.append(entry, 12);
     ready++;
   }
-  if (ready > 0 || (deadline >= 0 && deadline <= c.vnow)) {
-    a.ret = ready;
-    a.data_out = out;
-    return a;
-  }
-  if (wake < 0 && deadline < 0) {
-    a.kind = StreamAnswer::Unrecorded;
-    a.why = std::string(c.spec->name) + " without a timeout on fds where nothing recorded arrives";
-    a.refuse_errno = EINTR;
-    return a;
-  }
-  a.kind = StreamAnswer::Wait;
-  a.wake = wake < 0 ? deadline : deadline < 0 ? wake : std::min(wake, deadline);
-  a.deadline = deadline;
-  return a;
+  return wait_result(c, a, ready, out, wake, deadline);
 }
 
 StreamAnswer World::call(const StreamCall& c) {

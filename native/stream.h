@@ -123,6 +123,8 @@ class World {
   bool fd_readable(pid_t pid, int fd, int64_t vnow, int64_t& wake);
   bool fd_writable(pid_t pid, int fd);
   int64_t wait_deadline(const StreamCall& c, int64_t timeout_ns) const;
+  StreamAnswer wait_result(const StreamCall& c, StreamAnswer a, int ready, const std::string& out, int64_t wake,
+                           int64_t deadline) const;
   StreamAnswer sleep(const StreamCall& c);
   StreamAnswer clock(const StreamCall& c);
   StreamAnswer connect(const StreamCall& c);

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <string.h>
+#include <cstdlib>
 #include <sys/wait.h>
 
 #include "capture.h"
@@ -25,6 +26,19 @@ Event syscall_event(pid_t pid, Thread& t, const SyscallSpec& s, const uint64_t a
 std::string error_json(const std::string& code, const std::string& message) {
   return "{\"type\":\"error\",\"code\":" + json_str(code) + ",\"message\":" + json_str(message) +
          "}";
+}
+
+std::string percent_decode(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); i++) {
+    if (s[i] == '%' && i + 2 < s.size()) {
+      out += static_cast<char>(std::strtol(s.substr(i + 1, 2).c_str(), nullptr, 16));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
 }
 
 std::string signal_name(int sig) {

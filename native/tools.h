@@ -75,6 +75,8 @@ std::string error_json(const std::string& code, const std::string& message);
 // Exit status as (exit_code or null, signal name or null) JSON members.
 std::string exit_status_json(int status);
 std::string signal_name(int sig);
+// Config values are percent-encoded words (%XX is the byte XX): see engine_main.cc.
+std::string percent_decode(const std::string& s);
 // A signal the kernel raised for a faulting instruction (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP
 // with a positive si_code): it happens again by itself in replay; others are asynchronous.
 bool is_fault(int sig, const siginfo_t& info);
