@@ -155,6 +155,15 @@ class Replayer : public Tool {
     actual.name = r.rdtscp ? "rdtscp" : "rdtsc";
     actual.pid = rec_of(t.pid());
     actual.tid = rec_of(t.tid());
+    if (stream_) {
+      // The counter follows the virtual clock.
+      r.value = world_->tsc(vnow());
+      actual.seq = seq_++;
+      actual.ret = static_cast<int64_t>(r.value);
+      actual.enter_ns = vnow();
+      out_.event(std::move(actual));
+      return Resume::Continue;
+    }
     if (!e || e->kind != kInstruction || e->tid != actual.tid || e->name != actual.name) {
       diverge(t, e, actual, "the program read the time-stamp counter (" + actual.name + ") where the recording " +
                                 (e ? "made " + e->name : "had ended"));

@@ -134,6 +134,7 @@ void World::walk(const Event& e, bool build) {
     else if (e.name == "late_data_end" && e.ret == 0) streams_[st].eof_at = e.enter_ns;
     return;
   }
+  if (e.kind == kInstruction && build) tsc_.push_back({e.enter_ns, static_cast<uint64_t>(e.ret)});
   if (e.kind != kSyscall) return;
   const SyscallSpec& s = syscall_spec(e.nr);
   if (build && (s.fd == FdEffect::Closes || s.fd == FdEffect::Dups || s.special == Special::Exit ||
@@ -511,6 +512,16 @@ int64_t World::clock_value(int clk, int64_t vnow) const {
   auto up = std::upper_bound(v.begin(), v.end(), std::make_pair(vnow, INT64_MAX));
   const auto& ref = up == v.begin() ? v.front() : *(up - 1);
   return ref.second + (vnow - ref.first);
+}
+
+uint64_t World::tsc(int64_t vnow) const {
+  if (tsc_.empty()) return static_cast<uint64_t>(vnow);
+  const auto& first = tsc_.front();
+  const auto& last = tsc_.back();
+  double rate = last.first - first.first > 1000000 ? static_cast<double>(last.second - first.second) / static_cast<double>(last.first - first.first) : 1.0;
+  auto up = std::upper_bound(tsc_.begin(), tsc_.end(), std::make_pair(vnow, UINT64_MAX));
+  const auto& ref = up == tsc_.begin() ? tsc_.front() : *(up - 1);
+  return ref.second + static_cast<uint64_t>(std::max<double>(0, static_cast<double>(vnow - ref.first) * rate));
 }
 
 StreamAnswer World::clock(const StreamCall& c) {
@@ -925,6 +936,10 @@ StreamAnswer World::call(const StreamCall& c) {
     st.pos = static_cast<uint64_t>(base + off);
     a.ret = base + off;
     a.resource = b->resource;
+    return a;
+  }
+  if (name == "getpid" || name == "gettid") {
+    a.ret = name == "getpid" ? c.pid : c.tid;  // the recorded ids, as everywhere in a replay
     return a;
   }
   if (named(s, {"setsockopt", "shutdown"})) {

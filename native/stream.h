@@ -78,6 +78,9 @@ class World {
   // A new process (fork): it starts with a copy of its parent's fd table.
   void fork(pid_t parent, pid_t child);
   std::string resource_of(pid_t pid, int fd) const;
+  // The time-stamp counter at virtual time `vnow`: anchored on the recorded reads, at the rate
+  // they show (1 tick per ns when they are too close to tell).
+  uint64_t tsc(int64_t vnow) const;
 
  private:
   struct Chunk {
@@ -151,6 +154,7 @@ class World {
   std::map<pid_t, pid_t> pid_of_tid_;
   // Anchors of the virtual clock: per clock id, (recorded time, clock value) of each read.
   std::map<int, std::vector<std::pair<int64_t, int64_t>>> clocks_;
+  std::vector<std::pair<int64_t, uint64_t>> tsc_;  // recorded rdtsc reads: (time, value)
   // Recorded calls by (name, resource), in log order, for the fallback; and what was used.
   std::map<std::pair<std::string, std::string>, std::vector<size_t>> by_key_;
   std::set<size_t> used_;
