@@ -6,8 +6,11 @@
 # server store) for the test proving that such a server is refused with a clear error; that test
 # starts its own instance on 127.0.0.1, so the packaged service is not left running. sqlite3,
 # wget, git and curl are real programs the replay corpus (test/corpus.test.ts) records and replays.
+# chromium is the headless browser (driven by playwright-core) that the tests open exported
+# notebooks and a live Jupyter Notebook in (test/browser.test.ts), and bench/notebook.js times
+# chart drawing in.
 set -eu
-PACKAGES="g++ gcc make python3 fonts-dejavu-core strace jupyter-notebook jupyter-nbconvert python3-nbclient jupyter-client clickhouse-server sqlite3 wget git curl"
+PACKAGES="g++ gcc make python3 fonts-dejavu-core strace jupyter-notebook jupyter-nbconvert python3-nbclient jupyter-client clickhouse-server sqlite3 wget git curl chromium"
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 missing=""
 for p in $PACKAGES; do
