@@ -78,3 +78,4 @@ export {
   type CommandRewrite,
   type ConfigFormat,
 } from './inject';
+export { exportNotebook } from './notebook/export';

@@ -10,14 +10,14 @@ import { highlight, renderMarkdown } from '../src/notebook/markdown';
 import { runProcess, type Ran } from './helpers/run';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-export-'));
-const EXPORT_CLI = path.join(__dirname, 'helpers', 'export-cli.js');
+const CLI = path.join(__dirname, '..', 'bin', 'replaybook.js');
 
 afterAll(() => {
   fs.rmSync(work, { recursive: true, force: true });
 });
 
 function exportCli(args: string[]): Promise<Ran> {
-  return runProcess(process.execPath, [EXPORT_CLI, ...args], { ...process.env });
+  return runProcess(process.execPath, [CLI, 'export', ...args], { ...process.env });
 }
 
 function notebook(cells: object[], metadata: object = {}): object {

@@ -10,6 +10,7 @@ import { loadIncident } from '../replay/replay';
 import { transactions } from '../analysis/transactions';
 import { runDemo } from '../demo';
 import { runDoctor } from '../doctor';
+import { EXPORT_SUMMARY, exportCommand } from './export';
 import { installKernel, uninstallKernel, KERNEL_DISPLAY_NAME } from '../kernelspec';
 import { helpText, parseArgs, parseSince, type CommandSpec, type FlagSpec, type Parsed } from './args';
 import { ReplaybookError } from '../errors';
@@ -192,6 +193,7 @@ commands:
   demo       record and replay the canonical payment-timeout incident
   kernel     install or remove the Jupyter kernel
   doctor     check that this machine can record and replay
+${EXPORT_SUMMARY}
 ${STORE_COMMANDS_HELP}
 
 Each command takes --help. The store lives in $REPLAYBOOK_HOME, else the nearest .replaybook/
@@ -659,6 +661,7 @@ async function dispatch(argv: string[]): Promise<number> {
     process.stdout.write(`${(require('../../package.json') as { version: string }).version}\n`);
     return 0;
   }
+  if (name === 'export') return exportCommand(rest);
   const spec = COMMANDS[name];
   if (!spec) throw new ReplaybookError('usage', `unknown command '${name}' (see replaybook --help)`);
   const p = parseArgs(spec, rest);
