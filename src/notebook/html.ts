@@ -135,8 +135,8 @@ export function formatDuration(ns: bigint | number): string {
 // Inline styles, short because they repeat on every cell. Classic Notebook and JupyterLab style
 // tables themselves (zebra rows, padding, right-aligned cells); these only set what differs:
 // text columns aligned left, monospace for names and data, and colours that suit dark themes.
-export const FONT = 'font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;font-size:12px';
-export const MONO = 'font-family:"DejaVu Sans Mono",Menlo,Consolas,monospace;font-size:11.5px';
+export const FONT = "font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;font-size:12px";
+export const MONO = "font-family:'DejaVu Sans Mono',Menlo,Consolas,monospace;font-size:11.5px";
 const TABLE = 'border-collapse:collapse;margin:4px 0';
 const TH = 'padding:3px 8px;border-bottom:1px solid rgba(128,128,128,.6)';
 const TD = 'padding:2px 8px;vertical-align:top';
