@@ -491,6 +491,8 @@ Thread* Tracer::thread(pid_t tid) {
 // otherwise be missed until the next tracee event. One syscall per stop on the hot path.
 pid_t Tracer::wait_any(int64_t deadline_ns, int& status) {
   constexpr int64_t kTickNs = 20000000;
+  constexpr int64_t kNearNs = 2000000;  // closer deadlines are polled for, not alarmed
+  constexpr int64_t kNapNs = 50000;
   for (;;) {
     if (g_stop) return kStopRequested;
     if (g_wake) {
@@ -501,6 +503,16 @@ pid_t Tracer::wait_any(int64_t deadline_ns, int& status) {
     if (deadline_ns >= 0 && now >= deadline_ns) {
       pid_t r = waitpid(-1, &status, __WALL | WNOHANG);
       return r;  // an event that is already there, or 0: the deadline passed
+    }
+    if (deadline_ns >= 0 && deadline_ns - now < kNearNs) {
+      // Too near for the alarm: one due before waitpid has started would be lost until the
+      // next tick (20 ms late). Poll in short sleeps instead; this only happens at 1x timing,
+      // within a couple of milliseconds of a recorded time.
+      pid_t r = waitpid(-1, &status, __WALL | WNOHANG);
+      if (r != 0) return r;
+      struct timespec nap = {0, std::min<int64_t>(deadline_ns - now, kNapNs)};
+      nanosleep(&nap, nullptr);
+      continue;
     }
     int64_t fire = deadline_ns >= 0 ? std::min(deadline_ns, now + kTickNs) : now + kTickNs;
     if (armed_ns_ <= now || fire < armed_ns_) {
