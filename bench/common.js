@@ -32,7 +32,8 @@ function machine() {
 /** Appends a dated section (unless NO_RESULTS=1). `lines` are markdown lines. */
 function appendResults(command, lines, startMachine = machine()) {
   if (process.env.NO_RESULTS === '1') return;
-  const text = [`\n## ${new Date().toISOString()} — \`${command}\``, startMachine, '', ...lines, ''];
+  const load = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  const text = [`\n## ${new Date().toISOString()} — \`${command}\``, `${startMachine}, at end ${load}`, '', ...lines, ''];
   fs.appendFileSync(path.join(__dirname, 'RESULTS.md'), text.join('\n'));
 }
 

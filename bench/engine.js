@@ -132,11 +132,14 @@ async function workload(name, argv, env) {
   return { events, perRecord: ((r - n) * 1000) / events, perReplay: ((p - n) * 1000) / events };
 }
 
+const loadAtStart = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+
 function appendResults() {
+  const load = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   const cpu = (fs.readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/) || [])[1] || 'unknown CPU';
   const lines = [
     `\n## ${new Date().toISOString()} — \`REPS=${REPS} node bench/engine.js\``,
-    `${os.cpus().length} × ${cpu}, Linux ${os.release()}, Node ${process.version}; medians; pinned to one CPU except the --no-pin rows`,
+    `${os.cpus().length} × ${cpu}, Linux ${os.release()}, Node ${process.version}; medians; pinned to one CPU except the --no-pin rows; load average at start ${loadAtStart}, at end ${load} (other work on the machine inflates every figure)`,
     '',
     ...results,
     '',
