@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // Engine and store benchmark: per-syscall cost of recording and replaying, against the same
-// program run natively and under `strace -f`, all measured in this run. Prints medians.
+// program run natively and under `strace -f`, all measured in this run. Prints medians. Record
+// and replay run pinned (the default: tracer and program share one CPU) and with pinning off
+// (`--no-pin`, pin: false), reported side by side; the pinned figures are the ones compared with
+// strace and the floor.
 //
 //   npm run bench            (REPS=N to change repetitions; default 15)
 'use strict';
@@ -39,25 +42,25 @@ function timeStrace(argv, env) {
   return ms(t0);
 }
 
-async function timeRecord(argv, env) {
+async function timeRecord(argv, env, pin = true) {
   const batches = [];
   const files = new Map();
   let n = 0;
   const t0 = process.hrtime.bigint();
   await runEngine({
-    mode: 'record', exe: argv[0], argv, env: Object.entries(env).map(([k, v]) => `${k}=${v}`), cwd: '/', pin: true,
+    mode: 'record', exe: argv[0], argv, env: Object.entries(env).map(([k, v]) => `${k}=${v}`), cwd: '/', pin,
     onEvents: (c) => { n += c.n; batches.push(toRecordBatch(c, 'bench', 'recording')); },
     onMessage: (m) => { if (m.type === 'file') files.set(m.path, m.path); },
   });
   return { wall: ms(t0), events: n, batches, files };
 }
 
-async function timeReplay(argv, env, rec) {
+async function timeReplay(argv, env, rec, pin = true) {
   let n = 0;
   let diverged = false;
   const t0 = process.hrtime.bigint();
   await runEngine({
-    mode: 'replay', exe: argv[0], argv, env: Object.entries(env).map(([k, v]) => `${k}=${v}`), cwd: '/', pin: true,
+    mode: 'replay', exe: argv[0], argv, env: Object.entries(env).map(([k, v]) => `${k}=${v}`), cwd: '/', pin,
     speed: 'max', files: rec.files, input: rec.batches,
     onEvents: (c) => { n += c.n; },
     onMessage: (m) => { if (m.type === 'divergence' || m.type === 'error') diverged = true; },
@@ -98,7 +101,7 @@ async function floorBench(bin, engineDd) {
 }
 
 async function workload(name, argv, env) {
-  const native = [], strace = [], recW = [], repW = [];
+  const native = [], strace = [], recW = [], repW = [], recU = [], repU = [];
   let rec;
   for (let i = 0; i < REPS; i++) {
     native.push(timeNative(argv, env));
@@ -106,24 +109,37 @@ async function workload(name, argv, env) {
     rec = await timeRecord(argv, env);
     recW.push(rec.wall);
     repW.push((await timeReplay(argv, env, rec)).wall);
+    // --no-pin: the same run with tracer and program free to sit on different CPUs.
+    const recUnpinned = await timeRecord(argv, env, false);
+    recU.push(recUnpinned.wall);
+    repU.push((await timeReplay(argv, env, recUnpinned, false)).wall);
   }
   const events = rec.events;
-  const n = median(native), s = median(strace), r = median(recW), p = median(repW);
+  const n = median(native), s = median(strace), r = median(recW), p = median(repW), ru = median(recU), pu = median(repU);
   const per = (x) => (((x - n) * 1000) / events).toFixed(2);
+  const vs = (unpinned, pinned) => ((unpinned - n) / (pinned - n)).toFixed(2);
+  // Unpinned runs are bimodal: the scheduler sometimes keeps tracer and program on one CPU anyway.
+  const range = (xs) => `${per(Math.min(...xs))}–${per(Math.max(...xs))}`;
   console.log(`\n${name}: ${events} events, ${REPS} runs each, medians`);
   console.log(`  native      ${n.toFixed(2)} ms`);
   console.log(`  strace -f   ${s.toFixed(2)} ms   ${(s / n).toFixed(2)}x native   ${per(s)} us/syscall over native`);
   console.log(`  record      ${r.toFixed(2)} ms   ${(r / n).toFixed(2)}x native   ${per(r)} us/syscall over native   ${(r / s).toFixed(2)}x strace`);
   console.log(`  replay max  ${p.toFixed(2)} ms   ${(p / n).toFixed(2)}x native   ${per(p)} us/syscall over native   ${(p / s).toFixed(2)}x strace`);
+  console.log(`  record     --no-pin  ${ru.toFixed(2)} ms   ${per(ru)} us/syscall over native   ${vs(ru, r)}x pinned   (runs: ${range(recU)} us/syscall; reported, not a target)`);
+  console.log(`  replay max --no-pin  ${pu.toFixed(2)} ms   ${per(pu)} us/syscall over native   ${vs(pu, p)}x pinned   (runs: ${range(repU)} us/syscall; reported, not a target)`);
   results.push(`| ${name}: ${events} events | native ${n.toFixed(2)} ms | strace -f ${per(s)} µs/syscall | record ${per(r)} µs/syscall (${(r / s).toFixed(2)}× strace) | replay max ${per(p)} µs/syscall |`);
+  results.push(`| ${name}, --no-pin | | | record ${per(ru)} µs/syscall (${vs(ru, r)}× pinned; runs ${range(recU)}) | replay max ${per(pu)} µs/syscall (${vs(pu, p)}× pinned; runs ${range(repU)}) |`);
   return { events, perRecord: ((r - n) * 1000) / events, perReplay: ((p - n) * 1000) / events };
 }
 
+const loadAtStart = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+
 function appendResults() {
+  const load = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   const cpu = (fs.readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/) || [])[1] || 'unknown CPU';
   const lines = [
     `\n## ${new Date().toISOString()} — \`REPS=${REPS} node bench/engine.js\``,
-    `${os.cpus().length} × ${cpu}, Linux ${os.release()}, Node ${process.version}; medians; pinned to one CPU`,
+    `${os.cpus().length} × ${cpu}, Linux ${os.release()}, Node ${process.version}; medians; pinned to one CPU except the --no-pin rows; load average at start ${loadAtStart}, at end ${load} (other work on the machine inflates every figure)`,
     '',
     ...results,
     '',
