@@ -1,15 +1,16 @@
-// The timeline chart: its spec from an Arrow event table, its rendering to SVG and PNG, and the
-// binning that keeps a large log's chart small.
+// The timeline chart: its spec from an Arrow event table, its rendering to SVG and PNG, the
+// binning that keeps a large log's chart small, and charts of query results.
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { decodePng } from './helpers/png';
-import { makeData, RecordBatch, Struct, Table, vectorFromArray } from 'apache-arrow';
+import { makeData, RecordBatch, Struct, Table, tableFromArrays, vectorFromArray } from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
 import { eventSchema, type EventRow } from '../src/events/schema';
 import { CLASS_COLORS, FAILURE_COLOR, syscallClass } from '../src/viz/classes';
 import { renderChart, writeChart } from '../src/viz/render';
 import { timelineSpec, type TimelineSpec } from '../src/viz/timeline';
+import { fieldType, plotSpec } from '../src/viz/plot';
 
 type Ev = Pick<EventRow, 'tid' | 'name'> & Partial<EventRow>;
 
@@ -266,3 +267,29 @@ describe('timeline chart', () => {
   });
 });
 
+describe('charts of query results', () => {
+  const t = tableFromArrays({
+    name: ['poll', 'read', 'write'],
+    total_ms: Float64Array.from([2001.9, 0.4, 0.1]),
+    calls: BigInt64Array.from([1n, 12n, 3n]),
+  });
+
+  it('takes the field types from the Arrow schema and sorts bars by value', () => {
+    const spec = plotSpec(t, { x: 'total_ms', y: 'name' });
+    expect(spec.data.values).toEqual([
+      { name: 'poll', total_ms: 2001.9, calls: 1 },
+      { name: 'read', total_ms: 0.4, calls: 12 },
+      { name: 'write', total_ms: 0.1, calls: 3 },
+    ]);
+    const enc = spec.encoding as Record<string, { type: string; sort?: unknown }>;
+    expect(enc.x).toMatchObject({ field: 'total_ms', type: 'quantitative' });
+    expect(enc.y).toMatchObject({ field: 'name', type: 'nominal', sort: '-x' });
+    expect(fieldType(t, 'calls')).toBe('quantitative');
+    expect(() => plotSpec(t, { x: 'nope', y: 'name' })).toThrow(/no column 'nope'/);
+  });
+
+  it('draws them', async () => {
+    const { png } = await renderChart(plotSpec(t, { x: 'name', y: 'calls', mark: 'bar', title: 'calls' }));
+    expect(countColor(decodePng(png), '#4e79a7')).toBeGreaterThan(1000);
+  });
+});
