@@ -189,6 +189,12 @@ describe('causal graph of a server', () => {
     ]);
   });
 
+  it('draws an empty log without failing', async () => {
+    const empty = causalGraph(table([]));
+    expect(empty).toMatchObject({ nodes: [], edges: [], transactions: [], omitted: 0, events: 0 });
+    expect((await renderChart(causalGraphSpec(empty))).png.subarray(1, 4).toString()).toBe('PNG');
+  });
+
   it('keeps the failures and connections when there are too many edges', () => {
     const calls: Ev[] = [{ pid: 1, name: 'connect', resource: PEER, args: fd(3) }];
     for (let i = 0; i < 400; i++) {

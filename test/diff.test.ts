@@ -181,6 +181,13 @@ describe('timing-difference chart', () => {
     expect(nonBackgroundPixels(img)).toBeGreaterThan(5000);
   });
 
+  it('charts empty runs without failing', async () => {
+    const empty = table([]);
+    const d = timingDiff({ label: 'a', events: empty }, [{ label: 'b', events: empty }]);
+    expect(d.variants[0]).toMatchObject({ matched: 0, firstDifference: null, biggest: null, endDeltaMs: 0 });
+    expect((await renderChart(timingDiffSpec(d))).png.subarray(1, 4).toString()).toBe('PNG');
+  });
+
   it('keeps a large comparison small: the changed calls and a sample', async () => {
     const n = 30_000;
     const calls = (shift: number): Array<Ev & { at?: number; took?: number }> =>
