@@ -143,6 +143,21 @@ export async function chartBundle(spec: object, opts: { title?: string } = {}): 
   };
 }
 
+/**
+ * A chart as a picture only (PNG, and HTML holding it), for an output redrawn while work runs:
+ * the vega scripts and the interactive view go with the final chart, the one that stays.
+ */
+export async function livePreviewBundle(spec: object, line: string): Promise<MimeBundle> {
+  const { png } = await renderChart(JSON.parse(JSON.stringify(spec)) as object);
+  const pngB64 = png.toString('base64');
+  const { width, height } = pngSize(png);
+  return {
+    'image/png': pngB64,
+    'text/html': `<div class="replaybook-chart" style="max-width:100%;overflow-x:auto"><img src="data:image/png;base64,${pngB64}" width="${width}" height="${height}" style="max-width:100%;height:auto" alt="${escapeHtml(line)}"></div>`,
+    'text/plain': line,
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Incidents
 

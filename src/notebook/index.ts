@@ -1,10 +1,10 @@
 // The notebook API: what the replaybook kernel preloads as globals. Objects here display
 // themselves richly (display(x)) and print as one line when they are a cell's value.
 import * as util from 'node:util';
-import { Table, tableFromArrays } from 'apache-arrow';
+import { Table, tableFromArrays, type RecordBatch } from 'apache-arrow';
 import type { IncidentInfo } from '../events/schema';
 import { ReplaybookError } from '../errors';
-import { replay as replayIncident, type RunResult, type Speed } from '../replay/replay';
+import { replay as replayIncident, type ReplayOptions, type RunResult, type Speed } from '../replay/replay';
 import { ReplaySession } from '../replay/session';
 import { transactions as findTransactions, type Transaction } from '../analysis/transactions';
 import { escapeHtml } from './html';
@@ -18,6 +18,7 @@ import {
   divergenceBundle,
   errorBundle,
   eventLogBundle,
+  livePreviewBundle,
   incidentsBundle,
   isDivergence,
   isSessionState,
@@ -219,6 +220,11 @@ export interface NotebookReplayOptions {
   /** Every recorded arrival up to `ms` later, drawn from `seed`. */
   jitter?: { ms: number; seed: number };
   unrecorded?: 'error' | 'refuse';
+  /**
+   * Show the run's timeline growing in one output while it runs (redrawn every `everyMs`,
+   * default 500), then the complete timeline. Meant for replays at 1× or slower.
+   */
+  live?: boolean | { everyMs?: number };
 }
 
 // Runs in progress, stopped together when the cell is interrupted.
@@ -246,20 +252,62 @@ export async function replay(incident: string | Incident, opts: NotebookReplayOp
   running.add(ac);
   try {
     listenForInterrupts();
-    return new Run(
-      await replayIncident(id, {
-        store: await notebookStore(),
-        speed: opts.speed ?? 1,
-        injections: opts.injections,
-        binary: opts.binary,
-        jitter: opts.jitter,
-        unrecorded: opts.unrecorded,
-        signal: ac.signal,
-      }),
-    );
+    const o: ReplayOptions = {
+      store: await notebookStore(),
+      speed: opts.speed ?? 1,
+      injections: opts.injections,
+      binary: opts.binary,
+      jitter: opts.jitter,
+      unrecorded: opts.unrecorded,
+      signal: ac.signal,
+    };
+    if (!opts.live) return new Run(await replayIncident(id, o));
+    const everyMs = typeof opts.live === 'object' ? (opts.live.everyMs ?? 500) : 500;
+    return new Run(await liveReplay(id, o, everyMs));
   } finally {
     running.delete(ac);
   }
+}
+
+/**
+ * A replay whose timeline grows in one output (update_display_data) as its events are served: a
+ * PNG redrawn at most every `everyMs` while it runs, then the complete chart bundle.
+ */
+async function liveReplay(id: string, o: ReplayOptions, everyMs: number): Promise<RunResult> {
+  const s = await ReplaySession.open(id, o);
+  const displayId = `replaybook-live-${Math.random().toString(16).slice(2)}`;
+  let shown = false;
+  const show = (data: MimeBundle): void => {
+    const channel = kernelChannel();
+    if (!channel) return;
+    channel({ data, metadata: {}, transient: { display_id: displayId } }, shown);
+    shown = true;
+  };
+  const title = `${id} — replay at ${o.speed === 'max' ? 'max speed' : `${o.speed}×`}`;
+  const batches: RecordBatch[] = [];
+  let drawing: Promise<void> | null = null;
+  let last = 0;
+  const started = Date.now();
+  const draw = async (): Promise<void> => {
+    const events = batches.reduce((n, b) => n + b.numRows, 0);
+    const note = `live: ${events} events served · ${((Date.now() - started) / 1000).toFixed(1)} s`;
+    show(await livePreviewBundle(timelineSpec(new Table(batches.slice()), { title: `${title} (${note})` }), note));
+  };
+  for await (const b of s.events()) {
+    batches.push(b);
+    if (!drawing && Date.now() - last >= everyMs) {
+      last = Date.now();
+      drawing = draw()
+        .catch(() => undefined)
+        .finally(() => {
+          drawing = null;
+        });
+    }
+  }
+  const result = await s.done;
+  await drawing;
+  show(await chartBundle(timelineSpec(new Table(result.batches), { title: `${id} — replay ${result.runId}` })));
+  return result;
 }
 
 /**
