@@ -32,7 +32,12 @@ export { type InjectionReport, type Unrecorded } from './replay/replay';
 export { ReplaySession, type SessionState, type SessionThread } from './replay/session';
 export { transactions, type Transaction } from './analysis/transactions';
 export { packIncident, unpackIncident } from './store/pack';
-export { timelineSpec } from './viz/timeline';
+export { timelineSpec, type TimelineOptions, type TimelineSpec } from './viz/timeline';
+export { timingDiff, timingDiffSpec, alignEvents, diffSummaryLine, type DiffInput, type DiffRow, type TimingDiff, type VariantDiff } from './viz/diff';
+export { causalGraph, causalGraphSpec, type CausalGraph, type CausalNode, type CausalEdge, type CausalOptions } from './viz/causal';
+export { plotSpec, tableRows, type PlotOptions } from './viz/plot';
+export { toQuery as sqlQuery, fragment as sqlFragment, id as sqlId, raw as sqlRaw, join as sqlJoin, SqlFragment, type SqlQuery } from './notebook/sql';
+export { storedRun, type StoredRun } from './notebook/runs';
 export { outcomeMatrixSpec, variantComparisonSpec, variantRows, longestCall, type Variant, type VariantRow, type MatrixCell } from './viz/verdict';
 export { renderChart, writeChart } from './viz/render';
 export {

@@ -1,15 +1,16 @@
-// The timeline chart: its spec from an Arrow event table, its rendering to SVG and PNG, and the
-// binning that keeps a large log's chart small.
+// The timeline chart: its spec from an Arrow event table, its rendering to SVG and PNG, the
+// binning that keeps a large log's chart small, and charts of query results.
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { decodePng } from './helpers/png';
-import { makeData, RecordBatch, Struct, Table, vectorFromArray } from 'apache-arrow';
+import { makeData, RecordBatch, Struct, Table, tableFromArrays, vectorFromArray } from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
 import { eventSchema, type EventRow } from '../src/events/schema';
 import { CLASS_COLORS, FAILURE_COLOR, syscallClass } from '../src/viz/classes';
 import { renderChart, writeChart } from '../src/viz/render';
 import { timelineSpec, type TimelineSpec } from '../src/viz/timeline';
+import { fieldType, plotSpec } from '../src/viz/plot';
 
 type Ev = Pick<EventRow, 'tid' | 'name'> & Partial<EventRow>;
 
@@ -216,10 +217,79 @@ describe('timeline chart', () => {
     expect(countColor(img, CLASS_COLORS.file, 40)).toBeGreaterThan(500);
   });
 
+  it('keeps a 100k-event run within its row budget, every event counted once', async () => {
+    const n = 100_000;
+    const big: Ev[] = [];
+    for (let i = 0; i < n; i++) {
+      big.push({
+        tid: 10 + (i % 8),
+        pid: 10,
+        name: ['read', 'write', 'clock_gettime', 'futex', 'sendto', 'recvfrom', 'mmap', 'openat'][i % 8],
+        enter_ns: BigInt(i) * 100_000n,
+        dur_ns: BigInt(1000 + ((i * 7919) % 50_000)),
+        ret: i % 1000 === 0 ? -11n : 1n,
+        resource: i % 3 ? 'tcp:10.0.0.1:443' : 'file:/var/log/app.log',
+      });
+    }
+    const spec = timelineSpec(eventTable(big));
+    const meta = spec.usermeta.replaybook;
+    expect(meta).toMatchObject({ events: n, binned: true });
+    expect(meta.rows).toBeLessThan(5000);
+    expect(spec.data.values.reduce((s, r) => s + r.n, 0)).toBe(n);
+    expect(spec.data.values.filter((r) => r.n === 1 && r.failed).length).toBe(100);
+    expect(JSON.stringify(spec).length).toBeLessThan(2_000_000);
+    const img = decodePng((await renderChart(spec)).png);
+    expect(countColor(img, CLASS_COLORS.network, 40)).toBeGreaterThan(2000);
+  });
+
+  it('gives the busiest threads a lane each and the quieter ones a shared lane', () => {
+    const ev: Ev[] = [];
+    for (let t = 0; t < 300; t++) {
+      // Thread 1000 + t makes 300 - t calls: the first threads are the busiest.
+      for (let k = 0; k < 300 - t; k++) ev.push({ tid: 1000 + t, name: 'futex', enter_ns: BigInt(k * 1000 + t) * 1000n, dur_ns: 500n });
+    }
+    ev.sort((a, b) => Number((a.enter_ns ?? 0n) - (b.enter_ns ?? 0n)));
+    const spec = timelineSpec(eventTable(ev), { maxLanes: 25, maxRows: 2000 });
+    const lanes = spec.usermeta.replaybook.lanes;
+    expect(lanes).toHaveLength(25);
+    expect(lanes.slice(0, 3)).toEqual(['1000', '1001', '1002']);
+    expect(lanes[24]).toBe('276 other threads');
+    expect(spec.usermeta.replaybook.rows).toBeLessThanOrEqual(2000);
+    expect(spec.data.values.reduce((s, r) => s + r.n, 0)).toBe(ev.length);
+    expect((spec.title as { subtitle: string }).subtitle).toContain('276 quieter threads share the last lane');
+  });
+
   it('charts an empty table without failing', async () => {
     const spec = timelineSpec(eventTable([]));
     expect(spec.data.values).toEqual([]);
     const { png } = await renderChart(spec);
     expect(png.subarray(1, 4).toString()).toBe('PNG');
+  });
+});
+
+describe('charts of query results', () => {
+  const t = tableFromArrays({
+    name: ['poll', 'read', 'write'],
+    total_ms: Float64Array.from([2001.9, 0.4, 0.1]),
+    calls: BigInt64Array.from([1n, 12n, 3n]),
+  });
+
+  it('takes the field types from the Arrow schema and sorts bars by value', () => {
+    const spec = plotSpec(t, { x: 'total_ms', y: 'name' });
+    expect(spec.data.values).toEqual([
+      { name: 'poll', total_ms: 2001.9, calls: 1 },
+      { name: 'read', total_ms: 0.4, calls: 12 },
+      { name: 'write', total_ms: 0.1, calls: 3 },
+    ]);
+    const enc = spec.encoding as Record<string, { type: string; sort?: unknown }>;
+    expect(enc.x).toMatchObject({ field: 'total_ms', type: 'quantitative' });
+    expect(enc.y).toMatchObject({ field: 'name', type: 'nominal', sort: '-x' });
+    expect(fieldType(t, 'calls')).toBe('quantitative');
+    expect(() => plotSpec(t, { x: 'nope', y: 'name' })).toThrow(/no column 'nope'/);
+  });
+
+  it('draws them', async () => {
+    const { png } = await renderChart(plotSpec(t, { x: 'name', y: 'calls', mark: 'bar', title: 'calls' }));
+    expect(countColor(decodePng(png), '#4e79a7')).toBeGreaterThan(1000);
   });
 });

@@ -6,10 +6,15 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Table, Vector } from 'apache-arrow';
+import { DataType, type Table, type Vector } from 'apache-arrow';
 import { ReplaybookError } from '../errors';
 import type { IncidentInfo } from '../events/schema';
-import type { DivergentCall, RunResult } from '../replay/replay';
+import type { Transaction } from '../analysis/transactions';
+import type { Divergence, DivergentCall, RunResult } from '../replay/replay';
+import type { SessionState } from '../replay/session';
+import type { TimingDiff } from '../viz/diff';
+import { formatDeltaMs, formatMs } from '../viz/columns';
+import type { StoredRun } from './runs';
 import type { ManyRuns, RunSummary, Verdict } from '../replay/verify';
 import { describeInjection } from '../inject/describe';
 import { formatRet } from '../viz/classes';
@@ -135,6 +140,21 @@ export async function chartBundle(spec: object, opts: { title?: string } = {}): 
     'image/png': pngB64,
     'text/html': html,
     'text/plain': `${title}: ${specShape(plain)} (${width}×${height} PNG)`,
+  };
+}
+
+/**
+ * A chart as a picture only (PNG, and HTML holding it), for an output redrawn while work runs:
+ * the vega scripts and the interactive view go with the final chart, the one that stays.
+ */
+export async function livePreviewBundle(spec: object, line: string): Promise<MimeBundle> {
+  const { png } = await renderChart(JSON.parse(JSON.stringify(spec)) as object);
+  const pngB64 = png.toString('base64');
+  const { width, height } = pngSize(png);
+  return {
+    'image/png': pngB64,
+    'text/html': `<div class="replaybook-chart" style="max-width:100%;overflow-x:auto"><img src="data:image/png;base64,${pngB64}" width="${width}" height="${height}" style="max-width:100%;height:auto" alt="${escapeHtml(line)}"></div>`,
+    'text/plain': line,
   };
 }
 
@@ -635,4 +655,232 @@ export function manyRunsBundle(m: ManyRuns): MimeBundle {
     'text/html': section(`${plural(m.runs.length, 'run')} of ${m.incident}`, html),
     'text/plain': `${plural(m.runs.length, 'run')} of ${m.incident}: ${sentence} (${facts})`,
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Any Arrow table (a query result)
+
+const EVENT_COLUMNS_SHOWN = ['seq', 'name', 'enter_ns', 'dur_ns', 'resource'];
+
+/** Whether a table has the event columns an event log shows (then eventLogBundle suits it better). */
+export function isEventTable(t: Table): boolean {
+  const names = new Set(t.schema.fields.map((f) => f.name));
+  return EVENT_COLUMNS_SHOWN.every((n) => names.has(n));
+}
+
+function cellOf(v: unknown, type: DataType): Cell {
+  if (v === null || v === undefined) return { html: '<span style="opacity:.5">null</span>' };
+  if (DataType.isTimestamp(type) || DataType.isDate(type)) {
+    const d = new Date(Number(v));
+    return text(Number.isNaN(d.getTime()) ? String(v) : d.toISOString(), { style: 'white-space:nowrap' });
+  }
+  if (typeof v === 'bigint') return text(v.toString(), { num: true, mono: true });
+  if (typeof v === 'number') {
+    const s = Number.isInteger(v) ? String(v) : Math.abs(v) >= 1000 ? v.toFixed(1) : v.toPrecision(6).replace(/\.?0+$/, '');
+    return text(s, { num: true, mono: true });
+  }
+  if (typeof v === 'boolean') return text(String(v), { mono: true });
+  if (DataType.isBinary(type) && v instanceof Uint8Array) return bytesCell(v);
+  if (typeof v === 'string' || v instanceof Uint8Array) {
+    const bytes = typeof v === 'string' ? Buffer.from(v, 'utf8') : v;
+    const e = escapeBytes(bytes, 80);
+    return { html: escapeHtml(e.text) + (e.truncated ? '<span style="opacity:.6">…</span>' : ''), mono: true, style: 'white-space:pre' };
+  }
+  const list = v as { toArray?: () => ArrayLike<unknown>; length?: number };
+  if (typeof list.toArray === 'function') {
+    const items = Array.from(list.toArray()).slice(0, 8).map((x) => (typeof x === 'bigint' ? x.toString() : x instanceof Uint8Array ? previewBytes(x, 20) : String(x)));
+    const more = (list.length ?? 0) > 8 ? `, … ${(list.length ?? 0) - 8} more` : '';
+    return text(`[${items.join(', ')}${more}]`, { mono: true });
+  }
+  const json = JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));
+  return text(json && json.length > 100 ? json.slice(0, 99) + '…' : String(json), { mono: true });
+}
+
+/**
+ * Any Arrow table: its shape, its first `head` and last `tail` rows (default 10 + 10) with the
+ * number left out between them, and each column's type. Event tables show as event logs.
+ */
+export function arrowTableBundle(t: Table, opts: { title?: string; head?: number; tail?: number } = {}): MimeBundle {
+  if (isEventTable(t)) return eventLogBundle(t, opts);
+  const title = opts.title ?? 'Query result';
+  const fields = t.schema.fields;
+  const n = t.numRows;
+  const shape = `${plural(n, 'row')} × ${plural(fields.length, 'column')}`;
+  if (fields.length === 0 || n === 0) {
+    return { 'text/html': section(title, note(`${shape}.`)), 'text/plain': `${title}: ${shape}` };
+  }
+  const head = Math.max(0, Math.floor(opts.head ?? 10));
+  const tail = Math.max(0, Math.floor(opts.tail ?? 10));
+  const cols = fields.map((f) => ({ f, v: t.getChild(f.name) as Vector | null }));
+  const rows: Cell[][] = shownRows(n, head, tail).map((i) => {
+    if (i === null) return [{ html: `… ${n - head - tail} more rows …`, full: true, style: 'text-align:center;opacity:.7' }];
+    return cols.map(({ f, v }) => cellOf(v?.get(i), f.type));
+  });
+  const headers = fields.map((f) => ({
+    text: `${f.name}`,
+    num: DataType.isInt(f.type) || DataType.isFloat(f.type) || DataType.isDecimal(f.type),
+  }));
+  const types = note(`columns: ${fields.map((f) => `${f.name} ${String(f.type)}`).join(', ')}`);
+  const html = section(title, note(shape) + table(headers, rows) + types);
+  const lines = [`${title}: ${shape}`];
+  for (const i of shownRows(n, Math.min(head, 5), 0)) {
+    if (i === null) break;
+    lines.push('  ' + cols.map(({ f, v }) => `${f.name}=${cellPlain(v?.get(i))}`).join(' '));
+  }
+  if (n > Math.min(head, 5)) lines.push(`  … ${n - Math.min(head, 5)} more`);
+  return { 'text/html': html, 'text/plain': lines.join('\n') };
+}
+
+function cellPlain(v: unknown): string {
+  if (v instanceof Uint8Array || typeof v === 'string') return `"${previewBytes(typeof v === 'string' ? Buffer.from(v, 'utf8') : v, 30)}"`;
+  if (typeof v === 'bigint') return v.toString();
+  return String(v);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A divergence, a paused replay
+
+/** Whether x is a divergence report (run.divergence). */
+export function isDivergence(x: unknown): x is Divergence {
+  if (typeof x !== 'object' || x === null) return false;
+  const d = x as Partial<Divergence>;
+  return typeof d.seq === 'number' && typeof d.tid === 'number' && typeof d.reason === 'string' && typeof d.actual === 'object' && 'expected' in d;
+}
+
+/** Where a run left the log: the reason, the expected and the actual call side by side. */
+export function divergenceBundle(d: Divergence): MimeBundle {
+  const html =
+    banner(false, `diverged at seq ${d.seq} (thread ${d.tid}): ${d.reason}`) +
+    table(['', 'syscall', 'resource', 'data_in', 'arguments'], [
+      [text('expected (the log)', { style: 'font-weight:600' }), ...callCells(d.expected), text(d.expected ? d.expected.args.map(String).join(', ') : '', { mono: true })],
+      [text('actual (the program)', { style: 'font-weight:600' }), ...callCells(d.actual), text(d.actual.args.map(String).join(', '), { mono: true })],
+    ]) +
+    note(`instruction pointer 0x${d.ip.toString(16)} · session(incident, { at: ${Math.max(0, d.seq - 1)} }) opens a replay paused just before it`);
+  const show = (c: DivergentCall | null): string => (c ? `${c.name}${c.resource ? ` ${c.resource}` : ''}` : 'nothing');
+  return {
+    'text/html': section(`Divergence at seq ${d.seq}`, html),
+    'text/plain': `Divergence at seq ${d.seq} (tid ${d.tid}): ${d.reason}; expected ${show(d.expected)}, got ${show(d.actual)}`,
+  };
+}
+
+/** Whether x is the state of a paused replay (session.state(), step(), jumpTo()). */
+export function isSessionState(x: unknown): x is SessionState {
+  if (typeof x !== 'object' || x === null) return false;
+  const s = x as Partial<SessionState>;
+  return typeof s.paused === 'boolean' && typeof s.seq === 'number' && typeof s.served === 'number' && typeof s.virtualNs === 'bigint' && Array.isArray(s.threads);
+}
+
+const REGISTERS_SHOWN = ['rip', 'rsp', 'rax', 'orig_rax', 'rdi', 'rsi', 'rdx', 'r10', 'r8', 'r9'];
+
+/** A paused replay: the next call with its arguments, the virtual clock, the threads, the registers. */
+export function sessionStateBundle(s: SessionState): MimeBundle {
+  const clock = formatDuration(s.virtualNs);
+  const head = s.next
+    ? `next: ${s.next.name}(${s.next.args.map((a) => (a > 0xffffn ? '0x' + a.toString(16) : a.toString())).join(', ')})` +
+      `${s.next.resource ? ` on ${s.next.resource}` : ''} in thread ${s.next.tid}`
+    : 'the replay has ended';
+  const facts = `seq ${s.seq} · ${plural(s.served, 'event')} served · virtual clock ${clock} · ${s.paused ? 'paused' : 'running'} · speed ${s.speed === 'max' ? 'max' : `${s.speed}×`}`;
+  let html = `<div style="margin:2px 0 4px;${MONO}"><b>${escapeHtml(head)}</b></div>` + note(facts);
+  if (s.threads.length) {
+    html += table(
+      [{ text: 'thread (recorded)', num: true }, { text: 'thread (now)', num: true }, 'state'],
+      s.threads.map((t) => [text(t.tid, { num: true }), text(t.realTid, { num: true }), text(t.state)]),
+    );
+  }
+  if (s.registers) {
+    const regs = REGISTERS_SHOWN.filter((r) => s.registers && r in s.registers);
+    html += table(
+      regs.map((r) => ({ text: r, num: true })),
+      [regs.map((r) => text('0x' + (s.registers?.[r] ?? 0n).toString(16), { num: true, mono: true }))],
+    );
+  }
+  return { 'text/html': section('Replay paused', html), 'text/plain': `${head} (${facts})` };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transactions, stored runs, comparisons
+
+/** An incident's transactions: id (tx-N, for session(incident, { at })), endpoint, timing, outcome. */
+export function transactionsBundle(incident: string, list: Transaction[]): MimeBundle {
+  const rows = list.map((t) => [
+    text(t.id, { mono: true, style: 'font-weight:600' }),
+    text(t.kind),
+    text(t.resource, { mono: true }),
+    text(`${t.firstSeq}–${t.lastSeq}`, { num: true }),
+    text(formatDuration(t.startNs), { num: true }),
+    text(formatDuration(t.endNs - t.startNs), { num: true }),
+    text(`${formatBytes(t.bytesSent)} / ${formatBytes(t.bytesReceived)}`, { num: true }),
+    text(t.outcome, { style: t.outcome === 'ok' ? OK_STYLE : BAD_STYLE }),
+    text(t.request.slice(0, 60), { mono: true }),
+    text(t.response.slice(0, 60), { mono: true }),
+  ]);
+  const html = table(
+    ['id', 'kind', 'endpoint', { text: 'events', num: true }, { text: 'at', num: true }, { text: 'took', num: true }, { text: 'sent / received', num: true }, 'outcome', 'request', 'response'],
+    rows,
+  );
+  const plain = `${plural(list.length, 'transaction')} in ${incident}${list.length ? ': ' + list.slice(0, 4).map((t) => `${t.id} ${t.kind} ${t.resource} (${t.outcome})`).join(', ') : ''}`;
+  return {
+    'text/html': section(`${plural(list.length, 'transaction')} in ${incident}`, list.length ? html + note(`open one paused at its first event: session('${incident}', { at: '${list[0].id}' })`) : note('No transactions.')),
+    'text/plain': plain,
+  };
+}
+
+/** The stored runs of an incident: label, injections, seed, outcome, timing, output. */
+export function storedRunsBundle(incident: string, list: StoredRun[]): MimeBundle {
+  if (list.length === 0) {
+    return { 'text/html': section(`Runs of ${incident}`, note('No runs stored yet: replay(incident) stores one.')), 'text/plain': `no runs of ${incident}` };
+  }
+  const rows: Cell[][] = list.map((r) => [
+    text(r.runId, { mono: true }),
+    text(r.startedAt.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ''), { style: 'white-space:nowrap' }),
+    text(r.label),
+    text(r.seed ? r.seed : '–', { num: true, mono: true }),
+    text(r.speed === 'max' ? 'max' : `${r.speed}×`, { num: true }),
+    text(r.outcome, { style: (r.exitCode === 0 && r.divergedAt === null ? OK_STYLE : BAD_STYLE) + ';white-space:nowrap' }),
+    text(r.events, { num: true }),
+    text(formatDuration(Math.round(r.wallMs * 1e6)), { num: true }),
+    text(r.stdout.length > 60 ? r.stdout.slice(0, 59) + '…' : r.stdout, { mono: true, style: 'white-space:pre' }),
+  ]);
+  const html = table(
+    ['run id', 'started', 'label', { text: 'jitter seed', num: true }, { text: 'speed', num: true }, 'outcome', { text: 'events', num: true }, { text: 'wall time', num: true }, 'stdout'],
+    rows,
+  );
+  const counts = new Map<string, number>();
+  for (const r of list) counts.set(r.outcome, (counts.get(r.outcome) ?? 0) + 1);
+  const summary = [...counts.entries()].map(([o, k]) => `${k} ${o}`).join(', ');
+  return {
+    'text/html': section(`${plural(list.length, 'run')} of ${incident}`, note(summary) + html),
+    'text/plain': `${plural(list.length, 'run')} of ${incident}: ${summary}`,
+  };
+}
+
+/** A comparison of runs: one row per variant against the baseline. */
+export function comparisonBundle(d: TimingDiff): MimeBundle {
+  const rows: Cell[][] = d.variants.map((v) => [
+    text(v.label, { style: 'font-weight:600;white-space:nowrap' }),
+    text(v.outcome ?? ''),
+    text(v.switchPoint ? `${v.switchPoint.why}${v.switchPoint.name ? ` (${v.switchPoint.name})` : ''}` : 'followed the log'),
+    text(v.firstDifference ? `seq ${v.firstDifference.seq}: ${v.firstDifference.why}` : 'none'),
+    text(v.biggest && Math.abs(v.biggest.deltaMs) >= 0.001 ? `${v.biggest.name} ${formatDeltaMs(v.biggest.deltaMs)} (${formatMs(v.biggest.baseMs)} → ${formatMs(v.biggest.varMs)})` : '–'),
+    text(formatDeltaMs(v.endDeltaMs), { num: true }),
+    text(`${v.matched} / ${v.onlyBaseline} / ${v.onlyVariant}`, { num: true }),
+    text(v.changed, { num: true }),
+  ]);
+  const html = table(
+    [
+      'variant',
+      'outcome',
+      'policy',
+      'first difference',
+      'largest duration change',
+      { text: 'last call Δ start', num: true },
+      { text: 'paired / baseline only / variant only', num: true },
+      { text: 'changed results', num: true },
+    ],
+    rows,
+  );
+  const base = d.baseline;
+  const facts = `baseline: ${base.label}${base.outcome ? ` (${base.outcome})` : ''}, ${plural(base.events, 'call')}; calls paired by resource stream and order`;
+  const plain = [`Comparison against ${base.label}:`, ...d.variants.map((v) => `  ${v.label}: ${v.outcome ?? ''}; ${v.switchPoint?.why ?? 'followed the log'}; last call ${formatDeltaMs(v.endDeltaMs)}`)].join('\n');
+  return { 'text/html': section(`Comparison · ${d.variants.length} against ${base.label}`, note(facts) + html), 'text/plain': plain };
 }

@@ -1,17 +1,40 @@
 // The notebook API: what the replaybook kernel preloads as globals. Objects here display
 // themselves richly (display(x)) and print as one line when they are a cell's value.
 import * as util from 'node:util';
-import { Table } from 'apache-arrow';
+import { Table, tableFromArrays, type RecordBatch } from 'apache-arrow';
 import type { IncidentInfo } from '../events/schema';
 import { ReplaybookError } from '../errors';
-import { replay as replayIncident, type RunResult, type Speed } from '../replay/replay';
+import { replay as replayIncident, type ReplayOptions, type RunResult, type Speed } from '../replay/replay';
 import { ReplaySession } from '../replay/session';
 import { transactions as findTransactions, type Transaction } from '../analysis/transactions';
-import * as html from './html';
+import { escapeHtml } from './html';
 import { openEventStore } from '../store/open';
 import type { EventStore, IncidentFilter } from '../store/types';
-import { timelineSpec } from '../viz/timeline';
-import { chartBundle, errorBundle, eventLogBundle, incidentsBundle, manyRunsBundle, runBundle, verdictBundle, type MimeBundle } from './bundle';
+import { timelineSpec, type TimelineOptions } from '../viz/timeline';
+import {
+  arrowTableBundle,
+  chartBundle,
+  comparisonBundle,
+  divergenceBundle,
+  errorBundle,
+  eventLogBundle,
+  livePreviewBundle,
+  incidentsBundle,
+  isDivergence,
+  isSessionState,
+  manyRunsBundle,
+  runBundle,
+  sessionStateBundle,
+  storedRunsBundle,
+  transactionsBundle,
+  verdictBundle,
+  type MimeBundle,
+} from './bundle';
+import { SQL_VALUE, SqlFragment, fragment as sqlFragment, id as sqlId, isTemplate, join as sqlJoin, raw as sqlRaw, toQuery, type SqlParams, type SqlQuery } from './sql';
+import { injectionsLabel, storedRun, type StoredRun } from './runs';
+import { timingDiff, timingDiffSpec, type DiffInput, type TimingDiff } from '../viz/diff';
+import { causalGraph as buildCausalGraph, causalGraphSpec, type CausalEdge, type CausalGraph, type CausalNode, type CausalOptions } from '../viz/causal';
+import { plotSpec, type PlotOptions } from '../viz/plot';
 import { delay, fail, latency, timeout, type Injection } from '../inject';
 import {
   isManyRuns,
@@ -30,6 +53,11 @@ import type { SuccessPredicate } from '../replay/verify';
 
 /** Injections for counterfactual replays: delay('poll', { enterUs: 500000 }), fail(...), ... */
 export { delay, fail, latency, timeout };
+
+// Arrow's classes, re-exported so that a cell's `const t = await sql`...`` type-checks wherever
+// the notebook lives: tslab names a cell's inferred types through a module the kernel imported,
+// and apache-arrow itself may not be reachable from the notebook's folder.
+export { Table, RecordBatch, Vector, Schema, Field, DataType, tableFromArrays } from 'apache-arrow';
 
 const DISPLAY = Symbol.for('replaybook.display');
 
@@ -107,6 +135,10 @@ export class Incident implements Displayable {
   get id(): string {
     return this.info.incident_id;
   }
+  /** In sql`...`, an incident stands for its id. */
+  [SQL_VALUE](): string {
+    return this.id;
+  }
   [DISPLAY](): MimeBundle {
     return eventLogBundle(this.events.table, { title: `incident ${this.id} — ${this.info.service}, ${outcome(this.info.exit_code, this.info.exit_signal)}` });
   }
@@ -135,6 +167,10 @@ export class Run implements Displayable {
   }
   get reproduced(): boolean {
     return this.result.reproduced;
+  }
+  /** In sql`...`, a run stands for its run id. */
+  [SQL_VALUE](): string {
+    return this.id;
   }
   [DISPLAY](): MimeBundle {
     return runBundle(this.result);
@@ -184,6 +220,11 @@ export interface NotebookReplayOptions {
   /** Every recorded arrival up to `ms` later, drawn from `seed`. */
   jitter?: { ms: number; seed: number };
   unrecorded?: 'error' | 'refuse';
+  /**
+   * Show the run's timeline growing in one output while it runs (redrawn every `everyMs`,
+   * default 500), then the complete timeline. Meant for replays at 1× or slower.
+   */
+  live?: boolean | { everyMs?: number };
 }
 
 // Runs in progress, stopped together when the cell is interrupted.
@@ -211,20 +252,62 @@ export async function replay(incident: string | Incident, opts: NotebookReplayOp
   running.add(ac);
   try {
     listenForInterrupts();
-    return new Run(
-      await replayIncident(id, {
-        store: await notebookStore(),
-        speed: opts.speed ?? 1,
-        injections: opts.injections,
-        binary: opts.binary,
-        jitter: opts.jitter,
-        unrecorded: opts.unrecorded,
-        signal: ac.signal,
-      }),
-    );
+    const o: ReplayOptions = {
+      store: await notebookStore(),
+      speed: opts.speed ?? 1,
+      injections: opts.injections,
+      binary: opts.binary,
+      jitter: opts.jitter,
+      unrecorded: opts.unrecorded,
+      signal: ac.signal,
+    };
+    if (!opts.live) return new Run(await replayIncident(id, o));
+    const everyMs = typeof opts.live === 'object' ? (opts.live.everyMs ?? 500) : 500;
+    return new Run(await liveReplay(id, o, everyMs));
   } finally {
     running.delete(ac);
   }
+}
+
+/**
+ * A replay whose timeline grows in one output (update_display_data) as its events are served: a
+ * PNG redrawn at most every `everyMs` while it runs, then the complete chart bundle.
+ */
+async function liveReplay(id: string, o: ReplayOptions, everyMs: number): Promise<RunResult> {
+  const s = await ReplaySession.open(id, o);
+  const displayId = `replaybook-live-${Math.random().toString(16).slice(2)}`;
+  let shown = false;
+  const show = (data: MimeBundle): void => {
+    const channel = kernelChannel();
+    if (!channel) return;
+    channel({ data, metadata: {}, transient: { display_id: displayId } }, shown);
+    shown = true;
+  };
+  const title = `${id} — replay at ${o.speed === 'max' ? 'max speed' : `${o.speed}×`}`;
+  const batches: RecordBatch[] = [];
+  let drawing: Promise<void> | null = null;
+  let last = 0;
+  const started = Date.now();
+  const draw = async (): Promise<void> => {
+    const events = batches.reduce((n, b) => n + b.numRows, 0);
+    const note = `live: ${events} events served · ${((Date.now() - started) / 1000).toFixed(1)} s`;
+    show(await livePreviewBundle(timelineSpec(new Table(batches.slice()), { title: `${title} (${note})` }), note));
+  };
+  for await (const b of s.events()) {
+    batches.push(b);
+    if (!drawing && Date.now() - last >= everyMs) {
+      last = Date.now();
+      drawing = draw()
+        .catch(() => undefined)
+        .finally(() => {
+          drawing = null;
+        });
+    }
+  }
+  const result = await s.done;
+  await drawing;
+  show(await chartBundle(timelineSpec(new Table(result.batches), { title: `${id} — replay ${result.runId}` })));
+  return result;
 }
 
 /**
@@ -269,23 +352,7 @@ export class TransactionList implements Displayable {
     return this.list.length;
   }
   [DISPLAY](): MimeBundle {
-    const rows = this.list.map((t) => [
-      html.text(t.id),
-      html.text(t.kind),
-      html.text(t.resource),
-      html.text(`${t.firstSeq}–${t.lastSeq}`),
-      html.text(html.formatDuration(t.startNs)),
-      html.text(html.formatDuration(t.endNs - t.startNs)),
-      html.text(`${html.formatBytes(t.bytesSent)} / ${html.formatBytes(t.bytesReceived)}`),
-      html.text(t.outcome),
-      html.text(t.request.slice(0, 60)),
-      html.text(t.response.slice(0, 60)),
-    ]);
-    const table = html.table(['id', 'kind', 'endpoint', 'events', 'at', 'took', 'sent / received', 'outcome', 'request', 'response'], rows);
-    return {
-      'text/html': html.section(`${this.length} transactions in ${this.incident}`, table),
-      'text/plain': util.inspect(this),
-    };
+    return transactionsBundle(this.incident, this.list);
   }
   [util.inspect.custom](): string {
     return `${this.length} transaction${this.length === 1 ? '' : 's'} in ${this.incident}${this.list.length ? ': ' + this.list.slice(0, 4).map((t) => `${t.id} ${t.kind} ${t.resource} (${t.outcome})`).join(', ') : ''}`;
@@ -298,10 +365,10 @@ export async function transactions(incident: string | Incident): Promise<Transac
 }
 
 /** The timeline chart of a run, an incident or an event log. */
-export async function timeline(x: Run | Incident | EventLog | Table, opts: { title?: string } = {}): Promise<Chart> {
+export async function timeline(x: Run | Incident | EventLog | Table, opts: TimelineOptions = {}): Promise<Chart> {
   const table = x instanceof Table ? x : x instanceof EventLog ? x.table : x.events.table;
   const title = opts.title ?? (x instanceof Run ? `${x.result.incident} — replay ${x.id}` : x instanceof Incident ? `${x.id} — recording` : undefined);
-  return Chart.of(timelineSpec(table, { title }));
+  return Chart.of(timelineSpec(table, { ...opts, title }));
 }
 
 /** The demo incident ('payment-timeout'), recorded now if the store does not have it yet. */
@@ -332,7 +399,9 @@ function bundlesOf(x: unknown): MimeBundle[] {
   // its table only (outcomeChart(x) draws the chart).
   if (isVerdict(x)) return [verdictBundle(x)];
   if (isManyRuns(x)) return [manyRunsBundle(x)];
-  if (x instanceof Table) return [eventLogBundle(x, { title: 'table' })];
+  if (x instanceof Table) return [arrowTableBundle(x)];
+  if (isDivergence(x)) return [divergenceBundle(x)];
+  if (isSessionState(x)) return [sessionStateBundle(x)];
   if (x instanceof Error) return [errorBundle(x)];
   if (typeof x === 'string') return [{ 'text/plain': x }];
   return [{ 'text/plain': util.inspect(x, { depth: 2, maxArrayLength: 20 }) }];
@@ -358,7 +427,7 @@ function progressOutput(): { show(line: string): void } {
     show(line: string): void {
       const channel = kernelChannel();
       if (!channel) return;
-      const data = { 'text/plain': line, 'text/html': `<div class="replaybook" style="font-family:monospace;font-size:12px;opacity:.8">${html.escapeHtml(line)}</div>` };
+      const data = { 'text/plain': line, 'text/html': `<div class="replaybook" style="font-family:monospace;font-size:12px;opacity:.8">${escapeHtml(line)}</div>` };
       channel({ data, metadata: {}, transient: { display_id: id } }, shown);
       shown = true;
     },
@@ -445,6 +514,267 @@ export async function verifyFix(incident: string | Incident, fix: Fix | Injectio
   return withDisplay(v, [verdictBundle(v), await chartBundle(outcomeMatrixSpec(v))]);
 }
 
+// ---------------------------------------------------------------------------------------------
+// SQL over the event log
+
+/** The sql tag: sql`SELECT ... WHERE incident_id = ${id}` runs over the store and returns an Arrow Table. */
+export interface SqlTag {
+  (strings: TemplateStringsArray, ...values: unknown[]): Promise<Table>;
+  /** A query written out, with its own {name:Type} parameters: sql('SELECT {n:UInt32}', { n: 3 }). */
+  (query: string, params?: SqlParams): Promise<Table>;
+  /** A piece of SQL to put inside another: sql`... WHERE ${sql.fragment`seq > ${n}`}`. */
+  fragment(strings: TemplateStringsArray, ...values: unknown[]): SqlFragment;
+  /** A quoted identifier (column, table, alias): sql`SELECT ${sql.id(column)} FROM events`. */
+  id(name: string, ...more: string[]): SqlFragment;
+  /** Text pasted as it is: never with values a user or a log supplied. */
+  raw(text: string): SqlFragment;
+  /** Values or fragments joined by a separator (default ', '). */
+  join(items: readonly unknown[], separator?: string): SqlFragment;
+  /** The query text and parameters a template gives, without running it. */
+  text(strings: TemplateStringsArray, ...values: unknown[]): SqlQuery;
+}
+
+async function runSql(first: TemplateStringsArray | string, rest: unknown[]): Promise<Table> {
+  const s = await notebookStore();
+  if (typeof first === 'string') {
+    const params = (rest[0] ?? {}) as SqlParams;
+    return s.query(first, params);
+  }
+  if (!isTemplate(first)) throw new ReplaybookError('sql_usage', 'sql: use it as a tag, sql`SELECT ...`, or call sql(queryText, params)');
+  const q = toQuery(sqlFragment(first, ...rest));
+  return s.query(q.text, q.params);
+}
+
+/**
+ * ClickHouse SQL over the store (tables events, incidents, runs), the result as an Arrow Table.
+ * Interpolated values travel as query parameters, never as SQL text.
+ */
+export const sql: SqlTag = Object.assign(
+  (first: TemplateStringsArray | string, ...rest: unknown[]): Promise<Table> => runSql(first, rest),
+  {
+    fragment: sqlFragment,
+    id: sqlId,
+    raw: sqlRaw,
+    join: sqlJoin,
+    text: (strings: TemplateStringsArray, ...values: unknown[]): SqlQuery => toQuery(sqlFragment(strings, ...values)),
+  },
+) as SqlTag;
+
+/** A chart of a query result: plot(table, { x: 'total_ms', y: 'name' }) (bars by default). */
+export async function plot(table: Table, opts: PlotOptions): Promise<Chart> {
+  return Chart.of(plotSpec(table, opts));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stored runs
+
+/** An incident's stored runs (newest last): label, injections, jitter seed, outcome. */
+export class RunList implements Displayable {
+  constructor(
+    readonly incident: string,
+    readonly list: StoredRun[],
+  ) {}
+  get length(): number {
+    return this.list.length;
+  }
+  /** The run with this id (or the i-th run, 0-based; negative from the end). */
+  get(which: string | number): StoredRun {
+    const r = typeof which === 'number' ? this.list.at(which) : this.list.find((x) => x.runId === which);
+    if (!r) throw new ReplaybookError('unknown_run', `${this.incident} has no run ${JSON.stringify(which)}: runs('${this.incident}') lists them`);
+    return r;
+  }
+  /** The runs as an Arrow table (one row per run), for SQL-like work. */
+  get table(): Table {
+    return tableFromArrays({
+      run_id: this.list.map((r) => r.runId),
+      label: this.list.map((r) => r.label),
+      seed: Float64Array.from(this.list.map((r) => r.seed)),
+      speed: this.list.map((r) => r.speed),
+      outcome: this.list.map((r) => r.outcome),
+      events: Int32Array.from(this.list.map((r) => r.events)),
+      wall_ms: Float64Array.from(this.list.map((r) => r.wallMs)),
+      stdout: this.list.map((r) => r.stdout),
+    });
+  }
+  /** The events of one of the runs. */
+  async events(which: string | number | StoredRun): Promise<EventLog> {
+    const r = typeof which === 'object' ? which : this.get(which);
+    return new EventLog(await (await notebookStore()).eventsTable(r.incident, r.runId), `run ${r.runId}`);
+  }
+  [DISPLAY](): MimeBundle {
+    return storedRunsBundle(this.incident, this.list);
+  }
+  [util.inspect.custom](): string {
+    return `${this.length} run${this.length === 1 ? '' : 's'} of ${this.incident}${this.list.length ? ': ' + this.list.slice(-4).map((r) => `${r.runId} ${r.label} (${r.outcome})`).join(', ') : ''}`;
+  }
+}
+
+/** The runs stored for an incident (every replay is stored with its injections and seed). */
+export async function runs(incident: string | Incident): Promise<RunList> {
+  const id = typeof incident === 'string' ? incident : incident.id;
+  const list = (await (await notebookStore()).runs(id)).map(storedRun).sort((a, b) => a.startedAt.getTime() - b.startedAt.getTime() || (a.runId < b.runId ? -1 : 1));
+  return new RunList(id, list);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Comparisons
+
+/** What compare() takes: a run, the incident (its recording), a stored run or a run id. */
+export type Comparable = Run | RunResult | Incident | EventLog | StoredRun | string;
+export type LabelledComparable = Comparable | [string, Comparable] | { label: string; run: Comparable };
+
+function isStoredRun(x: unknown): x is StoredRun {
+  return typeof x === 'object' && x !== null && typeof (x as StoredRun).runId === 'string' && (x as StoredRun).startedAt instanceof Date;
+}
+
+function isRunResult(x: unknown): x is RunResult {
+  return typeof x === 'object' && x !== null && typeof (x as RunResult).runId === 'string' && Array.isArray((x as RunResult).batches);
+}
+
+function statusOfRun(r: RunResult): string {
+  if (r.divergence) return `diverged at seq ${r.divergence.seq}`;
+  return r.signal ? `killed by ${r.signal}` : `exit ${r.exitCode}`;
+}
+
+/** Runs side by side with a baseline: the table of differences and the timing-difference chart. */
+export class Comparison implements Displayable {
+  private constructor(
+    readonly diff: TimingDiff,
+    readonly chart: Chart,
+  ) {}
+  /** @internal */
+  static async of(diff: TimingDiff, title?: string): Promise<Comparison> {
+    return new Comparison(diff, await Chart.of(timingDiffSpec(diff, { title })));
+  }
+  get baseline(): string {
+    return this.diff.baseline.label;
+  }
+  get variants(): TimingDiff['variants'] {
+    return this.diff.variants;
+  }
+  /** The variant with this label. */
+  variant(label: string): TimingDiff['variants'][number] {
+    const v = this.diff.variants.find((x) => x.label === label);
+    if (!v) throw new ReplaybookError('unknown_variant', `no variant '${label}' in this comparison (it has ${this.diff.variants.map((x) => x.label).join(', ')})`);
+    return v;
+  }
+  [DISPLAY](): MimeBundle[] {
+    return [comparisonBundle(this.diff), this.chart[DISPLAY]()];
+  }
+  [util.inspect.custom](): string {
+    return `Comparison(${this.diff.variants.map((v) => v.label).join(', ')} against ${this.diff.baseline.label})`;
+  }
+}
+
+async function comparable(x: LabelledComparable, recorded: (incident: string) => Promise<Table>): Promise<DiffInput> {
+  let label: string | undefined;
+  let it: Comparable;
+  if (Array.isArray(x)) [label, it] = x;
+  else if (typeof x === 'object' && x !== null && 'label' in x && 'run' in x && !isStoredRun(x)) ({ label, run: it } = x);
+  else it = x as Comparable;
+  const s = await notebookStore();
+  if (typeof it === 'string') {
+    const found = await s.query('SELECT incident_id FROM runs WHERE run_id = {run:String} LIMIT 1', { run: it });
+    if (found.numRows === 0) throw new ReplaybookError('unknown_run', `no stored run '${it}': runs(incident) lists an incident's runs`);
+    const incident = String(found.getChild('incident_id')?.get(0));
+    it = (await runs(incident)).get(it);
+  }
+  if (it instanceof Incident) return { label: label ?? 'recording', events: it.events.table, outcome: outcome(it.info.exit_code, it.info.exit_signal) };
+  if (it instanceof EventLog) return { label: label ?? it.title, events: it.table };
+  const result = it instanceof Run ? it.result : isRunResult(it) ? it : null;
+  if (result) {
+    return {
+      label: label ?? injectionsLabel(result.injections) + (result.speed === 'max' ? '' : ` (${result.speed}×)`),
+      events: new Table(result.batches),
+      recorded: await recorded(result.incident),
+      speed: result.speed,
+      switchSeq: result.switchedAt?.seq ?? null,
+      divergenceSeq: result.divergence?.seq ?? null,
+      outcome: statusOfRun(result),
+    };
+  }
+  if (isStoredRun(it)) {
+    return {
+      label: label ?? it.label,
+      events: await s.eventsTable(it.incident, it.runId),
+      recorded: await recorded(it.incident),
+      speed: it.speed,
+      divergenceSeq: it.divergedAt,
+      outcome: it.outcome,
+    };
+  }
+  throw new ReplaybookError('compare_usage', `compare: cannot compare ${util.inspect(it, { depth: 0 })}; give runs, the incident, stored runs or run ids (optionally as [label, run])`);
+}
+
+/**
+ * Compares runs with a baseline, call by call (paired by resource stream and order): compare(
+ * incident, ['timeout 5 s', run5], run3). display() shows the table of differences and the
+ * timing-difference chart (duration and start-time deltas, where each run switched policy).
+ */
+export async function compare(baseline: LabelledComparable, ...variants: LabelledComparable[]): Promise<Comparison> {
+  if (variants.length === 0) throw new ReplaybookError('compare_usage', 'compare(baseline, ...variants) needs at least one variant');
+  const cache = new Map<string, Promise<Table>>();
+  const recorded = (incident: string): Promise<Table> => {
+    let t = cache.get(incident);
+    if (!t) {
+      t = notebookStore().then((s) => s.eventsTable(incident));
+      cache.set(incident, t);
+    }
+    return t;
+  };
+  const inputs: DiffInput[] = [];
+  for (const x of [baseline, ...variants]) inputs.push(await comparable(x, recorded));
+  // Two runs with the same injections get the same label: number them.
+  const seen = new Map<string, number>();
+  for (const i of inputs) {
+    const k = (seen.get(i.label) ?? 0) + 1;
+    seen.set(i.label, k);
+    if (k > 1) i.label = `${i.label} (${k})`;
+  }
+  return Comparison.of(timingDiff(inputs[0], inputs.slice(1)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The causal graph
+
+/** The causal graph of an incident (or a run): nodes, ordered edges, transactions, and its chart. */
+export class CausalGraphView implements Displayable {
+  private constructor(
+    readonly graph: CausalGraph,
+    readonly chart: Chart,
+  ) {}
+  /** @internal */
+  static async of(graph: CausalGraph, title?: string): Promise<CausalGraphView> {
+    return new CausalGraphView(graph, await Chart.of(causalGraphSpec(graph, { title })));
+  }
+  get nodes(): CausalNode[] {
+    return this.graph.nodes;
+  }
+  get edges(): CausalEdge[] {
+    return this.graph.edges;
+  }
+  get transactions(): Transaction[] {
+    return this.graph.transactions;
+  }
+  [DISPLAY](): MimeBundle[] {
+    return [this.chart[DISPLAY](), transactionsBundle(this.graph.incident, this.graph.transactions)];
+  }
+  [util.inspect.custom](): string {
+    const failed = this.graph.edges.filter((e) => e.failed).length;
+    return `CausalGraph(${this.graph.incident}: ${this.graph.nodes.length} nodes, ${this.graph.edges.length} edges, ${failed} failed, transactions ${this.graph.transactions.map((t) => t.id).join(', ') || 'none'})`;
+  }
+}
+
+/**
+ * The causal graph of an incident (or of a run's events): processes, threads, endpoints and files
+ * as nodes; forks, connections, messages, waits and exits as numbered edges; transactions named
+ * tx-N as transactions() names them, so session(incident, { at: 'tx-1' }) opens one.
+ */
+export async function causalGraph(x: string | Incident | Run | EventLog | Table, opts: CausalOptions & { title?: string } = {}): Promise<CausalGraphView> {
+  const table = typeof x === 'string' ? (await fetchIncident(x)).events.table : x instanceof Table ? x : x instanceof EventLog ? x.table : x.events.table;
+  return CausalGraphView.of(buildCausalGraph(table, opts), opts.title);
+}
+
 /** What the kernel preloads into every notebook (kernel/launcher.js imports these by name). */
 export const GLOBAL_NAMES = [
   'incidents',
@@ -461,6 +791,13 @@ export const GLOBAL_NAMES = [
   'timeout',
   'runMany',
   'verifyFix',
+  'sql',
+  'runs',
+  'compare',
+  'causalGraph',
+  'plot',
+  'variantChart',
+  'outcomeChart',
 ] as const;
 
 /** Puts the notebook API on `g` (the kernel's globalThis) and sends displays to Jupyter. */
@@ -482,6 +819,13 @@ export function installGlobals(g: typeof globalThis, opts: { kernel?: boolean } 
     timeout,
     runMany,
     verifyFix,
+    sql,
+    runs,
+    compare,
+    causalGraph,
+    plot,
+    variantChart,
+    outcomeChart,
     replaybook: module.exports,
   });
 }

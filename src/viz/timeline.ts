@@ -10,8 +10,13 @@ export interface TimelineOptions {
   title?: string;
   /** One lane per thread (default) or per process. */
   laneBy?: 'tid' | 'pid';
-  /** Above this many events the chart is binned (default 5000). */
+  /** Above this many events the chart is binned (default 5000); a binned chart has fewer rows than this. */
   maxRows?: number;
+  /**
+   * At most this many lanes (default 40): with more threads, the busiest keep a lane each (in
+   * order of appearance) and the others share the last one, `N other threads`.
+   */
+  maxLanes?: number;
   /** Plot width in pixels (default 800). */
   width?: number;
 }
@@ -61,6 +66,7 @@ export interface TimelineSpec {
 }
 
 const DEFAULT_MAX_ROWS = 5000;
+const DEFAULT_MAX_LANES = 40;
 /** At most this many individual long calls and failures are kept beside the bins. */
 const KEEP_LONG = 250;
 const KEEP_FAILED = 250;
@@ -153,6 +159,23 @@ export function timelineSpec(events: Table, opts: TimelineOptions = {}): Timelin
     }
     laneIdx[i] = li;
   }
+  // Many threads: the busiest keep their lanes, the rest share one (a chart of 500 lanes is
+  // neither readable nor quick to draw).
+  const maxLanes = Math.max(2, Math.floor(opts.maxLanes ?? DEFAULT_MAX_LANES));
+  let mergedLanes = 0;
+  if (lanes.length > maxLanes) {
+    const counts = new Float64Array(lanes.length);
+    for (let i = 0; i < n; i++) counts[laneIdx[i]]++;
+    const busiest = new Set([...lanes.keys()].sort((a, b) => counts[b] - counts[a] || a - b).slice(0, maxLanes - 1));
+    const remap = new Int32Array(lanes.length);
+    const kept: string[] = [];
+    for (let li = 0; li < lanes.length; li++) if (busiest.has(li)) remap[li] = kept.push(lanes[li]) - 1;
+    mergedLanes = lanes.length - kept.length;
+    const other = kept.push(`${mergedLanes} other ${laneBy === 'pid' ? 'processes' : 'threads'}`) - 1;
+    for (let li = 0; li < lanes.length; li++) if (!busiest.has(li)) remap[li] = other;
+    for (let i = 0; i < n; i++) laneIdx[i] = remap[laneIdx[i]];
+    lanes.splice(0, lanes.length, ...kept);
+  }
 
   // Times in milliseconds, classes, failures.
   const start = new Float64Array(n);
@@ -237,18 +260,21 @@ export function timelineSpec(events: Table, opts: TimelineOptions = {}): Timelin
     binned = true;
     const classIndex = new Map<SyscallClass, number>(SYSCALL_CLASSES.map((c, k) => [c, k]));
     const C = SYSCALL_CLASSES.length;
+    // Individual events kept beside the bins (the longest calls, then failures) take at most a
+    // tenth of the rows; the bins share the rest, however many lanes and classes there are.
+    const keepLong = Math.min(KEEP_LONG, Math.floor(maxRows * 0.05));
+    const keepFailed = Math.min(KEEP_FAILED, Math.floor(maxRows * 0.05));
     const slots = Math.max(1, lanes.length * presentClasses.size);
-    const bins = Math.max(20, Math.min(400, Math.floor((maxRows * 0.8) / slots)));
+    const bins = Math.max(1, Math.min(400, Math.floor((maxRows * 0.88) / slots)));
     binMs = span / bins;
 
-    // Individual events kept beside the bins: the longest calls, then failures.
     const keep = new Uint8Array(n);
     const long: number[] = [];
     for (let i = 0; i < n; i++) if (durMs[i] >= binMs) long.push(i);
     long.sort((a, b) => durMs[b] - durMs[a]);
-    for (const i of long.slice(0, KEEP_LONG)) keep[i] = 1;
+    for (const i of long.slice(0, keepLong)) keep[i] = 1;
     let keptFailures = 0;
-    for (let i = 0; i < n && keptFailures < KEEP_FAILED; i++) {
+    for (let i = 0; i < n && keptFailures < keepFailed; i++) {
       if (failed[i] && !keep[i]) {
         keep[i] = 1;
         keptFailures++;
@@ -338,6 +364,7 @@ export function timelineSpec(events: Table, opts: TimelineOptions = {}): Timelin
   const subtitle =
     `${n.toLocaleString('en-US')} events · ${lanes.length} lane${lanes.length === 1 ? '' : 's'} · ` +
     `${failures} failed (red)` +
+    (mergedLanes ? ` · ${mergedLanes} quieter ${laneBy === 'pid' ? 'processes' : 'threads'} share the last lane` : '') +
     (binned ? ` · binned per ${formatMs(binMs ?? 0)}, long calls and failures kept` : '');
 
   return {
