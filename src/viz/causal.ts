@@ -6,6 +6,7 @@
 // next cell can open a replay there: session(incident, { at: 'tx-1' }).
 //
 // Drawn as a sequence diagram: one lane per node, one row per edge, top to bottom in order.
+import type { ChartSpec } from './render';
 import type { Table } from 'apache-arrow';
 import { transactions as findTransactions, type Transaction } from '../analysis/transactions';
 import { formatRet } from './classes';
@@ -477,12 +478,7 @@ export interface CausalMeta {
   omitted: number;
 }
 
-export interface CausalSpec {
-  $schema: string;
-  data: { values: Array<Record<string, unknown>> };
-  usermeta: { replaybook: CausalMeta };
-  [key: string]: unknown;
-}
+export type CausalSpec = ChartSpec<Record<string, unknown>, CausalMeta>;
 
 function clip(s: string, chars: number): string {
   if (chars < 4) return '';

@@ -146,3 +146,4 @@ export function formatRet(ret: bigint): string {
   }
   return String(ret);
 }
+

@@ -15,6 +15,7 @@
 // program's time: those calls take the recorded timing (what the program saw), up to where the
 // run switched to the stream policy or diverged (or, for a stored run, which does not say, up to
 // the first call on the virtual clock: one that starts at exactly its recorded time).
+import type { ChartSpec } from './render';
 import type { Table } from 'apache-arrow';
 import { eventColumns, formatDeltaMs, formatMs, isFailure, round3, type EventColumns } from './columns';
 import { formatRet } from './classes';
@@ -402,12 +403,7 @@ export interface TimingDiffMeta {
   sampled: boolean;
 }
 
-export interface TimingDiffSpec {
-  $schema: string;
-  data: { values: DiffRow[] };
-  usermeta: { replaybook: TimingDiffMeta };
-  [key: string]: unknown;
-}
+export type TimingDiffSpec = ChartSpec<DiffRow, TimingDiffMeta>;
 
 export const VARIANT_COLORS = ['#4e79a7', '#f28e2b', '#59a14f', '#b07aa1', '#76b7b2', '#edc948', '#9c755f', '#ff9da7', '#bab0ac', '#17becf'];
 

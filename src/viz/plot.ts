@@ -1,6 +1,7 @@
 // Charts of query results: an Arrow table (what sql`...` returns) as a vega-lite 5 spec, with the
 // field types taken from the Arrow schema (numbers quantitative, text nominal, timestamps
 // temporal) and the rows made plain JSON (bigints as numbers, bytes as text).
+import type { ChartSpec } from './render';
 import { DataType, type Table, type Vector } from 'apache-arrow';
 import { ReplaybookError } from '../errors';
 
@@ -64,12 +65,7 @@ export interface PlotOptions {
   limit?: number;
 }
 
-export interface PlotSpec {
-  $schema: string;
-  data: { values: Array<Record<string, unknown>> };
-  usermeta: { replaybook: { chart: 'table'; rows: number; shown: number } };
-  [key: string]: unknown;
-}
+export type PlotSpec = ChartSpec<Record<string, unknown>, { chart: 'table'; rows: number; shown: number }>;
 
 /**
  * A chart of a query result: plot(table, { x: 'total_ms', y: 'name' }) draws a bar per name,

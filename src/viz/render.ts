@@ -58,3 +58,14 @@ export async function writeChart(
   await fs.writeFile(pngPath, png);
   return { specPath, pngPath };
 }
+
+/**
+ * A vega-lite chart as replaybook builds it: its rows inline (so the bundle is self-contained),
+ * and what replaybook knows about it under usermeta.replaybook (what tests and displays read).
+ */
+export interface ChartSpec<Row, Meta> {
+  $schema: string;
+  data: { values: Row[] };
+  usermeta: { replaybook: Meta };
+  [key: string]: unknown;
+}

@@ -3,6 +3,7 @@
 // read column by column from the Arrow table (never as row objects), and a large log is binned
 // per lane, class and time interval so the chart stays small: the long calls and the failures are
 // what an analyst looks for, so those stay individual events even then.
+import type { ChartSpec } from './render';
 import type { Table, Vector } from 'apache-arrow';
 import { CLASS_COLORS, FAILURE_COLOR, SYSCALL_CLASSES, formatRet, syscallClass, type SyscallClass } from './classes';
 
@@ -58,12 +59,7 @@ export interface TimelineMeta {
 }
 
 /** A vega-lite v5 spec; `data.values` holds the rows and `usermeta.replaybook` describes them. */
-export interface TimelineSpec {
-  $schema: string;
-  data: { values: TimelineRow[] };
-  usermeta: { replaybook: TimelineMeta };
-  [key: string]: unknown;
-}
+export type TimelineSpec = ChartSpec<TimelineRow, TimelineMeta>;
 
 const DEFAULT_MAX_ROWS = 5000;
 const DEFAULT_MAX_LANES = 40;

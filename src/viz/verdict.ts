@@ -1,6 +1,7 @@
 // Charts of many runs: the outcome matrix of a fix verification (or of runMany), and a side by
 // side comparison of injection variants. vega-lite 5 specs with their data inline, rendered and
 // shown like the timeline (src/viz/render.ts, src/notebook/bundle.ts).
+import type { ChartSpec } from './render';
 import { Table, type RecordBatch, type Vector } from 'apache-arrow';
 import type { RunResult } from '../replay/replay';
 import { successTest, type ManyRuns, type RunSummary, type SuccessPredicate, type Verdict } from '../replay/verify';
@@ -73,12 +74,7 @@ export interface MatrixMeta {
   verified: boolean | null;
 }
 
-export interface MatrixSpec {
-  $schema: string;
-  data: { values: MatrixCell[] };
-  usermeta: { replaybook: MatrixMeta };
-  [key: string]: unknown;
-}
+export type MatrixSpec = ChartSpec<MatrixCell, MatrixMeta>;
 
 const ROWS: MatrixCell['row'][] = ['outcome', 'seed', 'wall time'];
 
@@ -267,12 +263,7 @@ export interface VariantMeta {
   failures: number;
 }
 
-export interface VariantSpec {
-  $schema: string;
-  data: { values: VariantRow[] };
-  usermeta: { replaybook: VariantMeta };
-  [key: string]: unknown;
-}
+export type VariantSpec = ChartSpec<VariantRow, VariantMeta>;
 
 const decoder = new TextDecoder();
 
