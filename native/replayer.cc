@@ -904,15 +904,10 @@ class Replayer : public Tool {
       r.rax = static_cast<uint64_t>(e.ret);
       r.orig_rax = static_cast<uint64_t>(e.nr);
     } else if (s.special == Special::Clone && ret > 0) {
-      r.rax = static_cast<uint64_t>(e.ret);  // the recorded child id
-      uint64_t parent_tid = 0;
-      if (e.nr == SYS_clone && (e.args[0] & CLONE_PARENT_SETTID)) parent_tid = e.args[2];
-      if (e.nr == SYS_clone3) {
-        uint64_t cl[4] = {0, 0, 0, 0};  // flags, pidfd, child_tid, parent_tid
-        if (t.read_mem(e.args[0], cl, sizeof cl) && (cl[0] & CLONE_PARENT_SETTID)) parent_tid = cl[3];
-      }
-      int32_t rec = static_cast<int32_t>(e.ret);
-      if (parent_tid) t.write_mem(parent_tid, &rec, sizeof rec);
+      // The recorded child id. Memory the kernel wrote the real id into (CLONE_PARENT_SETTID:
+      // glibc's pthread tid) is left alone: the child may already have run and exited, and its
+      // CLONE_CHILD_CLEARTID zero is what pthread_join waits for.
+      r.rax = static_cast<uint64_t>(e.ret);
     } else if (s.special == Special::Wait && ret >= 0) {
       if (e.nr == SYS_wait4) {
         r.rax = static_cast<uint64_t>(rec_of(static_cast<pid_t>(ret)));
