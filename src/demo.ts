@@ -5,6 +5,7 @@ import { Table } from 'apache-arrow';
 import { buildFixtures, startProvider } from './fixtures';
 import { record, type RecordOptions, type RecordResult } from './record/record';
 import { replay } from './replay/replay';
+import { parseInjection } from './inject/parse';
 import { storeHome } from './store';
 import { openEventStore } from './store/open';
 import type { EventStore } from './store/types';
@@ -96,8 +97,20 @@ export async function runDemo(o: { signal?: AbortSignal } = {}): Promise<number>
     const chart = await writeChart(spec, path.join(home, 'charts', `${incident}-${run.runId}`));
     say(`timeline chart: ${chart.pngPath}`);
     say(`  vega-lite spec: ${chart.specPath}`);
-    say(`next: replaybook replay ${incident} --speed max    (or: replaybook incidents)`);
-    return run.reproduced ? 0 : 1;
+    // The counterfactual: the same incident with the timeout the fix would set.
+    const fixSpec = 'env:PAYMENT_TIMEOUT_MS=5000';
+    say(`what if the timeout were 5 s? Replaying with --timeout ${fixSpec} (the provider is still stopped)...`);
+    const fixed = await replay(incident, { store, speed: 'max', signal: o.signal, injections: parseInjection('--timeout', fixSpec) });
+    const fixedOut = fixed.stdout.toString('utf8').trim();
+    say(`  the replay printed: ${JSON.stringify(fixedOut)} (exit ${fixed.exitCode}); ${fixed.switchedAt ? `it followed the log until seq ${fixed.switchedAt.seq}, then the stream policy served what production saw` : 'it followed the log throughout'}`);
+    const fixWorks = fixed.exitCode === 0;
+    say(
+      fixWorks
+        ? 'With a 5 s timeout the client gets the provider\'s real answer, which arrived 2.5 s after the request and was kept by the recorder after the client gave up.'
+        : 'The 5 s timeout did not make the replay succeed.',
+    );
+    say(`next: replaybook verify ${incident} --timeout ${fixSpec} --runs 10    (or: replaybook replay ${incident} --speed max)`);
+    return run.reproduced && fixWorks ? 0 : 1;
   } finally {
     await store.close();
   }

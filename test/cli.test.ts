@@ -54,6 +54,22 @@ afterAll(() => {
 });
 
 describe('replaybook CLI', () => {
+  it('runs the demo: records the incident, reproduces it, then shows the 5 s timeout fix succeed', async () => {
+    const demoHome = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-demo-'));
+    try {
+      const r = await cli(['demo'], { REPLAYBOOK_HOME: demoHome });
+      expect(r.code, r.stderr).toBe(0);
+      const out = r.stdout + r.stderr;
+      expect(out).toContain('the replay printed: "payment failed: timeout" (exit 1)');
+      expect(out).toContain('reproduced the same failure byte for byte');
+      expect(out).toContain('the replay printed: "payment ok: OK txn=7781 amount=19.99" (exit 0)');
+      const png = /timeline chart: (\S+\.png)/.exec(out)?.[1];
+      expect(png && fs.statSync(png).size).toBeGreaterThan(1000);
+    } finally {
+      fs.rmSync(demoHome, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   it('explains itself with --help, per command too', async () => {
     const main = await cli(['--help']);
     expect(main.code).toBe(0);
