@@ -353,6 +353,7 @@ describe('runBundle', () => {
     injectionReport: [],
     unrecorded: [],
     commandChanges: [],
+    label: null,
     ...over,
   });
 

@@ -102,13 +102,15 @@ describe('stored runs', () => {
   const labelled = timeout('env:PAYMENT_TIMEOUT_MS', 3000, { label: 'three-seconds' });
 
   it('reads a runs row: injections, their labels, seed, outcome', () => {
-    const r = storedRun(runInfo('inc-1', 'run-a', { injections: JSON.stringify([fix]), seed: 7, exit_code: 0 }));
+    const r = storedRun(runInfo('inc-1', 'run-a', { injections: JSON.stringify([fix]), seed: 7, exit_code: 0, label: '' }));
     expect(r).toMatchObject({ runId: 'run-a', seed: 7, outcome: 'exit 0', label: 'timeout env:PAYMENT_TIMEOUT_MS=5000 · jitter seed 7', divergedAt: null });
     expect(r.changes).toEqual(['environment variable PAYMENT_TIMEOUT_MS becomes 5000 (5 s)']);
     expect(r.stdout).toBe('ok\u0000\ufffd\n');
     expect(injectionsLabel([labelled, fix])).toBe('three-seconds + timeout env:PAYMENT_TIMEOUT_MS=5000');
     expect(injectionsLabel([])).toBe('replay');
-    const diverged = storedRun(runInfo('inc-1', 'run-b', { injections: '[]', seed: 0, divergence: JSON.stringify({ type: 'divergence', seq: 12 }) }));
+    // A name given to the run wins over what was changed.
+    expect(storedRun(runInfo('inc-1', 'run-n', { injections: JSON.stringify([fix]), label: 'timeout 5 s' })).label).toBe('timeout 5 s');
+    const diverged = storedRun(runInfo('inc-1', 'run-b', { injections: '[]', seed: 0, label: '', divergence: JSON.stringify({ type: 'divergence', seq: 12 }) }));
     expect(diverged).toMatchObject({ outcome: 'diverged at seq 12', divergedAt: 12, label: 'replay' });
     expect(storedRun(runInfo('inc-1', 'run-c', { injections: 'not json' })).injections).toEqual([]);
   });

@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordPaymentIncident } from '../src/demo';
+import { parseInjection } from '../src/inject';
 import { replay } from '../src/replay/replay';
 import { openStore, type ChdbStore } from '../src/store';
 import { runProcess } from './helpers/run';
@@ -21,6 +22,8 @@ beforeAll(async () => {
   store = await openStore(homeA);
   await recordPaymentIncident(store, 'pay');
   await replay('pay', { store, speed: 'max' }); // a stored run travels with the incident
+  // ...and a labelled counterfactual one, which a colleague lists by its name after unpacking.
+  await replay('pay', { store, speed: 'max', label: 'timeout 5 s', injections: parseInjection('--timeout', 'env:PAYMENT_TIMEOUT_MS=5000') });
 });
 
 afterAll(async () => {
@@ -34,13 +37,22 @@ describe('pack and unpack', () => {
     const packed = await cli(homeA, ['pack', 'pay', '--out', file]);
     expect(packed.stderr).toBe('');
     expect(packed.code).toBe(0);
-    expect(packed.stdout).toMatch(/^packed incident 'pay' \(\d+ events, 1 run, [3-9] files\) into /);
+    expect(packed.stdout).toMatch(/^packed incident 'pay' \(\d+ events, 2 runs, [3-9] files\) into /);
 
     const unpacked = await cli(homeB, ['unpack', file]);
     expect(unpacked.stderr).toBe('');
     expect(unpacked.code).toBe(0);
     expect(unpacked.stdout).toContain("unpacked incident 'pay'");
-    expect(unpacked.stdout).toContain('1 run,');
+    expect(unpacked.stdout).toContain('2 runs,');
+    const other = await openStore(homeB);
+    try {
+      const runs = await other.runs('pay');
+      expect(runs.map((x) => x.label)).toEqual(['', 'timeout 5 s']);
+      expect(JSON.parse(runs[1].injections)).toEqual(parseInjection('--timeout', 'env:PAYMENT_TIMEOUT_MS=5000'));
+      expect(Buffer.from(runs[1].stdout).toString()).toBe('payment ok: OK txn=7781 amount=19.99\n');
+    } finally {
+      await other.close();
+    }
 
     const r = await cli(homeB, ['replay', 'pay', '--speed', 'max', '--json']);
     expect(r.code).toBe(0);

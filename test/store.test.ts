@@ -7,7 +7,8 @@ import * as path from 'node:path';
 import { Session, drainPending } from 'chdb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventSchema, RECORDING_RUN } from '../src/events/schema';
-import { ChdbStore, StoreError, blobCachePath, chdbDataDir, openStore, spoolDir, storeHome } from '../src/store';
+import { ChdbStore, SCHEMA_VERSION, StoreError, blobCachePath, chdbDataDir, openStore, spoolDir, storeHome } from '../src/store';
+import { createStore } from '../src/store/sql';
 import { PendingEntry } from '../src/store/spool';
 import {
   BIG_NS,
@@ -311,6 +312,36 @@ describe('the embedded store', () => {
     expect(fs.existsSync(path.join(spoolDir(home), 'corrupt', path.basename(broken), 'info.json'))).toBe(true);
     expect(fs.existsSync(path.join(spoolDir(home), 'conflicts', clash.id, 'events.arrows'))).toBe(true);
     expect(fs.readdirSync(spoolDir(home)).sort()).toEqual(['conflicts', 'corrupt']);
+  });
+});
+
+describe('schema migration', () => {
+  it('brings a store written with schema 1 (runs without labels) to the current schema, keeping its runs', async () => {
+    const home = tempDir('rb-schema1-');
+    // The store as replaybook's schema 1 wrote it: no runs.label, version row 1.
+    const v1 = createStore().map((st) => st.replace("    label String DEFAULT '',\n", '').replace(`'schema_version', '${SCHEMA_VERSION}'`, "'schema_version', '1'"));
+    expect(v1.join('\n')).not.toContain('label');
+    await withRawSession(home, (s) => {
+      for (const st of v1) s.query(st);
+      s.query(`INSERT INTO runs (incident_id, run_id, started_at_ns, speed, seed, injections, exit_code, exit_signal,
+        event_count, wall_ns, divergence, stdout, stderr, entry_id)
+        VALUES ('old-inc', 'run-old', 1, '1', 0, '[]', 0, NULL, 3, 5, '', 'ok', '', 'e1')`);
+    });
+    const store = await openStore(home);
+    try {
+      const [old] = await store.runs('old-inc');
+      expect(old).toMatchObject({ run_id: 'run-old', label: '', event_count: 3 });
+      const labelled = runInfo('old-inc', 'run-new', { label: 'timeout 5 s' });
+      await store.putRun(labelled, []);
+      expect((await store.runs('old-inc')).map((r) => [r.run_id, r.label])).toEqual([
+        ['run-old', ''],
+        ['run-new', 'timeout 5 s'],
+      ]);
+      const version = await store.query(`SELECT toUInt32OrZero(max(value)) AS v FROM meta WHERE key = 'schema_version'`);
+      expect(Number(version.get(0)?.v)).toBe(SCHEMA_VERSION);
+    } finally {
+      await store.close();
+    }
   });
 });
 

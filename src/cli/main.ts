@@ -104,6 +104,7 @@ const COMMANDS: Record<string, CommandSpec> = {
       ...INJECTION_FLAGS,
       { name: 'jitter-ms', value: 'N', help: 'every recorded arrival up to N ms later, drawn from the seed' },
       { name: 'seed', value: 'S', help: 'the jitter seed (default: a random one, printed)' },
+      { name: 'label', value: 'TEXT', help: "a name for the run, stored with it ('timeout 5 s'); runs() in a notebook shows it" },
       { name: 'no-pin', help: 'do not pin to one CPU' },
       { name: 'json', help: 'print one JSON object with the outcome' },
       CLICKHOUSE_FLAG,
@@ -398,7 +399,8 @@ async function cmdReplay(p: Parsed): Promise<number> {
   if (seedFlag !== undefined && jitterMs === undefined) throw new ReplaybookError('usage', '--seed is the seed of the jitter: give --jitter-ms N too');
   const jitter = jitterMs !== undefined && jitterMs > 0 ? { ms: jitterMs, seed: seedFlag ?? randomInt(0, 2 ** 32) } : undefined;
   const until = str(p, 'until');
-  const changes = { injections, binary, unrecorded, jitter };
+  const label = str(p, 'label');
+  const changes = { injections, binary, unrecorded, jitter, label };
   if (until !== undefined) return replayUntil(id, until, speed, p, changes);
   return withStore(p, async (store) => {
     const r = await replay(id, { store, speed, pin: !p.flags.has('no-pin'), signal: interruptSignal(), ...changes });

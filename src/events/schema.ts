@@ -91,6 +91,8 @@ export interface RunInfo {
   speed: string;
   seed: number;
   injections: string;
+  /** A name the analyst gave the run ('' when none). */
+  label: string;
   exit_code: number | null;
   exit_signal: string | null;
   event_count: number;

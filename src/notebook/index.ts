@@ -684,7 +684,7 @@ async function comparable(x: LabelledComparable, recorded: (incident: string) =>
   const result = it instanceof Run ? it.result : isRunResult(it) ? it : null;
   if (result) {
     return {
-      label: label ?? injectionsLabel(result.injections) + (result.speed === 'max' ? '' : ` (${result.speed}×)`),
+      label: label ?? result.label ?? injectionsLabel(result.injections) + (result.speed === 'max' ? '' : ` (${result.speed}×)`),
       events: new Table(result.batches),
       recorded: await recorded(result.incident),
       speed: result.speed,

@@ -85,7 +85,8 @@ export function storedRun(info: RunInfo): StoredRun {
     speed: info.speed,
     seed: Number(info.seed),
     injections,
-    label: injectionsLabel(injections) + (Number(info.seed) ? ` · jitter seed ${info.seed}` : ''),
+    // The name the analyst gave the run, else what was changed.
+    label: info.label || injectionsLabel(injections) + (Number(info.seed) ? ` · jitter seed ${info.seed}` : ''),
     changes: injections.map(describe),
     exitCode: info.exit_code,
     signal: info.exit_signal,

@@ -38,6 +38,8 @@ export interface ReplayOptions {
   jitter?: { ms: number; seed: number };
   /** An interaction with nothing recorded behind it: 'error' (default) ends the run; 'refuse' fails the call. */
   unrecorded?: 'error' | 'refuse';
+  /** A name for the run, stored with it ('timeout 5 s'); runs() and compare() show it. */
+  label?: string;
 }
 
 /** An interaction the recording has nothing behind (a new endpoint, a file never read). */
@@ -107,6 +109,8 @@ export interface RunResult {
   unrecorded: Unrecorded[];
   /** Changes made to the command before it started (env, arguments). */
   commandChanges: string[];
+  /** The name given with the `label` option, stored with the run; null when none. */
+  label: string | null;
   stored: 'stored' | 'spooled' | 'not stored';
 }
 

@@ -346,6 +346,7 @@ export class ReplaySession {
         speed: String(this.currentSpeed),
         seed: o.jitter?.seed ?? 0,
         injections: JSON.stringify(o.injections ?? []),
+        label: o.label ?? '',
         exit_code: exitCode,
         exit_signal: signal,
         event_count: this.count,
@@ -380,6 +381,7 @@ export class ReplaySession {
         ? (exitMsg.injections as Record<string, unknown>[]).map((r) => ({ id: String(r.id), kind: String(r.kind), matched: Number(r.matched), fired: Number(r.fired) }))
         : [],
       unrecorded,
+      label: o.label ?? null,
       commandChanges: this.command.changes.map((c) => `${c.target} ${c.name}: ${c.before ?? '(unset)'} -> ${c.after}`),
     };
   }

@@ -542,7 +542,9 @@ export class ChdbStore implements EventStore {
       for (const statement of sql.CREATE_STORE) await conn.exec(statement);
     } else {
       const [row] = await conn.rows<{ version: number }>(sql.SELECT_SCHEMA_VERSION);
-      checkSchemaVersion(Number(row?.version ?? 0), this.location, 'set REPLAYBOOK_HOME to another directory');
+      const version = Number(row?.version ?? 0);
+      checkSchemaVersion(version, this.location, 'set REPLAYBOOK_HOME to another directory');
+      for (const statement of sql.migrateStore(version)) await conn.exec(statement);
     }
     schemaChecked.add(this.dataDir);
   }

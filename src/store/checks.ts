@@ -52,7 +52,7 @@ export function checkSchemaVersion(version: number, location: string, elsewhere:
       location,
     );
   }
-  if (version < SCHEMA_VERSION) {
+  if (version < 1) {
     throw new StoreError(
       'unreadable',
       `The store at ${location} has no valid schema version (found ${version}). It is ` +

@@ -238,7 +238,9 @@ export class ServerStore implements EventStore {
       for (const statement of sql.createStore(this.layout)) await this.exec(statement, {}, 'creating the store');
     }
     const [row] = await this.rows<{ version: number | string }>(sql.SELECT_SCHEMA_VERSION);
-    checkSchemaVersion(Number(row?.version ?? 0), this.location, `name another database in the URL (${this.location.replace(/[^/]*$/, 'NAME')})`);
+    const schema = Number(row?.version ?? 0);
+    checkSchemaVersion(schema, this.location, `name another database in the URL (${this.location.replace(/[^/]*$/, 'NAME')})`);
+    for (const statement of sql.migrateStore(schema, this.layout)) await this.exec(statement, {}, 'bringing the store to the current schema');
   }
 
   // -------------------------------------------------------------------------------------------

@@ -296,6 +296,7 @@ export function runFromJson(v: unknown): RunInfo {
     speed: str(o, 'speed'),
     seed: num(o, 'seed'),
     injections: str(o, 'injections'),
+    label: typeof o.label === 'string' ? o.label : '',
     exit_code: numOrNull(o, 'exit_code'),
     exit_signal: strOrNull(o, 'exit_signal'),
     event_count: num(o, 'event_count'),

@@ -8,7 +8,7 @@ import { RECORDING_RUN, eventSchema } from '../events/schema';
 import type { IncidentFilter } from './types';
 
 /** Bumped whenever the DDL below changes in a way existing stores must be migrated for. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 // ---------------------------------------------------------------------------------------------
 // DDL
@@ -147,6 +147,7 @@ const TABLES: readonly TableSpec[] = [
     speed String,
     seed Int64,
     injections String CODEC(ZSTD(1)),
+    label String DEFAULT '',
     exit_code Nullable(Int32),
     exit_signal Nullable(String),
     event_count UInt64,
@@ -229,6 +230,23 @@ export function createStore(o: SchemaOptions = {}): string[] {
   ];
 }
 
+/**
+ * Statements bringing a store of schema `from` up to SCHEMA_VERSION, in order (empty when it is
+ * current). Each is idempotent, and the version row comes last, so an interrupted migration is
+ * simply run again.
+ *   1 -> 2: runs.label, a name the analyst gives a run (shown by runs() and compare()).
+ */
+export function migrateStore(from: number, o: SchemaOptions = {}): string[] {
+  const out: string[] = [];
+  if (from < 2) {
+    const add = (table: string) => `ALTER TABLE ${table}${onCluster(o)} ADD COLUMN IF NOT EXISTS label String DEFAULT '' AFTER injections`;
+    out.push(add(storageTable('runs', o)));
+    if (o.distributed) out.push(add('runs'));
+  }
+  if (out.length) out.push(`INSERT INTO meta (key, value) VALUES ('schema_version', '${SCHEMA_VERSION}')`);
+  return out;
+}
+
 /** The embedded store's DDL. */
 export const CREATE_STORE: readonly string[] = createStore();
 
@@ -295,16 +313,16 @@ FROM ${source(from, 'ArrowStream', INCIDENT_FILE_STRUCTURE)}${formatOf(from, 'Ar
 
 export const RUN_FILE_STRUCTURE =
   'incident_id String, run_id String, started_at_ns Int64, speed String, seed Int64, ' +
-  'injections String, exit_code Nullable(Int32), exit_signal Nullable(String), ' +
+  'injections String, label String, exit_code Nullable(Int32), exit_signal Nullable(String), ' +
   'event_count UInt64, wall_ns Int64, divergence String, stdout String, stderr String, ' +
   'entry_id String';
 
 /** The run row: the commit marker of a replay run. */
 export function insertRun(from: InsertSource): string {
   return `INSERT INTO runs (incident_id, run_id, started_at_ns, speed,
-    seed, injections, exit_code, exit_signal, event_count, wall_ns, divergence, stdout, stderr,
+    seed, injections, label, exit_code, exit_signal, event_count, wall_ns, divergence, stdout, stderr,
     entry_id)
-SELECT incident_id, run_id, started_at_ns, speed, seed, injections, exit_code, exit_signal,
+SELECT incident_id, run_id, started_at_ns, speed, seed, injections, label, exit_code, exit_signal,
     event_count, wall_ns, divergence, stdout, stderr, entry_id
 FROM ${source(from, 'ArrowStream', RUN_FILE_STRUCTURE)}${formatOf(from, 'ArrowStream')}`;
 }
@@ -438,7 +456,7 @@ WHERE incident_id = {incident_id:String}
 LIMIT 1`;
 
 /** Replay runs of one incident, oldest first. Params: incident_id. */
-export const SELECT_RUNS = `SELECT incident_id, run_id, started_at_ns, speed, seed, injections,
+export const SELECT_RUNS = `SELECT incident_id, run_id, started_at_ns, speed, seed, injections, label,
     exit_code, exit_signal, event_count, wall_ns, divergence, stdout, stderr
 FROM runs
 WHERE incident_id = {incident_id:String}

@@ -95,6 +95,7 @@ export function runInfo(incidentId: string, runId: string, overrides: Partial<Ru
     speed: '1x',
     seed: 42,
     injections: JSON.stringify([{ kind: 'delay', syscall: 'read', ns: '5000000' }]),
+    label: 'read held 5 ms · délai',
     exit_code: 0,
     exit_signal: null,
     event_count: 0,
