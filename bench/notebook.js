@@ -34,7 +34,7 @@ sys.stdout.flush(); os._exit(0)  # skip jupyter_client's noisy finalizers
 
 /** A synthetic 100k-event run: four threads of file, network, time and memory calls, a few failures and long waits. */
 function syntheticRun(n) {
-  const { Table, Utf8, Int32, Int64, Uint64, vectorFromArray } = require('apache-arrow');
+  const { Table, Utf8, Int32, Int64, Uint64, Binary, List, Field, vectorFromArray } = require('apache-arrow');
   const names = ['read', 'write', 'clock_gettime', 'futex', 'openat', 'mmap', 'sendto', 'recvfrom', 'epoll_wait', 'close'];
   const name = new Array(n);
   const resource = new Array(n);
@@ -69,20 +69,36 @@ function syntheticRun(n) {
     dur_ns: vectorFromArray(dur, new Int64()),
     resource: text(resource),
     kind: text(new Array(n).fill('syscall')),
+    nr: vectorFromArray(new Int32Array(n), new Int32()),
+    args: vectorFromArray(Array.from({ length: n }, (_, i) => [BigInt(3 + (i % 4)), 0n, 0n, 0n, 0n, 0n]), new List(new Field('item', new Uint64(), false))),
+    data_in: vectorFromArray(new Array(n).fill(new Uint8Array(0)), new Binary()),
+    data_out: vectorFromArray(new Array(n).fill(new Uint8Array(0)), new Binary()),
   });
 }
 
-/** Time for Chromium to draw a 100k-event run's timeline with vega-embed, from the spec to pixels on screen. */
+/** Time for Chromium to draw the charts of a 100k-event run with vega-embed (timeline, causal graph, timing
+ * difference against a second run), from the spec to pixels on screen. */
 async function chartDrawing() {
   const chromiumPath = process.env.REPLAYBOOK_CHROMIUM || '/usr/bin/chromium';
   if (!fs.existsSync(chromiumPath)) throw new Error(`Chromium is not installed (${chromiumPath} is missing): run scripts/install-system-deps.sh`);
   const { chromium } = require('playwright-core');
   const { timelineSpec } = require(path.join(ROOT, 'dist', 'viz', 'timeline.js'));
+  const { causalGraph, causalGraphSpec } = require(path.join(ROOT, 'dist', 'viz', 'causal.js'));
+  const { timingDiff, timingDiffSpec } = require(path.join(ROOT, 'dist', 'viz', 'diff.js'));
   const N = 100_000;
   const table = syntheticRun(N);
-  const t0 = process.hrtime.bigint();
-  const spec = timelineSpec(table);
-  const specMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  const build = (make) => {
+    const t0 = process.hrtime.bigint();
+    const spec = make();
+    return { spec, ms: Number(process.hrtime.bigint() - t0) / 1e6 };
+  };
+  const charts = [
+    ['timeline', build(() => timelineSpec(table))],
+    ['causal graph', build(() => causalGraphSpec(causalGraph(table)))],
+    ['timing difference (100k vs 100k)', build(() => timingDiffSpec(timingDiff({ label: 'baseline', events: table }, [{ label: 'variant', events: syntheticRun(N) }])))],
+  ];
+  const spec = charts[0][1].spec;
+  const specMs = charts[0][1].ms;
   // The page the export writes, reduced to its scripts: the vega builds inlined, nothing loaded.
   const scripts = [['vega', 'vega.min.js'], ['vega-lite', 'vega-lite.min.js'], ['vega-embed', 'vega-embed.min.js']]
     .map(([pkg, file]) => `<script>${fs.readFileSync(path.join(path.dirname(require.resolve(pkg)), file), 'utf8').replace(/<\/(script)/gi, '<\\/$1')}</script>`)
@@ -92,6 +108,7 @@ async function chartDrawing() {
   const browser = await chromium.launch({ executablePath: chromiumPath });
   const version = browser.version();
   const times = { svg: [], canvas: [] };
+  const others = charts.slice(1).map(() => []);
   let marks = 0;
   try {
     const tab = await browser.newPage({ viewport: { width: 1280, height: 900 } });
@@ -112,6 +129,18 @@ async function chartDrawing() {
         if (renderer === 'svg') marks = r.marks;
       }
     }
+    for (let c = 1; c < charts.length; c++) {
+      for (let i = 0; i < REPS; i++) {
+        await tab.goto(pathToFileURL(page).href);
+        const ms = await tab.evaluate(async (spec) => {
+          const t = performance.now();
+          await window.vegaEmbed(document.getElementById('view'), spec, { actions: false, renderer: 'svg' });
+          await new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
+          return performance.now() - t;
+        }, charts[c][1].spec);
+        others[c - 1].push(ms);
+      }
+    }
   } finally {
     await browser.close();
   }
@@ -120,6 +149,9 @@ async function chartDrawing() {
   console.log(`timeline spec of a ${N.toLocaleString('en-US')}-event run: ${specMs.toFixed(0)} ms; ${meta.rows} rows (binned per ${meta.bin_ms.toFixed(2)} ms), ${marks} SVG marks, ${(JSON.stringify(spec).length / 1e6).toFixed(2)} MB of JSON`);
   console.log(`timeline chart of a ${N.toLocaleString('en-US')}-event run drawn in Chromium ${version} (vega-embed, SVG renderer as in notebooks and exports): ${fmt(times.svg)}`);
   console.log(`  the same with vega's canvas renderer: ${fmt(times.canvas)}`);
+  for (let c = 1; c < charts.length; c++) {
+    console.log(`${charts[c][0]} of the same run: spec ${charts[c][1].ms.toFixed(0)} ms; drawn in Chromium (SVG): ${fmt(others[c - 1])}`);
+  }
 }
 
 async function main() {
