@@ -124,9 +124,21 @@ class Recorder : public Tool {
   void on_timer() override {
     late_.drain(out_, seq_, t0_, now_ns());
     out_.flush_if_due();
-    if (!serialized_ || running_ < 0 || ready_.empty() || now_ns() < running_since_ + kTokenTimeoutNs) return;
-    // A thread ran this long without a syscall while others waited: it may be spinning on one
-    // of them. Let every thread run from now on rather than hang; replay may then diverge.
+    int64_t now = now_ns();
+    if (!serialized_ || running_ < 0 || ready_.empty() || now < running_since_ + kTokenTimeoutNs) return;
+    // A thread held the token this long without a syscall while others waited. It may be
+    // spinning on one of them, or only be starved of CPU on a loaded machine: tell them apart
+    // by the CPU time it gets over one more period (only a spinner uses most of it).
+    int64_t cpu = cpu_time_ns(running_);
+    if (cpu >= 0 && (probe_tid_ != running_ || cpu - probe_cpu_ < (now - probe_at_) / 2)) {
+      probe_tid_ = running_;
+      probe_cpu_ = cpu;
+      probe_at_ = now;
+      running_since_ = now;  // look again one period from now
+      return;
+    }
+    // It used the CPU and made no syscall: spinning. Let every thread run from now on rather
+    // than hang; replay may then diverge.
     serialized_ = false;
     out_.message("{\"type\":\"warning\",\"code\":\"not_serialized\",\"message\":" +
                  json_str("thread " + std::to_string(running_) +
@@ -155,6 +167,7 @@ class Recorder : public Tool {
       if (!t) continue;
       running_ = next;
       running_since_ = now_ns();
+      probe_tid_ = -1;
       core_->resume(*t, Resume::Continue);
     }
   }
@@ -407,6 +420,15 @@ class Recorder : public Tool {
   std::map<pid_t, Pending> pending_;  // per thread: the call awaiting its return
   // Long enough that a thread starved of CPU on a loaded machine is not taken for a spinner.
   static constexpr int64_t kTokenTimeoutNs = 1'000'000'000;
+  // The CPU time a thread has had (ns), from /proc (-1 when unknown).
+  int64_t cpu_time_ns(pid_t tid) const {
+    std::ifstream f("/proc/" + std::to_string(tid) + "/schedstat");
+    int64_t ns = -1;
+    if (!(f >> ns)) return -1;
+    return ns;
+  }
+  pid_t probe_tid_ = -1;  // the token holder whose CPU time is being watched
+  int64_t probe_cpu_ = 0, probe_at_ = 0;
   std::deque<pid_t> ready_;           // threads waiting for the token, oldest first
   pid_t running_ = -1;                // the thread running userspace now
   pid_t exiting_ = -1;                // a thread whose exit the token waits for
