@@ -821,7 +821,7 @@ class Replayer : public Tool {
     actual.enter_ns = serve_start - t0_;
     actual.ret = e.ret;
     actual.data_out = e.data_out;
-    bool real = s.cls == Class::Executed || s.cls == Class::Untraced || runs_for_real(s, e);
+    bool real = (s.cls == Class::Executed || s.cls == Class::Untraced || runs_for_real(s, e)) && !answered_futex(e);
     if (real) {
       // Runs for real: memory, signals, exit, exec, threads, fd duplication on placeholders.
       // Its return is watched, so the thread waits for the token before running on.
@@ -990,6 +990,18 @@ class Replayer : public Tool {
                  ",\"actual\":" + event_json(none) + "}");
     diverged_ = true;
     core_->kill_tracee();
+  }
+
+  // A futex wait or wake is answered from the log, not run: the schedule already orders the
+  // threads as production did (a thread runs userspace only on its turn), and a real wait could
+  // block where production's did not (its value changed between the thread's syscall entry and
+  // the kernel's check, under a different timing) and wait forever for a wake already spent.
+  // Operations with other effects (WAKE_OP writes memory, PI and requeue ones keep kernel state)
+  // still run for real.
+  static bool answered_futex(const Event& e) {
+    if (e.nr != SYS_futex || e.ret == kUnfinished) return false;
+    int op = static_cast<int>(e.args[1]) & 0x7f;  // without FUTEX_PRIVATE_FLAG / CLOCK_REALTIME
+    return op == 0 /* WAIT */ || op == 1 /* WAKE */ || op == 9 /* WAIT_BITSET */ || op == 10 /* WAKE_BITSET */;
   }
 
   static bool runs_for_real(const SyscallSpec& s, const Event& e) {
