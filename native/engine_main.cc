@@ -39,17 +39,8 @@ constexpr int kOut = 4;
 struct Config {
   std::string mode;
   rb::SpawnConfig spawn;
-  double speed = 1.0;
-  std::map<std::string, std::string> files;
   bool isolate_network = false;
-  uint64_t pause_at = UINT64_MAX;
-  bool start_paused = false;
-  std::vector<rb::Injection> injections;
-  bool counterfactual = false;
-  int64_t jitter_us = 0;
-  uint64_t seed = 0;
-  bool refuse_unrecorded = false;
-  std::map<std::string, std::string> edited_files;
+  rb::ReplayOptions replay;  // filled straight from the replay's lines (the log comes later)
   rb::LateDataOptions late;
 };
 
@@ -79,7 +70,7 @@ bool parse_config(const std::string& text, Config& c, std::string& err) {
       std::getline(ls, rest);
       rb::Injection inj;
       if (!rb::parse_injection(rest, inj, err)) return false;
-      c.injections.push_back(std::move(inj));
+      c.replay.injections.push_back(std::move(inj));
       continue;
     }
     ls >> v1 >> v2;
@@ -91,17 +82,17 @@ bool parse_config(const std::string& text, Config& c, std::string& err) {
     else if (key == "env") c.spawn.env.push_back(v1);
     else if (key == "cwd") c.spawn.cwd = v1;
     else if (key == "pin") c.spawn.pin = v1 == "1";
-    else if (key == "speed") c.speed = v1 == "max" ? 0 : std::strtod(v1.c_str(), nullptr);
-    else if (key == "file") c.files[v1] = v2;
+    else if (key == "speed") c.replay.speed = v1 == "max" ? 0 : std::strtod(v1.c_str(), nullptr);
+    else if (key == "file") c.replay.files[v1] = v2;
     else if (key == "isolate_network") c.isolate_network = v1 == "1";
-    else if (key == "pause_at") c.pause_at = std::strtoull(v1.c_str(), nullptr, 10);
-    else if (key == "start_paused") c.start_paused = v1 == "1";
-    else if (key == "counterfactual") c.counterfactual = v1 == "1";
+    else if (key == "pause_at") c.replay.pause_at = std::strtoull(v1.c_str(), nullptr, 10);
+    else if (key == "start_paused") c.replay.start_paused = v1 == "1";
+    else if (key == "counterfactual") c.replay.counterfactual = v1 == "1";
     else if (key == "jitter") {
-      c.jitter_us = std::strtoll(v1.c_str(), nullptr, 10);
-      c.seed = std::strtoull(v2.c_str(), nullptr, 10);
-    } else if (key == "unrecorded") c.refuse_unrecorded = v1 == "refuse";
-    else if (key == "edit_file") c.edited_files[v1] = v2;
+      c.replay.jitter_us = std::strtoll(v1.c_str(), nullptr, 10);
+      c.replay.seed = std::strtoull(v2.c_str(), nullptr, 10);
+    } else if (key == "unrecorded") c.replay.refuse_unrecorded = v1 == "refuse";
+    else if (key == "edit_file") c.replay.edited_files[v1] = v2;
     else if (key == "late_data") c.late.enabled = v1 == "1";
     else if (key == "late_data_ms" || key == "late_data_bytes" || key == "late_data_sockets") {
       uint64_t n = 0;
@@ -159,7 +150,7 @@ int main() {
   std::string err;
   if (!parse_config(payload, cfg, err)) return fail("protocol", err);
 
-  rb::ReplayOptions ropts;
+  rb::ReplayOptions& ropts = cfg.replay;
   // Recorded events (replay) up to the end frame, which also comes when there are none.
   while (rb::read_frame(kIn, type, payload) && type != rb::kFrameEnd) {
     if (type != rb::kFrameEvents ||
@@ -171,9 +162,7 @@ int main() {
     // The recorder emits a call when it returns; the log's order is the order calls were entered.
     std::stable_sort(ropts.log.begin(), ropts.log.end(),
                      [](const rb::Event& a, const rb::Event& b) { return a.seq < b.seq; });
-    ropts.speed = cfg.speed;
-    ropts.files = cfg.files;
-    for (const auto& [path, blob] : cfg.files) cfg.spawn.bind_mounts.emplace_back(blob, path);
+    for (const auto& [path, blob] : ropts.files) cfg.spawn.bind_mounts.emplace_back(blob, path);
     cfg.spawn.stdio_null = true;
   }
   // A replay keeps its input open for control commands (pause, step, speed...), read by a
@@ -181,14 +170,6 @@ int main() {
   rb::ControlQueue control;
   if (cfg.mode == "replay") {
     ropts.control = &control;
-    ropts.pause_at = cfg.pause_at;
-    ropts.start_paused = cfg.start_paused;
-    ropts.injections = cfg.injections;
-    ropts.counterfactual = cfg.counterfactual;
-    ropts.jitter_us = cfg.jitter_us;
-    ropts.seed = cfg.seed;
-    ropts.refuse_unrecorded = cfg.refuse_unrecorded;
-    ropts.edited_files = cfg.edited_files;
     struct sigaction wake = {};
     wake.sa_handler = on_wake_signal;  // no SA_RESTART: the tracer's waitpid returns EINTR
     sigaction(SIGUSR1, &wake, nullptr);

@@ -519,12 +519,6 @@ class Replayer : public Tool {
 
   // ---- counterfactual replay (docs/injections.md) ----
 
-  static bool is_wait(const std::string& name) {
-    return name == "poll" || name == "ppoll" || name == "select" || name == "pselect6" || name == "epoll_wait" ||
-           name == "epoll_pwait" || name == "read" || name == "recvfrom" || name == "recvmsg" || name == "accept" ||
-           name == "accept4" || name == "connect";
-  }
-
   // Why the run leaves the strict policy at this call ("" if it does not): an injection fires
   // on it, or (counterfactual runs) the program's call differs from the recorded one.
   std::string departs(Thread& t, Held& h, const Event& e) {
@@ -551,7 +545,7 @@ class Replayer : public Tool {
       if (e.resource == "file:" + path) return "the program uses " + path + ", whose content was edited";
     // Jitter varies when the outside answers: it starts with the first call on the network.
     if (opts_.jitter_us > 0 && (e.resource.rfind("tcp:", 0) == 0 || e.resource.rfind("udp:", 0) == 0 ||
-                                e.resource.rfind("unix:", 0) == 0 || (is_wait(s.name) && e.resource.empty())))
+                                e.resource.rfind("unix:", 0) == 0 || (flow_of(s) != Flow::None && flow_of(s) != Flow::Write && e.resource.empty())))
       return std::string("jitter from the first call on the network (") + s.name + " " + e.resource + ")";
     if (opts_.counterfactual) {
       std::string why = mismatch(s, e, h.actual);

@@ -43,10 +43,7 @@ bool named(const SyscallSpec& s, std::initializer_list<const char*> names) {
   return false;
 }
 
-bool is_read(const SyscallSpec& s) { return named(s, {"read", "readv", "recvfrom", "pread64", "preadv", "preadv2"}); }
-bool is_write(const SyscallSpec& s) {
-  return named(s, {"write", "writev", "sendto", "pwrite64", "pwritev", "pwritev2"});
-}
+bool is_read(const SyscallSpec& s) { return flow_of(s) == Flow::Read || flow_of(s) == Flow::ReadAt; }
 
 int64_t ts_ns(const std::string& b) {
   if (b.size() < 16) return -1;
@@ -68,6 +65,14 @@ int64_t rcvtimeo_of(const std::string& name, const uint64_t a[6], const std::str
   int64_t tv[2];
   std::memcpy(tv, data_in.data(), 16);
   return tv[0] * 1000000000LL + tv[1] * 1000;
+}
+
+// Does the recorded resource `r` name `path`? The recording made paths absolute: a relative
+// one names the recorded path that ends with it.
+bool names_path(const std::string& r, const std::string& path) {
+  if (r == "file:" + path) return true;
+  return !path.empty() && path[0] != '/' && r.size() > path.size() + 5 &&
+         r.compare(r.size() - path.size(), path.size(), path) == 0 && r[r.size() - path.size() - 1] == '/';
 }
 
 }  // namespace
@@ -253,7 +258,7 @@ void World::walk(const Event& e, bool build) {
   if (!is_read(s) || ret < 0) return;
   std::string bytes = split_parts(e.data_out, std::max<size_t>(s.n_out, 1))[0];
   bytes.resize(std::min<size_t>(bytes.size(), static_cast<size_t>(ret)));
-  uint64_t offset = named(s, {"pread64", "preadv", "preadv2"}) ? a[3] : st.pos;
+  uint64_t offset = flow_of(s) == Flow::ReadAt ? a[3] : st.pos;
   if (st.file) {
     if (build) {
       FileContent& fc = content_[st.path];
@@ -265,7 +270,7 @@ void World::walk(const Event& e, bool build) {
       std::fill(fc.known.begin() + static_cast<long>(offset), fc.known.begin() + static_cast<long>(offset + bytes.size()), true);
       if (ret == 0 && e.args[2] > 0 && fc.size < 0) fc.size = static_cast<int64_t>(offset);
     }
-    if (!named(s, {"pread64", "preadv", "preadv2"})) st.pos += bytes.size();
+    if (flow_of(s) != Flow::ReadAt) st.pos += bytes.size();
     return;
   }
   if (build) {
@@ -573,11 +578,7 @@ StreamAnswer World::open(const StreamCall& c) {
   std::string path = in_part_for_arg(*c.spec, c.data_in, c.spec->path_arg);
   std::string res = "file:" + path;
   a.resource = res;
-  // Relative paths: the recording named files absolutely; match on the tail.
-  auto matches = [&](const std::string& r) {
-    return r == res || (!path.empty() && path[0] != '/' && r.size() > path.size() &&
-                        r.compare(r.size() - path.size(), path.size(), path) == 0 && r[r.size() - path.size() - 1] == '/');
-  };
+  auto matches = [&](const std::string& r) { return names_path(r, path); };
   const Event* rec = nullptr;
   for (size_t i = start_; i < log_.size() && !rec; i++)
     if (!used_.count(i) && log_[i].name == c.spec->name && matches(log_[i].resource)) {
@@ -678,12 +679,8 @@ void World::after_real(pid_t pid, const StreamCall& c, int64_t ret) {
 // is the recorded path of the same call that ends with it.
 std::string World::recorded_path(const std::string& name, const std::string& path) const {
   if (path.empty() || path[0] == '/') return "file:" + path;
-  for (const auto& [key, idx] : by_key_) {
-    const std::string& r = key.second;
-    if (key.first == name && r.size() > path.size() + 5 && r.compare(r.size() - path.size(), path.size(), path) == 0 &&
-        r[r.size() - path.size() - 1] == '/')
-      return r;
-  }
+  for (const auto& [key, idx] : by_key_)
+    if (key.first == name && names_path(key.second, path)) return key.second;
   return "file:" + path;
 }
 
@@ -879,7 +876,7 @@ StreamAnswer World::call(const StreamCall& c) {
   }
   if (named(s, {"read", "readv", "recvfrom"})) return read(c, static_cast<int>(c.args[0]), static_cast<size_t>(c.args[2]), -1);
   if (named(s, {"pread64"})) return read(c, static_cast<int>(c.args[0]), static_cast<size_t>(c.args[2]), static_cast<int64_t>(c.args[3]));
-  if (is_write(s)) {
+  if (flow_of(s) == Flow::Write) {
     int fd = static_cast<int>(c.args[0]);
     Binding* b = binding(c.pid, fd);
     if (!b) {

@@ -32,6 +32,8 @@
 // Outputs are only captured and served when the call succeeded (ret >= 0).
 #include "syscalls.h"
 
+#include <map>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -456,6 +458,21 @@ const Table& table() {
 }
 
 }  // namespace
+
+Flow flow_of(const SyscallSpec& s) {
+  static const std::map<std::string, Flow> flows = {
+      {"read", Flow::Read},       {"readv", Flow::Read},        {"recvfrom", Flow::Read},
+      {"pread64", Flow::ReadAt},  {"preadv", Flow::ReadAt},     {"preadv2", Flow::ReadAt},
+      {"write", Flow::Write},     {"writev", Flow::Write},      {"sendto", Flow::Write},
+      {"pwrite64", Flow::Write},  {"pwritev", Flow::Write},     {"pwritev2", Flow::Write},
+      {"poll", Flow::Wait},       {"ppoll", Flow::Wait},        {"select", Flow::Wait},
+      {"pselect6", Flow::Wait},   {"epoll_wait", Flow::Wait},   {"epoll_pwait", Flow::Wait},
+      {"accept", Flow::Wait},     {"accept4", Flow::Wait},      {"connect", Flow::Wait},
+      {"recvmsg", Flow::Wait},
+  };
+  auto it = flows.find(s.name);
+  return it == flows.end() ? Flow::None : it->second;
+}
 
 const SyscallSpec& syscall_spec(long nr) {
   const Table& t = table();

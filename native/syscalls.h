@@ -94,6 +94,17 @@ struct SyscallSpec {
   uint8_t n_in = 0, n_out = 0; // number of buffers in data_in / data_out
 };
 
+// How a call moves data between the program and the outside, for the stream policy of
+// counterfactual replays (stream.cc) and for when jitter starts (replayer.cc).
+enum class Flow : uint8_t {
+  None,
+  Read,       // read, readv, recvfrom: the next bytes of the fd's stream (files: at its offset)
+  ReadAt,     // pread64, preadv, preadv2: bytes at the offset in argument 3
+  Write,      // write, writev, sendto, pwrite64, pwritev, pwritev2: bytes handed out
+  Wait,       // poll, select, epoll, accept, connect, recvmsg: waits on the outside
+};
+Flow flow_of(const SyscallSpec& s);
+
 // Look up by x86-64 syscall number; unknown numbers get a spec named "unknown" (emulated,
 // return value only) so replay can still name and serve them.
 const SyscallSpec& syscall_spec(long nr);
