@@ -47,7 +47,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await store?.close();
-  if (!process.env.KEEP) fs.rmSync(tmp, { recursive: true, force: true });
+  fs.rmSync(tmp, { recursive: true, force: true });
 });
 
 describe('the payment incident, edited', () => {
