@@ -110,7 +110,15 @@ class Replayer : public Tool {
   }
 
   Resume on_thread_start(Thread& t) override {
-    held_[t.tid()].ready = true;
+    Held& h = held_[t.tid()];
+    h.ready = true;
+    // A fatal signal may have been sent before this first stop was seen (a child killed right
+    // after its fork, before its first syscall): it has no turn to wait for, so it runs now.
+    auto it = signals_.find(t.tid());
+    if (it != signals_.end() && !it->second.empty() && kills_by_default(t, static_cast<int>(it->second.front()->ret))) {
+      h.ready = false;
+      core_->resume(t, Resume::Continue);
+    }
     pump();
     return Resume::Hold;
   }
