@@ -84,15 +84,22 @@ const results = [];
 
 async function floorBench(bin, engineDd) {
   const n = engineDd.events;
-  const native = [], rec = [], emu = [];
+  const native = [], rec = [], emu = [], emuTsc = [], emuTsc2 = [];
   for (let i = 0; i < REPS; i++) {
     native.push(floorRun(bin, 'native', n));
     rec.push(floorRun(bin, 'record', n));
     emu.push(floorRun(bin, 'emulate', n));
+    emuTsc.push(floorRun(bin, 'emulate+tsc', n));
+    emuTsc2.push(floorRun(bin, 'emulate+tsc2', n));
   }
   const nn = median(native);
   const perRec = ((median(rec) - nn) * 1000) / n;
   const perEmu = ((median(emu) - nn) * 1000) / n;
+  // Why the engine traps rdtsc in its own thread too (bench/floor.c).
+  const perTsc = ((median(emuTsc) - nn) * 1000) / n;
+  const perTsc2 = ((median(emuTsc2) - nn) * 1000) / n;
+  console.log(`\nrdtsc trapped in the tracee only: ${perTsc.toFixed(2)} us/stop (${(perTsc / perEmu).toFixed(2)}x the one-stop floor); in the tracer too: ${perTsc2.toFixed(2)} us/stop (${(perTsc2 / perEmu).toFixed(2)}x)`);
+  results.push(`| one stop, rdtsc trapped in the tracee only / in the tracer too (diagnostic) | ${perTsc.toFixed(2)} / ${perTsc2.toFixed(2)} µs/syscall | ${(perTsc / perEmu).toFixed(2)}× / ${(perTsc2 / perEmu).toFixed(2)}× floor |`);
   console.log(`\nfloor: a minimal pinned seccomp tracer, ${n} read/write syscalls, medians`);
   console.log(`  two stops (record floor)   ${perRec.toFixed(2)} us/syscall;  replaybook record ${engineDd.perRecord.toFixed(2)} us = ${(engineDd.perRecord / perRec).toFixed(2)}x floor`);
   console.log(`  one stop (emulate floor)   ${perEmu.toFixed(2)} us/syscall;  replaybook replay ${engineDd.perReplay.toFixed(2)} us = ${(engineDd.perReplay / perEmu).toFixed(2)}x floor`);

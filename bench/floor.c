@@ -5,7 +5,11 @@
  * replayer needs (the syscall is skipped and its return value set). replaybook's engine is
  * measured against these in bench/engine.js.
  *
- * usage: floor native|record|emulate N     (the tracee does N/2 read + N/2 write of one byte)
+ * A mode ending in "+tsc" has the tracee trap rdtsc (PR_TSC_SIGSEGV) as replaybook's services
+ * do; "+tsc2" has the tracer trap it too, as replaybook's engine does: the kernel then has no
+ * CR4.TSD bit to flip when it switches between them (a VM exit each time under a hypervisor).
+ *
+ * usage: floor native|record|emulate[+tsc|+tsc2] N   (the tracee: N/2 read + N/2 write of one byte)
  * prints: elapsed nanoseconds
  */
 #define _GNU_SOURCE
@@ -29,7 +33,7 @@
 
 static long long now_ns(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts); /* not the vDSO: it executes rdtsc */
     return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
@@ -58,7 +62,10 @@ int main(int argc, char **argv) {
         printf("%lld\n", now_ns() - t0);
         return 0;
     }
-    int emulate = strcmp(mode, "emulate") == 0;
+    int emulate = strncmp(mode, "emulate", 7) == 0;
+    const char *plus = strchr(mode, '+');
+    int tsc_tracee = plus && strncmp(plus, "+tsc", 4) == 0;
+    int tsc_tracer = plus && strcmp(plus, "+tsc2") == 0;
     struct sock_filter filter[] = {
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_read, 2, 0),
@@ -71,6 +78,7 @@ int main(int argc, char **argv) {
     if (p == 0) {
         ptrace(PTRACE_TRACEME, 0, NULL, NULL);
         raise(SIGSTOP);
+        if (tsc_tracee) prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0);
         prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
         syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
         workload(n);
@@ -79,6 +87,7 @@ int main(int argc, char **argv) {
     waitpid(p, &st, 0);
     ptrace(PTRACE_SETOPTIONS, p, NULL, (void *)(PTRACE_O_TRACESECCOMP | PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL));
     ptrace(PTRACE_CONT, p, NULL, NULL);
+    if (tsc_tracer) prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0);
     t0 = now_ns();
     for (;;) {
         if (waitpid(p, &st, 0) < 0 || WIFEXITED(st) || WIFSIGNALED(st)) break;

@@ -425,6 +425,7 @@ void LateData::serve(Watch& w, std::string& buf, std::vector<Arrival>& out, bool
 }
 
 void LateData::thread_main() {
+  allow_tsc();  // its waits read std::chrono's clock, through the vDSO
   // Off the pinned CPU: the service keeps it, and arrivals are stamped when they come.
   const std::string& mask = original_cpu_mask();
   if (!mask.empty()) syscall(SYS_sched_setaffinity, 0, mask.size(), mask.data());

@@ -9,7 +9,7 @@ namespace rb {
 void Output::event(Event&& e) {
   pending_bytes_ += e.data_in.size() + e.data_out.size() + e.resource.size() + 64;
   pending_.push_back(std::move(e));
-  int64_t now = now_ns();
+  int64_t now = stop_ns();
   if (pending_.size() >= 8192 || pending_bytes_ >= (8u << 20) || now - last_flush_ns_ >= kFlushIntervalNs) {
     flush();
   }
@@ -27,7 +27,7 @@ void Output::flush() {
   sent_ += pending_.size();
   pending_.clear();
   pending_bytes_ = 0;
-  last_flush_ns_ = now_ns();
+  last_flush_ns_ = stop_ns();
 }
 
 void Output::message(const std::string& json) {

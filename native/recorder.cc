@@ -10,7 +10,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <x86intrin.h>
 
 #include <algorithm>
 #include <cstring>
@@ -166,7 +165,7 @@ class Recorder : public Tool {
       Thread* t = core_->thread(next);
       if (!t) continue;
       running_ = next;
-      running_since_ = now_ns();
+      running_since_ = stop_ns();
       probe_tid_ = -1;
       core_->resume(*t, Resume::Continue);
     }
@@ -181,7 +180,7 @@ class Recorder : public Tool {
     int64_t ret = t.syscall_ret();
     late_.on_return(t.tid(), ret, late_resource_of(t.pid()));  // what the call closed starts lingering
     ev.ret = ret;
-    ev.dur_ns = now_ns() - t0_ - ev.enter_ns;
+    ev.dur_ns = stop_ns() - t0_ - ev.enter_ns;  // the exit stop
     if (s.special == Special::Affinity && opts_.pinned && ret > 0) {
       // The service sees the CPUs it had before we pinned it, so its pools keep their size.
       std::string mask = original_cpu_mask();
@@ -267,9 +266,7 @@ class Recorder : public Tool {
 
   // The time-stamp counter, read here on the same (pinned) CPU, is logged like a clock read.
   Resume on_tsc(Thread& t, TscRead& r) override {
-    unsigned aux = 0;
-    r.value = r.rdtscp ? __rdtscp(&aux) : __rdtsc();
-    r.aux = aux;
+    r.value = read_tsc(r.rdtscp, r.aux);
     Event e;
     e.seq = seq_++;
     e.pid = t.pid();

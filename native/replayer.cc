@@ -511,7 +511,7 @@ class Replayer : public Tool {
         }
         if (!serve_event(*t, h, e)) return;
         prev_enter_ns_ = e.enter_ns;
-        last_progress_ns_ = now_ns();
+        last_progress_ns_ = stop_ns();
         cursor_++;
         if (step_budget_ > 0 && --step_budget_ == 0) pause("step");
         continue;
@@ -819,7 +819,7 @@ class Replayer : public Tool {
       return false;
     }
     seq_++;
-    int64_t serve_start = now_ns();
+    int64_t serve_start = stop_ns();  // the call's entry stop
     actual.enter_ns = serve_start - t0_;
     actual.ret = e.ret;
     actual.data_out = e.data_out;
@@ -873,7 +873,7 @@ class Replayer : public Tool {
       actual.dur_ns = returns_at - serve_start;
     } else {
       h.ready = !h.in_flight;
-      actual.dur_ns = now_ns() - serve_start;
+      actual.dur_ns = (speed() > 0 ? now_ns() : stop_ns()) - serve_start;
     }
     out_.event(std::move(actual));
     return true;

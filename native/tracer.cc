@@ -19,6 +19,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <ucontext.h>
+#include <x86intrin.h>
 
 #include <algorithm>
 #include <cstring>
@@ -36,10 +38,64 @@ void on_alarm(int) {}
 bool stop_requested() { return g_stop != 0; }
 void request_wake() { g_wake = 1; }
 
+// Whether this thread traps rdtsc: then the vDSO's clock_gettime (which executes rdtsc) would
+// fault, and the clock is read with the syscall.
+thread_local bool t_tsc_trapped = false;
+thread_local int64_t t_stop_ns = 0;
+
 int64_t now_ns() {
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  if (t_tsc_trapped) syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);
+  else clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
+}
+
+int64_t stop_ns() { return t_stop_ns ? t_stop_ns : now_ns(); }
+
+namespace {
+
+bool is_tsc_instruction(const uint8_t* ip) {
+  return ip[0] == 0x0f && (ip[1] == 0x31 || (ip[1] == 0x01 && ip[2] == 0xf9));
+}
+
+// Our own rdtsc faulted (code outside now_ns and read_tsc: a library): stop trapping in this
+// thread and let the instruction run again. Any other SIGSEGV is a real crash: the default
+// action, at the same instruction.
+void on_own_segv(int, siginfo_t* info, void* uc) {
+  const auto* ctx = static_cast<const ucontext_t*>(uc);
+  const auto* ip = reinterpret_cast<const uint8_t*>(ctx->uc_mcontext.gregs[REG_RIP]);
+  if (info->si_code == SI_KERNEL && is_tsc_instruction(ip)) {
+    prctl(PR_SET_TSC, PR_TSC_ENABLE, 0, 0, 0);
+    t_tsc_trapped = false;
+    return;
+  }
+  signal(SIGSEGV, SIG_DFL);
+}
+
+}  // namespace
+
+void trap_own_tsc() {
+  struct sigaction sa = {};
+  sa.sa_sigaction = on_own_segv;
+  sa.sa_flags = SA_SIGINFO;
+  sigaction(SIGSEGV, &sa, nullptr);
+  if (prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0) == 0) t_tsc_trapped = true;
+}
+
+void allow_tsc() {
+  // A new thread inherits the kernel's flag, not this thread_local: always ask.
+  prctl(PR_SET_TSC, PR_TSC_ENABLE, 0, 0, 0);
+  t_tsc_trapped = false;
+}
+
+uint64_t read_tsc(bool rdtscp, uint32_t& aux) {
+  bool trapped = t_tsc_trapped;
+  if (trapped) prctl(PR_SET_TSC, PR_TSC_ENABLE, 0, 0, 0);
+  unsigned a = 0;
+  uint64_t v = rdtscp ? __rdtscp(&a) : __rdtsc();
+  if (trapped) prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0);
+  aux = a;
+  return v;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -461,6 +517,7 @@ bool Tracer::run(const SpawnConfig& cfg, Tool& tool, std::string& error) {
   struct sigaction sa = {};
   sa.sa_handler = on_alarm;
   sigaction(SIGALRM, &sa, nullptr);
+  trap_own_tsc();
   add_thread(pid, pid, false);
   tool.attach(this);
   resume(*threads_[pid], Resume::Continue);
@@ -493,13 +550,14 @@ pid_t Tracer::wait_any(int64_t deadline_ns, int& status) {
   constexpr int64_t kTickNs = 20000000;
   constexpr int64_t kNearNs = 2000000;  // closer deadlines are polled for, not alarmed
   constexpr int64_t kNapNs = 50000;
-  for (;;) {
+  // The first look uses the time of the stop just handled: later only by the tracer's own work.
+  for (bool first = true;; first = false) {
     if (g_stop) return kStopRequested;
     if (g_wake) {
       g_wake = 0;
       return kWoken;
     }
-    int64_t now = now_ns();
+    int64_t now = first ? stop_ns() : now_ns();
     if (deadline_ns >= 0 && now >= deadline_ns) {
       pid_t r = waitpid(-1, &status, __WALL | WNOHANG);
       return r;  // an event that is already there, or 0: the deadline passed
@@ -556,6 +614,7 @@ bool Tracer::loop(Tool& tool, std::string& error) {
   for (;;) {
     int status = 0;
     pid_t tid = wait_any(tool.next_deadline(), status);
+    t_stop_ns = now_ns();
     if (tid == kStopRequested) {
       // Interrupted: kill the tracee and reap it, so nothing outlives the run.
       kill_tracee();
@@ -602,7 +661,7 @@ bool Tracer::loop(Tool& tool, std::string& error) {
       SyscallStop stop;
       stop.nr = t.syscall_nr();
       stop.spec = &syscall_spec(stop.nr);
-      stop.time_ns = now_ns();
+      stop.time_ns = t_stop_ns;
       t.syscall_args(stop.args);
       if (stop.spec->special == Special::Clone) t.clone_flags_ = clone_flags(t, *stop.spec, stop.args);
       resume(t, tool.on_syscall(t, stop));
