@@ -57,6 +57,8 @@ export class ReplaySession {
   private batches: RecordBatch[] = [];
   /** The recorded events as they were sent to the engine (kept for the outcome's comparison). */
   private recordedBatches: RecordBatch[] = [];
+  /** The whole log once a run has read all of it: a restart (jumpTo backward) reuses it. */
+  private wholeLog: RecordBatch[] | null = null;
   private count = 0;
   private runId = newRunId();
   private waiters: Waiter[] = [];
@@ -143,7 +145,7 @@ export class ReplaySession {
       isolateNetwork: o.isolateNetwork ?? true,
       startPaused: paused,
       pauseAt: pauseAt === undefined ? undefined : BigInt(pauseAt),
-      input: this.keepRecorded(o.store.events(this.incidentId)),
+      input: this.keepRecorded(this.wholeLog ?? o.store.events(this.incidentId), this.recordedBatches),
       signal: o.signal,
       onEvents: (cols) => {
         const b = toRecordBatch(cols, this.incidentId, this.runId);
@@ -178,12 +180,14 @@ export class ReplaySession {
     return lines;
   }
 
-  // The log is fetched once per run: what goes to the engine is also what the outcome compares.
-  private async *keepRecorded(events: AsyncIterable<RecordBatch>): AsyncGenerator<RecordBatch> {
+  // The log is fetched once per session: what goes to the engine is also what the outcome
+  // compares, and a restart serves the same batches again.
+  private async *keepRecorded(events: AsyncIterable<RecordBatch> | Iterable<RecordBatch>, kept: RecordBatch[]): AsyncGenerator<RecordBatch> {
     for await (const b of events) {
-      this.recordedBatches.push(b);
+      kept.push(b);
       yield b;
     }
+    this.wholeLog = kept;
   }
 
   private onMessage(m: EngineMessage): void {
