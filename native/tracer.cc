@@ -34,7 +34,8 @@ volatile sig_atomic_t g_wake = 0;
 
 void request_stop() { g_stop = 1; }
 // SIGALRM only interrupts waitpid (wait_any's deadline); installed without SA_RESTART.
-void on_alarm(int) {}
+volatile sig_atomic_t g_alarm = 0;  // the alarm fired since wait_any last looked
+void on_alarm(int) { g_alarm = 1; }
 bool stop_requested() { return g_stop != 0; }
 void request_wake() { g_wake = 1; }
 
@@ -550,14 +551,22 @@ pid_t Tracer::wait_any(int64_t deadline_ns, int& status) {
   constexpr int64_t kTickNs = 20000000;
   constexpr int64_t kNearNs = 2000000;  // closer deadlines are polled for, not alarmed
   constexpr int64_t kNapNs = 50000;
-  // The first look uses the time of the stop just handled: later only by the tracer's own work.
   for (bool first = true;; first = false) {
     if (g_stop) return kStopRequested;
     if (g_wake) {
       g_wake = 0;
       return kWoken;
     }
+    // An alarm that fired while the tracer was busy woke nothing: the next is a tick away.
+    if (g_alarm) {
+      g_alarm = 0;
+      armed_ns_ = -1;
+    }
+    // First look: the time of the stop just handled, older only by the tracer's own work since,
+    // tells that nothing is due within a tick and saves a clock read per stop. Anything nearer
+    // is timed with the clock itself.
     int64_t now = first ? stop_ns() : now_ns();
+    if (first && deadline_ns >= 0 && deadline_ns - now < kTickNs + kNearNs) now = now_ns();
     if (deadline_ns >= 0 && now >= deadline_ns) {
       pid_t r = waitpid(-1, &status, __WALL | WNOHANG);
       return r;  // an event that is already there, or 0: the deadline passed
