@@ -262,10 +262,11 @@ describe('charts and tables of many runs', () => {
     // The poll as the program saw it: the recorded 2 s timeout, the 2.5 s answer, a 3 s timeout.
     expect(rows.map((r) => r.wait_call)).toEqual(['poll', 'poll', 'poll', 'poll']);
     expect(rows[0]).toMatchObject({ wait_from: 'recording', policy: 'strict' });
+    // Recorded times: a loaded machine adds to them, never takes away.
     expect(rows[0].wait_ms).toBeGreaterThanOrEqual(2000);
-    expect(rows[0].wait_ms).toBeLessThan(2100);
+    expect(rows[0].wait_ms).toBeLessThan(2400);
     expect(rows[1].wait_ms).toBeGreaterThanOrEqual(2500);
-    expect(rows[1].wait_ms).toBeLessThan(2600);
+    expect(rows[1].wait_ms).toBeLessThan(2900);
     expect(rows[3].wait_ms).toBeCloseTo(3000, 0);
     const spec = variantComparisonSpec(variants, { recorded });
     expect(spec.usermeta.replaybook).toEqual({ chart: 'variant-comparison', variants: 4, failures: 2 });
