@@ -217,7 +217,7 @@ describe('the payment incident, replayed with other timeouts', () => {
     recorded = await store.eventsTable('pay');
     plain = await replay('pay', { store, speed: 'max' });
     fix = await replay('pay', { store, speed: 'max', injections: [timeout('env:PAYMENT_TIMEOUT_MS', 5000)] });
-    slower = await replay('pay', { store, speed: 'max', injections: [timeout('env:PAYMENT_TIMEOUT_MS', 3000), latency('tcp:*', 500_000)] });
+    slower = await replay('pay', { store, speed: 'max', injections: [timeout('env:PAYMENT_TIMEOUT_MS', 3000), latency('tcp:*', 600_000)] });
   }, 60_000);
   afterAll(async () => {
     await store.close();
@@ -235,7 +235,7 @@ describe('the payment incident, replayed with other timeouts', () => {
   });
 
   it('pairs the poll and shows the fix waiting half a second longer and reading the answer', () => {
-    const d = timingDiff({ label: 'recording', events: recorded }, [input('replay', plain), input('timeout 5 s', fix), input('3 s + 500 ms', slower)]);
+    const d = timingDiff({ label: 'recording', events: recorded }, [input('replay', plain), input('timeout 5 s', fix), input('3 s + 600 ms', slower)]);
     const [same, five, three] = d.variants;
     // A plain replay at max speed follows the log: recorded timing everywhere, nothing differs.
     expect(same).toMatchObject({ onlyBaseline: 0, onlyVariant: 0, changed: 0, firstDifference: null, switchPoint: null, endDeltaMs: 0 });
@@ -255,7 +255,8 @@ describe('the payment incident, replayed with other timeouts', () => {
     expect(read).toMatchObject({ status: 'only variant' });
     expect(five.endDeltaMs).toBeGreaterThan(300);
 
-    // 2.5 s + 500 ms of latency against a 3 s deadline: the poll waits the whole 3 s and times out again.
+    // 2.5 s + 600 ms of latency against a 3 s deadline: the poll waits the whole 3 s and times out
+    // again (with 500 ms the answer would land within a millisecond of the deadline).
     expect(three.outcome).toBe('exit 1');
     expect(three.biggest?.varMs).toBeGreaterThan(2900);
     expect(three.switchPoint?.seq).toBeLessThan(pollSeq);

@@ -182,9 +182,9 @@ describe('replaybook kernel', () => {
     for (const c of charts) checkChart(c);
     expect(charts[0].meta).toMatchObject({ variants: 3, failures: 1 });
     expect(charts[1].meta).toMatchObject({ variants: 9, failures: 4 });
-    expect(charts[2].meta).toMatchObject({ variants: ['timeout 3 s · latency 0 ms', 'timeout 3 s · latency 100 ms', 'timeout 3 s · latency 500 ms'] });
+    expect(charts[2].meta).toMatchObject({ variants: ['timeout 3 s · latency 0 ms', 'timeout 3 s · latency 100 ms', 'timeout 3 s · latency 600 ms'] });
     expect(streams).toContain('5 of 9 variants succeed');
-    expect(streams).toMatch(/timeout 3 s · latency 500 ms: exit 1; poll 3\.0\d s; stream policy from seq \d+/);
+    expect(streams).toMatch(/timeout 3 s · latency 600 ms: exit 1; poll 3\.0\d s; stream policy from seq \d+/);
     expect(html).toContain('Query result');
     expect(html).toMatch(/\d+ runs of payment-timeout/);
     expect(html).toContain('timeout env:PAYMENT_TIMEOUT_MS=3000 + latency tcp:*=');
