@@ -7,6 +7,7 @@
 //
 // Drawn as a sequence diagram: one lane per node, one row per edge, top to bottom in order.
 import type { ChartSpec } from './render';
+import { CHART_CONFIG, VEGA_LITE_SCHEMA } from './style';
 import type { Table } from 'apache-arrow';
 import { transactions as findTransactions, type Transaction } from '../analysis/transactions';
 import { formatRet } from './classes';
@@ -589,7 +590,7 @@ export function causalGraphSpec(g: CausalGraph, opts: { title?: string; laneWidt
     (g.transactions.length ? ` · open one: session(incident, { at: '${g.transactions[0].id}' })` : '');
 
   return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    $schema: VEGA_LITE_SCHEMA,
     title: { text: opts.title ?? `Causal graph${g.incident ? ` · ${g.incident}` : ''}`, subtitle, anchor: 'start' },
     width,
     height,
@@ -705,11 +706,6 @@ export function causalGraphSpec(g: CausalGraph, opts: { title?: string; laneWidt
         encoding: { x: { datum: -0.52, type: 'quantitative', scale: { domain: [-gutter, lanes - 0.5] } }, y: y('order'), text: { field: 'time', type: 'nominal' } },
       },
     ],
-    config: {
-      font: 'DejaVu Sans',
-      background: 'white',
-      view: { stroke: null },
-      title: { fontSize: 14, subtitleFontSize: 11, subtitleColor: '#555555' },
-    },
+    config: { ...CHART_CONFIG, view: { stroke: null } },
   };
 }

@@ -16,6 +16,7 @@
 // run switched to the stream policy or diverged (or, for a stored run, which does not say, up to
 // the first call on the virtual clock: one that starts at exactly its recorded time).
 import type { ChartSpec } from './render';
+import { CHART_CONFIG, VEGA_LITE_SCHEMA } from './style';
 import type { Table } from 'apache-arrow';
 import { eventColumns, formatDeltaMs, formatMs, isFailure, round3, type EventColumns } from './columns';
 import { formatRet } from './classes';
@@ -222,29 +223,35 @@ function compareOne(base: Side, v: Side, input: DiffInput, vi: number, rows: Dif
   let changed = 0;
   let matched = 0;
   let biggest: VariantDiff['biggest'] = null;
+  // One row: the baseline's call `a` paired with the variant's call `j` (-1: that side has none).
+  const row = (a: number, j: number, pos: number, changed: boolean): DiffRow => {
+    const inBase = a >= 0;
+    const inVar = j >= 0;
+    return {
+      variant: input.label,
+      v: vi,
+      pos,
+      stream: inBase ? streamOf(base, a) : streamOf(v, j),
+      name: inBase ? base.cols.name[a] : v.cols.name[j],
+      status: inBase && inVar ? 'matched' : inBase ? 'only baseline' : 'only variant',
+      base_seq: inBase ? base.cols.seq[a] : null,
+      var_seq: inVar ? v.cols.seq[j] : null,
+      base_start_ms: inBase ? round3(base.start[a]) : null,
+      var_start_ms: inVar ? round3(v.start[j]) : null,
+      base_dur_ms: inBase ? round3(base.dur[a]) : null,
+      var_dur_ms: inVar ? round3(v.dur[j]) : null,
+      dur_delta_ms: round3((inVar ? v.dur[j] : 0) - (inBase ? base.dur[a] : 0)),
+      start_delta_ms: inBase && inVar ? round3(v.start[j] - base.start[a]) : null,
+      base_ret: inBase ? retText(base, a) : null,
+      var_ret: inVar ? retText(v, j) : null,
+      changed,
+      failed: inVar ? isFailure(v.cols.kind[j], v.cols.ret[j]) : isFailure(base.cols.kind[a], base.cols.ret[a]),
+    };
+  };
   for (const a of base.order) {
     const j = aToB[a];
     if (j < 0) {
-      mine.push({
-        variant: input.label,
-        v: vi,
-        pos: posOfBase[a],
-        stream: streamOf(base, a),
-        name: base.cols.name[a],
-        status: 'only baseline',
-        base_seq: base.cols.seq[a],
-        var_seq: null,
-        base_start_ms: round3(base.start[a]),
-        var_start_ms: null,
-        base_dur_ms: round3(base.dur[a]),
-        var_dur_ms: null,
-        dur_delta_ms: round3(-base.dur[a]),
-        start_delta_ms: null,
-        base_ret: retText(base, a),
-        var_ret: null,
-        changed: true,
-        failed: isFailure(base.cols.kind[a], base.cols.ret[a]),
-      });
+      mine.push(row(a, -1, posOfBase[a], true));
       continue;
     }
     matched++;
@@ -264,51 +271,13 @@ function compareOne(base: Side, v: Side, input: DiffInput, vi: number, rows: Dif
         varMs: round3(v.dur[j]),
       };
     }
-    mine.push({
-      variant: input.label,
-      v: vi,
-      pos: posOfBase[a],
-      stream: streamOf(base, a),
-      name: base.cols.name[a],
-      status: 'matched',
-      base_seq: base.cols.seq[a],
-      var_seq: v.cols.seq[j],
-      base_start_ms: round3(base.start[a]),
-      var_start_ms: round3(v.start[j]),
-      base_dur_ms: round3(base.dur[a]),
-      var_dur_ms: round3(v.dur[j]),
-      dur_delta_ms: round3(dd),
-      start_delta_ms: round3(v.start[j] - base.start[a]),
-      base_ret: retText(base, a),
-      var_ret: retText(v, j),
-      changed: isChanged,
-      failed: isFailure(v.cols.kind[j], v.cols.ret[j]),
-    });
+    mine.push(row(a, j, posOfBase[a], isChanged));
   }
   let onlyVariant = 0;
   for (const j of v.order) {
     if (bToA[j] >= 0) continue;
     onlyVariant++;
-    mine.push({
-      variant: input.label,
-      v: vi,
-      pos: round3(posOfVar[j]),
-      stream: streamOf(v, j),
-      name: v.cols.name[j],
-      status: 'only variant',
-      base_seq: null,
-      var_seq: v.cols.seq[j],
-      base_start_ms: null,
-      var_start_ms: round3(v.start[j]),
-      base_dur_ms: null,
-      var_dur_ms: round3(v.dur[j]),
-      dur_delta_ms: round3(v.dur[j]),
-      start_delta_ms: null,
-      base_ret: null,
-      var_ret: retText(v, j),
-      changed: true,
-      failed: isFailure(v.cols.kind[j], v.cols.ret[j]),
-    });
+    mine.push(row(-1, j, round3(posOfVar[j]), true));
   }
   mine.sort((x, y) => x.pos - y.pos);
 
@@ -429,14 +398,6 @@ function chartRows(rows: DiffRow[], max: number): { rows: DiffRow[]; sampled: bo
   return { rows: out, sampled: true };
 }
 
-const CONFIG = {
-  font: 'DejaVu Sans',
-  background: 'white',
-  view: { stroke: '#dddddd' },
-  axis: { labelFontSize: 11, titleFontSize: 12 },
-  title: { fontSize: 14, subtitleFontSize: 11, subtitleColor: '#555555' },
-};
-
 /**
  * The timing-difference chart: per call (x: position along the baseline's calls), how much longer
  * it took in each variant (top) and how much later it started (bottom); calls of one run only as
@@ -529,7 +490,7 @@ export function timingDiffSpec(diff: TimingDiff, opts: { title?: string; width?:
   ];
 
   return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    $schema: VEGA_LITE_SCHEMA,
     title: {
       text: opts.title ?? (labels.length === 1 ? `Timing difference · ${labels[0]} vs ${diff.baseline.label}` : `Timing difference · ${labels.length} variants vs ${diff.baseline.label}`),
       subtitle,
@@ -592,7 +553,7 @@ export function timingDiffSpec(diff: TimingDiff, opts: { title?: string; width?:
       },
     ],
     resolve: { scale: { color: 'shared', x: 'shared' } },
-    config: CONFIG,
+    config: CHART_CONFIG,
   };
 }
 

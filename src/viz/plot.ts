@@ -2,6 +2,7 @@
 // field types taken from the Arrow schema (numbers quantitative, text nominal, timestamps
 // temporal) and the rows made plain JSON (bigints as numbers, bytes as text).
 import type { ChartSpec } from './render';
+import { CHART_CONFIG, VEGA_LITE_SCHEMA } from './style';
 import { DataType, type Table, type Vector } from 'apache-arrow';
 import { ReplaybookError } from '../errors';
 
@@ -90,7 +91,7 @@ export function plotSpec(table: Table, o: PlotOptions): PlotSpec {
   encoding.tooltip = table.schema.fields.slice(0, 8).map((f) => ({ field: f.name, type: fieldType(table, f.name) }));
   const title = o.title ?? `${o.y} by ${o.x}`;
   return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    $schema: VEGA_LITE_SCHEMA,
     title: {
       text: title,
       subtitle: table.numRows > values.length ? `${values.length} of ${table.numRows} rows` : `${table.numRows} rows`,
@@ -102,13 +103,6 @@ export function plotSpec(table: Table, o: PlotOptions): PlotSpec {
     usermeta: { replaybook: { chart: 'table', rows: table.numRows, shown: values.length } },
     mark: { type: mark, tooltip: true, ...(mark === 'line' ? { point: true } : {}) },
     encoding,
-    config: {
-      font: 'DejaVu Sans',
-      background: 'white',
-      view: { stroke: '#dddddd' },
-      axis: { labelFontSize: 11, titleFontSize: 12 },
-      title: { fontSize: 14, subtitleFontSize: 11, subtitleColor: '#555555' },
-      mark: { color: '#4e79a7' },
-    },
+    config: { ...CHART_CONFIG, mark: { color: '#4e79a7' } },
   };
 }

@@ -7,7 +7,9 @@ import { Resvg } from '@resvg/resvg-js';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 
-export const CHART_FONT = 'DejaVu Sans';
+import { CHART_FONT } from './style';
+
+export { CHART_FONT };
 
 export interface RenderOptions {
   /** PNG pixels per SVG pixel (default 1). */

@@ -4,8 +4,10 @@
 // per lane, class and time interval so the chart stays small: the long calls and the failures are
 // what an analyst looks for, so those stay individual events even then.
 import type { ChartSpec } from './render';
+import { CHART_CONFIG, VEGA_LITE_SCHEMA } from './style';
 import type { Table, Vector } from 'apache-arrow';
 import { CLASS_COLORS, FAILURE_COLOR, SYSCALL_CLASSES, formatRet, syscallClass, type SyscallClass } from './classes';
+import { round3 } from './columns';
 
 export interface TimelineOptions {
   title?: string;
@@ -107,7 +109,6 @@ function numColumn(table: Table, name: string): ArrayLike<number> | null {
   return a as ArrayLike<number>;
 }
 
-const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 function formatMs(ms: number): string {
   if (ms >= 1000) return `${(ms / 1000).toFixed(ms >= 10000 ? 1 : 2)} s`;
@@ -364,7 +365,7 @@ export function timelineSpec(events: Table, opts: TimelineOptions = {}): Timelin
     (binned ? ` · binned per ${formatMs(binMs ?? 0)}, long calls and failures kept` : '');
 
   return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    $schema: VEGA_LITE_SCHEMA,
     title: { text: title, subtitle, anchor: 'start' },
     width,
     // `for: 'position'`: the step is a whole lane even when class sub-rows split it.
@@ -406,12 +407,6 @@ export function timelineSpec(events: Table, opts: TimelineOptions = {}): Timelin
         encoding: { x, text: { field: 'label', type: 'nominal' } },
       },
     ],
-    config: {
-      font: 'DejaVu Sans',
-      background: 'white',
-      view: { stroke: '#dddddd' },
-      axis: { labelFontSize: 11, titleFontSize: 12 },
-      title: { fontSize: 14, subtitleFontSize: 11, subtitleColor: '#555555' },
-    },
+    config: CHART_CONFIG,
   };
 }

@@ -2,24 +2,16 @@
 // side comparison of injection variants. vega-lite 5 specs with their data inline, rendered and
 // shown like the timeline (src/viz/render.ts, src/notebook/bundle.ts).
 import type { ChartSpec } from './render';
+import { CHART_CONFIG, VEGA_LITE_SCHEMA } from './style';
 import { Table, type RecordBatch, type Vector } from 'apache-arrow';
 import type { RunResult } from '../replay/replay';
 import { successTest, type ManyRuns, type RunSummary, type SuccessPredicate, type Verdict } from '../replay/verify';
 import { FAILURE_COLOR } from './classes';
+import { round3 } from './columns';
 
 const SUCCESS_COLOR = '#2ca02c';
 const EMPTY_COLOR = '#f3f3f3';
-const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
 
-const CONFIG = {
-  font: 'DejaVu Sans',
-  background: 'white',
-  view: { stroke: '#dddddd' },
-  axis: { labelFontSize: 11, titleFontSize: 12 },
-  title: { fontSize: 14, subtitleFontSize: 11, subtitleColor: '#555555' },
-};
-
-const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 function formatMs(ms: number): string {
   if (ms >= 1000) return `${(ms / 1000).toFixed(ms >= 10000 ? 1 : 2)} s`;
@@ -164,7 +156,7 @@ export function outcomeMatrixSpec(x: Verdict | ManyRuns | RunSummary[], opts: { 
     legend: { values: ['success', 'failure'], orient: 'bottom', direction: 'horizontal' },
   };
   return {
-    $schema: SCHEMA,
+    $schema: VEGA_LITE_SCHEMA,
     title: { text: title, subtitle, anchor: 'start' },
     data: { values },
     usermeta: {
@@ -223,7 +215,7 @@ export function outcomeMatrixSpec(x: Verdict | ManyRuns | RunSummary[], opts: { 
       },
     ],
     resolve: { scale: { color: 'shared' } },
-    config: CONFIG,
+    config: CHART_CONFIG,
   };
 }
 
@@ -374,7 +366,7 @@ export function variantComparisonSpec(
   ];
   const maxWait = Math.max(1, ...values.map((v) => v.wait_ms ?? 0));
   return {
-    $schema: SCHEMA,
+    $schema: VEGA_LITE_SCHEMA,
     title: {
       text: opts.title ?? `Variants${incident ? ` · ${incident}` : ''}`,
       subtitle: `${values.length} variants, ${failures} failed · bars: the longest call as the program saw it (virtual clock), and the replay's wall time`,
@@ -417,6 +409,6 @@ export function variantComparisonSpec(
         ],
       },
     ],
-    config: CONFIG,
+    config: CHART_CONFIG,
   };
 }
