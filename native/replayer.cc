@@ -113,12 +113,8 @@ class Replayer : public Tool {
     Held& h = held_[t.tid()];
     h.ready = true;
     // A fatal signal may have been sent before this first stop was seen (a child killed right
-    // after its fork, before its first syscall): it has no turn to wait for, so it runs now.
-    auto it = signals_.find(t.tid());
-    if (it != signals_.end() && !it->second.empty() && kills_by_default(t, static_cast<int>(it->second.front()->ret))) {
-      h.ready = false;
-      core_->resume(t, Resume::Continue);
-    }
+    // after its fork, before its first syscall).
+    run_if_doomed(t, h);
     pump();
     return Resume::Hold;
   }
@@ -943,14 +939,22 @@ class Replayer : public Tool {
     int sig = static_cast<int>(x.ret);
     if (!core_->signal_thread(*t, sig)) return true;
     signals_[t->tid()].push_back(&x);
-    // A signal that kills by default ends the process as soon as the thread runs: let it run now,
-    // as nothing of the program's own code will execute. A caught one waits for the thread's
-    // turn, so its handler runs where the recorded one did.
-    if (h.ready && kills_by_default(*t, sig)) {
-      h.ready = false;
-      core_->resume(*t, Resume::Continue);
-    }
+    run_if_doomed(*t, h);
     return true;
+  }
+
+  // A signal sent to a ready thread that kills by default ends its process as soon as the thread
+  // runs: let it run now, as nothing of the program's own code will execute (it has no turn to
+  // wait for). A caught one waits for the thread's turn, so its handler runs where the recorded
+  // one did.
+  void run_if_doomed(Thread& t, Held& h) {
+    auto it = signals_.find(t.tid());
+    if (!h.ready || it == signals_.end()) return;
+    if (std::none_of(it->second.begin(), it->second.end(),
+                     [&](const Event* x) { return kills_by_default(t, static_cast<int>(x->ret)); }))
+      return;
+    h.ready = false;
+    core_->resume(t, Resume::Continue);
   }
 
   // Neither caught nor ignored by the thread's process, and fatal by default.
