@@ -3,15 +3,7 @@
 // carries event batches and JSON messages back. It dies with its parent, and PTRACE_O_EXITKILL
 // takes the tracee with it.
 //
-// Config lines are "key value" with values percent-encoded (%25 %0A %20 ...):
-//   mode record|replay      exe PATH        arg VALUE (repeated)     env VALUE (repeated)
-//   cwd PATH                pin 0|1         speed FACTOR|max
-//   file RECORDED_PATH LOCAL_BLOB_PATH (replay, repeated)
-//   inject ID KIND key=value...  (replay, repeated; native/inject.h)
-//   counterfactual 0|1      jitter MAX_US SEED      unrecorded error|refuse
-//   edit_file RECORDED_PATH LOCAL_FILE (the program reads this content instead; repeated)
-//   late_data 0|1 (record; default 1)  late_data_ms N  late_data_bytes N  late_data_sockets N
-//     (reading sockets on after the service closed them, and its bounds: see late_data.h)
+// The config, the control verbs and the messages are protocol.h's.
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -20,101 +12,19 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
-#include <map>
-#include <sstream>
 #include <thread>
 
 #include "batch.h"
 #include "output.h"
-#include "tools.h"
+#include "protocol.h"
+#include "recorder.h"
+#include "replayer.h"
 #include "tracer.h"
 
 namespace {
 
 constexpr int kIn = 3;
 constexpr int kOut = 4;
-
-
-struct Config {
-  std::string mode;
-  rb::SpawnConfig spawn;
-  bool isolate_network = false;
-  rb::ReplayOptions replay;  // filled straight from the replay's lines (the log comes later)
-  rb::LateDataOptions late;
-};
-
-// A late_data_* bound: a whole number, not negative.
-bool parse_bound(const std::string& key, const std::string& v, uint64_t& out, std::string& err) {
-  char* end = nullptr;
-  errno = 0;
-  unsigned long long n = std::strtoull(v.c_str(), &end, 10);
-  if (v.empty() || v[0] == '-' || *end != '\0' || errno != 0 || n > (uint64_t(1) << 53)) {
-    err = key + " needs a whole number, not '" + v + "'";
-    return false;
-  }
-  out = n;
-  return true;
-}
-
-bool parse_config(const std::string& text, Config& c, std::string& err) {
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    std::istringstream ls(line);
-    std::string key, v1, v2;
-    ls >> key;
-    if (key == "inject") {
-      std::string rest;
-      std::getline(ls, rest);
-      rb::Injection inj;
-      if (!rb::parse_injection(rest, inj, err)) return false;
-      c.replay.injections.push_back(std::move(inj));
-      continue;
-    }
-    ls >> v1 >> v2;
-    v1 = rb::percent_decode(v1);
-    v2 = rb::percent_decode(v2);
-    if (key == "mode") c.mode = v1;
-    else if (key == "exe") c.spawn.exe = v1;
-    else if (key == "arg") c.spawn.argv.push_back(v1);
-    else if (key == "env") c.spawn.env.push_back(v1);
-    else if (key == "cwd") c.spawn.cwd = v1;
-    else if (key == "pin") c.spawn.pin = v1 == "1";
-    else if (key == "speed") c.replay.speed = v1 == "max" ? 0 : std::strtod(v1.c_str(), nullptr);
-    else if (key == "file") c.replay.files[v1] = v2;
-    else if (key == "isolate_network") c.isolate_network = v1 == "1";
-    else if (key == "pause_at") c.replay.pause_at = std::strtoull(v1.c_str(), nullptr, 10);
-    else if (key == "start_paused") c.replay.start_paused = v1 == "1";
-    else if (key == "counterfactual") c.replay.counterfactual = v1 == "1";
-    else if (key == "jitter") {
-      c.replay.jitter_us = std::strtoll(v1.c_str(), nullptr, 10);
-      c.replay.seed = std::strtoull(v2.c_str(), nullptr, 10);
-    } else if (key == "unrecorded") c.replay.refuse_unrecorded = v1 == "refuse";
-    else if (key == "edit_file") c.replay.edited_files[v1] = v2;
-    else if (key == "late_data") c.late.enabled = v1 == "1";
-    else if (key == "late_data_ms" || key == "late_data_bytes" || key == "late_data_sockets") {
-      uint64_t n = 0;
-      if (!parse_bound(key, v1, n, err)) return false;
-      if (key == "late_data_ms") c.late.linger_ms = static_cast<int64_t>(n);
-      else if (key == "late_data_bytes") c.late.max_bytes = n;
-      else c.late.max_sockets = n;
-    } else {
-      err = "unknown config key " + key;
-      return false;
-    }
-  }
-  if (c.mode != "record" && c.mode != "replay") {
-    err = "mode must be record or replay";
-    return false;
-  }
-  if (c.spawn.exe.empty() || c.spawn.argv.empty()) {
-    err = "no command to run";
-    return false;
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -138,7 +48,7 @@ int main() {
   signal(SIGPIPE, SIG_IGN);
   rb::Output out(kOut);
   auto fail = [&](const std::string& code, const std::string& msg) {
-    out.message(rb::error_json(code, msg));
+    out.message(rb::error_message(code, msg));
     return 1;
   };
 
@@ -146,11 +56,12 @@ int main() {
   std::string payload;
   if (!rb::read_frame(kIn, type, payload) || type != rb::kFrameConfig)
     return fail("protocol", "expected a config frame");
-  Config cfg;
+  rb::EngineConfig cfg;
+  rb::RecordOptions record;
+  rb::ReplayOptions ropts;  // filled straight from the replay's lines (the log comes later)
   std::string err;
-  if (!parse_config(payload, cfg, err)) return fail("protocol", err);
+  if (!rb::parse_config(payload, cfg, record, ropts, err)) return fail("protocol", err);
 
-  rb::ReplayOptions& ropts = cfg.replay;
   // Recorded events (replay) up to the end frame, which also comes when there are none.
   while (rb::read_frame(kIn, type, payload) && type != rb::kFrameEnd) {
     if (type != rb::kFrameEvents ||
@@ -190,9 +101,9 @@ int main() {
   // Replays run in a network namespace of their own (only loopback, down) on top of emulating
   // every network syscall; the engine itself only talks over pipes, so it can move there too.
   if (cfg.isolate_network && unshare(CLONE_NEWNET) != 0) {
-    out.message("{\"type\":\"warning\",\"code\":\"no_netns\",\"message\":" +
-                rb::json_str(std::string("could not create a network namespace for the replay (") + strerror(errno) +
-                             "); network syscalls are still emulated, none reaches the network") + "}");
+    out.message(rb::warning_message("no_netns", std::string("could not create a network namespace for the replay (") +
+                                                    strerror(errno) +
+                                                    "); network syscalls are still emulated, none reaches the network"));
   }
   int cpu = -1;
   (void)rb::original_cpu_mask();
@@ -202,14 +113,11 @@ int main() {
   }
   std::unique_ptr<rb::Tool> tool;
   if (cfg.mode == "record") {
-    rb::RecordOptions o;
-    o.pinned = cfg.spawn.pin;
-    o.late = cfg.late;
-    tool = rb::make_recorder(out, o);
+    tool = rb::make_recorder(out, record);
   } else {
     tool = rb::make_replayer(out, std::move(ropts));
   }
-  out.message("{\"type\":\"started\",\"cpu\":" + std::to_string(cpu) + "}");
+  out.message(rb::started_message(cpu));
   rb::Tracer tracer;
   if (!tracer.run(cfg.spawn, *tool, err)) return fail("spawn", err);
   out.flush();

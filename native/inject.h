@@ -1,4 +1,4 @@
-// Injections as the engine reads them: one config line each (see engine_main.cc),
+// Injections as the engine reads them: one config line each (protocol.h parses it),
 //   inject ID KIND key=value ...      values percent-encoded
 // KIND is delay | fail | latency | timeout. Selector keys (all optional, all must match):
 //   syscalls=NAME,NAME   pid=N   tid=N (recorded ids)   resource=GLOB (`*` any run, `?` one)
@@ -9,7 +9,7 @@
 // latency: us=N (inbound data on resource=GLOB arrives N µs later);
 // timeout: syscall=NAME value_us=N (the call's timeout becomes N µs, -1 = none; only calls
 // whose own timeout is finite and positive are changed).
-// The TypeScript side (src/inject) builds these lines; src/inject/types.ts documents the model.
+// src/engine/protocol.ts writes these lines; src/inject/types.ts documents the model.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -50,10 +50,8 @@ struct Injection {
                const uint64_t args[6]) const;
   // Counts a selected call; true when `when` says this occurrence fires.
   bool count(long nr, int64_t tid);
-  std::string json() const;  // {"id":..,"kind":..,"fired":N}
+  // Checks a parsed injection and resolves what a timeout's name covers; false with `err` set.
+  bool complete(std::string& err);
 };
-
-// Parses the text after "inject "; false with `err` set on a malformed line.
-bool parse_injection(const std::string& text, Injection& out, std::string& err);
 
 }  // namespace rb

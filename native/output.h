@@ -1,5 +1,5 @@
 // The engine's output channel: events leave in batches (by count or every 100 ms so a live view
-// can follow), messages as single JSON objects.
+// can follow), messages as single JSON objects (written by protocol.h).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -29,9 +29,5 @@ class Output {
   int64_t last_flush_ns_ = 0;
   uint64_t sent_ = 0;
 };
-
-// JSON helpers for messages.
-std::string json_str(const std::string& s);  // quoted and escaped (bytes >= 0x80 as \u00XX)
-std::string base64(const std::string& s);
 
 }  // namespace rb

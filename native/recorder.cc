@@ -19,6 +19,8 @@
 
 #include "capture.h"
 #include "late_data.h"
+#include "protocol.h"
+#include "recorder.h"
 #include "tools.h"
 
 namespace rb {
@@ -138,15 +140,15 @@ class Recorder : public Tool {
     // It used the CPU and made no syscall: spinning. Let every thread run from now on rather
     // than hang; replay may then diverge.
     serialized_ = false;
-    out_.message("{\"type\":\"warning\",\"code\":\"not_serialized\",\"message\":" +
-                 json_str("thread " + std::to_string(running_) +
-                          " ran 1 s without a syscall while other threads waited (spinning?); the rest of "
-                          "this recording lets threads run concurrently, so its replay may diverge") + "}");
+    out_.message(warning_message("not_serialized",
+                                 "thread " + std::to_string(running_) +
+                                     " ran 1 s without a syscall while other threads waited (spinning?); the rest of "
+                                     "this recording lets threads run concurrently, so its replay may diverge"));
     grant();
   }
 
   void on_unsupported(const std::string& message) override {
-    out_.message(error_json("unsupported", message));
+    out_.message(error_message("unsupported", message));
   }
 
   Resume on_syscall_exit(Thread& t) override {
@@ -286,7 +288,7 @@ class Recorder : public Tool {
 
   void on_exit(int status) override {
     while (!pending_.empty()) finish_unreturned(pending_.begin()->first);
-    out_.message("{\"type\":\"exit\"," + exit_status_json(status) + "}");
+    out_.message(exit_message(status));
     // The service is gone and reaped; the engine ends once its sockets are done (at most the
     // linger time from now).
     late_.finish(out_, seq_, t0_);
@@ -295,8 +297,7 @@ class Recorder : public Tool {
  private:
   void report_file(const std::string& path, const char* role) {
     if (path.empty() || !files_.insert(path).second) return;
-    out_.message("{\"type\":\"file\",\"role\":\"" + std::string(role) +
-                 "\",\"path\":" + json_str(path) + "}");
+    out_.message(file_message(role, path));
   }
 
   std::string abs_path(Thread& t, const std::string& path, int64_t dirfd) {

@@ -1,7 +1,3 @@
-// Control commands (one per control frame): pause | resume | step N | speed X|max | until SEQ |
-// state | read TID ADDR LEN | stop. The replayer answers with "paused" and "state" / "memory"
-// messages; TID is a recorded thread id.
-//
 // The replayer: each trapped syscall is checked against the next recorded event and, for the
 // emulated class, answered from the log (return value and output bytes) without reaching the
 // kernel. fds the log created are held in the tracee's real fd table by placeholders at the
@@ -25,6 +21,8 @@
 #include <sstream>
 
 #include "capture.h"
+#include "protocol.h"
+#include "replayer.h"
 #include "stream.h"
 #include "tools.h"
 
@@ -42,15 +40,6 @@ bool is_compared_scalar(const SyscallSpec& s, ArgKind k) {
 
 bool is_compared_bytes(ArgKind k) {
   return k == ArgKind::In || k == ArgKind::Path || k == ArgKind::Str;
-}
-
-std::string event_json(const Event& e) {
-  std::string args = "[";
-  for (int i = 0; i < 6; i++) args += (i ? ",\"" : "\"") + std::to_string(e.args[i]) + "\"";
-  args += "]";
-  return "{\"name\":" + json_str(e.name) + ",\"nr\":" + std::to_string(e.nr) +
-         ",\"args\":" + args + ",\"resource\":" + json_str(e.resource) +
-         ",\"data_in\":\"" + base64(e.data_in) + "\"}";
 }
 
 // How long the thread owning the next event may take to reach it, beyond the recorded gap,
@@ -120,7 +109,7 @@ class Replayer : public Tool {
   }
 
   void on_unsupported(const std::string& message) override {
-    out_.message(error_json("unsupported", message));
+    out_.message(error_message("unsupported", message));
   }
 
   void on_exec(Thread& t) override { scratch_.erase(t.pid()); }
@@ -259,15 +248,13 @@ class Replayer : public Tool {
 
   void on_exit(int status) override {
     finished_ = true;
-    std::string injections = "[";
-    for (const Injection& i : opts_.injections) injections += (injections.size() > 1 ? "," : "") + i.json();
-    injections += "]";
-    out_.message("{\"type\":\"exit\"," + exit_status_json(status) +
-                 ",\"consumed\":" + std::to_string(cursor_) +
-                 ",\"log_events\":" + std::to_string(opts_.log.size()) +
-                 ",\"policy\":\"" + (stream_ ? "stream" : "strict") + "\"" +
-                 ",\"switched_at\":" + (stream_ ? std::to_string(switched_seq_) : "null") +
-                 ",\"injections\":" + injections + "}");
+    ReplayReport r;
+    r.consumed = cursor_;
+    r.log_events = opts_.log.size();
+    r.stream = stream_;
+    r.switched_at = switched_seq_;
+    r.injections = &opts_.injections;
+    out_.message(replay_exit_message(status, r));
   }
 
  private:
@@ -349,8 +336,7 @@ class Replayer : public Tool {
     paused_ = true;
     step_budget_ = 0;
     const Event* next = cursor_ < opts_.log.size() ? &opts_.log[cursor_] : nullptr;
-    out_.message(std::string("{\"type\":\"paused\",\"reason\":\"") + why + "\",\"seq\":" +
-                 std::to_string(next ? next->seq : opts_.log.size()) + "}");
+    out_.message(paused_message(why, next ? next->seq : opts_.log.size()));
   }
 
   void resume_replay() {
@@ -366,44 +352,49 @@ class Replayer : public Tool {
   }
 
   void command(const std::string& line) {
-    std::istringstream in(line);
-    std::string verb;
-    in >> verb;
-    if (verb == "pause") {
-      if (!paused_) pause("pause");
-    } else if (verb == "resume") {
-      resume_replay();
-    } else if (verb == "step") {
-      uint64_t n = 1;
-      in >> n;
-      step_budget_ = std::max<uint64_t>(n, 1);
-      if (paused_) {
-        paused_ = false;
+    ControlVerb v;
+    std::string err;
+    if (!parse_control(line, v, err)) {
+      out_.message(warning_message("bad_control", err));
+      return;
+    }
+    switch (v.kind) {
+      case ControlVerb::Pause:
+        if (!paused_) pause("pause");
+        break;
+      case ControlVerb::Resume:
+        resume_replay();
+        break;
+      case ControlVerb::Step:
+        step_budget_ = v.n;
+        if (paused_) {
+          paused_ = false;
+          rebase();
+        }
+        pump();
+        break;
+      case ControlVerb::Speed:
+        opts_.speed = v.speed;
         rebase();
-      }
-      pump();
-    } else if (verb == "speed") {
-      std::string v;
-      in >> v;
-      opts_.speed = v == "max" ? 0 : std::strtod(v.c_str(), nullptr);
-      rebase();
-      pump();
-    } else if (verb == "until") {
-      in >> opts_.pause_at;
-      pump();
-    } else if (verb == "state") {
-      out_.message(state_json());
-    } else if (verb == "read") {
-      pid_t rec = 0;
-      uint64_t addr = 0, len = 0;
-      in >> rec >> addr >> len;
-      out_.message(memory_json(rec, addr, std::min<uint64_t>(len, 1 << 20)));
-    } else if (verb == "stop") {
-      core_->kill_tracee();
+        pump();
+        break;
+      case ControlVerb::Until:
+        opts_.pause_at = v.seq;
+        pump();
+        break;
+      case ControlVerb::State:
+        out_.message(state_json());
+        break;
+      case ControlVerb::Read:
+        out_.message(memory_json(v.tid, v.addr, std::min<uint64_t>(v.len, 1 << 20)));
+        break;
+      case ControlVerb::Stop:
+        core_->kill_tracee();
+        break;
     }
   }
 
-  std::string thread_state(pid_t real, const Held& h) const {
+  const char* thread_state(pid_t real, const Held& h) const {
     if (real == running_) return "running";
     if (h.at_entry) return "at_syscall";
     if (h.delayed_until > 0) return "in_emulated_call";
@@ -412,36 +403,25 @@ class Replayer : public Tool {
   }
 
   std::string state_json() {
-    const Event* next = cursor_ < opts_.log.size() ? &opts_.log[cursor_] : nullptr;
-    std::string threads = "[";
+    StateReport r;
+    r.next = cursor_ < opts_.log.size() ? &opts_.log[cursor_] : nullptr;
+    r.paused = paused_;
+    r.seq = r.next ? r.next->seq : opts_.log.size();
+    r.served = seq_;
+    r.speed = speed();
+    r.virtual_ns = prev_enter_ns_;
     for (const auto& [rec, real] : rec_to_real_) {
       auto h = held_.find(real);
       if (h == held_.end() || !core_->thread(real)) continue;
-      if (threads.size() > 1) threads += ",";
-      threads += "{\"tid\":" + std::to_string(rec) + ",\"real_tid\":" + std::to_string(real) +
-                 ",\"state\":\"" + thread_state(real, h->second) + "\"}";
+      r.threads.push_back({rec, real, thread_state(real, h->second)});
     }
-    threads += "]";
-    std::string regs = "null";
-    if (next) {
-      auto m = rec_to_real_.find(next->tid);
+    if (r.next) {
+      auto m = rec_to_real_.find(r.next->tid);
       Thread* t = m == rec_to_real_.end() ? nullptr : core_->thread(m->second);
       // Any stopped thread's registers can be read; the running one's cannot.
-      if (t && t->tid() != running_ && held_.count(t->tid()) && t->load_regs()) {
-        const user_regs_struct& r = t->regs();
-        auto reg = [](const char* n, unsigned long long v) { return std::string("\"") + n + "\":\"" + std::to_string(v) + "\""; };
-        regs = "{" + reg("rip", r.rip) + "," + reg("rsp", r.rsp) + "," + reg("rbp", r.rbp) + "," + reg("rax", r.orig_rax) + "," +
-               reg("rdi", r.rdi) + "," + reg("rsi", r.rsi) + "," + reg("rdx", r.rdx) + "," + reg("r10", r.r10) + "," +
-               reg("r8", r.r8) + "," + reg("r9", r.r9) + "}";
-      }
+      if (t && t->tid() != running_ && held_.count(t->tid()) && t->load_regs()) r.regs = &t->regs();
     }
-    return "{\"type\":\"state\",\"paused\":" + std::string(paused_ ? "true" : "false") +
-           ",\"seq\":" + std::to_string(next ? next->seq : opts_.log.size()) +
-           ",\"served\":" + std::to_string(seq_) + ",\"speed\":" + (speed() > 0 ? std::to_string(speed()) : "\"max\"") +
-           ",\"virtual_ns\":\"" + std::to_string(prev_enter_ns_) + "\"" +
-           ",\"next\":" + (next ? event_json(*next) : "null") +
-           ",\"next_tid\":" + (next ? std::to_string(next->tid) : "null") +
-           ",\"threads\":" + threads + ",\"regs\":" + regs + "}";
+    return state_message(r);
   }
 
   std::string memory_json(pid_t rec, uint64_t addr, uint64_t len) {
@@ -455,8 +435,7 @@ class Replayer : public Tool {
       bytes.resize(len);
       if (!t->read_mem(addr, bytes.data(), len)) err = "cannot read that memory";
     }
-    return "{\"type\":\"memory\",\"addr\":\"" + std::to_string(addr) + "\",\"error\":" + (err.empty() ? "null" : json_str(err)) +
-           ",\"data\":\"" + (err.empty() ? base64(bytes) : "") + "\"}";
+    return memory_message(addr, err, bytes);
   }
 
   // Moves the replay forward as far as it can go now, in recorded order.
@@ -575,8 +554,7 @@ class Replayer : public Tool {
     v_base_ = e.enter_ns;
     v_skip_ = 0;
     w_base_ = now_ns();
-    out_.message("{\"type\":\"policy\",\"policy\":\"stream\",\"seq\":" + std::to_string(e.seq) +
-                 ",\"reason\":" + json_str(reason) + "}");
+    out_.message(policy_message(e.seq, reason));
     // Threads waiting for their turn run on; those at a call are served by the stream policy.
     std::vector<pid_t> at_call;
     for (auto& [tid, h] : held_) {
@@ -687,7 +665,7 @@ class Replayer : public Tool {
           std::string err;
           int64_t fd = open_placeholder(t, a.placeholder, a.cloexec, -1, err);
           if (fd < 0) {
-            out_.message(error_json("replay_failed", err));
+            out_.message(error_message("replay_failed", err));
             diverged_ = true;
             core_->kill_tracee();
             return;
@@ -698,8 +676,7 @@ class Replayer : public Tool {
         }
         case StreamAnswer::Unrecorded:
           if (opts_.refuse_unrecorded) {
-            out_.message("{\"type\":\"unrecorded\",\"policy\":\"refuse\",\"name\":" + json_str(s.name) +
-                         ",\"tid\":" + std::to_string(call.c.tid) + ",\"reason\":" + json_str(a.why) + "}");
+            out_.message(unrecorded_message(true, s.name, call.c.tid, a.why));
             t.emulate(-a.refuse_errno);
             finish_stream_call(t, h, -a.refuse_errno, "", a.resource);
           } else {
@@ -709,7 +686,7 @@ class Replayer : public Tool {
         case StreamAnswer::Return: {
           std::string err;
           if (!a.data_out.empty() && a.ret >= 0 && !serve_out(t, s, call.c.args, a.ret, a.data_out, err)) {
-            out_.message(error_json("replay_failed", err));
+            out_.message(error_message("replay_failed", err));
             diverged_ = true;
             core_->kill_tracee();
             return;
@@ -750,8 +727,7 @@ class Replayer : public Tool {
   }
 
   void unrecorded(Thread& t, Held& h, const std::string& why) {
-    out_.message("{\"type\":\"unrecorded\",\"policy\":\"error\",\"name\":" + json_str(h.stop.spec->name) +
-                 ",\"tid\":" + std::to_string(rec_of(t.tid())) + ",\"reason\":" + json_str(why) + "}");
+    out_.message(unrecorded_message(false, h.stop.spec->name, rec_of(t.tid()), why));
     unrecorded_ = true;
     core_->kill_tracee();
   }
@@ -856,7 +832,7 @@ class Replayer : public Tool {
       h.in_flight = true;
       core_->resume(t, Resume::ToExit);
     } else if (!serve(t, s, e, args, err)) {
-      out_.message(error_json("replay_failed", err + " (seq " + std::to_string(e.seq) + ")"));
+      out_.message(error_message("replay_failed", err + " (seq " + std::to_string(e.seq) + ")"));
       diverged_ = true;
       core_->kill_tracee();
       return false;
@@ -991,9 +967,7 @@ class Replayer : public Tool {
     Event none;
     none.name = "(none)";
     none.tid = e.tid;
-    out_.message("{\"type\":\"divergence\",\"seq\":" + std::to_string(e.seq) + ",\"tid\":" + std::to_string(e.tid) +
-                 ",\"ip\":\"0\",\"reason\":" + json_str(why) + ",\"expected\":" + event_json(e) +
-                 ",\"actual\":" + event_json(none) + "}");
+    out_.message(divergence_message(e.seq, e.tid, 0, why, &e, none));
     diverged_ = true;
     core_->kill_tracee();
   }
@@ -1033,11 +1007,7 @@ class Replayer : public Tool {
 
   void diverge(Thread& t, const Event* expected, const Event& actual, const std::string& why) {
     diverged_ = true;
-    out_.message("{\"type\":\"divergence\",\"seq\":" + std::to_string(seq_) +
-                 ",\"tid\":" + std::to_string(expected ? expected->tid : actual.tid) +
-                 ",\"ip\":\"" + std::to_string(t.ip()) + "\",\"reason\":" + json_str(why) +
-                 ",\"expected\":" + (expected ? event_json(*expected) : "null") +
-                 ",\"actual\":" + event_json(actual) + "}");
+    out_.message(divergence_message(seq_, expected ? expected->tid : actual.tid, t.ip(), why, expected, actual));
     core_->kill_tracee();
   }
   // Answers an emulated syscall from the log: placeholders for created fds, then output bytes

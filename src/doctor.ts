@@ -4,7 +4,8 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type { RecordBatch } from 'apache-arrow';
-import { nativeAddon, runEngine, type EngineMessage } from './engine/engine';
+import { nativeAddon, runEngine } from './engine/engine';
+import type { DivergenceMessage, ErrorMessage, ExitMessage, StartedMessage } from './engine/protocol';
 import { toRecordBatch } from './engine/columns';
 import { openStore, storeHome } from './store';
 
@@ -34,27 +35,27 @@ async function engineChecks(): Promise<Check[]> {
   const exe = fs.existsSync('/bin/true') ? '/bin/true' : '/usr/bin/true';
   const batches: RecordBatch[] = [];
   const files = new Map<string, string>();
-  let started: EngineMessage | undefined;
+  let started: StartedMessage | undefined;
   const rec = await runEngine({
     mode: 'record', exe, argv: [exe], env: ['PATH=/usr/bin:/bin'], cwd: '/', pin: true,
     onEvents: (c) => batches.push(toRecordBatch(c, 'doctor', 'recording')),
     onMessage: (m) => {
       if (m.type === 'started') started = m;
-      if (m.type === 'file' && typeof m.path === 'string') files.set(m.path, m.path);
+      if (m.type === 'file') files.set(m.path, m.path);
     },
   });
-  const recErr = rec.messages.find((m) => m.type === 'error');
+  const recErr = rec.messages.find((m): m is ErrorMessage => m.type === 'error');
   const recorded = batches.reduce((n, b) => n + b.numRows, 0);
   checks.push({
     name: 'ptrace + seccomp (record)',
     ok: !recErr && recorded > 0,
-    detail: recErr ? String(recErr.message) : `recorded ${recorded} syscalls of ${exe}`,
+    detail: recErr ? recErr.message : `recorded ${recorded} syscalls of ${exe}`,
     fix: 'ptrace must be allowed: run as root or set kernel.yama.ptrace_scope=0 (sysctl); in a container, allow ptrace and seccomp (e.g. --cap-add SYS_PTRACE, seccomp=unconfined)',
   });
   checks.push({
     name: 'CPU pinning',
-    ok: typeof started?.cpu === 'number' && started.cpu >= 0,
-    detail: typeof started?.cpu === 'number' && started.cpu >= 0 ? `tracer and tracee on CPU ${started.cpu}` : 'sched_setaffinity failed',
+    ok: started !== undefined && started.cpu >= 0,
+    detail: started !== undefined && started.cpu >= 0 ? `tracer and tracee on CPU ${started.cpu}` : 'sched_setaffinity failed',
     fix: 'allow sched_setaffinity, or record with --no-pin (stops then cost ~25x more)',
   });
   if (recErr || recorded === 0) return checks;
@@ -62,12 +63,12 @@ async function engineChecks(): Promise<Check[]> {
     mode: 'replay', exe, argv: [exe], env: ['PATH=/usr/bin:/bin'], cwd: '/', pin: true, speed: 'max', files, input: batches,
     onEvents: () => undefined,
   });
-  const runErr = run.messages.find((m) => m.type === 'error' || m.type === 'divergence');
-  const exit = run.messages.find((m) => m.type === 'exit');
+  const runErr = run.messages.find((m): m is ErrorMessage | DivergenceMessage => m.type === 'error' || m.type === 'divergence');
+  const exit = run.messages.find((m): m is ExitMessage => m.type === 'exit');
   checks.push({
     name: 'replay (mount namespace, placeholders)',
-    ok: !runErr && exit?.exit_code === 0,
-    detail: runErr ? String(runErr.message ?? runErr.reason) : `replayed ${exe}: exit ${String(exit?.exit_code)}`,
+    ok: !runErr && exit?.exitCode === 0,
+    detail: runErr ? (runErr.type === 'error' ? runErr.message : runErr.reason) : `replayed ${exe}: exit ${String(exit?.exitCode)}`,
     fix: 'replay bind-mounts recorded files in a private mount namespace: run as root or allow unshare(CLONE_NEWNS)',
   });
   return checks;

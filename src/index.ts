@@ -51,7 +51,6 @@ export {
   renderSpec,
   describeInjection,
   injectionFromJSON,
-  toEngineConfig,
   applyToCommand,
   applyToFile,
   rewriteConfig,
@@ -65,7 +64,6 @@ export {
   signalByNumber,
   InjectionSpecError,
   InjectionApplyError,
-  ENGINE_SCHEMA_VERSION,
   TIMEOUT_SYSCALLS,
   type Injection,
   type InjectionKind,
@@ -83,4 +81,5 @@ export {
   type CommandRewrite,
   type ConfigFormat,
 } from './inject';
+export { PROTOCOL_VERSION, injectionLines } from './engine/protocol';
 export { exportNotebook } from './notebook/export';

@@ -9,13 +9,12 @@ import {
   injectionFromJSON,
   latency,
   parseInjection,
-  percentDecode,
   signal,
   timeout,
-  toEngineConfig,
   whenHits,
   type Injection,
 } from '../src/inject';
+import { injectionLines, percentDecode } from '../src/engine/protocol';
 
 function builderError(f: () => unknown): InjectionSpecError {
   try {
@@ -209,11 +208,11 @@ describe('when= and resource matching', () => {
 });
 
 
-describe('toEngineConfig', () => {
+describe('injectionLines', () => {
   it('gives one `inject ID KIND key=value...` line per engine injection, every word printable ASCII', () => {
     const list = samples();
     list.push(timeout('env:GREETING', 'héllo wörld 100%\n\ttab'));
-    const lines = toEngineConfig(list);
+    const lines = injectionLines(list);
     const engineSide = list.filter((i) => i.kind !== 'timeout' || i.target.type === 'syscall');
     expect(lines).toHaveLength(engineSide.length);
     lines.forEach((line, index) => {
@@ -227,7 +226,7 @@ describe('toEngineConfig', () => {
   });
 
   it('keeps list order and every injection on the same syscall; env timeouts stay on the TypeScript side', () => {
-    const lines = toEngineConfig([fail('read', 'EIO', { when: 3 }), fail('read', 'EINTR', { when: 3 }), timeout('env:T', 5), delay('read', 5)]);
+    const lines = injectionLines([fail('read', 'EIO', { when: 3 }), fail('read', 'EINTR', { when: 3 }), timeout('env:T', 5), delay('read', 5)]);
     expect(lines.map((l) => l.split(' ')[2])).toEqual(['fail', 'fail', 'delay']);
     expect(lines[0]).toMatch(/ errno=5( |$)/);
     expect(lines[0]).toContain(' when=3,3,1');

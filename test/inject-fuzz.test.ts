@@ -14,9 +14,9 @@ import {
   rewriteConfig,
   signal,
   timeout,
-  toEngineConfig,
   type Injection,
 } from '../src/inject';
+import { injectionLines } from '../src/engine/protocol';
 
 /** mulberry32: a small seeded generator, so a failure can be replayed from its seed. */
 function rng(seed: number): () => number {
@@ -122,7 +122,7 @@ function checkAccepted(list: Injection[]): void {
     expect(again).toHaveLength(1);
     expect({ ...again[0], id: '', label: null }).toStrictEqual({ ...i, id: '', label: null });
   }
-  for (const line of toEngineConfig(list)) {
+  for (const line of injectionLines(list)) {
     // `inject ID KIND key=value...`: words of printable ASCII the engine splits at spaces.
     const words = line.split(' ');
     expect(words[0]).toBe('inject');

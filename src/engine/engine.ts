@@ -1,79 +1,30 @@
 // Runs the native engine process for one recording or replay. The engine owns ptrace; this module
-// owns the pipe protocol (config, replay input, batches and messages back) and interruption.
+// owns the process (spawn, input, interruption). What crosses the pipes is protocol.ts's.
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { RecordBatch } from 'apache-arrow';
 import { fromRecordBatch } from './columns';
-import { ReplaybookError } from '../errors';
-import { percentEncode } from '../inject/serialize';
+import { ENGINE_PATH, EngineError, nativeAddon } from './addon';
+import {
+  FRAME_CONFIG,
+  FRAME_CONTROL,
+  FRAME_END,
+  FRAME_EVENTS,
+  FRAME_EXITED,
+  FRAME_MESSAGE,
+  decodeMessage,
+  encodeConfig,
+  encodeControl,
+  type ControlVerb,
+  type EngineConfig,
+  type EngineMessage,
+} from './protocol';
 import type { EventColumns, NativeAddon } from './native';
 
-const FRAME_EXITED = 0;
-const FRAME_CONFIG = 1;
-const FRAME_EVENTS = 2;
-const FRAME_MESSAGE = 3;
-const FRAME_END = 4;
-const FRAME_CONTROL = 5;
+export { ENGINE_PATH, EngineError, PACKAGE_ROOT, nativeAddon } from './addon';
+export type { EngineMessage } from './protocol';
 
-export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
-const BUILD_DIR = path.join(PACKAGE_ROOT, 'native', 'build', 'Release');
-export const ENGINE_PATH = path.join(BUILD_DIR, 'replaybook-engine');
-
-let addon: NativeAddon | undefined;
-
-/** The native addon, loaded on first use with a message that says how to build it. */
-export function nativeAddon(): NativeAddon {
-  if (!addon) {
-    const file = path.join(BUILD_DIR, 'replaybook.node');
-    if (!fs.existsSync(file) || !fs.existsSync(ENGINE_PATH)) {
-      throw new EngineError(
-        'not_built',
-        `the native engine is not built (${file} is missing): run \`npm install\` (or \`npm run build\`) in ${PACKAGE_ROOT}`,
-      );
-    }
-    addon = require(file) as NativeAddon;
-  }
-  return addon;
-}
-
-/** The engine could not run (not built, crashed, interrupted). */
-export class EngineError extends ReplaybookError {
-  constructor(code: string, message: string) {
-    super(code, message);
-    this.name = 'EngineError';
-  }
-}
-
-/** A JSON message from the engine: started, file, exit, divergence, error. */
-export interface EngineMessage {
-  type: string;
-  [key: string]: unknown;
-}
-
-export interface EngineRunOptions {
-  mode: 'record' | 'replay';
-  exe: string;
-  argv: string[];
-  env: string[];
-  cwd: string;
-  pin: boolean;
-  /** Replay speed factor; 'max' serves without waiting. */
-  speed?: number | 'max';
-  /** Replay: recorded path -> local file holding its recorded bytes. */
-  files?: Map<string, string>;
-  /** Replay: run in a network namespace of its own (default false). */
-  isolateNetwork?: boolean;
-  /** Replay: pause before serving the event with this seq (fast-forward target). */
-  pauseAt?: bigint;
-  /** Replay: pause before the first event. */
-  startPaused?: boolean;
-  /**
-   * Record: read on sockets the service closed and log what still arrives as late_data events
-   * (native/late_data.h). Omitted: the engine's defaults (on; 5000 ms, 1 MiB, 64 sockets).
-   */
-  lateData?: { enabled: boolean; ms?: number; bytes?: number; sockets?: number };
-  /** Replay: further config lines (injections, policy; native/inject.h, engine_main.cc). */
-  config?: string[];
+/** What a run does with the engine's output, and its replay input. */
+export interface EngineHooks {
   /** Replay: the recorded events. */
   input?: AsyncIterable<RecordBatch> | Iterable<RecordBatch>;
   onEvents(columns: EventColumns): void;
@@ -82,40 +33,19 @@ export interface EngineRunOptions {
   signal?: AbortSignal;
 }
 
+export type EngineRunOptions = EngineConfig & EngineHooks;
+
 export interface EngineExit {
   code: number | null;
   signal: number | null;
   messages: EngineMessage[];
 }
 
-// Config values are one word: the engine decodes %XX back to the byte (UTF-8 bytes, so any text
-// survives).
-const escape = percentEncode;
-
-function configText(o: EngineRunOptions): string {
-  const lines = [`mode ${o.mode}`, `exe ${escape(o.exe)}`, `cwd ${escape(o.cwd)}`, `pin ${o.pin ? 1 : 0}`];
-  for (const a of o.argv) lines.push(`arg ${escape(a)}`);
-  for (const e of o.env) lines.push(`env ${escape(e)}`);
-  if (o.isolateNetwork) lines.push('isolate_network 1');
-  if (o.pauseAt !== undefined) lines.push(`pause_at ${o.pauseAt}`);
-  if (o.startPaused) lines.push('start_paused 1');
-  if (o.lateData) {
-    lines.push(`late_data ${o.lateData.enabled ? 1 : 0}`);
-    if (o.lateData.ms !== undefined) lines.push(`late_data_ms ${o.lateData.ms}`);
-    if (o.lateData.bytes !== undefined) lines.push(`late_data_bytes ${o.lateData.bytes}`);
-    if (o.lateData.sockets !== undefined) lines.push(`late_data_sockets ${o.lateData.sockets}`);
-  }
-  if (o.speed !== undefined) lines.push(`speed ${o.speed === 'max' ? 'max' : String(o.speed)}`);
-  for (const [recorded, local] of o.files ?? []) lines.push(`file ${escape(recorded)} ${escape(local)}`);
-  lines.push(...(o.config ?? []));
-  return lines.join('\n') + '\n';
-}
-
 /** A running engine: its outcome, and for a replay a channel for control commands. */
 export interface EngineRun {
   readonly done: Promise<EngineExit>;
-  /** Sends a control command to a running replay (see native/replayer.cc). */
-  control(command: string): void;
+  /** Sends a control verb to a running replay. */
+  control(verb: ControlVerb): void;
   /** Asks the engine to stop: it kills and reaps its tracee, then exits. */
   stop(): void;
 }
@@ -148,7 +78,7 @@ export function startEngine(o: EngineRunOptions): EngineRun {
         } else if (type === FRAME_EVENTS && data) {
           o.onEvents(native.decodeEvents(data));
         } else if (type === FRAME_MESSAGE && data) {
-          const msg = JSON.parse(Buffer.from(data).toString('utf8')) as EngineMessage;
+          const msg = decodeMessage(Buffer.from(data).toString('utf8'));
           messages.push(msg);
           o.onMessage?.(msg);
         }
@@ -211,7 +141,8 @@ export function startEngine(o: EngineRunOptions): EngineRun {
   }
   return {
     done,
-    control(command: string): void {
+    control(verb: ControlVerb): void {
+      const command = encodeControl(verb);
       if (inputSent) writeControl(command);
       else queued.push(command);
     },
@@ -222,7 +153,7 @@ export function startEngine(o: EngineRunOptions): EngineRun {
 // The input stays open until the engine exits (a replay takes control commands on it);
 // startEngine closes it then.
 async function sendInput(native: NativeAddon, fd: number, o: EngineRunOptions): Promise<void> {
-  native.writeFrame(fd, FRAME_CONFIG, Buffer.from(configText(o), 'utf8'));
+  native.writeFrame(fd, FRAME_CONFIG, Buffer.from(encodeConfig(o), 'utf8'));
   if (o.input) {
     for await (const batch of o.input) {
       if (batch.numRows > 0) native.writeFrame(fd, FRAME_EVENTS, native.encodeEvents(fromRecordBatch(batch)));

@@ -1,12 +1,11 @@
 // Injections: counterfactual replay's edits to a recorded incident, as data (types.ts holds the
-// schema the engine reads).
+// model; src/engine/protocol.ts sends them to the engine).
 export * from './types';
 export { InjectionSpecError, InjectionApplyError } from './errors';
 export { parseInjection, parseInjectionSpec, renderSpec, INJECTION_FLAGS, type InjectionFlag } from './parse';
 export { delay, fail, latency, timeout, signal, injectionFromJSON, type SelectorOptions, type DelayOptions } from './build';
 export { describeInjection, describeWhen, formatUs } from './describe';
 export { whenHits, globMatch, formatWhen } from './fields';
-export { toEngineConfig, percentEncode, percentDecode, engineObject } from './serialize';
 export {
   applyToCommand,
   applyToFile,

@@ -1,18 +1,11 @@
 // Injections: edits to a recorded incident that a counterfactual replay applies (DESIGN.md,
 // "Injections: counterfactual replay"). They are plain data: JSON.parse(JSON.stringify(x)) is
 // deep-equal to x (only strings, finite numbers, null, arrays and plain objects; never undefined,
-// bigint or functions), so they are stored with a run, shown in notebooks and sent to the engine
-// as they are.
+// bigint or functions), so they are stored with a run and shown in notebooks as they are.
 //
-// ENGINE SCHEMA (version 1). toEngineConfig() sends each injection to replaybook-engine as one
-// config line `inject <JSON>`, the JSON percent-encoded as every config value is (each byte that
-// is '%', ASCII whitespace, a control byte or >= 0x80 becomes %XX, two upper-case hex digits; the
-// engine's unescape() restores the UTF-8 bytes). The JSON object is the injection below plus two
-// fields: "v": 1 (this schema) and "index" (its 0-based position in the run's list; list order
-// breaks ties, see "Several injections" below). Field by field:
+// THE MODEL, field by field. The engine does not read this JSON: src/engine/protocol.ts
+// (injectionLine) writes what it needs of each injection as one config line.
 //
-//   v        1
-//   index    0, 1, ...
 //   id       string: stable name of the injection (a label given by the analyst, else
 //            "<kind>-<8 hex digits of SHA-256 of spec>"); the engine names it in its reports
 //   kind     "delay" | "fail" | "signal" | "latency" | "timeout"
@@ -195,4 +188,3 @@ export type InjectionKind = Injection['kind'];
 /** The injections that act on matching syscalls. */
 export type SyscallInjection = DelayInjection | FailInjection | SignalInjection;
 
-export const ENGINE_SCHEMA_VERSION = 1;

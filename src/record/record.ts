@@ -5,7 +5,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { RecordBatch } from 'apache-arrow';
-import { runEngine, type EngineMessage } from '../engine/engine';
+import { runEngine } from '../engine/engine';
+import type { EngineMessage, ErrorMessage, ExitMessage } from '../engine/protocol';
 import { toRecordBatch } from '../engine/columns';
 import { EVENT_KINDS, RECORDING_RUN, type IncidentInfo } from '../events/schema';
 import type { EventStore } from '../store/types';
@@ -97,8 +98,9 @@ export function resolveExecutable(cmd: string, cwd: string, env: NodeJS.ProcessE
 }
 
 
-function engineError(messages: EngineMessage[]): EngineMessage | undefined {
-  return messages.find((m) => m.type === 'error');
+function engineError(messages: readonly EngineMessage[]): ErrorMessage | undefined {
+  for (const m of messages) if (m.type === 'error') return m;
+  return undefined;
 }
 
 export async function record(o: RecordOptions): Promise<RecordResult> {
@@ -125,7 +127,7 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
   let count = 0;
   // The service's own duration: late data may be logged after it exited.
   let lastServiceEnter = 0n;
-  let exitMsg: EngineMessage | undefined;
+  let exitMsg: ExitMessage | undefined;
   const warnings: string[] = [];
   const startedAtNs = BigInt(Date.now()) * 1_000_000n;
   const exit = await runEngine({
@@ -144,14 +146,14 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
       o.onProgress?.(count);
     },
     onMessage(m) {
-      if (m.type === 'file' && typeof m.path === 'string') files.set(m.path, String(m.role));
+      if (m.type === 'file') files.set(m.path, m.role);
       if (m.type === 'exit') exitMsg = m;
-      if (m.type === 'warning') warnings.push(String(m.message));
+      if (m.type === 'warning') warnings.push(m.message);
     },
   });
   const err = engineError(exit.messages);
   if (err) {
-    throw new ReplaybookError(String(err.code ?? 'engine'), `recording failed: ${String(err.message)}; nothing was stored`);
+    throw new ReplaybookError(err.code, `recording failed: ${err.message}; nothing was stored`);
   }
   if (!exitMsg) {
     throw new ReplaybookError(
@@ -182,8 +184,8 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
     exe_path: exe,
     exe_sha256: fileShas[exeReal] ?? sha256File(exe),
     started_at_ns: startedAtNs,
-    exit_code: typeof exitMsg.exit_code === 'number' ? exitMsg.exit_code : null,
-    exit_signal: typeof exitMsg.signal === 'string' ? exitMsg.signal : null,
+    exit_code: exitMsg.exitCode,
+    exit_signal: exitMsg.signal,
     event_count: count,
     duration_ns: lastServiceEnter,
     files: fileShas,

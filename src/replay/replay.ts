@@ -2,7 +2,7 @@
 // emulated syscall served from the log; the run is stored with its own events.
 import { randomBytes } from 'node:crypto';
 import { Table, type RecordBatch } from 'apache-arrow';
-import type { EngineMessage } from '../engine/engine';
+import type { Divergence, InjectionReport } from '../engine/protocol';
 import { ReplaySession } from './session';
 import type { IncidentInfo } from '../events/schema';
 import { ReplaybookError } from '../errors';
@@ -50,34 +50,8 @@ export interface Unrecorded {
   policy: 'error' | 'refuse';
 }
 
-/** What a counterfactual run did with its injections. */
-export interface InjectionReport {
-  id: string;
-  kind: string;
-  matched: number;
-  fired: number;
-}
-
-/** A recorded or replayed syscall as the divergence report shows it. */
-export interface DivergentCall {
-  name: string;
-  nr: number;
-  args: bigint[];
-  resource: string;
-  /** Bytes the call handed to the kernel (written data, paths). */
-  data_in: Buffer;
-}
-
-/** Where the program stopped following the log. */
-export interface Divergence {
-  seq: number;
-  tid: number;
-  reason: string;
-  /** Instruction pointer after the syscall instruction. */
-  ip: bigint;
-  expected: DivergentCall | null;
-  actual: DivergentCall;
-}
+/** Per injection: the calls it matched and the times it fired (the engine's exit report). */
+export type { DivergentCall, Divergence, InjectionReport } from '../engine/protocol';
 
 export interface RunResult {
   incident: string;
@@ -117,27 +91,6 @@ export interface RunResult {
 export function newRunId(): string {
   const t = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
   return `run-${t}-${randomBytes(3).toString('hex')}`;
-}
-
-function call(j: Record<string, unknown>): DivergentCall {
-  return {
-    name: String(j.name),
-    nr: Number(j.nr),
-    args: (j.args as string[]).map((a) => BigInt(a)),
-    resource: String(j.resource ?? ''),
-    data_in: Buffer.from(String(j.data_in ?? ''), 'base64'),
-  };
-}
-
-export function divergenceOf(m: EngineMessage): Divergence {
-  return {
-    seq: Number(m.seq),
-    tid: Number(m.tid),
-    reason: String(m.reason),
-    ip: BigInt(String(m.ip)),
-    expected: m.expected ? call(m.expected as Record<string, unknown>) : null,
-    actual: call(m.actual as Record<string, unknown>),
-  };
 }
 
 /** The incident's recorded files unpacked in the blob cache: recorded path -> local file. */

@@ -3,15 +3,15 @@
 // and memory while paused, stop. replay() is a session run straight through.
 import * as fs from 'node:fs';
 import type { RecordBatch } from 'apache-arrow';
-import { startEngine, type EngineExit, type EngineMessage, type EngineRun } from '../engine/engine';
+import { startEngine, type EngineExit, type EngineRun } from '../engine/engine';
+import { divergenceJSON, type Divergence, type EngineMessage, type EngineMessageType, type ExitMessage, type StateMessage, type ThreadState } from '../engine/protocol';
 import { toRecordBatch } from '../engine/columns';
 import type { IncidentInfo, RunInfo } from '../events/schema';
 import { ReplaybookError } from '../errors';
 import { sha256File } from '../hash';
-import { divergenceOf, loadIncident, materializeFiles, newRunId, type ReplayOptions, type RunResult, type Speed, type Unrecorded } from './replay';
+import { loadIncident, materializeFiles, newRunId, type ReplayOptions, type RunResult, type Speed, type Unrecorded } from './replay';
 import * as path from 'node:path';
 import { applyToCommand, type CommandRewrite } from '../inject/rewrite';
-import { percentEncode, toEngineConfig } from '../inject/serialize';
 import { applyToFile } from '../inject/rewrite';
 import * as os from 'node:os';
 import { readFrom, writtenTo } from './outputs';
@@ -22,7 +22,7 @@ import type { Injection } from '../inject/types';
 export interface SessionThread {
   tid: number;
   realTid: number;
-  state: 'running' | 'at_syscall' | 'in_emulated_call' | 'waiting_turn' | 'in_kernel';
+  state: ThreadState;
 }
 
 /** Where a replay stands. */
@@ -42,7 +42,8 @@ export interface SessionState {
   registers: Record<string, bigint> | null;
 }
 
-type Waiter = { type: string; resolve: (m: EngineMessage) => void };
+// A reply awaited from the engine; the run's end (undefined) also settles it.
+type Waiter = { type: EngineMessageType; resolve: (m: EngineMessage | undefined) => void };
 
 function checkSpeed(speed: Speed): void {
   if (speed !== 'max' && !(typeof speed === 'number' && speed > 0 && Number.isFinite(speed))) {
@@ -137,7 +138,6 @@ export class ReplaySession {
       exe: this.runExe,
       argv: this.command.argv,
       env: this.command.env,
-      config: this.engineConfig(),
       cwd: fs.existsSync(this.info.cwd) ? this.info.cwd : '/',
       pin: o.pin ?? true,
       speed: this.currentSpeed,
@@ -145,6 +145,12 @@ export class ReplaySession {
       isolateNetwork: o.isolateNetwork ?? true,
       startPaused: paused,
       pauseAt: pauseAt === undefined ? undefined : BigInt(pauseAt),
+      injections: o.injections ?? [],
+      // The program may legitimately differ from the log: its first departure switches policy.
+      counterfactual: this.command.changes.length > 0 || o.binary !== undefined,
+      editedFiles: this.editedFiles,
+      jitter: o.jitter && o.jitter.ms > 0 ? { us: Math.round(o.jitter.ms * 1000), seed: o.jitter.seed } : undefined,
+      unrecorded: o.unrecorded === 'refuse' ? 'refuse' : 'error',
       input: this.keepRecorded(this.wholeLog ?? o.store.events(this.incidentId), this.recordedBatches),
       signal: o.signal,
       onEvents: (cols) => {
@@ -168,18 +174,6 @@ export class ReplaySession {
     this.done.catch(() => undefined);
   }
 
-  /** Injections and policy for the engine (native/inject.h, engine_main.cc). */
-  private engineConfig(): string[] {
-    const o = this.o;
-    const lines = toEngineConfig(o.injections ?? []);
-    // The program may legitimately differ from the log: its first departure switches policy.
-    if (this.command.changes.length > 0 || o.binary !== undefined) lines.push('counterfactual 1');
-    for (const [recorded, local] of this.editedFiles) lines.push(`edit_file ${percentEncode(recorded)} ${percentEncode(local)}`);
-    if (o.jitter && o.jitter.ms > 0) lines.push(`jitter ${Math.round(o.jitter.ms * 1000)} ${Math.trunc(o.jitter.seed) >>> 0}`);
-    if (o.unrecorded === 'refuse') lines.push('unrecorded refuse');
-    return lines;
-  }
-
   // The log is fetched once per session: what goes to the engine is also what the outcome
   // compares, and a restart serves the same batches again.
   private async *keepRecorded(events: AsyncIterable<RecordBatch> | Iterable<RecordBatch>, kept: RecordBatch[]): AsyncGenerator<RecordBatch> {
@@ -196,30 +190,32 @@ export class ReplaySession {
   }
 
   private flushWaiters(): void {
-    for (const w of this.waiters.splice(0)) w.resolve({ type: 'exit' });
+    for (const w of this.waiters.splice(0)) w.resolve(undefined);
   }
 
-  private until(type: string): Promise<EngineMessage> {
-    if (this.finished) return Promise.resolve({ type: 'exit' });
+  /** The next message of this type (a divergence also ends a wait for `paused`); undefined
+   * when the run ends first. */
+  private until(type: EngineMessageType): Promise<EngineMessage | undefined> {
+    if (this.finished) return Promise.resolve(undefined);
     return new Promise((resolve) => this.waiters.push({ type, resolve }));
   }
 
   /** Pauses before the next event; resolves with the state once paused (or the run ended). */
   async pause(): Promise<SessionState> {
     const paused = this.until('paused');
-    this.engine.control('pause');
+    this.engine.control({ verb: 'pause' });
     await paused;
     return this.state();
   }
 
   resume(): void {
-    this.engine.control('resume');
+    this.engine.control({ verb: 'resume' });
   }
 
   /** Serves `n` more events, then pauses; resolves with the state. */
   async step(n = 1): Promise<SessionState> {
     const paused = this.until('paused');
-    this.engine.control(`step ${Math.max(1, Math.floor(n))}`);
+    this.engine.control({ verb: 'step', n });
     await paused;
     return this.state();
   }
@@ -228,7 +224,7 @@ export class ReplaySession {
   speed(x: Speed): void {
     checkSpeed(x);
     this.currentSpeed = x;
-    this.engine.control(`speed ${x === 'max' ? 'max' : x}`);
+    this.engine.control({ verb: 'speed', speed: x });
   }
 
   /**
@@ -245,13 +241,13 @@ export class ReplaySession {
       this.currentSpeed = 'max';
       this.launch(false, seq);
     } else {
-      this.engine.control(`until ${seq}`);
-      this.engine.control('speed max');
-      this.engine.control('resume');
+      this.engine.control({ verb: 'until', seq });
+      this.engine.control({ verb: 'speed', speed: 'max' });
+      this.engine.control({ verb: 'resume' });
     }
     await this.until('paused');
     this.currentSpeed = speed;
-    this.engine.control(`speed ${speed === 'max' ? 'max' : speed}`);
+    this.engine.control({ verb: 'speed', speed });
     return this.state();
   }
 
@@ -261,31 +257,20 @@ export class ReplaySession {
       return { paused: false, seq: this.count, served: this.count, speed: this.currentSpeed, virtualNs: 0n, next: null, threads: [], registers: null };
     }
     const reply = this.until('state');
-    this.engine.control('state');
-    const m = (await reply) as EngineMessage & Record<string, unknown>;
-    if (m.type !== 'state') return this.state();
-    const next = m.next as { name: string; args: string[]; resource: string } | null;
-    const regs = m.regs as Record<string, string> | null;
-    return {
-      paused: Boolean(m.paused),
-      seq: Number(m.seq),
-      served: Number(m.served),
-      speed: m.speed === 'max' ? 'max' : Number(m.speed),
-      virtualNs: BigInt(String(m.virtual_ns)),
-      next: next && { name: next.name, tid: Number(m.next_tid), resource: next.resource, args: next.args.map((a) => BigInt(a)) },
-      threads: (m.threads as { tid: number; real_tid: number; state: SessionThread['state'] }[]).map((t) => ({ tid: t.tid, realTid: t.real_tid, state: t.state })),
-      registers: regs && Object.fromEntries(Object.entries(regs).map(([k, v]) => [k, BigInt(v)])),
-    };
+    this.engine.control({ verb: 'state' });
+    const m = await reply;
+    if (m?.type !== 'state') return this.state();
+    return stateOf(m);
   }
 
   /** Reads the memory of a paused thread (recorded tid). */
   async readMemory(tid: number, addr: bigint, length: number): Promise<Buffer> {
     const reply = this.until('memory');
-    this.engine.control(`read ${tid} ${addr} ${length}`);
-    const m = (await reply) as EngineMessage & { error?: string | null; data?: string };
-    if (m.type !== 'memory') throw new ReplaybookError('finished', 'the replay has ended: no memory to read');
+    this.engine.control({ verb: 'read', tid, addr, length });
+    const m = await reply;
+    if (m?.type !== 'memory') throw new ReplaybookError('finished', 'the replay has ended: no memory to read');
     if (m.error) throw new ReplaybookError('memory', `cannot read ${length} bytes at 0x${addr.toString(16)} of thread ${tid}: ${m.error}`);
-    return Buffer.from(m.data ?? '', 'base64');
+    return m.data;
   }
 
   /** Stops the replay (its program is killed) and resolves with the outcome so far. */
@@ -316,20 +301,23 @@ export class ReplaySession {
     this.flushWaiters();
     const o = this.o;
     const wallNs = process.hrtime.bigint() - started;
-    const err = exit.messages.find((m) => m.type === 'error');
-    if (err) throw new ReplaybookError(String(err.code ?? 'engine'), `replay failed: ${String(err.message)}`);
-    const exitMsg = exit.messages.find((m) => m.type === 'exit');
+    let exitMsg: ExitMessage | undefined;
+    let divergence: Divergence | null = null;
+    let switchedAt: RunResult['switchedAt'] = null;
+    const unrecorded: Unrecorded[] = [];
+    const warnings: string[] = [];
+    for (const m of exit.messages) {
+      if (m.type === 'error') throw new ReplaybookError(m.code, `replay failed: ${m.message}`);
+      if (m.type === 'exit') exitMsg = m;
+      if (m.type === 'divergence' && !divergence) divergence = { seq: m.seq, tid: m.tid, reason: m.reason, ip: m.ip, expected: m.expected, actual: m.actual };
+      if (m.type === 'policy' && !switchedAt) switchedAt = { seq: m.seq, reason: m.reason };
+      if (m.type === 'unrecorded') unrecorded.push({ name: m.name, tid: m.tid, reason: m.reason, policy: m.policy });
+      if (m.type === 'warning') warnings.push(m.message);
+    }
     if (!exitMsg) {
       throw new ReplaybookError('engine_crashed', `the replay engine stopped unexpectedly (${exit.signal ? `signal ${exit.signal}` : `exit ${exit.code}`})`);
     }
-    const divMsg = exit.messages.find((m) => m.type === 'divergence');
-    const policyMsg = exit.messages.find((m) => m.type === 'policy');
-    const unrecorded: Unrecorded[] = exit.messages
-      .filter((m) => m.type === 'unrecorded')
-      .map((m) => ({ name: String(m.name), tid: Number(m.tid), reason: String(m.reason), policy: m.policy === 'refuse' ? 'refuse' : 'error' }));
-    const divergence = divMsg ? divergenceOf(divMsg) : null;
-    const exitCode = typeof exitMsg.exit_code === 'number' ? exitMsg.exit_code : null;
-    const signal = typeof exitMsg.signal === 'string' ? exitMsg.signal : null;
+    const { exitCode, signal } = exitMsg;
     const stdout = writtenTo(this.batches, 'stdout');
     const stderr = writtenTo(this.batches, 'stderr');
     const recordedBatches = this.recordedBatches;
@@ -355,7 +343,7 @@ export class ReplaySession {
         exit_signal: signal,
         event_count: this.count,
         wall_ns: wallNs,
-        divergence: divMsg ? JSON.stringify(divMsg) : '',
+        divergence: divergence ? divergenceJSON(divergence) : '',
         stdout: new Uint8Array(stdout),
         stderr: new Uint8Array(stderr),
       };
@@ -376,14 +364,12 @@ export class ReplaySession {
       recorded,
       reproduced,
       localExeChanged: this.localExeChanged,
-      warnings: exit.messages.filter((m) => m.type === 'warning').map((m) => String(m.message)),
+      warnings,
       stored,
-      policy: policyMsg ? 'stream' : 'strict',
-      switchedAt: policyMsg ? { seq: Number(policyMsg.seq), reason: String(policyMsg.reason) } : null,
+      policy: switchedAt ? 'stream' : 'strict',
+      switchedAt,
       injections: o.injections ?? [],
-      injectionReport: Array.isArray(exitMsg.injections)
-        ? (exitMsg.injections as Record<string, unknown>[]).map((r) => ({ id: String(r.id), kind: String(r.kind), matched: Number(r.matched), fired: Number(r.fired) }))
-        : [],
+      injectionReport: exitMsg.replay?.injections ?? [],
       unrecorded,
       label: o.label ?? null,
       commandChanges: this.command.changes.map((c) => `${c.target} ${c.name}: ${c.before ?? '(unset)'} -> ${c.after}`),
@@ -423,4 +409,17 @@ export function checkInjections(injections: readonly Injection[]): void {
       throw new ReplaybookError('unsupported_injection', `${describeInjection(i)}: signal injections are not supported by the replay engine yet`);
     }
   }
+}
+
+function stateOf(m: StateMessage): SessionState {
+  return {
+    paused: m.paused,
+    seq: m.seq,
+    served: m.served,
+    speed: m.speed,
+    virtualNs: m.virtualNs,
+    next: m.next && { name: m.next.call.name, tid: m.next.tid, resource: m.next.call.resource, args: m.next.call.args },
+    threads: m.threads,
+    registers: m.registers,
+  };
 }

@@ -1,0 +1,142 @@
+// The engine protocol, C++ side: the config Node sends, the control verbs of a running replay,
+// and every JSON message back. src/engine/protocol.ts is the other side; change both together
+// and raise kProtocolVersion.
+//
+// Config: one line per setting, "key value...", values percent-encoded (%XX is the byte XX):
+//   version N (first)       mode record|replay     exe PATH    cwd PATH    pin 0|1
+//   arg VALUE (repeated)    env VALUE (repeated)
+//   record: late_data 0|1 (default 1)  late_data_ms N  late_data_bytes N  late_data_sockets N
+//     (reading sockets on after the service closed them, and its bounds: see late_data.h)
+//   replay: speed FACTOR|max    isolate_network 0|1    pause_at SEQ    start_paused 0|1
+//     file RECORDED_PATH LOCAL_BLOB_PATH (repeated)
+//     inject ID KIND key=value... (repeated; keys in inject.h)
+//     counterfactual 0|1      jitter MAX_US SEED      unrecorded error|refuse
+//     edit_file RECORDED_PATH LOCAL_FILE (the program reads this content instead; repeated)
+//
+// Control verbs (one per control frame): pause | resume | step N | speed X|max | until SEQ |
+// state | read TID ADDR LEN | stop. TID is a recorded thread id.
+//
+// Messages: one JSON object per message frame, {"type": ..., ...}; 64-bit values (addresses,
+// arguments, nanoseconds) are decimal strings, bytes are base64.
+#pragma once
+#include <sys/types.h>
+#include <sys/user.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "batch.h"
+#include "tracer.h"
+
+namespace rb {
+
+constexpr int kProtocolVersion = 2;
+
+struct RecordOptions;
+struct ReplayOptions;
+struct Injection;
+
+// ---- config ----
+
+struct EngineConfig {
+  std::string mode;  // record | replay
+  SpawnConfig spawn;
+  bool isolate_network = false;
+};
+
+// Parses a config frame: the spawn into `c`, each mode's settings into its tool's options.
+// False with `err` set (one line, naming the key) on a bad or mismatched config.
+bool parse_config(const std::string& text, EngineConfig& c, RecordOptions& record, ReplayOptions& replay,
+                  std::string& err);
+// Config values are percent-encoded words (%XX is the byte XX).
+std::string percent_decode(const std::string& s);
+
+// ---- control verbs ----
+
+struct ControlVerb {
+  enum Kind { Pause, Resume, Step, Speed, Until, State, Read, Stop } kind = Pause;
+  uint64_t n = 1;       // step
+  double speed = 1.0;   // speed: 0 = max
+  uint64_t seq = 0;     // until
+  pid_t tid = 0;        // read (recorded)
+  uint64_t addr = 0, len = 0;
+};
+bool parse_control(const std::string& line, ControlVerb& v, std::string& err);
+
+// ---- the JSON writer ----
+
+// Appends JSON to a string; commas between members and elements are its business.
+class JsonWriter {
+ public:
+  JsonWriter& begin_object();
+  JsonWriter& end_object();
+  JsonWriter& begin_array();
+  JsonWriter& end_array();
+  JsonWriter& key(const char* k);
+  JsonWriter& str(const std::string& s);  // valid UTF-8 as is; other bytes as \u00XX
+  JsonWriter& i64(int64_t v);
+  JsonWriter& u64(uint64_t v);
+  JsonWriter& f64(double v);              // null when not finite
+  JsonWriter& boolean(bool v);
+  JsonWriter& null();
+  JsonWriter& dec(uint64_t v);            // a 64-bit value as a decimal string
+  JsonWriter& sdec(int64_t v);
+  JsonWriter& bytes(const std::string& b);  // base64
+  const std::string& text() const { return out_; }
+
+ private:
+  void comma();
+  std::string out_;
+  std::vector<bool> first_;  // per open container: no member written yet
+  bool after_key_ = false;
+};
+
+std::string base64(const std::string& s);
+
+// ---- messages ----
+
+std::string started_message(int cpu);
+std::string error_message(const std::string& code, const std::string& message);
+std::string warning_message(const std::string& code, const std::string& message);
+// A file the recorded program mapped or the kernel loaded for it.
+std::string file_message(const char* role, const std::string& path);
+// The recording's end: wait status as exit_code / signal.
+std::string exit_message(int status);
+
+struct ReplayReport {
+  uint64_t consumed = 0;     // log events served
+  uint64_t log_events = 0;
+  bool stream = false;       // the run left the log
+  uint64_t switched_at = 0;  // seq where it did
+  const std::vector<Injection>* injections = nullptr;
+};
+std::string replay_exit_message(int status, const ReplayReport& r);
+
+std::string paused_message(const char* reason, uint64_t seq);
+std::string policy_message(uint64_t seq, const std::string& reason);
+std::string unrecorded_message(bool refuse, const std::string& name, int64_t tid, const std::string& reason);
+// `expected` null: the log had ended.
+std::string divergence_message(uint64_t seq, int64_t tid, uint64_t ip, const std::string& reason,
+                               const Event* expected, const Event& actual);
+// `error` empty: `bytes` were read.
+std::string memory_message(uint64_t addr, const std::string& error, const std::string& bytes);
+
+struct ThreadReport {
+  pid_t tid;       // recorded
+  pid_t real_tid;
+  const char* state;  // running | at_syscall | in_emulated_call | waiting_turn | in_kernel
+};
+struct StateReport {
+  bool paused = false;
+  uint64_t seq = 0;     // of the next event to serve
+  uint64_t served = 0;
+  double speed = 1.0;   // 0 = max
+  int64_t virtual_ns = 0;
+  const Event* next = nullptr;
+  std::vector<ThreadReport> threads;
+  const user_regs_struct* regs = nullptr;  // of the thread at the next call, when stopped there
+};
+std::string state_message(const StateReport& s);
+
+}  // namespace rb

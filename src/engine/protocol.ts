@@ -1,0 +1,560 @@
+// The engine protocol, TypeScript side: everything that crosses the pipes to and from
+// replaybook-engine is written or read here (native/protocol.h is the C++ side).
+//
+// Frames (native/batch.h): CONFIG (text, below), EVENTS (event batches, both ways), END (the
+// recorded events are all sent), CONTROL (one control verb, replay only), MESSAGE (one JSON
+// object back).
+//
+// Config is one line per setting, `key value...`, every value one printable-ASCII word
+// (percentEncode). The first line is `version N`: an engine built from other sources refuses the
+// config instead of misreading it.
+import { ReplaybookError } from '../errors';
+import type { Injection, Selector } from '../inject/types';
+
+/** Raised on both sides when it changes: `version N`, and the `started` message echoes it. */
+export const PROTOCOL_VERSION = 2;
+
+export const FRAME_EXITED = 0;
+export const FRAME_CONFIG = 1;
+export const FRAME_EVENTS = 2;
+export const FRAME_MESSAGE = 3;
+export const FRAME_END = 4;
+export const FRAME_CONTROL = 5;
+
+// ---------------------------------------------------------------------------------------------
+// Config (Node -> engine)
+
+/** What both modes run. */
+export interface SpawnConfig {
+  exe: string;
+  argv: readonly string[];
+  env: readonly string[];
+  cwd: string;
+  /** Pin the tracer and the tracee to one CPU. */
+  pin: boolean;
+}
+
+/** Reading sockets on after the service closed them (native/late_data.h). Omitted: the
+ * engine's defaults (on; 5000 ms, 1 MiB, 64 sockets). */
+export interface LateDataConfig {
+  enabled: boolean;
+  ms?: number;
+  bytes?: number;
+  sockets?: number;
+}
+
+export interface RecordConfig extends SpawnConfig {
+  mode: 'record';
+  lateData?: LateDataConfig;
+}
+
+export interface ReplayConfig extends SpawnConfig {
+  mode: 'replay';
+  /** Replay speed factor; 'max' serves without waiting. Default 1. */
+  speed?: number | 'max';
+  /** Recorded path -> local file holding its recorded bytes. */
+  files?: ReadonlyMap<string, string>;
+  /** Run in a network namespace of its own (default false). */
+  isolateNetwork?: boolean;
+  /** Pause before serving the event with this seq (fast-forward target). */
+  pauseAt?: bigint;
+  /** Pause before the first event. */
+  startPaused?: boolean;
+  /** In list order (the order decides ties). env/arg/file timeouts have no engine form: they
+   * are applied before the engine starts. */
+  injections?: readonly Injection[];
+  /** The program may legitimately differ from the log: its first departure switches policy. */
+  counterfactual?: boolean;
+  /** Recorded path -> local file whose content the program reads instead. */
+  editedFiles?: ReadonlyMap<string, string>;
+  /** Arrivals from the network vary by up to `us`, from a seeded generator. */
+  jitter?: { us: number; seed: number };
+  /** An interaction the log cannot answer: end the run ('error', default) or fail the call. */
+  unrecorded?: 'error' | 'refuse';
+}
+
+export type EngineConfig = RecordConfig | ReplayConfig;
+
+/**
+ * Percent-encodes text for a config value: the UTF-8 bytes that are '%', ASCII whitespace,
+ * control bytes or >= 0x7f become %XX, so that the value is one printable ASCII word (the
+ * engine splits config lines at spaces, then decodes each %XX back to its byte).
+ */
+export function percentEncode(text: string): string {
+  let out = '';
+  for (const b of Buffer.from(text, 'utf8')) {
+    out += b === 0x25 || b <= 0x20 || b >= 0x7f ? '%' + b.toString(16).toUpperCase().padStart(2, '0') : String.fromCharCode(b);
+  }
+  return out;
+}
+
+/** The inverse of percentEncode, decoding as the engine does (%XX -> the byte XX). */
+export function percentDecode(word: string): string {
+  const bytes: number[] = [];
+  for (let i = 0; i < word.length; i++) {
+    if (word[i] === '%' && i + 2 < word.length && /^[0-9A-Fa-f]{2}$/.test(word.slice(i + 1, i + 3))) {
+      bytes.push(parseInt(word.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else {
+      bytes.push(word.charCodeAt(i) & 0xff);
+    }
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+
+function wholeNumber(what: string, n: number): string {
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`${what} must be a whole number >= 0, not ${n}`);
+  return String(n);
+}
+
+function speedWord(speed: number | 'max'): string {
+  if (speed === 'max') return 'max';
+  if (!(speed > 0 && Number.isFinite(speed))) throw new RangeError(`speed must be a positive number or 'max', not ${speed}`);
+  return String(speed);
+}
+
+function selectorWords(sel: Selector): string[] {
+  const w = [`syscalls=${percentEncode(sel.syscalls.join(','))}`];
+  if (sel.pid !== null) w.push(`pid=${sel.pid}`);
+  if (sel.tid !== null) w.push(`tid=${sel.tid}`);
+  if (sel.resource !== null) w.push(`resource=${percentEncode(sel.resource)}`);
+  for (const a of sel.args) w.push(`${a.op === 'all' ? 'argmask' : 'arg'}${a.index}=${a.value}`);
+  w.push(`when=${sel.when.first},${sel.when.last ?? 0},${sel.when.step}`);
+  return w;
+}
+
+/**
+ * One injection as the engine reads it, `inject ID KIND key=value...`, or null for a timeout
+ * applied before the engine starts (env, arg, file). Keys:
+ *   selector (delay, fail, signal): syscalls=NAME,NAME  pid=N  tid=N (recorded ids)
+ *     resource=GLOB  argI=V (equals)  argmaskI=V (every bit set)  when=FIRST,LAST,STEP (LAST 0:
+ *     no end)
+ *   delay: enter_us=N exit_us=N   fail: errno=N or retval=N   signal: signal=N
+ *   latency: resource=GLOB us=N   timeout: syscall=NAME value_us=N (-1: none)
+ */
+export function injectionLine(i: Injection): string | null {
+  const id = percentEncode(i.id);
+  switch (i.kind) {
+    case 'delay':
+      return [`inject ${id} delay`, ...selectorWords(i.select), `enter_us=${i.enterUs}`, `exit_us=${i.exitUs}`].join(' ');
+    case 'fail':
+      return [`inject ${id} fail`, ...selectorWords(i.select), i.errno !== null ? `errno=${i.errno}` : `retval=${i.retval ?? 0}`].join(' ');
+    case 'signal':
+      return [`inject ${id} signal`, ...selectorWords(i.select), `signal=${i.signal}`].join(' ');
+    case 'latency':
+      return `inject ${id} latency resource=${percentEncode(i.resource)} us=${i.us}`;
+    case 'timeout':
+      if (i.target.type !== 'syscall') return null;
+      return `inject ${id} timeout syscall=${i.target.name} value_us=${i.us ?? -1}`;
+  }
+}
+
+/** The injections' config lines, in list order (env/arg/file timeouts have none). */
+export function injectionLines(injections: readonly Injection[]): string[] {
+  return injections.map(injectionLine).filter((l): l is string => l !== null);
+}
+
+/** The config frame's text for a run. */
+export function encodeConfig(c: EngineConfig): string {
+  const e = percentEncode;
+  const lines = [`version ${PROTOCOL_VERSION}`, `mode ${c.mode}`, `exe ${e(c.exe)}`, `cwd ${e(c.cwd)}`, `pin ${c.pin ? 1 : 0}`];
+  for (const a of c.argv) lines.push(`arg ${e(a)}`);
+  for (const v of c.env) lines.push(`env ${e(v)}`);
+  if (c.mode === 'record') {
+    if (c.lateData) {
+      const l = c.lateData;
+      lines.push(`late_data ${l.enabled ? 1 : 0}`);
+      if (l.ms !== undefined) lines.push(`late_data_ms ${wholeNumber('lateData.ms', l.ms)}`);
+      if (l.bytes !== undefined) lines.push(`late_data_bytes ${wholeNumber('lateData.bytes', l.bytes)}`);
+      if (l.sockets !== undefined) lines.push(`late_data_sockets ${wholeNumber('lateData.sockets', l.sockets)}`);
+    }
+    return lines.join('\n') + '\n';
+  }
+  if (c.speed !== undefined) lines.push(`speed ${speedWord(c.speed)}`);
+  if (c.isolateNetwork) lines.push('isolate_network 1');
+  if (c.pauseAt !== undefined) lines.push(`pause_at ${c.pauseAt}`);
+  if (c.startPaused) lines.push('start_paused 1');
+  for (const [recorded, local] of c.files ?? []) lines.push(`file ${e(recorded)} ${e(local)}`);
+  lines.push(...injectionLines(c.injections ?? []));
+  if (c.counterfactual) lines.push('counterfactual 1');
+  for (const [recorded, local] of c.editedFiles ?? []) lines.push(`edit_file ${e(recorded)} ${e(local)}`);
+  if (c.jitter && c.jitter.us > 0) lines.push(`jitter ${wholeNumber('jitter.us', c.jitter.us)} ${Math.trunc(c.jitter.seed) >>> 0}`);
+  if (c.unrecorded === 'refuse') lines.push('unrecorded refuse');
+  return lines.join('\n') + '\n';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Control verbs (Node -> engine, replay only; one per CONTROL frame)
+
+export type ControlVerb =
+  | { verb: 'pause' }
+  | { verb: 'resume' }
+  /** Serve `n` more events, then pause. */
+  | { verb: 'step'; n: number }
+  | { verb: 'speed'; speed: number | 'max' }
+  /** Pause before the event with this seq. */
+  | { verb: 'until'; seq: number }
+  /** Answered with a `state` message. */
+  | { verb: 'state' }
+  /** Answered with a `memory` message; `tid` is a recorded thread id. */
+  | { verb: 'read'; tid: number; addr: bigint; length: number }
+  /** Kill the program; the run ends. */
+  | { verb: 'stop' };
+
+export function encodeControl(c: ControlVerb): string {
+  switch (c.verb) {
+    case 'pause':
+    case 'resume':
+    case 'state':
+    case 'stop':
+      return c.verb;
+    case 'step':
+      return `step ${Math.max(1, Math.floor(c.n))}`;
+    case 'speed':
+      return `speed ${speedWord(c.speed)}`;
+    case 'until':
+      return `until ${wholeNumber('until', c.seq)}`;
+    case 'read':
+      return `read ${wholeNumber('tid', c.tid)} ${c.addr} ${wholeNumber('length', c.length)}`;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages (engine -> Node)
+
+/** A syscall as a message names it (the recorded one, or the one the program made). */
+export interface DivergentCall {
+  name: string;
+  nr: number;
+  args: bigint[];
+  resource: string;
+  /** Bytes the call handed to the kernel (written data, paths). */
+  data_in: Buffer;
+}
+
+/** Where the program stopped following the log. */
+export interface Divergence {
+  /** seq of the run's event where it happened. */
+  seq: number;
+  /** The recorded thread. */
+  tid: number;
+  reason: string;
+  /** Instruction pointer of the program's call (0 when it made none). */
+  ip: bigint;
+  /** The recorded call (null: the log had ended). */
+  expected: DivergentCall | null;
+  /** The call the program made. */
+  actual: DivergentCall;
+}
+
+export interface InjectionReport {
+  id: string;
+  kind: string;
+  /** Calls its selector matched. */
+  matched: number;
+  /** Times its action applied. */
+  fired: number;
+}
+
+export type ThreadState = 'running' | 'at_syscall' | 'in_emulated_call' | 'waiting_turn' | 'in_kernel';
+
+export interface StartedMessage {
+  type: 'started';
+  protocol: number;
+  /** The CPU the tracer and tracee are pinned to, -1 when unpinned. */
+  cpu: number;
+}
+/** A file the recorded program mapped or the kernel loaded for it. */
+export interface FileMessage {
+  type: 'file';
+  role: string;
+  path: string;
+}
+export interface WarningMessage {
+  type: 'warning';
+  code: string;
+  message: string;
+}
+export interface ErrorMessage {
+  type: 'error';
+  code: string;
+  message: string;
+}
+/** The run is over (the traced program exited and was reaped). */
+export interface ExitMessage {
+  type: 'exit';
+  exitCode: number | null;
+  /** SIGKILL, ... when a signal ended it. */
+  signal: string | null;
+  /** Replay only. */
+  replay: {
+    consumed: number;
+    logEvents: number;
+    policy: 'strict' | 'stream';
+    switchedAt: number | null;
+    injections: InjectionReport[];
+  } | null;
+}
+export interface PausedMessage {
+  type: 'paused';
+  reason: 'start' | 'pause' | 'step' | 'until';
+  /** seq of the next event to serve. */
+  seq: number;
+}
+export interface StateMessage {
+  type: 'state';
+  paused: boolean;
+  seq: number;
+  served: number;
+  speed: number | 'max';
+  virtualNs: bigint;
+  next: { call: DivergentCall; tid: number } | null;
+  threads: { tid: number; realTid: number; state: ThreadState }[];
+  registers: Record<string, bigint> | null;
+}
+export interface MemoryMessage {
+  type: 'memory';
+  addr: bigint;
+  error: string | null;
+  data: Buffer;
+}
+/** The run left the log: from `seq` on, the stream policy answers. */
+export interface PolicyMessage {
+  type: 'policy';
+  policy: 'stream';
+  seq: number;
+  reason: string;
+}
+/** An interaction the log cannot answer. */
+export interface UnrecordedMessage {
+  type: 'unrecorded';
+  policy: 'error' | 'refuse';
+  name: string;
+  tid: number;
+  reason: string;
+}
+export interface DivergenceMessage extends Divergence {
+  type: 'divergence';
+}
+
+export type EngineMessage =
+  | StartedMessage
+  | FileMessage
+  | WarningMessage
+  | ErrorMessage
+  | ExitMessage
+  | PausedMessage
+  | StateMessage
+  | MemoryMessage
+  | PolicyMessage
+  | UnrecordedMessage
+  | DivergenceMessage;
+
+export type EngineMessageType = EngineMessage['type'];
+
+/** A message from the engine that does not have the shape this side expects. */
+export class ProtocolError extends ReplaybookError {
+  constructor(
+    readonly messageType: string,
+    readonly field: string,
+    detail: string,
+  ) {
+    super('protocol', `engine message '${messageType}': ${field} ${detail} (the engine and the library disagree on the protocol: rebuild with \`npm run build\`)`);
+    this.name = 'ProtocolError';
+  }
+}
+
+type Json = Record<string, unknown>;
+
+// Field readers: each names the message type and the field path when the value is not there or
+// not of its type, so nothing downstream sees undefined or NaN.
+class Reader {
+  constructor(
+    private readonly type: string,
+    private readonly o: Json,
+    private readonly at: string = '',
+  ) {}
+  private fail(key: string, detail: string): never {
+    throw new ProtocolError(this.type, this.at + key, detail);
+  }
+  has(key: string): boolean {
+    return key in this.o;
+  }
+  got(key: string): unknown {
+    if (!(key in this.o)) this.fail(key, 'is missing');
+    return this.o[key];
+  }
+  str(key: string): string {
+    const v = this.got(key);
+    if (typeof v !== 'string') this.fail(key, `must be a string, got ${show(v)}`);
+    return v;
+  }
+  oneOf<T extends string>(key: string, values: readonly T[]): T {
+    const v = this.str(key);
+    if (!(values as readonly string[]).includes(v)) this.fail(key, `must be one of ${values.join(', ')}, got ${show(v)}`);
+    return v as T;
+  }
+  int(key: string): number {
+    const v = this.got(key);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v)) this.fail(key, `must be an integer, got ${show(v)}`);
+    return v;
+  }
+  num(key: string): number {
+    const v = this.got(key);
+    if (typeof v !== 'number' || !Number.isFinite(v)) this.fail(key, `must be a number, got ${show(v)}`);
+    return v;
+  }
+  bool(key: string): boolean {
+    const v = this.got(key);
+    if (typeof v !== 'boolean') this.fail(key, `must be true or false, got ${show(v)}`);
+    return v;
+  }
+  /** A 64-bit integer, sent as a decimal string (JSON numbers lose precision past 2^53). */
+  big(key: string): bigint {
+    return this.bigValue(key, this.got(key));
+  }
+  bigValue(key: string, v: unknown): bigint {
+    if (typeof v !== 'string' || !/^-?\d+$/.test(v)) this.fail(key, `must be a decimal string, got ${show(v)}`);
+    return BigInt(v);
+  }
+  bytes(key: string): Buffer {
+    const v = this.str(key);
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(v) || v.length % 4 !== 0) this.fail(key, 'must be base64');
+    return Buffer.from(v, 'base64');
+  }
+  isNull(key: string): boolean {
+    return this.got(key) === null;
+  }
+  obj(key: string): Reader {
+    const v = this.got(key);
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) this.fail(key, `must be an object, got ${show(v)}`);
+    return new Reader(this.type, v as Json, `${this.at}${key}.`);
+  }
+  list(key: string): unknown[] {
+    const v = this.got(key);
+    if (!Array.isArray(v)) this.fail(key, `must be an array, got ${show(v)}`);
+    return v;
+  }
+  /** An array of exactly `n` 64-bit decimal strings. */
+  bigs(key: string, n: number): bigint[] {
+    const v = this.list(key);
+    if (v.length !== n) this.fail(key, `must hold ${n} values, got ${v.length}`);
+    return v.map((x, i) => this.bigValue(`${key}[${i}]`, x));
+  }
+  objects(key: string): Reader[] {
+    return this.list(key).map((v, i) => {
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) this.fail(`${key}[${i}]`, `must be an object, got ${show(v)}`);
+      return new Reader(this.type, v as Json, `${this.at}${key}[${i}].`);
+    });
+  }
+  entries(): [string, unknown][] {
+    return Object.entries(this.o);
+  }
+}
+
+function show(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  const s = JSON.stringify(v);
+  return s.length > 40 ? s.slice(0, 40) + '...' : s;
+}
+
+function call(r: Reader): DivergentCall {
+  return {
+    name: r.str('name'),
+    nr: r.int('nr'),
+    args: r.bigs('args', 6),
+    resource: r.str('resource'),
+    data_in: r.bytes('data_in'),
+  };
+}
+
+const THREAD_STATES: readonly ThreadState[] = ['running', 'at_syscall', 'in_emulated_call', 'waiting_turn', 'in_kernel'];
+
+function decodeObject(type: string, r: Reader): EngineMessage {
+  switch (type) {
+    case 'started': {
+      const protocol = r.int('protocol');
+      if (protocol !== PROTOCOL_VERSION) throw new ProtocolError(type, 'protocol', `is ${protocol}, this library speaks ${PROTOCOL_VERSION}`);
+      return { type, protocol, cpu: r.int('cpu') };
+    }
+    case 'file':
+      return { type, role: r.str('role'), path: r.str('path') };
+    case 'warning':
+    case 'error':
+      return { type, code: r.str('code'), message: r.str('message') };
+    case 'exit': {
+      let replay: ExitMessage['replay'] = null;
+      if (r.has('consumed')) {
+        replay = {
+          consumed: r.int('consumed'),
+          logEvents: r.int('log_events'),
+          policy: r.oneOf('policy', ['strict', 'stream'] as const),
+          switchedAt: r.isNull('switched_at') ? null : r.int('switched_at'),
+          injections: r.objects('injections').map((i) => ({ id: i.str('id'), kind: i.str('kind'), matched: i.int('matched'), fired: i.int('fired') })),
+        };
+      }
+      return { type, exitCode: r.isNull('exit_code') ? null : r.int('exit_code'), signal: r.isNull('signal') ? null : r.str('signal'), replay };
+    }
+    case 'paused':
+      return { type, reason: r.oneOf('reason', ['start', 'pause', 'step', 'until'] as const), seq: r.int('seq') };
+    case 'state': {
+      let registers: Record<string, bigint> | null = null;
+      if (!r.isNull('regs')) {
+        const regs = r.obj('regs');
+        registers = Object.fromEntries(regs.entries().map(([k, v]) => [k, regs.bigValue(k, v)]));
+      }
+      return {
+        type,
+        paused: r.bool('paused'),
+        seq: r.int('seq'),
+        served: r.int('served'),
+        speed: r.got('speed') === 'max' ? 'max' : r.num('speed'),
+        virtualNs: r.big('virtual_ns'),
+        next: r.isNull('next') ? null : { call: call(r.obj('next')), tid: r.int('next_tid') },
+        threads: r.objects('threads').map((t) => ({ tid: t.int('tid'), realTid: t.int('real_tid'), state: t.oneOf('state', THREAD_STATES) })),
+        registers,
+      };
+    }
+    case 'memory': {
+      const error = r.isNull('error') ? null : r.str('error');
+      return { type, addr: r.big('addr'), error, data: r.bytes('data') };
+    }
+    case 'policy':
+      return { type, policy: r.oneOf('policy', ['stream'] as const), seq: r.int('seq'), reason: r.str('reason') };
+    case 'unrecorded':
+      return { type, policy: r.oneOf('policy', ['error', 'refuse'] as const), name: r.str('name'), tid: r.int('tid'), reason: r.str('reason') };
+    case 'divergence':
+      return {
+        type,
+        seq: r.int('seq'),
+        tid: r.int('tid'),
+        reason: r.str('reason'),
+        ip: r.big('ip'),
+        expected: r.isNull('expected') ? null : call(r.obj('expected')),
+        actual: call(r.obj('actual')),
+      };
+    default:
+      throw new ProtocolError(type, 'type', 'is not a message this library knows');
+  }
+}
+
+/** Decodes one MESSAGE frame's text; throws a ProtocolError naming the message type and field. */
+export function decodeMessage(text: string): EngineMessage {
+  let o: unknown;
+  try {
+    o = JSON.parse(text);
+  } catch (e) {
+    throw new ProtocolError('?', 'json', `is not JSON (${(e as Error).message}): ${text.slice(0, 80)}`);
+  }
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new ProtocolError('?', 'message', `must be a JSON object, got ${show(o)}`);
+  const type = (o as Json).type;
+  if (typeof type !== 'string') throw new ProtocolError('?', 'type', `must be a string, got ${show(type)}`);
+  // A field's reader fails in the nested path too (threads[0].state, expected.args[2]).
+  return decodeObject(type, new Reader(type, o as Json));
+}
+
+/** A divergence as JSON text (64-bit values as decimal strings, bytes as base64), to store. */
+export function divergenceJSON(d: Divergence): string {
+  const c = (x: DivergentCall): Json => ({ name: x.name, nr: x.nr, args: x.args.map(String), resource: x.resource, data_in: x.data_in.toString('base64') });
+  return JSON.stringify({ type: 'divergence', seq: d.seq, tid: d.tid, ip: String(d.ip), reason: d.reason, expected: d.expected && c(d.expected), actual: c(d.actual) });
+}
