@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { PACKAGE_ROOT } from './engine/addon';
+import { PACKAGE_ROOT } from './addon';
 import { ReplaybookError } from './errors';
 
 export const KERNEL_NAME = 'replaybook';

@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import type { RecordBatch } from 'apache-arrow';
 import { fromRecordBatch } from './columns';
-import { ENGINE_PATH, EngineError, nativeAddon } from './addon';
+import { ENGINE_PATH, EngineError, nativeAddon } from '../addon';
 import {
   FRAME_CONFIG,
   FRAME_CONTROL,
@@ -20,7 +20,7 @@ import {
 } from './protocol';
 import type { EventColumns, NativeAddon } from './native';
 
-export { ENGINE_PATH, EngineError, PACKAGE_ROOT, nativeAddon } from './addon';
+export { ENGINE_PATH, EngineError, PACKAGE_ROOT, nativeAddon } from '../addon';
 export type { EngineMessage } from './protocol';
 
 /** What a run does with the engine's output, and its replay input. */

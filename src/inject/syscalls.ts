@@ -3,7 +3,7 @@
 // too. strace's classes (%file, %network, ...) are defined as strace's manual defines them;
 // %file and %desc straight from the table's argument kinds, the others from lists of names
 // intersected with the table.
-import { nativeAddon } from '../engine/addon';
+import { nativeAddon } from '../addon';
 import type { SyscallRow } from '../engine/native';
 import { closestName } from './errno';
 import { FieldError } from './errors';

@@ -1,11 +1,11 @@
-// Where the native engine is built, and the addon loaded on first use. No protocol and no
-// process here: the syscall table (src/inject/syscalls.ts) needs only the addon.
+// Where the native engine is built, and its addon loaded on first use. No protocol and no
+// process here (src/engine/ has those): the syscall table (src/inject/syscalls.ts) needs only this.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ReplaybookError } from '../errors';
-import type { NativeAddon } from './native';
+import { ReplaybookError } from './errors';
+import type { NativeAddon } from './engine/native';
 
-export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
+export const PACKAGE_ROOT = path.resolve(__dirname, '..');
 const BUILD_DIR = path.join(PACKAGE_ROOT, 'native', 'build', 'Release');
 export const ENGINE_PATH = path.join(BUILD_DIR, 'replaybook-engine');
 
