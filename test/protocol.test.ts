@@ -144,6 +144,8 @@ describe('encodeConfig and encodeControl', () => {
   it('refuses values the engine would misread before anything is sent', () => {
     expect(() => encodeConfig({ mode: 'replay', exe: '/bin/true', argv: ['true'], env: [], cwd: '/', pin: true, speed: -1 })).toThrow(/speed/);
     expect(() => encodeControl({ verb: 'speed', speed: Number.NaN })).toThrow(/speed/);
+    expect(() => encodeControl({ verb: 'step', n: Number.NaN })).toThrow(/step/);
+    expect(encodeControl({ verb: 'step', n: 0 })).toBe('step 1');
     expect(encodeControl({ verb: 'read', tid: 7, addr: 2n ** 63n, length: 16 })).toBe(`read 7 ${2n ** 63n} 16`);
   });
 });

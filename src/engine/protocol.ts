@@ -209,7 +209,7 @@ export function encodeControl(c: ControlVerb): string {
     case 'stop':
       return c.verb;
     case 'step':
-      return `step ${Math.max(1, Math.floor(c.n))}`;
+      return `step ${wholeNumber('step', Math.max(1, Math.floor(c.n)))}`;
     case 'speed':
       return `speed ${speedWord(c.speed)}`;
     case 'until':
