@@ -528,7 +528,7 @@ class Replayer : public Tool {
       if (e.resource == "file:" + path) return "the program uses " + path + ", whose content was edited";
     // Jitter varies when the outside answers: it starts with the first call on the network.
     if (opts_.jitter_us > 0 && (e.resource.rfind("tcp:", 0) == 0 || e.resource.rfind("udp:", 0) == 0 ||
-                                e.resource.rfind("unix:", 0) == 0 || (flow_of(s) != Flow::None && flow_of(s) != Flow::Write && e.resource.empty())))
+                                e.resource.rfind("unix:", 0) == 0 || ((s.has(kBlocks) || s.flow == Flow::Read || s.flow == Flow::ReadAt) && e.resource.empty())))
       return std::string("jitter from the first call on the network (") + s.name + " " + e.resource + ")";
     if (opts_.counterfactual) {
       std::string why = mismatch(s, e, h.actual);
@@ -699,31 +699,39 @@ class Replayer : public Tool {
     }
   }
 
-  // The call's timeout becomes `us` (-1: none) when its own is finite and positive (poll,
-  // epoll_wait: milliseconds, rounded up; ppoll: a timespec).
+  // The call's timeout becomes `us` (-1: none) when its own is finite and positive. Where the
+  // timeout is comes from the table: an #ms argument (rounded up to milliseconds), or a
+  // #timespec, #timeval or #sotimeo buffer in the call's input.
   void patch_timeout(Thread& t, Held::Call& call, int64_t us) {
-    std::string name = call.c.spec->name;
+    const SyscallSpec& s = *call.c.spec;
     int64_t ms = us < 0 ? -1 : (us + 999) / 1000;
-    if (name == "poll" || name == "epoll_wait" || name == "epoll_pwait") {
-      int idx = name == "poll" ? 2 : 3;
+    int idx = s.arg_with(ArgRole::TimeoutMs);
+    if (idx >= 0) {
       if (static_cast<int32_t>(call.c.args[idx]) <= 0) return;
       call.c.args[idx] = static_cast<uint64_t>(ms);
-      (idx == 2 ? t.regs().rdx : t.regs().r10) = static_cast<uint64_t>(ms);
+      t.set_arg(idx, static_cast<uint64_t>(ms));
       t.store_regs();
-    } else if (name == "ppoll" || name == "select" || name == "pselect6" || name == "setsockopt") {
-      // The timeout is a struct in the call's input: timespec (ppoll, pselect6) or timeval.
-      size_t part = name == "ppoll" ? 1 : name == "setsockopt" ? 0 : 3;
-      bool timeval = name == "select" || name == "setsockopt";
-      std::vector<std::string> parts = split_parts(call.c.data_in, std::max<size_t>(call.c.spec->n_in, 1));
-      if (parts.size() <= part || parts[part].size() < 16) return;  // no timeout: left alone
-      int64_t old[2];
-      std::memcpy(old, parts[part].data(), 16);
-      if (old[0] <= 0 && old[1] <= 0) return;  // 0: poll and return (or none, for sockets)
-      int64_t v[2] = {us < 0 ? 0 : us / 1000000, us < 0 ? 0 : timeval ? us % 1000000 : (us % 1000000) * 1000};
-      if (us < 0 && name != "setsockopt") parts[part].clear();  // no timeout at all
-      else parts[part] = std::string(reinterpret_cast<const char*>(v), 16);
-      call.c.data_in = name == "setsockopt" && call.c.spec->n_in <= 1 ? parts[0] : join_parts(parts);
+      return;
     }
+    ArgRole role = ArgRole::None;
+    for (ArgRole r : {ArgRole::Timespec, ArgRole::Timeval, ArgRole::SoTimeout})
+      if ((idx = s.arg_with(r)) >= 0) {
+        role = r;
+        break;
+      }
+    if (idx < 0) return;
+    const size_t part = static_cast<size_t>(s.in_part(idx));
+    const bool timeval = role != ArgRole::Timespec;
+    std::vector<std::string> parts = split_parts(call.c.data_in, std::max<size_t>(s.n_in, 1));
+    if (parts.size() <= part || parts[part].size() < 16) return;  // no timeout: left alone
+    int64_t old[2];
+    std::memcpy(old, parts[part].data(), 16);
+    if (old[0] <= 0 && old[1] <= 0) return;  // 0: poll and return (or none, for sockets)
+    int64_t v[2] = {us < 0 ? 0 : us / 1000000, us < 0 ? 0 : timeval ? us % 1000000 : (us % 1000000) * 1000};
+    // No timeout at all: a wait's pointer becomes NULL; a socket option's zero means none.
+    if (us < 0 && role != ArgRole::SoTimeout) parts[part].clear();
+    else parts[part] = std::string(reinterpret_cast<const char*>(v), 16);
+    call.c.data_in = join_parts(parts);
   }
 
   void unrecorded(Thread& t, Held& h, const std::string& why) {

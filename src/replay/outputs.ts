@@ -1,9 +1,7 @@
 // What a run printed, read back from its events: the bytes of successful writes to a resource.
 import type { RecordBatch } from 'apache-arrow';
+import { argWithRole, flowOf, payloadOf, syscallByName } from '../events/syscalls';
 
-// Calls whose single data_in buffer is the written payload (sendto's and sendmsg's also hold an
-// address and control data).
-const WRITES = new Set(['write', 'writev', 'pwrite64']);
 
 /** Concatenated bytes the program wrote to `resource` (e.g. 'stdout'), in event order. */
 export function writtenTo(batches: Iterable<RecordBatch>, resource: string): Buffer {
@@ -16,11 +14,13 @@ export function writtenTo(batches: Iterable<RecordBatch>, resource: string): Buf
     const kind = b.getChild('kind');
     if (!name || !res || !ret || !dataIn || !kind) throw new Error('event batch lacks output columns');
     for (let i = 0; i < b.numRows; i++) {
-      if (res.get(i) !== resource || kind.get(i) !== 'syscall' || !WRITES.has(name.get(i) as string)) continue;
+      const call = name.get(i) as string;
+      const flow = flowOf(call);
+      if (res.get(i) !== resource || kind.get(i) !== 'syscall' || (flow !== 'write' && flow !== 'write_at')) continue;
       const n = Number(ret.get(i) as bigint);
       if (n <= 0) continue;
-      const bytes = dataIn.get(i) as Uint8Array;
-      parts.push(Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(n, bytes.length)));
+      const bytes = payloadOf(call, dataIn.get(i) as Uint8Array, true, n);
+      parts.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
     }
   }
   return Buffer.concat(parts);
@@ -46,15 +46,16 @@ export async function readFrom(batches: AsyncIterable<RecordBatch> | Iterable<Re
     for (let i = 0; i < b.numRows; i++) {
       if (res.get(i) !== resource || kind.get(i) !== 'syscall') continue;
       const n = name.get(i) as string;
-      if (n === 'openat' || n === 'open') pos = 0; // each open reads from the start
-      if (n !== 'read' && n !== 'pread64') continue;
+      const handler = syscallByName(n)?.handler;
+      if (handler === 'open') pos = 0; // each open reads from the start
+      if (handler !== 'read' && handler !== 'pread') continue;
       const got = Number(ret.get(i) as bigint);
       if (got <= 0) continue;
-      const at = n === 'pread64' ? Number((args.get(i) as { get(k: number): bigint }).get(3)) : pos;
+      const at = handler === 'pread' ? Number((args.get(i) as { get(k: number): bigint }).get(argWithRole(n, 'off'))) : pos;
       const bytes = Buffer.from((dataOut.get(i) as Uint8Array).subarray(0, got));
       if (content.length < at + got) content = Buffer.concat([content, Buffer.alloc(at + got - content.length)]);
       bytes.copy(content, at);
-      if (n === 'read') pos = at + got;
+      if (handler === 'read') pos = at + got;
       any = true;
     }
   }
