@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "syscalls.h"
+#include "tsc_sites.h"
 
 namespace rb {
 
@@ -204,6 +205,8 @@ class Tracer {
   pid_t wait_any(int64_t deadline_ns, int& status);
   Thread& add_thread(pid_t tid, pid_t pid, bool fresh);
   bool trap_tsc(Thread& t, Tool& tool);
+  // Counter reads rewritten to ud2 (tsc_sites.h), per process, by address.
+  std::map<pid_t, std::map<uint64_t, TscSite>> tsc_sites_;
   pid_t leader_ = -1;
   int root_status_ = 0;    // the first process's exit status, once it has ended
   std::set<pid_t> processes_;  // live traced processes
