@@ -5,7 +5,7 @@ export { openStore, storeHome, StoreError, type EventStore, type IncidentFilter,
 export { openEventStore, openServerStore, type ServerStore, type OpenEventStoreOptions, type ServerStoreOptions } from './store';
 export { copyIncident } from './store/copy';
 export { record, type LateDataOptions, type RecordOptions, type RecordResult } from './record/record';
-export { replay, runTable, loadIncident, type ReplayOptions, type RunResult, type Divergence, type DivergentCall, type Speed } from './replay/replay';
+export { replay, runTable, type ReplayOptions, type RunResult, type Divergence, type DivergentCall, type Speed } from './replay/replay';
 export { writtenTo } from './replay/outputs';
 export {
   runMany,

@@ -6,7 +6,7 @@ import type { IncidentInfo } from '../events/schema';
 import { record } from '../record/record';
 import { replay, type RunResult, type Speed } from '../replay/replay';
 import { ReplaySession } from '../replay/session';
-import { loadIncident } from '../replay/replay';
+import { loadIncident } from '../replay/run';
 import { transactions } from '../analysis/transactions';
 import { runDemo } from '../demo';
 import { runDoctor } from '../doctor';

@@ -23,7 +23,8 @@ import { applyToCommand } from '../inject/rewrite';
 import { checkInjections } from './session';
 import type { Injection } from '../inject/types';
 import type { EventStore } from '../store/types';
-import { loadIncident, replay, type ReplayOptions, type RunResult, type Speed, type Unrecorded } from './replay';
+import { replay } from './replay';
+import { loadIncident, type ReplayOptions, type RunResult, type Speed, type Unrecorded } from './run';
 
 /**
  * When a run counts as a success: exit status 0 by default; `{ exitCode: n }`; `{ stdoutIncludes:
