@@ -6,7 +6,7 @@ import type { IncidentInfo } from '../events/schema';
 import { record } from '../record/record';
 import { replay, type RunResult, type Speed } from '../replay/replay';
 import { ReplaySession } from '../replay/session';
-import { loadIncident } from '../replay/run';
+import { loadIncident, type ReplayChanges } from '../replay/run';
 import { transactions } from '../analysis/transactions';
 import { runDemo } from '../demo';
 import { runDoctor } from '../doctor';
@@ -400,7 +400,7 @@ async function cmdReplay(p: Parsed): Promise<number> {
   const jitter = jitterMs !== undefined && jitterMs > 0 ? { ms: jitterMs, seed: seedFlag ?? randomInt(0, 2 ** 32) } : undefined;
   const until = str(p, 'until');
   const label = str(p, 'label');
-  const changes = { injections, binary, unrecorded, jitter, label };
+  const changes: ReplayChanges = { injections, binary, unrecorded, jitter, label };
   if (until !== undefined) return replayUntil(id, until, speed, p, changes);
   return withStore(p, async (store) => {
     const r = await replay(id, { store, speed, pin: !p.flags.has('no-pin'), signal: interruptSignal(), ...changes });
@@ -574,7 +574,7 @@ async function replayUntil(
   until: string,
   speed: Speed,
   p: Parsed,
-  changes: { injections: Injection[]; binary?: string; unrecorded?: 'error' | 'refuse'; jitter?: { ms: number; seed: number } },
+  changes: ReplayChanges,
 ): Promise<number> {
   const seq = Number(until);
   if (!Number.isInteger(seq) || seq < 0) throw new ReplaybookError('usage', `--until needs an event number (seq), not '${until}'`);

@@ -4,7 +4,8 @@ import * as util from 'node:util';
 import { Table, tableFromArrays, type RecordBatch } from 'apache-arrow';
 import type { IncidentInfo } from '../events/schema';
 import { ReplaybookError } from '../errors';
-import { replay as replayIncident, type ReplayOptions, type RunResult, type Speed } from '../replay/replay';
+import { replay as replayIncident } from '../replay/replay';
+import type { ReplayChanges, ReplayOptions, RunResult } from '../replay/run';
 import { ReplaySession } from '../replay/session';
 import { transactions as findTransactions, type Transaction } from '../analysis/transactions';
 import { escapeHtml } from './html';
@@ -210,21 +211,25 @@ export async function fetchIncident(id: string): Promise<Incident> {
   return new Incident(info, new EventLog(await s.eventsTable(id), `incident ${id}`));
 }
 
-export interface NotebookReplayOptions {
-  /** 1 = production timing (default), 10 = ten times faster, 'max' = no waiting. */
-  speed?: Speed;
-  /** A counterfactual replay: timeout(...), latency(...), fail(...), delay(...). */
-  injections?: Injection[];
-  /** Replay this rebuilt executable instead of the recorded one. */
-  binary?: string;
-  /** Every recorded arrival up to `ms` later, drawn from `seed`. */
-  jitter?: { ms: number; seed: number };
-  unrecorded?: 'error' | 'refuse';
+/**
+ * A notebook's replay options: ReplayOptions' speed and changes (injections, binary, jitter,
+ * unrecorded, label); the notebook supplies the store and the interrupt signal.
+ */
+type NotebookRunOptions = Pick<ReplayOptions, 'speed'> & ReplayChanges;
+
+export interface NotebookReplayOptions extends NotebookRunOptions {
   /**
    * Show the run's timeline growing in one output while it runs (redrawn every `everyMs`,
    * default 500), then the complete timeline. Meant for replays at 1× or slower.
    */
   live?: boolean | { everyMs?: number };
+}
+
+export interface NotebookSessionOptions extends NotebookRunOptions {
+  /** Open paused at the first event (default true). */
+  paused?: boolean;
+  /** Open paused at a transaction ('tx-7') or an event (seq), fast-forwarded there. */
+  at?: string | number;
 }
 
 // Runs in progress, stopped together when the cell is interrupted.
@@ -252,17 +257,10 @@ export async function replay(incident: string | Incident, opts: NotebookReplayOp
   running.add(ac);
   try {
     listenForInterrupts();
-    const o: ReplayOptions = {
-      store: await notebookStore(),
-      speed: opts.speed ?? 1,
-      injections: opts.injections,
-      binary: opts.binary,
-      jitter: opts.jitter,
-      unrecorded: opts.unrecorded,
-      signal: ac.signal,
-    };
-    if (!opts.live) return new Run(await replayIncident(id, o));
-    const everyMs = typeof opts.live === 'object' ? (opts.live.everyMs ?? 500) : 500;
+    const { live, ...run } = opts;
+    const o: ReplayOptions = { ...run, speed: run.speed ?? 1, store: await notebookStore(), signal: ac.signal };
+    if (!live) return new Run(await replayIncident(id, o));
+    const everyMs = typeof live === 'object' ? (live.everyMs ?? 500) : 500;
     return new Run(await liveReplay(id, o, everyMs));
   } finally {
     running.delete(ac);
@@ -315,26 +313,24 @@ async function liveReplay(id: string, o: ReplayOptions, everyMs: number): Promis
  * state(), readMemory(tid, addr, len), stop(), events(), done. Opened paused unless
  * { paused: false }. Interrupting a cell stops it like any replay.
  */
-export async function session(
-  incident: string | Incident,
-  opts: NotebookReplayOptions & { paused?: boolean; at?: string | number } = {},
-): Promise<ReplaySession> {
+export async function session(incident: string | Incident, opts: NotebookSessionOptions = {}): Promise<ReplaySession> {
   const id = typeof incident === 'string' ? incident : incident.id;
+  const { paused, at, ...run } = opts;
   const ac = new AbortController();
   running.add(ac);
   listenForInterrupts();
-  const s = await ReplaySession.open(id, { store: await notebookStore(), speed: opts.speed ?? 1, signal: ac.signal }, { paused: opts.paused ?? true });
+  const s = await ReplaySession.open(id, { ...run, speed: run.speed ?? 1, store: await notebookStore(), signal: ac.signal }, { paused: paused ?? true });
   s.done.then(
     () => running.delete(ac),
     () => running.delete(ac),
   );
-  if (opts.at !== undefined) {
+  if (at !== undefined) {
     // Open at a transaction ('tx-7') or an event (seq): fast-forwarded, paused there.
     let seq: number;
-    if (typeof opts.at === 'number') seq = opts.at;
+    if (typeof at === 'number') seq = at;
     else {
-      const tx = (await transactions(incident)).list.find((t) => t.id === opts.at);
-      if (!tx) throw new ReplaybookError('unknown_transaction', `incident ${id} has no transaction '${opts.at}': transactions('${id}') lists them`);
+      const tx = (await transactions(incident)).list.find((t) => t.id === at);
+      if (!tx) throw new ReplaybookError('unknown_transaction', `incident ${id} has no transaction '${at}': transactions('${id}') lists them`);
       seq = tx.firstSeq;
     }
     await s.jumpTo(seq);

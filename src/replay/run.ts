@@ -42,6 +42,12 @@ export interface ReplayOptions {
   label?: string;
 }
 
+/**
+ * What changes a replay (a counterfactual replay, a named run), as the CLI's flags and a
+ * notebook's options give it.
+ */
+export type ReplayChanges = Pick<ReplayOptions, 'injections' | 'binary' | 'jitter' | 'unrecorded' | 'label'>;
+
 /** An interaction the recording has nothing behind (a new endpoint, a file never read). */
 export interface Unrecorded {
   name: string;

@@ -22,7 +22,6 @@ import { describeInjection } from '../inject/describe';
 import { applyToCommand } from '../inject/rewrite';
 import { checkInjections } from './session';
 import type { Injection } from '../inject/types';
-import type { EventStore } from '../store/types';
 import { replay } from './replay';
 import { loadIncident, type ReplayOptions, type RunResult, type Speed, type Unrecorded } from './run';
 
@@ -79,23 +78,18 @@ export interface RunProgress {
   run: RunSummary | null;
 }
 
-interface BatchOptions {
-  store: EventStore;
-  /** Default 'max': outcomes under the stream policy do not depend on wall-clock speed. */
-  speed?: Speed;
-  injections?: Injection[];
-  binary?: string;
+/**
+ * What a batch passes on to each of its replays: every ReplayOptions field but the run's own
+ * jitter seed, label and event progress. `speed` defaults to 'max' here: outcomes under the stream
+ * policy do not depend on wall-clock speed.
+ */
+type PassedOn = Omit<ReplayOptions, 'jitter' | 'label' | 'onProgress'>;
+
+interface BatchOptions extends PassedOn {
   success?: SuccessPredicate;
   onProgress?(p: RunProgress): void;
   /** Called with every full result (events included) as it ends; the batch keeps only summaries. */
   onRun?(run: RunResult, summary: RunSummary): void;
-  signal?: AbortSignal;
-  /** Keep the runs out of the store (default false: every run is stored with its seed). */
-  ephemeral?: boolean;
-  /** See ReplayOptions.isolateNetwork (default true). */
-  isolateNetwork?: boolean;
-  unrecorded?: 'error' | 'refuse';
-  pin?: boolean;
 }
 
 export interface RunManyOptions extends BatchOptions {
@@ -126,10 +120,7 @@ export interface ManyRuns {
 }
 
 /** A fix: injections (a new timeout, a latency, ...), a rebuilt binary, or both. */
-export interface Fix {
-  injections?: Injection[];
-  binary?: string;
-}
+export type Fix = Pick<ReplayOptions, 'injections' | 'binary'>;
 
 export interface VerifyOptions extends Omit<BatchOptions, 'injections' | 'binary' | 'onRun'> {
   /** Jittered runs of the fix (default 10; 0 skips step 3). */
@@ -250,19 +241,10 @@ export function summarizeRun(r: RunResult, o: { index: number; label: string; se
   };
 }
 
-function replayOptions(o: Omit<BatchOptions, 'onRun'>, injections: Injection[], binary: string | undefined, jitter: ReplayOptions['jitter']): ReplayOptions {
-  return {
-    store: o.store,
-    speed: o.speed ?? 'max',
-    injections,
-    binary,
-    jitter,
-    signal: o.signal,
-    ephemeral: o.ephemeral,
-    isolateNetwork: o.isolateNetwork,
-    unrecorded: o.unrecorded,
-    pin: o.pin,
-  };
+/** One run's options: the batch's, less its own callbacks and predicate, with the run's fix and jitter. */
+function replayOptions(o: PassedOn & { success?: unknown; onProgress?: unknown; onRun?: unknown }, fix: Fix, jitter: ReplayOptions['jitter']): ReplayOptions {
+  const { success, onProgress, onRun, ...passedOn } = o;
+  return { ...passedOn, speed: o.speed ?? 'max', injections: fix.injections, binary: fix.binary, jitter };
 }
 
 function checkAborted(signal: AbortSignal | undefined): void {
@@ -283,7 +265,7 @@ async function batch(
     checkAborted(o.signal);
     const s = runSeed(seed, i);
     o.onProgress?.({ stage, index: i, total: runs, seed: s, run: null });
-    const r = await replay(incidentId, replayOptions(o, o.injections ?? [], o.binary, jitterMs > 0 ? { ms: jitterMs, seed: s } : undefined));
+    const r = await replay(incidentId, replayOptions(o, o, jitterMs > 0 ? { ms: jitterMs, seed: s } : undefined));
     const summary = summarizeRun(r, { index: i, label: `run ${i}`, seed: s, jitterMs, success: test(r) });
     out.push(summary);
     o.onRun?.(r, summary);
@@ -376,7 +358,7 @@ export async function verifyFix(incidentId: string, fix: Fix, o: VerifyOptions):
   const single = async (stage: 'baseline' | 'fix', inj: Injection[], binary: string | undefined): Promise<RunSummary> => {
     checkAborted(o.signal);
     o.onProgress?.({ stage, index: 1, total: 1, seed: null, run: null });
-    const r = await replay(incidentId, replayOptions(o, inj, binary, undefined));
+    const r = await replay(incidentId, replayOptions(o, { injections: inj, binary }, undefined));
     const s = summarizeRun(r, { index: 0, label: stage, seed: null, jitterMs: 0, success: test(r) });
     o.onRun?.(r, s, stage);
     o.onProgress?.({ stage, index: 1, total: 1, seed: null, run: s });
