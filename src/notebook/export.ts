@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ReplaybookError } from '../errors';
-import { escapeHtml, formatBytes, jsonForScript, scriptSafe } from './html';
+import { escapeHtml, jsonForScript, scriptSafe } from './html';
+import { formatBytes } from '../format';
 import { highlight, renderMarkdown } from './markdown';
 
 export interface ExportOptions {

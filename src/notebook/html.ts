@@ -114,24 +114,6 @@ export function previewBytes(data: Uint8Array, maxChars = 60): string {
   return e.truncated ? `${e.text}…` : e.text;
 }
 
-/** Bytes as a size people read: `812 B`, `12.3 kB`, `4.0 MB`. */
-export function formatBytes(n: number): string {
-  if (n < 1000) return `${n} B`;
-  if (n < 1e6) return `${(n / 1e3).toFixed(1)} kB`;
-  if (n < 1e9) return `${(n / 1e6).toFixed(1)} MB`;
-  return `${(n / 1e9).toFixed(1)} GB`;
-}
-
-/** A duration in nanoseconds as people read it: `2.00 s`, `12.3 ms`, `45 µs`, `800 ns`. */
-export function formatDuration(ns: bigint | number): string {
-  const n = Number(ns);
-  if (n >= 60e9) return `${Math.floor(n / 60e9)} min ${((n % 60e9) / 1e9).toFixed(0)} s`;
-  if (n >= 1e9) return `${(n / 1e9).toFixed(n >= 10e9 ? 1 : 2)} s`;
-  if (n >= 1e6) return `${(n / 1e6).toFixed(n >= 100e6 ? 0 : 1)} ms`;
-  if (n >= 1e3) return `${(n / 1e3).toFixed(n >= 100e3 ? 0 : 1)} µs`;
-  return `${n} ns`;
-}
-
 // Inline styles, short because they repeat on every cell. Classic Notebook and JupyterLab style
 // tables themselves (zebra rows, padding, right-aligned cells); these only set what differs:
 // text columns aligned left, monospace for names and data, and colours that suit dark themes.
