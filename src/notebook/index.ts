@@ -6,6 +6,7 @@ import type { IncidentInfo } from '../events/schema';
 import { ReplaybookError } from '../errors';
 import { replay as replayIncident } from '../replay/replay';
 import type { ReplayChanges, ReplayOptions, RunResult } from '../replay/run';
+import { exitStatus, runStatus } from '../replay/describe';
 import { ReplaySession } from '../replay/session';
 import { transactions as findTransactions, type Transaction } from '../analysis/transactions';
 import { escapeHtml } from './html';
@@ -88,9 +89,6 @@ function oneLine(s: string, max = 60): string {
   return t.length > max ? t.slice(0, max - 2) + '…"' : t;
 }
 
-function outcome(code: number | null, signal: string | null): string {
-  return signal ? `killed by ${signal}` : `exit ${code}`;
-}
 
 /** A recorded event log (one run's events) as an Arrow table. */
 export class EventLog implements Displayable {
@@ -122,7 +120,7 @@ export class IncidentList implements Displayable {
     return incidentsBundle(this.list);
   }
   [util.inspect.custom](): string {
-    const shown = this.list.slice(0, 5).map((i) => `${i.incident_id} (${outcome(i.exit_code, i.exit_signal)})`);
+    const shown = this.list.slice(0, 5).map((i) => `${i.incident_id} (${exitStatus(i.exit_code, i.exit_signal)})`);
     return `${this.length} incident${this.length === 1 ? '' : 's'}${shown.length ? ': ' + shown.join(', ') : ''}${this.length > 5 ? ', …' : ''}`;
   }
 }
@@ -141,10 +139,10 @@ export class Incident implements Displayable {
     return this.id;
   }
   [DISPLAY](): MimeBundle {
-    return eventLogBundle(this.events.table, { title: `incident ${this.id} — ${this.info.service}, ${outcome(this.info.exit_code, this.info.exit_signal)}` });
+    return eventLogBundle(this.events.table, { title: `incident ${this.id} — ${this.info.service}, ${exitStatus(this.info.exit_code, this.info.exit_signal)}` });
   }
   [util.inspect.custom](): string {
-    return `Incident(${this.id}: ${this.info.service}, ${outcome(this.info.exit_code, this.info.exit_signal)}, ${this.events.length} events)`;
+    return `Incident(${this.id}: ${this.info.service}, ${exitStatus(this.info.exit_code, this.info.exit_signal)}, ${this.events.length} events)`;
   }
 }
 
@@ -178,7 +176,7 @@ export class Run implements Displayable {
   }
   [util.inspect.custom](): string {
     const r = this.result;
-    const what = r.divergence ? `diverged at seq ${r.divergence.seq}` : `${outcome(r.exitCode, r.signal)}, stdout ${oneLine(this.stdout)}`;
+    const what = r.divergence ? runStatus(r) : `${runStatus(r)}, stdout ${oneLine(this.stdout)}`;
     return `Run(${r.runId} of ${r.incident}: ${what}${r.reproduced ? ', reproduced' : ''})`;
   }
 }
@@ -627,11 +625,6 @@ function isRunResult(x: unknown): x is RunResult {
   return typeof x === 'object' && x !== null && typeof (x as RunResult).runId === 'string' && Array.isArray((x as RunResult).batches);
 }
 
-function statusOfRun(r: RunResult): string {
-  if (r.divergence) return `diverged at seq ${r.divergence.seq}`;
-  return r.signal ? `killed by ${r.signal}` : `exit ${r.exitCode}`;
-}
-
 /** Runs side by side with a baseline: the table of differences and the timing-difference chart. */
 export class Comparison implements Displayable {
   private constructor(
@@ -675,7 +668,7 @@ async function comparable(x: LabelledComparable, recorded: (incident: string) =>
     const incident = String(found.getChild('incident_id')?.get(0));
     it = (await runs(incident)).get(it);
   }
-  if (it instanceof Incident) return { label: label ?? 'recording', events: it.events.table, outcome: outcome(it.info.exit_code, it.info.exit_signal) };
+  if (it instanceof Incident) return { label: label ?? 'recording', events: it.events.table, outcome: exitStatus(it.info.exit_code, it.info.exit_signal) };
   if (it instanceof EventLog) return { label: label ?? it.title, events: it.table };
   const result = it instanceof Run ? it.result : isRunResult(it) ? it : null;
   if (result) {
@@ -686,7 +679,7 @@ async function comparable(x: LabelledComparable, recorded: (incident: string) =>
       speed: result.speed,
       switchSeq: result.switchedAt?.seq ?? null,
       divergenceSeq: result.divergence?.seq ?? null,
-      outcome: statusOfRun(result),
+      outcome: runStatus(result),
     };
   }
   if (isStoredRun(it)) {

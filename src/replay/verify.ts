@@ -18,7 +18,8 @@ import * as path from 'node:path';
 import * as util from 'node:util';
 import { tableFromArrays, type Table } from 'apache-arrow';
 import { ReplaybookError } from '../errors';
-import { describeInjection } from '../inject/describe';
+import { lastLine } from '../format';
+import { fixDescription, runList, runStatus } from './describe';
 import { applyToCommand } from '../inject/rewrite';
 import { checkInjections } from './session';
 import type { Injection } from '../inject/types';
@@ -208,14 +209,6 @@ export function describeSuccess(p: SuccessPredicate | undefined): string {
   return `stdout contains ${JSON.stringify(p.stdoutIncludes)}`;
 }
 
-function statusOf(r: RunResult): string {
-  if (r.divergence) return `diverged at seq ${r.divergence.seq}`;
-  const stopped = r.unrecorded.find((u) => u.policy === 'error');
-  if (stopped) return `stopped: unrecorded ${stopped.name}`;
-  if (r.signal) return `killed by ${r.signal}`;
-  return `exit ${r.exitCode}`;
-}
-
 /** A run as a summary row. */
 export function summarizeRun(r: RunResult, o: { index: number; label: string; seed: number | null; jitterMs: number; success: boolean }): RunSummary {
   return {
@@ -226,7 +219,7 @@ export function summarizeRun(r: RunResult, o: { index: number; label: string; se
     jitterMs: o.jitterMs,
     exitCode: r.exitCode,
     signal: r.signal,
-    status: statusOf(r),
+    status: runStatus(r),
     success: o.success,
     reproduced: r.reproduced,
     wallMs: Math.round(r.wallMs * 1000) / 1000,
@@ -279,11 +272,6 @@ function inspectable<T extends object>(x: T, line: (x: T) => string): T {
   return x;
 }
 
-/** The runs in words: `runs 2, 5, 7, 9`, `run 4`. */
-export function runList(indexes: number[]): string {
-  return `${indexes.length === 1 ? 'run' : 'runs'} ${indexes.join(', ')}`;
-}
-
 /**
  * Replays an incident `runs` times, run i with the jitter seed runSeed(seed, i), and reports each
  * run's seed, exit status, success (per `success`), wall time, stdout, policy and run id.
@@ -320,15 +308,9 @@ export function manyRunsLine(m: ManyRuns): string {
   return `${m.runs.length} runs of ${m.incident} (seed ${m.seed}, jitter ${m.jitterMs} ms): ${m.succeeded} succeeded${failed}`;
 }
 
-function fixDescription(fix: Fix): string[] {
-  const out = (fix.injections ?? []).map((i) => describeInjection(i));
-  if (fix.binary !== undefined) out.push(`the rebuilt binary ${fix.binary} runs instead of the recorded one`);
-  return out;
-}
-
 function outcomeText(s: RunSummary): string {
-  const out = s.stdout.trim().split('\n').pop() ?? '';
-  return out ? `${s.status}: ${out.length > 80 ? out.slice(0, 77) + '...' : out}` : s.status;
+  const out = lastLine(s.stdout, 80);
+  return out ? `${s.status}: ${out}` : s.status;
 }
 
 /**
