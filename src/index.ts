@@ -83,4 +83,4 @@ export {
   type CommandRewrite,
   type ConfigFormat,
 } from './inject';
-export { exportNotebook } from './notebook/export';
+export { exportNotebook } from './export/export';

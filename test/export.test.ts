@@ -5,8 +5,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ansiToHtml, defaultExportPath, exportNotebook } from '../src/notebook/export';
-import { highlight, renderMarkdown } from '../src/notebook/markdown';
+import { ansiToHtml, defaultExportPath, exportNotebook } from '../src/export/export';
+import { highlight, renderMarkdown } from '../src/export/markdown';
 import { runProcess, type Ran } from './helpers/run';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-export-'));

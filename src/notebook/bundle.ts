@@ -19,19 +19,8 @@ import type { ManyRuns, RunSummary, Verdict } from '../replay/verify';
 import { EXE_CHANGED, exitStatus, fixDescription, jitterText, runList, runVerdict } from '../replay/describe';
 import { formatRet } from '../viz/classes';
 import { renderChart } from '../viz/render';
-import {
-  MONO,
-  escapeBytes,
-  escapeHtml,
-  jsonForScript,
-  note,
-  previewBytes,
-  scriptSafe,
-  section,
-  table,
-  text,
-  type Cell,
-} from './html';
+import { escapeHtml, jsonForScript, scriptSafe } from '../escape';
+import { MONO, escapeBytes, note, previewBytes, section, table, text, type Cell } from './html';
 
 /** MIME type -> data; binary data as base64 strings, as Jupyter wants. */
 export type MimeBundle = Record<string, string | object>;

@@ -1,34 +1,6 @@
-// Small HTML helpers for the notebook's display bundles: escaping text and bytes, inline-styled
-// tables that read the same in Classic Notebook, JupyterLab and exported HTML (no external CSS),
-// and JSON/JS that can sit inside a <script> element without ending it.
-
-/** Escapes text for HTML element content and attribute values. */
-export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => {
-    switch (c) {
-      case '&':
-        return '&amp;';
-      case '<':
-        return '&lt;';
-      case '>':
-        return '&gt;';
-      case '"':
-        return '&quot;';
-      default:
-        return '&#39;';
-    }
-  });
-}
-
-/** JSON that can be pasted into a <script> element: `<`, `>`, `&` and line separators escaped. */
-export function jsonForScript(value: unknown): string {
-  return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
-
-/** JavaScript source made safe to inline in a <script> element: `</script` cannot end it early. */
-export function scriptSafe(source: string): string {
-  return source.replace(/<\/(script)/gi, '<\\/$1');
-}
+// Small HTML helpers for the notebook's display bundles: bytes shown as text, and inline-styled
+// tables that read the same in Classic Notebook, JupyterLab and exported HTML (no external CSS).
+import { escapeHtml } from '../escape';
 
 const hex2 = (b: number): string => `\\x${b.toString(16).padStart(2, '0')}`;
 

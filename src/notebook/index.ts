@@ -9,7 +9,7 @@ import type { ReplayChanges, ReplayOptions, RunResult } from '../replay/run';
 import { exitStatus, runStatus } from '../replay/describe';
 import { ReplaySession } from '../replay/session';
 import { transactions as findTransactions, type Transaction } from '../analysis/transactions';
-import { escapeHtml } from './html';
+import { escapeHtml } from '../escape';
 import { openEventStore } from '../store/open';
 import type { EventStore, IncidentFilter } from '../store/types';
 import { timelineSpec, type TimelineOptions } from '../viz/timeline';

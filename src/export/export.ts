@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ReplaybookError } from '../errors';
-import { escapeHtml, jsonForScript, scriptSafe } from './html';
+import { escapeHtml, jsonForScript, scriptSafe } from '../escape';
 import { formatBytes } from '../format';
 import { highlight, renderMarkdown } from './markdown';
 

@@ -3,7 +3,7 @@
 // browser or a network. Not a full CommonMark implementation: what it does not know stays
 // readable as text. Images go through a resolver so the exporter can inline them; raw HTML is
 // passed through for the exporter to make offline.
-import { escapeHtml } from './html';
+import { escapeHtml } from '../escape';
 
 export interface MarkdownOptions {
   /** The URL to put in an <img>, given the Markdown's src (null: show the alt text instead). */
