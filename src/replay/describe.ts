@@ -34,8 +34,8 @@ export function runDifferences(run: RunResult): string[] {
   const now = exitStatus(run.exitCode, run.signal);
   const then = exitStatus(run.recorded.exitCode, run.recorded.signal);
   if (now !== then) out.push(`${now}, recorded ${then}`);
-  if (!Buffer.from(run.stdout).equals(Buffer.from(run.recorded.stdout))) out.push('stdout differs');
-  if (!Buffer.from(run.stderr).equals(Buffer.from(run.recorded.stderr))) out.push('stderr differs');
+  if (!run.stdout.equals(run.recorded.stdout)) out.push('stdout differs');
+  if (!run.stderr.equals(run.recorded.stderr)) out.push('stderr differs');
   return out;
 }
 
