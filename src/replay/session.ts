@@ -8,7 +8,7 @@ import { toRecordBatch } from '../engine/columns';
 import type { IncidentInfo, RunInfo } from '../events/schema';
 import { ReplaybookError } from '../errors';
 import { sha256File } from '../hash';
-import { divergenceOf, loadIncident, materializeFiles, newRunId, type ReplayOptions, type RunResult, type Speed, type Unrecorded } from './replay';
+import { divergenceOf, loadIncident, materializeFiles, newRunId, type ReplayOptions, type RunResult, type Speed, type Unrecorded } from './run';
 import * as path from 'node:path';
 import { applyToCommand, type CommandRewrite } from '../inject/rewrite';
 import { percentEncode, toEngineConfig } from '../inject/serialize';
