@@ -18,7 +18,7 @@
       "ldflags": ["-pthread"],
       "sources": [
         "engine_main.cc", "batch.cc", "syscalls.cc", "tracer.cc", "capture.cc",
-        "output.cc", "protocol.cc", "tools.cc", "recorder.cc", "replayer.cc", "stream.cc", "inject.cc", "late_data.cc"
+        "output.cc", "protocol.cc", "tools.cc", "recorder.cc", "replayer.cc", "stream.cc", "inject.cc", "late_data.cc", "tsc_sites.cc"
       ]
     }
   ]

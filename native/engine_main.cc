@@ -105,6 +105,8 @@ int main() {
                                                     strerror(errno) +
                                                     "); network syscalls are still emulated, none reaches the network"));
   }
+  if (!rb::tsc_traps())
+    out.message(rb::warning_message("tsc_untrapped", rb::kTscUntrappedWarning));
   int cpu = -1;
   (void)rb::original_cpu_mask();
   if (cfg.spawn.pin) {

@@ -196,6 +196,10 @@ class Recorder : public Tool {
       mask.resize(static_cast<size_t>(ret), '\0');
       t.write_mem(ev.args[2], mask.data(), mask.size());
       ev.data_out = mask;
+    } else if (s.special == Special::Execve && ret == 0) {
+      auto r = exec_random_.find(t.pid());
+      if (r != exec_random_.end()) ev.data_out = std::move(r->second);
+      exec_random_.erase(t.pid());
     } else {
       ev.data_out = capture_out(t, s, ev.args, ret);
     }
@@ -242,6 +246,8 @@ class Recorder : public Tool {
 
   void on_exec(Thread& t) override {
     pid_t pid = t.tid();
+    // The kernel's random bytes for the new image: the execve event's data_out.
+    if (t.at_random()) exec_random_[t.pid()] = t.read_bytes(t.at_random(), 16);
     std::string exe = readlink_str("/proc/" + std::to_string(pid) + "/exe");
     report_file(exe, "exe");
     // The kernel mapped the ELF interpreter too, without a syscall we could see.
@@ -416,6 +422,7 @@ class Recorder : public Tool {
   Output& out_;
   RecordOptions opts_;
   std::map<pid_t, FdTable> fds_;  // per process
+  std::map<pid_t, std::string> exec_random_;  // AT_RANDOM of an exec whose exit stop is to come
   std::set<std::string> files_;
   struct Pending {
     Event ev;

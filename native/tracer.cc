@@ -89,6 +89,31 @@ void allow_tsc() {
   t_tsc_trapped = false;
 }
 
+bool tsc_traps() {
+  static const bool traps = [] {
+    pid_t child = fork();
+    if (child < 0) return true;  // cannot tell: assume the kernel does what it says
+    if (child == 0) {
+      signal(SIGSEGV, SIG_DFL);
+      if (prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0) != 0) _exit(2);
+      volatile uint64_t v = __rdtsc();
+      (void)v;
+      _exit(0);
+    }
+    int status = 0;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV;
+  }();
+  return traps;
+}
+
+const char* const kTscUntrappedWarning =
+    "this machine does not trap rdtsc (PR_SET_TSC is set, but the hypervisor ignores CR4.TSD): "
+    "counter reads are recorded and served only inside known runtime functions, which replaybook "
+    "rewrites to trap (Go's runtime.cputicks); a program whose path depends on other rdtsc "
+    "instructions may diverge in replay";
+
 uint64_t read_tsc(bool rdtscp, uint32_t& aux) {
   bool trapped = t_tsc_trapped;
   if (trapped) prctl(PR_SET_TSC, PR_TSC_ENABLE, 0, 0, 0);
@@ -414,9 +439,12 @@ std::vector<char*> c_strings(const std::vector<std::string>& v) {
   return out;
 }
 
-// Hide the vDSO from the new image: turn AT_SYSINFO_EHDR into AT_IGNORE in the auxiliary
-// vector, so libc makes real clock syscalls, which we trap.
-bool disable_vdso(Thread& t) {
+// Reads the new image's auxiliary vector: hides the vDSO (AT_SYSINFO_EHDR becomes AT_IGNORE,
+// so libc makes real clock syscalls, which we trap) and notes where AT_RANDOM's 16 bytes are
+// (the kernel's fresh random bytes for every exec: Go seeds its scheduler and map hashes from
+// them, so they are part of the recording).
+bool read_auxv(Thread& t, uint64_t& at_random) {
+  at_random = 0;
   if (!t.load_regs()) return false;
   uint64_t sp = t.regs().rsp;
   uint64_t argc = 0;
@@ -429,15 +457,24 @@ bool disable_vdso(Thread& t) {
     uint64_t pair[2];
     if (!t.read_mem(p, pair, 16)) return false;
     if (pair[0] == AT_NULL) return true;
+    if (pair[0] == AT_RANDOM) at_random = pair[1];
     if (pair[0] == AT_SYSINFO_EHDR) {
       uint64_t ignore[2] = {AT_IGNORE, 0};
-      return t.write_mem(p, ignore, 16);
+      if (!t.write_mem(p, ignore, 16)) return false;
     }
   }
   return true;
 }
 
 }  // namespace
+
+// The executable a process runs, as the kernel names it.
+static std::string exe_path(pid_t pid) {
+  char buf[4096];
+  std::string link = "/proc/" + std::to_string(pid) + "/exe";
+  ssize_t n = readlink(link.c_str(), buf, sizeof buf);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
 
 uint64_t clone_flags(Thread& t, const SyscallSpec& s, const uint64_t args[6]) {
   switch (s.clone) {
@@ -607,15 +644,26 @@ pid_t Tracer::wait_any(int64_t deadline_ns, int& status) {
 }
 
 // A SIGSEGV from rdtsc/rdtscp under PR_TSC_SIGSEGV: the tool answers, the signal is dropped.
+// Or a SIGILL from a counter read rewritten to ud2 (tsc_sites.h): answered the same way.
 bool Tracer::trap_tsc(Thread& t, Tool& tool) {
   uint8_t code[3] = {0, 0, 0};
   if (!t.load_regs() || !t.read_mem(t.ip(), code, 2)) return false;
   int len = 0;
-  if (code[0] == 0x0f && code[1] == 0x31) len = 2;  // rdtsc
-  else if (code[0] == 0x0f && code[1] == 0x01 && t.read_mem(t.ip() + 2, code + 2, 1) && code[2] == 0xf9) len = 3;
+  bool rdtscp = false;
+  auto sites = tsc_sites_.find(t.pid());
+  auto site = sites == tsc_sites_.end() ? decltype(sites->second.end()){} : sites->second.find(t.ip());
+  if (code[0] == 0x0f && code[1] == 0x0b && sites != tsc_sites_.end() && site != sites->second.end()) {
+    len = site->second.len;  // ud2 where the counter read was
+    rdtscp = site->second.rdtscp;
+  } else if (code[0] == 0x0f && code[1] == 0x31) {
+    len = 2;  // rdtsc
+  } else if (code[0] == 0x0f && code[1] == 0x01 && t.read_mem(t.ip() + 2, code + 2, 1) && code[2] == 0xf9) {
+    len = 3;  // rdtscp
+    rdtscp = true;
+  }
   if (!len) return false;
   TscRead r;
-  r.rdtscp = len == 3;
+  r.rdtscp = rdtscp;
   Resume res = tool.on_tsc(t, r);
   if (res != Resume::Kill) {
     user_regs_struct& g = t.regs();
@@ -689,7 +737,8 @@ bool Tracer::loop(Tool& tool, std::string& error) {
       t.awaiting_exit_ = false;
       resume(t, was_awaiting && t.load_regs() ? tool.on_syscall_exit(t) : Resume::Continue);
     } else if (sig == SIGTRAP && event == PTRACE_EVENT_EXEC) {
-      disable_vdso(t);
+      read_auxv(t, t.at_random_);
+      tsc_sites_[t.pid()] = patch_tsc_sites(t, exe_path(t.pid()));
       if (t.load_regs()) tool.on_exec(t);
       resume(t, t.awaiting_exit_ ? Resume::ToExit : Resume::Continue);
     } else if (sig == SIGTRAP && (event == PTRACE_EVENT_CLONE || event == PTRACE_EVENT_FORK ||
@@ -699,6 +748,8 @@ bool Tracer::loop(Tool& tool, std::string& error) {
       ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &child);
       pid_t ctid = static_cast<pid_t>(child);
       pid_t cpid = (t.clone_flags_ & CLONE_THREAD) ? t.pid() : ctid;
+      // A new process runs a copy of its parent's code, rewritten counter reads included.
+      if (cpid != t.pid() && tsc_sites_.count(t.pid())) tsc_sites_[cpid] = tsc_sites_[t.pid()];
       Thread* c = thread(ctid);
       if (!c) c = &add_thread(ctid, cpid, true);  // its initial SIGSTOP is still to come
       tool.on_thread_created(t, *c);
@@ -712,7 +763,9 @@ bool Tracer::loop(Tool& tool, std::string& error) {
     } else if (event == 0) {
       siginfo_t info = {};
       ptrace(PTRACE_GETSIGINFO, tid, nullptr, &info);
-      if (sig == SIGSEGV && info.si_code == SI_KERNEL && trap_tsc(t, tool)) continue;
+      if (((sig == SIGSEGV && info.si_code == SI_KERNEL) || (sig == SIGILL && info.si_code == ILL_ILLOPN)) &&
+          trap_tsc(t, tool))
+        continue;
       int deliver = t.load_regs() ? tool.on_signal(t, sig, info) : sig;
       resume(t, t.awaiting_exit_ ? Resume::ToExit : Resume::Continue, deliver);
     } else {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "syscalls.h"
+#include "tsc_sites.h"
 
 namespace rb {
 
@@ -36,6 +37,11 @@ void trap_own_tsc();
 void allow_tsc();
 // The time-stamp counter (and, for rdtscp, IA32_TSC_AUX), read from a thread that traps rdtsc.
 uint64_t read_tsc(bool rdtscp, uint32_t& aux);
+// Whether PR_TSC_SIGSEGV makes rdtsc fault on this machine (asked once, of a child). Some
+// hypervisors ignore the guest's CR4.TSD: there counter reads cannot be recorded or served.
+bool tsc_traps();
+// The warning a recording or replay gives where tsc_traps() is false.
+extern const char* const kTscUntrappedWarning;
 
 // Async-signal-safe: the stop loop kills and reaps the tracee, then returns as on its exit.
 void request_stop();
@@ -71,6 +77,8 @@ class Thread {
   void set_arg(int idx, uint64_t value);
   int64_t syscall_ret() const { return static_cast<int64_t>(regs_.rax); }
   uint64_t ip() const { return regs_.rip; }
+  // The address of the 16 AT_RANDOM bytes of the image it last exec'd (0: unknown).
+  uint64_t at_random() const { return at_random_; }
 
   bool read_mem(uint64_t addr, void* buf, size_t len);
   std::string read_bytes(uint64_t addr, size_t len);
@@ -111,6 +119,7 @@ class Thread {
   pid_t pid_;
   user_regs_struct regs_{};
   uint64_t clone_flags_ = 0;    // of the clone/fork/vfork it is in (set at its seccomp stop)
+  uint64_t at_random_ = 0;      // where its image's AT_RANDOM bytes are (set at exec)
   bool awaiting_exit_ = false;  // resumed with PTRACE_SYSCALL to see the syscall return
   bool fresh_ = false;          // a new thread whose initial SIGSTOP is still to come
 };
@@ -196,6 +205,8 @@ class Tracer {
   pid_t wait_any(int64_t deadline_ns, int& status);
   Thread& add_thread(pid_t tid, pid_t pid, bool fresh);
   bool trap_tsc(Thread& t, Tool& tool);
+  // Counter reads rewritten to ud2 (tsc_sites.h), per process, by address.
+  std::map<pid_t, std::map<uint64_t, TscSite>> tsc_sites_;
   pid_t leader_ = -1;
   int root_status_ = 0;    // the first process's exit status, once it has ended
   std::set<pid_t> processes_;  // live traced processes

@@ -12,7 +12,7 @@ import { pathToFileURL } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chartBundle } from '../src/notebook/bundle';
-import { exportNotebook } from '../src/notebook/export';
+import { exportNotebook } from '../src/export/export';
 import { ARTIFACTS, inspectChart, launchChromium, requireChromium, watch, type DrawnChart } from './helpers/browser';
 import { NOTEBOOKS, executeNotebook, installKernel, jupyterEnv, startNotebookServer } from './helpers/jupyter';
 import { processTree, processesMatching, waitGone, type Proc } from './helpers/procs';

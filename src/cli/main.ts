@@ -6,7 +6,8 @@ import type { IncidentInfo } from '../events/schema';
 import { record } from '../record/record';
 import { replay, type RunResult, type Speed } from '../replay/replay';
 import { ReplaySession } from '../replay/session';
-import { loadIncident } from '../replay/replay';
+import { loadIncident, type ReplayChanges } from '../replay/run';
+import { describeRun, exitStatus, jitterText } from '../replay/describe';
 import { transactions } from '../analysis/transactions';
 import { runDemo } from '../demo';
 import { runDoctor } from '../doctor';
@@ -14,6 +15,7 @@ import { EXPORT_SUMMARY, exportCommand } from './export';
 import { installKernel, uninstallKernel, KERNEL_DISPLAY_NAME } from '../kernelspec';
 import { helpText, parseArgs, parseSince, type CommandSpec, type FlagSpec, type Parsed } from './args';
 import { ReplaybookError } from '../errors';
+import { formatDuration, formatMs, lastLine } from '../format';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomInt } from 'node:crypto';
@@ -220,15 +222,9 @@ function printable(b: Buffer): string {
   return b.toString('utf8');
 }
 
-function fmtNs(ns: bigint): string {
-  const ms = Number(ns) / 1e6;
-  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`;
-}
-
 function incidentLine(i: IncidentInfo): string[] {
   const started = new Date(Number(i.started_at_ns / 1_000_000n)).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
-  const outcome = i.exit_signal ? `killed ${i.exit_signal}` : `exit ${i.exit_code}`;
-  return [i.incident_id, i.service, started, outcome, String(i.event_count), fmtNs(i.duration_ns)];
+  return [i.incident_id, i.service, started, exitStatus(i.exit_code, i.exit_signal), String(i.event_count), formatDuration(i.duration_ns)];
 }
 
 function table(rows: string[][]): string {
@@ -325,7 +321,7 @@ async function cmdRecord(p: Parsed): Promise<number> {
     for (const w of res.warnings) process.stderr.write(`replaybook: warning: ${w}\n`);
     const outcome = i.exit_signal ? `was killed by ${i.exit_signal}` : `exited ${i.exit_code}`;
     process.stderr.write(
-      `replaybook: recorded incident '${i.incident_id}': ${i.event_count} events in ${fmtNs(i.duration_ns)}; the service ${outcome}` +
+      `replaybook: recorded incident '${i.incident_id}': ${i.event_count} events in ${formatDuration(i.duration_ns)}; the service ${outcome}` +
         (res.stored === 'spooled' ? ' (the store was busy: the incident is spooled and appears at its next open)' : '') +
         '\n',
     );
@@ -400,7 +396,7 @@ async function cmdReplay(p: Parsed): Promise<number> {
   const jitter = jitterMs !== undefined && jitterMs > 0 ? { ms: jitterMs, seed: seedFlag ?? randomInt(0, 2 ** 32) } : undefined;
   const until = str(p, 'until');
   const label = str(p, 'label');
-  const changes = { injections, binary, unrecorded, jitter, label };
+  const changes: ReplayChanges = { injections, binary, unrecorded, jitter, label };
   if (until !== undefined) return replayUntil(id, until, speed, p, changes);
   return withStore(p, async (store) => {
     const r = await replay(id, { store, speed, pin: !p.flags.has('no-pin'), signal: interruptSignal(), ...changes });
@@ -422,26 +418,17 @@ function successOf(p: Parsed): SuccessPredicate | undefined {
   return undefined;
 }
 
-function lastLine(s: string, max = 60): string {
-  const t = s.trim().split('\n').pop() ?? '';
-  return t.length > max ? t.slice(0, max - 3) + '...' : t;
-}
-
-function fmtMs(ms: number): string {
-  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`;
-}
-
 /** The verdict as a table of runs and its sentence. */
 export function describeVerdict(v: Verdict): string {
   // A run that did not do what its step expects shows its outcome in capitals.
   const row = (name: string, r: RunSummary, expect: 'failure' | 'success'): string[] => {
     const got = r.success ? 'success' : 'failure';
-    return [name, expect, got === expect ? got : got.toUpperCase(), r.seed === null ? '-' : String(r.seed), r.status, fmtMs(r.wallMs), lastLine(r.stdout)];
+    return [name, expect, got === expect ? got : got.toUpperCase(), r.seed === null ? '-' : String(r.seed), r.status, formatMs(r.wallMs), lastLine(r.stdout, 60)];
   };
   const lines = [
     `verify ${v.incident}`,
     ...v.fix.description.map((d) => `  fix: ${d}`),
-    `  success: ${v.success}; ${v.jittered.length} jittered runs, every recorded arrival up to ${v.jitterMs} ms later, seed ${v.seed}`,
+    `  success: ${v.success}; ${v.jittered.length} jittered runs, ${jitterText(v.jitterMs)}, seed ${v.seed}`,
     '',
     table([
       ['RUN', 'EXPECTED', 'OUTCOME', 'SEED', 'STATUS', 'WALL', 'STDOUT'],
@@ -451,7 +438,7 @@ export function describeVerdict(v: Verdict): string {
     ]),
     '',
     v.reason,
-    `(${v.jittered.length + 2} runs in ${fmtMs(v.wallMs)}; the same runs again: --seed ${v.seed})`,
+    `(${v.jittered.length + 2} runs in ${formatMs(v.wallMs)}; the same runs again: --seed ${v.seed})`,
   ];
   return lines.join('\n');
 }
@@ -475,7 +462,7 @@ function progressPrinter(total: number): { update(p: RunProgress): void; end(): 
       }
       const expect = p.stage === 'baseline' ? 'failure' : 'success';
       const got = p.run.success ? 'success' : 'failure';
-      const line = `verify: [${step}/${total}] ${name(p)}: ${p.run.status}, ${got}${got === expect ? '' : ` (expected ${expect})`}, ${fmtMs(p.run.wallMs)}`;
+      const line = `verify: [${step}/${total}] ${name(p)}: ${p.run.status}, ${got}${got === expect ? '' : ` (expected ${expect})`}, ${formatMs(p.run.wallMs)}`;
       if (tty) {
         process.stderr.write(`\r\x1b[2K${line}`);
         open = true;
@@ -574,7 +561,7 @@ async function replayUntil(
   until: string,
   speed: Speed,
   p: Parsed,
-  changes: { injections: Injection[]; binary?: string; unrecorded?: 'error' | 'refuse'; jitter?: { ms: number; seed: number } },
+  changes: ReplayChanges,
 ): Promise<number> {
   const seq = Number(until);
   if (!Number.isInteger(seq) || seq < 0) throw new ReplaybookError('usage', `--until needs an event number (seq), not '${until}'`);
@@ -595,62 +582,6 @@ async function replayUntil(
     }
     return 0;
   });
-}
-
-/** What each injection did in a run, one line each. */
-export function injectionLines(r: RunResult): string[] {
-  return r.injections.map((i) => {
-    const what = describeInjection(i);
-    const rep = r.injectionReport.find((x) => x.id === i.id);
-    if (rep) {
-      const matched = `${rep.matched} matching call${rep.matched === 1 ? '' : 's'}`;
-      if (i.kind === 'latency') return `${what}: ${rep.fired > 0 ? `${rep.fired} arrival${rep.fired === 1 ? '' : 's'} moved` : 'no data arrived from it'}`;
-      return `${what}: ${rep.fired > 0 ? `fired ${rep.fired} time${rep.fired === 1 ? '' : 's'} (${matched})` : `never fired (${matched})`}`;
-    }
-    if (i.kind === 'timeout' && (i.target.type === 'env' || i.target.type === 'arg')) {
-      const name = i.target.type === 'env' ? i.target.name : i.target.flag;
-      const change = r.commandChanges.find((c) => c.includes(` ${name}:`) || c.includes(` ${name} `));
-      return `${what}: applied to the command before it started${change ? ` (${change})` : ''}`;
-    }
-    return `${what}: the engine reported nothing for it`;
-  });
-}
-
-export function describeRun(r: RunResult, o: { jitter?: { ms: number; seed: number }; binary?: string } = {}): string {
-  const out: string[] = [];
-  const status = (code: number | null, sig: string | null) => (sig ? `killed by ${sig}` : `exit ${code}`);
-  const counterfactual = r.injections.length > 0 || o.binary !== undefined || o.jitter !== undefined || r.policy === 'stream';
-  out.push(`run ${r.runId} of ${r.incident} (speed ${r.speed}, ${r.events} events, ${(r.wallMs / 1000).toFixed(2)} s)`);
-  if (r.localExeChanged && o.binary === undefined) out.push('note: the local executable differs from the recorded one; the recorded binary ran');
-  for (const w of r.warnings) out.push(`warning: ${w}`);
-  if (counterfactual) {
-    if (o.binary !== undefined) out.push(`binary: ${o.binary} ran instead of the recorded executable`);
-    if (o.jitter) out.push(`jitter: every recorded arrival up to ${o.jitter.ms} ms later (seed ${o.jitter.seed})`);
-    for (const line of injectionLines(r)) out.push(`injection: ${line}`);
-    out.push(
-      r.switchedAt
-        ? `policy: strict until seq ${r.switchedAt.seq}, then stream: ${r.switchedAt.reason}`
-        : 'policy: strict to the end (nothing made the program leave the log)',
-    );
-  }
-  for (const u of r.unrecorded) {
-    out.push(`unrecorded: ${u.name} (thread ${u.tid}): ${u.reason}; ${u.policy === 'refuse' ? 'the call was refused' : 'the run was stopped there'}`);
-  }
-  if (r.divergence) {
-    const d = r.divergence;
-    out.push(`DIVERGED at seq ${d.seq} (tid ${d.tid}): ${d.reason}`);
-    if (d.expected) out.push(`  recorded: ${d.expected.name} ${d.expected.resource} ${JSON.stringify(d.expected.data_in.toString('utf8'))}`);
-    out.push(`  program:  ${d.actual.name} ${d.actual.resource} ${JSON.stringify(d.actual.data_in.toString('utf8'))}`);
-  } else {
-    out.push(`program ${status(r.exitCode, r.signal)}; recorded ${status(r.recorded.exitCode, r.recorded.signal)}`);
-    out.push(`stdout: ${JSON.stringify(r.stdout.toString('utf8'))}`);
-    if (counterfactual) {
-      out.push(r.reproduced ? 'counterfactual run: the same outcome as the recording' : 'counterfactual run: the outcome differs from the recording');
-    } else {
-      out.push(r.reproduced ? 'reproduced: same syscalls, same output, same exit status' : 'NOT reproduced: the outcome differs from the recording');
-    }
-  }
-  return out.join('\n');
 }
 
 async function dispatch(argv: string[]): Promise<number> {

@@ -9,7 +9,7 @@ import { toRecordBatch } from '../engine/columns';
 import type { IncidentInfo, RunInfo } from '../events/schema';
 import { ReplaybookError } from '../errors';
 import { sha256File } from '../hash';
-import { loadIncident, materializeFiles, newRunId, type ReplayOptions, type RunResult, type Speed, type Unrecorded } from './replay';
+import { loadIncident, materializeFiles, newRunId, type ReplayOptions, type RunResult, type Speed, type Unrecorded } from './run';
 import * as path from 'node:path';
 import { applyToCommand, applyToFile, type CommandRewrite } from '../inject/rewrite';
 import * as os from 'node:os';

@@ -16,13 +16,13 @@ import { RecordBatch, Schema, Table } from 'apache-arrow';
 import { RECORDING_RUN, eventSchema, type IncidentInfo, type RunInfo } from '../events/schema';
 import { conformBatch, incidentRowTable, incidentsFromBatches, readIpc, relabelBatch, runRowTable, runsFromBatches, textSchema, writeTableFile } from './arrow';
 import { checkId, checkRecord, checkSchemaVersion, checkSha, describeRecord } from './checks';
-import { collectGarbage, removeIncident, type GarbageOptions, type GarbageReport, type Removed } from './maintenance';
+import { collectGarbage, removeIncident } from './maintenance';
 import { StoreError, messageOf } from './errors';
 import { blobCachePath, chdbDataDir, holdersDir, storeHome } from './location';
 import { describeHolder, holderFile, lockHolder, processAlive, type LockHolder } from './lock';
 import * as sql from './sql';
 import { CONFLICTS_DIR, CORRUPT_DIR, PendingEntry, blobFile, eventsFile, listEntries, readEntry, removeEntry, setAside, sha256File, type SpoolEntry } from './spool';
-import type { EventStore, IncidentFilter } from './types';
+import type { EventStore, GarbageOptions, GarbageReport, IncidentFilter, Removed } from './types';
 
 export interface OpenStoreOptions {
   /**

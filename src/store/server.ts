@@ -26,9 +26,9 @@ import { checkRecord, checkSchemaVersion, checkSha, describeRecord } from './che
 import { StoreError, messageOf } from './errors';
 import { BodyException, END_OF_STREAM, TruncatedBody, batchMessages, findException, ipcMessages } from './ipc-frames';
 import { blobCachePath, storeHome } from './location';
-import { collectGarbage, removeIncident, type GarbageOptions, type GarbageReport, type Removed } from './maintenance';
+import { collectGarbage, removeIncident } from './maintenance';
 import * as sql from './sql';
-import type { EventStore, IncidentFilter } from './types';
+import type { EventStore, GarbageOptions, GarbageReport, IncidentFilter, Removed } from './types';
 
 /** Environment variables of the server store. */
 export const URL_ENV = 'REPLAYBOOK_CLICKHOUSE_URL';

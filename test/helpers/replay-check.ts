@@ -51,8 +51,13 @@ export interface RecordOpts {
 }
 
 export async function recordOnly(o: RecordOpts): Promise<EventRow[]> {
-  await record({ incident: o.incident, command: o.command, env: o.env, cwd: o.cwd, store: o.store });
-  return rows(o.store.events(o.incident));
+  return (await recordWithWarnings(o)).events;
+}
+
+/** Records, and returns the recording's events with the warnings the recorder gave. */
+export async function recordWithWarnings(o: RecordOpts): Promise<{ events: EventRow[]; warnings: string[] }> {
+  const r = await record({ incident: o.incident, command: o.command, env: o.env, cwd: o.cwd, store: o.store });
+  return { events: await rows(o.store.events(o.incident)), warnings: r.warnings };
 }
 
 /** Replays a recorded incident at speed 'max' and compares it with its recording. */
