@@ -18,7 +18,10 @@
       "ldflags": ["-pthread"],
       "sources": [
         "engine_main.cc", "batch.cc", "syscalls.cc", "tracer.cc", "capture.cc",
-        "output.cc", "protocol.cc", "tools.cc", "recorder.cc", "replayer.cc", "stream.cc", "inject.cc", "late_data.cc", "tsc_sites.cc"
+        "output.cc", "protocol.cc", "tools.cc", "recorder.cc", "replayer.cc",
+        "replay_control.cc", "replay_schedule.cc", "replay_serve.cc", "replay_stream.cc",
+        "replay_signals.cc", "replay_placeholders.cc", "replay_ids.cc",
+        "stream.cc", "inject.cc", "late_data.cc", "tsc_sites.cc"
       ]
     }
   ]

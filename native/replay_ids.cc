@@ -1,0 +1,53 @@
+// Process and thread ids: the program sees the recorded ones, the kernel needs the real ones
+// (calls that run for real get their arguments and results translated).
+// (replay_tool.h lists the replayer's files.)
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "replay_tool.h"
+
+namespace rb {
+
+// wait4(pid) / waitid(P_PID|P_PGID, id) run for real: the kernel needs real process ids.
+void Replayer::translate_wait_args(Thread& t, const Event& e) {
+  user_regs_struct& r = t.regs();
+  if (e.nr == SYS_wait4) {
+    int32_t pid = static_cast<int32_t>(r.rdi);
+    if (pid > 0) r.rdi = static_cast<uint32_t>(real_of(pid));
+    else if (pid < -1) r.rdi = static_cast<uint32_t>(-real_of(-pid));
+  } else if (r.rdi == P_PID || r.rdi == P_PGID) {
+    r.rsi = static_cast<uint32_t>(real_of(static_cast<int32_t>(r.rsi)));
+  }
+  t.store_regs();
+}
+
+// At the exit stop of a call that ran for real: the program sees recorded ids and values.
+void Replayer::fix_return(Thread& t, const Event& e) {
+  user_regs_struct& r = t.regs();
+  const SyscallSpec& s = syscall_spec(e.nr);
+  int64_t ret = static_cast<int64_t>(r.rax);
+  if (is_restart(e.ret)) {
+    r.rax = static_cast<uint64_t>(e.ret);
+    r.orig_rax = static_cast<uint64_t>(e.nr);
+  } else if (s.special == Special::Clone && ret > 0) {
+    // The recorded child id. Memory the kernel wrote the real id into (CLONE_PARENT_SETTID:
+    // glibc's pthread tid) is left alone: the child may already have run and exited, and its
+    // CLONE_CHILD_CLEARTID zero is what pthread_join waits for.
+    r.rax = static_cast<uint64_t>(e.ret);
+  } else if (s.special == Special::Wait && ret >= 0) {
+    if (e.nr == SYS_wait4) {
+      r.rax = static_cast<uint64_t>(rec_of(static_cast<pid_t>(ret)));
+    } else if (e.args[2]) {
+      int32_t pid = 0;  // siginfo_t.si_pid, at offset 16 for SIGCHLD
+      if (t.read_mem(e.args[2] + 16, &pid, 4) && pid > 0) {
+        pid = rec_of(pid);
+        t.write_mem(e.args[2] + 16, &pid, 4);
+      }
+    }
+  } else {
+    return;
+  }
+  t.store_regs();
+}
+
+}  // namespace rb

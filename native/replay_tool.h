@@ -1,0 +1,191 @@
+// The replayer tool's class, shared by its rooms (replayer.h has its options, make_replayer):
+//   replayer.cc              the Tool handlers: each stop of the tracer core, handed to a room
+//   replay_control.cc        control: the verbs of a running replay, pausing, state and memory
+//   replay_schedule.cc       scheduling: which thread runs next, the replay clock, the watchdog
+//   replay_serve.cc          serving from the log: each call checked against its event, then answered
+//   replay_stream.cc         counterfactual replay: leaving the log, the stream policy serving calls
+//   replay_signals.cc        signals: recorded signals delivered where they were
+//   replay_placeholders.cc   placeholders: virtual fds held open at their recorded numbers
+//   replay_ids.cc            identity: recorded pids/tids for the program, real ones for the kernel
+// Private to the replay_*.cc files and replayer.cc.
+#pragma once
+#include <sys/types.h>
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "replayer.h"
+#include "stream.h"
+#include "tracer.h"
+
+namespace rb {
+
+// The replayer is a scheduler over threads. As in recording (recorder.cc), threads run their
+// userspace one at a time, from a syscall's return to their next syscall's entry: the thread
+// whose entry is next in the log gets the token and runs to it; that entry is checked, served
+// (emulated, or run for real), and the token moves on. A served blocking call returns after its
+// recorded duration while other threads go on. Recorded threads map to replay threads by
+// creation order.
+class Replayer : public Tool {
+ public:
+  Replayer(Output& out, ReplayOptions&& opts) : out_(out), opts_(std::move(opts)) {}
+  // replayer.cc
+  Resume on_syscall(Thread& t, const SyscallStop& stop) override;
+  Resume on_syscall_exit(Thread& t) override;
+  Resume on_thread_start(Thread& t) override;
+  void on_unsupported(const std::string& message) override;
+  void on_exec(Thread& t) override;
+  Resume on_tsc(Thread& t, TscRead& r) override;
+  void on_thread_created(Thread& parent, Thread& child) override;
+  void on_thread_exit(Thread& t, int status) override;
+  void on_exit(int status) override;
+  // replay_schedule.cc
+  int64_t next_deadline() override;
+  void on_timer() override;
+  // replay_signals.cc
+  int on_signal(Thread& t, int sig, const siginfo_t& info) override;
+
+ private:
+  struct Held {
+    // A call served under the stream policy (it may wait, be delayed, or run for real).
+    struct Call {
+      StreamCall c;
+      bool asked = false;          // injections counted
+      bool applied = false;        // timeouts patched, exit delays noted
+      std::vector<Injection*> fired;
+      int64_t v_enter = 0;         // virtual time it was entered
+      int64_t wake_wall = 0;       // held until this wall time (a wait at speed > 0, a delay)
+      int64_t deadline = -1;       // a wait's timeout, virtual
+      int64_t exit_delay_ns = 0;   // delay_exit still to apply
+      bool delayed = false;        // delay_enter applied
+      bool real = false;           // running for real: finished at its exit stop
+      std::string resource;
+      int waits = 0;
+    } call;
+    bool at_entry = false;      // stopped at a syscall entry, not yet served
+    bool ready = false;         // stopped after a syscall returned (or new): may get the token
+    bool in_flight = false;     // resumed into a real syscall whose exit stop is still to come
+    int64_t delayed_until = 0;  // an emulated blocking call returns then
+    const Event* serving = nullptr;  // the recorded event whose return fix_return adjusts
+    SyscallStop stop{};
+    Event actual;
+  };
+
+  Output& out_;
+  ReplayOptions opts_;
+  size_t cursor_ = 0;
+  uint64_t seq_ = 0;
+  int64_t t0_ = 0;
+  int64_t prev_enter_ns_ = 0;
+  int64_t gate_ns_ = -1;           // when the event at the cursor may be served
+  int64_t base_wall_ = 0, base_rec_ = 0;  // the virtual clock (wall_for)
+  bool paused_ = false;
+  uint64_t step_budget_ = 0;       // events left to serve before pausing (step N)
+  int64_t last_progress_ns_ = 0;   // when an event was last served (for the watchdog)
+  int64_t expected_gap_ns_ = 0;    // recorded time to the event at the cursor
+  std::set<pid_t> scratch_;        // processes whose image has the scratch page
+  bool diverged_ = false;
+  bool finished_ = false;
+  std::map<pid_t, Held> held_;                  // real tid -> where it is stopped
+  pid_t running_ = -1;                          // the thread running userspace now (the token)
+  std::map<pid_t, std::string> exec_random_;    // recorded AT_RANDOM of an exec under way
+  pid_t exiting_ = -1;                          // a thread whose exit the schedule waits for
+  std::map<pid_t, pid_t> rec_to_real_, real_to_rec_;
+  std::map<pid_t, std::deque<const Event*>> signals_;  // real tid -> recorded signals sent to it
+  // The stream policy, once the run left the log (go_stream).
+  bool stream_ = false;
+  bool unrecorded_ = false;
+  uint64_t switched_seq_ = 0;
+  std::unique_ptr<World> world_;
+  int64_t v_base_ = 0, v_skip_ = 0, w_base_ = 0;  // the virtual clock (vnow)
+  std::map<pid_t, int64_t> clone_of_;           // real tid -> recorded tid of the thread it is creating
+
+  void map(pid_t recorded, pid_t real) {
+    rec_to_real_[recorded] = real;
+    real_to_rec_[real] = recorded;
+  }
+  // Process and thread ids: the program sees the recorded ones (getpid, fork's return...);
+  // the kernel needs the real ones (wait4).
+  pid_t real_of(pid_t rec) const {
+    auto it = rec_to_real_.find(rec);
+    return it == rec_to_real_.end() ? rec : it->second;
+  }
+  pid_t rec_of(pid_t real) const {
+    auto it = real_to_rec_.find(real);
+    return it == real_to_rec_.end() ? real : it->second;
+  }
+  double speed() const { return opts_.speed; }
+  int64_t scaled(int64_t ns) const { return speed() > 0 ? static_cast<int64_t>(ns / speed()) : 0; }
+  // The virtual clock: recorded time `rec_ns` happens at this wall time. Rebased whenever the
+  // replay resumes or changes speed, so a pause does not make it rush to catch up.
+  int64_t wall_for(int64_t rec_ns) const { return base_wall_ + scaled(rec_ns - base_rec_); }
+  // The virtual clock under the stream policy: the recording's timeline, running at the replay
+  // speed (at `max`, only waits move it).
+  int64_t vnow() const {
+    if (speed() <= 0) return v_base_ + v_skip_;
+    return v_base_ + v_skip_ + static_cast<int64_t>((now_ns() - w_base_) * speed());
+  }
+  int64_t wall_for_v(int64_t vt) const {
+    return w_base_ + static_cast<int64_t>((vt - v_base_ - v_skip_) / speed());
+  }
+
+  // replayer.cc
+  void exit_event(const Thread& t, int status);
+
+  // replay_control.cc
+  bool should_pause(const Event& e);
+  void pause(const char* why);
+  void resume_replay();
+  void on_wake() override;
+  void command(const std::string& line);
+  const char* thread_state(pid_t real, const Held& h) const;
+  std::string state_json();
+  std::string memory_json(pid_t rec, uint64_t addr, uint64_t len);
+
+  // replay_schedule.cc
+  void rebase();
+  void pump();
+  void stuck();
+
+  // replay_serve.cc
+  bool serve_event(Thread& t, Held& h, const Event& e);
+  static bool is_restart(int64_t ret);
+  static bool answered_futex(const Event& e);
+  static bool runs_for_real(const SyscallSpec& s, const Event& e);
+  static std::string mismatch(const SyscallSpec& s, const Event& e, const Event& a);
+  void diverge(Thread& t, const Event* expected, const Event& actual, const std::string& why);
+  bool serve(Thread& t, const SyscallSpec& s, const Event& e, const uint64_t args[6],
+             std::string& err);
+
+  // replay_stream.cc
+  std::string departs(Thread& t, Held& h, const Event& e);
+  void go_stream(const Event& e, const std::string& reason);
+  bool hold_until(Held& h, int64_t vt);
+  void serve_stream(Thread& t, Held& h);
+  void patch_timeout(Thread& t, Held::Call& call, int64_t us);
+  void unrecorded(Thread& t, Held& h, const std::string& why);
+  void finish_stream_call(Thread& t, Held& h, int64_t ret, const std::string& out, const std::string& resource,
+                          bool resume = true);
+
+  // replay_signals.cc
+  bool deliver_signal(const Event& x);
+  void run_if_doomed(Thread& t, Held& h);
+  static bool kills_by_default(const Thread& t, int sig);
+  void kill_recorded(const Event& x);
+
+  // replay_placeholders.cc
+  int64_t hold_fd(Thread& t, Thread::Injector& inj, const std::string& holder, bool cloexec, int64_t want,
+                  std::string& err);
+  int64_t open_placeholder(Thread& t, const std::string& holder, bool cloexec, int64_t want, std::string& err);
+
+  // replay_ids.cc
+  void translate_wait_args(Thread& t, const Event& e);
+  void fix_return(Thread& t, const Event& e);
+};
+
+}  // namespace rb
