@@ -26,6 +26,7 @@ import {
   vectorFromArray,
 } from 'apache-arrow';
 import type { IncidentInfo, RunInfo } from '../events/schema';
+import { redactionFromJson } from './redaction';
 
 // ---------------------------------------------------------------------------------------------
 // Types and relabelling
@@ -200,6 +201,7 @@ export function incidentRowTable(info: IncidentInfo, entryId: string): Table {
     file_shas: vectorFromArray([files.map(([, sha]) => sha)], textList()),
     host: vectorFromArray([info.host], new Utf8()),
     entry_id: vectorFromArray([entryId], new Utf8()),
+    redaction: vectorFromArray([info.redaction ? JSON.stringify(info.redaction) : ''], new Utf8()),
   });
 }
 
@@ -299,7 +301,9 @@ export function incidentsFromBatches(batches: RecordBatch[]): IncidentInfo[] {
       const shas = c.texts('file_shas');
       const files: Record<string, string> = {};
       paths.forEach((p, k) => (files[p] = shas[k]));
+      const redaction = c.text('redaction');
       out.push({
+        ...(redaction ? { redaction: redactionFromJson(JSON.parse(redaction)) } : {}),
         incident_id: c.text('incident_id'),
         service: c.text('service'),
         argv: c.texts('argv'),

@@ -17,6 +17,7 @@ import { writeArrowStreamFile } from './arrow';
 import { StoreError, messageOf } from './errors';
 import { isSha256, spoolDir } from './location';
 import { processAlive } from './lock';
+import { redactionFromJson } from './redaction';
 
 const FORMAT = 1;
 const INFO = 'info.json';
@@ -283,6 +284,7 @@ export function incidentFromJson(v: unknown): IncidentInfo {
     duration_ns: big(o, 'duration_ns'),
     files: files as Record<string, string>,
     host: str(o, 'host'),
+    ...(o.redaction !== undefined ? { redaction: redactionFromJson(o.redaction) } : {}),
   };
 }
 
