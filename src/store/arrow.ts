@@ -27,6 +27,7 @@ import {
 } from 'apache-arrow';
 import type { IncidentInfo, RunInfo } from '../events/schema';
 import { redactionFromJson } from './redaction';
+import { PRIVATE_FILE } from './private';
 
 // ---------------------------------------------------------------------------------------------
 // Types and relabelling
@@ -145,7 +146,7 @@ export async function writeArrowStreamFile(
   schema: Schema,
   batches: AsyncIterable<RecordBatch> | Iterable<RecordBatch>,
 ): Promise<number> {
-  const fd = fs.openSync(file, 'wx', 0o644);
+  const fd = fs.openSync(file, 'wx', PRIVATE_FILE);
   const writer = new RecordBatchStreamWriter();
   writer.reset(undefined, schema); // the schema message goes out even when there are no batches
   const drained = (async () => {
@@ -227,7 +228,7 @@ export function runRowTable(info: RunInfo, entryId: string): Table {
 }
 
 export function writeTableFile(file: string, table: Table): void {
-  const fd = fs.openSync(file, 'w', 0o644);
+  const fd = fs.openSync(file, 'w', PRIVATE_FILE);
   try {
     writeFully(fd, tableToIPC(table, 'stream'));
     fs.fsyncSync(fd);
