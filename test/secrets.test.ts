@@ -219,3 +219,16 @@ describe('the store is for its owner only', () => {
     expect(fs.statSync(path.join(old, 'notes', 'note')).mode & 0o777).toBe(0o600);
   });
 });
+
+describe('recording does not weaken the service', () => {
+  it('keeps address randomization on (no ADDR_NO_RANDOMIZE in the recorded personality)', async () => {
+    const cat = fs.existsSync('/bin/cat') ? '/bin/cat' : '/usr/bin/cat';
+    await record({ incident: 'aslr', command: [cat, '/proc/self/personality'], env: { PATH: '/usr/bin:/bin' }, store });
+    const events = await rows(store.events('aslr'));
+    const read = events.find((e) => e.name === 'read' && /^file:\/proc\/(self|\d+)\/personality$/.test(e.resource) && e.data_out.length > 0);
+    expect(read).toBeDefined();
+    const personality = Number.parseInt(Buffer.from(read!.data_out).toString().trim(), 16);
+    const ADDR_NO_RANDOMIZE = 0x0040000;
+    expect(personality & ADDR_NO_RANDOMIZE).toBe(0);
+  });
+});
