@@ -243,7 +243,7 @@ const char* fd_effect_name(rb::FdEffect f) {
   return "none";
 }
 
-// syscallTable() -> [{ nr, name, cls, nargs, fdArg, pathArg, dirfdArg, fdEffect }], one row per
+// syscallTable() -> [{ nr, name, cls, nargs, fdArg, pathArg, dirfdArg, fdEffect, addressFields }], one row per
 // syscall of native/syscalls.cc, so TypeScript validates names without a second list of them.
 // nargs counts the real arguments (buffer slots described through another argument excluded).
 Napi::Value SyscallTable(const Napi::CallbackInfo& info) {
@@ -264,6 +264,15 @@ Napi::Value SyscallTable(const Napi::CallbackInfo& info) {
     row.Set("pathArg", Napi::Number::New(env, s.path_arg));
     row.Set("dirfdArg", Napi::Number::New(env, s.dirfd_arg));
     row.Set("fdEffect", Napi::String::New(env, fd_effect_name(s.fd)));
+    const auto& fields = rb::address_fields_in(s);
+    Napi::Array addr = Napi::Array::New(env, fields.size());
+    for (size_t k = 0; k < fields.size(); k++) {
+      Napi::Array range = Napi::Array::New(env, 2);
+      range.Set(0u, Napi::Number::New(env, static_cast<double>(fields[k].first)));
+      range.Set(1u, Napi::Number::New(env, static_cast<double>(fields[k].second)));
+      addr.Set(static_cast<uint32_t>(k), range);
+    }
+    row.Set("addressFields", addr);
     rows.Set(static_cast<uint32_t>(i), row);
   }
   return rows;

@@ -6,6 +6,7 @@
 // Config lines are "key value" with values percent-encoded (%25 %0A %20 ...):
 //   mode record|replay      exe PATH        arg VALUE (repeated)     env VALUE (repeated)
 //   cwd PATH                pin 0|1         speed FACTOR|max
+//   fixed_addresses 0|1 (record: ASLR off for the service, opt-in; replay: always on)
 //   file RECORDED_PATH LOCAL_BLOB_PATH (replay, repeated)
 //   inject ID KIND key=value...  (replay, repeated; native/inject.h)
 //   counterfactual 0|1      jitter MAX_US SEED      unrecorded error|refuse
@@ -82,6 +83,7 @@ bool parse_config(const std::string& text, Config& c, std::string& err) {
     else if (key == "env") c.spawn.env.push_back(v1);
     else if (key == "cwd") c.spawn.cwd = v1;
     else if (key == "pin") c.spawn.pin = v1 == "1";
+    else if (key == "fixed_addresses") c.spawn.fixed_addresses = v1 == "1";
     else if (key == "speed") c.replay.speed = v1 == "max" ? 0 : std::strtod(v1.c_str(), nullptr);
     else if (key == "file") c.replay.files[v1] = v2;
     else if (key == "isolate_network") c.isolate_network = v1 == "1";

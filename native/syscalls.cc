@@ -474,6 +474,52 @@ Flow flow_of(const SyscallSpec& s) {
   return it == flows.end() ? Flow::None : it->second;
 }
 
+namespace {
+struct AddressFields {
+  const char* name;
+  std::vector<std::pair<size_t, size_t>> ranges;  // (offset, length) in data_in
+};
+const std::vector<AddressFields>& address_fields() {
+  static const std::vector<AddressFields> table = {
+      // struct clone_args: pidfd, child_tid, parent_tid; stack; tls, set_tid.
+      {"clone3", {{8, 24}, {40, 8}, {56, 16}}},
+      // struct epoll_event: the user data (often a pointer) after the event mask.
+      {"epoll_ctl", {{4, 8}}},
+      // struct sigevent: sigev_value (often a pointer).
+      {"timer_create", {{0, 8}}},
+  };
+  return table;
+}
+}  // namespace
+
+const std::vector<std::pair<size_t, size_t>>& address_fields_in(const SyscallSpec& s) {
+  static const std::vector<std::pair<size_t, size_t>> none;
+  for (const AddressFields& f : address_fields())
+    if (std::strcmp(f.name, s.name) == 0) return f.ranges;
+  return none;
+}
+
+bool same_input(const SyscallSpec& s, const std::string& recorded, const std::string& now) {
+  if (recorded.size() != now.size()) return false;
+  const auto& ranges = address_fields_in(s);
+  if (ranges.empty()) return recorded == now;
+  std::string a = recorded, b = now;
+  for (auto [off, len] : ranges) {
+    if (off >= a.size()) continue;
+    size_t n = std::min(len, a.size() - off);
+    a.replace(off, n, n, '\0');
+    b.replace(off, n, n, '\0');
+  }
+  return a == b;
+}
+
+int user_data_in(const SyscallSpec& s) { return std::strcmp(s.name, "epoll_ctl") == 0 ? 4 : -1; }
+
+std::pair<size_t, size_t> user_data_out(const SyscallSpec& s) {
+  if (flow_of(s) == Flow::Wait && std::strncmp(s.name, "epoll_", 6) == 0) return {12, 4};
+  return {0, 0};
+}
+
 const SyscallSpec& syscall_spec(long nr) {
   const Table& t = table();
   if (nr >= 0 && nr < static_cast<long>(t.by_nr.size()) && t.by_nr[nr]) return *t.by_nr[nr];

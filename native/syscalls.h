@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace rb {
@@ -104,6 +105,18 @@ enum class Flow : uint8_t {
   Wait,       // poll, select, epoll, accept, connect, recvmsg: waits on the outside
 };
 Flow flow_of(const SyscallSpec& s);
+
+// Addresses and the caller's own values inside captured structs differ between a recording
+// (ASLR on) and a replay, so they are never compared: clone3's pointers, epoll_event's user data,
+// a sigevent's value. Whether two captured inputs agree with those bytes left out:
+bool same_input(const SyscallSpec& s, const std::string& recorded, const std::string& now);
+// Those bytes: (offset, length) ranges of data_in.
+const std::vector<std::pair<size_t, size_t>>& address_fields_in(const SyscallSpec& s);
+// Offset in data_in of an 8-byte value the kernel hands back later (epoll_ctl's user data), or -1.
+int user_data_in(const SyscallSpec& s);
+// Outputs made of records that carry such a value back (epoll_wait's events): the record size
+// and the value's offset in each record, or {0, 0}.
+std::pair<size_t, size_t> user_data_out(const SyscallSpec& s);
 
 // Look up by x86-64 syscall number; unknown numbers get a spec named "unknown" (emulated,
 // return value only) so replay can still name and serve them.

@@ -16,6 +16,7 @@ import { openStore, type ChdbStore } from '../src/store';
 import { packIncident } from '../src/store/pack';
 import type { EventRow } from '../src/events/schema';
 import { rows } from './helpers/replay-check';
+import { record as notebookRecord } from '../src/notebook';
 import { runProcess } from './helpers/run';
 
 const CLI = path.join(__dirname, '..', 'bin', 'replaybook.js');
@@ -174,6 +175,20 @@ describe('redaction at record time', () => {
     await expect(replay('tok-file', { store, speed: 'max' })).rejects.toThrow(/kept out of the store \(--redact-file\): the file here differs/);
     fs.rmSync(key);
     await expect(replay('tok-file', { store, speed: 'max' })).rejects.toThrow(/needs that file here, and it is missing/);
+  });
+
+  it('the notebook record() takes the same rules', async () => {
+    process.env.REPLAYBOOK_HOME = home;
+    const incident = await notebookRecord({
+      incident: 'tok-notebook',
+      command: [client, 'plain'],
+      env: env({ API_TOKEN: 'nb-7731-token' }),
+      defaultRedact: false,
+      redact: ['bytes:nb-7731'],
+    });
+    expect(incident.info.redaction?.rules).toEqual(['bytes:nb-7731']);
+    expect(incident.info.env).toContain('API_TOKEN=*******-token');
+    expect(holding(await rows(store.events('tok-notebook')), 'nb-7731')).toEqual([]);
   });
 
   it('parses rules and refuses bad ones with one line', () => {

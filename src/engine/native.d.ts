@@ -48,6 +48,8 @@ export interface SyscallRow {
   dirfdArg: number;
   /** How it changes the fd table. */
   fdEffect: 'none' | 'uses' | 'creates' | 'accepts' | 'pair' | 'dups' | 'closes';
+  /** [offset, length] ranges of data_in holding addresses or the caller's own values (never compared). */
+  addressFields: [number, number][];
 }
 
 export interface NativeAddon {

@@ -27,6 +27,12 @@ export interface RecordOptions extends RedactOptions {
   /** Pin tracer and service to one CPU (default true; stops cost ~25x more across CPUs). */
   pin?: boolean;
   /**
+   * Address space randomization for the service (default true: recording does not weaken it).
+   * `false` records with fixed addresses, as replays run: for a service whose replay diverges on
+   * an address the kernel hands back that replay does not translate (README, Limits).
+   */
+  aslr?: boolean;
+  /**
    * Late data (default on): when the service closes a connected TCP socket (or exits with it
    * open), keep reading it and log what the peer still sends, with its arrival times, as
    * `late_data` events, so a replay can ask "what if the timeout were longer?". The peer then
@@ -141,6 +147,7 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
     env,
     cwd,
     pin: o.pin ?? true,
+    fixedAddresses: o.aslr === false,
     lateData,
     signal: o.signal,
     onEvents(cols) {
