@@ -492,6 +492,16 @@ const std::vector<AddressFields>& address_fields() {
 }
 }  // namespace
 
+bool arg_is_address(const SyscallSpec& s, int i, const uint64_t args[6]) {
+  for (const ArgSpec& a : s.args) {
+    if (a.at != i) continue;
+    if (a.size == SizeRule::Fcntl) return fcntl_in_size(args[1]) >= 0 || fcntl_out_size(args[1]) >= 0;
+    if (a.size == SizeRule::Ioctl) return ioctl_in_size(args[1]) >= 0 || ioctl_out_size(args[1]) >= 0;
+    return true;
+  }
+  return false;
+}
+
 const std::vector<std::pair<size_t, size_t>>& address_fields_in(const SyscallSpec& s) {
   static const std::vector<std::pair<size_t, size_t>> none;
   for (const AddressFields& f : address_fields())

@@ -69,7 +69,7 @@ const COMMANDS: Record<string, CommandSpec> = {
       { name: 'incident', value: 'ID', help: 'incident id (letters, digits, . _ : -)' },
       { name: 'service', value: 'NAME', help: "service name (default: the executable's name)" },
       { name: 'no-pin', help: 'do not pin the service to one CPU (for services that need every core; stops cost more)' },
-      { name: 'no-aslr', help: 'record with address randomization off, as replays run (opt-in; see README, Limits)' },
+      { name: 'no-aslr', help: 'record with address randomization off, as replays run (opt-in; README: Secrets, privacy)' },
       { name: 'no-late-data', help: 'do not read on sockets the service closed (the peer sees exactly what it would have)' },
       { name: 'late-data-ms', value: 'N', help: 'read on a closed socket for at most N ms after the close (default 5000)' },
       ...REDACT_FLAGS,

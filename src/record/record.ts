@@ -29,7 +29,7 @@ export interface RecordOptions extends RedactOptions {
   /**
    * Address space randomization for the service (default true: recording does not weaken it).
    * `false` records with fixed addresses, as replays run: for a service whose replay diverges on
-   * an address the kernel hands back that replay does not translate (README, Limits).
+   * an address the kernel hands back that replay does not translate (README).
    */
   aslr?: boolean;
   /**
