@@ -1023,7 +1023,7 @@ class Replayer : public Tool {
     if (e.nr != a.nr)
       return std::string("expected ") + e.name + ", the program called " + a.name;
     for (int i = 0; i < s.nargs; i++) {
-      if (is_compared_scalar(s, s.args[i].kind) && !arg_is_address(s, i, e.args) && e.args[i] != a.args[i])
+      if (is_compared_scalar(s, s.args[i].kind) && !arg_not_compared(s, i, e.args) && e.args[i] != a.args[i])
         return std::string(s.name) + " argument " + std::to_string(i + 1) + " differs: recorded " +
                std::to_string(e.args[i]) + ", now " + std::to_string(a.args[i]);
     }

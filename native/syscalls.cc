@@ -492,10 +492,23 @@ const std::vector<AddressFields>& address_fields() {
 }
 }  // namespace
 
-bool arg_is_address(const SyscallSpec& s, int i, const uint64_t args[6]) {
+namespace {
+// fcntl commands whose third argument is an integer (the others take a pointer or nothing).
+bool fcntl_int_arg(unsigned long cmd) {
+  switch (cmd) {
+    case 0: case 2: case 4: case 8: case 10:             // F_DUPFD F_SETFD F_SETFL F_SETOWN F_SETSIG
+    case 1024: case 1026: case 1030: case 1031: case 1033:  // SETLEASE NOTIFY DUPFD_CLOEXEC SETPIPE_SZ ADD_SEALS
+      return true;
+    default:
+      return false;
+  }
+}
+}  // namespace
+
+bool arg_not_compared(const SyscallSpec& s, int i, const uint64_t args[6]) {
   for (const ArgSpec& a : s.args) {
     if (a.at != i) continue;
-    if (a.size == SizeRule::Fcntl) return fcntl_in_size(args[1]) >= 0 || fcntl_out_size(args[1]) >= 0;
+    if (a.size == SizeRule::Fcntl) return !fcntl_int_arg(args[1]);
     if (a.size == SizeRule::Ioctl) return ioctl_in_size(args[1]) >= 0 || ioctl_out_size(args[1]) >= 0;
     return true;
   }

@@ -110,9 +110,10 @@ Flow flow_of(const SyscallSpec& s);
 // (ASLR on) and a replay, so they are never compared: clone3's pointers, epoll_event's user data,
 // a sigevent's value. Whether two captured inputs agree with those bytes left out:
 bool same_input(const SyscallSpec& s, const std::string& recorded, const std::string& now);
-// Whether argument i is an address in this call (never compared): an integer argument a buffer
-// slot points at when the call has that buffer (fcntl's third for F_SETLK and the like).
-bool arg_is_address(const SyscallSpec& s, int i, const uint64_t args[6]);
+// Whether argument i carries nothing to compare in this call: an integer argument a buffer slot
+// points at when the call has that buffer (fcntl's third for F_SETLK), or one the call ignores
+// (fcntl's third for F_GETFL, whatever libc left in the register: an address under ASLR).
+bool arg_not_compared(const SyscallSpec& s, int i, const uint64_t args[6]);
 // Those bytes: (offset, length) ranges of data_in.
 const std::vector<std::pair<size_t, size_t>>& address_fields_in(const SyscallSpec& s);
 // Offset in data_in of an 8-byte value the kernel hands back later (epoll_ctl's user data), or -1.
