@@ -365,7 +365,10 @@ export class ReplaySession {
       .filter((m) => m.type === 'unrecorded')
       .map((m) => ({ name: String(m.name), tid: Number(m.tid), reason: String(m.reason), policy: m.policy === 'refuse' ? 'refuse' : 'error' }));
     const divergence = divMsg ? divergenceOf(divMsg) : null;
-    if (divergence && divMsg) this.explainRedaction(divergence, divMsg);
+    if (divergence && divMsg) {
+      this.explainRedaction(divergence, divMsg);
+      explainAddresses(divergence, divMsg);
+    }
     const exitCode = typeof exitMsg.exit_code === 'number' ? exitMsg.exit_code : null;
     const signal = typeof exitMsg.signal === 'string' ? exitMsg.signal : null;
     const stdout = writtenTo(this.batches, 'stdout');
@@ -432,6 +435,19 @@ export class ReplaySession {
       commandChanges: this.command.changes.map((c) => `${c.target} ${c.name}: ${c.before ?? '(unset)'} -> ${c.after}`),
     };
   }
+}
+
+/**
+ * A program that reads its own memory map acts on addresses, which differ between a recording
+ * made with ASLR on (the default) and the replay: the divergence says how to record it.
+ */
+function explainAddresses(d: Divergence, m: EngineMessage): void {
+  const maps = /^file:\/proc\/(self|\d+)\/(maps|smaps|numa_maps)$/;
+  if (!maps.test(d.expected?.resource ?? '') && !maps.test(d.actual.resource)) return;
+  d.reason +=
+    '; the program reads its own memory map, whose addresses differ from the recording\'s when it ran with ' +
+    'address randomization on (the default): record it with --no-aslr (record({ aslr: false }))';
+  m.reason = d.reason;
 }
 
 /**

@@ -53,10 +53,12 @@ export interface RecordOpts {
   env: NodeJS.ProcessEnv;
   cwd: string;
   store: EventStore;
+  /** false: record with fixed addresses (record --no-aslr). */
+  aslr?: boolean;
 }
 
 export async function recordOnly(o: RecordOpts): Promise<EventRow[]> {
-  await record({ incident: o.incident, command: o.command, env: o.env, cwd: o.cwd, store: o.store });
+  await record({ incident: o.incident, command: o.command, env: o.env, cwd: o.cwd, store: o.store, aslr: o.aslr });
   return rows(o.store.events(o.incident));
 }
 
