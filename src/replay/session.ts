@@ -111,7 +111,7 @@ export class ReplaySession {
     }
     let runExe = info.exe_path;
     if (!exeReal && blob) {
-      fs.chmodSync(blob, 0o555);
+      fs.chmodSync(blob, 0o500); // the owner runs it; the store is the owner's only
       runExe = blob;
     }
     checkInjections(o.injections ?? []);
