@@ -4,6 +4,7 @@ import { CLICKHOUSE_FLAG, STORE_COMMANDS, STORE_COMMANDS_HELP, openStoreFor, run
 import type { EventStore } from '../store/types';
 import type { IncidentInfo } from '../events/schema';
 import { record } from '../record/record';
+import { REDACT_FLAGS, redactFlags } from './redact-flags';
 import { replay, type RunResult, type Speed } from '../replay/replay';
 import { ReplaySession } from '../replay/session';
 import { loadIncident, type ReplayChanges } from '../replay/run';
@@ -57,18 +58,23 @@ const INJECTION_FLAG_NAMES = new Set(['timeout', 'inject', 'fault', 'latency']);
 const COMMANDS: Record<string, CommandSpec> = {
   record: {
     name: 'record',
-    usage: 'replaybook record --incident ID [--service NAME] [--no-pin] [--no-late-data | --late-data-ms N] -- CMD [ARGS...]',
+    usage: 'replaybook record --incident ID [--service NAME] [--no-pin] [--no-late-data | --late-data-ms N] [--redact RULE]... [--redact-file PATH]... [--no-default-redact] -- CMD [ARGS...]',
     summary:
       'Run CMD under the recorder: every syscall with its data and timing goes into the event log as incident ID.\nThe service\'s own stdout and stderr still reach this terminal.\n' +
       'Late data: when the service closes a TCP connection (or exits), the recorder keeps reading it for up to\n' +
       '5 s and logs what the peer still sends, for "what if the timeout were longer" replays. The peer sees a FIN\n' +
-      'instead of an RST; the service is not delayed, but the recording can end up to that long after it exits.',
+      'instead of an RST; the service is not delayed, but the recording can end up to that long after it exits.\n' +
+      'Secrets are replaced by same-length placeholders before anything is stored: variables matching *TOKEN*,\n' +
+      '*SECRET*, *PASSWORD*, *_KEY and the Authorization, Proxy-Authorization, Cookie, Set-Cookie and X-Api-Key\n' +
+      'headers by default; a replay runs with the placeholders.',
     flags: [
       { name: 'incident', value: 'ID', help: 'incident id (letters, digits, . _ : -)' },
       { name: 'service', value: 'NAME', help: "service name (default: the executable's name)" },
       { name: 'no-pin', help: 'do not pin the service to one CPU (for services that need every core; stops cost more)' },
+      { name: 'no-aslr', help: 'record with address randomization off, as replays run (opt-in; README: Secrets, privacy)' },
       { name: 'no-late-data', help: 'do not read on sockets the service closed (the peer sees exactly what it would have)' },
       { name: 'late-data-ms', value: 'N', help: 'read on a closed socket for at most N ms after the close (default 5000)' },
+      ...REDACT_FLAGS,
       CLICKHOUSE_FLAG,
       HELP,
       VERBOSE,
@@ -313,7 +319,9 @@ async function cmdRecord(p: Parsed): Promise<number> {
       service: str(p, 'service'),
       env: serviceEnv(),
       pin: !p.flags.has('no-pin'),
+      aslr: !p.flags.has('no-aslr'),
       lateData: lateDataFlags(p),
+      ...redactFlags(p),
       store,
       signal: interruptSignal(),
     });

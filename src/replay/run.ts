@@ -83,6 +83,11 @@ export interface Divergence {
   ip: bigint;
   expected: DivergentCall | null;
   actual: DivergentCall;
+  /**
+   * Redaction rules whose placeholders the service had been given by then (names included):
+   * where it transforms a secret, the replay cannot write what production wrote.
+   */
+  redaction?: string[];
 }
 
 export interface RunResult {

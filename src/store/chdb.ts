@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { Session } from 'chdb';
 import { RecordBatch, Schema, Table } from 'apache-arrow';
 import { RECORDING_RUN, eventSchema, type IncidentInfo, type RunInfo } from '../events/schema';
+import { PRIVATE_DIR, PRIVATE_EXEC, PRIVATE_FILE, holdPrivateUmask, makeStoreHomePrivate } from './private';
 import { conformBatch, incidentRowTable, incidentsFromBatches, readIpc, relabelBatch, runRowTable, runsFromBatches, textSchema, writeTableFile } from './arrow';
 import { checkId, checkRecord, checkSchemaVersion, checkSha, describeRecord } from './checks';
 import { collectGarbage, removeIncident } from './maintenance';
@@ -71,6 +72,7 @@ class Connection {
     readonly session: Session,
     private readonly dataDir: string,
     private readonly location: string,
+    private readonly releaseUmask: () => void,
   ) {}
 
   private fail(err: unknown, what: string): StoreError {
@@ -146,6 +148,7 @@ class Connection {
     if (this.released) return;
     this.released = true;
     this.session.close();
+    this.releaseUmask();
     const n = (openSessions.get(this.dataDir) ?? 1) - 1;
     if (n > 0) openSessions.set(this.dataDir, n);
     else openSessions.delete(this.dataDir);
@@ -328,7 +331,7 @@ export class ChdbStore implements EventStore {
       return;
     }
     const bytes = await this.fetchBlob(sha256);
-    writeFileAtomic(dest, bytes, 0o644);
+    writeFileAtomic(dest, bytes, PRIVATE_FILE);
   }
 
   /**
@@ -340,9 +343,9 @@ export class ChdbStore implements EventStore {
     const cached = blobCachePath(this.home, sha256);
     if (!fs.existsSync(cached)) {
       const bytes = await this.fetchBlob(sha256);
-      fs.mkdirSync(path.dirname(cached), { recursive: true });
+      fs.mkdirSync(path.dirname(cached), { recursive: true, mode: PRIVATE_DIR });
       // Read-only, and executable: replay mounts the recorded executable from this file.
-      writeFileAtomic(cached, bytes, 0o555);
+      writeFileAtomic(cached, bytes, PRIVATE_EXEC);
     }
     return cached;
   }
@@ -408,12 +411,12 @@ export class ChdbStore implements EventStore {
     if (this.anchor) return;
     const conn = await this.connect('wait');
     this.anchor = conn;
-    fs.mkdirSync(holdersDir(this.home), { recursive: true });
+    fs.mkdirSync(holdersDir(this.home), { recursive: true, mode: PRIVATE_DIR });
     for (const name of fs.readdirSync(holdersDir(this.home))) {
       const pid = Number.parseInt(name, 10);
       if (pid && !processAlive(pid)) fs.rmSync(path.join(holdersDir(this.home), name), { force: true });
     }
-    fs.writeFileSync(holderFile(this.home), JSON.stringify({ pid: process.pid, since: new Date().toISOString() }));
+    fs.writeFileSync(holderFile(this.home), JSON.stringify({ pid: process.pid, since: new Date().toISOString() }), { mode: PRIVATE_FILE });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -461,7 +464,8 @@ export class ChdbStore implements EventStore {
       }
     }
     try {
-      fs.mkdirSync(this.dataDir, { recursive: true });
+      makeStoreHomePrivate(this.home);
+      fs.mkdirSync(this.dataDir, { recursive: true, mode: PRIVATE_DIR });
     } catch (err) {
       throw this.unreadable(err);
     }
@@ -473,11 +477,13 @@ export class ChdbStore implements EventStore {
       // undefined: no /proc/locks to ask, so only an attempt to open can tell.
       let holder: LockHolder | null | undefined = ours ? null : lockHolder(this.home, this.dataDir);
       if (!holder) {
+        const releaseUmask = holdPrivateUmask();
         try {
           const session = new Session(this.dataDir, { connectionArgs: CONNECTION_ARGS });
           openSessions.set(this.dataDir, (openSessions.get(this.dataDir) ?? 0) + 1);
-          return new Connection(session, this.dataDir, this.location);
+          return new Connection(session, this.dataDir, this.location, releaseUmask);
         } catch (err) {
+          releaseUmask();
           lastError = err;
           holder = lockHolder(this.home, this.dataDir);
           // Free, yet the open failed: either the holder let go in between (try again) or chDB
@@ -675,6 +681,7 @@ export class ChdbStore implements EventStore {
 function writeFileAtomic(dest: string, bytes: Uint8Array, mode: number): void {
   const tmp = `${dest}.tmp-${process.pid}-${Date.now()}`;
   fs.writeFileSync(tmp, bytes, { mode });
+  fs.chmodSync(tmp, mode); // whatever the umask
   fs.renameSync(tmp, dest);
 }
 

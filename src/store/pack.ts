@@ -14,6 +14,7 @@ import { RECORDING_RUN, type IncidentInfo, type RunInfo } from '../events/schema
 import { ReplaybookError } from '../errors';
 import { incidentFromJson, jsonReplacer, runFromJson } from './spool';
 import type { EventStore } from './types';
+import { PRIVATE_FILE } from './private';
 
 const MAGIC = 'replaybook-pack 1\n';
 const gzip = promisify(zlib.gzip);
@@ -64,7 +65,8 @@ export async function packIncident(store: EventStore, id: string, out: string): 
   for (const sha of shas) parts.push(section(`blob/${sha}`, fs.readFileSync(await store.blobFile(sha))));
   const packed = await gzip(Buffer.concat(parts));
   const tmp = `${out}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, packed);
+  fs.writeFileSync(tmp, packed, { mode: PRIVATE_FILE });
+  fs.chmodSync(tmp, PRIVATE_FILE); // whatever the umask
   fs.renameSync(tmp, out); // never a half-written pack under its name
   return { incident: id, events: rec.rows, runs: runs.length, blobs: shas.length, bytes: packed.length };
 }
@@ -115,7 +117,7 @@ export async function unpackIncident(store: EventStore, file: string): Promise<P
           throw new ReplaybookError('bad_pack', `${file} is damaged: the stored copy of blob ${sha} does not match its sha256`);
         }
         const f = path.join(tmp, sha);
-        fs.writeFileSync(f, data);
+        fs.writeFileSync(f, data, { mode: PRIVATE_FILE });
         blobs.set(sha, f);
       }
     }

@@ -21,6 +21,7 @@ import { ClickHouseError, createClient, type ClickHouseClient } from '@clickhous
 import { RecordBatch, RecordBatchReader, Schema, Table, tableToIPC } from 'apache-arrow';
 import { RECORDING_RUN, eventSchema, type IncidentInfo, type RunInfo } from '../events/schema';
 import { sha256File } from '../hash';
+import { PRIVATE_DIR, PRIVATE_EXEC, PRIVATE_FILE } from './private';
 import { conformBatch, incidentRowTable, incidentsFromBatches, relabelBatch, runRowTable, runsFromBatches, textSchema } from './arrow';
 import { checkRecord, checkSchemaVersion, checkSha, describeRecord } from './checks';
 import { StoreError, messageOf } from './errors';
@@ -579,7 +580,7 @@ export class ServerStore implements EventStore {
 
   async readBlob(sha256: string, dest: string): Promise<void> {
     fs.copyFileSync(await this.blobFile(sha256), dest);
-    fs.chmodSync(dest, 0o644);
+    fs.chmodSync(dest, PRIVATE_FILE);
   }
 
   /** The blob's local copy in the blob cache, fetched (streamed to disk, then checked) on first use. */
@@ -592,12 +593,12 @@ export class ServerStore implements EventStore {
       throw new StoreError('blob-missing', `The store at ${this.location} has no blob with sha256 ${sha256}.`, this.location);
     }
     const size = Number(row.size);
-    fs.mkdirSync(path.dirname(cached), { recursive: true });
+    fs.mkdirSync(path.dirname(cached), { recursive: true, mode: PRIVATE_DIR });
     const tmp = `${cached}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
     const what = `fetching blob ${sha256}`;
     const result = await this.request(`${sql.BLOB_CONTENT}\nFORMAT RawBLOB`, { sha256 }, what);
     const hash = createHash('sha256');
-    const fd = fs.openSync(tmp, 'w', 0o555);
+    const fd = fs.openSync(tmp, 'w', PRIVATE_EXEC);
     let written = 0;
     const tail: Uint8Array[] = [];
     try {

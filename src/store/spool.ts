@@ -17,6 +17,8 @@ import { writeArrowStreamFile } from './arrow';
 import { StoreError, messageOf } from './errors';
 import { isSha256, spoolDir } from './location';
 import { processAlive } from './lock';
+import { redactionFromJson } from './redaction';
+import { PRIVATE_DIR, PRIVATE_FILE, makeStoreHomePrivate } from './private';
 
 const FORMAT = 1;
 const INFO = 'info.json';
@@ -66,7 +68,8 @@ export class PendingEntry {
   ): Promise<PendingEntry> {
     const spool = spoolDir(home);
     try {
-      fs.mkdirSync(spool, { recursive: true });
+      makeStoreHomePrivate(home);
+      fs.mkdirSync(spool, { recursive: true, mode: PRIVATE_DIR });
     } catch (err) {
       throw new StoreError(
         'unreadable',
@@ -77,7 +80,7 @@ export class PendingEntry {
       );
     }
     const tmpDir = path.join(spool, `${TMP_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
-    fs.mkdirSync(path.join(tmpDir, BLOBS), { recursive: true });
+    fs.mkdirSync(path.join(tmpDir, BLOBS), { recursive: true, mode: PRIVATE_DIR });
     try {
       const rows = await writeArrowStreamFile(path.join(tmpDir, EVENTS_FILE), eventSchema, events);
       return new PendingEntry(home, tmpDir, rows);
@@ -137,7 +140,7 @@ export class PendingEntry {
     const id = `${Date.now().toString().padStart(14, '0')}-${kind}-${process.pid}-${randomBytes(6).toString('hex')}`;
     const doc = { format: FORMAT, kind, id, event_rows: this.eventRows, blobs, info };
     const infoPath = path.join(this.tmpDir, INFO);
-    fs.writeFileSync(infoPath, JSON.stringify(doc, jsonReplacer, 1));
+    fs.writeFileSync(infoPath, JSON.stringify(doc, jsonReplacer, 1), { mode: PRIVATE_FILE });
     syncFile(infoPath);
     syncDir(path.join(this.tmpDir, BLOBS));
     syncDir(this.tmpDir);
@@ -210,10 +213,10 @@ export function readEntry(home: string, name: string): SpoolEntry {
 /** Moves an entry out of the way (corrupt/ or conflicts/), with a reason.txt; returns where. */
 export function setAside(home: string, name: string, into: string, reason: string): string {
   const target = path.join(spoolDir(home), into);
-  fs.mkdirSync(target, { recursive: true });
+  fs.mkdirSync(target, { recursive: true, mode: PRIVATE_DIR });
   const dest = path.join(target, name);
   fs.renameSync(path.join(spoolDir(home), name), dest);
-  fs.writeFileSync(path.join(dest, 'reason.txt'), `${reason}\n`);
+  fs.writeFileSync(path.join(dest, 'reason.txt'), `${reason}\n`, { mode: PRIVATE_FILE });
   return dest;
 }
 
@@ -283,6 +286,7 @@ export function incidentFromJson(v: unknown): IncidentInfo {
     duration_ns: big(o, 'duration_ns'),
     files: files as Record<string, string>,
     host: str(o, 'host'),
+    ...(o.redaction !== undefined ? { redaction: redactionFromJson(o.redaction) } : {}),
   };
 }
 
