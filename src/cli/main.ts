@@ -27,6 +27,7 @@ import {
   type SuccessPredicate,
   type Verdict,
 } from '../replay/verify';
+import { shownId } from '../events/ids';
 
 const VERBOSE: FlagSpec = { name: 'verbose', help: 'show stack traces on errors' };
 const HELP: FlagSpec = { name: 'help', help: 'show this help' };
@@ -325,7 +326,7 @@ async function cmdRecord(p: Parsed): Promise<number> {
     for (const w of res.warnings) process.stderr.write(`replaybook: warning: ${w}\n`);
     const outcome = i.exit_signal ? `was killed by ${i.exit_signal}` : `exited ${i.exit_code}`;
     process.stderr.write(
-      `replaybook: recorded incident '${i.incident_id}': ${i.event_count} events in ${fmtNs(i.duration_ns)}; the service ${outcome}` +
+      `replaybook: recorded incident ${shownId(i.incident_id)}: ${i.event_count} events in ${fmtNs(i.duration_ns)}; the service ${outcome}` +
         (res.stored === 'spooled' ? ' (the store was busy: the incident is spooled and appears at its next open)' : '') +
         '\n',
     );

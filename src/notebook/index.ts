@@ -50,6 +50,7 @@ import {
 } from '../replay/verify';
 import { outcomeMatrixSpec, variantComparisonSpec, type Variant } from '../viz/verdict';
 import type { SuccessPredicate } from '../replay/verify';
+import { shownId } from '../events/ids';
 
 /** Injections for counterfactual replays: delay('poll', { enterUs: 500000 }), fail(...), ... */
 export { delay, fail, latency, timeout };
@@ -206,7 +207,7 @@ export async function incidents(filter?: IncidentFilter): Promise<IncidentList> 
 export async function fetchIncident(id: string): Promise<Incident> {
   const s = await notebookStore();
   const info = await s.incident(id);
-  if (!info) throw new ReplaybookError('unknown_incident', `unknown incident '${id}': incidents() lists the recorded ones (the demo records 'payment-timeout': npm run demo)`);
+  if (!info) throw new ReplaybookError('unknown_incident', `unknown incident ${shownId(id)}: incidents() lists the recorded ones (the demo records 'payment-timeout': npm run demo)`);
   return new Incident(info, new EventLog(await s.eventsTable(id), `incident ${id}`));
 }
 
@@ -334,7 +335,7 @@ export async function session(
     if (typeof opts.at === 'number') seq = opts.at;
     else {
       const tx = (await transactions(incident)).list.find((t) => t.id === opts.at);
-      if (!tx) throw new ReplaybookError('unknown_transaction', `incident ${id} has no transaction '${opts.at}': transactions('${id}') lists them`);
+      if (!tx) throw new ReplaybookError('unknown_transaction', `incident ${id} has no transaction ${shownId(opts.at)}: transactions(${shownId(id)}) lists them`);
       seq = tx.firstSeq;
     }
     await s.jumpTo(seq);

@@ -23,6 +23,7 @@ import { describeHolder, holderFile, lockHolder, processAlive, type LockHolder }
 import * as sql from './sql';
 import { CONFLICTS_DIR, CORRUPT_DIR, PendingEntry, blobFile, eventsFile, listEntries, readEntry, removeEntry, setAside, sha256File, type SpoolEntry } from './spool';
 import type { EventStore, IncidentFilter } from './types';
+import { shownId } from '../events/ids';
 
 export interface OpenStoreOptions {
   /**
@@ -303,7 +304,7 @@ export class ChdbStore implements EventStore {
           ? await conn.rows<{ n: string }>(sql.INCIDENT_EXISTS, { incident_id: incidentId })
           : await conn.rows<{ n: string }>(sql.RUN_EXISTS, { incident_id: incidentId, run_id: runId });
       if (Number(marker[0]?.n ?? 0) === 0) {
-        const what = runId === RECORDING_RUN ? `incident '${incidentId}'` : `run '${runId}' of incident '${incidentId}'`;
+        const what = runId === RECORDING_RUN ? `incident ${shownId(incidentId)}` : `run ${shownId(runId)} of incident ${shownId(incidentId)}`;
         throw new StoreError('not-found', `The store at ${this.location} has no ${what}.`, this.location);
       }
       for await (const batch of conn.stream(sql.SELECT_EVENTS, { incident_id: incidentId, run_id: runId })) {
@@ -578,7 +579,7 @@ export class ChdbStore implements EventStore {
       try {
         const outcome = await this.ingest(conn, entry);
         if (outcome === 'conflict') {
-          const what = entry.kind === 'incident' ? `incident '${entry.info.incident_id}'` : `run '${entry.info.run_id}' of incident '${entry.info.incident_id}'`;
+          const what = entry.kind === 'incident' ? `incident ${shownId(entry.info.incident_id)}` : `run ${shownId(entry.info.run_id)} of incident ${shownId(entry.info.incident_id)}`;
           this.warn(
             new StoreError(
               'exists',

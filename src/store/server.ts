@@ -29,6 +29,7 @@ import { blobCachePath, storeHome } from './location';
 import { collectGarbage, removeIncident, type GarbageOptions, type GarbageReport, type Removed } from './maintenance';
 import * as sql from './sql';
 import type { EventStore, IncidentFilter } from './types';
+import { shownId } from '../events/ids';
 
 /** Environment variables of the server store. */
 export const URL_ENV = 'REPLAYBOOK_CLICKHOUSE_URL';
@@ -551,19 +552,19 @@ export class ServerStore implements EventStore {
   }
 
   async incident(id: string): Promise<IncidentInfo | null> {
-    const found = incidentsFromBatches((await this.table(sql.SELECT_INCIDENT, { incident_id: id }, `reading incident '${id}'`)).batches);
+    const found = incidentsFromBatches((await this.table(sql.SELECT_INCIDENT, { incident_id: id }, `reading incident ${shownId(id)}`)).batches);
     return found[0] ?? null;
   }
 
   async runs(incidentId: string): Promise<RunInfo[]> {
-    return runsFromBatches((await this.table(sql.SELECT_RUNS, { incident_id: incidentId }, `listing the runs of '${incidentId}'`)).batches);
+    return runsFromBatches((await this.table(sql.SELECT_RUNS, { incident_id: incidentId }, `listing the runs of ${shownId(incidentId)}`)).batches);
   }
 
   async *events(incidentId: string, runId: string = RECORDING_RUN): AsyncGenerator<RecordBatch> {
     const ids = { incident_id: incidentId, run_id: runId };
     const marker = await this.rows<{ n: string }>(runId === RECORDING_RUN ? sql.INCIDENT_EXISTS : sql.RUN_EXISTS, ids);
     if (Number(marker[0]?.n ?? 0) === 0) {
-      const what = runId === RECORDING_RUN ? `incident '${incidentId}'` : `run '${runId}' of incident '${incidentId}'`;
+      const what = runId === RECORDING_RUN ? `incident ${shownId(incidentId)}` : `run ${shownId(runId)} of incident ${shownId(incidentId)}`;
       throw new StoreError('not-found', `The store at ${this.location} has no ${what}.`, this.location);
     }
     for await (const batch of this.arrow(sql.SELECT_EVENTS, ids, `fetching the events of ${describeRecord(runId === RECORDING_RUN ? 'incident' : 'run', ids)}`)) {
