@@ -145,6 +145,33 @@ describe('replaybook CLI', () => {
     const verbose = await cli(['replay', 'nope', '--verbose']);
     expect(verbose.stderr).toContain('at ');
   });
+
+  it('exits 2 for a command line that cannot work, whatever the command, before anything runs', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['record', '--incident', '--help2', '--', '/bin/true'], /incident id '--help2' is not valid: it starts with '-'/],
+      [['record', '--incident', 'a/b', '--', '/bin/true'], /incident id 'a\/b' is not valid/],
+      [['record', '--incident', 'x'.repeat(10_000), '--', '/bin/true'], /'x{40}\.\.\.' \(10000 characters\) is not valid/],
+      [['replay', 'cli-pay', '--speed', '1e-300'], /--speed must be a number from 0\.01 to 1000 .* or 'max' .*, not '1e-300'/],
+      [['replay', 'cli-pay', '--speed', '0.001'], /--speed must be a number from 0\.01 to 1000/],
+      [['replay', 'cli-pay', '--speed', '5000'], /--speed must be a number from 0\.01 to 1000/],
+      [['verify', 'cli-pay', '--timeout', 'env:A=1', '--speed', '0'], /--speed must be/],
+      [['unpack', 'f.rbpack', '--max-unpacked-bytes', 'lots'], /--max-unpacked-bytes needs a whole number of bytes/],
+      [['spool', 'flush'], /spool needs 'list', 'retry ID' or 'rm ID'/],
+      [['spool', 'retry'], /spool retry needs an entry id/],
+      [['rm'], /rm needs an incident id/],
+      [['incidents', '--since', 'soon'], /--since 'soon'/],
+      [['kernel'], /kernel needs 'install' or 'uninstall'/],
+      [['bogus'], /unknown command 'bogus'/],
+    ];
+    for (const [args, why] of cases) {
+      const r = await cli(args);
+      expect({ args: args.join(' ').slice(0, 60), code: r.code }).toEqual({ args: args.join(' ').slice(0, 60), code: 2 });
+      expect(r.stderr).toMatch(why);
+      expect(r.stderr.length).toBeLessThan(400);
+    }
+    const listed = await cli(['incidents', '--json']);
+    expect((JSON.parse(listed.stdout) as Array<{ incident_id: string }>).some((i) => i.incident_id.startsWith('-') || i.incident_id.includes('/'))).toBe(false);
+  });
 });
 
 describe('counterfactual replay and verify from the CLI', () => {

@@ -44,9 +44,15 @@ export interface SessionState {
 
 type Waiter = { type: string; resolve: (m: EngineMessage) => void };
 
-function checkSpeed(speed: Speed): void {
-  if (speed !== 'max' && !(typeof speed === 'number' && speed > 0 && Number.isFinite(speed))) {
-    throw new ReplaybookError('bad_speed', `speed must be a positive number or 'max', not ${String(speed)}`);
+/** Speeds a replay accepts besides 'max': slower than 1/100 or faster than 1000x has no use, and
+ *  a speed near zero would make a replay wait for ever. */
+export const MIN_SPEED = 0.01;
+export const MAX_SPEED = 1000;
+export const SPEED_RULE = `a number from ${MIN_SPEED} to ${MAX_SPEED} (1 = production timing) or 'max' (no waiting)`;
+
+export function checkSpeed(speed: Speed): void {
+  if (speed !== 'max' && !(typeof speed === 'number' && speed >= MIN_SPEED && speed <= MAX_SPEED)) {
+    throw new ReplaybookError('bad_speed', `speed must be ${SPEED_RULE}, not ${String(speed).slice(0, 40)}`);
   }
 }
 
@@ -224,7 +230,7 @@ export class ReplaySession {
     return this.state();
   }
 
-  /** 0.1 to 10 times production speed, or 'max' (no waiting). Takes effect at once. */
+  /** 0.01 to 1000 times production speed, or 'max' (no waiting). Takes effect at once. */
   speed(x: Speed): void {
     checkSpeed(x);
     this.currentSpeed = x;

@@ -21,7 +21,24 @@ import { StoreError, messageOf } from './errors';
 import { blobCachePath, chdbDataDir, holdersDir, storeHome } from './location';
 import { describeHolder, holderFile, lockHolder, processAlive, type LockHolder } from './lock';
 import * as sql from './sql';
-import { CONFLICTS_DIR, CORRUPT_DIR, PendingEntry, blobFile, eventsFile, listEntries, readEntry, removeEntry, setAside, sha256File, type SpoolEntry } from './spool';
+import {
+  CONFLICTS_DIR,
+  CORRUPT_DIR,
+  PendingEntry,
+  blobFile,
+  deleteSpoolEntry,
+  eventsFile,
+  findSpoolEntry,
+  listEntries,
+  listSpool,
+  readEntry,
+  removeEntry,
+  setAside,
+  sha256File,
+  type SpoolEntry,
+  type SpoolListing,
+} from './spool';
+import { diskFullText, isDiskFull, sizeOf } from './space';
 import type { EventStore, IncidentFilter } from './types';
 import { shownId } from '../events/ids';
 
@@ -234,14 +251,7 @@ export class ChdbStore implements EventStore {
         try {
           outcome = await this.ingest(conn!, entry);
         } catch (err) {
-          throw new StoreError(
-            'ingest-failed',
-            `The ${kind} was written to the spool (${entry.dir}) but could not be ingested: ` +
-              `${messageOf(err)}. It stays there and is retried by every operation that opens ` +
-              `the store.`,
-            this.location,
-            { cause: err },
-          );
+          throw this.ingestFailed(entry, err, `The ${kind} was written to the spool but could not be ingested`);
         }
         if (outcome === 'conflict') throw this.exists(kind, info, true);
         return 'stored' as const;
@@ -435,14 +445,14 @@ export class ChdbStore implements EventStore {
    * answers null at once when another process holds the directory; 'wait' waits up to lockWaitMs
    * for it, unless the holder keeps the store open, then throws StoreError('locked').
    */
-  private connect(mode: 'wait'): Promise<Connection>;
-  private connect(mode: 'try'): Promise<Connection | null>;
-  private async connect(mode: 'wait' | 'try'): Promise<Connection | null> {
+  private connect(mode: 'wait', o?: { ingest: boolean }): Promise<Connection>;
+  private connect(mode: 'try', o?: { ingest: boolean }): Promise<Connection | null>;
+  private async connect(mode: 'wait' | 'try', o: { ingest: boolean } = { ingest: true }): Promise<Connection | null> {
     const conn = await this.openSession(mode);
     if (!conn) return null;
     try {
       await this.ensureSchema(conn);
-      await this.serialiseIngest(() => this.ingestSpool(conn));
+      if (o.ingest) await this.serialiseIngest(() => this.ingestSpool(conn));
       return conn;
     } catch (err) {
       conn.release();
@@ -590,15 +600,7 @@ export class ChdbStore implements EventStore {
           );
         }
       } catch (err) {
-        this.warn(
-          new StoreError(
-            'ingest-failed',
-            `The spooled entry ${entry.dir} could not be ingested (${messageOf(err)}); it stays in ` +
-              `the spool and will be retried by the next operation on the store.`,
-            this.location,
-            { cause: err },
-          ),
-        );
+        this.warn(this.ingestFailed(entry, err, `A spooled ${entry.kind} could not be ingested`));
       }
     }
   }
@@ -648,6 +650,90 @@ export class ChdbStore implements EventStore {
     }
     removeEntry(entry);
     return 'stored';
+  }
+
+  /** Why `entry` could not be ingested, and the way forward: retry it or remove it. */
+  private ingestFailed(entry: SpoolEntry, err: unknown, what: string): StoreError {
+    const record = describeRecord(entry.kind, entry.info);
+    const forward =
+      `It stays in the spool (${entry.dir}) and every operation on the store retries it: ` +
+      `replaybook spool retry ${entry.id} retries it now, replaybook spool rm ${entry.id} drops it.`;
+    if (isDiskFull(err)) {
+      // ClickHouse reserves at least 1 MiB for a part, whatever it writes.
+      const need = Math.max(sizeOf(entry.dir), 1024 * 1024);
+      return new StoreError(
+        'disk-full',
+        `${what} (${record}): ${diskFullText(this.dataDir, 'storing it', { bytes: need })}. Free space there. ${forward}`,
+        this.location,
+        { cause: err },
+      );
+    }
+    return new StoreError('ingest-failed', `${what} (${record}): ${messageOf(err)}. ${forward}`, this.location, { cause: err });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The spool from outside: what waits in it, and a way forward for each entry
+
+  /** Entries waiting in the spool, and those set aside (corrupt, conflicting). Opens nothing. */
+  spool(): SpoolListing[] {
+    this.checkOpen();
+    return listSpool(this.home);
+  }
+
+  /**
+   * Ingests one pending entry now, throwing what stops it (a full disk, a conflict) instead of
+   * warning. The other entries are left for the next operation.
+   */
+  async retrySpoolEntry(id: string): Promise<SpoolListing> {
+    this.checkOpen();
+    const listed = findSpoolEntry(this.home, id);
+    if (listed.state !== 'pending') {
+      throw new StoreError(
+        'invalid',
+        `Spool entry ${listed.id} was set aside (${listed.reason ?? listed.state}) and is never ingested: ` +
+          `look at ${listed.dir}, then drop it with replaybook spool rm ${listed.id}.`,
+        this.location,
+      );
+    }
+    const conn = await this.connect('wait', { ingest: false });
+    try {
+      await this.serialiseIngest(async () => {
+        if (!fs.existsSync(listed.dir)) return; // another operation ingested it meanwhile
+        const entry = readEntry(this.home, listed.id);
+        let outcome: 'stored' | 'conflict';
+        try {
+          outcome = await this.ingest(conn, entry);
+        } catch (err) {
+          throw this.ingestFailed(entry, err, `Spool entry ${entry.id} could not be ingested`);
+        }
+        if (outcome === 'conflict') throw this.exists(entry.kind, entry.info, true);
+      });
+    } finally {
+      conn.release();
+    }
+    return listed;
+  }
+
+  /** Deletes one spool entry (pending or set aside): the recording in it is gone. */
+  async removeSpoolEntry(id: string): Promise<SpoolListing> {
+    this.checkOpen();
+    const listed = findSpoolEntry(this.home, id);
+    // Holding the directory means no other process is ingesting the entry meanwhile; a store
+    // that cannot be opened at all cannot be ingesting it either.
+    let conn: Connection | null = null;
+    try {
+      conn = await this.connect('wait', { ingest: false });
+    } catch (err) {
+      if (!(err instanceof StoreError) || err.code !== 'unreadable') throw err;
+    }
+    try {
+      await this.serialiseIngest(async () => {
+        if (fs.existsSync(listed.dir)) deleteSpoolEntry(this.home, listed);
+      });
+    } finally {
+      conn?.release();
+    }
+    return listed;
   }
 
   private async committedEntry(conn: Connection, kind: 'incident' | 'run', info: IncidentInfo | RunInfo): Promise<boolean> {

@@ -1,0 +1,105 @@
+// The fault catalogue: what replaybook does when the world fails under it. Each case leaves a
+// clear result and a way forward: a full disk, a tracee or replaybook itself killed mid-work,
+// interrupted replays, a server store that dies mid-stream. README's "When things fail" lists them.
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runProcess } from './helpers/run';
+
+const CLI = path.join(__dirname, '..', 'bin', 'replaybook.js');
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-faults-'));
+afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
+
+const cli = (home: string, args: string[]) => runProcess(process.execPath, [CLI, ...args], { ...process.env, REPLAYBOOK_HOME: home });
+
+/** Whether this machine lets us mount a small tmpfs in a private mount namespace (root or userns). */
+function canMountTmpfs(): boolean {
+  const dir = fs.mkdtempSync(path.join(work, 'probe-'));
+  const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `mount -t tmpfs -o size=64k tmpfs ${dir}`]);
+  if (r.status === 0) return true;
+  const u = spawnSync('unshare', ['-Urm', 'sh', '-c', `mount -t tmpfs -o size=64k tmpfs ${dir}`]);
+  return u.status === 0;
+}
+const UNSHARE = spawnSync('id', ['-u']).stdout.toString().trim() === '0' ? ['-m', '--propagation', 'private'] : ['-Urm'];
+
+/** Runs a shell script in a private mount namespace; its output lines tagged `@name` are collected. */
+function inMountNamespace(script: string, env: NodeJS.ProcessEnv): { out: string; err: string; code: number | null } {
+  const r = spawnSync('unshare', [...UNSHARE, 'sh', '-c', script], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 240_000 });
+  return { out: r.stdout, err: r.stderr, code: r.status };
+}
+
+describe.skipIf(!canMountTmpfs())('a full disk', () => {
+  it('keeps a recording the store cannot take in the spool, names the disk and the space, and spool retry/rm get it out', () => {
+    const home = path.join(work, 'full-store');
+    // The store is created on the big disk, then its chDB directory moves onto a 400 KiB tmpfs:
+    // ClickHouse reserves at least 1 MiB for any part it writes, so every ingestion fails there.
+    const script = `
+      R="node ${CLI}"
+      $R incidents >/dev/null
+      mv "$REPLAYBOOK_HOME/chdb" "$REPLAYBOOK_HOME/chdb0" && mkdir "$REPLAYBOOK_HOME/chdb"
+      mount -t tmpfs -o size=400k tmpfs "$REPLAYBOOK_HOME/chdb" && cp -a "$REPLAYBOOK_HOME/chdb0/." "$REPLAYBOOK_HOME/chdb/"
+      echo "@record $($R record --incident full-1 -- /bin/true 2>&1; echo "status $?")"
+      echo "@later $($R incidents 2>&1)"
+      echo "@list $($R spool list --json)"
+      echo "@retry $($R spool retry full-1 2>&1; echo "status $?")"
+      id=$($R spool list --json | node -e 'console.log(JSON.parse(require("fs").readFileSync(0,"utf8"))[0].id)')
+      echo "@retry-full $($R spool retry $id 2>&1; echo "status $?")"
+      mount -o remount,size=64m "$REPLAYBOOK_HOME/chdb"
+      echo "@retry-space $($R spool retry $id 2>&1; echo "status $?")"
+      echo "@after $($R incidents --json 2>&1)"
+      echo "@list-after $($R spool list 2>&1)"
+      rm -rf "$REPLAYBOOK_HOME/chdb/"* && cp -a "$REPLAYBOOK_HOME/chdb0/." "$REPLAYBOOK_HOME/chdb/"
+      mount -o remount,size=400k "$REPLAYBOOK_HOME/chdb"
+      $R record --incident full-2 -- /bin/true >/dev/null 2>&1
+      id=$($R spool list --json | node -e 'console.log(JSON.parse(require("fs").readFileSync(0,"utf8"))[0].id)')
+      echo "@rm $($R spool rm $(echo $id | cut -c1-20) 2>&1; echo "status $?")"
+      echo "@list-rm $($R spool list 2>&1)"
+      echo "@rm-missing $($R spool rm nothing-like-it 2>&1; echo "status $?")"
+    `;
+    const r = inMountNamespace(script, { REPLAYBOOK_HOME: home });
+    const tagged = new Map<string, string>();
+    for (const block of r.out.split(/\n(?=@)/)) {
+      const m = /^@(\S+) ([\s\S]*)$/.exec(block.trim());
+      if (m) tagged.set(m[1], m[2]);
+    }
+    expect(r.code, r.err).toBe(0);
+    // The recording is not lost, the message says which disk, how much is free and needed, and how to go on.
+    expect(tagged.get('record')).toMatch(/the disk holding \S+\/chdb is full \(\d+(\.\d)? KiB free\): storing it needs about \d+(\.\d)? MiB/);
+    expect(tagged.get('record')).toMatch(/replaybook spool retry \S+ retries it now, replaybook spool rm \S+ drops it/);
+    expect(tagged.get('record')).not.toMatch(/events\/schema\.ts/);
+    expect(tagged.get('record')).toMatch(/status 1$/);
+    expect(tagged.get('later')).toMatch(/disk-full/); // every operation warns while it waits
+    const listed = JSON.parse(tagged.get('list') ?? '[]') as Array<{ id: string; state: string; incident_id: string; kind: string }>;
+    expect(listed).toHaveLength(1);
+    expect(listed[0]).toMatchObject({ state: 'pending', incident_id: 'full-1', kind: 'incident' });
+    expect(tagged.get('retry')).toMatch(/has no entry "full-1": replaybook spool list shows them\.\nstatus 1$/);
+    expect(tagged.get('retry-full')).toMatch(/is full .*status 1$/s);
+    expect(tagged.get('retry-space')).toMatch(/^ingested spool entry \S+ \(incident 'full-1'\) into .*\nstatus 0$/);
+    expect((JSON.parse(tagged.get('after') ?? '[]') as Array<{ incident_id: string }>).map((i) => i.incident_id)).toEqual(['full-1']);
+    expect(tagged.get('list-after')).toMatch(/the spool of \S+ is empty/);
+    expect(tagged.get('rm')).toMatch(/^deleted spool entry \S+ \(incident 'full-2', \d+(\.\d)? MiB\) from .*\nstatus 0$/);
+    expect(tagged.get('list-rm')).toMatch(/the spool of \S+ is empty/);
+    expect(tagged.get('rm-missing')).toMatch(/has no entry "nothing-like-it".*\nstatus 1$/s);
+  }, 300_000);
+
+  it('says which disk is full when the spool cannot hold the events, and keeps nothing half-written', () => {
+    const home = path.join(work, 'full-spool');
+    const script = `
+      R="node ${CLI}"
+      $R incidents >/dev/null
+      mkdir -p "$REPLAYBOOK_HOME/spool" && mount -t tmpfs -o size=16k tmpfs "$REPLAYBOOK_HOME/spool"
+      echo "@record $($R record --incident full-3 -- /bin/true 2>&1; echo "status $?")"
+      echo "@spool $(ls -A "$REPLAYBOOK_HOME/spool" | wc -l)"
+    `;
+    const r = inMountNamespace(script, { REPLAYBOOK_HOME: home });
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/@record replaybook: .*the disk holding \S+\/spool\S* is full \(\d+(\.\d)? (B|KiB) free\): .* needs (more than|about) \d/);
+    expect(r.out).not.toMatch(/events\/schema\.ts/);
+    expect(r.out).toMatch(/status 1\n/);
+    expect(r.out).toMatch(/@spool 0/);
+  }, 300_000);
+});
+
+export { spawn, cli };
