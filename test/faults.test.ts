@@ -1,11 +1,15 @@
 // The fault catalogue: what replaybook does when the world fails under it. Each case leaves a
 // clear result and a way forward: a full disk, a tracee or replaybook itself killed mid-work,
 // interrupted replays, a server store that dies mid-stream. README's "When things fail" lists them.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { once } from 'node:events';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import { startEndpoint } from './helpers/clickhouse-endpoint';
 import { runProcess } from './helpers/run';
 
 const CLI = path.join(__dirname, '..', 'bin', 'replaybook.js');
@@ -102,4 +106,44 @@ describe.skipIf(!canMountTmpfs())('a full disk', () => {
   }, 300_000);
 });
 
-export { spawn, cli };
+describe('a server store that fails', () => {
+  it('gives up on a server that accepts and never answers, and says the HTTP status of one that is not ClickHouse', async () => {
+    const silent = net.createServer(() => undefined).listen(0, '127.0.0.1');
+    const notClickhouse = http.createServer((_q, res) => res.writeHead(404).end()).listen(0, '127.0.0.1');
+    await Promise.all([once(silent, 'listening'), once(notClickhouse, 'listening')]);
+    try {
+      const home = path.join(work, 'pull-silent');
+      const port = (s: net.Server | http.Server) => (s.address() as net.AddressInfo).port;
+      const hung = await cli(home, ['pull', 'x', '--from', `http://127.0.0.1:${port(silent)}/db`]);
+      expect(hung.code).toBe(1);
+      expect(hung.stderr).toMatch(/accepted the connection but did not answer GET \/ping within 15 s \(read timeout\)/);
+      const wrong = await cli(home, ['push', 'x', '--to', `http://127.0.0.1:${port(notClickhouse)}/db`]);
+      expect(wrong.code).toBe(1);
+      expect(wrong.stderr).toMatch(/answered HTTP 404 Not Found to GET \/ping with an empty body: it is not a ClickHouse HTTP interface/);
+    } finally {
+      silent.close();
+      notClickhouse.close();
+    }
+  }, 120_000);
+
+  it('stores nothing when the server dies in the middle of the events, and the pull works once it is back', async () => {
+    const endpoint = await startEndpoint();
+    try {
+      const a = path.join(work, 'push-a');
+      const b = path.join(work, 'pull-b');
+      expect((await cli(a, ['record', '--incident', 'srv-1', '--', '/bin/ls', '-la', '/usr/bin'])).code).toBe(0);
+      const pushed = await cli(a, ['push', 'srv-1', '--to', `${endpoint.origin}/faults`]);
+      expect(pushed.stderr).toBe('');
+      await endpoint.fault({ match: 'FROM events', kind: 'drop', afterBytes: 2000 });
+      const cut = await cli(b, ['pull', 'srv-1', '--from', `${endpoint.origin}/faults`]);
+      expect(cut.code).toBe(1);
+      expect(cut.stderr).toMatch(/was cut short .*Nothing partial was returned; retry/);
+      expect(JSON.parse((await cli(b, ['incidents', '--json'])).stdout)).toEqual([]);
+      const again = await cli(b, ['pull', 'srv-1', '--from', `${endpoint.origin}/faults`]);
+      expect(again.stderr).toBe('');
+      expect(again.stdout).toMatch(/^copied incident 'srv-1'/);
+    } finally {
+      await endpoint.stop();
+    }
+  }, 180_000);
+});

@@ -30,6 +30,7 @@ import { collectGarbage, removeIncident, type GarbageOptions, type GarbageReport
 import * as sql from './sql';
 import type { EventStore, IncidentFilter } from './types';
 import { shownId } from '../events/ids';
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_PING_TIMEOUT_MS, probeServer } from './probe';
 
 /** Environment variables of the server store. */
 export const URL_ENV = 'REPLAYBOOK_CLICKHOUSE_URL';
@@ -55,6 +56,8 @@ export interface ServerStoreOptions {
   password?: string;
   /** How long one request may wait for the server before failing with StoreError('timeout'). */
   requestTimeoutMs?: number;
+  /** How long the first connection may take to be established (default 10 s). */
+  connectTimeoutMs?: number;
   /** Where blobFile() keeps its local copies. Default: the embedded store's home (storeHome()). */
   blobCacheHome?: string;
   /** Where credentials are read from (default process.env). */
@@ -165,6 +168,8 @@ export class ServerStore implements EventStore {
   private readonly client: ClickHouseClient;
   private readonly boot: ClickHouseClient;
   private readonly timeoutMs: number;
+  private readonly connectTimeoutMs: number;
+  private readonly origin: string;
   private readonly cacheHome: string;
   private readonly user: string;
   private closed = false;
@@ -175,6 +180,8 @@ export class ServerStore implements EventStore {
     this.layout = target.layout;
     this.user = target.user ?? 'default';
     this.timeoutMs = options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.origin = target.origin;
     this.cacheHome = options.blobCacheHome ?? storeHome();
     const connection = {
       url: target.origin,
@@ -200,6 +207,15 @@ export class ServerStore implements EventStore {
    * answer, so a server that is too old gets a message saying so, not a syntax error.
    */
   async prepare(): Promise<void> {
+    try {
+      await probeServer(this.origin, {
+        connectTimeoutMs: this.connectTimeoutMs,
+        readTimeoutMs: Math.min(this.timeoutMs, DEFAULT_PING_TIMEOUT_MS),
+        location: this.location,
+      });
+    } catch (err) {
+      throw this.failure(err, 'GET /ping');
+    }
     const version = (await this.text(sql.SERVER_VERSION, {}, 'the version query', false)).trim();
     const [major, minor] = version.split('.').map(Number);
     const [minMajor, minMinor] = sql.MIN_SERVER_VERSION.split('.').map(Number);
@@ -326,7 +342,9 @@ export class ServerStore implements EventStore {
         { cause: err },
       );
     }
-    return new StoreError('query-failed', `ClickHouse at ${this.location} failed during ${what}: ${message}`, this.location, { cause: err });
+    // An error status with an empty body (a proxy, a server that is not ClickHouse) has no message.
+    const reason = message.trim() || 'an error answer with no message (is the URL the HTTP interface of ClickHouse?)';
+    return new StoreError('query-failed', `ClickHouse at ${this.location} failed during ${what}: ${reason}`, this.location, { cause: err });
   }
 
   /** The whole (small) body of a query in a text format, checked for an appended exception. */
