@@ -292,10 +292,19 @@ async function withStore<T>(p: Parsed, fn: (store: EventStore) => Promise<T>): P
 /** An AbortSignal that fires on Ctrl-C, so the engine and its tracee stop with us. */
 function interruptSignal(): AbortSignal {
   const ac = new AbortController();
-  process.once('SIGINT', () => ac.abort());
-  process.once('SIGTERM', () => ac.abort());
+  const stop = (): void => {
+    interruptRequested = true;
+    ac.abort();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
   return ac.signal;
 }
+
+/** Set once Ctrl-C (or SIGTERM) stopped the command: it then exits with 130 at once. */
+let interruptRequested = false;
+/** Exit status of a command stopped by an interrupt (128 + SIGINT, as shells report it). */
+export const INTERRUPTED_STATUS = 130;
 
 function lateDataFlags(p: Parsed): boolean | { ms: number } {
   const ms = str(p, 'late-data-ms');
@@ -716,6 +725,7 @@ export async function main(argv: string[]): Promise<number> {
     const err = e as Error;
     process.stderr.write(`replaybook: ${err.message}\n`);
     if (verbose && err.stack) process.stderr.write(err.stack + '\n');
+    if (interruptRequested && err instanceof ReplaybookError && err.code === 'interrupted') return INTERRUPTED_STATUS;
     return isUsageError(err) ? 2 : 1;
   }
 }

@@ -44,6 +44,34 @@ export interface SessionState {
 
 type Waiter = { type: string; resolve: (m: EngineMessage) => void };
 
+function interrupted(): ReplaybookError {
+  return new ReplaybookError('interrupted', 'interrupted: the replay was stopped before its program started');
+}
+
+function throwIfInterrupted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw interrupted();
+}
+
+/** `work`, or an 'interrupted' error as soon as `signal` fires (the work itself is left to finish). */
+function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  throwIfInterrupted(signal);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(interrupted());
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
 /** Speeds a replay accepts besides 'max': slower than 1/100 or faster than 1000x has no use, and
  *  a speed near zero would make a replay wait for ever. */
 export const MIN_SPEED = 0.01;
@@ -88,8 +116,10 @@ export class ReplaySession {
   /** Prepares a replay of the incident; it starts running unless `paused` is set. */
   static async open(incidentId: string, o: ReplayOptions, opts: { paused?: boolean; pauseAt?: number } = {}): Promise<ReplaySession> {
     checkSpeed(o.speed ?? 1);
-    const info = await loadIncident(o.store, incidentId);
-    const files = await materializeFiles(info, o.store);
+    // An interrupt stops the replay in every phase: while the incident and its files are fetched
+    // (the fetch is abandoned, not awaited) as well as once the engine runs.
+    const info = await abortable(loadIncident(o.store, incidentId), o.signal);
+    const files = await abortable(materializeFiles(info, o.store), o.signal);
     // The recorded executable runs from its recorded path (its bytes mounted there), or straight
     // from its blob when this machine lacks that path.
     let exeReal: string | null = null;
@@ -111,7 +141,7 @@ export class ReplaySession {
       runExe = blob;
     }
     checkInjections(o.injections ?? []);
-    const editedFiles = await editConfigFiles(o, incidentId);
+    const editedFiles = await abortable(editConfigFiles(o, incidentId), o.signal);
     if (o.binary !== undefined) {
       // A rebuilt service: it runs instead of the recorded executable, whose bytes must not be
       // mounted over it; where it departs from the log, the stream policy serves it.
@@ -124,6 +154,7 @@ export class ReplaySession {
     // not have is an error here, before anything runs.
     const command = applyToCommand(info.argv, info.env, o.injections ?? []);
     const session = new ReplaySession(incidentId, info, files, exeReal !== null && sha256File(exeReal) !== info.exe_sha256, runExe, command, editedFiles, o);
+    throwIfInterrupted(o.signal); // never start an engine only to kill it
     const started = opts.paused ? session.until('paused') : null;
     session.launch(opts.paused ?? false, opts.pauseAt);
     await started; // paused at the first event
