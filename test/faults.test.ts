@@ -1,7 +1,7 @@
 // The fault catalogue: what replaybook does when the world fails under it. Each case leaves a
 // clear result and a way forward: a full disk, a tracee or replaybook itself killed mid-work,
 // interrupted replays, a server store that dies mid-stream. README's "When things fail" lists them.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -11,6 +11,9 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import { startEndpoint } from './helpers/clickhouse-endpoint';
 import { runProcess } from './helpers/run';
+import { processTable, processTree, stillRunning, waitGone, type Proc } from './helpers/procs';
+import { replay } from '../src/replay/replay';
+import { openStore } from '../src/store';
 
 const CLI = path.join(__dirname, '..', 'bin', 'replaybook.js');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-faults-'));
@@ -104,6 +107,122 @@ describe.skipIf(!canMountTmpfs())('a full disk', () => {
     expect(r.out).toMatch(/status 1\n/);
     expect(r.out).toMatch(/@spool 0/);
   }, 300_000);
+});
+
+/** The CLI as a child process we can signal, with what it printed. */
+function startCli(home: string, args: string[]): { child: ChildProcess; out: Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> } {
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, REPLAYBOOK_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const out = new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>((resolve) =>
+    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr })),
+  );
+  return { child, out };
+}
+
+/** Waits until a process of `root`'s tree runs a command containing `marker`; returns it. */
+async function waitForDescendant(root: number, marker: string, ms = 60_000): Promise<Proc> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const found = processTree([root]).find((p) => p.pid !== root && p.args.includes(marker) && !p.stat.startsWith('Z'));
+    if (found) return found;
+    if (Date.now() > deadline) throw new Error(`no process running ${marker} under ${root}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Processes under `root` (not `root`) that are still there: running, stopped (T, t) or zombies (Z). */
+function leftovers(root: number): Proc[] {
+  return processTree([root]).filter((p) => p.pid !== root && !p.args.startsWith('ps '));
+}
+
+describe('a process killed under replaybook', () => {
+  const home = path.join(work, 'killed');
+
+  it('records a service killed by SIGKILL as such, and replays it to the same end', async () => {
+    const rec = startCli(home, ['record', '--incident', 'killed-1', '--no-late-data', '--', '/bin/sh', '-c', 'echo started; exec sleep 30']);
+    const tracee = await waitForDescendant(rec.child.pid!, 'sleep 30');
+    process.kill(tracee.pid, 'SIGKILL');
+    const r = await rec.out;
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/recorded incident 'killed-1': \d+ events in .*; the service was killed by SIGKILL/);
+    const replayed = await cli(home, ['replay', 'killed-1', '--speed', 'max', '--json']);
+    expect(replayed.code).toBe(0);
+    // The kill came from outside, at a syscall the log shows unfinished: the replay ends there too.
+    const j = JSON.parse(replayed.stdout) as { signal: string | null; divergence: unknown };
+    expect(j.signal === 'SIGKILL' || j.divergence !== null).toBe(true);
+  }, 120_000);
+
+  it('ends a replay whose program is killed mid-run with a clear result, and leaves no process', async () => {
+    const rec = await cli(home, ['record', '--incident', 'sleeper', '--', '/bin/sleep', '3']);
+    expect(rec.code).toBe(0);
+    const rp = startCli(home, ['replay', 'sleeper', '--json']);
+    const tracee = await waitForDescendant(rp.child.pid!, 'sleep 3');
+    await new Promise((r) => setTimeout(r, 300));
+    process.kill(tracee.pid, 'SIGKILL');
+    const r = await rp.out;
+    expect([0, 1, 3]).toContain(r.code);
+    const line = r.code === 1 ? r.stderr : r.stdout;
+    expect(line).toMatch(/SIGKILL|killed|diverg/i);
+    expect(leftovers(rp.child.pid!)).toEqual([]);
+  }, 120_000);
+
+  it('loses nothing already stored when replaybook itself is killed mid-record, and leaves no tracee', async () => {
+    expect((await cli(home, ['record', '--incident', 'stored-before', '--', '/bin/true'])).stderr).toMatch(/recorded incident 'stored-before'/);
+    const before = JSON.parse((await cli(home, ['incidents', '--json'])).stdout) as Array<{ incident_id: string; event_count: number }>;
+    expect(before.map((i) => i.incident_id)).toContain('stored-before');
+    const rec = startCli(home, ['record', '--incident', 'cut-short', '--', '/bin/sh', '-c', 'echo started; exec sleep 30']);
+    const tracee = await waitForDescendant(rec.child.pid!, 'sleep 30');
+    const tree = processTree([rec.child.pid!]);
+    rec.child.kill('SIGKILL');
+    await rec.out;
+    // The engine dies with node and takes its tracee: nothing of the tree keeps running.
+    expect(await waitGone(tree, 10_000)).toEqual([]);
+    expect(stillRunning([tracee])).toEqual([]);
+    // The engine outlives node by the moment it takes to kill its tracee; init then reaps it.
+    const zombies = () => processTable().filter((p) => p.stat.startsWith('Z') && tree.some((t) => t.pid === p.pid));
+    for (let waited = 0; zombies().length > 0 && waited < 10_000; waited += 100) await new Promise((r) => setTimeout(r, 100));
+    expect(zombies()).toEqual([]);
+    const after = JSON.parse((await cli(home, ['incidents', '--json'])).stdout) as Array<{ incident_id: string; event_count: number }>;
+    expect(after.map((i) => [i.incident_id, i.event_count])).toEqual(before.map((i) => [i.incident_id, i.event_count]));
+    // What the killed writer left half-written is cleared by the next opener; the spool holds nothing.
+    expect((await cli(home, ['spool', 'list'])).stdout).toMatch(/is empty/);
+    // The id is free: recording it again works.
+    expect((await cli(home, ['record', '--incident', 'cut-short', '--', '/bin/true'])).code).toBe(0);
+  }, 120_000);
+
+  it('leaves no running, stopped or zombie process after many interrupted replays', async () => {
+    // In-process replays (the library a notebook uses), each stopped after a different delay:
+    // while fetching, while the engine starts, or while the program runs.
+    const N = Number(process.env.REPLAYBOOK_INTERRUPTS ?? 100);
+    const store = await openStore(home);
+    const outcomes: Record<string, number> = {};
+    try {
+      for (let i = 0; i < N; i++) {
+        const ac = new AbortController();
+        const timer = setTimeout(() => ac.abort(), (i * 37) % 400);
+        try {
+          await replay('sleeper', { store, speed: 1, ephemeral: true, signal: ac.signal });
+          outcomes.finished = (outcomes.finished ?? 0) + 1;
+        } catch (e) {
+          const code = (e as { code?: string }).code ?? 'unstructured';
+          outcomes[code] = (outcomes[code] ?? 0) + 1;
+        } finally {
+          clearTimeout(timer);
+        }
+      }
+    } finally {
+      await store.close();
+    }
+    process.stdout.write(`${N} interrupted replays: ${JSON.stringify(outcomes)}\n`);
+    expect(Object.keys(outcomes).filter((k) => k !== 'interrupted' && k !== 'finished')).toEqual([]);
+    expect(outcomes.interrupted ?? 0).toBeGreaterThan(N / 2);
+    // Counted from /proc (ps): no child or grandchild of this process is left, in any state.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(leftovers(process.pid).map((p) => `${p.pid} ${p.stat} ${p.args}`)).toEqual([]);
+  }, 600_000);
 });
 
 describe('a server store that fails', () => {
