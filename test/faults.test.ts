@@ -225,6 +225,20 @@ describe('a process killed under replaybook', () => {
   }, 600_000);
 });
 
+describe('a busy store', () => {
+  it("keeps chDB's lock chatter off stderr when processes open the store at the same moment and all succeed", async () => {
+    const home = path.join(work, 'busy');
+    expect((await cli(home, ['incidents'])).code).toBe(0);
+    for (let round = 0; round < 3; round++) {
+      const all = await Promise.all(Array.from({ length: 6 }, () => cli(home, ['incidents', '--json'])));
+      for (const r of all) {
+        expect(r.code).toBe(0);
+        expect(r.stderr).toBe(''); // before: "Code: 76. DB::Exception: Cannot lock file .../status" from about every other one
+      }
+    }
+  }, 180_000);
+});
+
 describe('a server store that fails', () => {
   it('gives up on a server that accepts and never answers, and says the HTTP status of one that is not ClickHouse', async () => {
     const silent = net.createServer(() => undefined).listen(0, '127.0.0.1');

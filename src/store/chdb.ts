@@ -19,7 +19,7 @@ import { checkId, checkRecord, checkSchemaVersion, checkSha, describeRecord } fr
 import { collectGarbage, removeIncident, type GarbageOptions, type GarbageReport, type Removed } from './maintenance';
 import { StoreError, messageOf } from './errors';
 import { blobCachePath, chdbDataDir, holdersDir, storeHome } from './location';
-import { describeHolder, holderFile, lockHolder, processAlive, type LockHolder } from './lock';
+import { describeHolder, holderFile, lockHolder, processAlive, tryOpeningLock, type LockHolder } from './lock';
 import * as sql from './sql';
 import {
   CONFLICTS_DIR,
@@ -66,6 +66,8 @@ type Params = Record<string, string | number | bigint | readonly string[]>;
 
 const CONNECTION_ARGS = Object.entries(sql.OUTPUT_SETTINGS).map(([k, v]) => `--${k}=${v}`);
 const DEFAULT_LOCK_WAIT_MS = 30_000;
+/** Stands for "another process is opening the directory at this moment". */
+const OPENING: LockHolder = { pid: 0, command: null, keepsOpen: false };
 
 // Process-wide, keyed by chDB data directory: how many sessions this process has open (while > 0
 // the directory is ours and opening another session is immediate), the chain serialising spool
@@ -482,8 +484,10 @@ export class ChdbStore implements EventStore {
     for (let attempt = 0; ; attempt++) {
       const ours = (openSessions.get(this.dataDir) ?? 0) > 0;
       // undefined: no /proc/locks to ask, so only an attempt to open can tell.
-      let holder: LockHolder | null | undefined = ours ? null : lockHolder(this.home, this.dataDir);
-      if (!holder) {
+      // Another replaybook process in the middle of opening counts as a holder (tryOpeningLock).
+      const release = ours ? () => undefined : tryOpeningLock(this.home);
+      let holder: LockHolder | null | undefined = ours ? null : release ? lockHolder(this.home, this.dataDir) : OPENING;
+      if (!holder && release) {
         try {
           const session = new Session(this.dataDir, { connectionArgs: CONNECTION_ARGS });
           openSessions.set(this.dataDir, (openSessions.get(this.dataDir) ?? 0) + 1);
@@ -494,8 +498,13 @@ export class ChdbStore implements EventStore {
           // Free, yet the open failed: either the holder let go in between (try again) or chDB
           // cannot open the directory at all.
           if (holder === null && ++unexplained >= 3) throw this.unreadable(err);
+        } finally {
+          release();
         }
+      } else {
+        release?.();
       }
+      if (holder === OPENING) holder = undefined;
       if (mode === 'try') return null;
       if (holder?.keepsOpen) throw this.locked(holder, null);
       if (Date.now() >= deadline) throw this.locked(holder ?? undefined, lastError);
