@@ -174,6 +174,8 @@ describe('replaybook CLI', () => {
       [['incidents', '--since', 'soon'], /--since 'soon'/],
       [['kernel'], /kernel needs 'install' or 'uninstall'/],
       [['bogus'], /unknown command 'bogus'/],
+      [['push', 'cli-pay', '--to', 'ftp://example'], /starts with http:\/\/ or https:\/\//],
+      [['incidents', '--clickhouse', 'http://127.0.0.1:1/db?bogus=1'], /Unknown option 'bogus' in the ClickHouse URL/],
     ];
     for (const [args, why] of cases) {
       const r = await cli(args);

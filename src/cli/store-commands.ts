@@ -5,7 +5,7 @@
 import { openStore, storeHome } from '../store';
 import { copyIncident, type Copied } from '../store/copy';
 import { openEventStore } from '../store/open';
-import { PASSWORD_ENV, URL_ENV, USER_ENV, openServerStore } from '../store/server';
+import { PASSWORD_ENV, URL_ENV, USER_ENV, openServerStore, serverTarget } from '../store/server';
 import type { EventStore } from '../store/types';
 import { DEFAULT_MAX_UNPACKED_BYTES, packIncident, unpackIncident } from '../store/pack';
 import { ReplaybookError } from '../errors';
@@ -89,10 +89,20 @@ export const STORE_COMMANDS_HELP = `  push       copy an incident to a ClickHous
   rm         delete an incident
   gc         delete blobs no incident uses`;
 
+/** A URL given on the command line that cannot name a server is a usage error (exit status 2). */
+function checkUrl(url: string): string {
+  try {
+    serverTarget({ url });
+  } catch (err) {
+    throw new ReplaybookError('usage', (err as Error).message);
+  }
+  return url;
+}
+
 /** The store a command works on: --clickhouse URL, else $REPLAYBOOK_CLICKHOUSE_URL, else embedded. */
 export function openStoreFor(p: Parsed): Promise<EventStore> {
   const url = p.flags.get('clickhouse');
-  return openEventStore({ url: typeof url === 'string' ? url : undefined });
+  return openEventStore({ url: typeof url === 'string' ? checkUrl(url) : undefined });
 }
 
 /**
@@ -139,7 +149,7 @@ export async function runStoreCommand(name: string, p: Parsed): Promise<number> 
     case 'push':
     case 'pull': {
       const id = needs(p, 'ID', name);
-      const url = needs(p, name === 'push' ? '--to' : '--from', name);
+      const url = checkUrl(needs(p, name === 'push' ? '--to' : '--from', name));
       return using(openStore(storeHome()), (local) =>
         using(openServerStore({ url }), async (server) => {
           const [from, to] = name === 'push' ? [local, server] : [server, local];
