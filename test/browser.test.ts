@@ -45,7 +45,8 @@ function report(what: string, c: DrawnChart): void {
  */
 async function expectOneMarkPerEvent(chart: Locator): Promise<void> {
   const title = (await chart.locator('svg .role-title-text').first().textContent()) ?? '';
-  const m = /^Syscall timeline · (\S+)(?: · (\S+))?$/.exec(title.trim());
+  // "Syscall timeline · INCIDENT · RUN" by default; notebook 01 names it "INCIDENT — replay RUN".
+  const m = /^(?:Syscall timeline · )?([A-Za-z0-9._:][A-Za-z0-9._:-]*)(?: · | — replay )?(run-[A-Za-z0-9._:-]+)?$/.exec(title.trim());
   expect(m, `timeline title ${JSON.stringify(title)}`).not.toBeNull();
   const store = await openStore(env.REPLAYBOOK_HOME);
   let events: number;

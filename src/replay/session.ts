@@ -132,7 +132,7 @@ export class ReplaySession {
     if (!exeReal && !blob) {
       throw new ReplaybookError(
         'exe_path_missing',
-        `the recorded executable ${info.exe_path} is neither on this machine nor among the incident's files; record it again with this version`,
+        `the recorded executable ${info.exe_path.length > 200 ? `${info.exe_path.slice(0, 160)}... (${info.exe_path.length} characters)` : info.exe_path} is neither on this machine nor among the incident's files; record it again with this version`,
       );
     }
     let runExe = info.exe_path;
