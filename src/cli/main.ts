@@ -6,13 +6,14 @@ import type { IncidentInfo } from '../events/schema';
 import { record } from '../record/record';
 import { REDACT_FLAGS, redactFlags } from './redact-flags';
 import { replay, type RunResult, type Speed } from '../replay/replay';
-import { ReplaySession } from '../replay/session';
+import { MAX_SPEED, MIN_SPEED, ReplaySession, SPEED_RULE } from '../replay/session';
 import { loadIncident, type ReplayChanges } from '../replay/run';
 import { describeRun, exitStatus, jitterText } from '../replay/describe';
 import { transactions } from '../analysis/transactions';
 import { runDemo } from '../demo';
 import { runDoctor } from '../doctor';
 import { EXPORT_SUMMARY, exportCommand } from './export';
+import { SPOOL_SPEC, SPOOL_SUMMARY, spoolCommand } from './spool';
 import { installKernel, uninstallKernel, KERNEL_DISPLAY_NAME } from '../kernelspec';
 import { helpText, parseArgs, parseSince, type CommandSpec, type FlagSpec, type Parsed } from './args';
 import { ReplaybookError } from '../errors';
@@ -30,6 +31,7 @@ import {
   type SuccessPredicate,
   type Verdict,
 } from '../replay/verify';
+import { shownId } from '../events/ids';
 
 const VERBOSE: FlagSpec = { name: 'verbose', help: 'show stack traces on errors' };
 const HELP: FlagSpec = { name: 'help', help: 'show this help' };
@@ -107,7 +109,7 @@ const COMMANDS: Record<string, CommandSpec> = {
       'until the first change takes effect, then serves files and streams as production saw them (the stream\n' +
       'policy), so the program can take another path. A malformed injection is refused before anything runs.',
     flags: [
-      { name: 'speed', value: 'S', help: "1 = production timing (default), 10 = ten times faster, 'max' = no waiting" },
+      { name: 'speed', value: 'S', help: "1 = production timing (default), 10 = ten times faster (0.01 to 1000), 'max' = no waiting" },
       { name: 'until', value: 'SEQ', help: 'stop before event SEQ (fast-forwarded) and print where the replay stands' },
       ...INJECTION_FLAGS,
       { name: 'jitter-ms', value: 'N', help: 'every recorded arrival up to N ms later, drawn from the seed' },
@@ -187,6 +189,7 @@ const COMMANDS: Record<string, CommandSpec> = {
     positionals: 0,
   },
   ...STORE_COMMANDS,
+  spool: SPOOL_SPEC,
 };
 
 const MAIN_HELP = `replaybook: reproduce production incidents from their recorded syscalls
@@ -204,6 +207,7 @@ commands:
   doctor     check that this machine can record and replay
 ${EXPORT_SUMMARY}
 ${STORE_COMMANDS_HELP}
+${SPOOL_SUMMARY}
 
 Each command takes --help. The store lives in $REPLAYBOOK_HOME, else the nearest .replaybook/
 directory upward, else ~/.local/share/replaybook (now: ${storeHome()}); with --clickhouse URL or
@@ -213,8 +217,8 @@ function speedOf(s: string | true | undefined, fallback: Speed = 1): Speed {
   if (s === undefined) return fallback;
   if (s === 'max') return 'max';
   const n = Number(s);
-  if (typeof s !== 'string' || !(n > 0) || !Number.isFinite(n)) {
-    throw new ReplaybookError('usage', `--speed must be a positive number or 'max', not '${String(s)}'`);
+  if (typeof s !== 'string' || !/^\d*\.?\d+$/.test(s) || !(n >= MIN_SPEED && n <= MAX_SPEED)) {
+    throw new ReplaybookError('usage', `--speed must be ${SPEED_RULE}, not '${String(s).slice(0, 40)}'`);
   }
   return n;
 }
@@ -290,10 +294,19 @@ async function withStore<T>(p: Parsed, fn: (store: EventStore) => Promise<T>): P
 /** An AbortSignal that fires on Ctrl-C, so the engine and its tracee stop with us. */
 function interruptSignal(): AbortSignal {
   const ac = new AbortController();
-  process.once('SIGINT', () => ac.abort());
-  process.once('SIGTERM', () => ac.abort());
+  const stop = (): void => {
+    interruptRequested = true;
+    ac.abort();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
   return ac.signal;
 }
+
+/** Set once Ctrl-C (or SIGTERM) stopped the command: it then exits with 130 at once. */
+let interruptRequested = false;
+/** Exit status of a command stopped by an interrupt (128 + SIGINT, as shells report it). */
+export const INTERRUPTED_STATUS = 130;
 
 function lateDataFlags(p: Parsed): boolean | { ms: number } {
   const ms = str(p, 'late-data-ms');
@@ -329,7 +342,7 @@ async function cmdRecord(p: Parsed): Promise<number> {
     for (const w of res.warnings) process.stderr.write(`replaybook: warning: ${w}\n`);
     const outcome = i.exit_signal ? `was killed by ${i.exit_signal}` : `exited ${i.exit_code}`;
     process.stderr.write(
-      `replaybook: recorded incident '${i.incident_id}': ${i.event_count} events in ${formatDuration(i.duration_ns)}; the service ${outcome}` +
+      `replaybook: recorded incident ${shownId(i.incident_id)}: ${i.event_count} events in ${formatDuration(i.duration_ns)}; the service ${outcome}` +
         (res.stored === 'spooled' ? ' (the store was busy: the incident is spooled and appears at its next open)' : '') +
         '\n',
     );
@@ -627,9 +640,20 @@ async function dispatch(argv: string[]): Promise<number> {
       return cmdKernel(p);
     case 'doctor':
       return runDoctor();
+    case 'spool':
+      return spoolCommand(p);
     default:
       return runStoreCommand(name, p);
   }
+}
+
+/**
+ * A command line that cannot work (an unknown flag, a malformed injection or id, a flag the
+ * recorded command does not have) is a usage error, exit status 2 for every command: nothing ran.
+ */
+function isUsageError(err: unknown): boolean {
+  if (err instanceof InjectionApplyError) return true;
+  return err instanceof ReplaybookError && ['usage', 'inject_spec', 'bad_incident_id', 'bad_speed'].includes(err.code);
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -640,9 +664,7 @@ export async function main(argv: string[]): Promise<number> {
     const err = e as Error;
     process.stderr.write(`replaybook: ${err.message}\n`);
     if (verbose && err.stack) process.stderr.write(err.stack + '\n');
-    // A command line that cannot work (an unknown flag, a malformed injection, a flag the recorded
-    // command does not have) is a usage error: nothing ran.
-    const usage = err instanceof ReplaybookError && (err.code === 'usage' || err.code === 'inject_spec' || err instanceof InjectionApplyError);
-    return usage ? 2 : 1;
+    if (interruptRequested && err instanceof ReplaybookError && err.code === 'interrupted') return INTERRUPTED_STATUS;
+    return isUsageError(err) ? 2 : 1;
   }
 }

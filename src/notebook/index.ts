@@ -53,6 +53,7 @@ import {
 } from '../replay/verify';
 import { outcomeMatrixSpec, variantComparisonSpec, type Variant } from '../viz/verdict';
 import type { SuccessPredicate } from '../replay/verify';
+import { shownId } from '../events/ids';
 
 /** Injections for counterfactual replays: delay('poll', { enterUs: 500000 }), fail(...), ... */
 export { delay, fail, latency, timeout };
@@ -206,7 +207,7 @@ export async function incidents(filter?: IncidentFilter): Promise<IncidentList> 
 export async function fetchIncident(id: string): Promise<Incident> {
   const s = await notebookStore();
   const info = await s.incident(id);
-  if (!info) throw new ReplaybookError('unknown_incident', `unknown incident '${id}': incidents() lists the recorded ones (the demo records 'payment-timeout': npm run demo)`);
+  if (!info) throw new ReplaybookError('unknown_incident', `unknown incident ${shownId(id)}: incidents() lists the recorded ones (the demo records 'payment-timeout': npm run demo)`);
   return new Incident(info, new EventLog(await s.eventsTable(id), `incident ${id}`));
 }
 
@@ -352,7 +353,7 @@ export async function session(incident: string | Incident, opts: NotebookSession
     if (typeof at === 'number') seq = at;
     else {
       const tx = (await transactions(incident)).list.find((t) => t.id === at);
-      if (!tx) throw new ReplaybookError('unknown_transaction', `incident ${id} has no transaction '${at}': transactions('${id}') lists them`);
+      if (!tx) throw new ReplaybookError('unknown_transaction', `incident ${id} has no transaction ${shownId(at)}: transactions(${shownId(id)}) lists them`);
       seq = tx.firstSeq;
     }
     await s.jumpTo(seq);

@@ -13,6 +13,7 @@ import { StoreError } from '../store/errors';
 import { ReplaybookError } from '../errors';
 import { Redactor, redactRules, type RedactOptions } from './redact';
 import type { EventColumns } from '../engine/native';
+import { checkIncidentId } from '../events/ids';
 
 export interface RecordOptions extends RedactOptions {
   /** Incident id: letters, digits and . _ : - (at most 128). */
@@ -77,16 +78,8 @@ export interface RecordResult {
 
 const LATE_DATA_KIND = EVENT_KINDS.indexOf('late_data');
 
-const INCIDENT_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
-export function checkIncidentId(id: string): void {
-  if (!INCIDENT_ID.test(id)) {
-    throw new ReplaybookError(
-      'bad_incident_id',
-      `incident id '${id}' is not valid: use 1-128 letters, digits, '.', '_', ':' or '-'`,
-    );
-  }
-}
+// One id rule for record, unpack and every store write (events/ids.ts).
+export { checkIncidentId };
 
 /** The absolute path execve will run, resolved as a shell would (PATH for bare names). */
 export function resolveExecutable(cmd: string, cwd: string, env: NodeJS.ProcessEnv): string {

@@ -6,6 +6,7 @@ import type { RecordBatch } from 'apache-arrow';
 import type { EngineMessage } from '../engine/engine';
 import type { IncidentInfo } from '../events/schema';
 import { ReplaybookError } from '../errors';
+import { shownId } from '../events/ids';
 import type { EventStore } from '../store/types';
 import type { Injection } from '../inject/types';
 
@@ -161,7 +162,7 @@ export async function materializeFiles(info: IncidentInfo, store: EventStore): P
 export async function loadIncident(store: EventStore, id: string): Promise<IncidentInfo> {
   const info = await store.incident(id);
   if (!info) {
-    throw new ReplaybookError('unknown_incident', `unknown incident '${id}': \`replaybook incidents\` lists the recorded ones`);
+    throw new ReplaybookError('unknown_incident', `unknown incident ${shownId(id)}: \`replaybook incidents\` lists the recorded ones`);
   }
   return info;
 }

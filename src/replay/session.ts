@@ -46,9 +46,43 @@ export interface SessionState {
 
 type Waiter = { type: string; resolve: (m: EngineMessage) => void };
 
-function checkSpeed(speed: Speed): void {
-  if (speed !== 'max' && !(typeof speed === 'number' && speed > 0 && Number.isFinite(speed))) {
-    throw new ReplaybookError('bad_speed', `speed must be a positive number or 'max', not ${String(speed)}`);
+function interrupted(): ReplaybookError {
+  return new ReplaybookError('interrupted', 'interrupted: the replay was stopped before its program started');
+}
+
+function throwIfInterrupted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw interrupted();
+}
+
+/** `work`, or an 'interrupted' error as soon as `signal` fires (the work itself is left to finish). */
+function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  throwIfInterrupted(signal);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(interrupted());
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/** Speeds a replay accepts besides 'max': slower than 1/100 or faster than 1000x has no use, and
+ *  a speed near zero would make a replay wait for ever. */
+export const MIN_SPEED = 0.01;
+export const MAX_SPEED = 1000;
+export const SPEED_RULE = `a number from ${MIN_SPEED} to ${MAX_SPEED} (1 = production timing) or 'max' (no waiting)`;
+
+export function checkSpeed(speed: Speed): void {
+  if (speed !== 'max' && !(typeof speed === 'number' && speed >= MIN_SPEED && speed <= MAX_SPEED)) {
+    throw new ReplaybookError('bad_speed', `speed must be ${SPEED_RULE}, not ${String(speed).slice(0, 40)}`);
   }
 }
 
@@ -89,9 +123,11 @@ export class ReplaySession {
   /** Prepares a replay of the incident; it starts running unless `paused` is set. */
   static async open(incidentId: string, o: ReplayOptions, opts: { paused?: boolean; pauseAt?: number } = {}): Promise<ReplaySession> {
     checkSpeed(o.speed ?? 1);
-    const info = await loadIncident(o.store, incidentId);
+    // An interrupt stops the replay in every phase: while the incident and its files are fetched
+    // (the fetch is abandoned, not awaited) as well as once the engine runs.
+    const info = await abortable(loadIncident(o.store, incidentId), o.signal);
     const redactedFiles = checkRedactedFiles(info.redaction, incidentId);
-    const files = await materializeFiles(info, o.store);
+    const files = await abortable(materializeFiles(info, o.store), o.signal);
     // A mapped file kept out of the store is mapped from the local copy, whose hash matched.
     for (const f of redactedFiles) if (f.mapped) files.set(f.path, f.path);
     // The recorded executable runs from its recorded path (its bytes mounted there), or straight
@@ -106,7 +142,7 @@ export class ReplaySession {
     if (!exeReal && !blob) {
       throw new ReplaybookError(
         'exe_path_missing',
-        `the recorded executable ${info.exe_path} is neither on this machine nor among the incident's files; record it again with this version`,
+        `the recorded executable ${info.exe_path.length > 200 ? `${info.exe_path.slice(0, 160)}... (${info.exe_path.length} characters)` : info.exe_path} is neither on this machine nor among the incident's files; record it again with this version`,
       );
     }
     let runExe = info.exe_path;
@@ -115,7 +151,7 @@ export class ReplaySession {
       runExe = blob;
     }
     checkInjections(o.injections ?? []);
-    const editedFiles = await editConfigFiles(o, incidentId);
+    const editedFiles = await abortable(editConfigFiles(o, incidentId), o.signal);
     if (o.binary !== undefined) {
       // A rebuilt service: it runs instead of the recorded executable, whose bytes must not be
       // mounted over it; where it departs from the log, the stream policy serves it.
@@ -130,6 +166,7 @@ export class ReplaySession {
     const session = new ReplaySession(incidentId, info, files, exeReal !== null && sha256File(exeReal) !== info.exe_sha256, runExe, command, editedFiles, o);
     session.redactedFiles = redactedFiles;
     session.redactor = runRedactor(info.redaction, info.cwd);
+    throwIfInterrupted(o.signal); // never start an engine only to kill it
     const started = opts.paused ? session.until('paused') : null;
     session.launch(opts.paused ?? false, opts.pauseAt);
     await started; // paused at the first event
@@ -238,7 +275,7 @@ export class ReplaySession {
     return this.state();
   }
 
-  /** 0.1 to 10 times production speed, or 'max' (no waiting). Takes effect at once. */
+  /** 0.01 to 1000 times production speed, or 'max' (no waiting). Takes effect at once. */
   speed(x: Speed): void {
     checkSpeed(x);
     this.currentSpeed = x;
