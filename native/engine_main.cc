@@ -75,6 +75,7 @@ int main() {
                      [](const rb::Event& a, const rb::Event& b) { return a.seq < b.seq; });
     for (const auto& [path, blob] : ropts.files) cfg.spawn.bind_mounts.emplace_back(blob, path);
     cfg.spawn.stdio_null = true;
+    cfg.spawn.fixed_addresses = true;
   }
   // A replay keeps its input open for control commands (pause, step, speed...), read by a
   // thread of their own and handed to the tracer thread with a wake-up signal.
@@ -100,7 +101,10 @@ int main() {
 
   // Replays run in a network namespace of their own (only loopback, down) on top of emulating
   // every network syscall; the engine itself only talks over pipes, so it can move there too.
-  if (cfg.isolate_network && unshare(CLONE_NEWNET) != 0) {
+  // A user other than root cannot make one here; the tracee makes it with its user namespace.
+  bool user_netns = cfg.isolate_network && geteuid() != 0 && !cfg.spawn.bind_mounts.empty();
+  if (user_netns) cfg.spawn.user_netns = true;
+  else if (cfg.isolate_network && unshare(CLONE_NEWNET) != 0) {
     out.message(rb::warning_message("no_netns", std::string("could not create a network namespace for the replay (") +
                                                     strerror(errno) +
                                                     "); network syscalls are still emulated, none reaches the network"));

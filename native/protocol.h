@@ -5,6 +5,7 @@
 // Config: one line per setting, "key value...", values percent-encoded (%XX is the byte XX):
 //   version N (first)       mode record|replay     exe PATH    cwd PATH    pin 0|1
 //   arg VALUE (repeated)    env VALUE (repeated)
+//   fixed_addresses 0|1 (record: ASLR off for the service, opt-in; replay: always on)
 //   record: late_data 0|1 (default 1)  late_data_ms N  late_data_bytes N  late_data_sockets N
 //     (reading sockets on after the service closed them, and its bounds: see late_data.h)
 //   replay: speed FACTOR|max    isolate_network 0|1    pause_at SEQ    start_paused 0|1

@@ -37,11 +37,13 @@ void Replayer::fix_return(Thread& t, const Event& e) {
   } else if (s.special == Special::Wait && ret >= 0) {
     if (e.nr == SYS_wait4) {
       r.rax = static_cast<uint64_t>(rec_of(static_cast<pid_t>(ret)));
-    } else if (e.args[2]) {
+    } else if (r.rdx) {
+      // The program's own siginfo pointer (rdx survives the syscall): the recorded one is an
+      // address of the recording, which differs when its addresses were randomized.
       int32_t pid = 0;  // siginfo_t.si_pid, at offset 16 for SIGCHLD
-      if (t.read_mem(e.args[2] + 16, &pid, 4) && pid > 0) {
+      if (t.read_mem(r.rdx + 16, &pid, 4) && pid > 0) {
         pid = rec_of(pid);
-        t.write_mem(e.args[2] + 16, &pid, 4);
+        t.write_mem(r.rdx + 16, &pid, 4);
       }
     }
   } else {

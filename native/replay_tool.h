@@ -103,6 +103,7 @@ class Replayer : public Tool {
   uint64_t switched_seq_ = 0;
   std::unique_ptr<World> world_;
   int64_t v_base_ = 0, v_skip_ = 0, w_base_ = 0;  // the virtual clock (vnow)
+  std::map<std::pair<pid_t, uint64_t>, uint64_t> user_data_;  // (recorded pid, recorded value) -> the program's
   std::map<pid_t, int64_t> clone_of_;           // real tid -> recorded tid of the thread it is creating
 
   void map(pid_t recorded, pid_t real) {
@@ -159,6 +160,8 @@ class Replayer : public Tool {
   static bool runs_for_real(const SyscallSpec& s, const Event& e);
   static std::string mismatch(const SyscallSpec& s, const Event& e, const Event& a);
   void diverge(Thread& t, const Event* expected, const Event& actual, const std::string& why);
+  void remember_user_data(const SyscallSpec& s, const Event& e, const Event& actual);
+  std::string translated_out(const SyscallSpec& s, const Event& e) const;
   bool serve(Thread& t, const SyscallSpec& s, const Event& e, const uint64_t args[6],
              std::string& err);
 

@@ -384,6 +384,30 @@ std::vector<sock_filter> build_filter() {
   _exit(127);
 }
 
+void write_proc_file(int errfd, const char* file, const std::string& text) {
+  int fd = open(file, O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+    std::string what = std::string("cannot write ") + file + " for the user namespace";
+    child_fail(errfd, what.c_str(), errno);
+  }
+  close(fd);
+}
+
+// An unprivileged replay: a user namespace mapping the user to itself (the service keeps its
+// uid and gid), then a mount namespace owned by it. The capabilities it grants serve the bind
+// mounts only; they are gone at execve, since the user is not root in it.
+void enter_user_namespace(int errfd, bool netns) {
+  uid_t uid = geteuid();
+  gid_t gid = getegid();
+  if (unshare(CLONE_NEWUSER | CLONE_NEWNS | (netns ? CLONE_NEWNET : 0)) != 0) {
+    child_fail(errfd, "cannot create a mount namespace (not root, and no user namespace either: "
+                      "run `replaybook doctor`)", errno);
+  }
+  write_proc_file(errfd, "/proc/self/setgroups", "deny");
+  write_proc_file(errfd, "/proc/self/uid_map", std::to_string(uid) + " " + std::to_string(uid) + " 1\n");
+  write_proc_file(errfd, "/proc/self/gid_map", std::to_string(gid) + " " + std::to_string(gid) + " 1\n");
+}
+
 [[noreturn]] void child_main(const SpawnConfig& cfg, char* const* argv, char* const* envp,
                              const sock_fprog& prog, int errfd) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -394,7 +418,11 @@ std::vector<sock_filter> build_filter() {
   sigprocmask(SIG_SETMASK, &none, nullptr);
 
   if (!cfg.bind_mounts.empty()) {
-    if (unshare(CLONE_NEWNS) != 0) child_fail(errfd, "cannot create a mount namespace", errno);
+    if (unshare(CLONE_NEWNS) != 0) {
+      // Not root: a user namespace of our own gives the capability to mount, in it only.
+      if (errno != EPERM) child_fail(errfd, "cannot create a mount namespace", errno);
+      enter_user_namespace(errfd, cfg.user_netns);
+    }
     if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
       child_fail(errfd, "cannot make mounts private", errno);
     for (const auto& [blob, path] : cfg.bind_mounts) {
@@ -419,8 +447,9 @@ std::vector<sock_filter> build_filter() {
     std::string what = "cannot enter the working directory " + cfg.cwd;
     child_fail(errfd, what.c_str(), errno);
   }
-  // Fixed addresses make runs alike (pointers are still never compared).
-  personality(ADDR_NO_RANDOMIZE);
+  // Fixed addresses make replays alike (pointers are still never compared).
+  if (cfg.fixed_addresses && personality(ADDR_NO_RANDOMIZE) == -1)
+    child_fail(errfd, "cannot turn address randomization off", errno);
   // rdtsc/rdtscp fault (SIGSEGV) instead of reading the counter, so tools can answer them.
   if (prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0) != 0) child_fail(errfd, "cannot trap rdtsc (PR_SET_TSC)", errno);
   if (ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) != 0) child_fail(errfd, "ptrace", errno);

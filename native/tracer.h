@@ -58,6 +58,11 @@ struct SpawnConfig {
   // Replay: bind-mount local blob files over the recorded paths in a private mount namespace,
   // so the kernel's own loading at execve (executable, ELF interpreter) uses recorded bytes.
   std::vector<std::pair<std::string, std::string>> bind_mounts;  // (blob file, recorded path)
+  // Replay: turn ASLR off for the tracee so runs are alike. Never when recording: the service in
+  // production keeps its address randomization (replay does not depend on addresses).
+  bool fixed_addresses = false;
+  // Replay as a user other than root: the network namespace is made with the user namespace.
+  bool user_netns = false;
 };
 
 // A stopped tracee thread: registers, arguments, memory, emulation and injection.

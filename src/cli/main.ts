@@ -4,14 +4,16 @@ import { CLICKHOUSE_FLAG, STORE_COMMANDS, STORE_COMMANDS_HELP, openStoreFor, run
 import type { EventStore } from '../store/types';
 import type { IncidentInfo } from '../events/schema';
 import { record } from '../record/record';
+import { REDACT_FLAGS, redactFlags } from './redact-flags';
 import { replay, type RunResult, type Speed } from '../replay/replay';
-import { ReplaySession } from '../replay/session';
+import { MAX_SPEED, MIN_SPEED, ReplaySession, SPEED_RULE } from '../replay/session';
 import { loadIncident, type ReplayChanges } from '../replay/run';
 import { describeRun, exitStatus, jitterText } from '../replay/describe';
 import { transactions } from '../analysis/transactions';
 import { runDemo } from '../demo';
 import { runDoctor } from '../doctor';
 import { EXPORT_SUMMARY, exportCommand } from './export';
+import { SPOOL_SPEC, SPOOL_SUMMARY, spoolCommand } from './spool';
 import { installKernel, uninstallKernel, KERNEL_DISPLAY_NAME } from '../kernelspec';
 import { helpText, parseArgs, parseSince, type CommandSpec, type FlagSpec, type Parsed } from './args';
 import { ReplaybookError } from '../errors';
@@ -29,6 +31,7 @@ import {
   type SuccessPredicate,
   type Verdict,
 } from '../replay/verify';
+import { shownId } from '../events/ids';
 
 const VERBOSE: FlagSpec = { name: 'verbose', help: 'show stack traces on errors' };
 const HELP: FlagSpec = { name: 'help', help: 'show this help' };
@@ -57,18 +60,23 @@ const INJECTION_FLAG_NAMES = new Set(['timeout', 'inject', 'fault', 'latency']);
 const COMMANDS: Record<string, CommandSpec> = {
   record: {
     name: 'record',
-    usage: 'replaybook record --incident ID [--service NAME] [--no-pin] [--no-late-data | --late-data-ms N] -- CMD [ARGS...]',
+    usage: 'replaybook record --incident ID [--service NAME] [--no-pin] [--no-late-data | --late-data-ms N] [--redact RULE]... [--redact-file PATH]... [--no-default-redact] -- CMD [ARGS...]',
     summary:
       'Run CMD under the recorder: every syscall with its data and timing goes into the event log as incident ID.\nThe service\'s own stdout and stderr still reach this terminal.\n' +
       'Late data: when the service closes a TCP connection (or exits), the recorder keeps reading it for up to\n' +
       '5 s and logs what the peer still sends, for "what if the timeout were longer" replays. The peer sees a FIN\n' +
-      'instead of an RST; the service is not delayed, but the recording can end up to that long after it exits.',
+      'instead of an RST; the service is not delayed, but the recording can end up to that long after it exits.\n' +
+      'Secrets are replaced by same-length placeholders before anything is stored: variables matching *TOKEN*,\n' +
+      '*SECRET*, *PASSWORD*, *_KEY and the Authorization, Proxy-Authorization, Cookie, Set-Cookie and X-Api-Key\n' +
+      'headers by default; a replay runs with the placeholders.',
     flags: [
       { name: 'incident', value: 'ID', help: 'incident id (letters, digits, . _ : -)' },
       { name: 'service', value: 'NAME', help: "service name (default: the executable's name)" },
       { name: 'no-pin', help: 'do not pin the service to one CPU (for services that need every core; stops cost more)' },
+      { name: 'no-aslr', help: 'record with address randomization off, as replays run (opt-in; README: Secrets, privacy)' },
       { name: 'no-late-data', help: 'do not read on sockets the service closed (the peer sees exactly what it would have)' },
       { name: 'late-data-ms', value: 'N', help: 'read on a closed socket for at most N ms after the close (default 5000)' },
+      ...REDACT_FLAGS,
       CLICKHOUSE_FLAG,
       HELP,
       VERBOSE,
@@ -101,7 +109,7 @@ const COMMANDS: Record<string, CommandSpec> = {
       'until the first change takes effect, then serves files and streams as production saw them (the stream\n' +
       'policy), so the program can take another path. A malformed injection is refused before anything runs.',
     flags: [
-      { name: 'speed', value: 'S', help: "1 = production timing (default), 10 = ten times faster, 'max' = no waiting" },
+      { name: 'speed', value: 'S', help: "1 = production timing (default), 10 = ten times faster (0.01 to 1000), 'max' = no waiting" },
       { name: 'until', value: 'SEQ', help: 'stop before event SEQ (fast-forwarded) and print where the replay stands' },
       ...INJECTION_FLAGS,
       { name: 'jitter-ms', value: 'N', help: 'every recorded arrival up to N ms later, drawn from the seed' },
@@ -181,6 +189,7 @@ const COMMANDS: Record<string, CommandSpec> = {
     positionals: 0,
   },
   ...STORE_COMMANDS,
+  spool: SPOOL_SPEC,
 };
 
 const MAIN_HELP = `replaybook: reproduce production incidents from their recorded syscalls
@@ -198,6 +207,7 @@ commands:
   doctor     check that this machine can record and replay
 ${EXPORT_SUMMARY}
 ${STORE_COMMANDS_HELP}
+${SPOOL_SUMMARY}
 
 Each command takes --help. The store lives in $REPLAYBOOK_HOME, else the nearest .replaybook/
 directory upward, else ~/.local/share/replaybook (now: ${storeHome()}); with --clickhouse URL or
@@ -207,8 +217,8 @@ function speedOf(s: string | true | undefined, fallback: Speed = 1): Speed {
   if (s === undefined) return fallback;
   if (s === 'max') return 'max';
   const n = Number(s);
-  if (typeof s !== 'string' || !(n > 0) || !Number.isFinite(n)) {
-    throw new ReplaybookError('usage', `--speed must be a positive number or 'max', not '${String(s)}'`);
+  if (typeof s !== 'string' || !/^\d*\.?\d+$/.test(s) || !(n >= MIN_SPEED && n <= MAX_SPEED)) {
+    throw new ReplaybookError('usage', `--speed must be ${SPEED_RULE}, not '${String(s).slice(0, 40)}'`);
   }
   return n;
 }
@@ -284,10 +294,19 @@ async function withStore<T>(p: Parsed, fn: (store: EventStore) => Promise<T>): P
 /** An AbortSignal that fires on Ctrl-C, so the engine and its tracee stop with us. */
 function interruptSignal(): AbortSignal {
   const ac = new AbortController();
-  process.once('SIGINT', () => ac.abort());
-  process.once('SIGTERM', () => ac.abort());
+  const stop = (): void => {
+    interruptRequested = true;
+    ac.abort();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
   return ac.signal;
 }
+
+/** Set once Ctrl-C (or SIGTERM) stopped the command: it then exits with 130 at once. */
+let interruptRequested = false;
+/** Exit status of a command stopped by an interrupt (128 + SIGINT, as shells report it). */
+export const INTERRUPTED_STATUS = 130;
 
 function lateDataFlags(p: Parsed): boolean | { ms: number } {
   const ms = str(p, 'late-data-ms');
@@ -313,7 +332,9 @@ async function cmdRecord(p: Parsed): Promise<number> {
       service: str(p, 'service'),
       env: serviceEnv(),
       pin: !p.flags.has('no-pin'),
+      aslr: !p.flags.has('no-aslr'),
       lateData: lateDataFlags(p),
+      ...redactFlags(p),
       store,
       signal: interruptSignal(),
     });
@@ -321,7 +342,7 @@ async function cmdRecord(p: Parsed): Promise<number> {
     for (const w of res.warnings) process.stderr.write(`replaybook: warning: ${w}\n`);
     const outcome = i.exit_signal ? `was killed by ${i.exit_signal}` : `exited ${i.exit_code}`;
     process.stderr.write(
-      `replaybook: recorded incident '${i.incident_id}': ${i.event_count} events in ${formatDuration(i.duration_ns)}; the service ${outcome}` +
+      `replaybook: recorded incident ${shownId(i.incident_id)}: ${i.event_count} events in ${formatDuration(i.duration_ns)}; the service ${outcome}` +
         (res.stored === 'spooled' ? ' (the store was busy: the incident is spooled and appears at its next open)' : '') +
         '\n',
     );
@@ -619,9 +640,20 @@ async function dispatch(argv: string[]): Promise<number> {
       return cmdKernel(p);
     case 'doctor':
       return runDoctor();
+    case 'spool':
+      return spoolCommand(p);
     default:
       return runStoreCommand(name, p);
   }
+}
+
+/**
+ * A command line that cannot work (an unknown flag, a malformed injection or id, a flag the
+ * recorded command does not have) is a usage error, exit status 2 for every command: nothing ran.
+ */
+function isUsageError(err: unknown): boolean {
+  if (err instanceof InjectionApplyError) return true;
+  return err instanceof ReplaybookError && ['usage', 'inject_spec', 'bad_incident_id', 'bad_speed'].includes(err.code);
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -632,9 +664,7 @@ export async function main(argv: string[]): Promise<number> {
     const err = e as Error;
     process.stderr.write(`replaybook: ${err.message}\n`);
     if (verbose && err.stack) process.stderr.write(err.stack + '\n');
-    // A command line that cannot work (an unknown flag, a malformed injection, a flag the recorded
-    // command does not have) is a usage error: nothing ran.
-    const usage = err instanceof ReplaybookError && (err.code === 'usage' || err.code === 'inject_spec' || err instanceof InjectionApplyError);
-    return usage ? 2 : 1;
+    if (interruptRequested && err instanceof ReplaybookError && err.code === 'interrupted') return INTERRUPTED_STATUS;
+    return isUsageError(err) ? 2 : 1;
   }
 }

@@ -46,6 +46,8 @@ export interface LateDataConfig {
 export interface RecordConfig extends SpawnConfig {
   mode: 'record';
   lateData?: LateDataConfig;
+  /** Turn ASLR off for the service (opt-in; replays always run with fixed addresses). */
+  fixedAddresses?: boolean;
 }
 
 export interface ReplayConfig extends SpawnConfig {
@@ -161,6 +163,7 @@ export function encodeConfig(c: EngineConfig): string {
   for (const a of c.argv) lines.push(`arg ${e(a)}`);
   for (const v of c.env) lines.push(`env ${e(v)}`);
   if (c.mode === 'record') {
+    if (c.fixedAddresses) lines.push('fixed_addresses 1');
     if (c.lateData) {
       const l = c.lateData;
       lines.push(`late_data ${l.enabled ? 1 : 0}`);
@@ -553,8 +556,9 @@ export function decodeMessage(text: string): EngineMessage {
   return decodeObject(type, new Reader(type, o as Json));
 }
 
-/** A divergence as JSON text (64-bit values as decimal strings, bytes as base64), to store. */
-export function divergenceJSON(d: Divergence): string {
+/** A divergence as the engine sent it (64-bit values as decimal strings, bytes as base64), to
+ * store as JSON. */
+export function divergenceWire(d: Divergence): Record<string, unknown> {
   const c = (x: DivergentCall): Json => ({ name: x.name, nr: x.nr, args: x.args.map(String), resource: x.resource, data_in: x.data_in.toString('base64') });
-  return JSON.stringify({ type: 'divergence', seq: d.seq, tid: d.tid, ip: String(d.ip), reason: d.reason, expected: d.expected && c(d.expected), actual: c(d.actual) });
+  return { type: 'divergence', seq: d.seq, tid: d.tid, ip: String(d.ip), reason: d.reason, expected: d.expected && c(d.expected), actual: c(d.actual) };
 }

@@ -8,6 +8,7 @@ import { replay as replayIncident } from '../replay/replay';
 import type { ReplayChanges, ReplayOptions, RunResult } from '../replay/run';
 import { exitStatus, runStatus } from '../replay/describe';
 import { ReplaySession } from '../replay/session';
+import { record as recordIncident, type RecordOptions } from '../record/record';
 import { transactions as findTransactions, type Transaction } from '../analysis/transactions';
 import { escapeHtml } from '../escape';
 import { openEventStore } from '../store/open';
@@ -52,6 +53,7 @@ import {
 } from '../replay/verify';
 import { outcomeMatrixSpec, variantComparisonSpec, type Variant } from '../viz/verdict';
 import type { SuccessPredicate } from '../replay/verify';
+import { shownId } from '../events/ids';
 
 /** Injections for counterfactual replays: delay('poll', { enterUs: 500000 }), fail(...), ... */
 export { delay, fail, latency, timeout };
@@ -205,8 +207,31 @@ export async function incidents(filter?: IncidentFilter): Promise<IncidentList> 
 export async function fetchIncident(id: string): Promise<Incident> {
   const s = await notebookStore();
   const info = await s.incident(id);
-  if (!info) throw new ReplaybookError('unknown_incident', `unknown incident '${id}': incidents() lists the recorded ones (the demo records 'payment-timeout': npm run demo)`);
+  if (!info) throw new ReplaybookError('unknown_incident', `unknown incident ${shownId(id)}: incidents() lists the recorded ones (the demo records 'payment-timeout': npm run demo)`);
   return new Incident(info, new EventLog(await s.eventsTable(id), `incident ${id}`));
+}
+
+/**
+ * What record() takes in a notebook: the recorder's own options (src/record/record.ts, redaction
+ * rules included: `redact`, `defaultRedact`), the store and interruption being the notebook's.
+ */
+export type NotebookRecordOptions = Omit<RecordOptions, 'store' | 'signal'>;
+
+/**
+ * Records a service as an incident and returns it. Secrets are redacted before anything is
+ * stored (the default rules, plus `redact: ['env:DB_*', 'header:X-Session', 'bytes:...',
+ * 'file:/etc/app/tls.key']`); interrupting the cell stops the recording and kills the service.
+ */
+export async function record(opts: NotebookRecordOptions): Promise<Incident> {
+  const ac = new AbortController();
+  running.add(ac);
+  try {
+    listenForInterrupts();
+    const r = await recordIncident({ ...opts, store: await notebookStore(), signal: ac.signal });
+    return await fetchIncident(r.incident.incident_id);
+  } finally {
+    running.delete(ac);
+  }
 }
 
 /**
@@ -328,7 +353,7 @@ export async function session(incident: string | Incident, opts: NotebookSession
     if (typeof at === 'number') seq = at;
     else {
       const tx = (await transactions(incident)).list.find((t) => t.id === at);
-      if (!tx) throw new ReplaybookError('unknown_transaction', `incident ${id} has no transaction '${at}': transactions('${id}') lists them`);
+      if (!tx) throw new ReplaybookError('unknown_transaction', `incident ${id} has no transaction ${shownId(at)}: transactions(${shownId(id)}) lists them`);
       seq = tx.firstSeq;
     }
     await s.jumpTo(seq);

@@ -3,9 +3,10 @@
 // both build a run from. It imports neither of them.
 import { randomBytes } from 'node:crypto';
 import type { RecordBatch } from 'apache-arrow';
-import type { Divergence, InjectionReport } from '../engine/protocol';
+import type { Divergence as EngineDivergence, InjectionReport } from '../engine/protocol';
 import type { IncidentInfo } from '../events/schema';
 import { ReplaybookError } from '../errors';
+import { shownId } from '../events/ids';
 import type { EventStore } from '../store/types';
 import type { Injection } from '../inject/types';
 
@@ -56,9 +57,16 @@ export interface Unrecorded {
   policy: 'error' | 'refuse';
 }
 
-// What the engine reports: per injection, the calls it matched and the times it fired; where the
-// program stopped following the log.
-export type { DivergentCall, Divergence, InjectionReport } from '../engine/protocol';
+export type { DivergentCall, InjectionReport } from '../engine/protocol';
+
+/** Where the program stopped following the log: the engine's report, and what the run adds. */
+export interface Divergence extends EngineDivergence {
+  /**
+   * Redaction rules whose placeholders the service had been given by then (names included):
+   * where it transforms a secret, the replay cannot write what production wrote.
+   */
+  redaction?: string[];
+}
 
 export interface RunResult {
   incident: string;
@@ -110,7 +118,7 @@ export async function materializeFiles(info: IncidentInfo, store: EventStore): P
 export async function loadIncident(store: EventStore, id: string): Promise<IncidentInfo> {
   const info = await store.incident(id);
   if (!info) {
-    throw new ReplaybookError('unknown_incident', `unknown incident '${id}': \`replaybook incidents\` lists the recorded ones`);
+    throw new ReplaybookError('unknown_incident', `unknown incident ${shownId(id)}: \`replaybook incidents\` lists the recorded ones`);
   }
   return info;
 }
