@@ -156,7 +156,9 @@ describe('no external contact', () => {
 
   it('runs replays in a network namespace of their own', async () => {
     const r = await replay('pay-timeout', { store, speed: 'max', ephemeral: true });
-    expect(r.warnings).toEqual([]); // the namespace could be made (root here)
+    // The namespace could be made (root here); other warnings (a machine that cannot trap rdtsc)
+    // are about the machine, not the namespace.
+    expect(r.warnings.filter((w) => /network namespace/.test(w))).toEqual([]);
     expect(r.reproduced).toBe(true);
   });
 });
@@ -235,7 +237,7 @@ describe('threads', () => {
   it('replays a worker pool: threads released in the recorded order, 5 times identical', async () => {
     const rec = await record({ incident: 'pool', command: [exe, path.join(dir, 'jobs.txt')], store, env: { PATH: '/usr/bin:/bin' } });
     // Serialized throughout, even on a loaded machine: a thread starved of CPU is not a spinner.
-    expect(rec.warnings).toEqual([]);
+    expect(rec.warnings.filter((w) => !/does not trap rdtsc/.test(w))).toEqual([]);
     const ev = await rows(store.events('pool'));
     const tids = new Set(ev.filter((e) => e.kind === 'syscall').map((e) => e.tid));
     expect(tids.size).toBe(5); // main + 4 workers
