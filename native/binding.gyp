@@ -17,7 +17,7 @@
       "cflags": ["-pthread"],
       "ldflags": ["-pthread"],
       "sources": [
-        "engine_main.cc", "batch.cc", "syscalls.cc", "tracer.cc", "capture.cc",
+        "engine_main.cc", "batch.cc", "syscalls.cc", "tracer.cc", "capture.cc", "files.cc",
         "output.cc", "tools.cc", "recorder.cc", "replayer.cc", "stream.cc", "inject.cc", "late_data.cc"
       ]
     }

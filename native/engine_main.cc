@@ -12,6 +12,7 @@
 //   edit_file RECORDED_PATH LOCAL_FILE (the program reads this content instead; repeated)
 //   late_data 0|1 (record; default 1)  late_data_ms N  late_data_bytes N  late_data_sockets N
 //     (reading sockets on after the service closed them, and its bounds: see late_data.h)
+//   capture_dir PATH (record: copies of the files the service maps go there, files.h)
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -42,6 +43,7 @@ struct Config {
   bool isolate_network = false;
   rb::ReplayOptions replay;  // filled straight from the replay's lines (the log comes later)
   rb::LateDataOptions late;
+  std::string capture_dir;
 };
 
 // A late_data_* bound: a whole number, not negative.
@@ -94,6 +96,7 @@ bool parse_config(const std::string& text, Config& c, std::string& err) {
     } else if (key == "unrecorded") c.replay.refuse_unrecorded = v1 == "refuse";
     else if (key == "edit_file") c.replay.edited_files[v1] = v2;
     else if (key == "late_data") c.late.enabled = v1 == "1";
+    else if (key == "capture_dir") c.capture_dir = v1;
     else if (key == "late_data_ms" || key == "late_data_bytes" || key == "late_data_sockets") {
       uint64_t n = 0;
       if (!parse_bound(key, v1, n, err)) return false;
@@ -205,6 +208,7 @@ int main() {
     rb::RecordOptions o;
     o.pinned = cfg.spawn.pin;
     o.late = cfg.late;
+    o.capture_dir = cfg.capture_dir;
     tool = rb::make_recorder(out, o);
   } else {
     tool = rb::make_replayer(out, std::move(ropts));

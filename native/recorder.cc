@@ -18,6 +18,7 @@
 #include <sstream>
 
 #include "capture.h"
+#include "files.h"
 #include "late_data.h"
 #include "tools.h"
 
@@ -233,7 +234,7 @@ class Recorder : public Tool {
   void on_exec(Thread& t) override {
     pid_t pid = t.tid();
     std::string exe = readlink_str("/proc/" + std::to_string(pid) + "/exe");
-    report_file(exe, "exe");
+    report_file(exe, "exe", "/proc/" + std::to_string(pid) + "/exe");
     // The kernel mapped the ELF interpreter too, without a syscall we could see.
     std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
     std::string line;
@@ -241,7 +242,7 @@ class Recorder : public Tool {
       size_t slash = line.find('/');
       if (slash == std::string::npos) continue;
       std::string path = line.substr(slash);
-      if (path != exe) report_file(path, "interp");
+      if (path != exe) report_file(path, "interp", path);
     }
   }
 
@@ -293,10 +294,21 @@ class Recorder : public Tool {
   }
 
  private:
-  void report_file(const std::string& path, const char* role) {
+  // A file the service maps, named once per path and copied now, as it is at its first mapping
+  // (`source`: where to read it, e.g. the mapping fd through /proc, which works after an
+  // unlink). A file that cannot be copied is named with the reason; it never fails the recording.
+  void report_file(const std::string& path, const char* role, const std::string& source) {
     if (path.empty() || !files_.insert(path).second) return;
-    out_.message("{\"type\":\"file\",\"role\":\"" + std::string(role) +
-                 "\",\"path\":" + json_str(path) + "}");
+    std::string msg = "{\"type\":\"file\",\"role\":\"" + std::string(role) + "\",\"path\":" + json_str(path);
+    if (!opts_.capture_dir.empty()) {
+      std::string err, copy;
+      int fd = open(source.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) err = std::string("cannot open it: ") + strerror(errno);
+      else copy = copies_.copy(fd, err);
+      if (fd >= 0) close(fd);
+      msg += copy.empty() ? ",\"error\":" + json_str(err) : ",\"copy\":" + json_str(copy);
+    }
+    out_.message(msg + "}");
   }
 
   std::string abs_path(Thread& t, const std::string& path, int64_t dirfd) {
@@ -370,7 +382,8 @@ class Recorder : public Tool {
     } else if (s.special == Special::Mmap && !(a[3] & MAP_ANONYMOUS) && ret >= 0 &&
                static_cast<int>(a[4]) >= 0) {
       res = fds.get(static_cast<int>(a[4]));
-      if (res.rfind("file:", 0) == 0) report_file(res.substr(5), "mapped");
+      if (res.rfind("file:", 0) == 0)
+        report_file(res.substr(5), "mapped", "/proc/" + std::to_string(t.tid()) + "/fd/" + std::to_string(a[4]));
     } else if (s.special == Special::Execve) {
       res = "file:" + abs_path(t, in_part_for_arg(s, ev.data_in, 0), AT_FDCWD);
     }
@@ -409,6 +422,7 @@ class Recorder : public Tool {
   RecordOptions opts_;
   std::map<pid_t, FdTable> fds_;  // per process
   std::set<std::string> files_;
+  CopyDir copies_{opts_.capture_dir};
   struct Pending {
     Event ev;
     const SyscallSpec* spec;

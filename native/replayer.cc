@@ -25,6 +25,7 @@
 #include <sstream>
 
 #include "capture.h"
+#include "files.h"
 #include "stream.h"
 #include "tools.h"
 
@@ -131,7 +132,20 @@ class Replayer : public Tool {
   // child's exit, a kill between replayed processes) is dropped: its recorded counterpart is
   // delivered at its recorded place instead.
   int on_signal(Thread& t, int sig, const siginfo_t& info) override {
-    if (is_fault(sig, info)) return sig;
+    if (is_fault(sig, info)) {
+      // The recorded fault, where the thread ran into it again: the log moves past it.
+      const Event* x = cursor_ < opts_.log.size() ? &opts_.log[cursor_] : nullptr;
+      if (!stream_ && x && is_recorded_fault(*x) && x->tid == rec_of(t.tid()) && x->ret == sig) {
+        Event e = *x;
+        e.seq = seq_++;
+        e.enter_ns = now_ns() - t0_;
+        out_.event(std::move(e));
+        prev_enter_ns_ = x->enter_ns;
+        last_progress_ns_ = now_ns();
+        cursor_++;
+      }
+      return sig;
+    }
     auto it = signals_.find(t.tid());
     if (info.si_code != SI_TKILL || info.si_pid != getpid() || it == signals_.end() || it->second.empty() ||
         it->second.front()->ret != sig)
@@ -473,8 +487,10 @@ class Replayer : public Tool {
       return;
     }
     while (!finished_ && !diverged_ && !stream_) {
+      // A recorded fault (SIGSEGV...) happens again by itself: its thread gets the token and
+      // runs into it, as it runs to a syscall (on_signal moves the log past it).
       while (cursor_ < opts_.log.size() && opts_.log[cursor_].kind != kSyscall &&
-             opts_.log[cursor_].kind != kInstruction) {
+             opts_.log[cursor_].kind != kInstruction && !is_recorded_fault(opts_.log[cursor_])) {
         const Event& x = opts_.log[cursor_];
         if (x.kind == kSignal && !deliver_signal(x)) return;
         if (x.kind == kExit && x.ret == -SIGKILL) kill_recorded(x);
@@ -498,6 +514,10 @@ class Replayer : public Tool {
       Thread* t = core_->thread(m->second);
       if (!t) return;
       Held& h = held_[t->tid()];
+      if (h.at_entry && is_recorded_fault(e)) {
+        diverge(*t, &e, h.actual, "the recorded " + e.name + " (a fault) did not happen again: the thread made a syscall instead");
+        return;
+      }
       if (h.at_entry) {
         if (should_pause(e)) return;
         int64_t gate = wall_for(e.enter_ns);  // never before its recorded time
@@ -820,6 +840,22 @@ class Replayer : public Tool {
     actual.ret = e.ret;
     actual.data_out = e.data_out;
     bool real = (s.cls == Class::Executed || s.cls == Class::Untraced || runs_for_real(s, e)) && !answered_futex(e);
+    if (real && s.special == Special::Mmap) {
+      std::string err;
+      int mapped = map_recorded_file(t, e, args, err);
+      if (mapped < 0) {
+        out_.message(error_json("replay_failed", err + " (seq " + std::to_string(e.seq) + ")"));
+        diverged_ = true;
+        core_->kill_tracee();
+        return false;
+      }
+      if (mapped > 0) {  // mapped by injection: served like an emulated call
+        h.ready = true;
+        actual.dur_ns = stop_ns() - serve_start;
+        out_.event(std::move(actual));
+        return true;
+      }
+    }
     if (real) {
       // Runs for real: memory, signals, exit, exec, threads, fd duplication on placeholders.
       // Its return is watched, so the thread waits for the token before running on.
@@ -875,6 +911,16 @@ class Replayer : public Tool {
     return true;
   }
 
+  // Whether the thread of `e` (already served) gets a recorded asynchronous signal before its
+  // next recorded call.
+  bool signal_follows(const Event& e) const {
+    for (size_t i = cursor_; i < opts_.log.size(); i++) {
+      const Event& x = opts_.log[i];
+      if (x.tid == e.tid && x.kind != kExit) return x.kind == kSignal && !is_recorded_fault(x);
+    }
+    return false;
+  }
+
   static bool is_restart(int64_t ret) {
     // ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK (kernel-internal).
     return ret == -512 || ret == -513 || ret == -514 || ret == -516;
@@ -901,6 +947,13 @@ class Replayer : public Tool {
     if (is_restart(e.ret)) {
       r.rax = static_cast<uint64_t>(e.ret);
       r.orig_rax = static_cast<uint64_t>(e.nr);
+      if (!signal_follows(e)) {
+        // The signal went to another thread of the process (a process-wide SIGCHLD): with none
+        // pending here the kernel would hand ERESTART* to the program. It restarted the call
+        // when recorded; restart it the same way (enter it again, or restart_syscall).
+        r.rip -= 2;
+        r.rax = static_cast<uint64_t>(e.ret == -516 ? SYS_restart_syscall : e.nr);
+      }
     } else if (s.special == Special::Clone && ret > 0) {
       // The recorded child id. Memory the kernel wrote the real id into (CLONE_PARENT_SETTID:
       // glibc's pthread tid) is left alone: the child may already have run and exited, and its
@@ -982,7 +1035,18 @@ class Replayer : public Tool {
     if (m != rec_to_real_.end() && core_->thread(m->second)) kill(m->second, SIGKILL);
   }
 
+  static bool is_recorded_fault(const Event& x) { return x.kind == kSignal && x.args[1] != 0; }
+
   void stuck() {
+    if (cursor_ >= opts_.log.size()) {
+      // The log is done and a thread still runs: it did not end where the recording did.
+      out_.message("{\"type\":\"divergence\",\"seq\":" + std::to_string(seq_) + ",\"tid\":0,\"ip\":\"0\",\"reason\":" +
+                   json_str("the recorded log ended but the program went on running without a syscall") +
+                   ",\"expected\":null,\"actual\":" + event_json(Event{}) + "}");
+      diverged_ = true;
+      core_->kill_tracee();
+      return;
+    }
     const Event& e = opts_.log[cursor_];
     std::string why = "thread " + std::to_string(e.tid) + " did not reach its next recorded syscall (" + e.name +
                       ", seq " + std::to_string(e.seq) +
@@ -1070,10 +1134,55 @@ class Replayer : public Tool {
     return inj.finish(e.ret);
   }
 
+  // A file-backed mmap (docs/services.md). A file the recording mapped but could not store is
+  // named where it matters: its mapping fails here (its placeholder is /dev/null). A file mapped
+  // MAP_SHARED and writable is mapped from a copy of its recorded bytes made for this run, which
+  // every process of the run that maps it shares (the stored bytes stay read-only). Returns 1
+  // when it mapped the file itself (the call is finished), 0 when the call runs as it is, -1 with
+  // `err`.
+  int map_recorded_file(Thread& t, const Event& e, const uint64_t args[6], std::string& err) {
+    if (e.resource.rfind("file:", 0) != 0) return 0;
+    std::string path = e.resource.substr(5);
+    auto blob = opts_.files.find(path);
+    if (blob == opts_.files.end()) {
+      if (unstored_warned_.insert(path).second)
+        out_.message("{\"type\":\"warning\",\"code\":\"file_not_stored\",\"message\":" +
+                     json_str("the program maps " + path + " (seq " + std::to_string(e.seq) +
+                              "), whose bytes the recording could not store: that mapping fails in this "
+                              "replay, which may diverge from here") + "}");
+      return 0;
+    }
+    if (!(args[3] & MAP_SHARED) || (args[3] & MAP_PRIVATE) || !(args[2] & PROT_WRITE)) return 0;
+    std::string& copy = shared_copies_[path];
+    if (copy.empty()) {
+      int fd = open(blob->second.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) {
+        err = "cannot read the recorded " + path + " (" + blob->second + "): " + strerror(errno);
+        return -1;
+      }
+      copy = shared_dir_.copy(fd, err, false);
+      close(fd);
+      if (copy.empty()) {
+        err = "cannot copy the recorded " + path + " for this run: " + err;
+        return -1;
+      }
+    }
+    Thread::Injector inj(t);
+    int64_t fdflags = inj.call(SYS_fcntl, args[4], F_GETFD);
+    if (hold_fd(t, inj, copy, fdflags > 0 && (fdflags & FD_CLOEXEC), static_cast<int>(args[4]), err, O_RDWR) < 0)
+      return -1;
+    int64_t addr = inj.call(SYS_mmap, args[0], args[1], args[2], args[3], args[4], args[5]);
+    if (inj.failed() || !inj.finish(addr)) {
+      err = "injecting the mapping of " + path + " into the program failed";
+      return -1;
+    }
+    return 1;
+  }
+
   // Opens `holder` in the program (an injected openat) and moves it to fd `want` (-1: wherever
   // the kernel puts it, the lowest free number). Returns the fd, or -1 with `err`.
   int64_t hold_fd(Thread& t, Thread::Injector& inj, const std::string& holder, bool cloexec, int64_t want,
-                  std::string& err) {
+                  std::string& err, int access = O_RDONLY) {
     if (!scratch_.count(t.pid())) {
       int64_t r = inj.call(SYS_mmap, kScratch, 4096, PROT_READ | PROT_WRITE,
                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, static_cast<uint64_t>(-1), 0);
@@ -1087,7 +1196,7 @@ class Replayer : public Tool {
       err = "could not write into the replay scratch page";
       return -1;
     }
-    int64_t k = inj.call(SYS_openat, static_cast<uint64_t>(AT_FDCWD), kScratch, O_RDONLY | (cloexec ? O_CLOEXEC : 0), 0);
+    int64_t k = inj.call(SYS_openat, static_cast<uint64_t>(AT_FDCWD), kScratch, access | (cloexec ? O_CLOEXEC : 0), 0);
     if (k < 0) {
       err = "could not hold fd " + std::to_string(want) + " open (" + strerror(static_cast<int>(-k)) + ")";
       return -1;
@@ -1139,6 +1248,9 @@ class Replayer : public Tool {
   std::unique_ptr<World> world_;
   int64_t v_base_ = 0, v_skip_ = 0, w_base_ = 0;  // the virtual clock (vnow)
   std::map<pid_t, int64_t> clone_of_;           // real tid -> recorded tid of the thread it is creating
+  CopyDir shared_dir_;                          // this run's copies of files mapped shared and writable
+  std::map<std::string, std::string> shared_copies_;  // recorded path -> its copy
+  std::set<std::string> unstored_warned_;       // mapped files without stored bytes, named once
 };
 
 }  // namespace

@@ -19,6 +19,9 @@ namespace rb {
 struct RecordOptions {
   bool pinned = true;  // answer sched_getaffinity with the mask from before pinning
   LateDataOptions late;  // keep reading sockets the service closed (late_data.h)
+  // Where copies of the files the service maps go, taken when they are mapped (files.h); the
+  // caller stores and removes them. Empty: files are only named, to be read by the caller.
+  std::string capture_dir;
 };
 
 // Control commands for a running replay (pause, step, speed...), filled by the engine's input

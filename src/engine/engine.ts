@@ -72,6 +72,11 @@ export interface EngineRunOptions {
    * (native/late_data.h). Omitted: the engine's defaults (on; 5000 ms, 1 MiB, 64 sockets).
    */
   lateData?: { enabled: boolean; ms?: number; bytes?: number; sockets?: number };
+  /**
+   * Record: the directory where the engine copies each file the service maps, when it maps it
+   * (message `file` with `copy`, or `error` when it could not). The caller stores and removes it.
+   */
+  captureDir?: string;
   /** Replay: further config lines (injections, policy; native/inject.h, engine_main.cc). */
   config?: string[];
   /** Replay: the recorded events. */
@@ -105,6 +110,7 @@ function configText(o: EngineRunOptions): string {
     if (o.lateData.bytes !== undefined) lines.push(`late_data_bytes ${o.lateData.bytes}`);
     if (o.lateData.sockets !== undefined) lines.push(`late_data_sockets ${o.lateData.sockets}`);
   }
+  if (o.captureDir) lines.push(`capture_dir ${escape(o.captureDir)}`);
   if (o.speed !== undefined) lines.push(`speed ${o.speed === 'max' ? 'max' : String(o.speed)}`);
   for (const [recorded, local] of o.files ?? []) lines.push(`file ${escape(recorded)} ${escape(local)}`);
   lines.push(...(o.config ?? []));

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import { RecordBatchReader, RecordBatchStreamWriter, type RecordBatch } from 'apache-arrow';
-import { RECORDING_RUN, type IncidentInfo, type RunInfo } from '../events/schema';
+import { RECORDING_RUN, storedFileShas, type IncidentInfo, type RunInfo } from '../events/schema';
 import { ReplaybookError } from '../errors';
 import { incidentFromJson, jsonReplacer, runFromJson } from './spool';
 import type { EventStore } from './types';
@@ -60,7 +60,7 @@ export async function packIncident(store: EventStore, id: string, out: string): 
     parts.push(section(`run/${run.run_id}`, Buffer.from(JSON.stringify(run, jsonReplacer))));
     parts.push(section(`events/${run.run_id}`, (await eventsIpc(store, id, run.run_id)).bytes));
   }
-  const shas = [...new Set(Object.values(info.files))];
+  const shas = storedFileShas(info);
   for (const sha of shas) parts.push(section(`blob/${sha}`, fs.readFileSync(await store.blobFile(sha))));
   const packed = await gzip(Buffer.concat(parts));
   const tmp = `${out}.tmp-${process.pid}`;
@@ -120,7 +120,7 @@ export async function unpackIncident(store: EventStore, file: string): Promise<P
       }
     }
     if (!info) throw new ReplaybookError('bad_pack', `${file} has no incident in it`);
-    for (const sha of Object.values(info.files)) {
+    for (const sha of storedFileShas(info)) {
       if (!blobs.has(sha)) throw new ReplaybookError('bad_pack', `${file} lacks the blob ${sha} its incident needs`);
     }
     await store.putIncident(info, events.get(RECORDING_RUN) ?? [], blobs);

@@ -1,0 +1,81 @@
+// Services replay as faithfully as command-line programs: files they map (shared memory that is
+// gone by the end), real crashes, bytes moved inside the kernel (sendfile, copy_file_range).
+// Fixtures: test/services/*.c, built here.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { record } from '../src/record/record';
+import { replay } from '../src/replay/replay';
+import { openStore, type ChdbStore } from '../src/store';
+
+const SRC = path.join(__dirname, 'services');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-services-'));
+const ENV = { PATH: '/usr/bin:/bin', LANG: 'C' };
+let store: ChdbStore;
+
+function build(name: string): string {
+  const exe = path.join(tmp, name);
+  execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', exe, path.join(SRC, `${name}.c`)], { stdio: 'pipe' });
+  return exe;
+}
+
+beforeAll(async () => {
+  store = await openStore(path.join(tmp, 'store'));
+});
+
+afterAll(async () => {
+  await store?.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('mapped files are stored when they are mapped', () => {
+  it('stores a shm_open segment unlinked before the end, and replays the processes sharing it', async () => {
+    const exe = build('shm');
+    const rec = await record({ incident: 'shm', command: [exe], env: ENV, cwd: tmp, store });
+    const segment = Object.keys(rec.incident.files).find((p) => p.startsWith('/dev/shm/rb-shm-test-'));
+    expect(segment, 'the segment is among the incident files').toBeDefined();
+    expect(rec.incident.files[segment!]).toMatch(/^[0-9a-f]{64}$/);
+    expect(fs.existsSync(segment!), 'the segment is gone').toBe(false);
+    const run = await replay('shm', { store, speed: 'max', ephemeral: true });
+    expect(run.divergence, run.divergence?.reason).toBeNull();
+    expect(run.stdout.toString()).toBe('segment: written by the parent, then by the child\n');
+    expect(run.reproduced).toBe(true);
+  });
+
+  it('stores a file it cannot copy by name, with a warning, and the replay names it where it is mapped', async () => {
+    const exe = build('devzero');
+    const rec = await record({ incident: 'devzero', command: [exe], env: ENV, cwd: tmp, store });
+    expect(rec.incident.files['/dev/zero']).toBe('');
+    expect(rec.warnings.join('\n')).toMatch(/could not store \/dev\/zero, which the service mapped \(it is not a regular file\)/);
+    expect((await store.incident('devzero'))?.files['/dev/zero']).toBe('');
+    const run = await replay('devzero', { store, speed: 'max', ephemeral: true });
+    expect(run.warnings.join('\n')).toMatch(/the program maps \/dev\/zero \(seq \d+\), whose bytes the recording could not store/);
+  });
+
+  it('stores the semaphore python multiprocessing maps in /dev/shm', async () => {
+    const script = 'import multiprocessing as m\np = m.Pool(2)\nprint(p.map(abs, [-1, -2, 3]))\np.close()\np.join()\n';
+    const rec = await record({ incident: 'pool', command: ['/usr/bin/python3', '-c', script], env: ENV, cwd: tmp, store });
+    expect(rec.incident.exit_code).toBe(0);
+    const sems = Object.entries(rec.incident.files).filter(([p]) => p.startsWith('/dev/shm/sem.'));
+    expect(sems.length, 'a POSIX semaphore was mapped').toBeGreaterThan(0);
+    for (const [p, sha] of sems) expect(sha, p).toMatch(/^[0-9a-f]{64}$/);
+    const run = await replay('pool', { store, speed: 'max', ephemeral: true });
+    expect(run.divergence, run.divergence?.reason).toBeNull();
+    expect(run.stdout.toString()).toBe('[1, 2, 3]\n');
+  });
+});
+
+describe('a real crash', () => {
+  it('replays a NULL dereference to its SIGSEGV', async () => {
+    const exe = build('segv');
+    const rec = await record({ incident: 'segv', command: [exe], env: ENV, cwd: tmp, store });
+    expect(rec.incident.exit_signal).toBe('SIGSEGV');
+    const run = await replay('segv', { store, speed: 'max', ephemeral: true });
+    expect(run.divergence, run.divergence?.reason).toBeNull();
+    expect(run.signal).toBe('SIGSEGV');
+    expect(run.stdout.toString()).toBe('about to crash\n');
+    expect(run.reproduced).toBe(true);
+  });
+});
