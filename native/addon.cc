@@ -243,8 +243,9 @@ const char* fd_effect_name(rb::FdEffect f) {
   return "none";
 }
 
-// syscallTable() -> [{ nr, name, cls, nargs, fdArg, pathArg, dirfdArg, fdEffect }], one row per
-// syscall of native/syscalls.cc, so TypeScript validates names without a second list of them.
+// syscallTable() -> [{ nr, name, cls, nargs, fdArg, pathArg, dirfdArg, fdEffect, outParts,
+// movedPart, movedTo }], one row per syscall of native/syscalls.cc, so TypeScript validates names without
+// a second list of them.
 // nargs counts the real arguments (buffer slots described through another argument excluded).
 Napi::Value SyscallTable(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -264,6 +265,9 @@ Napi::Value SyscallTable(const Napi::CallbackInfo& info) {
     row.Set("pathArg", Napi::Number::New(env, s.path_arg));
     row.Set("dirfdArg", Napi::Number::New(env, s.dirfd_arg));
     row.Set("fdEffect", Napi::String::New(env, fd_effect_name(s.fd)));
+    row.Set("outParts", Napi::Number::New(env, s.n_out));
+    row.Set("movedPart", Napi::Number::New(env, s.moved_part));
+    row.Set("movedTo", Napi::Number::New(env, s.moved_to));
     rows.Set(static_cast<uint32_t>(i), row);
   }
   return rows;

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -190,6 +191,11 @@ class Recorder : public Tool {
     } else {
       ev.data_out = capture_out(t, s, ev.args, ret);
     }
+    if (s.moved_part >= 0 && ret > 0) {
+      std::vector<std::string> parts = split_parts(ev.data_out, s.n_out);
+      parts[static_cast<size_t>(s.moved_part)] = moved_bytes(t, s, ev.args, ret);
+      ev.data_out = join_parts(parts);
+    }
     ev.resource = resource_after(t, s, ev);
     out_.event(std::move(ev));
   }
@@ -321,6 +327,44 @@ class Recorder : public Tool {
     return base + "/" + path;
   }
 
+  // The `ret` bytes a sendfile, splice, tee or copy_file_range moved inside the kernel, read
+  // back from whichever end is a regular file (the source first) at the offset the call used:
+  // that end's offset argument after the call, or its fd's position, minus `ret`. Between pipes
+  // and sockets the bytes are gone: empty, and a warning says so once per syscall.
+  std::string moved_bytes(Thread& t, const SyscallSpec& s, const uint64_t* a, int64_t ret) {
+    const uint64_t n = std::min<uint64_t>(static_cast<uint64_t>(ret), kMaxMoved);
+    for (int end : {static_cast<int>(s.moved_from), static_cast<int>(s.moved_to)}) {
+      std::string fd = "/proc/" + std::to_string(t.tid()) + "/fd/" + std::to_string(static_cast<int>(a[end]));
+      struct stat st;
+      if (stat(fd.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+      int64_t after = -1;
+      bool has_off = end + 1 < s.nargs && s.args[end + 1].kind == ArgKind::InOut && s.args[end + 1].n == 8;
+      if (has_off && a[end + 1]) {
+        t.read_mem(a[end + 1], &after, 8);
+      } else {
+        std::ifstream info("/proc/" + std::to_string(t.tid()) + "/fdinfo/" + std::to_string(static_cast<int>(a[end])));
+        std::string key;
+        while (info >> key && key != "pos:") {}
+        if (!(info >> after)) after = -1;
+      }
+      if (after < ret) continue;
+      int f = open(fd.c_str(), O_RDONLY | O_CLOEXEC);
+      if (f < 0) continue;
+      std::string bytes(n, '\0');
+      ssize_t got = pread(f, bytes.data(), n, after - ret);
+      close(f);
+      if (got < 0) continue;
+      bytes.resize(static_cast<size_t>(got));
+      return bytes;
+    }
+    if (moved_warned_.insert(s.name).second)
+      out_.message("{\"type\":\"warning\",\"code\":\"moved_unread\",\"message\":" +
+                   json_str(std::string(s.name) + " moved bytes inside the kernel between ends that are not files "
+                            "(pipes, sockets): they cannot be read back, so outputs and transactions of this "
+                            "recording do not show them") + "}");
+    return {};
+  }
+
   // The event's resource; also keeps the fd table current.
   std::string resource_after(Thread& t, const SyscallSpec& s, Event& ev) {
     FdTable& fds = fds_[t.pid()];
@@ -328,6 +372,7 @@ class Recorder : public Tool {
     const uint64_t* a = ev.args;
     std::string res;
     if (s.fd_arg >= 0) res = fds.get(static_cast<int>(a[s.fd_arg]));
+    if (s.moved_to >= 0) res = fds.get(static_cast<int>(a[s.moved_to]));  // where the bytes went
     if (s.path_arg >= 0) {
       std::string path = in_part_for_arg(s, ev.data_in, s.path_arg);
       int64_t dirfd = s.dirfd_arg >= 0 ? static_cast<int>(a[s.dirfd_arg]) : AT_FDCWD;
@@ -422,6 +467,8 @@ class Recorder : public Tool {
   RecordOptions opts_;
   std::map<pid_t, FdTable> fds_;  // per process
   std::set<std::string> files_;
+  std::set<std::string> moved_warned_;  // syscalls whose moved bytes could not be read
+  static constexpr uint64_t kMaxMoved = 256u << 20;
   CopyDir copies_{opts_.capture_dir};
   struct Pending {
     Event ev;

@@ -29,6 +29,13 @@
 //                  of an input struct flock that the kernel ignores are captured as zeros
 //   A buffer written BUF@aK is the memory argument K points to, described in an extra slot after
 //   the real arguments (argument K itself stays an int and is compared as one).
+//   moved:aS>aD (last, not an argument) the bytes the call moved inside the
+//                kernel from the fd in argument S to the fd in argument D (sendfile, splice, tee,
+//                copy_file_range): a data_out part the recorder reads from an end that is a file
+//                (at the offset the call read from or wrote at: the inout:8 argument right after
+//                that end's fd when the program passed one, else the fd's position), empty when
+//                neither end is a file (pipe to socket: the bytes are gone). The event's resource
+//                is the destination's, as for a write.
 // Outputs are only captured and served when the call succeeded (ret >= 0).
 #include "syscalls.h"
 
@@ -100,7 +107,7 @@ const Row kRows[] = {
   { 37, "alarm",             C::Emulated,  F::None,     S::None,     "int",                                              NO, 0},
   { 38, "setitimer",         C::Emulated,  F::None,     S::None,     "int, in:32, out:32",                               NO, 0},
   { 39, "getpid",            C::Emulated,  F::None,     S::None,     "",                                                 NO, 0},
-  { 40, "sendfile",          C::Emulated,  F::Uses,     S::None,     "fd, fd, inout:8, int",                             NO, 0},
+  { 40, "sendfile",          C::Emulated,  F::Uses,     S::None,     "fd, fd, inout:8, int, moved:a1>a0",                NO, 0},
   { 41, "socket",            C::Emulated,  F::Creates,  S::None,     "int, int, int",                                    1, O_CLOEXEC_},
   { 42, "connect",           C::Emulated,  F::Uses,     S::None,     "fd, in:sockaddr:a2, int",                          NO, 0},
   { 43, "accept",            C::Emulated,  F::Accepts,  S::None,     "fd, out:*a2, inout:4",                             NO, 0},
@@ -263,8 +270,9 @@ const Row kRows[] = {
   {270, "pselect6",          C::Emulated,  F::None,     S::None,     "int, inout:fdset:a0, inout:fdset:a0, inout:fdset:a0, inout:16, ptr", NO, 0},
   {271, "ppoll",             C::Emulated,  F::None,     S::None,     "inout:a1*8, int, in:16, ptr, int",                 NO, 0},
   {273, "set_robust_list",   C::Executed,  F::None,     S::None,     "ptr, int",                                         NO, 0},
-  {275, "splice",            C::Emulated,  F::Uses,     S::None,     "fd, inout:8, fd, inout:8, int, int",               NO, 0},
-  {276, "tee",               C::Emulated,  F::Uses,     S::None,     "fd, fd, int, int",                                 NO, 0},
+  {275, "splice",            C::Emulated,  F::Uses,     S::None,     "fd, inout:8, fd, inout:8, int, int, moved:a0>a2",  NO, 0},
+  {276, "tee",               C::Emulated,  F::Uses,     S::None,     "fd, fd, int, int, moved:a0>a1",                    NO, 0},
+  {278, "vmsplice",          C::Emulated,  F::Uses,     S::None,     "fd, in:iov:a2, int, int",                          NO, 0},
   {277, "sync_file_range",   C::Emulated,  F::Uses,     S::None,     "fd, int, int, int",                                NO, 0},
   {280, "utimensat",         C::Emulated,  F::None,     S::None,     "dirfd, path, in:32, int",                          NO, 0},
   {281, "epoll_pwait",       C::Emulated,  F::Uses,     S::None,     "fd, out:ret*12, int, int, ptr, int",               NO, 0},
@@ -293,7 +301,7 @@ const Row kRows[] = {
   {319, "memfd_create",      C::Emulated,  F::Creates,  S::None,     "str, int",                                         1, 1u},
   {324, "membarrier",        C::Executed,  F::None,     S::None,     "int, int, int",                                    NO, 0},
   {325, "mlock2",            C::Executed,  F::None,     S::None,     "ptr, int, int",                                    NO, 0},
-  {326, "copy_file_range",   C::Emulated,  F::Uses,     S::None,     "fd, inout:8, fd, inout:8, int, int",               NO, 0},
+  {326, "copy_file_range",   C::Emulated,  F::Uses,     S::None,     "fd, inout:8, fd, inout:8, int, int, moved:a0>a2",  NO, 0},
   {327, "preadv2",           C::Emulated,  F::Uses,     S::None,     "fd, out:iov:a2, int, int, int, int",               NO, 0},
   {328, "pwritev2",          C::Emulated,  F::Uses,     S::None,     "fd, in:iov:a2, int, int, int, int",                NO, 0},
   {329, "pkey_mprotect",     C::Untraced,  F::None,     S::None,     "ptr, int, int, int",                               NO, 0},
@@ -389,6 +397,17 @@ SyscallSpec build(const Row& r) {
     tok.erase(tok.find_last_not_of(' ') + 1);
     pos = comma + 1;
     if (tok.empty()) continue;
+    if (tok.rfind("moved:a", 0) == 0) {  // moved:aS>aD, a property of the call
+      if (tok.size() != 11 || tok[8] != '>' || tok[9] != 'a' || pos < spec.size())
+        bad_row(r, "moved:aS>aD comes last");
+      s.moved_from = static_cast<int8_t>(tok[7] - '0');
+      s.moved_to = static_cast<int8_t>(tok[10] - '0');
+      if (s.moved_from >= s.nargs || s.moved_to >= s.nargs || s.args[s.moved_from].kind != ArgKind::Fd ||
+          s.args[s.moved_to].kind != ArgKind::Fd)
+        bad_row(r, "moved must name two fd arguments");
+      s.moved_part = static_cast<int8_t>(s.n_out++);
+      continue;
+    }
     if (s.nargs >= 6) bad_row(r, "more than six arguments");
     ArgSpec& a = s.args[s.nargs];
     int idx = s.nargs++;
@@ -465,6 +484,7 @@ Flow flow_of(const SyscallSpec& s) {
       {"pread64", Flow::ReadAt},  {"preadv", Flow::ReadAt},     {"preadv2", Flow::ReadAt},
       {"write", Flow::Write},     {"writev", Flow::Write},      {"sendto", Flow::Write},
       {"pwrite64", Flow::Write},  {"pwritev", Flow::Write},     {"pwritev2", Flow::Write},
+      {"vmsplice", Flow::Write},
       {"poll", Flow::Wait},       {"ppoll", Flow::Wait},        {"select", Flow::Wait},
       {"pselect6", Flow::Wait},   {"epoll_wait", Flow::Wait},   {"epoll_pwait", Flow::Wait},
       {"accept", Flow::Wait},     {"accept4", Flow::Wait},      {"connect", Flow::Wait},

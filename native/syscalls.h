@@ -92,6 +92,13 @@ struct SyscallSpec {
   int8_t path_arg = -1;        // first Path argument, if any
   int8_t dirfd_arg = -1;
   uint8_t n_in = 0, n_out = 0; // number of buffers in data_in / data_out
+  // Bytes the call moves inside the kernel from one fd to another (sendfile, splice, tee,
+  // copy_file_range; `moved:aS>aD`): no memory of the program holds them, the recorder reads them
+  // from an end that is a file and stores them as the last data_out part, which replay never
+  // writes into memory. Each end's offset is the inout:8 argument right after its fd, if any.
+  int8_t moved_from = -1;      // the fd argument the bytes come from
+  int8_t moved_to = -1;        // the fd argument they go to (the event's resource)
+  int8_t moved_part = -1;      // which data_out part holds them
 };
 
 // How a call moves data between the program and the outside, for the stream policy of

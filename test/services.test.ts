@@ -9,7 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { record } from '../src/record/record';
 import { replay } from '../src/replay/replay';
 import { openStore, type ChdbStore } from '../src/store';
+import { rows } from './helpers/replay-check';
 
+const ROOT = path.join(__dirname, '..');
 const SRC = path.join(__dirname, 'services');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-services-'));
 const ENV = { PATH: '/usr/bin:/bin', LANG: 'C' };
@@ -77,5 +79,45 @@ describe('a real crash', () => {
     expect(run.signal).toBe('SIGSEGV');
     expect(run.stdout.toString()).toBe('about to crash\n');
     expect(run.reproduced).toBe(true);
+  });
+});
+
+describe('bytes moved inside the kernel', () => {
+  const input = path.join(tmp, 'input.txt');
+  const text = Array.from({ length: 200 }, (_, i) => `line ${i}: ${'x'.repeat(i % 50)}\n`).join('');
+
+  it('cat FILE > out (copy_file_range) replays the bytes it copied to stdout', async () => {
+    fs.writeFileSync(input, text);
+    const out = path.join(tmp, 'cat-out.txt');
+    const fd = fs.openSync(out, 'w');
+    // Recorded by the CLI with its stdout on a file, so cat copies with copy_file_range (or
+    // sendfile): the bytes never pass through its memory.
+    const main = `require(${JSON.stringify(path.join(ROOT, 'src/cli/main.ts'))}).main(process.argv.slice(1)).then((c) => process.exit(c))`;
+    execFileSync(process.execPath, ['-r', path.join(ROOT, 'test/helpers/load-ts.js'), '-e', main, 'record', '--incident', 'cat', '--', '/bin/cat', input], {
+      stdio: ['ignore', fd, 'pipe'],
+      env: { ...process.env, REPLAYBOOK_HOME: path.join(tmp, 'store') },
+    });
+    fs.closeSync(fd);
+    expect(fs.readFileSync(out, 'utf8')).toBe(text);
+    fs.rmSync(input);
+    const events = await rows(store.events('cat'));
+    expect(events.some((e) => e.name === 'copy_file_range' || e.name === 'sendfile'), 'cat copied inside the kernel').toBe(true);
+    const run = await replay('cat', { store, speed: 'max', ephemeral: true });
+    expect(run.divergence, run.divergence?.reason).toBeNull();
+    expect(run.recorded.stdout.toString()).toBe(text);
+    expect(run.stdout.toString()).toBe(text);
+    expect(run.reproduced).toBe(true);
+  });
+
+  it('sendfile from a file to stdout, from its position and from an offset', async () => {
+    fs.writeFileSync(input, text);
+    const exe = build('sendfile');
+    await record({ incident: 'sendfile', command: [exe, input], env: ENV, cwd: tmp, store });
+    fs.rmSync(input);
+    const run = await replay('sendfile', { store, speed: 'max', ephemeral: true });
+    expect(run.divergence, run.divergence?.reason).toBeNull();
+    const expected = `${text}${text.slice(3, 8)}\nsent ${text.length} then 5 bytes, offset now 8\n`;
+    expect(run.recorded.stdout.toString()).toBe(expected);
+    expect(run.stdout.toString()).toBe(expected);
   });
 });

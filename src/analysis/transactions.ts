@@ -2,6 +2,8 @@
 // Each accepted connection (a request the service served) and each outgoing connection (a call
 // it made) becomes one transaction with its timing, bytes and outcome, read from the event log.
 import type { Table } from 'apache-arrow';
+import { syscallByName } from '../inject/syscalls';
+import { movedBytes } from '../replay/outputs';
 
 export interface Transaction {
   /** 'tx-1', 'tx-2'... in order of their first event. */
@@ -73,7 +75,10 @@ export function transactions(events: Table): Transaction[] {
     const seq = Number(seqC.get(i) as bigint);
     const end = (enterC.get(i) as bigint) + (durC.get(i) as bigint);
     const isNet = resource.startsWith('tcp:') || resource.startsWith('udp:') || resource.startsWith('unix:');
-    let fd = args ? Number(args.get(0)) : -1;
+    // An in-kernel copy (sendfile...) sends what it moved to its destination fd.
+    const moved = movedBytes(name, outC.get(i) as Uint8Array);
+    const movedTo = moved ? (syscallByName(name)?.movedTo ?? 0) : 0;
+    let fd = args ? Number(args.get(movedTo)) : -1;
     let tx: Transaction | undefined;
     if (name === 'connect' && isNet) {
       tx = {
@@ -99,11 +104,12 @@ export function transactions(events: Table): Transaction[] {
     tx.events++;
     tx.lastSeq = seq;
     tx.endNs = end;
-    if (SEND.has(name) && ret > 0n) {
+    if ((SEND.has(name) || moved) && ret > 0n) {
       // What the service sends is the request of a call it makes, the response of one it serves.
       if (!tx.bytesSent) {
-        if (tx.kind === 'outgoing') tx.request = preview(payload(name, inC.get(i) as Uint8Array));
-        else tx.response = preview(payload(name, inC.get(i) as Uint8Array));
+        const sent = moved ?? payload(name, inC.get(i) as Uint8Array);
+        if (tx.kind === 'outgoing') tx.request = preview(sent);
+        else tx.response = preview(sent);
       }
       tx.bytesSent += Number(ret);
     } else if (RECV.has(name) && ret > 0n) {

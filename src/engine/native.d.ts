@@ -48,6 +48,12 @@ export interface SyscallRow {
   dirfdArg: number;
   /** How it changes the fd table. */
   fdEffect: 'none' | 'uses' | 'creates' | 'accepts' | 'pair' | 'dups' | 'closes';
+  /** How many buffers its data_out holds (each after its u32 length when more than one). */
+  outParts: number;
+  /** The data_out part holding bytes it moved inside the kernel (sendfile, splice...), or -1. */
+  movedPart: number;
+  /** The fd argument those moved bytes go to (the event's resource), or -1. */
+  movedTo: number;
 }
 
 export interface NativeAddon {
