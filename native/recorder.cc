@@ -238,6 +238,13 @@ class Recorder : public Tool {
   }
 
   void on_exec(Thread& t) override {
+    if (!tsc_warned_ && !tsc_traps()) {
+      tsc_warned_ = true;
+      out_.message("{\"type\":\"warning\",\"code\":\"tsc_not_trapped\",\"message\":" +
+                   json_str("this machine does not trap the time-stamp counter (its hypervisor answers rdtsc "
+                            "itself): counter reads are not recorded, and a replay of a service that reads it "
+                            "(rdtsc/rdtscp) sees other values and may diverge") + "}");
+    }
     pid_t pid = t.tid();
     std::string exe = readlink_str("/proc/" + std::to_string(pid) + "/exe");
     report_file(exe, "exe", "/proc/" + std::to_string(pid) + "/exe");
@@ -468,6 +475,7 @@ class Recorder : public Tool {
   std::map<pid_t, FdTable> fds_;  // per process
   std::set<std::string> files_;
   std::set<std::string> moved_warned_;  // syscalls whose moved bytes could not be read
+  bool tsc_warned_ = false;
   static constexpr uint64_t kMaxMoved = 256u << 20;
   CopyDir copies_{opts_.capture_dir};
   struct Pending {

@@ -74,6 +74,12 @@ class Replayer : public Tool {
       base_wall_ = t0_;
       last_progress_ns_ = t0_;
       if (opts_.start_paused) pause("start");
+      size_t reads = static_cast<size_t>(std::count_if(opts_.log.begin(), opts_.log.end(), [](const Event& e) { return e.kind == kInstruction; }));
+      if (reads > 0 && !tsc_traps())
+        out_.message("{\"type\":\"warning\",\"code\":\"tsc_not_trapped\",\"message\":" +
+                     json_str("the recording served " + std::to_string(reads) + " time-stamp counter reads, but this "
+                              "machine does not trap rdtsc (its hypervisor answers it): the program reads live "
+                              "values instead and the replay may diverge") + "}");
       if (!opts_.log.empty()) map(opts_.log.front().tid, t.tid());  // the leader
     }
     if (running_ == t.tid()) running_ = -1;

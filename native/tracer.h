@@ -34,6 +34,10 @@ int64_t stop_ns();
 // allow_tsc() lifts it for them.
 void trap_own_tsc();
 void allow_tsc();
+// Whether rdtsc faults here under PR_TSC_SIGSEGV (known once trap_own_tsc ran). Where it does
+// not, the hypervisor answers the instruction itself: a service's counter reads are neither
+// recorded nor served, and the tools say so.
+bool tsc_traps();
 // The time-stamp counter (and, for rdtscp, IA32_TSC_AUX), read from a thread that traps rdtsc.
 uint64_t read_tsc(bool rdtscp, uint32_t& aux);
 

@@ -59,13 +59,22 @@ describe('per-syscall record and replay', () => {
     execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', exe, path.join(SRC, `${name}.c`)], { stdio: 'pipe' });
     const data = path.join(tmp, `in-${name}`);
     makeInputs(data);
+    const warnings: string[] = [];
     const recorded = await recordOnly({
       incident: `sys-${name}`,
       command: [exe, data],
       env: { PATH: '/usr/bin:/bin', LANG: 'C' },
       cwd: binDir,
       store,
+      warnings,
     });
+    if (name === 'rdtsc' && !recorded.some((e) => e.kind === 'instruction')) {
+      // A hypervisor that answers rdtsc itself (a PVM guest) ignores PR_SET_TSC: nothing can be
+      // trapped, recorded or served there, and the recording says so.
+      expect(warnings.join('\n')).toMatch(/does not trap the time-stamp counter/);
+      passed.push(`${name}(untrappable here)`);
+      return;
+    }
     const names = new Set(recorded.map((e) => e.name));
     expect(declared(name).filter((n) => !names.has(n)), 'declared syscalls missing from the log').toEqual([]);
     expect(recorded.filter((e) => e.name === 'unknown').map((e) => e.nr), 'syscalls the table lacks').toEqual([]);

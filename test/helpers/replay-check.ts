@@ -48,10 +48,13 @@ export interface RecordOpts {
   env: NodeJS.ProcessEnv;
   cwd: string;
   store: EventStore;
+  /** Filled with the recording's warnings. */
+  warnings?: string[];
 }
 
 export async function recordOnly(o: RecordOpts): Promise<EventRow[]> {
-  await record({ incident: o.incident, command: o.command, env: o.env, cwd: o.cwd, store: o.store });
+  const r = await record({ incident: o.incident, command: o.command, env: o.env, cwd: o.cwd, store: o.store });
+  o.warnings?.push(...r.warnings);
   return rows(o.store.events(o.incident));
 }
 
