@@ -22,6 +22,13 @@ bool copy_file(int src_fd, const std::string& dst, std::string& error) {
     error = "it is not a regular file";
     return false;
   }
+  // A blob is one row of the store and travels in one request; copying a database's gigabytes
+  // would also stall the service at its mmap.
+  constexpr off_t kMaxCopy = off_t{1} << 30;
+  if (st.st_size > kMaxCopy) {
+    error = "it is larger than 1 GiB (" + std::to_string(st.st_size) + " bytes)";
+    return false;
+  }
   int out = open(dst.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (out < 0) {
     error = "cannot create " + dst + ": " + strerror(errno);
