@@ -220,32 +220,9 @@ Napi::Value WriteFrame(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-const char* class_name(rb::Class c) {
-  switch (c) {
-    case rb::Class::Untraced: return "untraced";
-    case rb::Class::Emulated: return "emulated";
-    case rb::Class::Executed: return "executed";
-    case rb::Class::Denied: return "denied";
-  }
-  return "emulated";
-}
-
-const char* fd_effect_name(rb::FdEffect f) {
-  switch (f) {
-    case rb::FdEffect::None: return "none";
-    case rb::FdEffect::Uses: return "uses";
-    case rb::FdEffect::Creates: return "creates";
-    case rb::FdEffect::Accepts: return "accepts";
-    case rb::FdEffect::Pair: return "pair";
-    case rb::FdEffect::Dups: return "dups";
-    case rb::FdEffect::Closes: return "closes";
-  }
-  return "none";
-}
-
-// syscallTable() -> [{ nr, name, cls, nargs, fdArg, pathArg, dirfdArg, fdEffect, outParts,
-// movedPart, movedTo }], one row per syscall of native/syscalls.cc, so TypeScript validates names without
-// a second list of them.
+// syscallTable() -> one object per row of native/syscalls.cc with every column the table
+// holds, in the table's own words. scripts/gen-syscall-table.js writes them into
+// src/events/syscall-table.ts, the TypeScript view of the one table; nothing else reads it.
 // nargs counts the real arguments (buffer slots described through another argument excluded).
 Napi::Value SyscallTable(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -254,20 +231,40 @@ Napi::Value SyscallTable(const Napi::CallbackInfo& info) {
   for (size_t i = 0; i < table.size(); i++) {
     const rb::SyscallSpec& s = table[i];
     uint32_t nargs = 0;
-    for (uint8_t k = 0; k < s.nargs; k++)
-      if (s.args[k].at < 0) nargs++;
+    Napi::Array args = Napi::Array::New(env, s.nargs);
+    for (uint8_t k = 0; k < s.nargs; k++) {
+      const rb::ArgSpec& a = s.args[k];
+      if (a.at < 0) nargs++;
+      Napi::Object arg = Napi::Object::New(env);
+      arg.Set("kind", rb::arg_kind_word(a.kind));
+      arg.Set("size", rb::size_rule_word(a.size));
+      arg.Set("ref", Napi::Number::New(env, a.ref));
+      arg.Set("n", Napi::Number::New(env, a.n));
+      arg.Set("at", Napi::Number::New(env, a.at));
+      arg.Set("role", rb::role_word(a.role));
+      args.Set(k, arg);
+    }
+    Napi::Array traits = Napi::Array::New(env);
+    for (const char* w : rb::trait_words(s.traits)) traits.Set(traits.Length(), w);
     Napi::Object row = Napi::Object::New(env);
     row.Set("nr", Napi::Number::New(env, s.nr));
     row.Set("name", Napi::String::New(env, s.name));
-    row.Set("cls", Napi::String::New(env, class_name(s.cls)));
+    row.Set("cls", rb::class_word(s.cls));
+    row.Set("fdEffect", rb::fd_effect_word(s.fd));
+    row.Set("special", rb::special_word(s.special));
     row.Set("nargs", Napi::Number::New(env, nargs));
     row.Set("fdArg", Napi::Number::New(env, s.fd_arg));
     row.Set("pathArg", Napi::Number::New(env, s.path_arg));
     row.Set("dirfdArg", Napi::Number::New(env, s.dirfd_arg));
-    row.Set("fdEffect", Napi::String::New(env, fd_effect_name(s.fd)));
-    row.Set("outParts", Napi::Number::New(env, s.n_out));
-    row.Set("movedPart", Napi::Number::New(env, s.moved_part));
-    row.Set("movedTo", Napi::Number::New(env, s.moved_to));
+    row.Set("cloexecArg", Napi::Number::New(env, s.cloexec_arg));
+    row.Set("nIn", Napi::Number::New(env, s.n_in));
+    row.Set("nOut", Napi::Number::New(env, s.n_out));
+    row.Set("args", args);
+    row.Set("traits", traits);
+    row.Set("flow", rb::flow_word(s.flow));
+    row.Set("handler", rb::handler_word(s.handler));
+    row.Set("clone", rb::clone_word(s.clone));
+    row.Set("family", s.family);
     rows.Set(static_cast<uint32_t>(i), row);
   }
   return rows;

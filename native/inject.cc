@@ -97,13 +97,19 @@ bool parse_injection(const std::string& text, Injection& inj, std::string& err) 
   }
   if (inj.kind == Injection::Timeout) {
     const std::string& t = inj.timeout_syscall;
-    // Socket timeouts are set with setsockopt(fd, SOL_SOCKET, optname, timeval).
-    inj.syscalls = {t == "SO_RCVTIMEO" || t == "SO_SNDTIMEO" ? "setsockopt" : t};
+    // Socket timeouts are set with setsockopt(fd, SOL_SOCKET, optname, timeval): the call whose
+    // table row has a #sotimeo argument.
+    if (t == "SO_RCVTIMEO" || t == "SO_SNDTIMEO") {
+      for (const SyscallSpec& s : syscall_table())
+        if (s.arg_with(ArgRole::SoTimeout) >= 0) inj.syscalls = {s.name};
+    } else {
+      inj.syscalls = {t};
+    }
     // The C library's select() is the pselect6 syscall, poll() may be ppoll: a timeout named
-    // after the function changes whichever the program makes.
-    if (t == "select") inj.syscalls.push_back("pselect6");
-    if (t == "poll") inj.syscalls.push_back("ppoll");
-    if (t == "epoll_wait") inj.syscalls.push_back("epoll_pwait");
+    // after the function changes whichever variant of it (family:NAME in the table) the
+    // program makes.
+    for (const SyscallSpec& s : syscall_table())
+      if (s.family == t) inj.syscalls.push_back(s.name);
     if (t == "SO_RCVTIMEO" || t == "SO_SNDTIMEO") inj.args.push_back({1, 1 /* SOL_SOCKET */, false});
   }
   return true;

@@ -26,6 +26,14 @@
 namespace rb {
 namespace {
 
+// The socket address a sending call names its destination with (sendto's), or -1.
+int destination_arg(const SyscallSpec& s) {
+  if (s.flow != Flow::Write) return -1;
+  for (int i = 0; i < s.nargs; i++)
+    if (s.args[i].kind == ArgKind::In && s.args[i].size == SizeRule::Sockaddr) return i;
+  return -1;
+}
+
 std::string readlink_str(const std::string& path) {
   char buf[4096];
   ssize_t n = readlink(path.c_str(), buf, sizeof buf);
@@ -340,7 +348,7 @@ class Recorder : public Tool {
   // and sockets the bytes are gone: empty, and a warning says so once per syscall.
   std::string moved_bytes(Thread& t, const SyscallSpec& s, const uint64_t* a, int64_t ret) {
     const uint64_t n = std::min<uint64_t>(static_cast<uint64_t>(ret), kMaxMoved);
-    for (int end : {static_cast<int>(s.moved_from), static_cast<int>(s.moved_to)}) {
+    for (int end : {s.arg_with(ArgRole::CopySrc), s.arg_with(ArgRole::CopyDst)}) {
       std::string fd = "/proc/" + std::to_string(t.tid()) + "/fd/" + std::to_string(static_cast<int>(a[end]));
       struct stat st;
       if (stat(fd.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
@@ -379,14 +387,13 @@ class Recorder : public Tool {
     const uint64_t* a = ev.args;
     std::string res;
     if (s.fd_arg >= 0) res = fds.get(static_cast<int>(a[s.fd_arg]));
-    if (s.moved_to >= 0) res = fds.get(static_cast<int>(a[s.moved_to]));  // where the bytes went
+    if (s.flow == Flow::Copy) res = fds.get(static_cast<int>(a[s.arg_with(ArgRole::CopyDst)]));  // where the bytes went
     if (s.path_arg >= 0) {
       std::string path = in_part_for_arg(s, ev.data_in, s.path_arg);
       int64_t dirfd = s.dirfd_arg >= 0 ? static_cast<int>(a[s.dirfd_arg]) : AT_FDCWD;
       if (path.empty() && dirfd >= 0) res = fds.get(dirfd);  // AT_EMPTY_PATH
       else res = "file:" + abs_path(t, path, dirfd);
     }
-    std::string name = s.name;
     switch (s.fd) {
       case FdEffect::Creates:
       case FdEffect::Accepts:
@@ -400,7 +407,7 @@ class Recorder : public Tool {
         if (ret == 0 && ev.data_out.size() >= 8) {
           int32_t pair[2];
           std::memcpy(pair, ev.data_out.data(), 8);
-          res = name == "socketpair" ? "socketpair" : "pipe";
+          res = s.has(kNet) ? "socketpair" : "pipe";
           fds.set(pair[0], res);
           fds.set(pair[1], res);
         }
@@ -421,15 +428,16 @@ class Recorder : public Tool {
       got.ret = fd;
       fds.set(fd, new_fd_resource(t, s, got));
     }
-    if (name == "connect" || name == "bind") {
+    const int dest = destination_arg(s);
+    if (s.handler == Handler::Connect || s.handler == Handler::Bind) {
       int fd = static_cast<int>(a[0]);
       std::string ep = format_sockaddr(ev.data_in);
       if (!ep.empty()) {
-        res = fds.proto(fd) + (name == "bind" ? "-listen:" : ":") + ep;
+        res = fds.proto(fd) + (s.handler == Handler::Bind ? "-listen:" : ":") + ep;
         fds.set(fd, res);
       }
-    } else if (name == "sendto" && a[4]) {
-      std::string ep = format_sockaddr(in_part_for_arg(s, ev.data_in, 4));
+    } else if (dest >= 0 && a[dest]) {  // sendto with an address: the endpoint it went to
+      std::string ep = format_sockaddr(in_part_for_arg(s, ev.data_in, dest));
       if (!ep.empty()) res = fds.proto(static_cast<int>(a[0])) + ":" + ep;
     } else if (s.special == Special::Mmap && !(a[3] & MAP_ANONYMOUS) && ret >= 0 &&
                static_cast<int>(a[4]) >= 0) {
@@ -445,9 +453,8 @@ class Recorder : public Tool {
   std::string new_fd_resource(Thread& t, const SyscallSpec& s, const Event& ev) {
     FdTable& fds = fds_[t.pid()];
     const int64_t fd = ev.ret;
-    std::string name = s.name;
     const uint64_t* a = ev.args;
-    if (name == "socket") {
+    if (s.handler == Handler::Socket) {
       std::string proto = socket_proto(a[0], a[1]);
       fds.set_proto(fd, proto);
       return "socket:" + proto;

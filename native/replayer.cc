@@ -87,6 +87,7 @@ class Replayer : public Tool {
     h.at_entry = true;
     h.stop = stop;
     h.actual = syscall_event(t.pid(), t, *stop.spec, stop.args, 0, stop.time_ns - t0_);
+    recorded_ids(*stop.spec, h.actual.args);
     h.actual.data_in = capture_in(t, *stop.spec, stop.args);
     if (stream_) {
       h.call = Held::Call{};
@@ -329,6 +330,24 @@ class Replayer : public Tool {
   pid_t rec_of(pid_t real) const {
     auto it = real_to_rec_.find(real);
     return it == real_to_rec_.end() ? real : it->second;
+  }
+  // The ids a call hands the kernel (the table's #pid, #tid and #clock arguments), as the
+  // recording knew them: the program may hold a real one (a pthread's tid, which the kernel
+  // wrote at clone) where production held the recorded one. An id that is a recorded one stays.
+  void recorded_ids(const SyscallSpec& s, uint64_t args[6]) const {
+    auto recorded = [this](pid_t id) { return rec_to_real_.count(id) ? id : rec_of(id); };
+    for (int i = 0; i < s.nargs; i++) {
+      ArgRole role = s.args[i].role;
+      int32_t v = static_cast<int32_t>(args[i]), w = v;
+      if (role == ArgRole::Clock && v < 0) {
+        // A CPU clock: ~id << 3 | type (pthread_getcpuclockid, clock_getcpuclockid).
+        w = static_cast<int32_t>(~static_cast<uint32_t>(recorded(~(v >> 3))) << 3) | (v & 7);
+      } else if (role == ArgRole::Pid || role == ArgRole::Tid) {
+        if (v > 0) w = recorded(v);
+        else if (v < -1) w = -recorded(-v);  // a process group
+      }
+      if (w != v) args[i] = (args[i] & ~0xffffffffULL) | static_cast<uint32_t>(w);
+    }
   }
 
   void exit_event(const Thread& t, int status) {
@@ -575,7 +594,7 @@ class Replayer : public Tool {
       if (e.resource == "file:" + path) return "the program uses " + path + ", whose content was edited";
     // Jitter varies when the outside answers: it starts with the first call on the network.
     if (opts_.jitter_us > 0 && (e.resource.rfind("tcp:", 0) == 0 || e.resource.rfind("udp:", 0) == 0 ||
-                                e.resource.rfind("unix:", 0) == 0 || (flow_of(s) != Flow::None && flow_of(s) != Flow::Write && e.resource.empty())))
+                                e.resource.rfind("unix:", 0) == 0 || ((s.has(kBlocks) || s.flow == Flow::Read || s.flow == Flow::ReadAt) && e.resource.empty())))
       return std::string("jitter from the first call on the network (") + s.name + " " + e.resource + ")";
     if (opts_.counterfactual) {
       std::string why = mismatch(s, e, h.actual);
@@ -748,31 +767,39 @@ class Replayer : public Tool {
     }
   }
 
-  // The call's timeout becomes `us` (-1: none) when its own is finite and positive (poll,
-  // epoll_wait: milliseconds, rounded up; ppoll: a timespec).
+  // The call's timeout becomes `us` (-1: none) when its own is finite and positive. Where the
+  // timeout is comes from the table: an #ms argument (rounded up to milliseconds), or a
+  // #timespec, #timeval or #sotimeo buffer in the call's input.
   void patch_timeout(Thread& t, Held::Call& call, int64_t us) {
-    std::string name = call.c.spec->name;
+    const SyscallSpec& s = *call.c.spec;
     int64_t ms = us < 0 ? -1 : (us + 999) / 1000;
-    if (name == "poll" || name == "epoll_wait" || name == "epoll_pwait") {
-      int idx = name == "poll" ? 2 : 3;
+    int idx = s.arg_with(ArgRole::TimeoutMs);
+    if (idx >= 0) {
       if (static_cast<int32_t>(call.c.args[idx]) <= 0) return;
       call.c.args[idx] = static_cast<uint64_t>(ms);
-      (idx == 2 ? t.regs().rdx : t.regs().r10) = static_cast<uint64_t>(ms);
+      t.set_arg(idx, static_cast<uint64_t>(ms));
       t.store_regs();
-    } else if (name == "ppoll" || name == "select" || name == "pselect6" || name == "setsockopt") {
-      // The timeout is a struct in the call's input: timespec (ppoll, pselect6) or timeval.
-      size_t part = name == "ppoll" ? 1 : name == "setsockopt" ? 0 : 3;
-      bool timeval = name == "select" || name == "setsockopt";
-      std::vector<std::string> parts = split_parts(call.c.data_in, std::max<size_t>(call.c.spec->n_in, 1));
-      if (parts.size() <= part || parts[part].size() < 16) return;  // no timeout: left alone
-      int64_t old[2];
-      std::memcpy(old, parts[part].data(), 16);
-      if (old[0] <= 0 && old[1] <= 0) return;  // 0: poll and return (or none, for sockets)
-      int64_t v[2] = {us < 0 ? 0 : us / 1000000, us < 0 ? 0 : timeval ? us % 1000000 : (us % 1000000) * 1000};
-      if (us < 0 && name != "setsockopt") parts[part].clear();  // no timeout at all
-      else parts[part] = std::string(reinterpret_cast<const char*>(v), 16);
-      call.c.data_in = name == "setsockopt" && call.c.spec->n_in <= 1 ? parts[0] : join_parts(parts);
+      return;
     }
+    ArgRole role = ArgRole::None;
+    for (ArgRole r : {ArgRole::Timespec, ArgRole::Timeval, ArgRole::SoTimeout})
+      if ((idx = s.arg_with(r)) >= 0) {
+        role = r;
+        break;
+      }
+    if (idx < 0) return;
+    const size_t part = static_cast<size_t>(s.in_part(idx));
+    const bool timeval = role != ArgRole::Timespec;
+    std::vector<std::string> parts = split_parts(call.c.data_in, std::max<size_t>(s.n_in, 1));
+    if (parts.size() <= part || parts[part].size() < 16) return;  // no timeout: left alone
+    int64_t old[2];
+    std::memcpy(old, parts[part].data(), 16);
+    if (old[0] <= 0 && old[1] <= 0) return;  // 0: poll and return (or none, for sockets)
+    int64_t v[2] = {us < 0 ? 0 : us / 1000000, us < 0 ? 0 : timeval ? us % 1000000 : (us % 1000000) * 1000};
+    // No timeout at all: a wait's pointer becomes NULL; a socket option's zero means none.
+    if (us < 0 && role != ArgRole::SoTimeout) parts[part].clear();
+    else parts[part] = std::string(reinterpret_cast<const char*>(v), 16);
+    call.c.data_in = join_parts(parts);
   }
 
   void unrecorded(Thread& t, Held& h, const std::string& why) {

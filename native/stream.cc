@@ -37,13 +37,17 @@ bool glob_match(const std::string& p, const std::string& t) {
 
 namespace {
 
-bool named(const SyscallSpec& s, std::initializer_list<const char*> names) {
-  for (const char* n : names)
-    if (std::strcmp(s.name, n) == 0) return true;
-  return false;
-}
+bool is_read(const SyscallSpec& s) { return s.flow == Flow::Read || s.flow == Flow::ReadAt; }
 
-bool is_read(const SyscallSpec& s) { return flow_of(s) == Flow::Read || flow_of(s) == Flow::ReadAt; }
+// The byte offset of st_size in the struct an out buffer with `role` holds, or -1.
+int size_offset(ArgRole role) { return role == ArgRole::Stat ? 48 : role == ArgRole::Statx ? 40 : -1; }
+
+// The first out buffer holding a stat-like struct, or none.
+ArgRole stat_role(const SyscallSpec& s) {
+  for (int i = 0; i < s.nargs; i++)
+    if (size_offset(s.args[i].role) >= 0) return s.args[i].role;
+  return ArgRole::None;
+}
 
 int64_t ts_ns(const std::string& b) {
   if (b.size() < 16) return -1;
@@ -60,8 +64,8 @@ std::string ts_bytes(int64_t ns) {
 
 // setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO[_NEW], timeval): the timeout in ns (0: none), or -1
 // when the call is something else.
-int64_t rcvtimeo_of(const std::string& name, const uint64_t a[6], const std::string& data_in) {
-  if (name != "setsockopt" || a[1] != SOL_SOCKET || (a[2] != 20 && a[2] != 66) || data_in.size() < 16) return -1;
+int64_t rcvtimeo_of(const SyscallSpec& s, const uint64_t a[6], const std::string& data_in) {
+  if (s.arg_with(ArgRole::SoTimeout) < 0 || a[1] != SOL_SOCKET || (a[2] != 20 && a[2] != 66) || data_in.size() < 16) return -1;
   int64_t tv[2];
   std::memcpy(tv, data_in.data(), 16);
   return tv[0] * 1000000000LL + tv[1] * 1000;
@@ -143,7 +147,7 @@ void World::walk(const Event& e, bool build) {
   if (e.kind != kSyscall) return;
   const SyscallSpec& s = syscall_spec(e.nr);
   if (build && (s.fd == FdEffect::Closes || s.fd == FdEffect::Dups || s.special == Special::Exit ||
-                s.special == Special::Execve || e.name == "close_range")) {
+                s.special == Special::Execve || s.fd == FdEffect::CloseRange)) {
     // What every fd named when this call (maybe) closed it: late data names the call.
     for (const auto& [fd, b] : fds) if (b.stream >= 0) closed_by_[{e.seq, fd}] = b.stream;
   }
@@ -174,7 +178,7 @@ void World::walk(const Event& e, bool build) {
       if (ret == 0 && e.data_out.size() >= 8) {
         int32_t pair[2];
         std::memcpy(pair, e.data_out.data(), 8);
-        std::string res = e.name == "socketpair" ? "socketpair" : "pipe";
+        std::string res = s.has(kNet) ? "socketpair" : "pipe";
         // Both ends: created_at_ keys idx*2 (first) and idx*2+1 (second).
         for (int k = 0; k < 2; k++) {
           int st;
@@ -212,9 +216,9 @@ void World::walk(const Event& e, bool build) {
     return;
   }
   if (s.fd_arg < 0) {
-    if (build && e.name == "clock_gettime" && ret == 0)
+    if (build && s.handler == Handler::Clock && ret == 0)
       clocks_[static_cast<int>(a[0])].push_back({e.enter_ns, ts_ns(e.data_out)});
-    if (build && e.name == "gettimeofday" && ret == 0 && e.data_out.size() >= 16) {
+    if (build && s.handler == Handler::ClockTv && ret == 0 && e.data_out.size() >= 16) {
       std::vector<std::string> p = split_parts(e.data_out, s.n_out);
       if (p[0].size() >= 16) {
         int64_t tv[2];
@@ -224,7 +228,7 @@ void World::walk(const Event& e, bool build) {
     }
     return;
   }
-  if (e.name == "epoll_ctl" && ret == 0) {
+  if (s.handler == Handler::EpollCtl && ret == 0) {
     auto& list = epoll_[{e.pid, static_cast<int>(a[0])}];
     uint32_t ev = 0;
     uint64_t data = 0;
@@ -239,26 +243,27 @@ void World::walk(const Event& e, bool build) {
   Binding* b = binding(e.pid, static_cast<int>(a[s.fd_arg]));
   if (!b || b->stream < 0) return;
   Stream& st = streams_[b->stream];
-  if (e.name == "connect") {
+  if (s.handler == Handler::Connect) {
     st.resource = b->resource = e.resource;
     if (build) connect_at_[idx] = b->stream;
     return;
   }
-  if (e.name == "fcntl" && a[1] == F_SETFL) b->nonblock = (a[2] & O_NONBLOCK) != 0;
-  if (ret == 0 && rcvtimeo_of(e.name, a, e.data_in) >= 0) b->rcvtimeo_ns = rcvtimeo_of(e.name, a, e.data_in);
-  if (e.name == "lseek" && ret >= 0) st.pos = static_cast<uint64_t>(ret);
-  if ((e.name == "fstat" || e.name == "newfstatat") && ret == 0 && st.file && build) {
+  if (s.special == Special::Fcntl && a[1] == F_SETFL) b->nonblock = (a[2] & O_NONBLOCK) != 0;
+  if (ret == 0 && rcvtimeo_of(s, a, e.data_in) >= 0) b->rcvtimeo_ns = rcvtimeo_of(s, a, e.data_in);
+  if (s.handler == Handler::Lseek && ret >= 0) st.pos = static_cast<uint64_t>(ret);
+  if (size_offset(stat_role(s)) >= 0 && ret == 0 && st.file && build) {
     std::vector<std::string> p = split_parts(e.data_out, s.n_out);
-    if (!p.empty() && p[0].size() >= 56) {
+    const size_t off = static_cast<size_t>(size_offset(stat_role(s)));
+    if (!p.empty() && p[0].size() >= off + 8) {
       int64_t size;
-      std::memcpy(&size, p[0].data() + 48, 8);
+      std::memcpy(&size, p[0].data() + off, 8);
       content_[st.path].size = size;
     }
   }
   if (!is_read(s) || ret < 0) return;
   std::string bytes = split_parts(e.data_out, std::max<size_t>(s.n_out, 1))[0];
   bytes.resize(std::min<size_t>(bytes.size(), static_cast<size_t>(ret)));
-  uint64_t offset = flow_of(s) == Flow::ReadAt ? a[3] : st.pos;
+  uint64_t offset = s.flow == Flow::ReadAt ? a[s.arg_with(ArgRole::Offset)] : st.pos;
   if (st.file) {
     if (build) {
       FileContent& fc = content_[st.path];
@@ -270,7 +275,7 @@ void World::walk(const Event& e, bool build) {
       std::fill(fc.known.begin() + static_cast<long>(offset), fc.known.begin() + static_cast<long>(offset + bytes.size()), true);
       if (ret == 0 && e.args[2] > 0 && fc.size < 0) fc.size = static_cast<int64_t>(offset);
     }
-    if (flow_of(s) != Flow::ReadAt) st.pos += bytes.size();
+    if (s.flow != Flow::ReadAt) st.pos += bytes.size();
     return;
   }
   if (build) {
@@ -491,7 +496,7 @@ StreamAnswer World::sleep(const StreamCall& c) {
   }
   int64_t deadline = c.deadline;
   if (deadline < 0) {
-    bool abs = c.spec->name == std::string("clock_nanosleep") && (c.args[1] & TIMER_ABSTIME);
+    bool abs = c.spec->handler == Handler::SleepClock && (c.args[1] & TIMER_ABSTIME);
     if (abs) {
       // An absolute time on the program's clock: back to the recording's timeline.
       int clk = static_cast<int>(c.args[0]);
@@ -531,10 +536,9 @@ uint64_t World::tsc(int64_t vnow) const {
 
 StreamAnswer World::clock(const StreamCall& c) {
   StreamAnswer a;
-  std::string name = c.spec->name;
-  if (name == "clock_gettime") {
+  if (c.spec->handler == Handler::Clock) {
     a.data_out = ts_bytes(clock_value(static_cast<int>(c.args[0]), c.vnow));
-  } else if (name == "gettimeofday") {
+  } else if (c.spec->handler == Handler::ClockTv) {
     int64_t v = clock_value(CLOCK_REALTIME, c.vnow);
     int64_t tv[2] = {v / 1000000000LL, (v % 1000000000LL) / 1000};
     a.data_out = join_parts({std::string(reinterpret_cast<const char*>(tv), 16), std::string()});
@@ -612,10 +616,9 @@ void World::bind_created(pid_t pid, int fd, const StreamCall& c, const StreamAns
   // (a file reads the same recorded content from offset 0).
   int st = a.stream >= 0 ? a.stream : new_stream(a.resource, -1);
   Binding b{st, a.resource, false};
-  std::string name = c.spec->name;
-  if (name == "socket") b.nonblock = (c.args[1] & SOCK_NONBLOCK) != 0;
-  if (name == "accept4") b.nonblock = (c.args[3] & SOCK_NONBLOCK) != 0;
-  if (named(*c.spec, {"open", "openat"})) b.nonblock = (c.args[c.spec->cloexec_arg] & O_NONBLOCK) != 0;
+  // The argument that carries O_CLOEXEC (SOCK_CLOEXEC) carries O_NONBLOCK (SOCK_NONBLOCK) too.
+  static_assert(SOCK_NONBLOCK == O_NONBLOCK, "one flag bit for both");
+  if (c.spec->cloexec_arg >= 0) b.nonblock = (c.args[c.spec->cloexec_arg] & O_NONBLOCK) != 0;
   fds_[pid][fd] = b;
 }
 
@@ -702,7 +705,7 @@ StreamAnswer World::fallback(const StreamCall& c, const std::string& resource) {
     a.data_out = pick->data_out;
     // An edited file has its new size.
     if (resource.rfind("file:", 0) == 0 && edited_.count(resource.substr(5)) && a.ret == 0) {
-      int off = named(*c.spec, {"fstat", "newfstatat", "stat", "lstat"}) ? 48 : named(*c.spec, {"statx"}) ? 40 : -1;
+      int off = size_offset(stat_role(*c.spec));
       std::vector<std::string> parts = split_parts(a.data_out, std::max<size_t>(c.spec->n_out, 1));
       if (off >= 0 && parts[0].size() >= static_cast<size_t>(off + 8)) {
         int64_t size = content_[resource.substr(5)].size;
@@ -863,7 +866,6 @@ StreamAnswer World::epoll_wait(const StreamCall& c) {
 
 StreamAnswer World::call(const StreamCall& c) {
   const SyscallSpec& s = *c.spec;
-  std::string name = s.name;
   StreamAnswer a;
   if (s.cls == Class::Executed || s.cls == Class::Untraced) {
     a.kind = StreamAnswer::RunReal;
@@ -874,9 +876,24 @@ StreamAnswer World::call(const StreamCall& c) {
     a.ret = -ENOSYS;
     return a;
   }
-  if (named(s, {"read", "readv", "recvfrom"})) return read(c, static_cast<int>(c.args[0]), static_cast<size_t>(c.args[2]), -1);
-  if (named(s, {"pread64"})) return read(c, static_cast<int>(c.args[0]), static_cast<size_t>(c.args[2]), static_cast<int64_t>(c.args[3]));
-  if (flow_of(s) == Flow::Write) {
+  switch (s.handler) {
+    case Handler::Read: return read(c, static_cast<int>(c.args[0]), static_cast<size_t>(c.args[2]), -1);
+    case Handler::Pread:
+      return read(c, static_cast<int>(c.args[0]), static_cast<size_t>(c.args[2]), static_cast<int64_t>(c.args[s.arg_with(ArgRole::Offset)]));
+    case Handler::Poll: return poll(c, false);
+    case Handler::Ppoll: return poll(c, true);
+    case Handler::Select: return select(c, false);
+    case Handler::Pselect: return select(c, true);
+    case Handler::EpollCtl: return epoll_ctl(c);
+    case Handler::EpollWait: return epoll_wait(c);
+    case Handler::Sleep: case Handler::SleepClock: return sleep(c);
+    case Handler::Accept: return accept(c);
+    case Handler::Clock: case Handler::ClockTv: case Handler::ClockS: return clock(c);
+    case Handler::Connect: return connect(c);
+    case Handler::Open: return open(c);
+    default: break;
+  }
+  if (s.flow == Flow::Write || s.flow == Flow::WriteAt) {
     int fd = static_cast<int>(c.args[0]);
     Binding* b = binding(c.pid, fd);
     if (!b) {
@@ -888,18 +905,7 @@ StreamAnswer World::call(const StreamCall& c) {
     a.ret = static_cast<int64_t>(bytes.size());
     return a;
   }
-  if (name == "poll") return poll(c, false);
-  if (name == "ppoll") return poll(c, true);
-  if (name == "select") return select(c, false);
-  if (name == "pselect6") return select(c, true);
-  if (name == "epoll_ctl") return epoll_ctl(c);
-  if (named(s, {"epoll_wait", "epoll_pwait"})) return epoll_wait(c);
-  if (named(s, {"nanosleep", "clock_nanosleep"})) return sleep(c);
-  if (named(s, {"accept", "accept4"})) return accept(c);
-  if (named(s, {"clock_gettime", "gettimeofday", "time"})) return clock(c);
-  if (name == "connect") return connect(c);
-  if (named(s, {"open", "openat"})) return open(c);
-  if (name == "socket") {
+  if (s.handler == Handler::Socket) {
     a.kind = StreamAnswer::CreateFd;
     a.placeholder = "/dev/null";
     a.cloexec = (c.args[1] & SOCK_CLOEXEC) != 0;
@@ -917,7 +923,7 @@ StreamAnswer World::call(const StreamCall& c) {
     else a.ret = O_RDWR | (b->nonblock ? O_NONBLOCK : 0);
     return a;
   }
-  if (name == "lseek") {
+  if (s.handler == Handler::Lseek) {
     Binding* b = binding(c.pid, static_cast<int>(c.args[0]));
     if (!b || b->stream < 0 || !streams_[b->stream].file) return fallback(c, b ? b->resource : std::string());
     Stream& st = streams_[b->stream];
@@ -935,14 +941,14 @@ StreamAnswer World::call(const StreamCall& c) {
     a.resource = b->resource;
     return a;
   }
-  if (name == "getpid" || name == "gettid") {
-    a.ret = name == "getpid" ? c.pid : c.tid;  // the recorded ids, as everywhere in a replay
+  if (s.handler == Handler::Pid || s.handler == Handler::Tid) {
+    a.ret = s.handler == Handler::Pid ? c.pid : c.tid;  // the recorded ids, as everywhere in a replay
     return a;
   }
-  if (named(s, {"setsockopt", "shutdown"})) {
+  if (s.handler == Handler::Sockopt || s.handler == Handler::Shutdown) {
     Binding* b = binding(c.pid, static_cast<int>(c.args[0]));
     a.resource = b ? b->resource : std::string();
-    int64_t t = rcvtimeo_of(name, c.args, c.data_in);
+    int64_t t = rcvtimeo_of(s, c.args, c.data_in);
     if (b && t >= 0) b->rcvtimeo_ns = t;
     return a;  // accepted: nothing the program reads back depends on it here
   }

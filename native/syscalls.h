@@ -25,6 +25,7 @@ enum class FdEffect : uint8_t {
   Pair,      // writes two new fds into its out buffer (pipe, socketpair)
   Dups,      // returns a duplicate of its fd argument (runs for real)
   Closes,    // closes its fd argument
+  CloseRange,// closes every fd in the range of its first two arguments
 };
 
 // Special handling that is not about buffers or fds.
@@ -69,12 +70,100 @@ enum class SizeRule : uint8_t {
   Fcntl,     // from the fcntl command (argument 1)
 };
 
+// What an argument means beyond its kind, written ARG#role in the table: the facts replay,
+// injections and identity translation need about it.
+enum class ArgRole : uint8_t {
+  None,
+  TimeoutMs,  // #ms: a timeout in milliseconds (poll, epoll_wait); negative waits forever
+  Timespec,   // #timespec: a buffer holding a struct timespec timeout (ppoll, pselect6)
+  Timeval,    // #timeval: a buffer holding a struct timeval timeout (select)
+  SoTimeout,  // #sotimeo: a socket option value that is a struct timeval for SO_RCVTIMEO/SNDTIMEO
+  Pid,        // #pid: a process id (0 or negative: the caller or a group); replay compares the
+              // recorded id (one the replay's kernel gave the program is translated back)
+  Tid,        // #tid: a thread id (0: the caller); translated as #pid
+  Offset,     // #off: a file offset (pread64, preadv)
+  Stat,       // #stat: an out buffer holding a struct stat (st_size at byte 48)
+  Statx,      // #statx: an out buffer holding a struct statx (stx_size at byte 40)
+  Flags,      // #flags: the call's flags (what an injection's flags= selects on)
+  Clock,      // #clock: a clock id, which may name a process's or a thread's CPU clock (the id
+              // encoded in it, as pthread_getcpuclockid makes it, is translated like a #tid)
+  CopySrc,    // #src: the fd a flow:copy call moves bytes from
+  CopyDst,    // #dst: the fd a flow:copy call moves bytes to (the event's resource, as a write's)
+};
+
 struct ArgSpec {
   ArgKind kind = ArgKind::Int;
+  ArgRole role = ArgRole::None;
   SizeRule size = SizeRule::None;
   uint8_t ref = 0;
   uint32_t n = 0;  // Fixed size, or multiplier for Arg / Ret
   int8_t at = -1;  // the buffer's address is argument `at` (this slot is then not an argument)
+};
+
+// Class flags, in the manner of strace's TRACE_* (a syscall can be in several), and facts about
+// its behaviour. Written by name in the table's last column.
+enum Trait : uint32_t {
+  kNet = 1u << 0,       // net: network (strace %network)
+  kProc = 1u << 1,      // proc: process lifecycle (%process)
+  kSig = 1u << 2,       // sig: signals (%signal)
+  kIpc = 1u << 3,       // ipc: SysV IPC (%ipc)
+  kMem = 1u << 4,       // mem: memory mapping (%memory)
+  kCreds = 1u << 5,     // creds: user and group ids, capabilities (%creds)
+  kClock = 1u << 6,     // clock: reads or sets a system clock (%clock)
+  kPure = 1u << 7,      // pure: always succeeds, no arguments (%pure)
+  kStat = 1u << 8,      // stat_like, lstat_like, fstat_like: the stat family (%stat, %lstat, %fstat)
+  kLstat = 1u << 9,
+  kFstat = 1u << 10,
+  kStatfs = 1u << 11,   // statfs_like, fstatfs_like (%statfs, %fstatfs)
+  kFstatfs = 1u << 12,
+  kTimer = 1u << 13,    // timer: sleeps, timers and interval clocks (charts: time)
+  kTask = 1u << 14,     // task: ids, scheduling, limits, thread state (charts: process)
+  kVm = 1u << 15,       // vm: memory calls strace does not class as %memory (charts: memory)
+  kFs = 1u << 16,       // fs: file system calls without an fd or a path (charts: file)
+  kBlocks = 1u << 17,   // blocks: may wait for the outside (a peer, a device): jitter starts here
+  kReady = 1u << 18,    // ready: waits for fds to become ready (poll, select, epoll)
+  kProbe = 1u << 19,    // probe: a failure is an ordinary answer (access, stat, ioctl on a pipe)
+  kGeneric = 1u << 20,  // generic: its meaning is the resource its fd names (read, close, poll)
+};
+
+// How a call moves bytes between the program and the outside.
+enum class Flow : uint8_t {
+  None,
+  Read,     // flow:read      the next bytes of the fd's stream (files: at its offset)
+  ReadAt,   // flow:read_at   bytes at the #off argument
+  Write,    // flow:write     bytes handed out
+  WriteAt,  // flow:write_at  bytes written at an offset
+  RecvMsg,  // flow:recv_msg  messages received (msg / mmsg buffers)
+  SendMsg,  // flow:send_msg  messages sent
+  Copy,     // flow:copy      bytes moved by the kernel from its fd#src to its fd#dst (sendfile,
+            //                splice, tee, copy_file_range): no memory of the program holds them;
+            //                the recorder reads them back from an end that is a file and stores
+            //                them as the last data_out part, which replay never writes into memory
+};
+
+// What serves the call under the stream policy, and names the resource it touches when
+// recording (h:NAME in the table, as strace's decoder column).
+enum class Handler : uint8_t {
+  None,      // from the recorded call on the same resource (stream.cc's fallback)
+  Read, Pread, Poll, Ppoll, Select, Pselect, EpollCtl, EpollWait,
+  Sleep,       // h:sleep        a relative timespec in argument 0
+  SleepClock,  // h:sleep_clock  clock id, flags (TIMER_ABSTIME) and a timespec
+  Accept,
+  Clock,     // h:clock     a timespec for the clock id in argument 0
+  ClockTv,   // h:clock_tv  a timeval (and a timezone part)
+  ClockS,    // h:clock_s   seconds, returned and written through argument 0
+  Connect, Bind, Open, Socket, Lseek,
+  Pid, Tid,  // the recorded ids
+  Sockopt,   // h:sockopt   a socket option (SO_RCVTIMEO and SO_SNDTIMEO change waits)
+  Shutdown,  // h:shutdown  accepted with 0
+};
+
+// Where a clone-like call keeps its flags (clone:KIND in the table).
+enum class CloneFlags : uint8_t {
+  Arg,     // in argument 0 (clone)
+  Fork,    // clone:fork   SIGCHLD
+  Vfork,   // clone:vfork  CLONE_VFORK | CLONE_VM | SIGCHLD
+  Struct,  // clone:struct the first field of struct clone_args at argument 0 (clone3)
 };
 
 struct SyscallSpec {
@@ -92,25 +181,20 @@ struct SyscallSpec {
   int8_t path_arg = -1;        // first Path argument, if any
   int8_t dirfd_arg = -1;
   uint8_t n_in = 0, n_out = 0; // number of buffers in data_in / data_out
-  // Bytes the call moves inside the kernel from one fd to another (sendfile, splice, tee,
-  // copy_file_range; `moved:aS>aD`): no memory of the program holds them, the recorder reads them
-  // from an end that is a file and stores them as the last data_out part, which replay never
-  // writes into memory. Each end's offset is the inout:8 argument right after its fd, if any.
-  int8_t moved_from = -1;      // the fd argument the bytes come from
-  int8_t moved_to = -1;        // the fd argument they go to (the event's resource)
-  int8_t moved_part = -1;      // which data_out part holds them
+  uint32_t traits = 0;         // Trait bits
+  Flow flow = Flow::None;
+  Handler handler = Handler::None;
+  CloneFlags clone = CloneFlags::Arg;
+  std::string family;          // family:NAME: a variant of NAME (ppoll of poll): an injection
+                               // that names NAME also applies to it
+  int8_t moved_part = -1;      // flow:copy: the data_out part holding the bytes moved
+  bool has(uint32_t t) const { return (traits & t) == t; }
+  // The index of the first argument with `role`, or -1.
+  int arg_with(ArgRole role) const;
+  // The index of the part of data_in (or data_out) that holds buffer argument `arg`.
+  int in_part(int arg) const;
 };
 
-// How a call moves data between the program and the outside, for the stream policy of
-// counterfactual replays (stream.cc) and for when jitter starts (replayer.cc).
-enum class Flow : uint8_t {
-  None,
-  Read,       // read, readv, recvfrom: the next bytes of the fd's stream (files: at its offset)
-  ReadAt,     // pread64, preadv, preadv2: bytes at the offset in argument 3
-  Write,      // write, writev, sendto, pwrite64, pwritev, pwritev2: bytes handed out
-  Wait,       // poll, select, epoll, accept, connect, recvmsg: waits on the outside
-};
-Flow flow_of(const SyscallSpec& s);
 
 // Look up by x86-64 syscall number; unknown numbers get a spec named "unknown" (emulated,
 // return value only) so replay can still name and serve them.
@@ -123,5 +207,18 @@ int ioctl_in_size(unsigned long request);
 // Size of the struct an fcntl command reads / writes through its third argument, or -1.
 int fcntl_out_size(unsigned long cmd);
 int fcntl_in_size(unsigned long cmd);
+
+// The table's words, for the TypeScript view generated from it (scripts/gen-syscall-table.js).
+const char* class_word(Class c);
+const char* fd_effect_word(FdEffect f);
+const char* special_word(Special s);
+const char* arg_kind_word(ArgKind k);
+const char* size_rule_word(SizeRule r);
+const char* role_word(ArgRole r);
+const char* flow_word(Flow f);
+const char* handler_word(Handler h);
+const char* clone_word(CloneFlags c);
+// Names of the Trait bits set in `traits`.
+std::vector<const char*> trait_words(uint32_t traits);
 
 }  // namespace rb

@@ -134,6 +134,11 @@ void Thread::syscall_args(uint64_t out[6]) const {
   out[5] = regs_.r9;
 }
 
+void Thread::set_arg(int idx, uint64_t value) {
+  unsigned long long* regs[6] = {&regs_.rdi, &regs_.rsi, &regs_.rdx, &regs_.r10, &regs_.r8, &regs_.r9};
+  if (idx >= 0 && idx < 6) *regs[idx] = value;
+}
+
 // Visits [addr+done, addr+len) one aligned tracee word at a time (PTRACE_PEEKDATA), for the
 // memory that process_vm_readv/writev refuse.
 template <typename F>
@@ -455,12 +460,17 @@ bool disable_vdso(Thread& t) {
 }  // namespace
 
 uint64_t clone_flags(Thread& t, const SyscallSpec& s, const uint64_t args[6]) {
-  std::string name = s.name;
-  if (name == "fork") return SIGCHLD;
-  if (name == "vfork") return CLONE_VFORK | CLONE_VM | SIGCHLD;
-  uint64_t flags = args[0];
-  if (name == "clone3") t.read_mem(args[0], &flags, 8);  // clone_args.flags
-  return flags;
+  switch (s.clone) {
+    case CloneFlags::Fork: return SIGCHLD;
+    case CloneFlags::Vfork: return CLONE_VFORK | CLONE_VM | SIGCHLD;
+    case CloneFlags::Struct: {
+      uint64_t flags = 0;
+      t.read_mem(args[0], &flags, 8);  // clone_args.flags
+      return flags;
+    }
+    case CloneFlags::Arg: break;
+  }
+  return args[0];
 }
 
 namespace {

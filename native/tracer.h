@@ -71,6 +71,8 @@ class Thread {
   user_regs_struct& regs() { return regs_; }
   long syscall_nr() const { return static_cast<long>(regs_.orig_rax); }
   void syscall_args(uint64_t out[6]) const;
+  // Sets syscall argument `idx` (0-5) in the loaded registers; store_regs() writes it back.
+  void set_arg(int idx, uint64_t value);
   int64_t syscall_ret() const { return static_cast<int64_t>(regs_.rax); }
   uint64_t ip() const { return regs_.rip; }
 

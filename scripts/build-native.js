@@ -14,4 +14,7 @@ if (!process.env.npm_config_nodedir && fs.existsSync(path.join(prefix, 'include'
 }
 const gyp = require.resolve('node-gyp/bin/node-gyp.js');
 const r = spawnSync(process.execPath, [gyp, ...args], { stdio: 'inherit', cwd: path.resolve(__dirname, '..') });
-process.exit(r.status ?? 1);
+if (r.status !== 0) process.exit(r.status ?? 1);
+// The TypeScript view of the syscall table follows the table just built.
+const g = spawnSync(process.execPath, [path.join(__dirname, 'gen-syscall-table.js')], { stdio: 'inherit' });
+process.exit(g.status ?? 1);

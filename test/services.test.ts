@@ -121,3 +121,17 @@ describe('bytes moved inside the kernel', () => {
     expect(run.stdout.toString()).toBe(expected);
   });
 });
+
+describe('process and thread ids in arguments', () => {
+  it('translates the real tid a pthread holds in replay back to the recorded one', async () => {
+    const exe = path.join(tmp, 'thread-ids');
+    execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-pthread', '-o', exe, path.join(SRC, 'thread-ids.c')], { stdio: 'pipe' });
+    await record({ incident: 'thread-ids', command: [exe], env: ENV, cwd: tmp, store });
+    const run = await replay('thread-ids', { store, speed: 'max', ephemeral: true });
+    // sched_getaffinity, clock_getres of the thread's CPU clock, tgkill and ioprio_get name the
+    // worker by the tid the kernel wrote at clone: a real one in replay.
+    expect(run.divergence, run.divergence?.reason).toBeNull();
+    expect(run.stdout.toString()).toBe('getaffinity: 0\ncpu clock: 0, getres: 0\nsignal 0: 0\nioprio: ok\njoined\n');
+    expect(run.reproduced).toBe(true);
+  });
+});

@@ -2,8 +2,8 @@
 // Each accepted connection (a request the service served) and each outgoing connection (a call
 // it made) becomes one transaction with its timing, bytes and outcome, read from the event log.
 import type { Table } from 'apache-arrow';
-import { syscallByName } from '../inject/syscalls';
-import { movedBytes } from '../replay/outputs';
+import { errnoLabel } from '../events/errno';
+import { argWithRole, movedBytes, payloadOf, receivesData, sendsData, syscallByName } from '../events/syscalls';
 
 export interface Transaction {
   /** 'tx-1', 'tx-2'... in order of their first event. */
@@ -28,23 +28,6 @@ export interface Transaction {
   /** 'ok' (an answer came), 'no answer', or the first error (e.g. 'connect: ECONNREFUSED'). */
   outcome: string;
   events: number;
-}
-
-const SEND = new Set(['write', 'writev', 'send', 'sendto', 'sendmsg', 'pwrite64']);
-const RECV = new Set(['read', 'readv', 'recv', 'recvfrom', 'recvmsg', 'pread64']);
-const ERRNO: Record<number, string> = {
-  1: 'EPERM', 4: 'EINTR', 9: 'EBADF', 11: 'EAGAIN', 32: 'EPIPE', 101: 'ENETUNREACH', 103: 'ECONNABORTED',
-  104: 'ECONNRESET', 110: 'ETIMEDOUT', 111: 'ECONNREFUSED', 113: 'EHOSTUNREACH', 115: 'EINPROGRESS',
-};
-
-// Calls whose data column holds several buffers, each after its u32 length (native/capture.h);
-// the payload is the first.
-const MULTI_PART = new Set(['sendto', 'recvfrom', 'sendmsg', 'recvmsg']);
-
-function payload(name: string, bytes: Uint8Array): Uint8Array {
-  if (!MULTI_PART.has(name) || bytes.length < 4) return bytes;
-  const len = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).readUInt32LE(0);
-  return bytes.subarray(4, 4 + len);
 }
 
 function preview(bytes: Uint8Array, max = 80): string {
@@ -74,21 +57,21 @@ export function transactions(events: Table): Transaction[] {
     const ret = retC.get(i) as bigint;
     const seq = Number(seqC.get(i) as bigint);
     const end = (enterC.get(i) as bigint) + (durC.get(i) as bigint);
+    const row = syscallByName(name);
     const isNet = resource.startsWith('tcp:') || resource.startsWith('udp:') || resource.startsWith('unix:');
     // An in-kernel copy (sendfile...) sends what it moved to its destination fd.
     const moved = movedBytes(name, outC.get(i) as Uint8Array);
-    const movedTo = moved ? (syscallByName(name)?.movedTo ?? 0) : 0;
-    let fd = args ? Number(args.get(movedTo)) : -1;
+    let fd = args ? Number(args.get(moved ? argWithRole(name, 'dst') : 0)) : -1;
     let tx: Transaction | undefined;
-    if (name === 'connect' && isNet) {
+    if (row?.handler === 'connect' && isNet) {
       tx = {
         id: '', kind: 'outgoing', resource, pid, tid: tidC.get(i) as number, fd, firstSeq: seq, lastSeq: seq,
         startNs: enterC.get(i) as bigint, endNs: end, bytesSent: 0, bytesReceived: 0, request: '', response: '',
-        outcome: ret < 0n && ret !== -115n ? `connect: ${ERRNO[Number(-ret)] ?? `errno ${-ret}`}` : 'no answer', events: 0,
+        outcome: ret < 0n && ret !== -115n ? `connect: ${errnoLabel(Number(-ret)) ?? `errno ${-ret}`}` : 'no answer', events: 0,
       };
       open.set(`${pid}:${fd}`, tx);
       all.push(tx);
-    } else if ((name === 'accept' || name === 'accept4') && ret >= 0n && isNet) {
+    } else if (row?.fdEffect === 'accepts' && ret >= 0n && isNet) {
       fd = Number(ret);
       tx = {
         id: '', kind: 'accepted', resource, pid, tid: tidC.get(i) as number, fd, firstSeq: seq, lastSeq: seq,
@@ -104,24 +87,24 @@ export function transactions(events: Table): Transaction[] {
     tx.events++;
     tx.lastSeq = seq;
     tx.endNs = end;
-    if ((SEND.has(name) || moved) && ret > 0n) {
+    if ((sendsData(name) || moved) && ret > 0n) {
       // What the service sends is the request of a call it makes, the response of one it serves.
       if (!tx.bytesSent) {
-        const sent = moved ?? payload(name, inC.get(i) as Uint8Array);
+        const sent = moved ?? payloadOf(name, inC.get(i) as Uint8Array, true, Number(ret));
         if (tx.kind === 'outgoing') tx.request = preview(sent);
         else tx.response = preview(sent);
       }
       tx.bytesSent += Number(ret);
-    } else if (RECV.has(name) && ret > 0n) {
+    } else if (receivesData(name) && ret > 0n) {
       if (!tx.bytesReceived) {
-        if (tx.kind === 'outgoing') tx.response = preview(payload(name, outC.get(i) as Uint8Array));
-        else tx.request = preview(payload(name, outC.get(i) as Uint8Array));
+        if (tx.kind === 'outgoing') tx.response = preview(payloadOf(name, outC.get(i) as Uint8Array, false, Number(ret)));
+        else tx.request = preview(payloadOf(name, outC.get(i) as Uint8Array, false, Number(ret)));
       }
       tx.bytesReceived += Number(ret);
-    } else if (ret < 0n && name !== 'connect' && tx.outcome === 'no answer') {
-      tx.outcome = `${name}: ${ERRNO[Number(-ret)] ?? `errno ${-ret}`}`;
+    } else if (ret < 0n && row?.handler !== 'connect' && tx.outcome === 'no answer') {
+      tx.outcome = `${name}: ${errnoLabel(Number(-ret)) ?? `errno ${-ret}`}`;
     }
-    if (name === 'close') open.delete(`${pid}:${fd}`);
+    if (row?.fdEffect === 'closes') open.delete(`${pid}:${fd}`);
   }
   // An outgoing call is answered when bytes come back; an accepted one when the service replies.
   for (const tx of all) {

@@ -33,28 +33,9 @@ export interface EngineHandle {
 }
 
 /** One row of the engine's syscall table (native/syscalls.cc). */
-export interface SyscallRow {
-  /** x86-64 syscall number. */
-  nr: number;
-  name: string;
-  /** What replay does with it: untraced (never stopped), emulated (served from the log),
-   * executed (run for real), denied (fails with ENOSYS). */
-  cls: 'untraced' | 'emulated' | 'executed' | 'denied';
-  /** Number of real arguments. */
-  nargs: number;
-  /** Index of its first fd argument, path argument and dirfd argument, or -1. */
-  fdArg: number;
-  pathArg: number;
-  dirfdArg: number;
-  /** How it changes the fd table. */
-  fdEffect: 'none' | 'uses' | 'creates' | 'accepts' | 'pair' | 'dups' | 'closes';
-  /** How many buffers its data_out holds (each after its u32 length when more than one). */
-  outParts: number;
-  /** The data_out part holding bytes it moved inside the kernel (sendfile, splice...), or -1. */
-  movedPart: number;
-  /** The fd argument those moved bytes go to (the event's resource), or -1. */
-  movedTo: number;
-}
+/** A row of the engine's syscall table, in the table's own words (src/events/syscall-types.ts).
+ * Read only by scripts/gen-syscall-table.js; TypeScript reads the generated view. */
+export type SyscallRow = import('../events/syscall-types').SyscallInfo;
 
 export interface NativeAddon {
   /**

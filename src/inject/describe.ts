@@ -1,5 +1,5 @@
 // One English sentence per injection, for notebooks, tables and run reports.
-import { errnoByNumber } from './errno';
+import { errnoByNumber } from '../events/errno';
 import type { Injection, Selector, When } from './types';
 
 /** 500 µs, 250 ms, 1.5 s, 3 s, 2 min 30 s. */

@@ -1,7 +1,7 @@
 // Validators of the fields of an injection, shared by the parser and the builders so that both
 // accept and reject exactly the same values. Each throws FieldError with the position of the
 // problem inside the field.
-import { errnoByName, errnoByNumber, errnoNames, closestName, signalByName, signalByNumber, signalNames, MAX_ERRNO, type NamedNumber } from './errno';
+import { errnoByName, errnoByNumber, errnoNames, closestName, signalByName, signalByNumber, signalNames, MAX_ERRNO, type NamedNumber } from '../events/errno';
 import { FieldError } from './errors';
 import { TIMEOUT_SYSCALLS, type TimeUnit, type TimeoutSyscall, type TimeoutTarget, type When } from './types';
 

@@ -20,5 +20,5 @@ export {
   type ConfigChange,
   type ConfigRewrite,
 } from './rewrite';
-export { errnoByName, errnoByNumber, errnoNames, signalByName, signalByNumber, signalNames, type NamedNumber } from './errno';
+export { errnoByName, errnoByNumber, errnoNames, signalByName, signalByNumber, signalNames, type NamedNumber } from '../events/errno';
 export { syscallRows, SYSCALL_CLASS_NAMES } from './syscalls';

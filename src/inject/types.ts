@@ -103,6 +103,7 @@
 // syscall). On one call: delays add up; signals are delivered on entry, in list order; when more
 // than one fail matches, the first in list order decides the result (the others still count the
 // call). Each injection counts its own occurrences (select.when).
+import { timeoutSyscalls } from '../events/syscalls';
 export type TimeUnit = 'ns' | 'us' | 'ms' | 's';
 
 /** strace's when=first[..last][+step]: which of the matching calls are hit (1-based). */
@@ -172,9 +173,10 @@ export interface LatencyInjection extends Base {
   us: number;
 }
 
-/** The wait syscalls (and socket options) whose timeout a `syscall:` target changes. */
-export const TIMEOUT_SYSCALLS = ['poll', 'ppoll', 'select', 'pselect6', 'epoll_wait', 'epoll_pwait', 'epoll_pwait2', 'SO_RCVTIMEO', 'SO_SNDTIMEO'] as const;
-export type TimeoutSyscall = (typeof TIMEOUT_SYSCALLS)[number];
+/** What a timeout injection can change: a call with a timeout argument in the syscall table
+ * (poll, select, epoll_wait and their variants), or a socket's receive or send timeout. */
+export const TIMEOUT_SYSCALLS: readonly string[] = [...timeoutSyscalls(), 'SO_RCVTIMEO', 'SO_SNDTIMEO'];
+export type TimeoutSyscall = string;
 
 export type TimeoutTarget =
   | { type: 'env'; name: string }

@@ -11,6 +11,7 @@ import { CHART_CONFIG, VEGA_LITE_SCHEMA } from './style';
 import type { Table } from 'apache-arrow';
 import { transactions as findTransactions, type Transaction } from '../analysis/transactions';
 import { formatRet } from './classes';
+import { actsOnFd, failureIsAnswer, payloadOf, receivesData, sendsData, syscallByName, waitsForReady } from '../events/syscalls';
 import { bytesPreview, eventColumns, formatMs, isFailure, round3, type EventColumns } from './columns';
 
 export type NodeKind = 'process' | 'thread' | 'endpoint' | 'file' | 'files' | 'stdio' | 'pipe';
@@ -87,35 +88,12 @@ export interface CausalOptions {
   waitMinMs?: number;
 }
 
-const SEND = new Set(['write', 'writev', 'send', 'sendto', 'sendmsg', 'sendmmsg', 'pwrite64', 'pwritev', 'pwritev2']);
-const RECV = new Set(['read', 'readv', 'recv', 'recvfrom', 'recvmsg', 'recvmmsg', 'pread64', 'preadv', 'preadv2']);
-const WAITS = new Set(['poll', 'ppoll', 'select', 'pselect6', 'epoll_wait', 'epoll_pwait', 'epoll_pwait2']);
-const FORKS = new Set(['clone', 'clone3', 'fork', 'vfork']);
-/** Calls whose first argument is the fd they act on. */
-const FD_CALLS = new Set([
-  ...SEND,
-  ...RECV,
-  'close', 'shutdown', 'connect', 'accept', 'accept4', 'bind', 'listen', 'getsockname', 'getpeername', 'setsockopt', 'getsockopt',
-  'fstat', 'fcntl', 'ioctl', 'lseek', 'fsync', 'fdatasync', 'ftruncate', 'getdents64', 'flock', 'sendfile', 'fadvise64',
-]);
-const FD_CREATORS = new Set(['socket', 'open', 'openat', 'openat2', 'creat', 'accept', 'accept4', 'dup', 'dup2', 'dup3', 'memfd_create', 'eventfd', 'eventfd2', 'timerfd_create', 'epoll_create', 'epoll_create1', 'signalfd', 'signalfd4']);
-// Calls whose data column holds several buffers, each after its u32 length: the payload is the first.
-const MULTI_PART = new Set(['sendto', 'recvfrom', 'sendmsg', 'recvmsg']);
-/** Calls a program makes to find its way (the loader, stdio buffering): not worth an error edge each. */
-const QUIET_FAILURES = new Set(['access', 'faccessat', 'faccessat2', 'newfstatat', 'stat', 'lstat', 'statx', 'readlink', 'readlinkat', 'ioctl', 'rt_sigreturn', 'futex', 'restart_syscall']);
-
 function resourceKind(r: string): NodeKind | null {
   if (/^(tcp6?|udp6?|unix):/.test(r)) return 'endpoint';
   if (r === 'stdout' || r === 'stderr' || r === 'stdin' || r.startsWith('tty')) return 'stdio';
   if (r.startsWith('file:')) return 'file';
   if (r.startsWith('pipe:') || r.startsWith('fifo:')) return 'pipe';
   return null;
-}
-
-function payload(name: string, bytes: Uint8Array): Uint8Array {
-  if (!MULTI_PART.has(name) || bytes.length < 4) return bytes;
-  const len = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).readUInt32LE(0);
-  return bytes.subarray(4, 4 + len);
 }
 
 function formatBytes(n: number): string {
@@ -267,13 +245,15 @@ export function causalGraph(events: Table, opts: CausalOptions = {}): CausalGrap
       continue;
     }
     if (kind !== 'syscall') continue;
+    const row = syscallByName(name);
+    const fdEffect = row?.fdEffect ?? 'none';
 
     // The fd table: which resource each fd of a process designates.
     const fdKey = (fd: bigint | number): string => `${pid}:${fd}`;
-    if (FD_CREATORS.has(name) && ret >= 0n && r) fds.set(fdKey(ret), r);
-    else if (r && FD_CALLS.has(name) && name !== 'close') fds.set(fdKey(c.arg(i, 0)), r);
+    if ((fdEffect === 'creates' || fdEffect === 'accepts' || fdEffect === 'dups') && ret >= 0n && r) fds.set(fdKey(ret), r);
+    else if (r && actsOnFd(name) && fdEffect !== 'closes') fds.set(fdKey(c.arg(i, 0)), r);
 
-    if (name === 'execve' || name === 'execveat') {
+    if (row?.special === 'execve') {
       if (!failed && r.startsWith('file:')) exeName.set(pid, basename(r.slice(5)));
       const lane = laneOf(i);
       const n = nodes.get(lane);
@@ -282,7 +262,7 @@ export function causalGraph(events: Table, opts: CausalOptions = {}): CausalGrap
       if (file) add(i, 'exec', lane, file, failed ? `execve ${formatRet(ret)}` : `execve ${basename(r.slice(5))}`, { failed });
       continue;
     }
-    if (FORKS.has(name)) {
+    if (row?.special === 'clone') {
       const lane = laneOf(i);
       if (failed) {
         add(i, 'fork', lane, lane, `${name} ${formatRet(ret)}`, { failed });
@@ -297,24 +277,24 @@ export function causalGraph(events: Table, opts: CausalOptions = {}): CausalGrap
       continue;
     }
 
-    const res = r || (FD_CALLS.has(name) ? fds.get(fdKey(c.arg(i, 0))) ?? '' : '');
+    const res = r || (actsOnFd(name) ? fds.get(fdKey(c.arg(i, 0))) ?? '' : '');
     const rk = resourceKind(res);
-    if (name === 'connect' && rk === 'endpoint') {
+    if (row?.handler === 'connect' && rk === 'endpoint') {
       const lane = laneOf(i);
       const to = resourceNode(res, c.seq[i]) as string;
       const inProgress = ret === -115n;
       add(i, 'connect', lane, to, failed && !inProgress ? `connect ${formatRet(ret).replace(/^-\d+ /, '')}` : 'connect', { failed: failed && !inProgress });
       continue;
     }
-    if ((name === 'accept' || name === 'accept4') && rk === 'endpoint' && ret >= 0n) {
+    if (fdEffect === 'accepts' && rk === 'endpoint' && ret >= 0n) {
       add(i, 'accept', resourceNode(res, c.seq[i]) as string, laneOf(i), 'accept');
       continue;
     }
-    if (WAITS.has(name)) {
+    if (waitsForReady(name)) {
       if (c.durMs[i] < waitMin && !failed) continue;
       // poll's data holds its pollfd array: 8 bytes per fd, the fd first.
       let target = r;
-      if (!target && (name === 'poll' || name === 'ppoll')) {
+      if (!target && (row?.handler === 'poll' || row?.handler === 'ppoll')) {
         const d = c.dataIn(i);
         for (let k = 0; k + 8 <= d.length && !target; k += 8) {
           const fd = Buffer.from(d.buffer, d.byteOffset + k, 4).readInt32LE(0);
@@ -328,8 +308,8 @@ export function causalGraph(events: Table, opts: CausalOptions = {}): CausalGrap
       add(i, 'wait', from, lane, `${name} waited ${formatMs(c.durMs[i])} → ${what}`, { failed: failed || timedOut });
       continue;
     }
-    if (name === 'close' || name === 'shutdown') {
-      if (name === 'close') fds.delete(fdKey(c.arg(i, 0)));
+    if (fdEffect === 'closes' || row?.handler === 'shutdown') {
+      if (fdEffect === 'closes') fds.delete(fdKey(c.arg(i, 0)));
       if (rk === 'endpoint') {
         add(i, 'close', laneOf(i), resourceNode(res, c.seq[i]) as string, name);
         closedAt.set(res, c.startMs[i] + c.durMs[i]);
@@ -337,12 +317,12 @@ export function causalGraph(events: Table, opts: CausalOptions = {}): CausalGrap
       // A file's close counts among its calls (below); other closes are not worth an edge.
       if (rk !== 'file') continue;
     }
-    if ((rk === 'endpoint' || rk === 'pipe' || rk === 'stdio') && (SEND.has(name) || RECV.has(name))) {
+    if ((rk === 'endpoint' || rk === 'pipe' || rk === 'stdio') && (sendsData(name) || receivesData(name))) {
       const lane = laneOf(i);
       const target = resourceNode(res, c.seq[i]) as string;
-      const sending = SEND.has(name);
+      const sending = sendsData(name);
       const n = ret > 0n ? Number(ret) : 0;
-      const data = payload(name, sending ? c.dataIn(i) : c.dataOut(i));
+      const data = payloadOf(name, sending ? c.dataIn(i) : c.dataOut(i), sending);
       const preview = n > 0 ? ` “${bytesPreview(data.subarray(0, n), 28)}”` : '';
       const kindOf: EdgeKind = rk === 'stdio' ? (sending ? 'output' : 'input') : sending ? 'send' : 'receive';
       const text = failed ? `${name} ${formatRet(ret)}` : `${formatBytes(n)}${preview}`;
@@ -350,13 +330,15 @@ export function causalGraph(events: Table, opts: CausalOptions = {}): CausalGrap
       if (e.calls > 1) e.label = `${e.calls} ${sending ? 'writes' : 'reads'}, ${formatBytes(e.bytes)}`;
       continue;
     }
-    if (rk === 'file' || (rk === null && failed && (name.startsWith('open') || name === 'access' || name === 'creat'))) {
+    // A failed call that names a path and has no resource: an open, or an access check.
+    const namesFile = row !== undefined && row.pathArg >= 0 && (fdEffect === 'creates' || (row.traits.includes('probe') && row.nOut === 0));
+    if (rk === 'file' || (rk === null && failed && namesFile)) {
       const lane = laneOf(i);
       const target = resourceNode(res, c.seq[i]);
       if (!target) continue;
       const key = `${lane}\0${target}`;
       const f = fileEdges.get(key);
-      const n = ret > 0n && (SEND.has(name) || RECV.has(name)) ? Number(ret) : 0;
+      const n = ret > 0n && (sendsData(name) || receivesData(name)) ? Number(ret) : 0;
       if (!f) {
         const created = add(i, 'file', lane, target, failed ? `${name} ${formatRet(ret).replace(/^-\d+ /, '')}` : name, { bytes: n, failed });
         fileEdges.set(key, { edge: created, names: [name] });
@@ -374,7 +356,7 @@ export function causalGraph(events: Table, opts: CausalOptions = {}): CausalGrap
       }
       continue;
     }
-    if (failed && !QUIET_FAILURES.has(name)) {
+    if (failed && !failureIsAnswer(name)) {
       const lane = laneOf(i);
       const key = `${lane}\0${name}\0${ret}`;
       const e = errorEdges.get(key);

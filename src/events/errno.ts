@@ -222,6 +222,18 @@ export function errnoByNumber(n: number): NamedNumber | undefined {
   return errnos.byNumber.get(n);
 }
 
+// Values the kernel uses inside a syscall that is restarted (include/linux/errno.h): never
+// returned to a program, but a recording taken at the stop where a signal interrupts the call
+// shows them. Named for display only; an injection cannot use them.
+const KERNEL_INTERNAL: Readonly<Record<number, string>> = {
+  512: 'ERESTARTSYS', 513: 'ERESTARTNOINTR', 514: 'ERESTARTNOHAND', 515: 'ENOIOCTLCMD', 516: 'ERESTART_RESTARTBLOCK',
+};
+
+/** The name to show for errno `n`: its errno name, a kernel-internal restart code, or undefined. */
+export function errnoLabel(n: number): string | undefined {
+  return errnos.byNumber.get(n)?.name ?? KERNEL_INTERNAL[n];
+}
+
 /** Every errno name, aliases included. */
 export function errnoNames(): string[] {
   return [...errnos.byName.keys()];
