@@ -197,6 +197,8 @@ int main() {
                 rb::json_str(std::string("could not create a network namespace for the replay (") + strerror(errno) +
                              "); network syscalls are still emulated, none reaches the network") + "}");
   }
+  if (!rb::tsc_traps())
+    out.message("{\"type\":\"warning\",\"code\":\"tsc_untrapped\",\"message\":" + rb::json_str(rb::kTscUntrappedWarning) + "}");
   int cpu = -1;
   (void)rb::original_cpu_mask();
   if (cfg.spawn.pin) {

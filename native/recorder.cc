@@ -196,6 +196,10 @@ class Recorder : public Tool {
       mask.resize(static_cast<size_t>(ret), '\0');
       t.write_mem(ev.args[2], mask.data(), mask.size());
       ev.data_out = mask;
+    } else if (s.special == Special::Execve && ret == 0) {
+      auto r = exec_random_.find(t.pid());
+      if (r != exec_random_.end()) ev.data_out = std::move(r->second);
+      exec_random_.erase(t.pid());
     } else {
       ev.data_out = capture_out(t, s, ev.args, ret);
     }
@@ -246,14 +250,9 @@ class Recorder : public Tool {
   }
 
   void on_exec(Thread& t) override {
-    if (!tsc_warned_ && !tsc_traps()) {
-      tsc_warned_ = true;
-      out_.message("{\"type\":\"warning\",\"code\":\"tsc_not_trapped\",\"message\":" +
-                   json_str("this machine does not trap the time-stamp counter (its hypervisor answers rdtsc "
-                            "itself): counter reads are not recorded, and a replay of a service that reads it "
-                            "(rdtsc/rdtscp) sees other values and may diverge") + "}");
-    }
     pid_t pid = t.tid();
+    // The kernel's random bytes for the new image: the execve event's data_out.
+    if (t.at_random()) exec_random_[t.pid()] = t.read_bytes(t.at_random(), 16);
     std::string exe = readlink_str("/proc/" + std::to_string(pid) + "/exe");
     report_file(exe, "exe", "/proc/" + std::to_string(pid) + "/exe");
     // The kernel mapped the ELF interpreter too, without a syscall we could see.
@@ -480,9 +479,9 @@ class Recorder : public Tool {
   Output& out_;
   RecordOptions opts_;
   std::map<pid_t, FdTable> fds_;  // per process
+  std::map<pid_t, std::string> exec_random_;  // AT_RANDOM of an exec whose exit stop is to come
   std::set<std::string> files_;
   std::set<std::string> moved_warned_;  // syscalls whose moved bytes could not be read
-  bool tsc_warned_ = false;
   static constexpr uint64_t kMaxMoved = 256u << 20;
   CopyDir copies_{opts_.capture_dir};
   struct Pending {

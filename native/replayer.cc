@@ -74,12 +74,6 @@ class Replayer : public Tool {
       base_wall_ = t0_;
       last_progress_ns_ = t0_;
       if (opts_.start_paused) pause("start");
-      size_t reads = static_cast<size_t>(std::count_if(opts_.log.begin(), opts_.log.end(), [](const Event& e) { return e.kind == kInstruction; }));
-      if (reads > 0 && !tsc_traps())
-        out_.message("{\"type\":\"warning\",\"code\":\"tsc_not_trapped\",\"message\":" +
-                     json_str("the recording served " + std::to_string(reads) + " time-stamp counter reads, but this "
-                              "machine does not trap rdtsc (its hypervisor answers it): the program reads live "
-                              "values instead and the replay may diverge") + "}");
       if (!opts_.log.empty()) map(opts_.log.front().tid, t.tid());  // the leader
     }
     if (running_ == t.tid()) running_ = -1;
@@ -131,7 +125,15 @@ class Replayer : public Tool {
     out_.message(error_json("unsupported", message));
   }
 
-  void on_exec(Thread& t) override { scratch_.erase(t.pid()); }
+  // The new image gets the recorded AT_RANDOM bytes (the execve event's data_out), so what a
+  // runtime seeds from them (Go's scheduler and map hashes) takes the recorded paths.
+  void on_exec(Thread& t) override {
+    scratch_.erase(t.pid());
+    auto r = exec_random_.find(t.pid());
+    if (r == exec_random_.end()) return;
+    if (r->second.size() == 16 && t.at_random()) t.write_mem(t.at_random(), r->second.data(), 16);
+    exec_random_.erase(r);
+  }
 
   // Only the signals the log says were delivered reach the program, where they were delivered:
   // those the replayer sends (deliver_signal) get their recorded siginfo back. A fault is the
@@ -892,7 +894,10 @@ class Replayer : public Tool {
     if (real) {
       // Runs for real: memory, signals, exit, exec, threads, fd duplication on placeholders.
       // Its return is watched, so the thread waits for the token before running on.
-      if (s.special == Special::Execve) scratch_.erase(t.pid());
+      if (s.special == Special::Execve) {
+        scratch_.erase(t.pid());
+        exec_random_[t.pid()] = e.data_out;
+      }
       if (s.special == Special::Clone) clone_of_[t.tid()] = e.ret;
       if (s.special == Special::Clone || s.special == Special::Wait) h.serving = &e;
       if (s.special == Special::Wait) translate_wait_args(t, e);
@@ -1271,6 +1276,7 @@ class Replayer : public Tool {
   bool finished_ = false;
   std::map<pid_t, Held> held_;                  // real tid -> where it is stopped
   pid_t running_ = -1;                          // the thread running userspace now (the token)
+  std::map<pid_t, std::string> exec_random_;    // recorded AT_RANDOM of an exec under way
   pid_t exiting_ = -1;                          // a thread whose exit the schedule waits for
   std::map<pid_t, pid_t> rec_to_real_, real_to_rec_;
   std::map<pid_t, std::deque<const Event*>> signals_;  // real tid -> recorded signals sent to it

@@ -75,39 +75,43 @@ void on_own_segv(int, siginfo_t* info, void* uc) {
 
 }  // namespace
 
-namespace {
-bool g_tsc_traps = false;
-}  // namespace
-
 void trap_own_tsc() {
   struct sigaction sa = {};
   sa.sa_sigaction = on_own_segv;
   sa.sa_flags = SA_SIGINFO;
   sigaction(SIGSEGV, &sa, nullptr);
-  if (prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0) != 0) return;
-  // Some hypervisors answer rdtsc/rdtscp themselves and ignore the guest's CR4.TSD (measured: an
-  // AMD EPYC virtual machine): the flag is accepted and nothing faults. One read tells: it faults
-  // (on_own_segv lifts the trap) only where trapping works.
-  t_tsc_trapped = true;
-  volatile uint64_t probe = __rdtsc();
-  (void)probe;
-  g_tsc_traps = !t_tsc_trapped;
-  if (g_tsc_traps) {
-    prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0);
-    t_tsc_trapped = true;
-  } else {
-    prctl(PR_SET_TSC, PR_TSC_ENABLE, 0, 0, 0);
-    t_tsc_trapped = false;
-  }
+  if (prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0) == 0) t_tsc_trapped = true;
 }
-
-bool tsc_traps() { return g_tsc_traps; }
 
 void allow_tsc() {
   // A new thread inherits the kernel's flag, not this thread_local: always ask.
   prctl(PR_SET_TSC, PR_TSC_ENABLE, 0, 0, 0);
   t_tsc_trapped = false;
 }
+
+bool tsc_traps() {
+  static const bool traps = [] {
+    pid_t child = fork();
+    if (child < 0) return true;  // cannot tell: assume the kernel does what it says
+    if (child == 0) {
+      signal(SIGSEGV, SIG_DFL);
+      if (prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0) != 0) _exit(2);
+      volatile uint64_t v = __rdtsc();
+      (void)v;
+      _exit(0);
+    }
+    int status = 0;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV;
+  }();
+  return traps;
+}
+
+const char* const kTscUntrappedWarning =
+    "this machine does not trap rdtsc (PR_SET_TSC is set, but the hypervisor ignores CR4.TSD): "
+    "time-stamp counter reads are neither recorded nor served, so a program whose path depends "
+    "on them (Go seeds its scheduler's random numbers from the counter) may diverge in replay";
 
 uint64_t read_tsc(bool rdtscp, uint32_t& aux) {
   bool trapped = t_tsc_trapped;
@@ -434,9 +438,12 @@ std::vector<char*> c_strings(const std::vector<std::string>& v) {
   return out;
 }
 
-// Hide the vDSO from the new image: turn AT_SYSINFO_EHDR into AT_IGNORE in the auxiliary
-// vector, so libc makes real clock syscalls, which we trap.
-bool disable_vdso(Thread& t) {
+// Reads the new image's auxiliary vector: hides the vDSO (AT_SYSINFO_EHDR becomes AT_IGNORE,
+// so libc makes real clock syscalls, which we trap) and notes where AT_RANDOM's 16 bytes are
+// (the kernel's fresh random bytes for every exec: Go seeds its scheduler and map hashes from
+// them, so they are part of the recording).
+bool read_auxv(Thread& t, uint64_t& at_random) {
+  at_random = 0;
   if (!t.load_regs()) return false;
   uint64_t sp = t.regs().rsp;
   uint64_t argc = 0;
@@ -449,9 +456,10 @@ bool disable_vdso(Thread& t) {
     uint64_t pair[2];
     if (!t.read_mem(p, pair, 16)) return false;
     if (pair[0] == AT_NULL) return true;
+    if (pair[0] == AT_RANDOM) at_random = pair[1];
     if (pair[0] == AT_SYSINFO_EHDR) {
       uint64_t ignore[2] = {AT_IGNORE, 0};
-      return t.write_mem(p, ignore, 16);
+      if (!t.write_mem(p, ignore, 16)) return false;
     }
   }
   return true;
@@ -709,7 +717,7 @@ bool Tracer::loop(Tool& tool, std::string& error) {
       t.awaiting_exit_ = false;
       resume(t, was_awaiting && t.load_regs() ? tool.on_syscall_exit(t) : Resume::Continue);
     } else if (sig == SIGTRAP && event == PTRACE_EVENT_EXEC) {
-      disable_vdso(t);
+      read_auxv(t, t.at_random_);
       if (t.load_regs()) tool.on_exec(t);
       resume(t, t.awaiting_exit_ ? Resume::ToExit : Resume::Continue);
     } else if (sig == SIGTRAP && (event == PTRACE_EVENT_CLONE || event == PTRACE_EVENT_FORK ||

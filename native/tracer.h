@@ -34,12 +34,13 @@ int64_t stop_ns();
 // allow_tsc() lifts it for them.
 void trap_own_tsc();
 void allow_tsc();
-// Whether rdtsc faults here under PR_TSC_SIGSEGV (known once trap_own_tsc ran). Where it does
-// not, the hypervisor answers the instruction itself: a service's counter reads are neither
-// recorded nor served, and the tools say so.
-bool tsc_traps();
 // The time-stamp counter (and, for rdtscp, IA32_TSC_AUX), read from a thread that traps rdtsc.
 uint64_t read_tsc(bool rdtscp, uint32_t& aux);
+// Whether PR_TSC_SIGSEGV makes rdtsc fault on this machine (asked once, of a child). Some
+// hypervisors ignore the guest's CR4.TSD: there counter reads cannot be recorded or served.
+bool tsc_traps();
+// The warning a recording or replay gives where tsc_traps() is false.
+extern const char* const kTscUntrappedWarning;
 
 // Async-signal-safe: the stop loop kills and reaps the tracee, then returns as on its exit.
 void request_stop();
@@ -75,6 +76,8 @@ class Thread {
   void set_arg(int idx, uint64_t value);
   int64_t syscall_ret() const { return static_cast<int64_t>(regs_.rax); }
   uint64_t ip() const { return regs_.rip; }
+  // The address of the 16 AT_RANDOM bytes of the image it last exec'd (0: unknown).
+  uint64_t at_random() const { return at_random_; }
 
   bool read_mem(uint64_t addr, void* buf, size_t len);
   std::string read_bytes(uint64_t addr, size_t len);
@@ -115,6 +118,7 @@ class Thread {
   pid_t pid_;
   user_regs_struct regs_{};
   uint64_t clone_flags_ = 0;    // of the clone/fork/vfork it is in (set at its seccomp stop)
+  uint64_t at_random_ = 0;      // where its image's AT_RANDOM bytes are (set at exec)
   bool awaiting_exit_ = false;  // resumed with PTRACE_SYSCALL to see the syscall return
   bool fresh_ = false;          // a new thread whose initial SIGSTOP is still to come
 };

@@ -48,14 +48,16 @@ export interface RecordOpts {
   env: NodeJS.ProcessEnv;
   cwd: string;
   store: EventStore;
-  /** Filled with the recording's warnings. */
-  warnings?: string[];
 }
 
 export async function recordOnly(o: RecordOpts): Promise<EventRow[]> {
+  return (await recordWithWarnings(o)).events;
+}
+
+/** Records, and returns the recording's events with the warnings the recorder gave. */
+export async function recordWithWarnings(o: RecordOpts): Promise<{ events: EventRow[]; warnings: string[] }> {
   const r = await record({ incident: o.incident, command: o.command, env: o.env, cwd: o.cwd, store: o.store });
-  o.warnings?.push(...r.warnings);
-  return rows(o.store.events(o.incident));
+  return { events: await rows(o.store.events(o.incident)), warnings: r.warnings };
 }
 
 /** Replays a recorded incident at speed 'max' and compares it with its recording. */
