@@ -156,7 +156,8 @@ describe('no external contact', () => {
 
   it('runs replays in a network namespace of their own', async () => {
     const r = await replay('pay-timeout', { store, speed: 'max', ephemeral: true });
-    expect(r.warnings).toEqual([]); // the namespace could be made (root here)
+    // The namespace could be made (root here); a machine that cannot trap rdtsc warns of that.
+    expect(r.warnings.filter((w) => !/does not trap rdtsc/.test(w))).toEqual([]);
     expect(r.reproduced).toBe(true);
   });
 });
