@@ -135,3 +135,39 @@ describe('process and thread ids in arguments', () => {
     expect(run.reproduced).toBe(true);
   });
 });
+
+describe('real runtimes', () => {
+  const hasJava = fs.existsSync('/usr/bin/java') && fs.existsSync('/usr/bin/javac');
+
+  it.skipIf(!hasJava)('a JVM: its perf file (/tmp/hsperfdata_*) is stored, and the replay names its threads by recorded ids', async () => {
+    const dir = path.join(tmp, 'java');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(
+      path.join(dir, 'Hello.java'),
+      'public class Hello { public static void main(String[] a) { System.out.println("hello from the JVM"); } }\n',
+    );
+    execFileSync('/usr/bin/javac', ['Hello.java'], { cwd: dir, stdio: 'pipe' });
+    const rec = await record({ incident: 'jvm', command: ['/usr/bin/java', '-cp', dir, 'Hello'], env: ENV, cwd: dir, store });
+    expect(rec.incident.exit_code).toBe(0);
+    const perf = Object.entries(rec.incident.files).filter(([p]) => p.startsWith('/tmp/hsperfdata_'));
+    expect(perf.length, 'the JVM mapped its perf file').toBeGreaterThan(0);
+    for (const [p, sha] of perf) expect(sha, p).toMatch(/^[0-9a-f]{64}$/);
+    const run = await replay('jvm', { store, speed: 'max', ephemeral: true });
+    expect(run.divergence, run.divergence?.reason).toBeNull();
+    expect(run.stdout.toString()).toBe('hello from the JVM\n');
+  });
+
+  it('node worker_threads: the worker is named by its real tid in replay (sched_getaffinity)', async () => {
+    const script = path.join(tmp, 'worker.js');
+    fs.writeFileSync(
+      script,
+      "const { Worker, isMainThread, parentPort } = require('node:worker_threads');\n" +
+        "if (isMainThread) new Worker(__filename).on('message', (m) => console.log('worker said', m));\n" +
+        'else parentPort.postMessage(42);\n',
+    );
+    await record({ incident: 'node-worker', command: [process.execPath, script], env: ENV, cwd: tmp, store });
+    const run = await replay('node-worker', { store, speed: 'max', ephemeral: true });
+    expect(run.divergence, run.divergence?.reason).toBeNull();
+    expect(run.stdout.toString()).toBe('worker said 42\n');
+  });
+});
