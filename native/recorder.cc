@@ -85,6 +85,33 @@ std::string peer_of(pid_t pid, int fd) {
   return out;
 }
 
+// What a pipe of the tracee holds now, without taking it out: the pipe, opened for reading
+// through /proc (either end of it), is tee'd into a pipe of ours as large as it. Empty when `fd`
+// is not a pipe.
+std::string peek_pipe(pid_t tid, int fd) {
+  struct stat st;
+  std::string link = "/proc/" + std::to_string(tid) + "/fd/" + std::to_string(fd);
+  if (stat(link.c_str(), &st) != 0 || !S_ISFIFO(st.st_mode)) return {};
+  int local = open(link.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (local < 0) return {};
+  std::string out;
+  int p[2];
+  if (pipe2(p, O_NONBLOCK | O_CLOEXEC) == 0) {
+    int size = fcntl(local, F_GETPIPE_SZ);
+    if (size > 0) fcntl(p[1], F_SETPIPE_SZ, size);
+    ssize_t n = tee(local, p[1], static_cast<size_t>(size > 0 ? size : 65536), SPLICE_F_NONBLOCK);
+    if (n > 0) {
+      out.resize(static_cast<size_t>(n));
+      ssize_t got = read(p[0], out.data(), out.size());
+      out.resize(got > 0 ? static_cast<size_t>(got) : 0);
+    }
+    close(p[0]);
+    close(p[1]);
+  }
+  close(local);
+  return out;
+}
+
 class Recorder : public Tool {
  public:
   Recorder(Output& out, const RecordOptions& opts) : out_(out), opts_(opts) {}
@@ -111,7 +138,9 @@ class Recorder : public Tool {
       return Resume::Continue;
     }
     if (s.cls == Class::Denied) t.emulate(-ENOSYS);
-    pending_[t.tid()] = Pending{std::move(ev), &s};
+    // A copy out of a pipe consumes what it moves: look at the pipe first (moved_bytes).
+    std::string peeked = s.flow == Flow::Copy ? peek_pipe(t.tid(), static_cast<int>(args[s.arg_with(ArgRole::CopySrc)])) : "";
+    pending_[t.tid()] = Pending{std::move(ev), &s, std::move(peeked)};
     grant();
     return Resume::ToExit;
   }
@@ -185,6 +214,7 @@ class Recorder : public Tool {
     if (it == pending_.end()) return;
     Event ev = std::move(it->second.ev);
     const SyscallSpec& s = *it->second.spec;
+    std::string peeked = std::move(it->second.peeked);
     pending_.erase(it);
     int64_t ret = t.syscall_ret();
     late_.on_return(t.tid(), ret, late_resource_of(t.pid()));  // what the call closed starts lingering
@@ -205,7 +235,7 @@ class Recorder : public Tool {
     }
     if (s.moved_part >= 0 && ret > 0) {
       std::vector<std::string> parts = split_parts(ev.data_out, s.n_out);
-      parts[static_cast<size_t>(s.moved_part)] = moved_bytes(t, s, ev.args, ret);
+      parts[static_cast<size_t>(s.moved_part)] = moved_bytes(t, s, ev.args, ret, peeked);
       ev.data_out = join_parts(parts);
     }
     ev.resource = resource_after(t, s, ev);
@@ -343,9 +373,11 @@ class Recorder : public Tool {
 
   // The `ret` bytes a sendfile, splice, tee or copy_file_range moved inside the kernel, read
   // back from whichever end is a regular file (the source first) at the offset the call used:
-  // that end's offset argument after the call, or its fd's position, minus `ret`. Between pipes
-  // and sockets the bytes are gone: empty, and a warning says so once per syscall.
-  std::string moved_bytes(Thread& t, const SyscallSpec& s, const uint64_t* a, int64_t ret) {
+  // that end's offset argument after the call, or its fd's position, minus `ret`. Else from a
+  // pipe: the source pipe's first `ret` bytes as peeked at the call's entry, or the last `ret`
+  // bytes the destination pipe holds now. Otherwise (a reader emptied the pipe first) the bytes
+  // are gone: empty, and a warning says so once per syscall.
+  std::string moved_bytes(Thread& t, const SyscallSpec& s, const uint64_t* a, int64_t ret, const std::string& peeked) {
     const uint64_t n = std::min<uint64_t>(static_cast<uint64_t>(ret), kMaxMoved);
     for (int end : {s.arg_with(ArgRole::CopySrc), s.arg_with(ArgRole::CopyDst)}) {
       std::string fd = "/proc/" + std::to_string(t.tid()) + "/fd/" + std::to_string(static_cast<int>(a[end]));
@@ -371,10 +403,13 @@ class Recorder : public Tool {
       bytes.resize(static_cast<size_t>(got));
       return bytes;
     }
+    if (peeked.size() >= n) return peeked.substr(0, n);
+    std::string dst = peek_pipe(t.tid(), static_cast<int>(a[s.arg_with(ArgRole::CopyDst)]));
+    if (dst.size() >= n) return dst.substr(dst.size() - n);
     if (moved_warned_.insert(s.name).second)
       out_.message("{\"type\":\"warning\",\"code\":\"moved_unread\",\"message\":" +
-                   json_str(std::string(s.name) + " moved bytes inside the kernel between ends that are not files "
-                            "(pipes, sockets): they cannot be read back, so outputs and transactions of this "
+                   json_str(std::string(s.name) + " moved bytes inside the kernel that could not be read back (neither end a file, and "
+                            "the pipe end already emptied by its reader), so outputs and transactions of this "
                             "recording do not show them") + "}");
     return {};
   }
@@ -487,6 +522,7 @@ class Recorder : public Tool {
   struct Pending {
     Event ev;
     const SyscallSpec* spec;
+    std::string peeked;  // a copy's source pipe as it was at the call's entry
   };
   std::map<pid_t, Pending> pending_;  // per thread: the call awaiting its return
   // Long enough that a thread starved of CPU on a loaded machine is not taken for a spinner.

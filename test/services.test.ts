@@ -10,6 +10,7 @@ import { record } from '../src/record/record';
 import { replay } from '../src/replay/replay';
 import { openStore, type ChdbStore } from '../src/store';
 import { rows } from './helpers/replay-check';
+import { movedBytes } from '../src/events/syscalls';
 
 const ROOT = path.join(__dirname, '..');
 const SRC = path.join(__dirname, 'services');
@@ -119,6 +120,19 @@ describe('bytes moved inside the kernel', () => {
     const expected = `${text}${text.slice(3, 8)}\nsent ${text.length} then 5 bytes, offset now 8\n`;
     expect(run.recorded.stdout.toString()).toBe(expected);
     expect(run.stdout.toString()).toBe(expected);
+  });
+});
+
+describe('bytes moved between pipes and sockets', () => {
+  it('splice and tee out of a socket and pipes: the bytes are read from the pipe ends', async () => {
+    const exe = build('splice');
+    await record({ incident: 'splice', command: [exe], env: ENV, cwd: tmp, store });
+    const copies = (await rows(store.events('splice'))).filter((e) => e.name === 'splice' || e.name === 'tee');
+    expect(copies.map((e) => e.name)).toEqual(['splice', 'tee', 'splice']);
+    for (const e of copies) expect(Buffer.from(movedBytes(e.name, e.data_out) ?? []).toString(), `${e.name} seq ${e.seq}`).toBe('from a socket\n');
+    const run = await replay('splice', { store, speed: 'max', ephemeral: true });
+    expect(run.divergence, run.divergence?.reason).toBeNull();
+    expect(run.stdout.toString()).toBe("moved 14 14 14\ntee'd: from a socket\nspliced: from a socket\n");
   });
 });
 
