@@ -4,6 +4,9 @@
 const { main } = require('../dist/cli/main.js');
 main(process.argv.slice(2)).then(
   (code) => {
+    // Interrupted: the engine and its program are already stopped; what is left (a fetch the
+    // replay abandoned) must not keep the terminal waiting.
+    if (code === 130) process.exit(code);
     process.exitCode = code;
   },
   (err) => {

@@ -265,6 +265,14 @@ Napi::Value SyscallTable(const Napi::CallbackInfo& info) {
     row.Set("handler", rb::handler_word(s.handler));
     row.Set("clone", rb::clone_word(s.clone));
     row.Set("family", s.family);
+    Napi::Array addr = Napi::Array::New(env, s.addr_ranges.size());
+    for (size_t k = 0; k < s.addr_ranges.size(); k++) {
+      Napi::Array range = Napi::Array::New(env, 2);
+      range.Set(0u, Napi::Number::New(env, static_cast<double>(s.addr_ranges[k].first)));
+      range.Set(1u, Napi::Number::New(env, static_cast<double>(s.addr_ranges[k].second)));
+      addr.Set(static_cast<uint32_t>(k), range);
+    }
+    row.Set("addressFields", addr);
     rows.Set(static_cast<uint32_t>(i), row);
   }
   return rows;

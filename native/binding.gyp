@@ -18,7 +18,7 @@
       "ldflags": ["-pthread"],
       "sources": [
         "engine_main.cc", "batch.cc", "syscalls.cc", "tracer.cc", "capture.cc", "files.cc",
-        "output.cc", "tools.cc", "recorder.cc", "replayer.cc", "stream.cc", "inject.cc", "late_data.cc"
+        "output.cc", "tools.cc", "recorder.cc", "replayer.cc", "stream.cc", "inject.cc", "late_data.cc", "tsc_sites.cc"
       ]
     }
   ]

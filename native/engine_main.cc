@@ -6,6 +6,7 @@
 // Config lines are "key value" with values percent-encoded (%25 %0A %20 ...):
 //   mode record|replay      exe PATH        arg VALUE (repeated)     env VALUE (repeated)
 //   cwd PATH                pin 0|1         speed FACTOR|max
+//   fixed_addresses 0|1 (record: ASLR off for the service, opt-in; replay: always on)
 //   file RECORDED_PATH LOCAL_BLOB_PATH (replay, repeated)
 //   inject ID KIND key=value...  (replay, repeated; native/inject.h)
 //   counterfactual 0|1      jitter MAX_US SEED      unrecorded error|refuse
@@ -84,6 +85,7 @@ bool parse_config(const std::string& text, Config& c, std::string& err) {
     else if (key == "env") c.spawn.env.push_back(v1);
     else if (key == "cwd") c.spawn.cwd = v1;
     else if (key == "pin") c.spawn.pin = v1 == "1";
+    else if (key == "fixed_addresses") c.spawn.fixed_addresses = v1 == "1";
     else if (key == "speed") c.replay.speed = v1 == "max" ? 0 : std::strtod(v1.c_str(), nullptr);
     else if (key == "file") c.replay.files[v1] = v2;
     else if (key == "isolate_network") c.isolate_network = v1 == "1";
@@ -167,6 +169,7 @@ int main() {
                      [](const rb::Event& a, const rb::Event& b) { return a.seq < b.seq; });
     for (const auto& [path, blob] : ropts.files) cfg.spawn.bind_mounts.emplace_back(blob, path);
     cfg.spawn.stdio_null = true;
+    cfg.spawn.fixed_addresses = true;
   }
   // A replay keeps its input open for control commands (pause, step, speed...), read by a
   // thread of their own and handed to the tracer thread with a wake-up signal.
@@ -192,7 +195,10 @@ int main() {
 
   // Replays run in a network namespace of their own (only loopback, down) on top of emulating
   // every network syscall; the engine itself only talks over pipes, so it can move there too.
-  if (cfg.isolate_network && unshare(CLONE_NEWNET) != 0) {
+  // A user other than root cannot make one here; the tracee makes it with its user namespace.
+  bool user_netns = cfg.isolate_network && geteuid() != 0 && !cfg.spawn.bind_mounts.empty();
+  if (user_netns) cfg.spawn.user_netns = true;
+  else if (cfg.isolate_network && unshare(CLONE_NEWNET) != 0) {
     out.message("{\"type\":\"warning\",\"code\":\"no_netns\",\"message\":" +
                 rb::json_str(std::string("could not create a network namespace for the replay (") + strerror(errno) +
                              "); network syscalls are still emulated, none reaches the network") + "}");

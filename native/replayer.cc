@@ -870,6 +870,7 @@ class Replayer : public Tool {
       return false;
     }
     seq_++;
+    remember_user_data(s, e, actual);
     int64_t serve_start = stop_ns();  // the call's entry stop
     actual.enter_ns = serve_start - t0_;
     actual.ret = e.ret;
@@ -1000,11 +1001,13 @@ class Replayer : public Tool {
     } else if (s.special == Special::Wait && ret >= 0) {
       if (e.nr == SYS_wait4) {
         r.rax = static_cast<uint64_t>(rec_of(static_cast<pid_t>(ret)));
-      } else if (e.args[2]) {
+      } else if (r.rdx) {
+        // The program's own siginfo pointer (rdx survives the syscall): the recorded one is an
+        // address of the recording, which differs when its addresses were randomized.
         int32_t pid = 0;  // siginfo_t.si_pid, at offset 16 for SIGCHLD
-        if (t.read_mem(e.args[2] + 16, &pid, 4) && pid > 0) {
+        if (t.read_mem(r.rdx + 16, &pid, 4) && pid > 0) {
           pid = rec_of(pid);
-          t.write_mem(e.args[2] + 16, &pid, 4);
+          t.write_mem(r.rdx + 16, &pid, 4);
         }
       }
     } else {
@@ -1122,13 +1125,13 @@ class Replayer : public Tool {
     if (e.nr != a.nr)
       return std::string("expected ") + e.name + ", the program called " + a.name;
     for (int i = 0; i < s.nargs; i++) {
-      if (is_compared_scalar(s, s.args[i].kind) && e.args[i] != a.args[i])
+      if (is_compared_scalar(s, s.args[i].kind) && !arg_not_compared(s, i, e.args) && e.args[i] != a.args[i])
         return std::string(s.name) + " argument " + std::to_string(i + 1) + " differs: recorded " +
                std::to_string(e.args[i]) + ", now " + std::to_string(a.args[i]);
     }
     bool has_bytes = false;
     for (int i = 0; i < s.nargs; i++) has_bytes |= is_compared_bytes(s.args[i].kind);
-    if (has_bytes && e.data_in != a.data_in)
+    if (has_bytes && !same_input(s, e.data_in, a.data_in))
       return std::string(s.name) + " hands the kernel different bytes than were recorded";
     return "";
   }
@@ -1142,10 +1145,36 @@ class Replayer : public Tool {
                  ",\"actual\":" + event_json(actual) + "}");
     core_->kill_tracee();
   }
+  // A value the program hands the kernel to get back later (epoll's user data, often a pointer)
+  // differs from the recorded one when addresses do: the recorded value maps to the program's.
+  void remember_user_data(const SyscallSpec& s, const Event& e, const Event& actual) {
+    int off = user_data_in(s);
+    if (off < 0 || e.data_in.size() < static_cast<size_t>(off) + 8 || actual.data_in.size() != e.data_in.size()) return;
+    uint64_t rec = 0, now = 0;
+    std::memcpy(&rec, e.data_in.data() + off, 8);
+    std::memcpy(&now, actual.data_in.data() + off, 8);
+    user_data_[{e.pid, rec}] = now;
+  }
+
+  // The recorded output with recorded user data turned into the program's own values.
+  std::string translated_out(const SyscallSpec& s, const Event& e) const {
+    auto [size, off] = user_data_out(s);
+    if (size == 0 || user_data_.empty()) return e.data_out;
+    std::string out = e.data_out;
+    for (size_t at = 0; at + size <= out.size(); at += size) {
+      uint64_t rec = 0;
+      std::memcpy(&rec, out.data() + at + off, 8);
+      auto it = user_data_.find({e.pid, rec});
+      if (it != user_data_.end()) std::memcpy(&out[at + off], &it->second, 8);
+    }
+    return out;
+  }
+
   // Answers an emulated syscall from the log: placeholders for created fds, then output bytes
   // and the return value.
   bool serve(Thread& t, const SyscallSpec& s, const Event& e, const uint64_t args[6],
              std::string& err) {
+    const std::string data_out = translated_out(s, e);
     std::vector<int64_t> new_fds;
     if ((s.fd == FdEffect::Creates || s.fd == FdEffect::Accepts) && e.ret >= 0) {
       new_fds.push_back(e.ret);
@@ -1156,7 +1185,7 @@ class Replayer : public Tool {
     }
     for (int fd : received_fds(s, e.ret, e.data_out)) new_fds.push_back(fd);  // SCM_RIGHTS
     if (new_fds.empty()) {
-      if (!serve_out(t, s, args, e.ret, e.data_out, err)) return false;
+      if (!serve_out(t, s, args, e.ret, data_out, err)) return false;
       return t.emulate(e.ret);
     }
     bool cloexec = s.cloexec_arg >= 0 && (args[s.cloexec_arg] & s.cloexec_mask);
@@ -1168,7 +1197,7 @@ class Replayer : public Tool {
     Thread::Injector inj(t);
     for (int64_t fd : new_fds)
       if (hold_fd(t, inj, holder, cloexec, fd, err) < 0) return false;
-    if (!serve_out(t, s, args, e.ret, e.data_out, err)) return false;
+    if (!serve_out(t, s, args, e.ret, data_out, err)) return false;
     return inj.finish(e.ret);
   }
 
@@ -1286,6 +1315,7 @@ class Replayer : public Tool {
   uint64_t switched_seq_ = 0;
   std::unique_ptr<World> world_;
   int64_t v_base_ = 0, v_skip_ = 0, w_base_ = 0;  // the virtual clock (vnow)
+  std::map<std::pair<pid_t, uint64_t>, uint64_t> user_data_;  // (recorded pid, recorded value) -> the program's
   std::map<pid_t, int64_t> clone_of_;           // real tid -> recorded tid of the thread it is creating
   CopyDir shared_dir_;                          // this run's copies of files mapped shared and writable
   std::map<std::string, std::string> shared_copies_;  // recorded path -> its copy

@@ -42,8 +42,11 @@
 // memory.
 // The last column lists, separated by spaces, the call's class flags and behaviour (syscalls.h,
 // Trait), its data flow (flow:read read_at write write_at recv_msg send_msg copy), what serves it
-// (h:NAME, Handler), the variant it is of (family:NAME) and where a clone keeps its flags
-// (clone:fork vfork struct). A closing fd effect and cloexec argument sit in their own columns.
+// (h:NAME, Handler), the variant it is of (family:NAME), where a clone keeps its flags
+// (clone:fork vfork struct), bytes of its input never compared because they hold addresses or
+// the caller's own values (addr:OFF+LEN,...), where its input hands the kernel a value it gives
+// back later (udata:OFF, epoll_ctl's user data) and how its output carries it back
+// (udata_rec:SIZE+OFF: records of SIZE bytes with the value at OFF). A closing fd effect and cloexec argument sit in their own columns.
 // Outputs are only captured and served when the call succeeded (ret >= 0).
 #include "syscalls.h"
 
@@ -241,7 +244,7 @@ const Row kRows[] = {
   {218, "set_tid_address",        C::Emulated, F::None,       S::None,     "ptr",                                                                         NO, 0,                 "task"},
   {219, "restart_syscall",        C::Emulated, F::None,       S::None,     "",                                                                            NO, 0,                 "probe"},
   {221, "fadvise64",              C::Emulated, F::Uses,       S::None,     "fd, int, int, int",                                                           NO, 0,                 ""},
-  {222, "timer_create",           C::Emulated, F::None,       S::None,     "int#clock, in:64, out:4",                                                     NO, 0,                 "timer"},
+  {222, "timer_create",           C::Emulated, F::None,       S::None,     "int#clock, in:64, out:4",                                                     NO, 0,                 "timer addr:0+8"},
   {223, "timer_settime",          C::Emulated, F::None,       S::None,     "int, int, in:32, out:32",                                                     NO, 0,                 "timer"},
   {224, "timer_gettime",          C::Emulated, F::None,       S::None,     "int, out:32",                                                                 NO, 0,                 "timer"},
   {225, "timer_getoverrun",       C::Emulated, F::None,       S::None,     "int",                                                                         NO, 0,                 "timer"},
@@ -250,8 +253,8 @@ const Row kRows[] = {
   {229, "clock_getres",           C::Emulated, F::None,       S::None,     "int#clock, out:16",                                                           NO, 0,                 "clock"},
   {230, "clock_nanosleep",        C::Emulated, F::None,       S::None,     "int#clock, int#flags, in:16, ptr",                                            NO, 0,                 "h:sleep_clock timer"},
   {231, "exit_group",             C::Executed, F::None,       S::Exit,     "int",                                                                         NO, 0,                 "proc"},
-  {232, "epoll_wait",             C::Emulated, F::Uses,       S::None,     "fd, out:ret*12, int, int#ms",                                                 NO, 0,                 "blocks ready generic h:epoll_wait"},
-  {233, "epoll_ctl",              C::Emulated, F::Uses,       S::None,     "fd, int, int, in:12",                                                         NO, 0,                 "generic h:epoll_ctl"},
+  {232, "epoll_wait",             C::Emulated, F::Uses,       S::None,     "fd, out:ret*12, int, int#ms",                                                 NO, 0,                 "blocks ready generic h:epoll_wait udata_rec:12+4"},
+  {233, "epoll_ctl",              C::Emulated, F::Uses,       S::None,     "fd, int, int, in:12",                                                         NO, 0,                 "generic h:epoll_ctl addr:4+8 udata:4"},
   {234, "tgkill",                 C::Emulated, F::None,       S::None,     "int#pid, int#tid, int",                                                       NO, 0,                 "proc sig"},
   {235, "utimes",                 C::Emulated, F::None,       S::None,     "path, in:32",                                                                 NO, 0,                 ""},
   {237, "mbind",                  C::Executed, F::None,       S::None,     "ptr, int, int, ptr, int, int",                                                NO, 0,                 "mem"},
@@ -281,10 +284,10 @@ const Row kRows[] = {
   {273, "set_robust_list",        C::Executed, F::None,       S::None,     "ptr, int",                                                                    NO, 0,                 "task"},
   {275, "splice",                 C::Emulated, F::Uses,       S::None,     "fd#src, inout:8, fd#dst, inout:8, int, int#flags",                            NO, 0,                 "flow:copy"},
   {276, "tee",                    C::Emulated, F::Uses,       S::None,     "fd#src, fd#dst, int, int#flags",                                              NO, 0,                 "flow:copy"},
-  {278, "vmsplice",               C::Emulated, F::Uses,       S::None,     "fd, in:iov:a2, int, int#flags",                                               NO, 0,                 "flow:write"},
   {277, "sync_file_range",        C::Emulated, F::Uses,       S::None,     "fd, int, int, int#flags",                                                     NO, 0,                 ""},
+  {278, "vmsplice",               C::Emulated, F::Uses,       S::None,     "fd, in:iov:a2, int, int#flags",                                               NO, 0,                 "flow:write"},
   {280, "utimensat",              C::Emulated, F::None,       S::None,     "dirfd, path, in:32, int#flags",                                               NO, 0,                 ""},
-  {281, "epoll_pwait",            C::Emulated, F::Uses,       S::None,     "fd, out:ret*12, int, int#ms, ptr, int",                                       NO, 0,                 "blocks ready generic h:epoll_wait family:epoll_wait"},
+  {281, "epoll_pwait",            C::Emulated, F::Uses,       S::None,     "fd, out:ret*12, int, int#ms, ptr, int",                                       NO, 0,                 "blocks ready generic h:epoll_wait family:epoll_wait udata_rec:12+4"},
   {282, "signalfd",               C::Emulated, F::Creates,    S::None,     "int, in:a2, int",                                                             NO, 0,                 "sig"},
   {283, "timerfd_create",         C::Emulated, F::Creates,    S::None,     "int, int#flags",                                                               1, O_CLOEXEC_,        "timer"},
   {284, "eventfd",                C::Emulated, F::Creates,    S::None,     "int",                                                                         NO, 0,                 "generic"},
@@ -322,11 +325,11 @@ const Row kRows[] = {
   {426, "io_uring_enter",         C::Denied,   F::None,       S::None,     "int, int, int, int, ptr, int",                                                NO, 0,                 "generic"},
   {427, "io_uring_register",      C::Denied,   F::None,       S::None,     "int, int, ptr, int",                                                          NO, 0,                 ""},
   {434, "pidfd_open",             C::Emulated, F::Creates,    S::None,     "int#pid, int#flags",                                                          NO, 0,                 "proc"},
-  {435, "clone3",                 C::Executed, F::None,       S::Clone,    "in:a1, int",                                                                  NO, 0,                 "proc clone:struct"},
+  {435, "clone3",                 C::Executed, F::None,       S::Clone,    "in:a1, int",                                                                  NO, 0,                 "proc clone:struct addr:8+24,40+8,56+16"},
   {436, "close_range",            C::Executed, F::CloseRange, S::None,     "int, int, int#flags",                                                         NO, 0,                 "generic"},
   {437, "openat2",                C::Emulated, F::Creates,    S::None,     "dirfd, path, in:a3, int",                                                     NO, 0,                 ""},
   {439, "faccessat2",             C::Emulated, F::None,       S::None,     "dirfd, path, int, int#flags",                                                 NO, 0,                 "probe"},
-  {441, "epoll_pwait2",           C::Emulated, F::Uses,       S::None,     "fd, out:ret*12, int, in:16#timespec, ptr, int",                               NO, 0,                 "blocks ready generic"},
+  {441, "epoll_pwait2",           C::Emulated, F::Uses,       S::None,     "fd, out:ret*12, int, in:16#timespec, ptr, int",                               NO, 0,                 "blocks ready generic udata_rec:12+4"},
   {449, "futex_waitv",            C::Executed, F::None,       S::None,     "ptr, int, int, ptr, int",                                                     NO, 0,                 "task"},
   {452, "fchmodat2",              C::Emulated, F::None,       S::None,     "dirfd, path, int, int#flags",                                                 NO, 0,                 ""},
 };
@@ -434,6 +437,25 @@ void parse_traits(const Row& r, SyscallSpec& s) {
     else if (key == "h") s.handler = parse_word(r, val, kHandlerWords, "unknown handler");
     else if (key == "clone") s.clone = parse_word(r, val, kCloneWords, "unknown clone flags");
     else if (key == "family") s.family = val;
+    else if (key == "addr") {
+      // addr:OFF+LEN,...: bytes of data_in that hold addresses or the caller's own values.
+      size_t p = 0;
+      while (p < val.size()) {
+        size_t comma = val.find(',', p);
+        if (comma == std::string::npos) comma = val.size();
+        std::string range = val.substr(p, comma - p);
+        size_t plus = range.find('+');
+        if (plus == std::string::npos) bad_row(r, "addr: ranges are OFF+LEN");
+        s.addr_ranges.emplace_back(std::strtoul(range.c_str(), nullptr, 10), std::strtoul(range.c_str() + plus + 1, nullptr, 10));
+        p = comma + 1;
+      }
+    } else if (key == "udata") {
+      s.udata_in = static_cast<int>(std::strtol(val.c_str(), nullptr, 10));
+    } else if (key == "udata_rec") {
+      size_t plus = val.find('+');
+      if (plus == std::string::npos) bad_row(r, "udata_rec: is SIZE+OFF");
+      s.udata_out = {std::strtoul(val.c_str(), nullptr, 10), std::strtoul(val.c_str() + plus + 1, nullptr, 10)};
+    }
     else bad_row(r, "unknown trait key");
   }
 }
@@ -589,6 +611,49 @@ const Table& table() {
 }
 
 }  // namespace
+
+namespace {
+// fcntl commands whose third argument is an integer (the others take a pointer or nothing).
+bool fcntl_int_arg(unsigned long cmd) {
+  switch (cmd) {
+    case 0: case 2: case 4: case 8: case 10:             // F_DUPFD F_SETFD F_SETFL F_SETOWN F_SETSIG
+    case 1024: case 1026: case 1030: case 1031: case 1033:  // SETLEASE NOTIFY DUPFD_CLOEXEC SETPIPE_SZ ADD_SEALS
+      return true;
+    default:
+      return false;
+  }
+}
+}  // namespace
+
+bool arg_not_compared(const SyscallSpec& s, int i, const uint64_t args[6]) {
+  for (const ArgSpec& a : s.args) {
+    if (a.at != i) continue;
+    if (a.size == SizeRule::Fcntl) return !fcntl_int_arg(args[1]);
+    if (a.size == SizeRule::Ioctl) return ioctl_in_size(args[1]) >= 0 || ioctl_out_size(args[1]) >= 0;
+    return true;
+  }
+  return false;
+}
+
+const std::vector<std::pair<size_t, size_t>>& address_fields_in(const SyscallSpec& s) { return s.addr_ranges; }
+
+bool same_input(const SyscallSpec& s, const std::string& recorded, const std::string& now) {
+  if (recorded.size() != now.size()) return false;
+  const auto& ranges = address_fields_in(s);
+  if (ranges.empty()) return recorded == now;
+  std::string a = recorded, b = now;
+  for (auto [off, len] : ranges) {
+    if (off >= a.size()) continue;
+    size_t n = std::min(len, a.size() - off);
+    a.replace(off, n, n, '\0');
+    b.replace(off, n, n, '\0');
+  }
+  return a == b;
+}
+
+int user_data_in(const SyscallSpec& s) { return s.udata_in; }
+
+std::pair<size_t, size_t> user_data_out(const SyscallSpec& s) { return s.udata_out; }
 
 const SyscallSpec& syscall_spec(long nr) {
   const Table& t = table();

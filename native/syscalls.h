@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace rb {
@@ -185,6 +186,9 @@ struct SyscallSpec {
   Flow flow = Flow::None;
   Handler handler = Handler::None;
   CloneFlags clone = CloneFlags::Arg;
+  std::vector<std::pair<size_t, size_t>> addr_ranges;  // addr: (offset, length) in data_in
+  int udata_in = -1;                                  // udata: offset in data_in, or -1
+  std::pair<size_t, size_t> udata_out{0, 0};          // udata_rec: record size, value offset
   std::string family;          // family:NAME: a variant of NAME (ppoll of poll): an injection
                                // that names NAME also applies to it
   int8_t moved_part = -1;      // flow:copy: the data_out part holding the bytes moved
@@ -195,6 +199,22 @@ struct SyscallSpec {
   int in_part(int arg) const;
 };
 
+
+// Addresses and the caller's own values inside captured structs differ between a recording
+// (ASLR on) and a replay, so they are never compared: clone3's pointers, epoll_event's user data,
+// a sigevent's value. Whether two captured inputs agree with those bytes left out:
+bool same_input(const SyscallSpec& s, const std::string& recorded, const std::string& now);
+// Whether argument i carries nothing to compare in this call: an integer argument a buffer slot
+// points at when the call has that buffer (fcntl's third for F_SETLK), or one the call ignores
+// (fcntl's third for F_GETFL, whatever libc left in the register: an address under ASLR).
+bool arg_not_compared(const SyscallSpec& s, int i, const uint64_t args[6]);
+// Those bytes: (offset, length) ranges of data_in.
+const std::vector<std::pair<size_t, size_t>>& address_fields_in(const SyscallSpec& s);
+// Offset in data_in of an 8-byte value the kernel hands back later (epoll_ctl's user data), or -1.
+int user_data_in(const SyscallSpec& s);
+// Outputs made of records that carry such a value back (epoll_wait's events): the record size
+// and the value's offset in each record, or {0, 0}.
+std::pair<size_t, size_t> user_data_out(const SyscallSpec& s);
 
 // Look up by x86-64 syscall number; unknown numbers get a spec named "unknown" (emulated,
 // return value only) so replay can still name and serve them.

@@ -110,8 +110,9 @@ bool tsc_traps() {
 
 const char* const kTscUntrappedWarning =
     "this machine does not trap rdtsc (PR_SET_TSC is set, but the hypervisor ignores CR4.TSD): "
-    "time-stamp counter reads are neither recorded nor served, so a program whose path depends "
-    "on them (Go seeds its scheduler's random numbers from the counter) may diverge in replay";
+    "counter reads are recorded and served only inside known runtime functions, which replaybook "
+    "rewrites to trap (Go's runtime.cputicks); a program whose path depends on other rdtsc "
+    "instructions may diverge in replay";
 
 uint64_t read_tsc(bool rdtscp, uint32_t& aux) {
   bool trapped = t_tsc_trapped;
@@ -383,6 +384,30 @@ std::vector<sock_filter> build_filter() {
   _exit(127);
 }
 
+void write_proc_file(int errfd, const char* file, const std::string& text) {
+  int fd = open(file, O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+    std::string what = std::string("cannot write ") + file + " for the user namespace";
+    child_fail(errfd, what.c_str(), errno);
+  }
+  close(fd);
+}
+
+// An unprivileged replay: a user namespace mapping the user to itself (the service keeps its
+// uid and gid), then a mount namespace owned by it. The capabilities it grants serve the bind
+// mounts only; they are gone at execve, since the user is not root in it.
+void enter_user_namespace(int errfd, bool netns) {
+  uid_t uid = geteuid();
+  gid_t gid = getegid();
+  if (unshare(CLONE_NEWUSER | CLONE_NEWNS | (netns ? CLONE_NEWNET : 0)) != 0) {
+    child_fail(errfd, "cannot create a mount namespace (not root, and no user namespace either: "
+                      "run `replaybook doctor`)", errno);
+  }
+  write_proc_file(errfd, "/proc/self/setgroups", "deny");
+  write_proc_file(errfd, "/proc/self/uid_map", std::to_string(uid) + " " + std::to_string(uid) + " 1\n");
+  write_proc_file(errfd, "/proc/self/gid_map", std::to_string(gid) + " " + std::to_string(gid) + " 1\n");
+}
+
 [[noreturn]] void child_main(const SpawnConfig& cfg, char* const* argv, char* const* envp,
                              const sock_fprog& prog, int errfd) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -393,7 +418,11 @@ std::vector<sock_filter> build_filter() {
   sigprocmask(SIG_SETMASK, &none, nullptr);
 
   if (!cfg.bind_mounts.empty()) {
-    if (unshare(CLONE_NEWNS) != 0) child_fail(errfd, "cannot create a mount namespace", errno);
+    if (unshare(CLONE_NEWNS) != 0) {
+      // Not root: a user namespace of our own gives the capability to mount, in it only.
+      if (errno != EPERM) child_fail(errfd, "cannot create a mount namespace", errno);
+      enter_user_namespace(errfd, cfg.user_netns);
+    }
     if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
       child_fail(errfd, "cannot make mounts private", errno);
     for (const auto& [blob, path] : cfg.bind_mounts) {
@@ -418,8 +447,9 @@ std::vector<sock_filter> build_filter() {
     std::string what = "cannot enter the working directory " + cfg.cwd;
     child_fail(errfd, what.c_str(), errno);
   }
-  // Fixed addresses make runs alike (pointers are still never compared).
-  personality(ADDR_NO_RANDOMIZE);
+  // Fixed addresses make replays alike (pointers are still never compared).
+  if (cfg.fixed_addresses && personality(ADDR_NO_RANDOMIZE) == -1)
+    child_fail(errfd, "cannot turn address randomization off", errno);
   // rdtsc/rdtscp fault (SIGSEGV) instead of reading the counter, so tools can answer them.
   if (prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0) != 0) child_fail(errfd, "cannot trap rdtsc (PR_SET_TSC)", errno);
   if (ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) != 0) child_fail(errfd, "ptrace", errno);
@@ -466,6 +496,14 @@ bool read_auxv(Thread& t, uint64_t& at_random) {
 }
 
 }  // namespace
+
+// The executable a process runs, as the kernel names it.
+static std::string exe_path(pid_t pid) {
+  char buf[4096];
+  std::string link = "/proc/" + std::to_string(pid) + "/exe";
+  ssize_t n = readlink(link.c_str(), buf, sizeof buf);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
 
 uint64_t clone_flags(Thread& t, const SyscallSpec& s, const uint64_t args[6]) {
   switch (s.clone) {
@@ -635,15 +673,26 @@ pid_t Tracer::wait_any(int64_t deadline_ns, int& status) {
 }
 
 // A SIGSEGV from rdtsc/rdtscp under PR_TSC_SIGSEGV: the tool answers, the signal is dropped.
+// Or a SIGILL from a counter read rewritten to ud2 (tsc_sites.h): answered the same way.
 bool Tracer::trap_tsc(Thread& t, Tool& tool) {
   uint8_t code[3] = {0, 0, 0};
   if (!t.load_regs() || !t.read_mem(t.ip(), code, 2)) return false;
   int len = 0;
-  if (code[0] == 0x0f && code[1] == 0x31) len = 2;  // rdtsc
-  else if (code[0] == 0x0f && code[1] == 0x01 && t.read_mem(t.ip() + 2, code + 2, 1) && code[2] == 0xf9) len = 3;
+  bool rdtscp = false;
+  auto sites = tsc_sites_.find(t.pid());
+  auto site = sites == tsc_sites_.end() ? decltype(sites->second.end()){} : sites->second.find(t.ip());
+  if (code[0] == 0x0f && code[1] == 0x0b && sites != tsc_sites_.end() && site != sites->second.end()) {
+    len = site->second.len;  // ud2 where the counter read was
+    rdtscp = site->second.rdtscp;
+  } else if (code[0] == 0x0f && code[1] == 0x31) {
+    len = 2;  // rdtsc
+  } else if (code[0] == 0x0f && code[1] == 0x01 && t.read_mem(t.ip() + 2, code + 2, 1) && code[2] == 0xf9) {
+    len = 3;  // rdtscp
+    rdtscp = true;
+  }
   if (!len) return false;
   TscRead r;
-  r.rdtscp = len == 3;
+  r.rdtscp = rdtscp;
   Resume res = tool.on_tsc(t, r);
   if (res != Resume::Kill) {
     user_regs_struct& g = t.regs();
@@ -718,6 +767,7 @@ bool Tracer::loop(Tool& tool, std::string& error) {
       resume(t, was_awaiting && t.load_regs() ? tool.on_syscall_exit(t) : Resume::Continue);
     } else if (sig == SIGTRAP && event == PTRACE_EVENT_EXEC) {
       read_auxv(t, t.at_random_);
+      tsc_sites_[t.pid()] = patch_tsc_sites(t, exe_path(t.pid()));
       if (t.load_regs()) tool.on_exec(t);
       resume(t, t.awaiting_exit_ ? Resume::ToExit : Resume::Continue);
     } else if (sig == SIGTRAP && (event == PTRACE_EVENT_CLONE || event == PTRACE_EVENT_FORK ||
@@ -727,6 +777,8 @@ bool Tracer::loop(Tool& tool, std::string& error) {
       ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &child);
       pid_t ctid = static_cast<pid_t>(child);
       pid_t cpid = (t.clone_flags_ & CLONE_THREAD) ? t.pid() : ctid;
+      // A new process runs a copy of its parent's code, rewritten counter reads included.
+      if (cpid != t.pid() && tsc_sites_.count(t.pid())) tsc_sites_[cpid] = tsc_sites_[t.pid()];
       Thread* c = thread(ctid);
       if (!c) c = &add_thread(ctid, cpid, true);  // its initial SIGSTOP is still to come
       tool.on_thread_created(t, *c);
@@ -740,7 +792,9 @@ bool Tracer::loop(Tool& tool, std::string& error) {
     } else if (event == 0) {
       siginfo_t info = {};
       ptrace(PTRACE_GETSIGINFO, tid, nullptr, &info);
-      if (sig == SIGSEGV && info.si_code == SI_KERNEL && trap_tsc(t, tool)) continue;
+      if (((sig == SIGSEGV && info.si_code == SI_KERNEL) || (sig == SIGILL && info.si_code == ILL_ILLOPN)) &&
+          trap_tsc(t, tool))
+        continue;
       int deliver = t.load_regs() ? tool.on_signal(t, sig, info) : sig;
       resume(t, t.awaiting_exit_ ? Resume::ToExit : Resume::Continue, deliver);
     } else {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "syscalls.h"
+#include "tsc_sites.h"
 
 namespace rb {
 
@@ -57,6 +58,11 @@ struct SpawnConfig {
   // Replay: bind-mount local blob files over the recorded paths in a private mount namespace,
   // so the kernel's own loading at execve (executable, ELF interpreter) uses recorded bytes.
   std::vector<std::pair<std::string, std::string>> bind_mounts;  // (blob file, recorded path)
+  // Replay: turn ASLR off for the tracee so runs are alike. Never when recording: the service in
+  // production keeps its address randomization (replay does not depend on addresses).
+  bool fixed_addresses = false;
+  // Replay as a user other than root: the network namespace is made with the user namespace.
+  bool user_netns = false;
 };
 
 // A stopped tracee thread: registers, arguments, memory, emulation and injection.
@@ -204,6 +210,8 @@ class Tracer {
   pid_t wait_any(int64_t deadline_ns, int& status);
   Thread& add_thread(pid_t tid, pid_t pid, bool fresh);
   bool trap_tsc(Thread& t, Tool& tool);
+  // Counter reads rewritten to ud2 (tsc_sites.h), per process, by address.
+  std::map<pid_t, std::map<uint64_t, TscSite>> tsc_sites_;
   pid_t leader_ = -1;
   int root_status_ = 0;    // the first process's exit status, once it has ended
   std::set<pid_t> processes_;  // live traced processes

@@ -45,6 +45,7 @@ function render(rows) {
         handler: r.handler,
         clone: r.clone,
         family: r.family,
+        addressFields: r.addressFields,
       };
       return `  ${JSON.stringify(row)},`;
     });

@@ -10,7 +10,7 @@
 # notebooks and a live Jupyter Notebook in (test/browser.test.ts), and bench/notebook.js times
 # chart drawing in.
 set -eu
-PACKAGES="g++ gcc make python3 fonts-dejavu-core strace jupyter-notebook jupyter-nbconvert python3-nbclient jupyter-client clickhouse-server sqlite3 wget git curl chromium"
+PACKAGES="g++ gcc make golang-go python3 fonts-dejavu-core strace jupyter-notebook jupyter-nbconvert python3-nbclient jupyter-client clickhouse-server sqlite3 wget git curl chromium"
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 missing=""
 for p in $PACKAGES; do

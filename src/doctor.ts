@@ -24,6 +24,49 @@ function kernelAtLeast(major: number, minor: number): boolean {
   return a > major || (a === major && b >= minor);
 }
 
+function readProc(root: string, file: string): string | null {
+  try {
+    return fs.readFileSync(`${root}/${file}`, 'utf8').trim();
+  } catch {
+    return null;
+  }
+}
+
+/** What forbids ptrace here, read from the kernel's settings under `root` (/proc). */
+export function ptraceDiagnosis(root = '/proc', uid = process.getuid?.() ?? 0): string[] {
+  const out: string[] = [];
+  const scope = readProc(root, 'sys/kernel/yama/ptrace_scope');
+  if (scope === '3') out.push('Yama ptrace_scope is 3 (/proc/sys/kernel/yama/ptrace_scope): ptrace is off for everyone until reboot');
+  if (scope === '2' && uid !== 0) {
+    out.push('Yama ptrace_scope is 2 (/proc/sys/kernel/yama/ptrace_scope): only root may trace; run as root or `sysctl -w kernel.yama.ptrace_scope=1`');
+  }
+  if (/^Seccomp:\s*2/m.test(readProc(root, 'self/status') ?? '')) {
+    out.push('this process runs under a seccomp filter (a container profile such as Docker\'s default) that may refuse ptrace: run the container with --security-opt seccomp=unconfined (and --cap-add SYS_PTRACE)');
+  }
+  return out;
+}
+
+/**
+ * Why a user other than root cannot make the user namespace a replay needs (empty when nothing
+ * here forbids it), read from the kernel's settings under `root` (/proc).
+ */
+export function userNamespaceDiagnosis(root = '/proc'): string[] {
+  const out: string[] = [];
+  if (readProc(root, 'sys/kernel/unprivileged_userns_clone') === '0') {
+    out.push('kernel.unprivileged_userns_clone is 0: users other than root cannot create user namespaces (`sysctl -w kernel.unprivileged_userns_clone=1`)');
+  }
+  if (readProc(root, 'sys/user/max_user_namespaces') === '0') {
+    out.push('user.max_user_namespaces is 0: user namespaces are off (`sysctl -w user.max_user_namespaces=15000`)');
+  }
+  if (readProc(root, 'sys/kernel/apparmor_restrict_unprivileged_userns') === '1') {
+    out.push('AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1): set it to 0, or give node an AppArmor profile with `userns,`');
+  }
+  if (/^Seccomp:\s*2/m.test(readProc(root, 'self/status') ?? '')) {
+    out.push('this process runs under a seccomp filter (a container profile such as Docker\'s default refuses unshare(CLONE_NEWUSER)): run the container with --security-opt seccomp=unconfined, or replay as root in it');
+  }
+  return out;
+}
+
 async function engineChecks(): Promise<Check[]> {
   const checks: Check[] = [];
   try {
@@ -51,7 +94,7 @@ async function engineChecks(): Promise<Check[]> {
     name: 'ptrace + seccomp (record)',
     ok: !recErr && recorded > 0,
     detail: recErr ? String(recErr.message) : `recorded ${recorded} syscalls of ${exe}`,
-    fix: 'ptrace must be allowed: run as root or set kernel.yama.ptrace_scope=0 (sysctl); in a container, allow ptrace and seccomp (e.g. --cap-add SYS_PTRACE, seccomp=unconfined)',
+    fix: ptraceDiagnosis().join('; ') || 'ptrace must be allowed: in a container, allow ptrace and seccomp (e.g. --cap-add SYS_PTRACE, --security-opt seccomp=unconfined)',
   });
   checks.push({
     name: 'CPU pinning',
@@ -74,11 +117,15 @@ async function engineChecks(): Promise<Check[]> {
   });
   const runErr = run.messages.find((m) => m.type === 'error' || m.type === 'divergence');
   const exit = run.messages.find((m) => m.type === 'exit');
+  const root = process.getuid?.() === 0;
+  const why = root ? [] : userNamespaceDiagnosis();
   checks.push({
-    name: 'replay (mount namespace, placeholders)',
+    name: root ? 'replay (mount namespace, placeholders)' : 'replay (user and mount namespace, placeholders)',
     ok: !runErr && exit?.exit_code === 0,
     detail: runErr ? String(runErr.message ?? runErr.reason) : `replayed ${exe}: exit ${String(exit?.exit_code)}`,
-    fix: 'replay bind-mounts recorded files in a private mount namespace: run as root or allow unshare(CLONE_NEWNS)',
+    fix: root
+      ? 'replay bind-mounts recorded files in a private mount namespace: allow unshare(CLONE_NEWNS)'
+      : `as a user other than root, replay makes a user namespace for its private mount namespace${why.length ? `; here: ${why.join('; ')}` : ''}; or replay as root`,
   });
   return checks;
 }

@@ -1,5 +1,5 @@
 // The fixture services of the canonical incident: a payment client with a timeout and the slow
-// provider it calls. Both are small C programs under test/fixtures/, compiled on demand; the
+// provider it calls. Both are small C programs under fixtures/, compiled on demand; the
 // recorder, replayer, notebooks and tests all run these same binaries.
 import { execFile, spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
@@ -8,8 +8,8 @@ import { promisify } from 'node:util';
 
 const execFileP = promisify(execFile);
 
-/** Where the C sources live: test/fixtures/ under the package root (from src/ or dist/). */
-export const FIXTURES_DIR = path.resolve(__dirname, '..', 'test', 'fixtures');
+/** Where the C sources live: fixtures/ under the package root (from src/ or dist/). */
+export const FIXTURES_DIR = path.resolve(__dirname, '..', 'fixtures');
 
 /** Default output directory of the compiled fixtures (gitignored). */
 export const FIXTURES_BIN_DIR = path.join(FIXTURES_DIR, 'bin');
@@ -58,7 +58,7 @@ const builds = new Map<string, Promise<FixturePaths>>();
 
 /**
  * Compiles the fixture services with `cc -O2 -Wall -Wextra -Werror` into `outDir` (default
- * test/fixtures/bin), only when a source is newer than its binary. Returns absolute paths.
+ * fixtures/bin), only when a source is newer than its binary. Returns absolute paths.
  */
 export function buildFixtures(outDir: string = FIXTURES_BIN_DIR): Promise<FixturePaths> {
   const dir = path.resolve(outDir);

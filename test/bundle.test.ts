@@ -9,7 +9,6 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { ReplaybookError } from '../src/errors';
 import type { EventRow } from '../src/events/schema';
 import {
-  REPRODUCED,
   VEGALITE_MIME,
   chartBundle,
   errorBundle,
@@ -20,6 +19,7 @@ import {
 } from '../src/notebook/bundle';
 import { escapeBytes, previewBytes } from '../src/notebook/html';
 import type { Divergence, RunResult } from '../src/replay/replay';
+import { REPRODUCED } from '../src/replay/describe';
 import { timelineSpec } from '../src/viz/timeline';
 import { decodePng } from './helpers/png';
 import { eventBatch, incidentInfo } from './helpers/store-fixtures';
@@ -238,7 +238,7 @@ describe('incidentsBundle', () => {
     expect(html).toContain('&lt;script&gt;alert(&quot;owned&quot;)&lt;/script&gt;');
     expect(html).toContain('2025-06-15T15:06:40.000Z');
     expect(html).toContain('exit 1');
-    expect(html).toContain('killed SIGKILL');
+    expect(html).toContain('killed by SIGKILL');
     expect(html).toContain('>1234<');
     expect(html).toContain('2.00 s');
     expect(html).toContain('1.5 ms');
@@ -390,7 +390,7 @@ describe('runBundle', () => {
     const html = b['text/html'] as string;
     expect(html).not.toContain('<script');
     expect(html).toContain('&lt;/pre&gt;&lt;script&gt;');
-    expect(html).toContain('not reproduced: diverged at seq 41 (tid 4243): different syscall; killed SIGSEGV, recorded exit 1; stdout differs');
+    expect(html).toContain('not reproduced: diverged at seq 41 (tid 4243): different syscall; killed by SIGSEGV, recorded exit 1; stdout differs');
     expect(html).toContain('Divergence</b> at seq 41, tid 4243: different syscall');
     const divTable = html.slice(html.indexOf('Divergence'));
     expect(divTable).toMatch(/expected<\/td>.*>41<.*>4243<.*>write<.*tcp:127\.0\.0\.1:9000.*POST \/pay\\r\\n/);

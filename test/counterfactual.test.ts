@@ -129,7 +129,7 @@ describe('the payment incident, edited', () => {
   });
 
   it('replays a rebuilt binary with a longer timeout: the fix by changing the code', async () => {
-    const src = fs.readFileSync(path.join(__dirname, 'fixtures', 'payment-client.c'), 'utf8');
+    const src = fs.readFileSync(path.join(__dirname, '..', 'fixtures', 'payment-client.c'), 'utf8');
     const fixedSrc = src.replace('long timeout_ms = parse_timeout();', 'long timeout_ms = parse_timeout() * 3;');
     expect(fixedSrc).not.toBe(src);
     const fixed = path.join(tmp, 'payment-client-fixed');

@@ -5,8 +5,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ansiToHtml, defaultExportPath, exportNotebook } from '../src/notebook/export';
-import { highlight, renderMarkdown } from '../src/notebook/markdown';
+import { ansiToHtml, defaultExportPath, exportNotebook } from '../src/export/export';
+import { highlight, renderMarkdown } from '../src/export/markdown';
 import { runProcess, type Ran } from './helpers/run';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-export-'));
@@ -148,7 +148,7 @@ describe('Markdown in exported notebooks', () => {
         '',
         '| a | b |',
         '|:--|--:|',
-        '| 1 | `x|y` |',
+        '| 1 | `x\\|y` |', // a pipe inside a cell is escaped, even in code (GitHub's tables)
         '',
         '```ts',
         'const x = "s"; // c',
@@ -167,13 +167,13 @@ describe('Markdown in exported notebooks', () => {
     expect(html).toContain('Some <strong>bold</strong>, <em>em</em>, <em>em too</em>, snake_case_name, <del>old</del>, 2 * 3 * 4, <code>a &lt; b</code>');
     expect(html).toContain('<a href="https://example.com" title="t">a link</a>');
     expect(html).toContain('a bare <a href="https://example.com/x">https://example.com/x</a>. and <a href="https://example.org">https://example.org</a>; *not em*.<br>\nnext line</p>');
-    expect(html).toContain('<ul>\n<li>one</li>\n<li>two\n<ul>\n<li>nested</li>\n</ul></li>\n</ul>');
+    expect(html).toContain('<ul>\n<li>one</li>\n<li>two\n<ul>\n<li>nested</li>\n</ul>\n</li>\n</ul>');
     expect(html).toContain('<ol start="3">\n<li>three</li>\n<li>four</li>\n</ol>');
     expect(html).toContain('<blockquote>\n<p>quoted</p>\n</blockquote>');
-    expect(html).toContain('<th style="text-align:left">a</th><th style="text-align:right">b</th>');
+    expect(html).toContain('<th style="text-align:left">a</th>\n<th style="text-align:right">b</th>');
     expect(html).toContain('<td style="text-align:right"><code>x|y</code></td>');
-    expect(html).toContain('<pre><code class="language-ts"><span class="rb-k">const</span> x = <span class="rb-s">&quot;s&quot;</span>; <span class="rb-c">// c</span></code></pre>');
-    expect(html).toContain('<pre><code>indented &lt;code&gt;</code></pre>');
+    expect(html).toContain('<pre><code class="language-ts"><span class="hljs-keyword">const</span> x = <span class="hljs-string">&quot;s&quot;</span>; <span class="hljs-comment">// c</span>\n</code></pre>');
+    expect(html).toContain('<pre><code>indented &lt;code&gt;\n</code></pre>');
     expect(html).toContain('<hr>');
     expect(html).toContain('<div class="raw">raw <b>html</b></div>');
     expect(html).toContain('A <span style="color:red">span</span> &amp; an ampersand.');
@@ -197,9 +197,11 @@ describe('Markdown in exported notebooks', () => {
   });
 
   it('highlights TypeScript and Python, and leaves other code as escaped text', () => {
-    expect(highlight('await replay(id) // go', 'typescript')).toBe('<span class="rb-k">await</span> replay(id) <span class="rb-c">// go</span>');
+    expect(highlight('await replay(id) // go', 'typescript')).toBe(
+      '<span class="hljs-keyword">await</span> <span class="hljs-title function_">replay</span>(id) <span class="hljs-comment">// go</span>',
+    );
     expect(highlight("def f(): return 'x' # c", 'python')).toBe(
-      '<span class="rb-k">def</span> f(): <span class="rb-k">return</span> <span class="rb-s">&#39;x&#39;</span> <span class="rb-c"># c</span>',
+      '<span class="hljs-keyword">def</span> <span class="hljs-title function_">f</span>(): <span class="hljs-keyword">return</span> <span class="hljs-string">&#x27;x&#x27;</span> <span class="hljs-comment"># c</span>',
     );
     expect(highlight('a < b', 'rust')).toBe('a &lt; b');
   });

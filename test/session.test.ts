@@ -6,6 +6,7 @@ import { Table } from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordPaymentIncident } from '../src/demo';
 import { ReplaySession } from '../src/replay/session';
+import { replay as notebookReplay, session as notebookSession, timeout } from '../src/notebook';
 import { openStore, type ChdbStore } from '../src/store';
 import { runProcess } from './helpers/run';
 
@@ -13,6 +14,9 @@ const home = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-session-'));
 let store: ChdbStore;
 
 beforeAll(async () => {
+  // The notebook API finds its store as a kernel would: from REPLAYBOOK_HOME.
+  process.env.REPLAYBOOK_HOME = home;
+  delete process.env.REPLAYBOOK_CLICKHOUSE_URL;
   store = await openStore(home);
   await recordPaymentIncident(store, 'pay');
 });
@@ -85,5 +89,22 @@ describe('ReplaySession', () => {
     const out = JSON.parse(r.stdout) as { state: { seq: number; paused: boolean; next: { name: string } } };
     expect(out.state.seq).toBe(5);
     expect(out.state.paused).toBe(true);
+  });
+});
+
+describe("the notebook's session() and replay()", () => {
+  it('session() applies the injections it is given: a 5 s timeout lets the payment through', async () => {
+    const s = await notebookSession('pay', { injections: [timeout('env:PAYMENT_TIMEOUT_MS', 5000)], speed: 'max', paused: false });
+    const r = await s.done;
+    expect(r.injections).toHaveLength(1);
+    expect(r.commandChanges.join('\n')).toContain('PAYMENT_TIMEOUT_MS');
+    expect(r.stdout.toString()).toMatch(/^payment ok/);
+  });
+
+  it('replay() stores the label it is given with the run', async () => {
+    const run = await notebookReplay('pay', { speed: 'max', label: 'as recorded' });
+    expect(run.result.label).toBe('as recorded');
+    const stored = (await store.runs('pay')).find((r) => r.run_id === run.id);
+    expect(stored?.label).toBe('as recorded');
   });
 });

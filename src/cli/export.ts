@@ -1,8 +1,8 @@
 // `replaybook export NOTEBOOK.ipynb [--out FILE.html]`: a notebook as one self-contained HTML file
-// to share (src/notebook/export.ts).
+// to share (src/export/export.ts).
 import * as path from 'node:path';
 import { ReplaybookError } from '../errors';
-import { describeExport, exportNotebook } from '../notebook/export';
+import { describeExport, exportNotebook } from '../export/export';
 import { helpText, parseArgs, type CommandSpec } from './args';
 
 export const EXPORT_SPEC: CommandSpec = {

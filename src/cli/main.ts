@@ -4,16 +4,20 @@ import { CLICKHOUSE_FLAG, STORE_COMMANDS, STORE_COMMANDS_HELP, openStoreFor, run
 import type { EventStore } from '../store/types';
 import type { IncidentInfo } from '../events/schema';
 import { record } from '../record/record';
+import { REDACT_FLAGS, redactFlags } from './redact-flags';
 import { replay, type RunResult, type Speed } from '../replay/replay';
-import { ReplaySession } from '../replay/session';
-import { loadIncident } from '../replay/replay';
+import { MAX_SPEED, MIN_SPEED, ReplaySession, SPEED_RULE } from '../replay/session';
+import { loadIncident, type ReplayChanges } from '../replay/run';
+import { describeRun, exitStatus, jitterText } from '../replay/describe';
 import { transactions } from '../analysis/transactions';
 import { runDemo } from '../demo';
 import { runDoctor } from '../doctor';
 import { EXPORT_SUMMARY, exportCommand } from './export';
+import { SPOOL_SPEC, SPOOL_SUMMARY, spoolCommand } from './spool';
 import { installKernel, uninstallKernel, KERNEL_DISPLAY_NAME } from '../kernelspec';
 import { helpText, parseArgs, parseSince, type CommandSpec, type FlagSpec, type Parsed } from './args';
 import { ReplaybookError } from '../errors';
+import { formatDuration, formatMs, lastLine } from '../format';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomInt } from 'node:crypto';
@@ -27,6 +31,7 @@ import {
   type SuccessPredicate,
   type Verdict,
 } from '../replay/verify';
+import { shownId } from '../events/ids';
 
 const VERBOSE: FlagSpec = { name: 'verbose', help: 'show stack traces on errors' };
 const HELP: FlagSpec = { name: 'help', help: 'show this help' };
@@ -55,18 +60,23 @@ const INJECTION_FLAG_NAMES = new Set(['timeout', 'inject', 'fault', 'latency']);
 const COMMANDS: Record<string, CommandSpec> = {
   record: {
     name: 'record',
-    usage: 'replaybook record --incident ID [--service NAME] [--no-pin] [--no-late-data | --late-data-ms N] -- CMD [ARGS...]',
+    usage: 'replaybook record --incident ID [--service NAME] [--no-pin] [--no-late-data | --late-data-ms N] [--redact RULE]... [--redact-file PATH]... [--no-default-redact] -- CMD [ARGS...]',
     summary:
       'Run CMD under the recorder: every syscall with its data and timing goes into the event log as incident ID.\nThe service\'s own stdout and stderr still reach this terminal.\n' +
       'Late data: when the service closes a TCP connection (or exits), the recorder keeps reading it for up to\n' +
       '5 s and logs what the peer still sends, for "what if the timeout were longer" replays. The peer sees a FIN\n' +
-      'instead of an RST; the service is not delayed, but the recording can end up to that long after it exits.',
+      'instead of an RST; the service is not delayed, but the recording can end up to that long after it exits.\n' +
+      'Secrets are replaced by same-length placeholders before anything is stored: variables matching *TOKEN*,\n' +
+      '*SECRET*, *PASSWORD*, *_KEY and the Authorization, Proxy-Authorization, Cookie, Set-Cookie and X-Api-Key\n' +
+      'headers by default; a replay runs with the placeholders.',
     flags: [
       { name: 'incident', value: 'ID', help: 'incident id (letters, digits, . _ : -)' },
       { name: 'service', value: 'NAME', help: "service name (default: the executable's name)" },
       { name: 'no-pin', help: 'do not pin the service to one CPU (for services that need every core; stops cost more)' },
+      { name: 'no-aslr', help: 'record with address randomization off, as replays run (opt-in; README: Secrets, privacy)' },
       { name: 'no-late-data', help: 'do not read on sockets the service closed (the peer sees exactly what it would have)' },
       { name: 'late-data-ms', value: 'N', help: 'read on a closed socket for at most N ms after the close (default 5000)' },
+      ...REDACT_FLAGS,
       CLICKHOUSE_FLAG,
       HELP,
       VERBOSE,
@@ -99,7 +109,7 @@ const COMMANDS: Record<string, CommandSpec> = {
       'until the first change takes effect, then serves files and streams as production saw them (the stream\n' +
       'policy), so the program can take another path. A malformed injection is refused before anything runs.',
     flags: [
-      { name: 'speed', value: 'S', help: "1 = production timing (default), 10 = ten times faster, 'max' = no waiting" },
+      { name: 'speed', value: 'S', help: "1 = production timing (default), 10 = ten times faster (0.01 to 1000), 'max' = no waiting" },
       { name: 'until', value: 'SEQ', help: 'stop before event SEQ (fast-forwarded) and print where the replay stands' },
       ...INJECTION_FLAGS,
       { name: 'jitter-ms', value: 'N', help: 'every recorded arrival up to N ms later, drawn from the seed' },
@@ -179,6 +189,7 @@ const COMMANDS: Record<string, CommandSpec> = {
     positionals: 0,
   },
   ...STORE_COMMANDS,
+  spool: SPOOL_SPEC,
 };
 
 const MAIN_HELP = `replaybook: reproduce production incidents from their recorded syscalls
@@ -196,6 +207,7 @@ commands:
   doctor     check that this machine can record and replay
 ${EXPORT_SUMMARY}
 ${STORE_COMMANDS_HELP}
+${SPOOL_SUMMARY}
 
 Each command takes --help. The store lives in $REPLAYBOOK_HOME, else the nearest .replaybook/
 directory upward, else ~/.local/share/replaybook (now: ${storeHome()}); with --clickhouse URL or
@@ -205,8 +217,8 @@ function speedOf(s: string | true | undefined, fallback: Speed = 1): Speed {
   if (s === undefined) return fallback;
   if (s === 'max') return 'max';
   const n = Number(s);
-  if (typeof s !== 'string' || !(n > 0) || !Number.isFinite(n)) {
-    throw new ReplaybookError('usage', `--speed must be a positive number or 'max', not '${String(s)}'`);
+  if (typeof s !== 'string' || !/^\d*\.?\d+$/.test(s) || !(n >= MIN_SPEED && n <= MAX_SPEED)) {
+    throw new ReplaybookError('usage', `--speed must be ${SPEED_RULE}, not '${String(s).slice(0, 40)}'`);
   }
   return n;
 }
@@ -220,15 +232,9 @@ function printable(b: Buffer): string {
   return b.toString('utf8');
 }
 
-function fmtNs(ns: bigint): string {
-  const ms = Number(ns) / 1e6;
-  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`;
-}
-
 function incidentLine(i: IncidentInfo): string[] {
   const started = new Date(Number(i.started_at_ns / 1_000_000n)).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
-  const outcome = i.exit_signal ? `killed ${i.exit_signal}` : `exit ${i.exit_code}`;
-  return [i.incident_id, i.service, started, outcome, String(i.event_count), fmtNs(i.duration_ns)];
+  return [i.incident_id, i.service, started, exitStatus(i.exit_code, i.exit_signal), String(i.event_count), formatDuration(i.duration_ns)];
 }
 
 function table(rows: string[][]): string {
@@ -288,10 +294,19 @@ async function withStore<T>(p: Parsed, fn: (store: EventStore) => Promise<T>): P
 /** An AbortSignal that fires on Ctrl-C, so the engine and its tracee stop with us. */
 function interruptSignal(): AbortSignal {
   const ac = new AbortController();
-  process.once('SIGINT', () => ac.abort());
-  process.once('SIGTERM', () => ac.abort());
+  const stop = (): void => {
+    interruptRequested = true;
+    ac.abort();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
   return ac.signal;
 }
+
+/** Set once Ctrl-C (or SIGTERM) stopped the command: it then exits with 130 at once. */
+let interruptRequested = false;
+/** Exit status of a command stopped by an interrupt (128 + SIGINT, as shells report it). */
+export const INTERRUPTED_STATUS = 130;
 
 function lateDataFlags(p: Parsed): boolean | { ms: number } {
   const ms = str(p, 'late-data-ms');
@@ -317,7 +332,9 @@ async function cmdRecord(p: Parsed): Promise<number> {
       service: str(p, 'service'),
       env: serviceEnv(),
       pin: !p.flags.has('no-pin'),
+      aslr: !p.flags.has('no-aslr'),
       lateData: lateDataFlags(p),
+      ...redactFlags(p),
       store,
       signal: interruptSignal(),
     });
@@ -325,7 +342,7 @@ async function cmdRecord(p: Parsed): Promise<number> {
     for (const w of res.warnings) process.stderr.write(`replaybook: warning: ${w}\n`);
     const outcome = i.exit_signal ? `was killed by ${i.exit_signal}` : `exited ${i.exit_code}`;
     process.stderr.write(
-      `replaybook: recorded incident '${i.incident_id}': ${i.event_count} events in ${fmtNs(i.duration_ns)}; the service ${outcome}` +
+      `replaybook: recorded incident ${shownId(i.incident_id)}: ${i.event_count} events in ${formatDuration(i.duration_ns)}; the service ${outcome}` +
         (res.stored === 'spooled' ? ' (the store was busy: the incident is spooled and appears at its next open)' : '') +
         '\n',
     );
@@ -400,7 +417,7 @@ async function cmdReplay(p: Parsed): Promise<number> {
   const jitter = jitterMs !== undefined && jitterMs > 0 ? { ms: jitterMs, seed: seedFlag ?? randomInt(0, 2 ** 32) } : undefined;
   const until = str(p, 'until');
   const label = str(p, 'label');
-  const changes = { injections, binary, unrecorded, jitter, label };
+  const changes: ReplayChanges = { injections, binary, unrecorded, jitter, label };
   if (until !== undefined) return replayUntil(id, until, speed, p, changes);
   return withStore(p, async (store) => {
     const r = await replay(id, { store, speed, pin: !p.flags.has('no-pin'), signal: interruptSignal(), ...changes });
@@ -422,26 +439,17 @@ function successOf(p: Parsed): SuccessPredicate | undefined {
   return undefined;
 }
 
-function lastLine(s: string, max = 60): string {
-  const t = s.trim().split('\n').pop() ?? '';
-  return t.length > max ? t.slice(0, max - 3) + '...' : t;
-}
-
-function fmtMs(ms: number): string {
-  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`;
-}
-
 /** The verdict as a table of runs and its sentence. */
 export function describeVerdict(v: Verdict): string {
   // A run that did not do what its step expects shows its outcome in capitals.
   const row = (name: string, r: RunSummary, expect: 'failure' | 'success'): string[] => {
     const got = r.success ? 'success' : 'failure';
-    return [name, expect, got === expect ? got : got.toUpperCase(), r.seed === null ? '-' : String(r.seed), r.status, fmtMs(r.wallMs), lastLine(r.stdout)];
+    return [name, expect, got === expect ? got : got.toUpperCase(), r.seed === null ? '-' : String(r.seed), r.status, formatMs(r.wallMs), lastLine(r.stdout, 60)];
   };
   const lines = [
     `verify ${v.incident}`,
     ...v.fix.description.map((d) => `  fix: ${d}`),
-    `  success: ${v.success}; ${v.jittered.length} jittered runs, every recorded arrival up to ${v.jitterMs} ms later, seed ${v.seed}`,
+    `  success: ${v.success}; ${v.jittered.length} jittered runs, ${jitterText(v.jitterMs)}, seed ${v.seed}`,
     '',
     table([
       ['RUN', 'EXPECTED', 'OUTCOME', 'SEED', 'STATUS', 'WALL', 'STDOUT'],
@@ -451,7 +459,7 @@ export function describeVerdict(v: Verdict): string {
     ]),
     '',
     v.reason,
-    `(${v.jittered.length + 2} runs in ${fmtMs(v.wallMs)}; the same runs again: --seed ${v.seed})`,
+    `(${v.jittered.length + 2} runs in ${formatMs(v.wallMs)}; the same runs again: --seed ${v.seed})`,
   ];
   return lines.join('\n');
 }
@@ -475,7 +483,7 @@ function progressPrinter(total: number): { update(p: RunProgress): void; end(): 
       }
       const expect = p.stage === 'baseline' ? 'failure' : 'success';
       const got = p.run.success ? 'success' : 'failure';
-      const line = `verify: [${step}/${total}] ${name(p)}: ${p.run.status}, ${got}${got === expect ? '' : ` (expected ${expect})`}, ${fmtMs(p.run.wallMs)}`;
+      const line = `verify: [${step}/${total}] ${name(p)}: ${p.run.status}, ${got}${got === expect ? '' : ` (expected ${expect})`}, ${formatMs(p.run.wallMs)}`;
       if (tty) {
         process.stderr.write(`\r\x1b[2K${line}`);
         open = true;
@@ -574,7 +582,7 @@ async function replayUntil(
   until: string,
   speed: Speed,
   p: Parsed,
-  changes: { injections: Injection[]; binary?: string; unrecorded?: 'error' | 'refuse'; jitter?: { ms: number; seed: number } },
+  changes: ReplayChanges,
 ): Promise<number> {
   const seq = Number(until);
   if (!Number.isInteger(seq) || seq < 0) throw new ReplaybookError('usage', `--until needs an event number (seq), not '${until}'`);
@@ -595,62 +603,6 @@ async function replayUntil(
     }
     return 0;
   });
-}
-
-/** What each injection did in a run, one line each. */
-export function injectionLines(r: RunResult): string[] {
-  return r.injections.map((i) => {
-    const what = describeInjection(i);
-    const rep = r.injectionReport.find((x) => x.id === i.id);
-    if (rep) {
-      const matched = `${rep.matched} matching call${rep.matched === 1 ? '' : 's'}`;
-      if (i.kind === 'latency') return `${what}: ${rep.fired > 0 ? `${rep.fired} arrival${rep.fired === 1 ? '' : 's'} moved` : 'no data arrived from it'}`;
-      return `${what}: ${rep.fired > 0 ? `fired ${rep.fired} time${rep.fired === 1 ? '' : 's'} (${matched})` : `never fired (${matched})`}`;
-    }
-    if (i.kind === 'timeout' && (i.target.type === 'env' || i.target.type === 'arg')) {
-      const name = i.target.type === 'env' ? i.target.name : i.target.flag;
-      const change = r.commandChanges.find((c) => c.includes(` ${name}:`) || c.includes(` ${name} `));
-      return `${what}: applied to the command before it started${change ? ` (${change})` : ''}`;
-    }
-    return `${what}: the engine reported nothing for it`;
-  });
-}
-
-export function describeRun(r: RunResult, o: { jitter?: { ms: number; seed: number }; binary?: string } = {}): string {
-  const out: string[] = [];
-  const status = (code: number | null, sig: string | null) => (sig ? `killed by ${sig}` : `exit ${code}`);
-  const counterfactual = r.injections.length > 0 || o.binary !== undefined || o.jitter !== undefined || r.policy === 'stream';
-  out.push(`run ${r.runId} of ${r.incident} (speed ${r.speed}, ${r.events} events, ${(r.wallMs / 1000).toFixed(2)} s)`);
-  if (r.localExeChanged && o.binary === undefined) out.push('note: the local executable differs from the recorded one; the recorded binary ran');
-  for (const w of r.warnings) out.push(`warning: ${w}`);
-  if (counterfactual) {
-    if (o.binary !== undefined) out.push(`binary: ${o.binary} ran instead of the recorded executable`);
-    if (o.jitter) out.push(`jitter: every recorded arrival up to ${o.jitter.ms} ms later (seed ${o.jitter.seed})`);
-    for (const line of injectionLines(r)) out.push(`injection: ${line}`);
-    out.push(
-      r.switchedAt
-        ? `policy: strict until seq ${r.switchedAt.seq}, then stream: ${r.switchedAt.reason}`
-        : 'policy: strict to the end (nothing made the program leave the log)',
-    );
-  }
-  for (const u of r.unrecorded) {
-    out.push(`unrecorded: ${u.name} (thread ${u.tid}): ${u.reason}; ${u.policy === 'refuse' ? 'the call was refused' : 'the run was stopped there'}`);
-  }
-  if (r.divergence) {
-    const d = r.divergence;
-    out.push(`DIVERGED at seq ${d.seq} (tid ${d.tid}): ${d.reason}`);
-    if (d.expected) out.push(`  recorded: ${d.expected.name} ${d.expected.resource} ${JSON.stringify(d.expected.data_in.toString('utf8'))}`);
-    out.push(`  program:  ${d.actual.name} ${d.actual.resource} ${JSON.stringify(d.actual.data_in.toString('utf8'))}`);
-  } else {
-    out.push(`program ${status(r.exitCode, r.signal)}; recorded ${status(r.recorded.exitCode, r.recorded.signal)}`);
-    out.push(`stdout: ${JSON.stringify(r.stdout.toString('utf8'))}`);
-    if (counterfactual) {
-      out.push(r.reproduced ? 'counterfactual run: the same outcome as the recording' : 'counterfactual run: the outcome differs from the recording');
-    } else {
-      out.push(r.reproduced ? 'reproduced: same syscalls, same output, same exit status' : 'NOT reproduced: the outcome differs from the recording');
-    }
-  }
-  return out.join('\n');
 }
 
 async function dispatch(argv: string[]): Promise<number> {
@@ -688,9 +640,20 @@ async function dispatch(argv: string[]): Promise<number> {
       return cmdKernel(p);
     case 'doctor':
       return runDoctor();
+    case 'spool':
+      return spoolCommand(p);
     default:
       return runStoreCommand(name, p);
   }
+}
+
+/**
+ * A command line that cannot work (an unknown flag, a malformed injection or id, a flag the
+ * recorded command does not have) is a usage error, exit status 2 for every command: nothing ran.
+ */
+function isUsageError(err: unknown): boolean {
+  if (err instanceof InjectionApplyError) return true;
+  return err instanceof ReplaybookError && ['usage', 'inject_spec', 'bad_incident_id', 'bad_speed'].includes(err.code);
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -701,9 +664,7 @@ export async function main(argv: string[]): Promise<number> {
     const err = e as Error;
     process.stderr.write(`replaybook: ${err.message}\n`);
     if (verbose && err.stack) process.stderr.write(err.stack + '\n');
-    // A command line that cannot work (an unknown flag, a malformed injection, a flag the recorded
-    // command does not have) is a usage error: nothing ran.
-    const usage = err instanceof ReplaybookError && (err.code === 'usage' || err.code === 'inject_spec' || err instanceof InjectionApplyError);
-    return usage ? 2 : 1;
+    if (interruptRequested && err instanceof ReplaybookError && err.code === 'interrupted') return INTERRUPTED_STATUS;
+    return isUsageError(err) ? 2 : 1;
   }
 }

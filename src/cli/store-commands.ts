@@ -5,11 +5,12 @@
 import { openStore, storeHome } from '../store';
 import { copyIncident, type Copied } from '../store/copy';
 import { openEventStore } from '../store/open';
-import { PASSWORD_ENV, URL_ENV, USER_ENV, openServerStore } from '../store/server';
+import { PASSWORD_ENV, URL_ENV, USER_ENV, openServerStore, serverTarget } from '../store/server';
 import type { EventStore } from '../store/types';
-import { packIncident, unpackIncident } from '../store/pack';
+import { DEFAULT_MAX_UNPACKED_BYTES, packIncident, unpackIncident } from '../store/pack';
 import { ReplaybookError } from '../errors';
 import type { CommandSpec, FlagSpec, Parsed } from './args';
+import { shownId } from '../events/ids';
 
 export const CLICKHOUSE_FLAG: FlagSpec = {
   name: 'clickhouse',
@@ -45,15 +46,28 @@ export const STORE_COMMANDS: Record<string, CommandSpec> = {
   },
   unpack: {
     name: 'unpack',
-    usage: 'replaybook unpack FILE [--clickhouse URL]',
-    summary: 'Store the incident in FILE (made by replaybook pack) with its runs and files.',
-    flags: [CLICKHOUSE_FLAG, HELP, VERBOSE],
+    usage: 'replaybook unpack FILE [--max-unpacked-bytes N] [--clickhouse URL]',
+    summary:
+      'Store the incident in FILE (made by replaybook pack) with its runs and files. A pack is checked whole before\n' +
+      'anything is stored (one incident, valid ids, readable events, files matching their sha256): a bad pack stores nothing.',
+    flags: [
+      {
+        name: 'max-unpacked-bytes',
+        value: 'N',
+        help: `refuse a pack that expands to more than N bytes (default ${DEFAULT_MAX_UNPACKED_BYTES}, 1 GiB); raise it for a trusted large pack`,
+      },
+      CLICKHOUSE_FLAG,
+      HELP,
+      VERBOSE,
+    ],
     positionals: 1,
   },
   rm: {
     name: 'rm',
-    usage: 'replaybook rm ID [--clickhouse URL]',
-    summary: 'Delete incident ID with its replay runs and events (blobs stay until replaybook gc).',
+    usage: 'replaybook rm ID [--clickhouse URL]\n       replaybook rm [--clickhouse URL] -- ID',
+    summary:
+      'Delete incident ID with its replay runs and events (blobs stay until replaybook gc).\n' +
+      "An id that starts with '-' (stored by an older replaybook) is named after --.",
     flags: [CLICKHOUSE_FLAG, HELP, VERBOSE],
     positionals: 1,
   },
@@ -75,10 +89,20 @@ export const STORE_COMMANDS_HELP = `  push       copy an incident to a ClickHous
   rm         delete an incident
   gc         delete blobs no incident uses`;
 
+/** A URL given on the command line that cannot name a server is a usage error (exit status 2). */
+function checkUrl(url: string): string {
+  try {
+    serverTarget({ url });
+  } catch (err) {
+    throw new ReplaybookError('usage', (err as Error).message);
+  }
+  return url;
+}
+
 /** The store a command works on: --clickhouse URL, else $REPLAYBOOK_CLICKHOUSE_URL, else embedded. */
 export function openStoreFor(p: Parsed): Promise<EventStore> {
   const url = p.flags.get('clickhouse');
-  return openEventStore({ url: typeof url === 'string' ? url : undefined });
+  return openEventStore({ url: typeof url === 'string' ? checkUrl(url) : undefined });
 }
 
 /**
@@ -102,7 +126,9 @@ async function using<T>(open: Promise<EventStore>, fn: (store: EventStore) => Pr
 }
 
 function needs(p: Parsed, what: string, command: string): string {
-  const v = what.startsWith('--') ? p.flags.get(what.slice(2)) : p.positionals[0];
+  // `rm -- ID` names an id that looks like an option.
+  const positional = command === 'rm' && p.positionals.length === 0 && p.rest.length === 1 ? p.rest[0] : p.positionals[0];
+  const v = what.startsWith('--') ? p.flags.get(what.slice(2)) : positional;
   if (typeof v !== 'string' || v.length === 0) {
     const thing = what === 'ID' ? (command === 'unpack' ? 'a pack file' : 'an incident id') : what === '--out' ? '--out FILE' : `${what} URL`;
     throw new ReplaybookError('usage', `${command} needs ${thing} (see replaybook ${command} --help)`);
@@ -113,8 +139,8 @@ function needs(p: Parsed, what: string, command: string): string {
 function copiedLine(id: string, c: Copied, from: string, to: string): string {
   const what =
     c.incident === 'copied'
-      ? `copied incident '${id}' (${c.events} events, ${c.blobs} blobs)`
-      : `incident '${id}' was already in ${to}`;
+      ? `copied incident ${shownId(id)} (${c.events} events, ${c.blobs} blobs)`
+      : `incident ${shownId(id)} was already in ${to}`;
   return `${what}${c.runs > 0 ? `, ${c.runs} replay run${c.runs === 1 ? '' : 's'}` : ''}: ${from} -> ${to}`;
 }
 
@@ -123,7 +149,7 @@ export async function runStoreCommand(name: string, p: Parsed): Promise<number> 
     case 'push':
     case 'pull': {
       const id = needs(p, 'ID', name);
-      const url = needs(p, name === 'push' ? '--to' : '--from', name);
+      const url = checkUrl(needs(p, name === 'push' ? '--to' : '--from', name));
       return using(openStore(storeHome()), (local) =>
         using(openServerStore({ url }), async (server) => {
           const [from, to] = name === 'push' ? [local, server] : [server, local];
@@ -137,14 +163,18 @@ export async function runStoreCommand(name: string, p: Parsed): Promise<number> 
       const out = needs(p, '--out', name);
       return using(openStoreFor(p), async (store) => {
         const s = await packIncident(store, id, out);
-        process.stdout.write(`packed incident '${id}' (${s.events} events, ${s.runs} run${s.runs === 1 ? '' : 's'}, ${s.blobs} files) into ${out}: ${s.bytes} bytes\n`);
+        process.stdout.write(`packed incident ${shownId(id)} (${s.events} events, ${s.runs} run${s.runs === 1 ? '' : 's'}, ${s.blobs} files) into ${out}: ${s.bytes} bytes\n`);
         return 0;
       });
     }
     case 'unpack': {
       const file = needs(p, 'ID', name);
+      const max = p.flags.get('max-unpacked-bytes');
+      if (max !== undefined && (typeof max !== 'string' || !/^[1-9]\d*$/.test(max) || !Number.isSafeInteger(Number(max)))) {
+        throw new ReplaybookError('usage', `--max-unpacked-bytes needs a whole number of bytes, not '${String(max).slice(0, 40)}'`);
+      }
       return using(openStoreFor(p), async (store) => {
-        const s = await unpackIncident(store, file);
+        const s = await unpackIncident(store, file, { maxUnpackedBytes: max === undefined ? undefined : Number(max) });
         process.stdout.write(`unpacked incident '${s.incident}' (${s.events} events, ${s.runs} run${s.runs === 1 ? '' : 's'}, ${s.blobs} files) into ${store.location}\n`);
         return 0;
       });
@@ -154,11 +184,11 @@ export async function runStoreCommand(name: string, p: Parsed): Promise<number> 
       return using(openStoreFor(p), async (store) => {
         const removed = await store.remove(id);
         if (!removed) {
-          process.stderr.write(`replaybook: the store at ${store.location} has no incident '${id}'\n`);
+          process.stderr.write(`replaybook: the store at ${store.location} has no incident ${shownId(id)}\n`);
           return 1;
         }
         process.stdout.write(
-          `deleted ${removed.incident ? `incident '${id}'` : `the uncommitted events of '${id}'`}: ${removed.events} events, ` +
+          `deleted ${removed.incident ? `incident ${shownId(id)}` : `the uncommitted events of ${shownId(id)}`}: ${removed.events} events, ` +
             `${removed.runs} replay run${removed.runs === 1 ? '' : 's'} (${store.location})\n`,
         );
         return 0;
@@ -171,7 +201,7 @@ export async function runStoreCommand(name: string, p: Parsed): Promise<number> 
         for (const u of r.uncommitted) {
           lines.push(
             `${r.uncommittedRemoved ? 'deleted' : 'found'} ${u.events} uncommitted events of ` +
-              `${u.run_id === 'recording' ? `incident '${u.incident_id}'` : `run '${u.run_id}' of incident '${u.incident_id}'`}`,
+              `${u.run_id === 'recording' ? `incident ${shownId(u.incident_id)}` : `run ${shownId(u.run_id)} of incident ${shownId(u.incident_id)}`}`,
           );
         }
         if (r.uncommitted.length > 0 && !r.uncommittedRemoved) {

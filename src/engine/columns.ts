@@ -106,6 +106,16 @@ function varColumn(d: Data<DataType>, n: number): VarColumn {
   return { offsets, data };
 }
 
+/** A Binary/Utf8 column of an event batch as offsets and bytes; the bytes are a view, writable in place. */
+export function binaryColumn(batch: RecordBatch, name: string): VarColumn {
+  return varColumn(child(batch, name), batch.numRows);
+}
+
+/** The seq column of an event batch (a view). */
+export function seqColumn(batch: RecordBatch): BigUint64Array {
+  return typed<BigUint64Array>(child(batch, 'seq'), batch.numRows);
+}
+
 /** A record batch of the event schema as engine columns (for the replay input). */
 export function fromRecordBatch(batch: RecordBatch): EventColumns {
   const n = batch.numRows;

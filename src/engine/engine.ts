@@ -57,6 +57,8 @@ export interface EngineRunOptions {
   env: string[];
   cwd: string;
   pin: boolean;
+  /** Record: turn ASLR off for the service (opt-in; replays always run with fixed addresses). */
+  fixedAddresses?: boolean;
   /** Replay speed factor; 'max' serves without waiting. */
   speed?: number | 'max';
   /** Replay: recorded path -> local file holding its recorded bytes. */
@@ -102,6 +104,7 @@ function configText(o: EngineRunOptions): string {
   for (const a of o.argv) lines.push(`arg ${escape(a)}`);
   for (const e of o.env) lines.push(`env ${escape(e)}`);
   if (o.isolateNetwork) lines.push('isolate_network 1');
+  if (o.fixedAddresses) lines.push('fixed_addresses 1');
   if (o.pauseAt !== undefined) lines.push(`pause_at ${o.pauseAt}`);
   if (o.startPaused) lines.push('start_paused 1');
   if (o.lateData) {

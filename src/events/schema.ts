@@ -85,6 +85,46 @@ export interface IncidentInfo {
    */
   files: Record<string, string>;
   host: string;
+  /** What was redacted before the recording reached the store (absent: recorded without rules). */
+  redaction?: RedactionReport;
+}
+
+/**
+ * Redaction of an incident (src/record/redact.ts): the rules in force and what each replaced.
+ * Secret values are never stored, only where they were (names, event seqs, byte ranges).
+ */
+export interface RedactionReport {
+  /** Every rule in force when recording, as written (`env:*TOKEN*`, `header:Authorization`...). */
+  rules: string[];
+  /** The rules that replaced something. */
+  applied: AppliedRedaction[];
+  /** Files whose contents were kept out of the store (`file:PATH` rules). */
+  files: RedactedFile[];
+}
+
+export interface AppliedRedaction {
+  rule: string;
+  /** Environment variable or header names it matched (never values). */
+  names: string[];
+  /** The service was given the placeholder through its environment or arguments. */
+  inCommand: boolean;
+  /** Events where bytes were replaced (the first 1000), with [start, length] ranges per column. */
+  events: { seq: number; column: 'data_in' | 'data_out' | 'resource'; ranges: [number, number][] }[];
+  /** Events where bytes were replaced, in all. */
+  eventCount: number;
+}
+
+export interface RedactedFile {
+  path: string;
+  sha256: string;
+  size: number;
+  /**
+   * Where its bytes were replaced, for a replay to put them back from the local file: [seq,
+   * column (0 data_in, 1 data_out, 2 resource), start, length, offset in the file].
+   */
+  restore: [number, number, number, number, number][];
+  /** The service mapped it (its blob was not stored either). */
+  mapped: boolean;
 }
 
 /** The sha256 of every blob an incident's files refer to (files stored without bytes excluded). */

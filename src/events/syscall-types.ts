@@ -64,4 +64,7 @@ export interface SyscallInfo {
   clone: 'arg' | 'fork' | 'vfork' | 'struct';
   /** The call this one is a variant of ('poll' for ppoll), or ''. */
   family: string;
+  /** [offset, length] ranges of data_in holding addresses or the caller's own values: never
+   * compared between a recording and a replay (they differ under ASLR). */
+  addressFields: readonly (readonly [number, number])[];
 }

@@ -13,27 +13,14 @@ import type { Transaction } from '../analysis/transactions';
 import type { Divergence, DivergentCall, RunResult } from '../replay/replay';
 import type { SessionState } from '../replay/session';
 import type { TimingDiff } from '../viz/diff';
-import { formatDeltaMs, formatMs } from '../viz/columns';
+import { formatBytes, formatDeltaMs, formatDuration, formatMs } from '../format';
 import type { StoredRun } from './runs';
 import type { ManyRuns, RunSummary, Verdict } from '../replay/verify';
-import { describeInjection } from '../inject/describe';
+import { EXE_CHANGED, exitStatus, fixDescription, jitterText, runList, runVerdict } from '../replay/describe';
 import { formatRet } from '../viz/classes';
 import { renderChart } from '../viz/render';
-import {
-  MONO,
-  escapeBytes,
-  escapeHtml,
-  formatBytes,
-  formatDuration,
-  jsonForScript,
-  note,
-  previewBytes,
-  scriptSafe,
-  section,
-  table,
-  text,
-  type Cell,
-} from './html';
+import { escapeHtml, jsonForScript, scriptSafe } from '../escape';
+import { MONO, escapeBytes, note, previewBytes, section, table, text, type Cell } from './html';
 
 /** MIME type -> data; binary data as base64 strings, as Jupyter wants. */
 export type MimeBundle = Record<string, string | object>;
@@ -161,12 +148,6 @@ export async function livePreviewBundle(spec: object, line: string): Promise<Mim
 // ---------------------------------------------------------------------------------------------
 // Incidents
 
-function outcome(exitCode: number | null, signal: string | null): string {
-  if (exitCode !== null && exitCode !== undefined) return `exit ${exitCode}`;
-  if (signal) return `killed ${signal}`;
-  return 'unknown';
-}
-
 function isoOfNs(ns: bigint): string {
   const ms = Number(ns / 1_000_000n);
   const d = new Date(ms);
@@ -187,7 +168,7 @@ export function incidentsBundle(list: IncidentInfo[]): MimeBundle {
     text(i.incident_id, { mono: true }),
     text(i.service),
     text(isoOfNs(i.started_at_ns), { style: 'white-space:nowrap' }),
-    text(outcome(i.exit_code, i.exit_signal), { style: 'white-space:nowrap' }),
+    text(exitStatus(i.exit_code, i.exit_signal), { style: 'white-space:nowrap' }),
     text(i.event_count, { num: true }),
     text(formatDuration(i.duration_ns), { num: true }),
   ]);
@@ -198,7 +179,7 @@ export function incidentsBundle(list: IncidentInfo[]): MimeBundle {
   const SHOWN = 20;
   const lines = list
     .slice(0, SHOWN)
-    .map((i) => `  ${i.incident_id}  ${i.service}  ${isoOfNs(i.started_at_ns)}  ${outcome(i.exit_code, i.exit_signal)}  ${i.event_count} events  ${formatDuration(i.duration_ns)}`);
+    .map((i) => `  ${i.incident_id}  ${i.service}  ${isoOfNs(i.started_at_ns)}  ${exitStatus(i.exit_code, i.exit_signal)}  ${i.event_count} events  ${formatDuration(i.duration_ns)}`);
   if (list.length > SHOWN) lines.push(`  … ${list.length - SHOWN} more`);
   return { 'text/html': html, 'text/plain': [`${plural(list.length, 'incident')}:`, ...lines].join('\n') };
 }
@@ -475,29 +456,8 @@ export function eventLogBundle(events: Table, opts: { title?: string; head?: num
 // ---------------------------------------------------------------------------------------------
 // Replay runs
 
-export const REPRODUCED = 'reproduced: same syscalls, same output, same exit status';
-
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
-}
-
-/** What differs between a run and its recording, as short phrases (empty when nothing does). */
-export function runDifferences(run: RunResult): string[] {
-  const out: string[] = [];
-  if (run.divergence) out.push(`diverged at seq ${run.divergence.seq} (tid ${run.divergence.tid}): ${run.divergence.reason}`);
-  const now = outcome(run.exitCode, run.signal);
-  const then = outcome(run.recorded.exitCode, run.recorded.signal);
-  if (now !== then) out.push(`${now}, recorded ${then}`);
-  if (!sameBytes(run.stdout, run.recorded.stdout)) out.push('stdout differs');
-  if (!sameBytes(run.stderr, run.recorded.stderr)) out.push('stderr differs');
-  return out;
-}
-
-/** The verdict line of a run. */
-export function runVerdict(run: RunResult): string {
-  if (run.reproduced) return REPRODUCED;
-  const diffs = runDifferences(run);
-  return `not reproduced: ${diffs.length ? diffs.join('; ') : 'the run does not match the recording'}`;
 }
 
 const OUTPUT_MAX_CHARS = 8000;
@@ -522,8 +482,8 @@ function callCells(c: DivergentCall | null): Cell[] {
 export function runBundle(run: RunResult): MimeBundle {
   const verdict = runVerdict(run);
   const ok = run.reproduced;
-  const now = outcome(run.exitCode, run.signal);
-  const then = outcome(run.recorded.exitCode, run.recorded.signal);
+  const now = exitStatus(run.exitCode, run.signal);
+  const then = exitStatus(run.recorded.exitCode, run.recorded.signal);
   const speed = run.speed === 'max' ? 'max speed' : `${run.speed}×`;
   const facts = `${now} (recorded: ${then}) · ${plural(run.events, 'event')} · ${formatDuration(Math.round(run.wallMs * 1e6))} at ${speed} · ${run.stored}`;
 
@@ -532,7 +492,7 @@ export function runBundle(run: RunResult): MimeBundle {
     `background:${ok ? 'rgba(44,160,44,.08)' : 'rgba(214,39,40,.08)'}"><b>${escapeHtml(verdict)}</b></div>` +
     note(facts);
   if (run.localExeChanged) {
-    html += note('The local executable differs from the recorded one; the recorded binary ran.');
+    html += note(`${EXE_CHANGED[0].toUpperCase()}${EXE_CHANGED.slice(1)}.`);
   }
   const d = run.divergence;
   if (d) {
@@ -618,7 +578,7 @@ function banner(ok: boolean, sentence: string): string {
 /** A verdict of verifyFix: its sentence, the fix, and every run (baseline, fix, jittered) in a table. */
 export function verdictBundle(v: Verdict): MimeBundle {
   const facts =
-    `success: ${v.success} · ${plural(v.jittered.length, 'jittered run')}, every recorded arrival up to ${v.jitterMs} ms later, ` +
+    `success: ${v.success} · ${plural(v.jittered.length, 'jittered run')}, ${jitterText(v.jitterMs)}, ` +
     `seed ${v.seed} · ${formatDuration(Math.round(v.wallMs * 1e6))} in all`;
   const fix = v.fix.description.map((d) => `<li>${escapeHtml(d)}</li>`).join('');
   const html =
@@ -640,12 +600,9 @@ export function verdictBundle(v: Verdict): MimeBundle {
 
 /** The runs of runMany in a table, with how many failed. */
 export function manyRunsBundle(m: ManyRuns): MimeBundle {
-  const sentence = `${m.succeeded} of ${m.runs.length} runs succeeded${m.failed ? `; failed: ${m.failedRuns.length === 1 ? 'run' : 'runs'} ${m.failedRuns.join(', ')}` : ''}`;
-  const what = [
-    ...m.injections.map((i) => describeInjection(i)),
-    ...(m.binary ? [`the rebuilt binary ${m.binary} runs instead of the recorded one`] : []),
-  ];
-  const facts = `success: ${m.success} · every recorded arrival up to ${m.jitterMs} ms later, seed ${m.seed} · ${formatDuration(Math.round(m.wallMs * 1e6))} in all`;
+  const sentence = `${m.succeeded} of ${m.runs.length} runs succeeded${m.failed ? `; failed: ${runList(m.failedRuns)}` : ''}`;
+  const what = fixDescription({ injections: m.injections, binary: m.binary ?? undefined });
+  const facts = `success: ${m.success} · ${jitterText(m.jitterMs)}, seed ${m.seed} · ${formatDuration(Math.round(m.wallMs * 1e6))} in all`;
   const html =
     banner(m.failed === 0, sentence) +
     (what.length ? note(`changes: ${what.join('; ')}`) : note('no injections: the incident as recorded')) +

@@ -1,34 +1,6 @@
-// Small HTML helpers for the notebook's display bundles: escaping text and bytes, inline-styled
-// tables that read the same in Classic Notebook, JupyterLab and exported HTML (no external CSS),
-// and JSON/JS that can sit inside a <script> element without ending it.
-
-/** Escapes text for HTML element content and attribute values. */
-export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => {
-    switch (c) {
-      case '&':
-        return '&amp;';
-      case '<':
-        return '&lt;';
-      case '>':
-        return '&gt;';
-      case '"':
-        return '&quot;';
-      default:
-        return '&#39;';
-    }
-  });
-}
-
-/** JSON that can be pasted into a <script> element: `<`, `>`, `&` and line separators escaped. */
-export function jsonForScript(value: unknown): string {
-  return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
-
-/** JavaScript source made safe to inline in a <script> element: `</script` cannot end it early. */
-export function scriptSafe(source: string): string {
-  return source.replace(/<\/(script)/gi, '<\\/$1');
-}
+// Small HTML helpers for the notebook's display bundles: bytes shown as text, and inline-styled
+// tables that read the same in Classic Notebook, JupyterLab and exported HTML (no external CSS).
+import { escapeHtml } from '../escape';
 
 const hex2 = (b: number): string => `\\x${b.toString(16).padStart(2, '0')}`;
 
@@ -112,24 +84,6 @@ export function escapeBytes(data: Uint8Array, maxChars: number, multiline = fals
 export function previewBytes(data: Uint8Array, maxChars = 60): string {
   const e = escapeBytes(data, maxChars);
   return e.truncated ? `${e.text}…` : e.text;
-}
-
-/** Bytes as a size people read: `812 B`, `12.3 kB`, `4.0 MB`. */
-export function formatBytes(n: number): string {
-  if (n < 1000) return `${n} B`;
-  if (n < 1e6) return `${(n / 1e3).toFixed(1)} kB`;
-  if (n < 1e9) return `${(n / 1e6).toFixed(1)} MB`;
-  return `${(n / 1e9).toFixed(1)} GB`;
-}
-
-/** A duration in nanoseconds as people read it: `2.00 s`, `12.3 ms`, `45 µs`, `800 ns`. */
-export function formatDuration(ns: bigint | number): string {
-  const n = Number(ns);
-  if (n >= 60e9) return `${Math.floor(n / 60e9)} min ${((n % 60e9) / 1e9).toFixed(0)} s`;
-  if (n >= 1e9) return `${(n / 1e9).toFixed(n >= 10e9 ? 1 : 2)} s`;
-  if (n >= 1e6) return `${(n / 1e6).toFixed(n >= 100e6 ? 0 : 1)} ms`;
-  if (n >= 1e3) return `${(n / 1e3).toFixed(n >= 100e3 ? 0 : 1)} µs`;
-  return `${n} ns`;
 }
 
 // Inline styles, short because they repeat on every cell. Classic Notebook and JupyterLab style

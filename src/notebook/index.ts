@@ -4,10 +4,13 @@ import * as util from 'node:util';
 import { Table, tableFromArrays, type RecordBatch } from 'apache-arrow';
 import type { IncidentInfo } from '../events/schema';
 import { ReplaybookError } from '../errors';
-import { replay as replayIncident, type ReplayOptions, type RunResult, type Speed } from '../replay/replay';
+import { replay as replayIncident } from '../replay/replay';
+import type { ReplayChanges, ReplayOptions, RunResult } from '../replay/run';
+import { exitStatus, runStatus } from '../replay/describe';
 import { ReplaySession } from '../replay/session';
+import { record as recordIncident, type RecordOptions } from '../record/record';
 import { transactions as findTransactions, type Transaction } from '../analysis/transactions';
-import { escapeHtml } from './html';
+import { escapeHtml } from '../escape';
 import { openEventStore } from '../store/open';
 import type { EventStore, IncidentFilter } from '../store/types';
 import { timelineSpec, type TimelineOptions } from '../viz/timeline';
@@ -50,6 +53,7 @@ import {
 } from '../replay/verify';
 import { outcomeMatrixSpec, variantComparisonSpec, type Variant } from '../viz/verdict';
 import type { SuccessPredicate } from '../replay/verify';
+import { shownId } from '../events/ids';
 
 /** Injections for counterfactual replays: delay('poll', { enterUs: 500000 }), fail(...), ... */
 export { delay, fail, latency, timeout };
@@ -87,9 +91,6 @@ function oneLine(s: string, max = 60): string {
   return t.length > max ? t.slice(0, max - 2) + '…"' : t;
 }
 
-function outcome(code: number | null, signal: string | null): string {
-  return signal ? `killed by ${signal}` : `exit ${code}`;
-}
 
 /** A recorded event log (one run's events) as an Arrow table. */
 export class EventLog implements Displayable {
@@ -121,7 +122,7 @@ export class IncidentList implements Displayable {
     return incidentsBundle(this.list);
   }
   [util.inspect.custom](): string {
-    const shown = this.list.slice(0, 5).map((i) => `${i.incident_id} (${outcome(i.exit_code, i.exit_signal)})`);
+    const shown = this.list.slice(0, 5).map((i) => `${i.incident_id} (${exitStatus(i.exit_code, i.exit_signal)})`);
     return `${this.length} incident${this.length === 1 ? '' : 's'}${shown.length ? ': ' + shown.join(', ') : ''}${this.length > 5 ? ', …' : ''}`;
   }
 }
@@ -140,10 +141,10 @@ export class Incident implements Displayable {
     return this.id;
   }
   [DISPLAY](): MimeBundle {
-    return eventLogBundle(this.events.table, { title: `incident ${this.id} — ${this.info.service}, ${outcome(this.info.exit_code, this.info.exit_signal)}` });
+    return eventLogBundle(this.events.table, { title: `incident ${this.id} — ${this.info.service}, ${exitStatus(this.info.exit_code, this.info.exit_signal)}` });
   }
   [util.inspect.custom](): string {
-    return `Incident(${this.id}: ${this.info.service}, ${outcome(this.info.exit_code, this.info.exit_signal)}, ${this.events.length} events)`;
+    return `Incident(${this.id}: ${this.info.service}, ${exitStatus(this.info.exit_code, this.info.exit_signal)}, ${this.events.length} events)`;
   }
 }
 
@@ -177,7 +178,7 @@ export class Run implements Displayable {
   }
   [util.inspect.custom](): string {
     const r = this.result;
-    const what = r.divergence ? `diverged at seq ${r.divergence.seq}` : `${outcome(r.exitCode, r.signal)}, stdout ${oneLine(this.stdout)}`;
+    const what = r.divergence ? runStatus(r) : `${runStatus(r)}, stdout ${oneLine(this.stdout)}`;
     return `Run(${r.runId} of ${r.incident}: ${what}${r.reproduced ? ', reproduced' : ''})`;
   }
 }
@@ -206,25 +207,52 @@ export async function incidents(filter?: IncidentFilter): Promise<IncidentList> 
 export async function fetchIncident(id: string): Promise<Incident> {
   const s = await notebookStore();
   const info = await s.incident(id);
-  if (!info) throw new ReplaybookError('unknown_incident', `unknown incident '${id}': incidents() lists the recorded ones (the demo records 'payment-timeout': npm run demo)`);
+  if (!info) throw new ReplaybookError('unknown_incident', `unknown incident ${shownId(id)}: incidents() lists the recorded ones (the demo records 'payment-timeout': npm run demo)`);
   return new Incident(info, new EventLog(await s.eventsTable(id), `incident ${id}`));
 }
 
-export interface NotebookReplayOptions {
-  /** 1 = production timing (default), 10 = ten times faster, 'max' = no waiting. */
-  speed?: Speed;
-  /** A counterfactual replay: timeout(...), latency(...), fail(...), delay(...). */
-  injections?: Injection[];
-  /** Replay this rebuilt executable instead of the recorded one. */
-  binary?: string;
-  /** Every recorded arrival up to `ms` later, drawn from `seed`. */
-  jitter?: { ms: number; seed: number };
-  unrecorded?: 'error' | 'refuse';
+/**
+ * What record() takes in a notebook: the recorder's own options (src/record/record.ts, redaction
+ * rules included: `redact`, `defaultRedact`), the store and interruption being the notebook's.
+ */
+export type NotebookRecordOptions = Omit<RecordOptions, 'store' | 'signal'>;
+
+/**
+ * Records a service as an incident and returns it. Secrets are redacted before anything is
+ * stored (the default rules, plus `redact: ['env:DB_*', 'header:X-Session', 'bytes:...',
+ * 'file:/etc/app/tls.key']`); interrupting the cell stops the recording and kills the service.
+ */
+export async function record(opts: NotebookRecordOptions): Promise<Incident> {
+  const ac = new AbortController();
+  running.add(ac);
+  try {
+    listenForInterrupts();
+    const r = await recordIncident({ ...opts, store: await notebookStore(), signal: ac.signal });
+    return await fetchIncident(r.incident.incident_id);
+  } finally {
+    running.delete(ac);
+  }
+}
+
+/**
+ * A notebook's replay options: ReplayOptions' speed and changes (injections, binary, jitter,
+ * unrecorded, label); the notebook supplies the store and the interrupt signal.
+ */
+type NotebookRunOptions = Pick<ReplayOptions, 'speed'> & ReplayChanges;
+
+export interface NotebookReplayOptions extends NotebookRunOptions {
   /**
    * Show the run's timeline growing in one output while it runs (redrawn every `everyMs`,
    * default 500), then the complete timeline. Meant for replays at 1× or slower.
    */
   live?: boolean | { everyMs?: number };
+}
+
+export interface NotebookSessionOptions extends NotebookRunOptions {
+  /** Open paused at the first event (default true). */
+  paused?: boolean;
+  /** Open paused at a transaction ('tx-7') or an event (seq), fast-forwarded there. */
+  at?: string | number;
 }
 
 // Runs in progress, stopped together when the cell is interrupted.
@@ -252,17 +280,10 @@ export async function replay(incident: string | Incident, opts: NotebookReplayOp
   running.add(ac);
   try {
     listenForInterrupts();
-    const o: ReplayOptions = {
-      store: await notebookStore(),
-      speed: opts.speed ?? 1,
-      injections: opts.injections,
-      binary: opts.binary,
-      jitter: opts.jitter,
-      unrecorded: opts.unrecorded,
-      signal: ac.signal,
-    };
-    if (!opts.live) return new Run(await replayIncident(id, o));
-    const everyMs = typeof opts.live === 'object' ? (opts.live.everyMs ?? 500) : 500;
+    const { live, ...run } = opts;
+    const o: ReplayOptions = { ...run, speed: run.speed ?? 1, store: await notebookStore(), signal: ac.signal };
+    if (!live) return new Run(await replayIncident(id, o));
+    const everyMs = typeof live === 'object' ? (live.everyMs ?? 500) : 500;
     return new Run(await liveReplay(id, o, everyMs));
   } finally {
     running.delete(ac);
@@ -315,26 +336,24 @@ async function liveReplay(id: string, o: ReplayOptions, everyMs: number): Promis
  * state(), readMemory(tid, addr, len), stop(), events(), done. Opened paused unless
  * { paused: false }. Interrupting a cell stops it like any replay.
  */
-export async function session(
-  incident: string | Incident,
-  opts: NotebookReplayOptions & { paused?: boolean; at?: string | number } = {},
-): Promise<ReplaySession> {
+export async function session(incident: string | Incident, opts: NotebookSessionOptions = {}): Promise<ReplaySession> {
   const id = typeof incident === 'string' ? incident : incident.id;
+  const { paused, at, ...run } = opts;
   const ac = new AbortController();
   running.add(ac);
   listenForInterrupts();
-  const s = await ReplaySession.open(id, { store: await notebookStore(), speed: opts.speed ?? 1, signal: ac.signal }, { paused: opts.paused ?? true });
+  const s = await ReplaySession.open(id, { ...run, speed: run.speed ?? 1, store: await notebookStore(), signal: ac.signal }, { paused: paused ?? true });
   s.done.then(
     () => running.delete(ac),
     () => running.delete(ac),
   );
-  if (opts.at !== undefined) {
+  if (at !== undefined) {
     // Open at a transaction ('tx-7') or an event (seq): fast-forwarded, paused there.
     let seq: number;
-    if (typeof opts.at === 'number') seq = opts.at;
+    if (typeof at === 'number') seq = at;
     else {
-      const tx = (await transactions(incident)).list.find((t) => t.id === opts.at);
-      if (!tx) throw new ReplaybookError('unknown_transaction', `incident ${id} has no transaction '${opts.at}': transactions('${id}') lists them`);
+      const tx = (await transactions(incident)).list.find((t) => t.id === at);
+      if (!tx) throw new ReplaybookError('unknown_transaction', `incident ${id} has no transaction ${shownId(at)}: transactions(${shownId(id)}) lists them`);
       seq = tx.firstSeq;
     }
     await s.jumpTo(seq);
@@ -631,11 +650,6 @@ function isRunResult(x: unknown): x is RunResult {
   return typeof x === 'object' && x !== null && typeof (x as RunResult).runId === 'string' && Array.isArray((x as RunResult).batches);
 }
 
-function statusOfRun(r: RunResult): string {
-  if (r.divergence) return `diverged at seq ${r.divergence.seq}`;
-  return r.signal ? `killed by ${r.signal}` : `exit ${r.exitCode}`;
-}
-
 /** Runs side by side with a baseline: the table of differences and the timing-difference chart. */
 export class Comparison implements Displayable {
   private constructor(
@@ -679,7 +693,7 @@ async function comparable(x: LabelledComparable, recorded: (incident: string) =>
     const incident = String(found.getChild('incident_id')?.get(0));
     it = (await runs(incident)).get(it);
   }
-  if (it instanceof Incident) return { label: label ?? 'recording', events: it.events.table, outcome: outcome(it.info.exit_code, it.info.exit_signal) };
+  if (it instanceof Incident) return { label: label ?? 'recording', events: it.events.table, outcome: exitStatus(it.info.exit_code, it.info.exit_signal) };
   if (it instanceof EventLog) return { label: label ?? it.title, events: it.table };
   const result = it instanceof Run ? it.result : isRunResult(it) ? it : null;
   if (result) {
@@ -690,7 +704,7 @@ async function comparable(x: LabelledComparable, recorded: (incident: string) =>
       speed: result.speed,
       switchSeq: result.switchedAt?.seq ?? null,
       divergenceSeq: result.divergence?.seq ?? null,
-      outcome: statusOfRun(result),
+      outcome: runStatus(result),
     };
   }
   if (isStoredRun(it)) {

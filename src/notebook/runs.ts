@@ -3,6 +3,7 @@
 // who unpacked the incident's pack sees the same list.
 import type { RunInfo } from '../events/schema';
 import { describeInjection } from '../inject/describe';
+import { exitStatus } from '../replay/describe';
 import type { Injection } from '../inject/types';
 
 /** One stored run, as plain data. */
@@ -77,7 +78,7 @@ export function storedRun(info: RunInfo): StoredRun {
     }
   }
   const outcome =
-    divergedAt !== null ? `diverged at seq ${divergedAt}` : info.exit_signal ? `killed by ${info.exit_signal}` : `exit ${info.exit_code}`;
+    divergedAt !== null ? `diverged at seq ${divergedAt}` : exitStatus(info.exit_code, info.exit_signal);
   return {
     incident: info.incident_id,
     runId: info.run_id,

@@ -11,8 +11,11 @@ import { EVENT_KINDS, RECORDING_RUN, type IncidentInfo } from '../events/schema'
 import type { EventStore } from '../store/types';
 import { StoreError } from '../store/errors';
 import { ReplaybookError } from '../errors';
+import { Redactor, redactRules, type RedactOptions } from './redact';
+import type { EventColumns } from '../engine/native';
+import { checkIncidentId } from '../events/ids';
 
-export interface RecordOptions {
+export interface RecordOptions extends RedactOptions {
   /** Incident id: letters, digits and . _ : - (at most 128). */
   incident: string;
   /** The command: executable and its arguments. */
@@ -24,6 +27,12 @@ export interface RecordOptions {
   cwd?: string;
   /** Pin tracer and service to one CPU (default true; stops cost ~25x more across CPUs). */
   pin?: boolean;
+  /**
+   * Address space randomization for the service (default true: recording does not weaken it).
+   * `false` records with fixed addresses, as replays run: for a service whose replay diverges on
+   * an address the kernel hands back that replay does not translate (README).
+   */
+  aslr?: boolean;
   /**
    * Late data (default on): when the service closes a connected TCP socket (or exits with it
    * open), keep reading it and log what the peer still sends, with its arrival times, as
@@ -69,16 +78,8 @@ export interface RecordResult {
 
 const LATE_DATA_KIND = EVENT_KINDS.indexOf('late_data');
 
-const INCIDENT_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
-export function checkIncidentId(id: string): void {
-  if (!INCIDENT_ID.test(id)) {
-    throw new ReplaybookError(
-      'bad_incident_id',
-      `incident id '${id}' is not valid: use 1-128 letters, digits, '.', '_', ':' or '-'`,
-    );
-  }
-}
+// One id rule for record, unpack and every store write (events/ids.ts).
+export { checkIncidentId };
 
 /** The absolute path execve will run, resolved as a shell would (PATH for bare names). */
 export function resolveExecutable(cmd: string, cwd: string, env: NodeJS.ProcessEnv): string {
@@ -130,7 +131,11 @@ async function recordInto(o: RecordOptions, captureDir: string): Promise<RecordR
   const env = Object.entries(envObj)
     .filter((e): e is [string, string] => e[1] !== undefined)
     .map(([k, v]) => `${k}=${v}`);
-  const batches: RecordBatch[] = [];
+  // The service runs with its real environment; the store and every replay get the redacted one.
+  const rules = redactRules(o);
+  const redactor = new Redactor(rules, cwd);
+  const stored = redactor.command(env, o.command);
+  const engineBatches: EventColumns[] = [];
   // path -> the engine's copy of it, taken when it was first mapped, or why it could not take one
   const files = new Map<string, { copy: string } | { error: string }>();
   let count = 0;
@@ -147,10 +152,11 @@ async function recordInto(o: RecordOptions, captureDir: string): Promise<RecordR
     env,
     cwd,
     pin: o.pin ?? true,
+    fixedAddresses: o.aslr === false,
     lateData,
     signal: o.signal,
     onEvents(cols) {
-      batches.push(toRecordBatch(cols, o.incident, RECORDING_RUN));
+      engineBatches.push(cols);
       for (let i = 0; i < cols.n; i++) if (cols.kind[i] !== LATE_DATA_KIND) lastServiceEnter = cols.enter_ns[i];
       count += cols.n;
       o.onProgress?.(count);
@@ -174,12 +180,21 @@ async function recordInto(o: RecordOptions, captureDir: string): Promise<RecordR
     );
   }
 
+  // Secrets are learned from every event first (a header seen late names a value read early),
+  // then replaced everywhere, before a batch exists that could be stored.
+  for (const cols of engineBatches) redactor.collect(cols);
+  for (const cols of engineBatches) redactor.apply(cols);
+  const batches: RecordBatch[] = engineBatches.map((cols) => toRecordBatch(cols, o.incident, RECORDING_RUN));
+  engineBatches.length = 0;
+  const keptOut = redactor.mappedFiles(files.keys());
+
   // Content-address every file the service mapped or the kernel loaded for it, from the copies
   // taken when it mapped them. One it could not copy is named with no bytes ('') and a warning.
   const fileShas: Record<string, string> = {};
   const blobs = new Map<string, string>();
   const shaOfCopy = new Map<string, string>();
   for (const [p, got] of files) {
+    if (keptOut.has(p)) continue;
     if ('error' in got) {
       fileShas[p] = '';
       warnings.push(`could not store ${p}, which the service mapped (${got.error}): the incident names it without its bytes, and a replay that maps it says so`);
@@ -197,8 +212,8 @@ async function recordInto(o: RecordOptions, captureDir: string): Promise<RecordR
   const info: IncidentInfo = {
     incident_id: o.incident,
     service: o.service ?? path.basename(exe),
-    argv: o.command,
-    env,
+    argv: stored.argv,
+    env: stored.env,
     cwd,
     exe_path: exe,
     exe_sha256: fileShas[exeReal] || sha256File(exe),
@@ -209,7 +224,8 @@ async function recordInto(o: RecordOptions, captureDir: string): Promise<RecordR
     duration_ns: lastServiceEnter,
     files: fileShas,
     host: os.hostname(),
+    ...(rules.length ? { redaction: redactor.report() } : {}),
   };
-  const stored = await o.store.putIncident(info, batches, blobs);
-  return { incident: info, stored, warnings };
+  const result = await o.store.putIncident(info, batches, blobs);
+  return { incident: info, stored: result, warnings };
 }

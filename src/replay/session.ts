@@ -8,7 +8,7 @@ import { toRecordBatch } from '../engine/columns';
 import type { IncidentInfo, RunInfo } from '../events/schema';
 import { ReplaybookError } from '../errors';
 import { sha256File } from '../hash';
-import { divergenceOf, loadIncident, materializeFiles, newRunId, type ReplayOptions, type RunResult, type Speed, type Unrecorded } from './replay';
+import { divergenceOf, type Divergence, loadIncident, materializeFiles, newRunId, type ReplayOptions, type RunResult, type Speed, type Unrecorded } from './run';
 import * as path from 'node:path';
 import { applyToCommand, type CommandRewrite } from '../inject/rewrite';
 import { percentEncode, toEngineConfig } from '../inject/serialize';
@@ -17,6 +17,8 @@ import * as os from 'node:os';
 import { readFrom, writtenTo } from './outputs';
 import { describeInjection } from '../inject/describe';
 import type { Injection } from '../inject/types';
+import { checkRedactedFiles, restoreFileReads, rulesBefore, runRedactor, type Redactor } from '../record/redact';
+import type { RedactedFile } from '../events/schema';
 
 /** A thread as the paused replay sees it (tid is the recorded thread id). */
 export interface SessionThread {
@@ -44,9 +46,43 @@ export interface SessionState {
 
 type Waiter = { type: string; resolve: (m: EngineMessage) => void };
 
-function checkSpeed(speed: Speed): void {
-  if (speed !== 'max' && !(typeof speed === 'number' && speed > 0 && Number.isFinite(speed))) {
-    throw new ReplaybookError('bad_speed', `speed must be a positive number or 'max', not ${String(speed)}`);
+function interrupted(): ReplaybookError {
+  return new ReplaybookError('interrupted', 'interrupted: the replay was stopped before its program started');
+}
+
+function throwIfInterrupted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw interrupted();
+}
+
+/** `work`, or an 'interrupted' error as soon as `signal` fires (the work itself is left to finish). */
+function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  throwIfInterrupted(signal);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(interrupted());
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/** Speeds a replay accepts besides 'max': slower than 1/100 or faster than 1000x has no use, and
+ *  a speed near zero would make a replay wait for ever. */
+export const MIN_SPEED = 0.01;
+export const MAX_SPEED = 1000;
+export const SPEED_RULE = `a number from ${MIN_SPEED} to ${MAX_SPEED} (1 = production timing) or 'max' (no waiting)`;
+
+export function checkSpeed(speed: Speed): void {
+  if (speed !== 'max' && !(typeof speed === 'number' && speed >= MIN_SPEED && speed <= MAX_SPEED)) {
+    throw new ReplaybookError('bad_speed', `speed must be ${SPEED_RULE}, not ${String(speed).slice(0, 40)}`);
   }
 }
 
@@ -65,6 +101,11 @@ export class ReplaySession {
   private currentSpeed: Speed;
   private finished = false;
   private listeners = new Set<(b: RecordBatch) => void>();
+  /** Files kept out of the store at record time, read from this machine (checked by hash). */
+  private redactedFiles: RedactedFile[] = [];
+  private readonly fileContents = new Map<string, Buffer>();
+  /** Keeps the secrets the recording kept out of the store out of this run too. */
+  private redactor: Redactor | null = null;
 
   private constructor(
     readonly incidentId: string,
@@ -82,8 +123,13 @@ export class ReplaySession {
   /** Prepares a replay of the incident; it starts running unless `paused` is set. */
   static async open(incidentId: string, o: ReplayOptions, opts: { paused?: boolean; pauseAt?: number } = {}): Promise<ReplaySession> {
     checkSpeed(o.speed ?? 1);
-    const info = await loadIncident(o.store, incidentId);
-    const files = await materializeFiles(info, o.store);
+    // An interrupt stops the replay in every phase: while the incident and its files are fetched
+    // (the fetch is abandoned, not awaited) as well as once the engine runs.
+    const info = await abortable(loadIncident(o.store, incidentId), o.signal);
+    const redactedFiles = checkRedactedFiles(info.redaction, incidentId);
+    const files = await abortable(materializeFiles(info, o.store), o.signal);
+    // A mapped file kept out of the store is mapped from the local copy, whose hash matched.
+    for (const f of redactedFiles) if (f.mapped) files.set(f.path, f.path);
     // The recorded executable runs from its recorded path (its bytes mounted there), or straight
     // from its blob when this machine lacks that path.
     let exeReal: string | null = null;
@@ -96,16 +142,16 @@ export class ReplaySession {
     if (!exeReal && !blob) {
       throw new ReplaybookError(
         'exe_path_missing',
-        `the recorded executable ${info.exe_path} is neither on this machine nor among the incident's files; record it again with this version`,
+        `the recorded executable ${info.exe_path.length > 200 ? `${info.exe_path.slice(0, 160)}... (${info.exe_path.length} characters)` : info.exe_path} is neither on this machine nor among the incident's files; record it again with this version`,
       );
     }
     let runExe = info.exe_path;
     if (!exeReal && blob) {
-      fs.chmodSync(blob, 0o555);
+      fs.chmodSync(blob, 0o500); // the owner runs it; the store is the owner's only
       runExe = blob;
     }
     checkInjections(o.injections ?? []);
-    const editedFiles = await editConfigFiles(o, incidentId);
+    const editedFiles = await abortable(editConfigFiles(o, incidentId), o.signal);
     if (o.binary !== undefined) {
       // A rebuilt service: it runs instead of the recorded executable, whose bytes must not be
       // mounted over it; where it departs from the log, the stream policy serves it.
@@ -118,6 +164,9 @@ export class ReplaySession {
     // not have is an error here, before anything runs.
     const command = applyToCommand(info.argv, info.env, o.injections ?? []);
     const session = new ReplaySession(incidentId, info, files, exeReal !== null && sha256File(exeReal) !== info.exe_sha256, runExe, command, editedFiles, o);
+    session.redactedFiles = redactedFiles;
+    session.redactor = runRedactor(info.redaction, info.cwd);
+    throwIfInterrupted(o.signal); // never start an engine only to kill it
     const started = opts.paused ? session.until('paused') : null;
     session.launch(opts.paused ?? false, opts.pauseAt);
     await started; // paused at the first event
@@ -149,6 +198,7 @@ export class ReplaySession {
       signal: o.signal,
       onEvents: (cols) => {
         const b = toRecordBatch(cols, this.incidentId, this.runId);
+        this.redactor?.applyToRun(b);
         this.batches.push(b);
         this.count += cols.n;
         o.onProgress?.(this.count);
@@ -184,6 +234,7 @@ export class ReplaySession {
   // compares, and a restart serves the same batches again.
   private async *keepRecorded(events: AsyncIterable<RecordBatch> | Iterable<RecordBatch>, kept: RecordBatch[]): AsyncGenerator<RecordBatch> {
     for await (const b of events) {
+      restoreFileReads(b, this.redactedFiles, this.fileContents);
       kept.push(b);
       yield b;
     }
@@ -224,7 +275,7 @@ export class ReplaySession {
     return this.state();
   }
 
-  /** 0.1 to 10 times production speed, or 'max' (no waiting). Takes effect at once. */
+  /** 0.01 to 1000 times production speed, or 'max' (no waiting). Takes effect at once. */
   speed(x: Speed): void {
     checkSpeed(x);
     this.currentSpeed = x;
@@ -311,6 +362,29 @@ export class ReplaySession {
     }
   }
 
+  /**
+   * A replay runs with the placeholders the recording stored: a divergence where the service was
+   * given some says so and names the rules, and the run stores no secret the replay wrote.
+   */
+  private explainRedaction(d: Divergence, m: EngineMessage): void {
+    const actual = m.actual as Record<string, unknown> | undefined;
+    if (this.redactor && actual && typeof actual.data_in === 'string') {
+      const bytes = Buffer.from(actual.data_in, 'base64');
+      this.redactor.redactBytes(bytes);
+      actual.data_in = bytes.toString('base64');
+      this.redactor.redactBytes(d.actual.data_in);
+    }
+    const rules = rulesBefore(this.info.redaction, d.seq);
+    if (rules.length === 0) return;
+    d.redaction = rules;
+    d.reason +=
+      `; the recording was redacted before this point (${rules.join('; ')}): the replay gives the service same-length ` +
+      'placeholders, so where it transforms a secret (a hash, base64) it writes other bytes than in production ' +
+      '(record with --no-default-redact or without that --redact rule to replay it exactly)';
+    m.reason = d.reason;
+    m.redaction = rules;
+  }
+
   private async finish(exit: EngineExit, started: bigint, startedAtNs: bigint): Promise<RunResult> {
     this.finished = true;
     this.flushWaiters();
@@ -328,6 +402,10 @@ export class ReplaySession {
       .filter((m) => m.type === 'unrecorded')
       .map((m) => ({ name: String(m.name), tid: Number(m.tid), reason: String(m.reason), policy: m.policy === 'refuse' ? 'refuse' : 'error' }));
     const divergence = divMsg ? divergenceOf(divMsg) : null;
+    if (divergence && divMsg) {
+      this.explainRedaction(divergence, divMsg);
+      explainAddresses(divergence, divMsg);
+    }
     const exitCode = typeof exitMsg.exit_code === 'number' ? exitMsg.exit_code : null;
     const signal = typeof exitMsg.signal === 'string' ? exitMsg.signal : null;
     const stdout = writtenTo(this.batches, 'stdout');
@@ -339,6 +417,11 @@ export class ReplaySession {
       stdout: writtenTo(recordedBatches, 'stdout'),
       stderr: writtenTo(recordedBatches, 'stderr'),
     };
+    // The log was given the real bytes of redacted files back; the outcome compares as stored.
+    if (this.redactedFiles.length && this.redactor) {
+      this.redactor.redactBytes(recorded.stdout);
+      this.redactor.redactBytes(recorded.stderr);
+    }
     const reproduced =
       !divergence && exitCode === recorded.exitCode && signal === recorded.signal && stdout.equals(recorded.stdout) && stderr.equals(recorded.stderr);
     let stored: RunResult['stored'] = 'not stored';
@@ -389,6 +472,19 @@ export class ReplaySession {
       commandChanges: this.command.changes.map((c) => `${c.target} ${c.name}: ${c.before ?? '(unset)'} -> ${c.after}`),
     };
   }
+}
+
+/**
+ * A program that reads its own memory map acts on addresses, which differ between a recording
+ * made with ASLR on (the default) and the replay: the divergence says how to record it.
+ */
+function explainAddresses(d: Divergence, m: EngineMessage): void {
+  const maps = /^file:\/proc\/(self|\d+)\/(maps|smaps|numa_maps)$/;
+  if (!maps.test(d.expected?.resource ?? '') && !maps.test(d.actual.resource)) return;
+  d.reason +=
+    '; the program reads its own memory map, whose addresses differ from the recording\'s when it ran with ' +
+    'address randomization on (the default): record it with --no-aslr (record({ aslr: false }))';
+  m.reason = d.reason;
 }
 
 /**

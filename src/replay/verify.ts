@@ -18,12 +18,13 @@ import * as path from 'node:path';
 import * as util from 'node:util';
 import { tableFromArrays, type Table } from 'apache-arrow';
 import { ReplaybookError } from '../errors';
-import { describeInjection } from '../inject/describe';
+import { lastLine } from '../format';
+import { fixDescription, runList, runStatus } from './describe';
 import { applyToCommand } from '../inject/rewrite';
 import { checkInjections } from './session';
 import type { Injection } from '../inject/types';
-import type { EventStore } from '../store/types';
-import { loadIncident, replay, type ReplayOptions, type RunResult, type Speed, type Unrecorded } from './replay';
+import { replay } from './replay';
+import { loadIncident, type ReplayOptions, type RunResult, type Speed, type Unrecorded } from './run';
 
 /**
  * When a run counts as a success: exit status 0 by default; `{ exitCode: n }`; `{ stdoutIncludes:
@@ -78,23 +79,18 @@ export interface RunProgress {
   run: RunSummary | null;
 }
 
-interface BatchOptions {
-  store: EventStore;
-  /** Default 'max': outcomes under the stream policy do not depend on wall-clock speed. */
-  speed?: Speed;
-  injections?: Injection[];
-  binary?: string;
+/**
+ * What a batch passes on to each of its replays: every ReplayOptions field but the run's own
+ * jitter seed, label and event progress. `speed` defaults to 'max' here: outcomes under the stream
+ * policy do not depend on wall-clock speed.
+ */
+type PassedOn = Omit<ReplayOptions, 'jitter' | 'label' | 'onProgress'>;
+
+interface BatchOptions extends PassedOn {
   success?: SuccessPredicate;
   onProgress?(p: RunProgress): void;
   /** Called with every full result (events included) as it ends; the batch keeps only summaries. */
   onRun?(run: RunResult, summary: RunSummary): void;
-  signal?: AbortSignal;
-  /** Keep the runs out of the store (default false: every run is stored with its seed). */
-  ephemeral?: boolean;
-  /** See ReplayOptions.isolateNetwork (default true). */
-  isolateNetwork?: boolean;
-  unrecorded?: 'error' | 'refuse';
-  pin?: boolean;
 }
 
 export interface RunManyOptions extends BatchOptions {
@@ -125,10 +121,7 @@ export interface ManyRuns {
 }
 
 /** A fix: injections (a new timeout, a latency, ...), a rebuilt binary, or both. */
-export interface Fix {
-  injections?: Injection[];
-  binary?: string;
-}
+export type Fix = Pick<ReplayOptions, 'injections' | 'binary'>;
 
 export interface VerifyOptions extends Omit<BatchOptions, 'injections' | 'binary' | 'onRun'> {
   /** Jittered runs of the fix (default 10; 0 skips step 3). */
@@ -216,14 +209,6 @@ export function describeSuccess(p: SuccessPredicate | undefined): string {
   return `stdout contains ${JSON.stringify(p.stdoutIncludes)}`;
 }
 
-function statusOf(r: RunResult): string {
-  if (r.divergence) return `diverged at seq ${r.divergence.seq}`;
-  const stopped = r.unrecorded.find((u) => u.policy === 'error');
-  if (stopped) return `stopped: unrecorded ${stopped.name}`;
-  if (r.signal) return `killed by ${r.signal}`;
-  return `exit ${r.exitCode}`;
-}
-
 /** A run as a summary row. */
 export function summarizeRun(r: RunResult, o: { index: number; label: string; seed: number | null; jitterMs: number; success: boolean }): RunSummary {
   return {
@@ -234,7 +219,7 @@ export function summarizeRun(r: RunResult, o: { index: number; label: string; se
     jitterMs: o.jitterMs,
     exitCode: r.exitCode,
     signal: r.signal,
-    status: statusOf(r),
+    status: runStatus(r),
     success: o.success,
     reproduced: r.reproduced,
     wallMs: Math.round(r.wallMs * 1000) / 1000,
@@ -249,19 +234,10 @@ export function summarizeRun(r: RunResult, o: { index: number; label: string; se
   };
 }
 
-function replayOptions(o: Omit<BatchOptions, 'onRun'>, injections: Injection[], binary: string | undefined, jitter: ReplayOptions['jitter']): ReplayOptions {
-  return {
-    store: o.store,
-    speed: o.speed ?? 'max',
-    injections,
-    binary,
-    jitter,
-    signal: o.signal,
-    ephemeral: o.ephemeral,
-    isolateNetwork: o.isolateNetwork,
-    unrecorded: o.unrecorded,
-    pin: o.pin,
-  };
+/** One run's options: the batch's, less its own callbacks and predicate, with the run's fix and jitter. */
+function replayOptions(o: PassedOn & { success?: unknown; onProgress?: unknown; onRun?: unknown }, fix: Fix, jitter: ReplayOptions['jitter']): ReplayOptions {
+  const { success, onProgress, onRun, ...passedOn } = o;
+  return { ...passedOn, speed: o.speed ?? 'max', injections: fix.injections, binary: fix.binary, jitter };
 }
 
 function checkAborted(signal: AbortSignal | undefined): void {
@@ -282,7 +258,7 @@ async function batch(
     checkAborted(o.signal);
     const s = runSeed(seed, i);
     o.onProgress?.({ stage, index: i, total: runs, seed: s, run: null });
-    const r = await replay(incidentId, replayOptions(o, o.injections ?? [], o.binary, jitterMs > 0 ? { ms: jitterMs, seed: s } : undefined));
+    const r = await replay(incidentId, replayOptions(o, o, jitterMs > 0 ? { ms: jitterMs, seed: s } : undefined));
     const summary = summarizeRun(r, { index: i, label: `run ${i}`, seed: s, jitterMs, success: test(r) });
     out.push(summary);
     o.onRun?.(r, summary);
@@ -294,11 +270,6 @@ async function batch(
 function inspectable<T extends object>(x: T, line: (x: T) => string): T {
   Object.defineProperty(x, util.inspect.custom, { value: () => line(x), enumerable: false });
   return x;
-}
-
-/** The runs in words: `runs 2, 5, 7, 9`, `run 4`. */
-export function runList(indexes: number[]): string {
-  return `${indexes.length === 1 ? 'run' : 'runs'} ${indexes.join(', ')}`;
 }
 
 /**
@@ -337,15 +308,9 @@ export function manyRunsLine(m: ManyRuns): string {
   return `${m.runs.length} runs of ${m.incident} (seed ${m.seed}, jitter ${m.jitterMs} ms): ${m.succeeded} succeeded${failed}`;
 }
 
-function fixDescription(fix: Fix): string[] {
-  const out = (fix.injections ?? []).map((i) => describeInjection(i));
-  if (fix.binary !== undefined) out.push(`the rebuilt binary ${fix.binary} runs instead of the recorded one`);
-  return out;
-}
-
 function outcomeText(s: RunSummary): string {
-  const out = s.stdout.trim().split('\n').pop() ?? '';
-  return out ? `${s.status}: ${out.length > 80 ? out.slice(0, 77) + '...' : out}` : s.status;
+  const out = lastLine(s.stdout, 80);
+  return out ? `${s.status}: ${out}` : s.status;
 }
 
 /**
@@ -375,7 +340,7 @@ export async function verifyFix(incidentId: string, fix: Fix, o: VerifyOptions):
   const single = async (stage: 'baseline' | 'fix', inj: Injection[], binary: string | undefined): Promise<RunSummary> => {
     checkAborted(o.signal);
     o.onProgress?.({ stage, index: 1, total: 1, seed: null, run: null });
-    const r = await replay(incidentId, replayOptions(o, inj, binary, undefined));
+    const r = await replay(incidentId, replayOptions(o, { injections: inj, binary }, undefined));
     const s = summarizeRun(r, { index: 0, label: stage, seed: null, jitterMs: 0, success: test(r) });
     o.onRun?.(r, s, stage);
     o.onProgress?.({ stage, index: 1, total: 1, seed: null, run: s });

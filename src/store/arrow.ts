@@ -26,6 +26,8 @@ import {
   vectorFromArray,
 } from 'apache-arrow';
 import type { IncidentInfo, RunInfo } from '../events/schema';
+import { redactionFromJson } from './redaction';
+import { PRIVATE_FILE } from './private';
 
 // ---------------------------------------------------------------------------------------------
 // Types and relabelling
@@ -144,7 +146,7 @@ export async function writeArrowStreamFile(
   schema: Schema,
   batches: AsyncIterable<RecordBatch> | Iterable<RecordBatch>,
 ): Promise<number> {
-  const fd = fs.openSync(file, 'wx', 0o644);
+  const fd = fs.openSync(file, 'wx', PRIVATE_FILE);
   const writer = new RecordBatchStreamWriter();
   writer.reset(undefined, schema); // the schema message goes out even when there are no batches
   const drained = (async () => {
@@ -200,6 +202,7 @@ export function incidentRowTable(info: IncidentInfo, entryId: string): Table {
     file_shas: vectorFromArray([files.map(([, sha]) => sha)], textList()),
     host: vectorFromArray([info.host], new Utf8()),
     entry_id: vectorFromArray([entryId], new Utf8()),
+    redaction: vectorFromArray([info.redaction ? JSON.stringify(info.redaction) : ''], new Utf8()),
   });
 }
 
@@ -225,7 +228,7 @@ export function runRowTable(info: RunInfo, entryId: string): Table {
 }
 
 export function writeTableFile(file: string, table: Table): void {
-  const fd = fs.openSync(file, 'w', 0o644);
+  const fd = fs.openSync(file, 'w', PRIVATE_FILE);
   try {
     writeFully(fd, tableToIPC(table, 'stream'));
     fs.fsyncSync(fd);
@@ -299,7 +302,9 @@ export function incidentsFromBatches(batches: RecordBatch[]): IncidentInfo[] {
       const shas = c.texts('file_shas');
       const files: Record<string, string> = {};
       paths.forEach((p, k) => (files[p] = shas[k]));
+      const redaction = c.text('redaction');
       out.push({
+        ...(redaction ? { redaction: redactionFromJson(JSON.parse(redaction)) } : {}),
         incident_id: c.text('incident_id'),
         service: c.text('service'),
         argv: c.texts('argv'),

@@ -14,15 +14,34 @@ import * as path from 'node:path';
 import { Session } from 'chdb';
 import { RecordBatch, Schema, Table } from 'apache-arrow';
 import { RECORDING_RUN, eventSchema, type IncidentInfo, type RunInfo } from '../events/schema';
+import { PRIVATE_DIR, PRIVATE_EXEC, PRIVATE_FILE, holdPrivateUmask, makeStoreHomePrivate } from './private';
 import { conformBatch, incidentRowTable, incidentsFromBatches, readIpc, relabelBatch, runRowTable, runsFromBatches, textSchema, writeTableFile } from './arrow';
 import { checkId, checkRecord, checkSchemaVersion, checkSha, describeRecord } from './checks';
-import { collectGarbage, removeIncident, type GarbageOptions, type GarbageReport, type Removed } from './maintenance';
+import { collectGarbage, removeIncident } from './maintenance';
 import { StoreError, messageOf } from './errors';
 import { blobCachePath, chdbDataDir, holdersDir, storeHome } from './location';
-import { describeHolder, holderFile, lockHolder, processAlive, type LockHolder } from './lock';
+import { describeHolder, holderFile, lockHolder, processAlive, tryOpeningLock, type LockHolder } from './lock';
 import * as sql from './sql';
-import { CONFLICTS_DIR, CORRUPT_DIR, PendingEntry, blobFile, eventsFile, listEntries, readEntry, removeEntry, setAside, sha256File, type SpoolEntry } from './spool';
-import type { EventStore, IncidentFilter } from './types';
+import {
+  CONFLICTS_DIR,
+  CORRUPT_DIR,
+  PendingEntry,
+  blobFile,
+  deleteSpoolEntry,
+  eventsFile,
+  findSpoolEntry,
+  listEntries,
+  listSpool,
+  readEntry,
+  removeEntry,
+  setAside,
+  sha256File,
+  type SpoolEntry,
+  type SpoolListing,
+} from './spool';
+import { diskFullText, isDiskFull, sizeOf } from './space';
+import type { EventStore, GarbageOptions, GarbageReport, IncidentFilter, Removed } from './types';
+import { shownId } from '../events/ids';
 
 export interface OpenStoreOptions {
   /**
@@ -48,6 +67,8 @@ type Params = Record<string, string | number | bigint | readonly string[]>;
 
 const CONNECTION_ARGS = Object.entries(sql.OUTPUT_SETTINGS).map(([k, v]) => `--${k}=${v}`);
 const DEFAULT_LOCK_WAIT_MS = 30_000;
+/** Stands for "another process is opening the directory at this moment". */
+const OPENING: LockHolder = { pid: 0, command: null, keepsOpen: false };
 
 // Process-wide, keyed by chDB data directory: how many sessions this process has open (while > 0
 // the directory is ours and opening another session is immediate), the chain serialising spool
@@ -71,6 +92,7 @@ class Connection {
     readonly session: Session,
     private readonly dataDir: string,
     private readonly location: string,
+    private readonly releaseUmask: () => void,
   ) {}
 
   private fail(err: unknown, what: string): StoreError {
@@ -146,6 +168,7 @@ class Connection {
     if (this.released) return;
     this.released = true;
     this.session.close();
+    this.releaseUmask();
     const n = (openSessions.get(this.dataDir) ?? 1) - 1;
     if (n > 0) openSessions.set(this.dataDir, n);
     else openSessions.delete(this.dataDir);
@@ -233,14 +256,7 @@ export class ChdbStore implements EventStore {
         try {
           outcome = await this.ingest(conn!, entry);
         } catch (err) {
-          throw new StoreError(
-            'ingest-failed',
-            `The ${kind} was written to the spool (${entry.dir}) but could not be ingested: ` +
-              `${messageOf(err)}. It stays there and is retried by every operation that opens ` +
-              `the store.`,
-            this.location,
-            { cause: err },
-          );
+          throw this.ingestFailed(entry, err, `The ${kind} was written to the spool but could not be ingested`);
         }
         if (outcome === 'conflict') throw this.exists(kind, info, true);
         return 'stored' as const;
@@ -303,7 +319,7 @@ export class ChdbStore implements EventStore {
           ? await conn.rows<{ n: string }>(sql.INCIDENT_EXISTS, { incident_id: incidentId })
           : await conn.rows<{ n: string }>(sql.RUN_EXISTS, { incident_id: incidentId, run_id: runId });
       if (Number(marker[0]?.n ?? 0) === 0) {
-        const what = runId === RECORDING_RUN ? `incident '${incidentId}'` : `run '${runId}' of incident '${incidentId}'`;
+        const what = runId === RECORDING_RUN ? `incident ${shownId(incidentId)}` : `run ${shownId(runId)} of incident ${shownId(incidentId)}`;
         throw new StoreError('not-found', `The store at ${this.location} has no ${what}.`, this.location);
       }
       for await (const batch of conn.stream(sql.SELECT_EVENTS, { incident_id: incidentId, run_id: runId })) {
@@ -328,7 +344,7 @@ export class ChdbStore implements EventStore {
       return;
     }
     const bytes = await this.fetchBlob(sha256);
-    writeFileAtomic(dest, bytes, 0o644);
+    writeFileAtomic(dest, bytes, PRIVATE_FILE);
   }
 
   /**
@@ -340,9 +356,9 @@ export class ChdbStore implements EventStore {
     const cached = blobCachePath(this.home, sha256);
     if (!fs.existsSync(cached)) {
       const bytes = await this.fetchBlob(sha256);
-      fs.mkdirSync(path.dirname(cached), { recursive: true });
+      fs.mkdirSync(path.dirname(cached), { recursive: true, mode: PRIVATE_DIR });
       // Read-only, and executable: replay mounts the recorded executable from this file.
-      writeFileAtomic(cached, bytes, 0o555);
+      writeFileAtomic(cached, bytes, PRIVATE_EXEC);
     }
     return cached;
   }
@@ -408,12 +424,12 @@ export class ChdbStore implements EventStore {
     if (this.anchor) return;
     const conn = await this.connect('wait');
     this.anchor = conn;
-    fs.mkdirSync(holdersDir(this.home), { recursive: true });
+    fs.mkdirSync(holdersDir(this.home), { recursive: true, mode: PRIVATE_DIR });
     for (const name of fs.readdirSync(holdersDir(this.home))) {
       const pid = Number.parseInt(name, 10);
       if (pid && !processAlive(pid)) fs.rmSync(path.join(holdersDir(this.home), name), { force: true });
     }
-    fs.writeFileSync(holderFile(this.home), JSON.stringify({ pid: process.pid, since: new Date().toISOString() }));
+    fs.writeFileSync(holderFile(this.home), JSON.stringify({ pid: process.pid, since: new Date().toISOString() }), { mode: PRIVATE_FILE });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -434,14 +450,14 @@ export class ChdbStore implements EventStore {
    * answers null at once when another process holds the directory; 'wait' waits up to lockWaitMs
    * for it, unless the holder keeps the store open, then throws StoreError('locked').
    */
-  private connect(mode: 'wait'): Promise<Connection>;
-  private connect(mode: 'try'): Promise<Connection | null>;
-  private async connect(mode: 'wait' | 'try'): Promise<Connection | null> {
+  private connect(mode: 'wait', o?: { ingest: boolean }): Promise<Connection>;
+  private connect(mode: 'try', o?: { ingest: boolean }): Promise<Connection | null>;
+  private async connect(mode: 'wait' | 'try', o: { ingest: boolean } = { ingest: true }): Promise<Connection | null> {
     const conn = await this.openSession(mode);
     if (!conn) return null;
     try {
       await this.ensureSchema(conn);
-      await this.serialiseIngest(() => this.ingestSpool(conn));
+      if (o.ingest) await this.serialiseIngest(() => this.ingestSpool(conn));
       return conn;
     } catch (err) {
       conn.release();
@@ -461,7 +477,8 @@ export class ChdbStore implements EventStore {
       }
     }
     try {
-      fs.mkdirSync(this.dataDir, { recursive: true });
+      makeStoreHomePrivate(this.home);
+      fs.mkdirSync(this.dataDir, { recursive: true, mode: PRIVATE_DIR });
     } catch (err) {
       throw this.unreadable(err);
     }
@@ -471,20 +488,29 @@ export class ChdbStore implements EventStore {
     for (let attempt = 0; ; attempt++) {
       const ours = (openSessions.get(this.dataDir) ?? 0) > 0;
       // undefined: no /proc/locks to ask, so only an attempt to open can tell.
-      let holder: LockHolder | null | undefined = ours ? null : lockHolder(this.home, this.dataDir);
-      if (!holder) {
+      // Another replaybook process in the middle of opening counts as a holder (tryOpeningLock).
+      const release = ours ? () => undefined : tryOpeningLock(this.home);
+      let holder: LockHolder | null | undefined = ours ? null : release ? lockHolder(this.home, this.dataDir) : OPENING;
+      if (!holder && release) {
+        const releaseUmask = holdPrivateUmask();
         try {
           const session = new Session(this.dataDir, { connectionArgs: CONNECTION_ARGS });
           openSessions.set(this.dataDir, (openSessions.get(this.dataDir) ?? 0) + 1);
-          return new Connection(session, this.dataDir, this.location);
+          return new Connection(session, this.dataDir, this.location, releaseUmask);
         } catch (err) {
+          releaseUmask();
           lastError = err;
           holder = lockHolder(this.home, this.dataDir);
           // Free, yet the open failed: either the holder let go in between (try again) or chDB
           // cannot open the directory at all.
           if (holder === null && ++unexplained >= 3) throw this.unreadable(err);
+        } finally {
+          release();
         }
+      } else {
+        release?.();
       }
+      if (holder === OPENING) holder = undefined;
       if (mode === 'try') return null;
       if (holder?.keepsOpen) throw this.locked(holder, null);
       if (Date.now() >= deadline) throw this.locked(holder ?? undefined, lastError);
@@ -578,7 +604,7 @@ export class ChdbStore implements EventStore {
       try {
         const outcome = await this.ingest(conn, entry);
         if (outcome === 'conflict') {
-          const what = entry.kind === 'incident' ? `incident '${entry.info.incident_id}'` : `run '${entry.info.run_id}' of incident '${entry.info.incident_id}'`;
+          const what = entry.kind === 'incident' ? `incident ${shownId(entry.info.incident_id)}` : `run ${shownId(entry.info.run_id)} of incident ${shownId(entry.info.incident_id)}`;
           this.warn(
             new StoreError(
               'exists',
@@ -589,15 +615,7 @@ export class ChdbStore implements EventStore {
           );
         }
       } catch (err) {
-        this.warn(
-          new StoreError(
-            'ingest-failed',
-            `The spooled entry ${entry.dir} could not be ingested (${messageOf(err)}); it stays in ` +
-              `the spool and will be retried by the next operation on the store.`,
-            this.location,
-            { cause: err },
-          ),
-        );
+        this.warn(this.ingestFailed(entry, err, `A spooled ${entry.kind} could not be ingested`));
       }
     }
   }
@@ -649,6 +667,90 @@ export class ChdbStore implements EventStore {
     return 'stored';
   }
 
+  /** Why `entry` could not be ingested, and the way forward: retry it or remove it. */
+  private ingestFailed(entry: SpoolEntry, err: unknown, what: string): StoreError {
+    const record = describeRecord(entry.kind, entry.info);
+    const forward =
+      `It stays in the spool (${entry.dir}) and every operation on the store retries it: ` +
+      `replaybook spool retry ${entry.id} retries it now, replaybook spool rm ${entry.id} drops it.`;
+    if (isDiskFull(err)) {
+      // ClickHouse reserves at least 1 MiB for a part, whatever it writes.
+      const need = Math.max(sizeOf(entry.dir), 1024 * 1024);
+      return new StoreError(
+        'disk-full',
+        `${what} (${record}): ${diskFullText(this.dataDir, 'storing it', { bytes: need })}. Free space there. ${forward}`,
+        this.location,
+        { cause: err },
+      );
+    }
+    return new StoreError('ingest-failed', `${what} (${record}): ${messageOf(err)}. ${forward}`, this.location, { cause: err });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The spool from outside: what waits in it, and a way forward for each entry
+
+  /** Entries waiting in the spool, and those set aside (corrupt, conflicting). Opens nothing. */
+  spool(): SpoolListing[] {
+    this.checkOpen();
+    return listSpool(this.home);
+  }
+
+  /**
+   * Ingests one pending entry now, throwing what stops it (a full disk, a conflict) instead of
+   * warning. The other entries are left for the next operation.
+   */
+  async retrySpoolEntry(id: string): Promise<SpoolListing> {
+    this.checkOpen();
+    const listed = findSpoolEntry(this.home, id);
+    if (listed.state !== 'pending') {
+      throw new StoreError(
+        'invalid',
+        `Spool entry ${listed.id} was set aside (${listed.reason ?? listed.state}) and is never ingested: ` +
+          `look at ${listed.dir}, then drop it with replaybook spool rm ${listed.id}.`,
+        this.location,
+      );
+    }
+    const conn = await this.connect('wait', { ingest: false });
+    try {
+      await this.serialiseIngest(async () => {
+        if (!fs.existsSync(listed.dir)) return; // another operation ingested it meanwhile
+        const entry = readEntry(this.home, listed.id);
+        let outcome: 'stored' | 'conflict';
+        try {
+          outcome = await this.ingest(conn, entry);
+        } catch (err) {
+          throw this.ingestFailed(entry, err, `Spool entry ${entry.id} could not be ingested`);
+        }
+        if (outcome === 'conflict') throw this.exists(entry.kind, entry.info, true);
+      });
+    } finally {
+      conn.release();
+    }
+    return listed;
+  }
+
+  /** Deletes one spool entry (pending or set aside): the recording in it is gone. */
+  async removeSpoolEntry(id: string): Promise<SpoolListing> {
+    this.checkOpen();
+    const listed = findSpoolEntry(this.home, id);
+    // Holding the directory means no other process is ingesting the entry meanwhile; a store
+    // that cannot be opened at all cannot be ingesting it either.
+    let conn: Connection | null = null;
+    try {
+      conn = await this.connect('wait', { ingest: false });
+    } catch (err) {
+      if (!(err instanceof StoreError) || err.code !== 'unreadable') throw err;
+    }
+    try {
+      await this.serialiseIngest(async () => {
+        if (fs.existsSync(listed.dir)) deleteSpoolEntry(this.home, listed);
+      });
+    } finally {
+      conn?.release();
+    }
+    return listed;
+  }
+
   private async committedEntry(conn: Connection, kind: 'incident' | 'run', info: IncidentInfo | RunInfo): Promise<boolean> {
     const rows =
       kind === 'incident'
@@ -675,6 +777,7 @@ export class ChdbStore implements EventStore {
 function writeFileAtomic(dest: string, bytes: Uint8Array, mode: number): void {
   const tmp = `${dest}.tmp-${process.pid}-${Date.now()}`;
   fs.writeFileSync(tmp, bytes, { mode });
+  fs.chmodSync(tmp, mode); // whatever the umask
   fs.renameSync(tmp, dest);
 }
 

@@ -1,5 +1,6 @@
 // Checks every store makes before it writes or reads, with the same messages whichever store it is.
 import { RECORDING_RUN, type IncidentInfo, type RunInfo } from '../events/schema';
+import { idProblem, shownId } from '../events/ids';
 import { StoreError, messageOf } from './errors';
 import { isSha256 } from './location';
 import { checkInfo } from './spool';
@@ -7,16 +8,22 @@ import { SCHEMA_VERSION } from './sql';
 
 export function checkId(what: string, id: unknown, location: string): void {
   if (typeof id !== 'string' || id.length === 0) {
-    throw new StoreError('invalid', `The ${what} id must be a non-empty string (got ${JSON.stringify(id)}).`, location);
+    throw new StoreError('invalid', `The ${what} id must be a non-empty string (got ${typeof id === 'string' ? 'an empty one' : typeof id}).`, location);
   }
+}
+
+/** A new incident or run id: the id rule of events/ids.ts, else StoreError('invalid'). */
+export function checkNewId(what: 'incident' | 'run', id: unknown, location: string): void {
+  const problem = idProblem(id);
+  if (problem !== null) throw new StoreError('invalid', `The ${what} id ${shownId(id)} cannot be stored: ${problem}.`, location);
 }
 
 /** An IncidentInfo / RunInfo that can be stored (ids, types), else StoreError('invalid'). */
 export function checkRecord(kind: 'incident' | 'run', info: IncidentInfo | RunInfo, location: string): void {
-  checkId('incident', info.incident_id, location);
+  checkNewId('incident', info.incident_id, location);
   if (kind === 'run') {
     const run = info as RunInfo;
-    checkId('run', run.run_id, location);
+    checkNewId('run', run.run_id, location);
     if (run.run_id === RECORDING_RUN) {
       throw new StoreError('invalid', `'${RECORDING_RUN}' is the run id of the recording itself; give the replay run another id.`, location);
     }
@@ -36,7 +43,7 @@ export function checkSha(sha256: string, location: string): void {
 
 /** `incident 'X'` or `run 'R' of incident 'X'`, for messages. */
 export function describeRecord(kind: 'incident' | 'run', info: { incident_id: string; run_id?: string }): string {
-  return kind === 'incident' ? `incident '${info.incident_id}'` : `run '${info.run_id}' of incident '${info.incident_id}'`;
+  return kind === 'incident' ? `incident ${shownId(info.incident_id)}` : `run ${shownId(info.run_id)} of incident ${shownId(info.incident_id)}`;
 }
 
 /**

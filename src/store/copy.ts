@@ -4,6 +4,7 @@
 import { storedFileShas, type IncidentInfo } from '../events/schema';
 import { StoreError } from './errors';
 import type { EventStore } from './types';
+import { shownId } from '../events/ids';
 
 export interface Copied {
   /** 'copied', or 'present' when the target already had the incident (only missing runs were copied). */
@@ -26,7 +27,7 @@ export function blobsOf(info: IncidentInfo): string[] {
  */
 export async function copyIncident(from: EventStore, to: EventStore, id: string): Promise<Copied> {
   const info = await from.incident(id);
-  if (!info) throw new StoreError('not-found', `The store at ${from.location} has no incident '${id}'.`, from.location);
+  if (!info) throw new StoreError('not-found', `The store at ${from.location} has no incident ${shownId(id)}.`, from.location);
   const blobs = new Map<string, string>();
   for (const sha of blobsOf(info)) blobs.set(sha, await from.blobFile(sha));
 

@@ -21,6 +21,8 @@ export type StoreErrorCode =
   | 'corrupt-spool'
   /** A spooled recording could not be ingested (it stays in the spool and is retried). */
   | 'ingest-failed'
+  /** The disk holding the store (or its spool) is full; the message names it and the space needed. */
+  | 'disk-full'
   /** ClickHouse rejected a query or statement. */
   | 'query-failed'
   /** The ClickHouse server cannot be reached (refused, unknown host). */

@@ -14,7 +14,7 @@ export {
   type ServerStoreOptions,
 } from './server';
 export { openEventStore, serverUrl, type OpenEventStoreOptions } from './open';
-export type { GarbageOptions, GarbageReport, Removed, UncommittedRun } from './maintenance';
+export type { GarbageOptions, GarbageReport, Removed, UncommittedRun } from './types';
 export type { SchemaOptions } from './sql';
 export {
   HOME_ENV,

@@ -77,3 +77,45 @@ export function processAlive(pid: number): boolean {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+/**
+ * Who may try to open the chDB directory right now. /proc/locks shows a holder only once its open
+ * has taken the flock; two processes that check at the same moment both see the directory free,
+ * both open, and the loser's chDB prints "Code: 76 ... Cannot lock file" on stderr even though the
+ * loser then waits and succeeds. An exclusive marker file held for the moment of the check and the
+ * open closes that window among replaybook processes. Returns its release, or null when another
+ * process is opening (the caller then treats the store as busy). A marker whose process is gone,
+ * or older than a few seconds (an open takes well under one), is stale and taken over.
+ */
+export function tryOpeningLock(home: string): (() => void) | null {
+  const file = path.join(home, 'chdb.opening');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = fs.openSync(file, 'wx', 0o600);
+      fs.writeSync(fd, String(process.pid));
+      fs.closeSync(fd);
+      return () => fs.rmSync(file, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return () => undefined; // cannot tell: open without it
+    }
+    let stale = false;
+    try {
+      const pid = Number(fs.readFileSync(file, 'utf8'));
+      const age = Date.now() - fs.statSync(file).mtimeMs;
+      // An empty marker is one being written this instant: only its age can make it stale.
+      stale = age > 5_000 || (pid > 0 && (!processAlive(pid) || pid === process.pid));
+    } catch {
+      stale = false; // removed meanwhile: try again
+    }
+    if (!stale && attempt === 0) {
+      try {
+        fs.statSync(file);
+        return null;
+      } catch {
+        continue;
+      }
+    }
+    if (stale) fs.rmSync(file, { force: true });
+  }
+  return null;
+}

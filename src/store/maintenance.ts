@@ -2,6 +2,7 @@
 // store, run over whatever connection the store has.
 
 import * as sql from './sql';
+import type { GarbageOptions, GarbageReport, Removed } from './types';
 
 type Params = Record<string, string | number | bigint | readonly string[]>;
 
@@ -9,35 +10,6 @@ type Params = Record<string, string | number | bigint | readonly string[]>;
 export interface SqlRunner {
   rows<T>(query: string, params?: Params): Promise<T[]>;
   exec(statement: string, params?: Params): Promise<void>;
-}
-
-export interface Removed {
-  /** The incident row existed (false: only uncommitted events were left). */
-  incident: boolean;
-  runs: number;
-  events: number;
-}
-
-export interface UncommittedRun {
-  incident_id: string;
-  run_id: string;
-  events: number;
-}
-
-export interface GarbageReport {
-  /** Blobs no incident refers to any more, removed. */
-  blobs: string[];
-  /** Their total size in bytes. */
-  bytes: number;
-  /** Events of runs with no committed row: interrupted inserts, or inserts still under way. */
-  uncommitted: UncommittedRun[];
-  /** Whether those were removed too (only when asked: a recording being stored looks the same). */
-  uncommittedRemoved: boolean;
-}
-
-export interface GarbageOptions {
-  /** Also remove events of uncommitted runs. Only safe when no recording is being stored. */
-  uncommitted?: boolean;
 }
 
 const count = (rows: Array<{ n: string | number }>) => Number(rows[0]?.n ?? 0);

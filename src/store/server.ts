@@ -21,14 +21,17 @@ import { ClickHouseError, createClient, type ClickHouseClient } from '@clickhous
 import { RecordBatch, RecordBatchReader, Schema, Table, tableToIPC } from 'apache-arrow';
 import { RECORDING_RUN, eventSchema, type IncidentInfo, type RunInfo } from '../events/schema';
 import { sha256File } from '../hash';
+import { PRIVATE_DIR, PRIVATE_EXEC, PRIVATE_FILE } from './private';
 import { conformBatch, incidentRowTable, incidentsFromBatches, relabelBatch, runRowTable, runsFromBatches, textSchema } from './arrow';
 import { checkRecord, checkSchemaVersion, checkSha, describeRecord } from './checks';
 import { StoreError, messageOf } from './errors';
 import { BodyException, END_OF_STREAM, TruncatedBody, batchMessages, findException, ipcMessages } from './ipc-frames';
 import { blobCachePath, storeHome } from './location';
-import { collectGarbage, removeIncident, type GarbageOptions, type GarbageReport, type Removed } from './maintenance';
+import { collectGarbage, removeIncident } from './maintenance';
 import * as sql from './sql';
-import type { EventStore, IncidentFilter } from './types';
+import type { EventStore, GarbageOptions, GarbageReport, IncidentFilter, Removed } from './types';
+import { shownId } from '../events/ids';
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_PING_TIMEOUT_MS, probeServer } from './probe';
 
 /** Environment variables of the server store. */
 export const URL_ENV = 'REPLAYBOOK_CLICKHOUSE_URL';
@@ -54,6 +57,8 @@ export interface ServerStoreOptions {
   password?: string;
   /** How long one request may wait for the server before failing with StoreError('timeout'). */
   requestTimeoutMs?: number;
+  /** How long the first connection may take to be established (default 10 s). */
+  connectTimeoutMs?: number;
   /** Where blobFile() keeps its local copies. Default: the embedded store's home (storeHome()). */
   blobCacheHome?: string;
   /** Where credentials are read from (default process.env). */
@@ -164,6 +169,8 @@ export class ServerStore implements EventStore {
   private readonly client: ClickHouseClient;
   private readonly boot: ClickHouseClient;
   private readonly timeoutMs: number;
+  private readonly connectTimeoutMs: number;
+  private readonly origin: string;
   private readonly cacheHome: string;
   private readonly user: string;
   private closed = false;
@@ -174,6 +181,8 @@ export class ServerStore implements EventStore {
     this.layout = target.layout;
     this.user = target.user ?? 'default';
     this.timeoutMs = options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.origin = target.origin;
     this.cacheHome = options.blobCacheHome ?? storeHome();
     const connection = {
       url: target.origin,
@@ -199,6 +208,15 @@ export class ServerStore implements EventStore {
    * answer, so a server that is too old gets a message saying so, not a syntax error.
    */
   async prepare(): Promise<void> {
+    try {
+      await probeServer(this.origin, {
+        connectTimeoutMs: this.connectTimeoutMs,
+        readTimeoutMs: Math.min(this.timeoutMs, DEFAULT_PING_TIMEOUT_MS),
+        location: this.location,
+      });
+    } catch (err) {
+      throw this.failure(err, 'GET /ping');
+    }
     const version = (await this.text(sql.SERVER_VERSION, {}, 'the version query', false)).trim();
     const [major, minor] = version.split('.').map(Number);
     const [minMajor, minMinor] = sql.MIN_SERVER_VERSION.split('.').map(Number);
@@ -325,7 +343,9 @@ export class ServerStore implements EventStore {
         { cause: err },
       );
     }
-    return new StoreError('query-failed', `ClickHouse at ${this.location} failed during ${what}: ${message}`, this.location, { cause: err });
+    // An error status with an empty body (a proxy, a server that is not ClickHouse) has no message.
+    const reason = message.trim() || 'an error answer with no message (is the URL the HTTP interface of ClickHouse?)';
+    return new StoreError('query-failed', `ClickHouse at ${this.location} failed during ${what}: ${reason}`, this.location, { cause: err });
   }
 
   /** The whole (small) body of a query in a text format, checked for an appended exception. */
@@ -551,19 +571,19 @@ export class ServerStore implements EventStore {
   }
 
   async incident(id: string): Promise<IncidentInfo | null> {
-    const found = incidentsFromBatches((await this.table(sql.SELECT_INCIDENT, { incident_id: id }, `reading incident '${id}'`)).batches);
+    const found = incidentsFromBatches((await this.table(sql.SELECT_INCIDENT, { incident_id: id }, `reading incident ${shownId(id)}`)).batches);
     return found[0] ?? null;
   }
 
   async runs(incidentId: string): Promise<RunInfo[]> {
-    return runsFromBatches((await this.table(sql.SELECT_RUNS, { incident_id: incidentId }, `listing the runs of '${incidentId}'`)).batches);
+    return runsFromBatches((await this.table(sql.SELECT_RUNS, { incident_id: incidentId }, `listing the runs of ${shownId(incidentId)}`)).batches);
   }
 
   async *events(incidentId: string, runId: string = RECORDING_RUN): AsyncGenerator<RecordBatch> {
     const ids = { incident_id: incidentId, run_id: runId };
     const marker = await this.rows<{ n: string }>(runId === RECORDING_RUN ? sql.INCIDENT_EXISTS : sql.RUN_EXISTS, ids);
     if (Number(marker[0]?.n ?? 0) === 0) {
-      const what = runId === RECORDING_RUN ? `incident '${incidentId}'` : `run '${runId}' of incident '${incidentId}'`;
+      const what = runId === RECORDING_RUN ? `incident ${shownId(incidentId)}` : `run ${shownId(runId)} of incident ${shownId(incidentId)}`;
       throw new StoreError('not-found', `The store at ${this.location} has no ${what}.`, this.location);
     }
     for await (const batch of this.arrow(sql.SELECT_EVENTS, ids, `fetching the events of ${describeRecord(runId === RECORDING_RUN ? 'incident' : 'run', ids)}`)) {
@@ -579,7 +599,7 @@ export class ServerStore implements EventStore {
 
   async readBlob(sha256: string, dest: string): Promise<void> {
     fs.copyFileSync(await this.blobFile(sha256), dest);
-    fs.chmodSync(dest, 0o644);
+    fs.chmodSync(dest, PRIVATE_FILE);
   }
 
   /** The blob's local copy in the blob cache, fetched (streamed to disk, then checked) on first use. */
@@ -592,12 +612,12 @@ export class ServerStore implements EventStore {
       throw new StoreError('blob-missing', `The store at ${this.location} has no blob with sha256 ${sha256}.`, this.location);
     }
     const size = Number(row.size);
-    fs.mkdirSync(path.dirname(cached), { recursive: true });
+    fs.mkdirSync(path.dirname(cached), { recursive: true, mode: PRIVATE_DIR });
     const tmp = `${cached}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
     const what = `fetching blob ${sha256}`;
     const result = await this.request(`${sql.BLOB_CONTENT}\nFORMAT RawBLOB`, { sha256 }, what);
     const hash = createHash('sha256');
-    const fd = fs.openSync(tmp, 'w', 0o555);
+    const fd = fs.openSync(tmp, 'w', PRIVATE_EXEC);
     let written = 0;
     const tail: Uint8Array[] = [];
     try {

@@ -17,6 +17,9 @@ import { writeArrowStreamFile } from './arrow';
 import { StoreError, messageOf } from './errors';
 import { isSha256, spoolDir } from './location';
 import { processAlive } from './lock';
+import { redactionFromJson } from './redaction';
+import { PRIVATE_DIR, PRIVATE_FILE, makeStoreHomePrivate } from './private';
+import { diskFullText, isDiskFull, sizeOf } from './space';
 
 const FORMAT = 1;
 const INFO = 'info.json';
@@ -66,7 +69,8 @@ export class PendingEntry {
   ): Promise<PendingEntry> {
     const spool = spoolDir(home);
     try {
-      fs.mkdirSync(spool, { recursive: true });
+      makeStoreHomePrivate(home);
+      fs.mkdirSync(spool, { recursive: true, mode: PRIVATE_DIR });
     } catch (err) {
       throw new StoreError(
         'unreadable',
@@ -77,13 +81,23 @@ export class PendingEntry {
       );
     }
     const tmpDir = path.join(spool, `${TMP_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
-    fs.mkdirSync(path.join(tmpDir, BLOBS), { recursive: true });
+    fs.mkdirSync(path.join(tmpDir, BLOBS), { recursive: true, mode: PRIVATE_DIR });
     try {
       const rows = await writeArrowStreamFile(path.join(tmpDir, EVENTS_FILE), eventSchema, events);
       return new PendingEntry(home, tmpDir, rows);
     } catch (err) {
+      const written = sizeOf(tmpDir);
       fs.rmSync(tmpDir, { recursive: true, force: true });
       if (err instanceof StoreError) throw err;
+      if (isDiskFull(err)) {
+        throw new StoreError(
+          'disk-full',
+          `The events cannot be written: ${diskFullText(spool, 'writing them', { bytes: written, atLeast: true })}. ` +
+            `Free space there, or set REPLAYBOOK_HOME to a directory on another disk, and record again.`,
+          home,
+          { cause: err },
+        );
+      }
       throw new StoreError(
         'invalid',
         `The events cannot be stored: ${messageOf(err)}. Events must follow events/schema.ts.`,
@@ -108,6 +122,16 @@ export class PendingEntry {
       try {
         fs.copyFileSync(source, dest, fs.constants.COPYFILE_FICLONE);
       } catch (err) {
+        if (isDiskFull(err)) {
+          const need = [...blobs].filter(([k]) => !skip.has(k)).reduce((n, [, f]) => n + sizeOf(f), sizeOf(this.tmpDir));
+          throw new StoreError(
+            'disk-full',
+            `The recorded files cannot be kept: ${diskFullText(path.dirname(this.tmpDir), 'the spool entry', { bytes: need })}. ` +
+              `Free space there, or set REPLAYBOOK_HOME to a directory on another disk.`,
+            this.home,
+            { cause: err },
+          );
+        }
         throw new StoreError(
           'invalid',
           `Cannot read blob file ${source} (sha256 ${sha}): ${messageOf(err)}.`,
@@ -137,7 +161,18 @@ export class PendingEntry {
     const id = `${Date.now().toString().padStart(14, '0')}-${kind}-${process.pid}-${randomBytes(6).toString('hex')}`;
     const doc = { format: FORMAT, kind, id, event_rows: this.eventRows, blobs, info };
     const infoPath = path.join(this.tmpDir, INFO);
-    fs.writeFileSync(infoPath, JSON.stringify(doc, jsonReplacer, 1));
+    const text = JSON.stringify(doc, jsonReplacer, 1);
+    try {
+      fs.writeFileSync(infoPath, text, { mode: PRIVATE_FILE });
+    } catch (err) {
+      if (!isDiskFull(err)) throw err;
+      throw new StoreError(
+        'disk-full',
+        `The ${kind} cannot be kept: ${diskFullText(path.dirname(this.tmpDir), `its ${INFO}`, { bytes: text.length })}. Free space there and retry.`,
+        this.home,
+        { cause: err },
+      );
+    }
     syncFile(infoPath);
     syncDir(path.join(this.tmpDir, BLOBS));
     syncDir(this.tmpDir);
@@ -175,6 +210,94 @@ export function listEntries(home: string): string[] {
   return entries.sort();
 }
 
+/** One entry as `replaybook spool list` shows it. */
+export interface SpoolListing {
+  id: string;
+  /** pending: waits for ingestion; corrupt / conflict: set aside (with a reason), never ingested. */
+  state: 'pending' | 'corrupt' | 'conflict';
+  kind: 'incident' | 'run' | null;
+  incident_id: string | null;
+  run_id: string | null;
+  event_rows: number | null;
+  bytes: number;
+  /** When it was written (from its id), null if unknown. */
+  written_at: Date | null;
+  /** Why it was set aside. */
+  reason: string | null;
+  dir: string;
+}
+
+/** What the spool holds: pending entries (oldest first), then those set aside. */
+export function listSpool(home: string): SpoolListing[] {
+  const out: SpoolListing[] = [];
+  const describe = (dir: string, id: string, state: SpoolListing['state']): SpoolListing => {
+    let doc: Record<string, unknown> = {};
+    try {
+      doc = JSON.parse(fs.readFileSync(path.join(dir, INFO), 'utf8')) as Record<string, unknown>;
+    } catch {
+      // an unreadable info.json is listed with what the directory tells
+    }
+    const info = (typeof doc.info === 'object' && doc.info !== null ? doc.info : {}) as Record<string, unknown>;
+    const text = (v: unknown) => (typeof v === 'string' ? v : null);
+    let reason: string | null = null;
+    try {
+      reason = fs.readFileSync(path.join(dir, 'reason.txt'), 'utf8').trim();
+    } catch {
+      // pending entries have none
+    }
+    const ms = Number(/^(\d{14})-/.exec(id)?.[1]);
+    return {
+      id,
+      state,
+      kind: doc.kind === 'incident' || doc.kind === 'run' ? doc.kind : null,
+      incident_id: text(info.incident_id),
+      run_id: doc.kind === 'run' ? text(info.run_id) : null,
+      event_rows: typeof doc.event_rows === 'number' ? doc.event_rows : null,
+      bytes: sizeOf(dir),
+      written_at: Number.isFinite(ms) ? new Date(ms) : null,
+      reason,
+      dir,
+    };
+  };
+  for (const name of listEntries(home)) out.push(describe(path.join(spoolDir(home), name), name, 'pending'));
+  for (const [sub, state] of [
+    [CORRUPT_DIR, 'corrupt'],
+    [CONFLICTS_DIR, 'conflict'],
+  ] as const) {
+    let names: string[] = [];
+    try {
+      names = fs.readdirSync(path.join(spoolDir(home), sub)).sort();
+    } catch {
+      continue;
+    }
+    for (const name of names) out.push(describe(path.join(spoolDir(home), sub, name), name, state));
+  }
+  return out;
+}
+
+/** The entry named `id` (or by a prefix of its name that only it has), else a StoreError. */
+export function findSpoolEntry(home: string, id: string): SpoolListing {
+  const all = listSpool(home);
+  const exact = all.filter((e) => e.id === id);
+  const found = exact.length > 0 ? exact : id.length >= 4 ? all.filter((e) => e.id.startsWith(id)) : [];
+  if (found.length === 1) return found[0];
+  const shown = JSON.stringify(id.length > 60 ? `${id.slice(0, 57)}...` : id);
+  throw new StoreError(
+    found.length === 0 ? 'not-found' : 'invalid',
+    found.length === 0
+      ? `The spool of ${home} has no entry ${shown}: replaybook spool list shows them.`
+      : `${shown} names ${found.length} spool entries: give more of the id (replaybook spool list).`,
+    home,
+  );
+}
+
+/** Deletes an entry (renamed aside first, so a crash never leaves half of it under its name). */
+export function deleteSpoolEntry(home: string, entry: SpoolListing): void {
+  const doomed = path.join(spoolDir(home), `${TMP_PREFIX}${process.pid}-rm-${entry.id}`);
+  fs.renameSync(entry.dir, doomed);
+  fs.rmSync(doomed, { recursive: true, force: true });
+}
+
 /** Reads an entry; a StoreError('corrupt-spool') if it is not a well-formed entry. */
 export function readEntry(home: string, name: string): SpoolEntry {
   const dir = path.join(spoolDir(home), name);
@@ -210,10 +333,10 @@ export function readEntry(home: string, name: string): SpoolEntry {
 /** Moves an entry out of the way (corrupt/ or conflicts/), with a reason.txt; returns where. */
 export function setAside(home: string, name: string, into: string, reason: string): string {
   const target = path.join(spoolDir(home), into);
-  fs.mkdirSync(target, { recursive: true });
+  fs.mkdirSync(target, { recursive: true, mode: PRIVATE_DIR });
   const dest = path.join(target, name);
   fs.renameSync(path.join(spoolDir(home), name), dest);
-  fs.writeFileSync(path.join(dest, 'reason.txt'), `${reason}\n`);
+  fs.writeFileSync(path.join(dest, 'reason.txt'), `${reason}\n`, { mode: PRIVATE_FILE });
   return dest;
 }
 
@@ -283,6 +406,7 @@ export function incidentFromJson(v: unknown): IncidentInfo {
     duration_ns: big(o, 'duration_ns'),
     files: files as Record<string, string>,
     host: str(o, 'host'),
+    ...(o.redaction !== undefined ? { redaction: redactionFromJson(o.redaction) } : {}),
   };
 }
 

@@ -8,7 +8,7 @@ import { RECORDING_RUN, eventSchema } from '../events/schema';
 import type { IncidentFilter } from './types';
 
 /** Bumped whenever the DDL below changes in a way existing stores must be migrated for. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 // ---------------------------------------------------------------------------------------------
 // DDL
@@ -134,7 +134,8 @@ const TABLES: readonly TableSpec[] = [
     duration_ns Int64,
     files Map(String, String),
     host String,
-    entry_id String`,
+    entry_id String,
+    redaction String DEFAULT ''`,
     orderBy: 'incident_id',
     shardBy: 'cityHash64(incident_id)',
     expires: true,
@@ -235,6 +236,7 @@ export function createStore(o: SchemaOptions = {}): string[] {
  * current). Each is idempotent, and the version row comes last, so an interrupted migration is
  * simply run again.
  *   1 -> 2: runs.label, a name the analyst gives a run (shown by runs() and compare()).
+ *   2 -> 3: incidents.redaction, JSON of what was redacted at record time ('' when nothing).
  */
 export function migrateStore(from: number, o: SchemaOptions = {}): string[] {
   const out: string[] = [];
@@ -242,6 +244,11 @@ export function migrateStore(from: number, o: SchemaOptions = {}): string[] {
     const add = (table: string) => `ALTER TABLE ${table}${onCluster(o)} ADD COLUMN IF NOT EXISTS label String DEFAULT '' AFTER injections`;
     out.push(add(storageTable('runs', o)));
     if (o.distributed) out.push(add('runs'));
+  }
+  if (from < 3) {
+    const add = (table: string) => `ALTER TABLE ${table}${onCluster(o)} ADD COLUMN IF NOT EXISTS redaction String DEFAULT ''`;
+    out.push(add(storageTable('incidents', o)));
+    if (o.distributed) out.push(add('incidents'));
   }
   if (out.length) out.push(`INSERT INTO meta (key, value) VALUES ('schema_version', '${SCHEMA_VERSION}')`);
   return out;
@@ -299,15 +306,16 @@ export const INCIDENT_FILE_STRUCTURE =
   'incident_id String, service String, argv Array(String), env Array(String), cwd String, ' +
   'exe_path String, exe_sha256 String, started_at_ns Int64, exit_code Nullable(Int32), ' +
   'exit_signal Nullable(String), event_count UInt64, duration_ns Int64, ' +
-  'file_paths Array(String), file_shas Array(String), host String, entry_id String';
+  'file_paths Array(String), file_shas Array(String), host String, entry_id String, redaction String';
 
 /** The incident row: the commit marker of a recording, so it is inserted last. */
 export function insertIncident(from: InsertSource): string {
   return `INSERT INTO incidents (incident_id, service, argv, env, cwd,
     exe_path, exe_sha256, started_at_ns, exit_code, exit_signal, event_count, duration_ns, files,
-    host, entry_id)
+    host, entry_id, redaction)
 SELECT incident_id, service, argv, env, cwd, exe_path, exe_sha256, started_at_ns, exit_code,
-    exit_signal, event_count, duration_ns, mapFromArrays(file_paths, file_shas), host, entry_id
+    exit_signal, event_count, duration_ns, mapFromArrays(file_paths, file_shas), host, entry_id,
+    redaction
 FROM ${source(from, 'ArrowStream', INCIDENT_FILE_STRUCTURE)}${formatOf(from, 'ArrowStream')}`;
 }
 
@@ -423,7 +431,7 @@ ORDER BY incident_id, run_id`;
 
 const INCIDENT_COLUMNS = `incident_id, service, argv, env, cwd, exe_path, exe_sha256, started_at_ns,
     exit_code, exit_signal, event_count, duration_ns, mapKeys(files) AS file_paths,
-    mapValues(files) AS file_shas, host`;
+    mapValues(files) AS file_shas, host, redaction`;
 
 /** Incidents matching a filter, newest first. */
 export function selectIncidents(filter: IncidentFilter = {}): {

@@ -2,7 +2,35 @@
 // store knows SQL. The embedded chDB store and the ClickHouse server store implement it.
 import type { RecordBatch, Table } from 'apache-arrow';
 import type { IncidentInfo, RunInfo } from '../events/schema';
-import type { GarbageOptions, GarbageReport, Removed } from './maintenance';
+
+export interface Removed {
+  /** The incident row existed (false: only uncommitted events were left). */
+  incident: boolean;
+  runs: number;
+  events: number;
+}
+
+export interface UncommittedRun {
+  incident_id: string;
+  run_id: string;
+  events: number;
+}
+
+export interface GarbageReport {
+  /** Blobs no incident refers to any more, removed. */
+  blobs: string[];
+  /** Their total size in bytes. */
+  bytes: number;
+  /** Events of runs with no committed row: interrupted inserts, or inserts still under way. */
+  uncommitted: UncommittedRun[];
+  /** Whether those were removed too (only when asked: a recording being stored looks the same). */
+  uncommittedRemoved: boolean;
+}
+
+export interface GarbageOptions {
+  /** Also remove events of uncommitted runs. Only safe when no recording is being stored. */
+  uncommitted?: boolean;
+}
 
 export interface IncidentFilter {
   service?: string;

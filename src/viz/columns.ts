@@ -113,20 +113,8 @@ export function isFailure(kind: string, ret: bigint): boolean {
   return kind === 'syscall' && ret < 0n && ret >= -4095n;
 }
 
-/** Milliseconds as people read them: 2.00 s, 12.3 ms, 45 µs. */
-export function formatMs(ms: number): string {
-  const a = Math.abs(ms);
-  const sign = ms < 0 ? '-' : '';
-  if (a >= 1000) return `${sign}${(a / 1000).toFixed(a >= 10000 ? 1 : 2)} s`;
-  if (a >= 1) return `${sign}${a.toFixed(a >= 100 ? 0 : 1)} ms`;
-  if (a === 0) return '0';
-  return `${sign}${Math.round(a * 1000)} µs`;
-}
-
-/** A signed duration: +513 ms, -2.00 s, 0. */
-export function formatDeltaMs(ms: number): string {
-  return ms > 0 ? `+${formatMs(ms)}` : formatMs(ms);
-}
+// Chart labels take durations from here, with the column helpers above.
+export { formatDeltaMs, formatMs } from '../format';
 
 export const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 

@@ -18,7 +18,8 @@
 import type { ChartSpec } from './render';
 import { CHART_CONFIG, VEGA_LITE_SCHEMA } from './style';
 import type { Table } from 'apache-arrow';
-import { eventColumns, formatDeltaMs, formatMs, isFailure, round3, type EventColumns } from './columns';
+import { eventColumns, isFailure, round3, type EventColumns } from './columns';
+import { formatDeltaMs, formatMs } from '../format';
 import { formatRet } from './classes';
 
 /** One side of a comparison: a run's (or the recording's) events and what is known of the run. */

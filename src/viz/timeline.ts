@@ -8,6 +8,7 @@ import { CHART_CONFIG, VEGA_LITE_SCHEMA } from './style';
 import type { Table, Vector } from 'apache-arrow';
 import { CLASS_COLORS, FAILURE_COLOR, SYSCALL_CLASSES, formatRet, syscallClass, type SyscallClass } from './classes';
 import { round3 } from './columns';
+import { formatMs } from '../format';
 
 export interface TimelineOptions {
   title?: string;
@@ -109,12 +110,6 @@ function numColumn(table: Table, name: string): ArrayLike<number> | null {
   return a as ArrayLike<number>;
 }
 
-
-function formatMs(ms: number): string {
-  if (ms >= 1000) return `${(ms / 1000).toFixed(ms >= 10000 ? 1 : 2)} s`;
-  if (ms >= 1) return `${ms.toFixed(ms >= 100 ? 0 : 1)} ms`;
-  return `${(ms * 1000).toFixed(0)} µs`;
-}
 
 function canFail(kind: string): boolean {
   return kind !== 'signal' && kind !== 'exit' && kind !== 'late_data' && kind !== 'instruction';

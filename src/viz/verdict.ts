@@ -8,16 +8,12 @@ import type { RunResult } from '../replay/replay';
 import { successTest, type ManyRuns, type RunSummary, type SuccessPredicate, type Verdict } from '../replay/verify';
 import { FAILURE_COLOR } from './classes';
 import { round3 } from './columns';
+import { formatMs, lastLine } from '../format';
+import { runStatus } from '../replay/describe';
 
 const SUCCESS_COLOR = '#2ca02c';
 const EMPTY_COLOR = '#f3f3f3';
 
-
-function formatMs(ms: number): string {
-  if (ms >= 1000) return `${(ms / 1000).toFixed(ms >= 10000 ? 1 : 2)} s`;
-  if (ms >= 1) return `${ms.toFixed(ms >= 100 ? 0 : 1)} ms`;
-  return `${Math.round(ms * 1000)} µs`;
-}
 
 /** Breaks a long line at spaces into lines of at most `width` characters (vega titles do not wrap). */
 export function wrapText(s: string, width = 110): string[] {
@@ -70,11 +66,6 @@ export type MatrixSpec = ChartSpec<MatrixCell, MatrixMeta>;
 
 const ROWS: MatrixCell['row'][] = ['outcome', 'seed', 'wall time'];
 
-function lastLine(s: string): string {
-  const t = s.trim().split('\n').pop() ?? '';
-  return t.length > 120 ? t.slice(0, 117) + '...' : t;
-}
-
 /**
  * The outcome matrix: one column per run (for a verdict: the baseline, the fix, then the jittered
  * runs), rows for the outcome (green success, red failure), the jitter seed and the wall time,
@@ -125,7 +116,7 @@ export function outcomeMatrixSpec(x: Verdict | ManyRuns | RunSummary[], opts: { 
         status: s.status,
         seed: s.seed,
         wall_ms: round3(s.wallMs),
-        stdout: lastLine(s.stdout),
+        stdout: lastLine(s.stdout, 120),
         run_id: s.runId,
       });
     }
@@ -290,12 +281,6 @@ export function longestCall(events: Table | RecordBatch[]): { name: string; ms: 
   };
 }
 
-function runStatus(r: RunResult): string {
-  if (r.divergence) return `diverged at seq ${r.divergence.seq}`;
-  if (r.signal) return `killed by ${r.signal}`;
-  return `exit ${r.exitCode}`;
-}
-
 /** The rows of a variant comparison (also what the chart shows). */
 export function variantRows(variants: Variant[], opts: { success?: SuccessPredicate; recorded?: Table | RecordBatch[] } = {}): VariantRow[] {
   const test = successTest(opts.success);
@@ -323,7 +308,7 @@ export function variantRows(variants: Variant[], opts: { success?: SuccessPredic
       switched_at: run.switchedAt ? run.switchedAt.seq : null,
       diverged_at: run.divergence ? run.divergence.seq : null,
       policy: run.policy,
-      stdout: lastLine(run.stdout.toString('utf8')),
+      stdout: lastLine(run.stdout.toString('utf8'), 120),
       run_id: run.runId,
       note_x: wait ? wait.ms : 0,
       note: `${status}${wait ? ` · ${wait.name} ${formatMs(wait.ms)}` : ''}${run.switchedAt ? ` · stream from seq ${run.switchedAt.seq}` : ''}`,

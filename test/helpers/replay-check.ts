@@ -7,6 +7,7 @@ import type { EventRow } from '../../src/events/schema';
 import { record } from '../../src/record/record';
 import { replay, type RunResult } from '../../src/replay/replay';
 import type { EventStore } from '../../src/store/types';
+import { syscallByName } from '../../src/inject/syscalls';
 
 export async function rows(batches: RecordBatch[] | AsyncIterable<RecordBatch>): Promise<EventRow[]> {
   const all: RecordBatch[] = [];
@@ -14,14 +15,18 @@ export async function rows(batches: RecordBatch[] | AsyncIterable<RecordBatch>):
   return new Table(all).toArray().map((r) => r.toJSON() as unknown as EventRow);
 }
 
+/** data_in without the addresses the engine's table marks in it (clone3's pointers...). */
+function inputBytes(e: EventRow): string {
+  const b = Buffer.from(e.data_in);
+  for (const [off, len] of syscallByName(e.name)?.addressFields ?? []) if (off < b.length) b.fill(0, off, Math.min(b.length, off + len));
+  return b.toString('hex');
+}
+
 /** What "the same syscall sequence" means: names, fds, sizes, bytes; never pointers. */
 export function sequence(events: EventRow[]): string[] {
   return events
     .filter((e) => e.kind === 'syscall')
-    .map(
-      (e) =>
-        `${e.name} ${e.resource} ret=${e.ret} in=${Buffer.from(e.data_in).toString('hex')} out=${Buffer.from(e.data_out).toString('hex')}`,
-    );
+    .map((e) => `${e.name} ${e.resource} ret=${e.ret} in=${inputBytes(e)} out=${Buffer.from(e.data_out).toString('hex')}`);
 }
 
 /** The first index where two sequences differ, with both lines (for a readable failure). */
@@ -48,6 +53,8 @@ export interface RecordOpts {
   env: NodeJS.ProcessEnv;
   cwd: string;
   store: EventStore;
+  /** false: record with fixed addresses (record --no-aslr). */
+  aslr?: boolean;
 }
 
 export async function recordOnly(o: RecordOpts): Promise<EventRow[]> {
@@ -56,7 +63,7 @@ export async function recordOnly(o: RecordOpts): Promise<EventRow[]> {
 
 /** Records, and returns the recording's events with the warnings the recorder gave. */
 export async function recordWithWarnings(o: RecordOpts): Promise<{ events: EventRow[]; warnings: string[] }> {
-  const r = await record({ incident: o.incident, command: o.command, env: o.env, cwd: o.cwd, store: o.store });
+  const r = await record({ incident: o.incident, command: o.command, env: o.env, cwd: o.cwd, store: o.store, aslr: o.aslr });
   return { events: await rows(o.store.events(o.incident)), warnings: r.warnings };
 }
 

@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ReplaybookError } from '../errors';
-import { escapeHtml, formatBytes, jsonForScript, scriptSafe } from './html';
+import { escapeHtml, jsonForScript, scriptSafe } from '../escape';
+import { formatBytes } from '../format';
 import { highlight, renderMarkdown } from './markdown';
 
 export interface ExportOptions {
@@ -550,7 +551,8 @@ pre.rb-code{margin:0;padding:6px 10px;background:var(--code-bg);border:1px solid
 .rb-html table{border-collapse:collapse;font-size:12px}
 .rb-html tbody tr:nth-child(odd){background:#f7f7f9}
 .rb-missing-image{color:var(--muted);font-style:italic}
-.rb-c{color:#6a737d;font-style:italic}.rb-s{color:#0b7a3e}.rb-n{color:#a3470e}.rb-k{color:#7227b0;font-weight:600}
+.hljs-comment,.hljs-quote{color:#6a737d;font-style:italic}.hljs-string,.hljs-regexp{color:#0b7a3e}
+.hljs-number,.hljs-literal{color:#a3470e}.hljs-keyword,.hljs-built_in,.hljs-type{color:#7227b0;font-weight:600}.hljs-title{color:#1f5fa8}
 figure.rb-chart{margin:4px 0;overflow-x:auto}
 figure.rb-chart img{max-width:100%;height:auto}
 .rb-chart-missing{color:var(--err);font-style:italic}

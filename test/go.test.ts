@@ -1,0 +1,72 @@
+// Go: a net/http server, statically linked (CGO off) and built here with Debian's Go toolchain,
+// recorded while a client makes three requests, then replayed twice with the client gone. Go's
+// runtime seeds its random numbers (which decide scheduling paths) from AT_RANDOM and from the
+// time-stamp counter: both are part of the recording, on any machine (native/tsc_sites.h).
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { record } from '../src/record/record';
+import { openStore, type ChdbStore } from '../src/store';
+import { replayAndCompare, rows } from './helpers/replay-check';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-go-'));
+let store: ChdbStore;
+
+function get(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http.get(url, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve(body));
+    }).on('error', reject);
+  });
+}
+
+beforeAll(async () => {
+  store = await openStore(path.join(tmp, 'store'));
+});
+
+afterAll(async () => {
+  await store?.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('a Go service', () => {
+  it('records a net/http server under load and replays it twice the same way', async () => {
+    const exe = path.join(tmp, 'http-server');
+    execFileSync('go', ['build', '-o', exe, path.join(__dirname, 'fixtures', 'go', 'http-server.go')], {
+      env: { ...process.env, CGO_ENABLED: '0', GOCACHE: path.join(tmp, 'gocache'), HOME: tmp, GOFLAGS: '-mod=mod', GO111MODULE: 'off' },
+      stdio: 'pipe',
+    });
+    const addrFile = path.join(tmp, 'addr');
+    const recording = record({ incident: 'go-http', command: [exe, addrFile], store, lateData: false });
+    let addr = '';
+    for (let i = 0; i < 100 && !addr; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      if (fs.existsSync(addrFile)) addr = fs.readFileSync(addrFile, 'utf8');
+    }
+    expect(addr).toMatch(/^127\.0\.0\.1:\d+$/);
+    const answers: string[] = [];
+    for (const p of ['/a', '/b', '/c']) answers.push(await get(`http://${addr}${p}`));
+    expect(answers).toEqual(['hello 1 /a\n', 'hello 2 /b\n', 'hello 3 /c\n']);
+    const rec = await recording;
+    expect(rec.incident.exit_code).toBe(0);
+    const recorded = await rows(store.events('go-http'));
+    // The counter reads of Go's runtime are in the log, whatever the machine.
+    expect(recorded.some((e) => e.kind === 'instruction')).toBe(true);
+
+    const first = await replayAndCompare('go-http', store, recorded);
+    const second = await replayAndCompare('go-http', store, recorded);
+    for (const r of [first, second]) {
+      expect(r.run.divergence, r.run.divergence?.reason).toBeNull();
+      expect(r.run.exitCode).toBe(0);
+      expect(r.run.stdout.toString()).toBe(r.run.recorded.stdout.toString());
+      expect(r.sequenceDiff).toBeNull();
+    }
+    expect(second.replayedSequence).toEqual(first.replayedSequence);
+    expect(first.run.stdout.toString()).toContain('served 3');
+  });
+});
