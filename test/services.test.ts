@@ -179,7 +179,8 @@ describe('real runtimes', () => {
         "if (isMainThread) new Worker(__filename).on('message', (m) => console.log('worker said', m));\n" +
         'else parentPort.postMessage(42);\n',
     );
-    await record({ incident: 'node-worker', command: [process.execPath, script], env: ENV, cwd: tmp, store });
+    // node reads its own memory map: recorded without address randomization, as the corpus does.
+    await record({ incident: 'node-worker', command: [process.execPath, script], env: ENV, cwd: tmp, store, aslr: false });
     const run = await replay('node-worker', { store, speed: 'max', ephemeral: true });
     expect(run.divergence, run.divergence?.reason).toBeNull();
     expect(run.stdout.toString()).toBe('worker said 42\n');
