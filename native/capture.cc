@@ -381,6 +381,7 @@ std::string capture_out(Thread& t, const SyscallSpec& s, const uint64_t args[6],
     if (is_out(a.kind))
       parts.push_back(read_buffer(t, a, args, buffer_addr(a, args, i), ret, true));
   }
+  if (s.moved_part >= 0) parts.emplace_back();  // the recorder reads the moved bytes
   return join_parts(parts);
 }
 

@@ -219,6 +219,7 @@ bool parse_config(const std::string& text, EngineConfig& c, RecordOptions& recor
       record.late.linger_ms = static_cast<int64_t>(n);
     } else if (key == "late_data_bytes") ok = whole(key, v1, record.late.max_bytes, err);
     else if (key == "late_data_sockets") ok = whole(key, v1, record.late.max_sockets, err);
+    else if (key == "capture_dir") record.capture_dir = v1;
     else {
       err = "unknown config key " + key;
       return false;
@@ -473,9 +474,12 @@ std::string warning_message(const std::string& code, const std::string& text) {
   return done(w);
 }
 
-std::string file_message(const char* role, const std::string& path) {
+std::string file_message(const char* role, const std::string& path, bool copied, const std::string& copy,
+                         const std::string& error) {
   JsonWriter w = message("file");
   w.key("role").str(role).key("path").str(path);
+  if (copied && !copy.empty()) w.key("copy").str(copy);
+  else if (copied) w.key("error").str(error);
   return done(w);
 }
 

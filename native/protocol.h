@@ -7,6 +7,7 @@
 //   arg VALUE (repeated)    env VALUE (repeated)
 //   fixed_addresses 0|1 (record: ASLR off for the service, opt-in; replay: always on)
 //   record: late_data 0|1 (default 1)  late_data_ms N  late_data_bytes N  late_data_sockets N
+//           capture_dir PATH (copies of the files the service maps go there: files.h)
 //     (reading sockets on after the service closed them, and its bounds: see late_data.h)
 //   replay: speed FACTOR|max    isolate_network 0|1    pause_at SEQ    start_paused 0|1
 //     file RECORDED_PATH LOCAL_BLOB_PATH (repeated)
@@ -101,7 +102,10 @@ std::string started_message(int cpu);
 std::string error_message(const std::string& code, const std::string& message);
 std::string warning_message(const std::string& code, const std::string& message);
 // A file the recorded program mapped or the kernel loaded for it.
-std::string file_message(const char* role, const std::string& path);
+// A file the program mapped or the kernel loaded for it; when the recorder copies mapped files
+// (`copied`), the copy's path or why there is none.
+std::string file_message(const char* role, const std::string& path, bool copied = false, const std::string& copy = "",
+                         const std::string& error = "");
 // The recording's end: wait status as exit_code / signal.
 std::string exit_message(int status);
 

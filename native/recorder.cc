@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 #include <sstream>
 
 #include "capture.h"
+#include "files.h"
 #include "late_data.h"
 #include "protocol.h"
 #include "recorder.h"
@@ -85,6 +87,33 @@ std::string peer_of(pid_t pid, int fd) {
   return out;
 }
 
+// What a pipe of the tracee holds now, without taking it out: the pipe, opened for reading
+// through /proc (either end of it), is tee'd into a pipe of ours as large as it. Empty when `fd`
+// is not a pipe.
+std::string peek_pipe(pid_t tid, int fd) {
+  struct stat st;
+  std::string link = "/proc/" + std::to_string(tid) + "/fd/" + std::to_string(fd);
+  if (stat(link.c_str(), &st) != 0 || !S_ISFIFO(st.st_mode)) return {};
+  int local = open(link.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (local < 0) return {};
+  std::string out;
+  int p[2];
+  if (pipe2(p, O_NONBLOCK | O_CLOEXEC) == 0) {
+    int size = fcntl(local, F_GETPIPE_SZ);
+    if (size > 0) fcntl(p[1], F_SETPIPE_SZ, size);
+    ssize_t n = tee(local, p[1], static_cast<size_t>(size > 0 ? size : 65536), SPLICE_F_NONBLOCK);
+    if (n > 0) {
+      out.resize(static_cast<size_t>(n));
+      ssize_t got = read(p[0], out.data(), out.size());
+      out.resize(got > 0 ? static_cast<size_t>(got) : 0);
+    }
+    close(p[0]);
+    close(p[1]);
+  }
+  close(local);
+  return out;
+}
+
 class Recorder : public Tool {
  public:
   Recorder(Output& out, const RecordOptions& opts) : out_(out), opts_(opts) {}
@@ -111,7 +140,9 @@ class Recorder : public Tool {
       return Resume::Continue;
     }
     if (s.cls == Class::Denied) t.emulate(-ENOSYS);
-    pending_[t.tid()] = Pending{std::move(ev), &s};
+    // A copy out of a pipe consumes what it moves: look at the pipe first (moved_bytes).
+    std::string peeked = s.flow == Flow::Copy ? peek_pipe(t.tid(), static_cast<int>(args[s.arg_with(ArgRole::CopySrc)])) : "";
+    pending_[t.tid()] = Pending{std::move(ev), &s, std::move(peeked)};
     grant();
     return Resume::ToExit;
   }
@@ -185,6 +216,7 @@ class Recorder : public Tool {
     if (it == pending_.end()) return;
     Event ev = std::move(it->second.ev);
     const SyscallSpec& s = *it->second.spec;
+    std::string peeked = std::move(it->second.peeked);
     pending_.erase(it);
     int64_t ret = t.syscall_ret();
     late_.on_return(t.tid(), ret, late_resource_of(t.pid()));  // what the call closed starts lingering
@@ -202,6 +234,11 @@ class Recorder : public Tool {
       exec_random_.erase(t.pid());
     } else {
       ev.data_out = capture_out(t, s, ev.args, ret);
+    }
+    if (s.moved_part >= 0 && ret > 0) {
+      std::vector<std::string> parts = split_parts(ev.data_out, s.n_out);
+      parts[static_cast<size_t>(s.moved_part)] = moved_bytes(t, s, ev.args, ret, peeked);
+      ev.data_out = join_parts(parts);
     }
     ev.resource = resource_after(t, s, ev);
     out_.event(std::move(ev));
@@ -249,7 +286,7 @@ class Recorder : public Tool {
     // The kernel's random bytes for the new image: the execve event's data_out.
     if (t.at_random()) exec_random_[t.pid()] = t.read_bytes(t.at_random(), 16);
     std::string exe = readlink_str("/proc/" + std::to_string(pid) + "/exe");
-    report_file(exe, "exe");
+    report_file(exe, "exe", "/proc/" + std::to_string(pid) + "/exe");
     // The kernel mapped the ELF interpreter too, without a syscall we could see.
     std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
     std::string line;
@@ -257,7 +294,7 @@ class Recorder : public Tool {
       size_t slash = line.find('/');
       if (slash == std::string::npos) continue;
       std::string path = line.substr(slash);
-      if (path != exe) report_file(path, "interp");
+      if (path != exe) report_file(path, "interp", path);
     }
   }
 
@@ -309,9 +346,19 @@ class Recorder : public Tool {
   }
 
  private:
-  void report_file(const std::string& path, const char* role) {
+  // A file the service maps, named once per path and copied now, as it is at its first mapping
+  // (`source`: where to read it, e.g. the mapping fd through /proc, which works after an
+  // unlink). A file that cannot be copied is named with the reason; it never fails the recording.
+  void report_file(const std::string& path, const char* role, const std::string& source) {
     if (path.empty() || !files_.insert(path).second) return;
-    out_.message(file_message(role, path));
+    std::string err, copy;
+    if (!opts_.capture_dir.empty()) {
+      int fd = open(source.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) err = std::string("cannot open it: ") + strerror(errno);
+      else copy = copies_.copy(fd, err);
+      if (fd >= 0) close(fd);
+    }
+    out_.message(file_message(role, path, !opts_.capture_dir.empty(), copy, err));
   }
 
   std::string abs_path(Thread& t, const std::string& path, int64_t dirfd) {
@@ -324,6 +371,49 @@ class Recorder : public Tool {
     return base + "/" + path;
   }
 
+  // The `ret` bytes a sendfile, splice, tee or copy_file_range moved inside the kernel, read
+  // back from whichever end is a regular file (the source first) at the offset the call used:
+  // that end's offset argument after the call, or its fd's position, minus `ret`. Else from a
+  // pipe: the source pipe's first `ret` bytes as peeked at the call's entry, or the last `ret`
+  // bytes the destination pipe holds now. Otherwise (a reader emptied the pipe first) the bytes
+  // are gone: empty, and a warning says so once per syscall.
+  std::string moved_bytes(Thread& t, const SyscallSpec& s, const uint64_t* a, int64_t ret, const std::string& peeked) {
+    const uint64_t n = std::min<uint64_t>(static_cast<uint64_t>(ret), kMaxMoved);
+    for (int end : {s.arg_with(ArgRole::CopySrc), s.arg_with(ArgRole::CopyDst)}) {
+      std::string fd = "/proc/" + std::to_string(t.tid()) + "/fd/" + std::to_string(static_cast<int>(a[end]));
+      struct stat st;
+      if (stat(fd.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+      int64_t after = -1;
+      bool has_off = end + 1 < s.nargs && s.args[end + 1].kind == ArgKind::InOut && s.args[end + 1].n == 8;
+      if (has_off && a[end + 1]) {
+        t.read_mem(a[end + 1], &after, 8);
+      } else {
+        std::ifstream info("/proc/" + std::to_string(t.tid()) + "/fdinfo/" + std::to_string(static_cast<int>(a[end])));
+        std::string key;
+        while (info >> key && key != "pos:") {}
+        if (!(info >> after)) after = -1;
+      }
+      if (after < ret) continue;
+      int f = open(fd.c_str(), O_RDONLY | O_CLOEXEC);
+      if (f < 0) continue;
+      std::string bytes(n, '\0');
+      ssize_t got = pread(f, bytes.data(), n, after - ret);
+      close(f);
+      if (got < 0) continue;
+      bytes.resize(static_cast<size_t>(got));
+      return bytes;
+    }
+    if (peeked.size() >= n) return peeked.substr(0, n);
+    std::string dst = peek_pipe(t.tid(), static_cast<int>(a[s.arg_with(ArgRole::CopyDst)]));
+    if (dst.size() >= n) return dst.substr(dst.size() - n);
+    if (moved_warned_.insert(s.name).second)
+      out_.message(warning_message("moved_unread",
+                                   std::string(s.name) + " moved bytes inside the kernel that could not be read back (neither end a file, and "
+                                   "the pipe end already emptied by its reader), so outputs and transactions of this "
+                                   "recording do not show them"));
+    return {};
+  }
+
   // The event's resource; also keeps the fd table current.
   std::string resource_after(Thread& t, const SyscallSpec& s, Event& ev) {
     FdTable& fds = fds_[t.pid()];
@@ -331,6 +421,7 @@ class Recorder : public Tool {
     const uint64_t* a = ev.args;
     std::string res;
     if (s.fd_arg >= 0) res = fds.get(static_cast<int>(a[s.fd_arg]));
+    if (s.flow == Flow::Copy) res = fds.get(static_cast<int>(a[s.arg_with(ArgRole::CopyDst)]));  // where the bytes went
     if (s.path_arg >= 0) {
       std::string path = in_part_for_arg(s, ev.data_in, s.path_arg);
       int64_t dirfd = s.dirfd_arg >= 0 ? static_cast<int>(a[s.dirfd_arg]) : AT_FDCWD;
@@ -385,7 +476,8 @@ class Recorder : public Tool {
     } else if (s.special == Special::Mmap && !(a[3] & MAP_ANONYMOUS) && ret >= 0 &&
                static_cast<int>(a[4]) >= 0) {
       res = fds.get(static_cast<int>(a[4]));
-      if (res.rfind("file:", 0) == 0) report_file(res.substr(5), "mapped");
+      if (res.rfind("file:", 0) == 0)
+        report_file(res.substr(5), "mapped", "/proc/" + std::to_string(t.tid()) + "/fd/" + std::to_string(a[4]));
     } else if (s.special == Special::Execve) {
       res = "file:" + abs_path(t, in_part_for_arg(s, ev.data_in, 0), AT_FDCWD);
     }
@@ -424,9 +516,13 @@ class Recorder : public Tool {
   std::map<pid_t, FdTable> fds_;  // per process
   std::map<pid_t, std::string> exec_random_;  // AT_RANDOM of an exec whose exit stop is to come
   std::set<std::string> files_;
+  std::set<std::string> moved_warned_;  // syscalls whose moved bytes could not be read
+  static constexpr uint64_t kMaxMoved = 256u << 20;
+  CopyDir copies_{opts_.capture_dir};
   struct Pending {
     Event ev;
     const SyscallSpec* spec;
+    std::string peeked;  // a copy's source pipe as it was at the call's entry
   };
   std::map<pid_t, Pending> pending_;  // per thread: the call awaiting its return
   // Long enough that a thread starved of CPU on a loaded machine is not taken for a spinner.

@@ -1,6 +1,7 @@
 // The recorder tool: its options and its constructor (recorder.cc).
 #pragma once
 #include <memory>
+#include <string>
 
 #include "late_data.h"
 #include "output.h"
@@ -11,6 +12,9 @@ namespace rb {
 struct RecordOptions {
   bool pinned = true;    // answer sched_getaffinity with the mask from before pinning
   LateDataOptions late;  // keep reading sockets the service closed (late_data.h)
+  // Where copies of the files the service maps go, taken when they are mapped (files.h); the
+  // caller stores and removes them. Empty: files are only named, to be read by the caller.
+  std::string capture_dir;
 };
 
 std::unique_ptr<Tool> make_recorder(Output& out, const RecordOptions& opts);

@@ -21,6 +21,35 @@ void Replayer::translate_wait_args(Thread& t, const Event& e) {
   t.store_regs();
 }
 
+// The ids a call hands the kernel (the table's #pid, #tid and #clock arguments), as the
+// recording knew them: the program may hold a real one (a pthread's tid, which the kernel
+// wrote at clone) where production held the recorded one. An id that is a recorded one stays.
+void Replayer::recorded_ids(const SyscallSpec& s, uint64_t args[6]) const {
+  auto recorded = [this](pid_t id) { return rec_to_real_.count(id) ? id : rec_of(id); };
+  for (int i = 0; i < s.nargs; i++) {
+    ArgRole role = s.args[i].role;
+    int32_t v = static_cast<int32_t>(args[i]), w = v;
+    if (role == ArgRole::Clock && v < 0) {
+      // A CPU clock: ~id << 3 | type (pthread_getcpuclockid, clock_getcpuclockid).
+      w = static_cast<int32_t>(~static_cast<uint32_t>(recorded(~(v >> 3))) << 3) | (v & 7);
+    } else if (role == ArgRole::Pid || role == ArgRole::Tid) {
+      if (v > 0) w = recorded(v);
+      else if (v < -1) w = -recorded(-v);  // a process group
+    }
+    if (w != v) args[i] = (args[i] & ~0xffffffffULL) | static_cast<uint32_t>(w);
+  }
+}
+
+// Whether the thread of `e` (already served) gets a recorded asynchronous signal before its
+// next recorded call.
+bool Replayer::signal_follows(const Event& e) const {
+  for (size_t i = cursor_; i < opts_.log.size(); i++) {
+    const Event& x = opts_.log[i];
+    if (x.tid == e.tid && x.kind != kExit) return x.kind == kSignal && !is_recorded_fault(x);
+  }
+  return false;
+}
+
 // At the exit stop of a call that ran for real: the program sees recorded ids and values.
 void Replayer::fix_return(Thread& t, const Event& e) {
   user_regs_struct& r = t.regs();
@@ -29,6 +58,13 @@ void Replayer::fix_return(Thread& t, const Event& e) {
   if (is_restart(e.ret)) {
     r.rax = static_cast<uint64_t>(e.ret);
     r.orig_rax = static_cast<uint64_t>(e.nr);
+    if (!signal_follows(e)) {
+      // The signal went to another thread of the process (a process-wide SIGCHLD): with none
+      // pending here the kernel would hand ERESTART* to the program. It restarted the call
+      // when recorded; restart it the same way (enter it again, or restart_syscall).
+      r.rip -= 2;
+      r.rax = static_cast<uint64_t>(e.ret == -516 ? SYS_restart_syscall : e.nr);
+    }
   } else if (s.special == Special::Clone && ret > 0) {
     // The recorded child id. Memory the kernel wrote the real id into (CLONE_PARENT_SETTID:
     // glibc's pthread tid) is left alone: the child may already have run and exited, and its

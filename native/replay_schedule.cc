@@ -81,7 +81,7 @@ void Replayer::pump() {
   }
   while (!finished_ && !diverged_ && !stream_) {
     while (cursor_ < opts_.log.size() && opts_.log[cursor_].kind != kSyscall &&
-           opts_.log[cursor_].kind != kInstruction) {
+           opts_.log[cursor_].kind != kInstruction && !is_recorded_fault(opts_.log[cursor_])) {
       const Event& x = opts_.log[cursor_];
       if (x.kind == kSignal && !deliver_signal(x)) return;
       if (x.kind == kExit && x.ret == -SIGKILL) kill_recorded(x);
@@ -105,6 +105,10 @@ void Replayer::pump() {
     Thread* t = core_->thread(m->second);
     if (!t) return;
     Held& h = held_[t->tid()];
+    if (h.at_entry && is_recorded_fault(e)) {
+      diverge(*t, &e, h.actual, "the recorded " + e.name + " (a fault) did not happen again: the thread made a syscall instead");
+      return;
+    }
     if (h.at_entry) {
       if (should_pause(e)) return;
       int64_t gate = wall_for(e.enter_ns);  // never before its recorded time
@@ -129,6 +133,15 @@ void Replayer::pump() {
 }
 
 void Replayer::stuck() {
+  if (cursor_ >= opts_.log.size()) {
+    // The log is done and a thread still runs: it did not end where the recording did.
+    Event none;
+    none.name = "(none)";
+    out_.message(divergence_message(seq_, 0, 0, "the recorded log ended but the program went on running without a syscall", nullptr, none));
+    diverged_ = true;
+    core_->kill_tracee();
+    return;
+  }
   const Event& e = opts_.log[cursor_];
   std::string why = "thread " + std::to_string(e.tid) + " did not reach its next recorded syscall (" + e.name +
                     ", seq " + std::to_string(e.seq) +

@@ -63,6 +63,22 @@ bool Replayer::serve_event(Thread& t, Held& h, const Event& e) {
   actual.ret = e.ret;
   actual.data_out = e.data_out;
   bool real = (s.cls == Class::Executed || s.cls == Class::Untraced || runs_for_real(s, e)) && !answered_futex(e);
+  if (real && s.special == Special::Mmap) {
+    std::string err;
+    int mapped = map_recorded_file(t, e, args, err);
+    if (mapped < 0) {
+      out_.message(error_message("replay_failed", err + " (seq " + std::to_string(e.seq) + ")"));
+      diverged_ = true;
+      core_->kill_tracee();
+      return false;
+    }
+    if (mapped > 0) {  // mapped by injection: served like an emulated call
+      h.ready = true;
+      actual.dur_ns = stop_ns() - serve_start;
+      out_.event(std::move(actual));
+      return true;
+    }
+  }
   if (real) {
     // Runs for real: memory, signals, exit, exec, threads, fd duplication on placeholders.
     // Its return is watched, so the thread waits for the token before running on.

@@ -20,7 +20,20 @@ namespace rb {
 // child's exit, a kill between replayed processes) is dropped: its recorded counterpart is
 // delivered at its recorded place instead.
 int Replayer::on_signal(Thread& t, int sig, const siginfo_t& info) {
-  if (is_fault(sig, info)) return sig;
+  if (is_fault(sig, info)) {
+    // The recorded fault, where the thread ran into it again: the log moves past it.
+    const Event* x = cursor_ < opts_.log.size() ? &opts_.log[cursor_] : nullptr;
+    if (!stream_ && x && is_recorded_fault(*x) && x->tid == rec_of(t.tid()) && x->ret == sig) {
+      Event e = *x;
+      e.seq = seq_++;
+      e.enter_ns = now_ns() - t0_;
+      out_.event(std::move(e));
+      prev_enter_ns_ = x->enter_ns;
+      last_progress_ns_ = now_ns();
+      cursor_++;
+    }
+    return sig;
+  }
   auto it = signals_.find(t.tid());
   if (info.si_code != SI_TKILL || info.si_pid != getpid() || it == signals_.end() || it->second.empty() ||
       it->second.front()->ret != sig)

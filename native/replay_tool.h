@@ -9,6 +9,7 @@
 //   replay_ids.cc            identity: recorded pids/tids for the program, real ones for the kernel
 // Private to the replay_*.cc files and replayer.cc.
 #pragma once
+#include <fcntl.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -19,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "files.h"
 #include "replayer.h"
 #include "stream.h"
 #include "tracer.h"
@@ -105,6 +107,9 @@ class Replayer : public Tool {
   int64_t v_base_ = 0, v_skip_ = 0, w_base_ = 0;  // the virtual clock (vnow)
   std::map<std::pair<pid_t, uint64_t>, uint64_t> user_data_;  // (recorded pid, recorded value) -> the program's
   std::map<pid_t, int64_t> clone_of_;           // real tid -> recorded tid of the thread it is creating
+  CopyDir shared_dir_;                          // this run's copies of files mapped shared and writable
+  std::map<std::string, std::string> shared_copies_;  // recorded path -> its copy
+  std::set<std::string> unstored_warned_;       // mapped files without stored bytes, named once
 
   void map(pid_t recorded, pid_t real) {
     rec_to_real_[recorded] = real;
@@ -152,10 +157,13 @@ class Replayer : public Tool {
   void rebase();
   void pump();
   void stuck();
+  static bool is_recorded_fault(const Event& x) { return x.kind == kSignal && x.args[1] != 0; }
 
   // replay_serve.cc
   bool serve_event(Thread& t, Held& h, const Event& e);
   static bool is_restart(int64_t ret);
+  bool signal_follows(const Event& e) const;
+  int map_recorded_file(Thread& t, const Event& e, const uint64_t args[6], std::string& err);
   static bool answered_futex(const Event& e);
   static bool runs_for_real(const SyscallSpec& s, const Event& e);
   static std::string mismatch(const SyscallSpec& s, const Event& e, const Event& a);
@@ -183,10 +191,11 @@ class Replayer : public Tool {
 
   // replay_placeholders.cc
   int64_t hold_fd(Thread& t, Thread::Injector& inj, const std::string& holder, bool cloexec, int64_t want,
-                  std::string& err);
+                  std::string& err, int access = O_RDONLY);
   int64_t open_placeholder(Thread& t, const std::string& holder, bool cloexec, int64_t want, std::string& err);
 
   // replay_ids.cc
+  void recorded_ids(const SyscallSpec& s, uint64_t args[6]) const;
   void translate_wait_args(Thread& t, const Event& e);
   void fix_return(Thread& t, const Event& e);
 };

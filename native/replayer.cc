@@ -31,6 +31,7 @@ Resume Replayer::on_syscall(Thread& t, const SyscallStop& stop) {
   h.at_entry = true;
   h.stop = stop;
   h.actual = syscall_event(t.pid(), t, *stop.spec, stop.args, 0, stop.time_ns - t0_);
+  recorded_ids(*stop.spec, h.actual.args);
   h.actual.data_in = capture_in(t, *stop.spec, stop.args);
   if (stream_) {
     h.call = Held::Call{};

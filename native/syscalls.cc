@@ -30,8 +30,16 @@
 //   A buffer written BUF@aK is the memory argument K points to, described in an extra slot after
 //   the real arguments (argument K itself stays an int and is compared as one).
 //   Any argument may end in #ROLE (syscalls.h, ArgRole): ms timespec timeval sotimeo (timeouts),
-//   pid tid (identities), off (a file offset), stat statx (the struct an out buffer holds),
-//   flags (the call's flags word).
+//   pid tid (identities, translated between recording and replay), clock (a clock id, which may
+//   encode a process's or thread's id), off (a file offset), stat statx (the struct an out
+//   buffer holds), flags (the call's flags word), src dst (the two fds of a flow:copy call).
+// A flow:copy call (sendfile, splice, tee, copy_file_range) moves bytes inside the kernel from its
+// fd#src to its fd#dst. Its data_out gets one more part, after its buffers: the bytes moved, read
+// by the recorder from the end that is a regular file (the source first), at the offset the call
+// used (that end's offset argument, the inout:8 right after its fd, after the call; else the fd's
+// position), minus the return value. Empty when neither end is a file (pipe to socket). The
+// event's resource is the destination's, as for a write; replay never writes that part into
+// memory.
 // The last column lists, separated by spaces, the call's class flags and behaviour (syscalls.h,
 // Trait), its data flow (flow:read read_at write write_at recv_msg send_msg copy), what serves it
 // (h:NAME, Handler), the variant it is of (family:NAME), where a clone keeps its flags
@@ -109,7 +117,7 @@ const Row kRows[] = {
   { 37, "alarm",                  C::Emulated, F::None,       S::None,     "int",                                                                         NO, 0,                 "timer"},
   { 38, "setitimer",              C::Emulated, F::None,       S::None,     "int, in:32, out:32",                                                          NO, 0,                 "timer"},
   { 39, "getpid",                 C::Emulated, F::None,       S::None,     "",                                                                            NO, 0,                 "pure h:pid task"},
-  { 40, "sendfile",               C::Emulated, F::Uses,       S::None,     "fd, fd, inout:8, int",                                                        NO, 0,                 "flow:copy"},
+  { 40, "sendfile",               C::Emulated, F::Uses,       S::None,     "fd#dst, fd#src, inout:8, int",                                                NO, 0,                 "flow:copy"},
   { 41, "socket",                 C::Emulated, F::Creates,    S::None,     "int, int, int",                                                                1, O_CLOEXEC_,        "net h:socket"},
   { 42, "connect",                C::Emulated, F::Uses,       S::None,     "fd, in:sockaddr:a2, int",                                                     NO, 0,                 "net blocks h:connect"},
   { 43, "accept",                 C::Emulated, F::Accepts,    S::None,     "fd, out:*a2, inout:4",                                                        NO, 0,                 "net blocks h:accept"},
@@ -194,8 +202,8 @@ const Row kRows[] = {
   {135, "personality",            C::Executed, F::None,       S::None,     "int",                                                                         NO, 0,                 "task"},
   {137, "statfs",                 C::Emulated, F::None,       S::None,     "path, out:120",                                                               NO, 0,                 "statfs_like"},
   {138, "fstatfs",                C::Emulated, F::Uses,       S::None,     "fd, out:120",                                                                 NO, 0,                 "fstatfs_like"},
-  {140, "getpriority",            C::Emulated, F::None,       S::None,     "int, int",                                                                    NO, 0,                 "task"},
-  {141, "setpriority",            C::Emulated, F::None,       S::None,     "int, int, int",                                                               NO, 0,                 "task"},
+  {140, "getpriority",            C::Emulated, F::None,       S::None,     "int, int#pid",                                                                NO, 0,                 "task"},
+  {141, "setpriority",            C::Emulated, F::None,       S::None,     "int, int#pid, int",                                                           NO, 0,                 "task"},
   {142, "sched_setparam",         C::Emulated, F::None,       S::None,     "int#tid, in:4",                                                               NO, 0,                 "task"},
   {143, "sched_getparam",         C::Emulated, F::None,       S::None,     "int#tid, out:4",                                                              NO, 0,                 "task"},
   {144, "sched_setscheduler",     C::Emulated, F::None,       S::None,     "int#tid, int, in:4",                                                          NO, 0,                 "task"},
@@ -236,14 +244,14 @@ const Row kRows[] = {
   {218, "set_tid_address",        C::Emulated, F::None,       S::None,     "ptr",                                                                         NO, 0,                 "task"},
   {219, "restart_syscall",        C::Emulated, F::None,       S::None,     "",                                                                            NO, 0,                 "probe"},
   {221, "fadvise64",              C::Emulated, F::Uses,       S::None,     "fd, int, int, int",                                                           NO, 0,                 ""},
-  {222, "timer_create",           C::Emulated, F::None,       S::None,     "int, in:64, out:4",                                                           NO, 0,                 "timer addr:0+8"},
+  {222, "timer_create",           C::Emulated, F::None,       S::None,     "int#clock, in:64, out:4",                                                     NO, 0,                 "timer addr:0+8"},
   {223, "timer_settime",          C::Emulated, F::None,       S::None,     "int, int, in:32, out:32",                                                     NO, 0,                 "timer"},
   {224, "timer_gettime",          C::Emulated, F::None,       S::None,     "int, out:32",                                                                 NO, 0,                 "timer"},
   {225, "timer_getoverrun",       C::Emulated, F::None,       S::None,     "int",                                                                         NO, 0,                 "timer"},
   {226, "timer_delete",           C::Emulated, F::None,       S::None,     "int",                                                                         NO, 0,                 "timer"},
-  {228, "clock_gettime",          C::Emulated, F::None,       S::None,     "int, out:16",                                                                 NO, 0,                 "clock h:clock"},
-  {229, "clock_getres",           C::Emulated, F::None,       S::None,     "int, out:16",                                                                 NO, 0,                 "clock"},
-  {230, "clock_nanosleep",        C::Emulated, F::None,       S::None,     "int, int#flags, in:16, ptr",                                                  NO, 0,                 "h:sleep_clock timer"},
+  {228, "clock_gettime",          C::Emulated, F::None,       S::None,     "int#clock, out:16",                                                           NO, 0,                 "clock h:clock"},
+  {229, "clock_getres",           C::Emulated, F::None,       S::None,     "int#clock, out:16",                                                           NO, 0,                 "clock"},
+  {230, "clock_nanosleep",        C::Emulated, F::None,       S::None,     "int#clock, int#flags, in:16, ptr",                                            NO, 0,                 "h:sleep_clock timer"},
   {231, "exit_group",             C::Executed, F::None,       S::Exit,     "int",                                                                         NO, 0,                 "proc"},
   {232, "epoll_wait",             C::Emulated, F::Uses,       S::None,     "fd, out:ret*12, int, int#ms",                                                 NO, 0,                 "blocks ready generic h:epoll_wait udata_rec:12+4"},
   {233, "epoll_ctl",              C::Emulated, F::Uses,       S::None,     "fd, int, int, in:12",                                                         NO, 0,                 "generic h:epoll_ctl addr:4+8 udata:4"},
@@ -253,6 +261,8 @@ const Row kRows[] = {
   {238, "set_mempolicy",          C::Executed, F::None,       S::None,     "int, ptr, int",                                                               NO, 0,                 "mem"},
   {239, "get_mempolicy",          C::Executed, F::None,       S::None,     "ptr, ptr, int, ptr, int",                                                     NO, 0,                 "mem"},
   {247, "waitid",                 C::Executed, F::None,       S::Wait,     "int, int, out:128, int, out:144",                                             NO, 0,                 "proc"},
+  {251, "ioprio_set",             C::Emulated, F::None,       S::None,     "int, int#tid, int",                                                           NO, 0,                 "task"},
+  {252, "ioprio_get",             C::Emulated, F::None,       S::None,     "int, int#tid",                                                                NO, 0,                 "task"},
   {253, "inotify_init",           C::Emulated, F::Creates,    S::None,     "",                                                                            NO, 0,                 ""},
   {254, "inotify_add_watch",      C::Emulated, F::Uses,       S::None,     "fd, path, int",                                                               NO, 0,                 ""},
   {255, "inotify_rm_watch",       C::Emulated, F::Uses,       S::None,     "fd, int",                                                                     NO, 0,                 ""},
@@ -272,9 +282,10 @@ const Row kRows[] = {
   {270, "pselect6",               C::Emulated, F::None,       S::None,     "int, inout:fdset:a0, inout:fdset:a0, inout:fdset:a0, inout:16#timespec, ptr", NO, 0,                 "blocks ready generic h:pselect family:select"},
   {271, "ppoll",                  C::Emulated, F::None,       S::None,     "inout:a1*8, int, in:16#timespec, ptr, int",                                   NO, 0,                 "blocks ready generic h:ppoll family:poll"},
   {273, "set_robust_list",        C::Executed, F::None,       S::None,     "ptr, int",                                                                    NO, 0,                 "task"},
-  {275, "splice",                 C::Emulated, F::Uses,       S::None,     "fd, inout:8, fd, inout:8, int, int#flags",                                    NO, 0,                 "flow:copy"},
-  {276, "tee",                    C::Emulated, F::Uses,       S::None,     "fd, fd, int, int#flags",                                                      NO, 0,                 "flow:copy"},
+  {275, "splice",                 C::Emulated, F::Uses,       S::None,     "fd#src, inout:8, fd#dst, inout:8, int, int#flags",                            NO, 0,                 "flow:copy"},
+  {276, "tee",                    C::Emulated, F::Uses,       S::None,     "fd#src, fd#dst, int, int#flags",                                              NO, 0,                 "flow:copy"},
   {277, "sync_file_range",        C::Emulated, F::Uses,       S::None,     "fd, int, int, int#flags",                                                     NO, 0,                 ""},
+  {278, "vmsplice",               C::Emulated, F::Uses,       S::None,     "fd, in:iov:a2, int, int#flags",                                               NO, 0,                 "flow:write"},
   {280, "utimensat",              C::Emulated, F::None,       S::None,     "dirfd, path, in:32, int#flags",                                               NO, 0,                 ""},
   {281, "epoll_pwait",            C::Emulated, F::Uses,       S::None,     "fd, out:ret*12, int, int#ms, ptr, int",                                       NO, 0,                 "blocks ready generic h:epoll_wait family:epoll_wait udata_rec:12+4"},
   {282, "signalfd",               C::Emulated, F::Creates,    S::None,     "int, in:a2, int",                                                             NO, 0,                 "sig"},
@@ -302,7 +313,7 @@ const Row kRows[] = {
   {319, "memfd_create",           C::Emulated, F::Creates,    S::None,     "str, int#flags",                                                               1, 1u,                ""},
   {324, "membarrier",             C::Executed, F::None,       S::None,     "int, int#flags, int",                                                         NO, 0,                 "vm"},
   {325, "mlock2",                 C::Executed, F::None,       S::None,     "ptr, int, int#flags",                                                         NO, 0,                 "mem"},
-  {326, "copy_file_range",        C::Emulated, F::Uses,       S::None,     "fd, inout:8, fd, inout:8, int, int#flags",                                    NO, 0,                 "flow:copy"},
+  {326, "copy_file_range",        C::Emulated, F::Uses,       S::None,     "fd#src, inout:8, fd#dst, inout:8, int, int#flags",                            NO, 0,                 "flow:copy"},
   {327, "preadv2",                C::Emulated, F::Uses,       S::None,     "fd, out:iov:a2, int, int#off, int, int#flags",                                NO, 0,                 "flow:read_at"},
   {328, "pwritev2",               C::Emulated, F::Uses,       S::None,     "fd, in:iov:a2, int, int#off, int, int#flags",                                 NO, 0,                 "flow:write_at"},
   {329, "pkey_mprotect",          C::Untraced, F::None,       S::None,     "ptr, int, int, int",                                                          NO, 0,                 "mem"},
@@ -313,6 +324,7 @@ const Row kRows[] = {
   {425, "io_uring_setup",         C::Denied,   F::None,       S::None,     "int, ptr",                                                                    NO, 0,                 "generic"},
   {426, "io_uring_enter",         C::Denied,   F::None,       S::None,     "int, int, int, int, ptr, int",                                                NO, 0,                 "generic"},
   {427, "io_uring_register",      C::Denied,   F::None,       S::None,     "int, int, ptr, int",                                                          NO, 0,                 ""},
+  {434, "pidfd_open",             C::Emulated, F::Creates,    S::None,     "int#pid, int#flags",                                                          NO, 0,                 "proc"},
   {435, "clone3",                 C::Executed, F::None,       S::Clone,    "in:a1, int",                                                                  NO, 0,                 "proc clone:struct addr:8+24,40+8,56+16"},
   {436, "close_range",            C::Executed, F::CloseRange, S::None,     "int, int, int#flags",                                                         NO, 0,                 "generic"},
   {437, "openat2",                C::Emulated, F::Creates,    S::None,     "dirfd, path, in:a3, int",                                                     NO, 0,                 ""},
@@ -338,7 +350,8 @@ const Word<ArgRole> kRoleWords[] = {
     {ArgRole::None, "none"},         {ArgRole::TimeoutMs, "ms"}, {ArgRole::Timespec, "timespec"},
     {ArgRole::Timeval, "timeval"},   {ArgRole::SoTimeout, "sotimeo"}, {ArgRole::Pid, "pid"},
     {ArgRole::Tid, "tid"},           {ArgRole::Offset, "off"},   {ArgRole::Stat, "stat"},
-    {ArgRole::Statx, "statx"},       {ArgRole::Flags, "flags"},
+    {ArgRole::Statx, "statx"},       {ArgRole::Flags, "flags"},  {ArgRole::CopySrc, "src"},
+    {ArgRole::CopyDst, "dst"},       {ArgRole::Clock, "clock"},
 };
 const Word<uint32_t> kTraitWords[] = {
     {kNet, "net"},         {kProc, "proc"},       {kSig, "sig"},         {kIpc, "ipc"},
@@ -564,6 +577,12 @@ SyscallSpec build(const Row& r) {
   }
   if (s.fd == FdEffect::Uses && s.fd_arg < 0) bad_row(r, "uses an fd but has no fd argument");
   parse_traits(r, s);
+  if (s.flow == Flow::Copy) {
+    int src = s.arg_with(ArgRole::CopySrc), dst = s.arg_with(ArgRole::CopyDst);
+    if (src < 0 || dst < 0 || s.args[src].kind != ArgKind::Fd || s.args[dst].kind != ArgKind::Fd)
+      bad_row(r, "flow:copy needs an fd#src and an fd#dst");
+    s.moved_part = static_cast<int8_t>(s.n_out++);
+  }
   return s;
 }
 

@@ -79,12 +79,17 @@ enum class ArgRole : uint8_t {
   Timespec,   // #timespec: a buffer holding a struct timespec timeout (ppoll, pselect6)
   Timeval,    // #timeval: a buffer holding a struct timeval timeout (select)
   SoTimeout,  // #sotimeo: a socket option value that is a struct timeval for SO_RCVTIMEO/SNDTIMEO
-  Pid,        // #pid: a process id (0 or negative: the caller or a group)
-  Tid,        // #tid: a thread id (0: the caller)
+  Pid,        // #pid: a process id (0 or negative: the caller or a group); replay compares the
+              // recorded id (one the replay's kernel gave the program is translated back)
+  Tid,        // #tid: a thread id (0: the caller); translated as #pid
   Offset,     // #off: a file offset (pread64, preadv)
   Stat,       // #stat: an out buffer holding a struct stat (st_size at byte 48)
   Statx,      // #statx: an out buffer holding a struct statx (stx_size at byte 40)
   Flags,      // #flags: the call's flags (what an injection's flags= selects on)
+  Clock,      // #clock: a clock id, which may name a process's or a thread's CPU clock (the id
+              // encoded in it, as pthread_getcpuclockid makes it, is translated like a #tid)
+  CopySrc,    // #src: the fd a flow:copy call moves bytes from
+  CopyDst,    // #dst: the fd a flow:copy call moves bytes to (the event's resource, as a write's)
 };
 
 struct ArgSpec {
@@ -131,7 +136,10 @@ enum class Flow : uint8_t {
   WriteAt,  // flow:write_at  bytes written at an offset
   RecvMsg,  // flow:recv_msg  messages received (msg / mmsg buffers)
   SendMsg,  // flow:send_msg  messages sent
-  Copy,     // flow:copy      bytes moved by the kernel between two fds (sendfile, splice)
+  Copy,     // flow:copy      bytes moved by the kernel from its fd#src to its fd#dst (sendfile,
+            //                splice, tee, copy_file_range): no memory of the program holds them;
+            //                the recorder reads them back from an end that is a file and stores
+            //                them as the last data_out part, which replay never writes into memory
 };
 
 // What serves the call under the stream policy, and names the resource it touches when
@@ -183,6 +191,7 @@ struct SyscallSpec {
   std::pair<size_t, size_t> udata_out{0, 0};          // udata_rec: record size, value offset
   std::string family;          // family:NAME: a variant of NAME (ppoll of poll): an injection
                                // that names NAME also applies to it
+  int8_t moved_part = -1;      // flow:copy: the data_out part holding the bytes moved
   bool has(uint32_t t) const { return (traits & t) == t; }
   // The index of the first argument with `role`, or -1.
   int arg_with(ArgRole role) const;

@@ -3,7 +3,7 @@
 // it made) becomes one transaction with its timing, bytes and outcome, read from the event log.
 import type { Table } from 'apache-arrow';
 import { errnoLabel } from '../events/errno';
-import { payloadOf, receivesData, sendsData, syscallByName } from '../events/syscalls';
+import { argWithRole, movedBytes, payloadOf, receivesData, sendsData, syscallByName } from '../events/syscalls';
 
 export interface Transaction {
   /** 'tx-1', 'tx-2'... in order of their first event. */
@@ -59,7 +59,9 @@ export function transactions(events: Table): Transaction[] {
     const end = (enterC.get(i) as bigint) + (durC.get(i) as bigint);
     const row = syscallByName(name);
     const isNet = resource.startsWith('tcp:') || resource.startsWith('udp:') || resource.startsWith('unix:');
-    let fd = args ? Number(args.get(0)) : -1;
+    // An in-kernel copy (sendfile...) sends what it moved to its destination fd.
+    const moved = movedBytes(name, outC.get(i) as Uint8Array);
+    let fd = args ? Number(args.get(moved ? argWithRole(name, 'dst') : 0)) : -1;
     let tx: Transaction | undefined;
     if (row?.handler === 'connect' && isNet) {
       tx = {
@@ -85,11 +87,12 @@ export function transactions(events: Table): Transaction[] {
     tx.events++;
     tx.lastSeq = seq;
     tx.endNs = end;
-    if (sendsData(name) && ret > 0n) {
+    if ((sendsData(name) || moved) && ret > 0n) {
       // What the service sends is the request of a call it makes, the response of one it serves.
       if (!tx.bytesSent) {
-        if (tx.kind === 'outgoing') tx.request = preview(payloadOf(name, inC.get(i) as Uint8Array, true, Number(ret)));
-        else tx.response = preview(payloadOf(name, inC.get(i) as Uint8Array, true, Number(ret)));
+        const sent = moved ?? payloadOf(name, inC.get(i) as Uint8Array, true, Number(ret));
+        if (tx.kind === 'outgoing') tx.request = preview(sent);
+        else tx.response = preview(sent);
       }
       tx.bytesSent += Number(ret);
     } else if (receivesData(name) && ret > 0n) {

@@ -48,6 +48,11 @@ export interface RecordConfig extends SpawnConfig {
   lateData?: LateDataConfig;
   /** Turn ASLR off for the service (opt-in; replays always run with fixed addresses). */
   fixedAddresses?: boolean;
+  /**
+   * The directory where the engine copies each file the service maps, when it maps it (message
+   * `file` with `copy`, or `error` when it could not). The caller stores and removes it.
+   */
+  captureDir?: string;
 }
 
 export interface ReplayConfig extends SpawnConfig {
@@ -164,6 +169,7 @@ export function encodeConfig(c: EngineConfig): string {
   for (const v of c.env) lines.push(`env ${e(v)}`);
   if (c.mode === 'record') {
     if (c.fixedAddresses) lines.push('fixed_addresses 1');
+    if (c.captureDir) lines.push(`capture_dir ${e(c.captureDir)}`);
     if (c.lateData) {
       const l = c.lateData;
       lines.push(`late_data ${l.enabled ? 1 : 0}`);
@@ -272,6 +278,10 @@ export interface FileMessage {
   type: 'file';
   role: string;
   path: string;
+  /** Where the recorder copied it when it was mapped (record with a capture directory). */
+  copy?: string;
+  /** Why it could not be copied. */
+  error?: string;
 }
 export interface WarningMessage {
   type: 'warning';
@@ -480,8 +490,12 @@ function decodeObject(type: string, r: Reader): EngineMessage {
       if (protocol !== PROTOCOL_VERSION) throw new ProtocolError(type, 'protocol', `is ${protocol}, this library speaks ${PROTOCOL_VERSION}`);
       return { type, protocol, cpu: r.int('cpu') };
     }
-    case 'file':
-      return { type, role: r.str('role'), path: r.str('path') };
+    case 'file': {
+      const m: FileMessage = { type, role: r.str('role'), path: r.str('path') };
+      if (r.has('copy')) m.copy = r.str('copy');
+      if (r.has('error')) m.error = r.str('error');
+      return m;
+    }
     case 'warning':
     case 'error':
       return { type, code: r.str('code'), message: r.str('message') };

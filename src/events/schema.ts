@@ -78,7 +78,11 @@ export interface IncidentInfo {
   exit_signal: string | null;
   event_count: number;
   duration_ns: bigint;
-  /** Files the service mapped or the kernel loaded at exec: path -> sha256 of the stored blob. */
+  /**
+   * Files the service mapped or the kernel loaded at exec: path -> sha256 of the blob holding its
+   * bytes as they were when first mapped, or '' when the recorder could not read them (the
+   * recording's warning said why; a replay that maps the file says so).
+   */
   files: Record<string, string>;
   host: string;
   /** What was redacted before the recording reached the store (absent: recorded without rules). */
@@ -121,6 +125,11 @@ export interface RedactedFile {
   restore: [number, number, number, number, number][];
   /** The service mapped it (its blob was not stored either). */
   mapped: boolean;
+}
+
+/** The sha256 of every blob an incident's files refer to (files stored without bytes excluded). */
+export function storedFileShas(info: Pick<IncidentInfo, 'files'>): string[] {
+  return [...new Set(Object.values(info.files).filter((sha) => sha !== ''))];
 }
 
 /** The `runs` table: one row per replay run. */

@@ -100,3 +100,27 @@ export function payloadOf(name: string, bytes: Uint8Array, sent: boolean, ret?: 
   }
   return ret !== undefined && ret >= 0 && ret < out.length ? out.subarray(0, ret) : out;
 }
+
+/** Part `k` of a data column holding `n` buffers (native/capture.h: each after its u32 length). */
+export function dataPart(bytes: Uint8Array, n: number, k: number): Uint8Array {
+  if (n === 1) return k === 0 ? bytes : new Uint8Array(0);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let off = 0;
+  for (let i = 0; i < n && off + 4 <= bytes.length; i++) {
+    const len = Math.min(view.getUint32(off, true), bytes.length - off - 4);
+    if (i === k) return bytes.subarray(off + 4, off + 4 + len);
+    off += 4 + len;
+  }
+  return new Uint8Array(0);
+}
+
+/**
+ * The bytes a flow:copy call (sendfile, splice, tee, copy_file_range) moved inside the kernel,
+ * from its data_out column (the last part, which the recorder reads back from a file end), or
+ * null for other calls. Empty when neither end was a file.
+ */
+export function movedBytes(name: string, dataOut: Uint8Array): Uint8Array | null {
+  const row = BY_NAME.get(name);
+  if (!row || row.flow !== 'copy') return null;
+  return dataPart(dataOut, row.nOut, row.nOut - 1);
+}

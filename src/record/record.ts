@@ -105,6 +105,16 @@ function engineError(messages: readonly EngineMessage[]): ErrorMessage | undefin
 }
 
 export async function record(o: RecordOptions): Promise<RecordResult> {
+  // The engine copies each file the service maps into this directory as it maps it.
+  const captureDir = fs.mkdtempSync(path.join(os.tmpdir(), 'replaybook-capture-'));
+  try {
+    return await recordInto(o, captureDir);
+  } finally {
+    fs.rmSync(captureDir, { recursive: true, force: true });
+  }
+}
+
+async function recordInto(o: RecordOptions, captureDir: string): Promise<RecordResult> {
   checkIncidentId(o.incident);
   if (o.command.length === 0) throw new ReplaybookError('no_command', 'nothing to record: give the command after --');
   // Fail before running the service when we can tell; a store held by another process cannot
@@ -128,7 +138,8 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
   const redactor = new Redactor(rules, cwd);
   const stored = redactor.command(env, o.command);
   const engineBatches: EventColumns[] = [];
-  const files = new Map<string, string>(); // path -> role
+  // path -> the engine's copy of it, taken when it was first mapped, or why it could not take one
+  const files = new Map<string, { copy: string } | { error: string }>();
   let count = 0;
   // The service's own duration: late data may be logged after it exited.
   let lastServiceEnter = 0n;
@@ -137,6 +148,7 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
   const startedAtNs = BigInt(Date.now()) * 1_000_000n;
   const exit = await runEngine({
     mode: 'record',
+    captureDir,
     exe,
     argv: o.command,
     env,
@@ -152,7 +164,7 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
       o.onProgress?.(count);
     },
     onMessage(m) {
-      if (m.type === 'file') files.set(m.path, m.role);
+      if (m.type === 'file') files.set(m.path, m.copy !== undefined ? { copy: m.copy } : { error: m.error ?? 'not copied' });
       if (m.type === 'exit') exitMsg = m;
       if (m.type === 'warning') warnings.push(m.message);
     },
@@ -176,18 +188,25 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
   engineBatches.length = 0;
   const keptOut = redactor.mappedFiles(files.keys());
 
-  // Content-address every file the service mapped or the kernel loaded for it.
+  // Content-address every file the service mapped or the kernel loaded for it, from the copies
+  // taken when it mapped them. One it could not copy is named with no bytes ('') and a warning.
   const fileShas: Record<string, string> = {};
   const blobs = new Map<string, string>();
-  for (const p of files.keys()) {
+  const shaOfCopy = new Map<string, string>();
+  for (const [p, got] of files) {
     if (keptOut.has(p)) continue;
-    try {
-      const sha = sha256File(p);
-      fileShas[p] = sha;
-      blobs.set(sha, p);
-    } catch (e) {
-      throw new ReplaybookError('file_unreadable', `cannot store ${p}, which the service mapped: ${(e as Error).message}`);
+    if ('error' in got) {
+      fileShas[p] = '';
+      warnings.push(`could not store ${p}, which the service mapped (${got.error}): the incident names it without its bytes, and a replay that maps it says so`);
+      continue;
     }
+    let sha = shaOfCopy.get(got.copy);
+    if (sha === undefined) {
+      sha = sha256File(got.copy);
+      shaOfCopy.set(got.copy, sha);
+    }
+    fileShas[p] = sha;
+    blobs.set(sha, got.copy);
   }
   const exeReal = fs.realpathSync(exe);
   const info: IncidentInfo = {
@@ -197,7 +216,7 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
     env: stored.env,
     cwd,
     exe_path: exe,
-    exe_sha256: fileShas[exeReal] ?? sha256File(exe),
+    exe_sha256: fileShas[exeReal] || sha256File(exe),
     started_at_ns: startedAtNs,
     exit_code: exitMsg.exitCode,
     exit_signal: exitMsg.signal,

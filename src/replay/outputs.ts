@@ -1,6 +1,7 @@
-// What a run printed, read back from its events: the bytes of successful writes to a resource.
+// What a run printed, read back from its events: the bytes of successful writes to a resource,
+// and of in-kernel copies to it (sendfile, copy_file_range...: the recorder stores what they moved).
 import type { RecordBatch } from 'apache-arrow';
-import { argWithRole, flowOf, payloadOf, syscallByName } from '../events/syscalls';
+import { argWithRole, flowOf, movedBytes, payloadOf, syscallByName } from '../events/syscalls';
 
 
 /** Concatenated bytes the program wrote to `resource` (e.g. 'stdout'), in event order. */
@@ -12,14 +13,15 @@ export function writtenTo(batches: Iterable<RecordBatch>, resource: string): Buf
     const ret = b.getChild('ret');
     const dataIn = b.getChild('data_in');
     const kind = b.getChild('kind');
-    if (!name || !res || !ret || !dataIn || !kind) throw new Error('event batch lacks output columns');
+    const dataOut = b.getChild('data_out');
+    if (!name || !res || !ret || !dataIn || !kind || !dataOut) throw new Error('event batch lacks output columns');
     for (let i = 0; i < b.numRows; i++) {
       const call = name.get(i) as string;
       const flow = flowOf(call);
-      if (res.get(i) !== resource || kind.get(i) !== 'syscall' || (flow !== 'write' && flow !== 'write_at')) continue;
+      if (res.get(i) !== resource || kind.get(i) !== 'syscall' || (flow !== 'write' && flow !== 'write_at' && flow !== 'copy')) continue;
       const n = Number(ret.get(i) as bigint);
       if (n <= 0) continue;
-      const bytes = payloadOf(call, dataIn.get(i) as Uint8Array, true, n);
+      const bytes = flow === 'copy' ? movedBytes(call, dataOut.get(i) as Uint8Array)!.subarray(0, n) : payloadOf(call, dataIn.get(i) as Uint8Array, true, n);
       parts.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
     }
   }

@@ -111,7 +111,7 @@ export function newRunId(): string {
 /** The incident's recorded files unpacked in the blob cache: recorded path -> local file. */
 export async function materializeFiles(info: IncidentInfo, store: EventStore): Promise<Map<string, string>> {
   const files = new Map<string, string>();
-  for (const [recorded, sha] of Object.entries(info.files)) files.set(recorded, await store.blobFile(sha));
+  for (const [recorded, sha] of Object.entries(info.files)) if (sha !== '') files.set(recorded, await store.blobFile(sha)); // '': mapped, not stored
   return files;
 }
 

@@ -1,7 +1,7 @@
 // Copying an incident with its runs and blobs from one store to another: the embedded store on an
 // analyst's machine and a team's ClickHouse server, in either direction. Events stream from one
 // store into the other; nothing holds a whole incident in memory.
-import type { IncidentInfo } from '../events/schema';
+import { storedFileShas, type IncidentInfo } from '../events/schema';
 import { StoreError } from './errors';
 import type { EventStore } from './types';
 import { shownId } from '../events/ids';
@@ -18,7 +18,7 @@ export interface Copied {
 
 /** Every blob an incident refers to: its executable and each mapped file. */
 export function blobsOf(info: IncidentInfo): string[] {
-  return [...new Set([info.exe_sha256, ...Object.values(info.files)])];
+  return [...new Set([info.exe_sha256, ...storedFileShas(info)])];
 }
 
 /**

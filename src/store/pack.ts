@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import { RecordBatchReader, RecordBatchStreamWriter, type RecordBatch } from 'apache-arrow';
-import { RECORDING_RUN, type IncidentInfo, type RunInfo } from '../events/schema';
+import { RECORDING_RUN, storedFileShas, type IncidentInfo, type RunInfo } from '../events/schema';
 import { ReplaybookError } from '../errors';
 import { idProblem, shownId } from '../events/ids';
 import { checkRecord } from './checks';
@@ -67,7 +67,7 @@ export async function packIncident(store: EventStore, id: string, out: string): 
     parts.push(section(`run/${run.run_id}`, Buffer.from(JSON.stringify(run, jsonReplacer))));
     parts.push(section(`events/${run.run_id}`, (await eventsIpc(store, id, run.run_id)).bytes));
   }
-  const shas = [...new Set(Object.values(info.files))];
+  const shas = storedFileShas(info);
   for (const sha of shas) parts.push(section(`blob/${sha}`, fs.readFileSync(await store.blobFile(sha))));
   const packed = await gzip(Buffer.concat(parts));
   const tmp = `${out}.tmp-${process.pid}`;
@@ -190,7 +190,7 @@ function readPack(raw: Buffer, file: string): PackContents {
   }
   if (!info) throw new ReplaybookError('bad_pack', `${file} has no incident in it`);
   const id = info.incident_id;
-  for (const sha of Object.values(info.files)) {
+  for (const sha of storedFileShas(info)) {
     if (!blobs.has(sha)) throw new ReplaybookError('bad_pack', `${file} lacks the blob ${sha} its incident needs`);
   }
   const events = (runId: string): RecordBatch[] => {
