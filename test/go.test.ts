@@ -15,9 +15,10 @@ import { replayAndCompare, rows } from './helpers/replay-check';
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-go-'));
 let store: ChdbStore;
 
+/** One request on a connection of its own (as curl makes them). */
 function get(url: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    http.get(url, (res) => {
+    http.get(url, { agent: false, headers: { Connection: 'close' } }, (res) => {
       let body = '';
       res.on('data', (d: Buffer) => (body += d.toString()));
       res.on('end', () => resolve(body));
