@@ -16,6 +16,8 @@ missing=""
 for p in $PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
+# A JDK for the JVM that test/services.test.ts records (any JDK 17+ on PATH will do).
+command -v javac >/dev/null 2>&1 || missing="$missing default-jdk-headless"
 if [ -n "$missing" ]; then
   echo "replaybook: installing system packages:$missing"
   $SUDO apt-get update -qq
