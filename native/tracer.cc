@@ -39,90 +39,16 @@ void on_alarm(int) { g_alarm = 1; }
 bool stop_requested() { return g_stop != 0; }
 void request_wake() { g_wake = 1; }
 
-// Whether this thread traps rdtsc: then the vDSO's clock_gettime (which executes rdtsc) would
-// fault, and the clock is read with the syscall.
-thread_local bool t_tsc_trapped = false;
 thread_local int64_t t_stop_ns = 0;
 
 int64_t now_ns() {
   struct timespec ts;
-  if (t_tsc_trapped) syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);
+  if (own_tsc_trapped()) syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);
   else clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
 }
 
 int64_t stop_ns() { return t_stop_ns ? t_stop_ns : now_ns(); }
-
-namespace {
-
-bool is_tsc_instruction(const uint8_t* ip) {
-  return ip[0] == 0x0f && (ip[1] == 0x31 || (ip[1] == 0x01 && ip[2] == 0xf9));
-}
-
-// Our own rdtsc faulted (code outside now_ns and read_tsc: a library): stop trapping in this
-// thread and let the instruction run again. Any other SIGSEGV is a real crash: the default
-// action, at the same instruction.
-void on_own_segv(int, siginfo_t* info, void* uc) {
-  const auto* ctx = static_cast<const ucontext_t*>(uc);
-  const auto* ip = reinterpret_cast<const uint8_t*>(ctx->uc_mcontext.gregs[REG_RIP]);
-  if (info->si_code == SI_KERNEL && is_tsc_instruction(ip)) {
-    prctl(PR_SET_TSC, PR_TSC_ENABLE, 0, 0, 0);
-    t_tsc_trapped = false;
-    return;
-  }
-  signal(SIGSEGV, SIG_DFL);
-}
-
-}  // namespace
-
-void trap_own_tsc() {
-  struct sigaction sa = {};
-  sa.sa_sigaction = on_own_segv;
-  sa.sa_flags = SA_SIGINFO;
-  sigaction(SIGSEGV, &sa, nullptr);
-  if (prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0) == 0) t_tsc_trapped = true;
-}
-
-void allow_tsc() {
-  // A new thread inherits the kernel's flag, not this thread_local: always ask.
-  prctl(PR_SET_TSC, PR_TSC_ENABLE, 0, 0, 0);
-  t_tsc_trapped = false;
-}
-
-bool tsc_traps() {
-  static const bool traps = [] {
-    pid_t child = fork();
-    if (child < 0) return true;  // cannot tell: assume the kernel does what it says
-    if (child == 0) {
-      signal(SIGSEGV, SIG_DFL);
-      if (prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0) != 0) _exit(2);
-      volatile uint64_t v = __rdtsc();
-      (void)v;
-      _exit(0);
-    }
-    int status = 0;
-    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
-    }
-    return WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV;
-  }();
-  return traps;
-}
-
-const char* const kTscUntrappedWarning =
-    "this machine does not trap rdtsc (PR_SET_TSC is set, but the hypervisor ignores CR4.TSD): "
-    "counter reads are recorded and served only inside known runtime functions, which replaybook "
-    "rewrites to trap (Go's runtime.cputicks); a program whose path depends on other rdtsc "
-    "instructions may diverge in replay";
-
-uint64_t read_tsc(bool rdtscp, uint32_t& aux) {
-  bool trapped = t_tsc_trapped;
-  if (trapped) prctl(PR_SET_TSC, PR_TSC_ENABLE, 0, 0, 0);
-  unsigned a = 0;
-  uint64_t v = rdtscp ? __rdtscp(&a) : __rdtsc();
-  if (trapped) prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0);
-  aux = a;
-  return v;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Thread: registers and memory
@@ -673,17 +599,18 @@ pid_t Tracer::wait_any(int64_t deadline_ns, int& status) {
 }
 
 // A SIGSEGV from rdtsc/rdtscp under PR_TSC_SIGSEGV: the tool answers, the signal is dropped.
-// Or a SIGILL from a counter read rewritten to ud2 (tsc_sites.h): answered the same way.
+// Or a SIGILL from a counter read rewritten to ud2 (tsc.h): answered the same way.
 bool Tracer::trap_tsc(Thread& t, Tool& tool) {
   uint8_t code[3] = {0, 0, 0};
   if (!t.load_regs() || !t.read_mem(t.ip(), code, 2)) return false;
   int len = 0;
   bool rdtscp = false;
-  auto sites = tsc_sites_.find(t.pid());
-  auto site = sites == tsc_sites_.end() ? decltype(sites->second.end()){} : sites->second.find(t.ip());
-  if (code[0] == 0x0f && code[1] == 0x0b && sites != tsc_sites_.end() && site != sites->second.end()) {
-    len = site->second.len;  // ud2 where the counter read was
-    rdtscp = site->second.rdtscp;
+  const TscSite* site = nullptr;
+  if (auto p = tsc_sites_.find(t.pid()); p != tsc_sites_.end())
+    if (auto q = p->second.find(t.ip()); q != p->second.end()) site = &q->second;
+  if (code[0] == 0x0f && code[1] == 0x0b && site) {
+    len = site->len;  // ud2 where the counter read was
+    rdtscp = site->rdtscp;
   } else if (code[0] == 0x0f && code[1] == 0x31) {
     len = 2;  // rdtsc
   } else if (code[0] == 0x0f && code[1] == 0x01 && t.read_mem(t.ip() + 2, code + 2, 1) && code[2] == 0xf9) {

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "syscalls.h"
-#include "tsc_sites.h"
+#include "tsc.h"
 
 namespace rb {
 
@@ -25,23 +25,6 @@ int64_t now_ns();  // CLOCK_MONOTONIC
 // read per stop, shared by everything that handles it (now_ns() before the first one).
 int64_t stop_ns();
 
-// The tracer thread runs with rdtsc trapped like its tracees (PR_TSC_SIGSEGV). The kernel flips
-// CR4.TSD on every switch between a task that traps rdtsc and one that does not, and in a virtual
-// machine each flip is a VM exit: with the flag on both sides, a ptrace stop costs about half
-// (measured: 19 µs instead of 10 µs per emulated syscall under Firecracker). So this thread
-// reads clocks with the syscall (now_ns) instead of the vDSO, reads the counter for a tracee
-// through read_tsc, and if anything else in it executes rdtsc, the fault turns the trap off for
-// this thread (slower from then on, never wrong). Threads it starts inherit the trap:
-// allow_tsc() lifts it for them.
-void trap_own_tsc();
-void allow_tsc();
-// The time-stamp counter (and, for rdtscp, IA32_TSC_AUX), read from a thread that traps rdtsc.
-uint64_t read_tsc(bool rdtscp, uint32_t& aux);
-// Whether PR_TSC_SIGSEGV makes rdtsc fault on this machine (asked once, of a child). Some
-// hypervisors ignore the guest's CR4.TSD: there counter reads cannot be recorded or served.
-bool tsc_traps();
-// The warning a recording or replay gives where tsc_traps() is false.
-extern const char* const kTscUntrappedWarning;
 
 // Async-signal-safe: the stop loop kills and reaps the tracee, then returns as on its exit.
 void request_stop();
@@ -210,7 +193,7 @@ class Tracer {
   pid_t wait_any(int64_t deadline_ns, int& status);
   Thread& add_thread(pid_t tid, pid_t pid, bool fresh);
   bool trap_tsc(Thread& t, Tool& tool);
-  // Counter reads rewritten to ud2 (tsc_sites.h), per process, by address.
+  // Counter reads rewritten to ud2 (tsc.h), per process, by address.
   std::map<pid_t, std::map<uint64_t, TscSite>> tsc_sites_;
   pid_t leader_ = -1;
   int root_status_ = 0;    // the first process's exit status, once it has ended

@@ -1,7 +1,7 @@
 // Go: a net/http server, statically linked (CGO off) and built here with Debian's Go toolchain,
 // recorded while a client makes three requests, then replayed twice with the client gone. Go's
 // runtime seeds its random numbers (which decide scheduling paths) from AT_RANDOM and from the
-// time-stamp counter: both are part of the recording, on any machine (native/tsc_sites.h).
+// time-stamp counter: both are part of the recording, on any machine (native/tsc.h).
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';

@@ -7,16 +7,9 @@ import { closestName } from '../events/errno';
 import { syscallByName as rowByName, syscallRows as tableRows, type SyscallInfo, type Trait } from '../events/syscalls';
 import { FieldError } from './errors';
 
+export { syscallByName, syscallRows } from '../events/syscalls';
+
 type SyscallRow = SyscallInfo;
-
-/** The engine's syscall table, sorted by number. */
-export function syscallRows(): readonly SyscallRow[] {
-  return tableRows();
-}
-
-export function syscallByName(name: string): SyscallRow | undefined {
-  return rowByName(name);
-}
 
 // strace's classes by the descriptions of its manual (strace(1), -e trace=), as the class flags
 // of the table's rows.

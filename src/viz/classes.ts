@@ -20,7 +20,7 @@ export const CLASS_COLORS: Record<SyscallClass, string> = {
 export const FAILURE_COLOR = '#d62728';
 
 /** A call's class from its row of the syscall table: its strace class, else what it acts on. */
-function classOfRow(row: SyscallInfo): SyscallClass {
+function classOf(row: SyscallInfo): SyscallClass {
   const t = new Set(row.traits);
   if (t.has('net')) return 'network';
   if (t.has('clock') || t.has('timer')) return 'time';
@@ -81,8 +81,12 @@ export function syscallClass(name: string, resource = '', kind = 'syscall'): Sys
     if (row.traits.includes('ready')) return 'network'; // a wait on unnamed fds: most often sockets
     return row.traits.includes('fstat_like') ? 'file' : 'other';
   }
-  return classOfRow(row);
+  let cls = BY_ROW.get(row);
+  if (!cls) BY_ROW.set(row, (cls = classOf(row))); // charts ask once per event
+  return cls;
 }
+
+const BY_ROW = new Map<SyscallInfo, SyscallClass>();
 
 /** `-110` → `-110 ETIMEDOUT`; other values unchanged. For display. */
 export function formatRet(ret: bigint): string {

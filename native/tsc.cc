@@ -1,8 +1,14 @@
-#include "tsc_sites.h"
+#include "tsc.h"
 
 #include <elf.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <ucontext.h>
 #include <unistd.h>
+#include <x86intrin.h>
 
 #include <cstring>
 #include <fstream>
@@ -12,6 +18,83 @@
 #include "tracer.h"
 
 namespace rb {
+
+// Whether this thread traps rdtsc: then the vDSO's clock_gettime (which executes rdtsc) would
+// fault, and the clock is read with the syscall.
+thread_local bool t_tsc_trapped = false;
+bool own_tsc_trapped() { return t_tsc_trapped; }
+
+namespace {
+
+bool is_tsc_instruction(const uint8_t* ip) {
+  return ip[0] == 0x0f && (ip[1] == 0x31 || (ip[1] == 0x01 && ip[2] == 0xf9));
+}
+
+// Our own rdtsc faulted (code outside now_ns and read_tsc: a library): stop trapping in this
+// thread and let the instruction run again. Any other SIGSEGV is a real crash: the default
+// action, at the same instruction.
+void on_own_segv(int, siginfo_t* info, void* uc) {
+  const auto* ctx = static_cast<const ucontext_t*>(uc);
+  const auto* ip = reinterpret_cast<const uint8_t*>(ctx->uc_mcontext.gregs[REG_RIP]);
+  if (info->si_code == SI_KERNEL && is_tsc_instruction(ip)) {
+    prctl(PR_SET_TSC, PR_TSC_ENABLE, 0, 0, 0);
+    t_tsc_trapped = false;
+    return;
+  }
+  signal(SIGSEGV, SIG_DFL);
+}
+
+}  // namespace
+
+void trap_own_tsc() {
+  struct sigaction sa = {};
+  sa.sa_sigaction = on_own_segv;
+  sa.sa_flags = SA_SIGINFO;
+  sigaction(SIGSEGV, &sa, nullptr);
+  if (prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0) == 0) t_tsc_trapped = true;
+}
+
+void allow_tsc() {
+  // A new thread inherits the kernel's flag, not this thread_local: always ask.
+  prctl(PR_SET_TSC, PR_TSC_ENABLE, 0, 0, 0);
+  t_tsc_trapped = false;
+}
+
+bool tsc_traps() {
+  static const bool traps = [] {
+    pid_t child = fork();
+    if (child < 0) return true;  // cannot tell: assume the kernel does what it says
+    if (child == 0) {
+      signal(SIGSEGV, SIG_DFL);
+      if (prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0) != 0) _exit(2);
+      volatile uint64_t v = __rdtsc();
+      (void)v;
+      _exit(0);
+    }
+    int status = 0;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV;
+  }();
+  return traps;
+}
+
+const char* const kTscUntrappedWarning =
+    "this machine does not trap rdtsc (PR_SET_TSC is set, but the hypervisor ignores CR4.TSD): "
+    "counter reads are recorded and served only inside known runtime functions, which replaybook "
+    "rewrites to trap (Go's runtime.cputicks); a program whose path depends on other rdtsc "
+    "instructions may diverge in replay";
+
+uint64_t read_tsc(bool rdtscp, uint32_t& aux) {
+  bool trapped = t_tsc_trapped;
+  if (trapped) prctl(PR_SET_TSC, PR_TSC_ENABLE, 0, 0, 0);
+  unsigned a = 0;
+  uint64_t v = rdtscp ? __rdtscp(&a) : __rdtsc();
+  if (trapped) prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0);
+  aux = a;
+  return v;
+}
+
 namespace {
 
 // The runtime functions whose counter reads are rewritten (not syscalls: instructions).
