@@ -26,19 +26,15 @@ function inputBytes(e: EventRow): string {
 const UNFINISHED = -(2n ** 63n);
 
 /**
- * What "the same syscall sequence" means: names, fds, sizes, bytes; never pointers. A call a
- * thread entered after its process's exit_group had begun never returns, and whether the thread
- * got that far before the kernel took it is a race of the exit, not part of the program's path.
+ * What "the same syscall sequence" means: names, fds, sizes, bytes; never pointers. A call that
+ * never returned because its process ended with exit_group is a race of the exit (whether the
+ * thread got that far before the kernel took it), not part of the program's path.
  */
 export function sequence(events: EventRow[]): string[] {
-  const exiting = new Set<number>();
+  const exited = new Set(events.filter((e) => e.kind === 'syscall' && e.name === 'exit_group').map((e) => e.pid));
   return events
     .filter((e) => e.kind === 'syscall')
-    .filter((e) => {
-      const late = exiting.has(e.pid) && BigInt(e.ret) === UNFINISHED;
-      if (e.name === 'exit_group') exiting.add(e.pid);
-      return !late;
-    })
+    .filter((e) => !(exited.has(e.pid) && BigInt(e.ret) === UNFINISHED))
     .map((e) => `${e.name} ${e.resource} ret=${e.ret} in=${inputBytes(e)} out=${Buffer.from(e.data_out).toString('hex')}`);
 }
 
