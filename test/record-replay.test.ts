@@ -362,8 +362,9 @@ describe('portability and errors', () => {
       });
     const ac = new AbortController();
     const pending = replay('pay-interrupt', { store, speed: 1, signal: ac.signal });
-    await new Promise((r) => setTimeout(r, 700));
-    expect(running().length).toBe(1); // parked in the 2 s poll
+    // Wait for the tracee to exist (it parks in the recorded 2 s poll), however loaded the machine.
+    for (let i = 0; i < 200 && running().length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(running().length).toBe(1);
     ac.abort();
     await expect(pending).rejects.toThrow(/interrupted/);
     expect(running()).toEqual([]);
