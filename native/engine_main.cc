@@ -1,9 +1,11 @@
 // replaybook-engine: the process that owns ptrace. Node starts it through the addon and talks to
 // it over two pipes: fd 3 brings a config frame (and, for replay, the recorded events), fd 4
 // carries event batches and JSON messages back. It dies with its parent, and PTRACE_O_EXITKILL
-// takes the tracee with it.
+// takes the tracee with it; except a recording with a spool file, which it writes itself and
+// carries on without Node (output.h).
 //
 // The config, the control verbs and the messages are protocol.h's.
+#include <errno.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -49,6 +51,7 @@ int main() {
   rb::Output out(kOut);
   auto fail = [&](const std::string& code, const std::string& msg) {
     out.message(rb::error_message(code, msg));
+    out.finish();
     return 1;
   };
 
@@ -61,6 +64,14 @@ int main() {
   rb::ReplayOptions ropts;  // filled straight from the replay's lines (the log comes later)
   std::string err;
   if (!rb::parse_config(payload, cfg, record, ropts, err)) return fail("protocol", err);
+  if (cfg.mode == "record" && !record.spool.empty()) {
+    if (!out.open_spool(record.spool, record.budget))
+      return fail("spool", "cannot write the recording to " + record.spool + ": " + strerror(errno));
+    // The recording is the engine's from now on: it outlives Node and the terminal (a dropped
+    // SSH session), and ends when the service does or when asked (SIGTERM, SIGINT).
+    prctl(PR_SET_PDEATHSIG, 0);
+    signal(SIGHUP, SIG_IGN);
+  }
 
   // Recorded events (replay) up to the end frame, which also comes when there are none.
   while (rb::read_frame(kIn, type, payload) && type != rb::kFrameEnd) {
@@ -126,6 +137,6 @@ int main() {
   out.message(rb::started_message(cpu));
   rb::Tracer tracer;
   if (!tracer.run(cfg.spawn, *tool, err)) return fail("spawn", err);
-  out.flush();
+  out.finish();
   return 0;
 }

@@ -220,6 +220,9 @@ bool parse_config(const std::string& text, EngineConfig& c, RecordOptions& recor
     } else if (key == "late_data_bytes") ok = whole(key, v1, record.late.max_bytes, err);
     else if (key == "late_data_sockets") ok = whole(key, v1, record.late.max_sockets, err);
     else if (key == "capture_dir") record.capture_dir = v1;
+    else if (key == "spool") record.spool = v1;
+    else if (key == "max_events") ok = whole(key, v1, record.budget.max_events, err);
+    else if (key == "max_bytes") ok = whole(key, v1, record.budget.max_bytes, err);
     else {
       err = "unknown config key " + key;
       return false;
@@ -486,6 +489,18 @@ std::string file_message(const char* role, const std::string& path, bool copied,
 std::string exit_message(int status) {
   JsonWriter w = message("exit");
   exit_status(w, status);
+  return done(w);
+}
+
+std::string spooled_message(uint64_t events, uint64_t bytes) {
+  JsonWriter w = message("spooled");
+  w.key("events").u64(events).key("bytes").u64(bytes);
+  return done(w);
+}
+
+std::string budget_message(const char* what, uint64_t limit) {
+  JsonWriter w = message("budget");
+  w.key("what").str(what).key("limit").u64(limit);
   return done(w);
 }
 

@@ -8,6 +8,8 @@
 //   fixed_addresses 0|1 (record: ASLR off for the service, opt-in; replay: always on)
 //   record: late_data 0|1 (default 1)  late_data_ms N  late_data_bytes N  late_data_sockets N
 //           capture_dir PATH (copies of the files the service maps go there: files.h)
+//           spool PATH (batches and messages go to this file, not to Node: output.h)
+//           max_events N  max_bytes N (the recording stops there: output.h's Budget)
 //     (reading sockets on after the service closed them, and its bounds: see late_data.h)
 //   replay: speed FACTOR|max    isolate_network 0|1    pause_at SEQ    start_paused 0|1
 //     file RECORDED_PATH LOCAL_BLOB_PATH (repeated)
@@ -33,7 +35,7 @@
 
 namespace rb {
 
-constexpr int kProtocolVersion = 2;
+constexpr int kProtocolVersion = 3;
 
 struct RecordOptions;
 struct ReplayOptions;
@@ -108,6 +110,10 @@ std::string file_message(const char* role, const std::string& path, bool copied 
                          const std::string& error = "");
 // The recording's end: wait status as exit_code / signal.
 std::string exit_message(int status);
+// A recording with a spool file: how many events (and bytes) are in it so far.
+std::string spooled_message(uint64_t events, uint64_t bytes);
+// The recording reached its budget (`what`: events | bytes) and stops.
+std::string budget_message(const char* what, uint64_t limit);
 
 struct ReplayReport {
   uint64_t consumed = 0;     // log events served

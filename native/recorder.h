@@ -15,6 +15,9 @@ struct RecordOptions {
   // Where copies of the files the service maps go, taken when they are mapped (files.h); the
   // caller stores and removes them. Empty: files are only named, to be read by the caller.
   std::string capture_dir;
+  // The spool file the engine writes the recording to (output.h); empty: batches go to Node.
+  std::string spool;
+  Budget budget;
 };
 
 std::unique_ptr<Tool> make_recorder(Output& out, const RecordOptions& opts);

@@ -60,9 +60,16 @@ const INJECTION_FLAG_NAMES = new Set(['timeout', 'inject', 'fault', 'latency']);
 const COMMANDS: Record<string, CommandSpec> = {
   record: {
     name: 'record',
-    usage: 'replaybook record --incident ID [--service NAME] [--no-pin] [--no-late-data | --late-data-ms N] [--redact RULE]... [--redact-file PATH]... [--no-default-redact] -- CMD [ARGS...]',
+    usage: 'replaybook record --incident ID [--service NAME] [--no-pin] [--no-late-data | --late-data-ms N] [--redact RULE]... [--redact-file PATH]... [--no-default-redact] [--max-events N] [--max-bytes N] -- CMD [ARGS...]',
     summary:
       'Run CMD under the recorder: every syscall with its data and timing goes into the event log as incident ID.\nThe service\'s own stdout and stderr still reach this terminal.\n' +
+      'The recording is stored while it runs (`replaybook incidents` shows it as recording; it can be opened and\n' +
+      'fetched meanwhile). The recorder engine writes it to the spool itself: if this command dies (a dropped SSH\n' +
+      'session) the service and its recording go on, and the next command that opens the store ingests it.\n' +
+      'Ctrl-C or SIGTERM stops the service; what was recorded until then is kept, marked cut short. If the engine\n' +
+      'itself dies the service dies with it: its seccomp filter needs the engine, it cannot run on untraced.\n' +
+      'At --max-events or --max-bytes the service is stopped the same way (it cannot be detached and left running),\n' +
+      'and the incident is marked cut short with the budget as its reason.\n' +
       'Late data: when the service closes a TCP connection (or exits), the recorder keeps reading it for up to\n' +
       '5 s and logs what the peer still sends, for "what if the timeout were longer" replays. The peer sees a FIN\n' +
       'instead of an RST; the service is not delayed, but the recording can end up to that long after it exits.\n' +
@@ -76,6 +83,8 @@ const COMMANDS: Record<string, CommandSpec> = {
       { name: 'no-aslr', help: 'record with address randomization off, as replays run (opt-in; README: Secrets, privacy)' },
       { name: 'no-late-data', help: 'do not read on sockets the service closed (the peer sees exactly what it would have)' },
       { name: 'late-data-ms', value: 'N', help: 'read on a closed socket for at most N ms after the close (default 5000)' },
+      { name: 'max-events', value: 'N', help: 'stop the service and the recording after about N events (marked cut short)' },
+      { name: 'max-bytes', value: 'N', help: 'stop the service and the recording once its spool file holds N bytes (marked cut short)' },
       ...REDACT_FLAGS,
       CLICKHOUSE_FLAG,
       HELP,
@@ -234,7 +243,8 @@ function printable(b: Buffer): string {
 
 function incidentLine(i: IncidentInfo): string[] {
   const started = new Date(Number(i.started_at_ns / 1_000_000n)).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
-  return [i.incident_id, i.service, started, exitStatus(i.exit_code, i.exit_signal), String(i.event_count), formatDuration(i.duration_ns)];
+  const outcome = i.state === 'recording' ? 'recording' : exitStatus(i.exit_code, i.exit_signal) + (i.state === 'cut short' ? ' (cut short)' : '');
+  return [i.incident_id, i.service, started, outcome, i.state === 'recording' ? '-' : String(i.event_count), i.state === 'recording' ? '-' : formatDuration(i.duration_ns)];
 }
 
 function table(rows: string[][]): string {
@@ -294,9 +304,9 @@ async function withStore<T>(p: Parsed, fn: (store: EventStore) => Promise<T>): P
 /** An AbortSignal that fires on Ctrl-C, so the engine and its tracee stop with us. */
 function interruptSignal(): AbortSignal {
   const ac = new AbortController();
-  const stop = (): void => {
+  const stop = (sig?: NodeJS.Signals): void => {
     interruptRequested = true;
-    ac.abort();
+    ac.abort(typeof sig === 'string' ? sig : undefined);
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
@@ -335,11 +345,20 @@ async function cmdRecord(p: Parsed): Promise<number> {
       aslr: !p.flags.has('no-aslr'),
       lateData: lateDataFlags(p),
       ...redactFlags(p),
+      maxEvents: wholeNumber(p, 'max-events'),
+      maxBytes: wholeNumber(p, 'max-bytes'),
       store,
       signal: interruptSignal(),
     });
     const i = res.incident;
     for (const w of res.warnings) process.stderr.write(`replaybook: warning: ${w}\n`);
+    if (i.state === 'cut short') {
+      process.stderr.write(
+        `replaybook: recorded incident ${shownId(i.incident_id)}, cut short: ${i.state_reason}; its ${i.event_count} events ` +
+          `(${formatDuration(i.duration_ns)}) are stored and replay up to that point\n`,
+      );
+      return interruptRequested ? INTERRUPTED_STATUS : 0;
+    }
     const outcome = i.exit_signal ? `was killed by ${i.exit_signal}` : `exited ${i.exit_code}`;
     process.stderr.write(
       `replaybook: recorded incident ${shownId(i.incident_id)}: ${i.event_count} events in ${formatDuration(i.duration_ns)}; the service ${outcome}` +

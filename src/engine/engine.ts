@@ -44,6 +44,8 @@ export interface EngineExit {
 /** A running engine: its outcome, and for a replay a channel for control commands. */
 export interface EngineRun {
   readonly done: Promise<EngineExit>;
+  /** The engine's process id. */
+  readonly pid: number;
   /** Sends a control verb to a running replay. */
   control(verb: ControlVerb): void;
   /** Asks the engine to stop: it kills and reaps its tracee, then exits. */
@@ -64,6 +66,7 @@ export function startEngine(o: EngineRunOptions): EngineRun {
   let inputSent = false;
   const queued: string[] = [];
   let kill = (): void => undefined;
+  let pid = 0;
   const done = new Promise<EngineExit>((resolve, reject) => {
     let failure: Error | undefined;
     const handle = native.spawnEngine(ENGINE_PATH, (type, data, code, signal) => {
@@ -88,6 +91,7 @@ export function startEngine(o: EngineRunOptions): EngineRun {
       }
     });
     input = handle.input;
+    pid = handle.pid;
     let killTimer: NodeJS.Timeout | undefined;
     // SIGTERM lets the engine kill and reap its tracee; SIGKILL if it does not exit soon.
     kill = (): void => {
@@ -141,6 +145,7 @@ export function startEngine(o: EngineRunOptions): EngineRun {
   }
   return {
     done,
+    pid,
     control(verb: ControlVerb): void {
       const command = encodeControl(verb);
       if (inputSent) writeControl(command);

@@ -12,7 +12,7 @@ import { ReplaybookError } from '../errors';
 import type { Injection, Selector } from '../inject/types';
 
 /** Raised on both sides when it changes: `version N`, and the `started` message echoes it. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 export const FRAME_EXITED = 0;
 export const FRAME_CONFIG = 1;
@@ -53,6 +53,15 @@ export interface RecordConfig extends SpawnConfig {
    * `file` with `copy`, or `error` when it could not). The caller stores and removes it.
    */
   captureDir?: string;
+  /**
+   * The file the engine writes the recording to (event batches and messages, as frames, ending
+   * with an END frame), instead of sending them to Node: Node then hears only `spooled` and
+   * `budget` progress. The engine keeps recording if Node dies (src/record/live.ts).
+   */
+  spool?: string;
+  /** Stop the recording (and the service) after this many events / spool bytes. */
+  maxEvents?: number;
+  maxBytes?: number;
 }
 
 export interface ReplayConfig extends SpawnConfig {
@@ -170,6 +179,9 @@ export function encodeConfig(c: EngineConfig): string {
   if (c.mode === 'record') {
     if (c.fixedAddresses) lines.push('fixed_addresses 1');
     if (c.captureDir) lines.push(`capture_dir ${e(c.captureDir)}`);
+    if (c.spool) lines.push(`spool ${e(c.spool)}`);
+    if (c.maxEvents !== undefined) lines.push(`max_events ${wholeNumber('maxEvents', c.maxEvents)}`);
+    if (c.maxBytes !== undefined) lines.push(`max_bytes ${wholeNumber('maxBytes', c.maxBytes)}`);
     if (c.lateData) {
       const l = c.lateData;
       lines.push(`late_data ${l.enabled ? 1 : 0}`);
@@ -308,6 +320,18 @@ export interface ExitMessage {
     injections: InjectionReport[];
   } | null;
 }
+/** A recording with a spool file: how far it got. */
+export interface SpooledMessage {
+  type: 'spooled';
+  events: number;
+  bytes: number;
+}
+/** The recording reached its budget and stops (the service is stopped with it). */
+export interface BudgetMessage {
+  type: 'budget';
+  what: 'events' | 'bytes';
+  limit: number;
+}
 export interface PausedMessage {
   type: 'paused';
   reason: 'start' | 'pause' | 'step' | 'until';
@@ -356,6 +380,8 @@ export type EngineMessage =
   | WarningMessage
   | ErrorMessage
   | ExitMessage
+  | SpooledMessage
+  | BudgetMessage
   | PausedMessage
   | StateMessage
   | MemoryMessage
@@ -512,6 +538,10 @@ function decodeObject(type: string, r: Reader): EngineMessage {
       }
       return { type, exitCode: r.isNull('exit_code') ? null : r.int('exit_code'), signal: r.isNull('signal') ? null : r.str('signal'), replay };
     }
+    case 'spooled':
+      return { type, events: r.int('events'), bytes: r.int('bytes') };
+    case 'budget':
+      return { type, what: r.oneOf('what', ['events', 'bytes'] as const), limit: r.int('limit') };
     case 'paused':
       return { type, reason: r.oneOf('reason', ['start', 'pause', 'step', 'until'] as const), seq: r.int('seq') };
     case 'state': {

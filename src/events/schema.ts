@@ -87,7 +87,18 @@ export interface IncidentInfo {
   host: string;
   /** What was redacted before the recording reached the store (absent: recorded without rules). */
   redaction?: RedactionReport;
+  /**
+   * 'recording': still being recorded (the events stored so far can be read); 'cut short': it
+   * was interrupted (state_reason says how) and holds every event up to then; absent or
+   * 'complete': the service ran to its end under the recorder.
+   */
+  state?: IncidentState;
+  /** Why a recording was cut short ('' otherwise). */
+  state_reason?: string;
 }
+
+export const INCIDENT_STATES = ['recording', 'complete', 'cut short'] as const;
+export type IncidentState = (typeof INCIDENT_STATES)[number];
 
 /**
  * Redaction of an incident (src/record/redact.ts): the rules in force and what each replaced.

@@ -1,19 +1,21 @@
-// Recording an incident: run the service under the engine's recorder, then store its events, the
-// incident row and every file it mapped (as content-addressed blobs) in one go.
+// Recording an incident: run the service under the engine's recorder, which writes its events to
+// a spool file while this process stores them as they come (live.ts); the incident row exists
+// from the start ('recording') and is finished with the exit, the counts and every file the
+// service mapped (as content-addressed blobs).
 import { sha256File } from '../hash';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { RecordBatch } from 'apache-arrow';
-import { runEngine } from '../engine/engine';
-import type { EngineMessage, ErrorMessage, ExitMessage } from '../engine/protocol';
-import { toRecordBatch } from '../engine/columns';
-import { EVENT_KINDS, RECORDING_RUN, type IncidentInfo } from '../events/schema';
+import { startEngine } from '../engine/engine';
+import type { EngineMessage } from '../engine/protocol';
+import { type IncidentInfo } from '../events/schema';
 import type { EventStore } from '../store/types';
+import { ChdbStore } from '../store/chdb';
+import { storeHome } from '../store/location';
+import { createLiveEntry, liveFilesDir, liveFramesFile, markLiveCut, setLiveEngine, type LiveOutcome } from './live';
 import { StoreError } from '../store/errors';
 import { ReplaybookError } from '../errors';
 import { Redactor, redactRules, type RedactOptions } from './redact';
-import type { EventColumns } from '../engine/native';
 import { checkIncidentId } from '../events/ids';
 
 export interface RecordOptions extends RedactOptions {
@@ -48,6 +50,14 @@ export interface RecordOptions extends RedactOptions {
   signal?: AbortSignal;
   /** Called as events arrive (count so far). */
   onProgress?(events: number): void;
+  /**
+   * Budgets: the recording stops after this many events (give or take the batch under way and
+   * the calls in flight), or once its spool file holds this many bytes. The service is stopped
+   * there (it cannot run on untraced: its seccomp filter would fail its calls), and the incident
+   * is marked cut short with the reason.
+   */
+  maxEvents?: number;
+  maxBytes?: number;
 }
 
 export interface LateDataOptions {
@@ -77,7 +87,6 @@ export interface RecordResult {
   warnings: string[];
 }
 
-const LATE_DATA_KIND = EVENT_KINDS.indexOf('late_data');
 
 // One id rule for record, unpack and every store write (events/ids.ts).
 export { checkIncidentId };
@@ -99,26 +108,11 @@ export function resolveExecutable(cmd: string, cwd: string, env: NodeJS.ProcessE
 }
 
 
-function engineError(messages: readonly EngineMessage[]): ErrorMessage | undefined {
-  for (const m of messages) if (m.type === 'error') return m;
-  return undefined;
-}
-
 export async function record(o: RecordOptions): Promise<RecordResult> {
-  // The engine copies each file the service maps into this directory as it maps it.
-  const captureDir = fs.mkdtempSync(path.join(os.tmpdir(), 'replaybook-capture-'));
-  try {
-    return await recordInto(o, captureDir);
-  } finally {
-    fs.rmSync(captureDir, { recursive: true, force: true });
-  }
-}
-
-async function recordInto(o: RecordOptions, captureDir: string): Promise<RecordResult> {
   checkIncidentId(o.incident);
   if (o.command.length === 0) throw new ReplaybookError('no_command', 'nothing to record: give the command after --');
   // Fail before running the service when we can tell; a store held by another process cannot
-  // be read now, and the spool's ingestion refuses duplicates later instead.
+  // be read now, and the ingestion refuses a duplicate later instead.
   let exists = false;
   try {
     exists = (await o.store.incident(o.incident)) !== null;
@@ -126,6 +120,9 @@ async function recordInto(o: RecordOptions, captureDir: string): Promise<RecordR
     if (!(e instanceof StoreError && e.code === 'locked')) throw e;
   }
   if (exists) throw new ReplaybookError('incident_exists', `incident '${o.incident}' already exists: choose another id`);
+  for (const [name, v] of [['maxEvents', o.maxEvents], ['maxBytes', o.maxBytes]] as const) {
+    if (v !== undefined && (!Number.isSafeInteger(v) || v <= 0)) throw new ReplaybookError('bad_option', `${name} must be a whole number above 0, not ${String(v)}`);
+  }
   const lateData = lateDataConfig(o.lateData);
   const cwd = path.resolve(o.cwd ?? process.cwd());
   const envObj = o.env ?? process.env;
@@ -135,20 +132,45 @@ async function recordInto(o: RecordOptions, captureDir: string): Promise<RecordR
     .map(([k, v]) => `${k}=${v}`);
   // The service runs with its real environment; the store and every replay get the redacted one.
   const rules = redactRules(o);
-  const redactor = new Redactor(rules, cwd);
-  const stored = redactor.command(env, o.command);
-  const engineBatches: EventColumns[] = [];
-  // path -> the engine's copy of it, taken when it was first mapped, or why it could not take one
-  const files = new Map<string, { copy: string } | { error: string }>();
-  let count = 0;
-  // The service's own duration: late data may be logged after it exited.
-  let lastServiceEnter = 0n;
-  let exitMsg: ExitMessage | undefined;
+  const stored = new Redactor(rules, cwd).command(env, o.command);
+  const base: IncidentInfo = {
+    incident_id: o.incident,
+    service: o.service ?? path.basename(exe),
+    argv: stored.argv,
+    env: stored.env,
+    cwd,
+    exe_path: exe,
+    exe_sha256: sha256File(exe),
+    started_at_ns: BigInt(Date.now()) * 1_000_000n,
+    exit_code: null,
+    exit_signal: null,
+    event_count: 0,
+    duration_ns: 0n,
+    files: {},
+    host: os.hostname(),
+  };
+  // The engine writes the recording into a live spool entry; this process (or, if it dies, the
+  // next one to open the store) ingests it as it grows (live.ts).
+  const isServer = !(o.store instanceof ChdbStore);
+  const home = o.store instanceof ChdbStore ? o.store.home : storeHome();
+  const dir = createLiveEntry(home, isServer ? o.store.location : '', base, rules, env, o.command);
   const warnings: string[] = [];
-  const startedAtNs = BigInt(Date.now()) * 1_000_000n;
-  const exit = await runEngine({
+  let cutReason: string | null = null;
+  let ingesting: Promise<unknown> = Promise.resolve();
+  let ingestError: unknown = null;
+  const step = (engineDone: boolean, wait: boolean): Promise<LiveOutcome | null> => {
+    const run = ingesting.then(() => o.store.ingestLive(dir, { engineDone, wait }));
+    ingesting = run.catch((e: unknown) => {
+      ingestError ??= e;
+    });
+    return run;
+  };
+  const engine = startEngine({
     mode: 'record',
-    captureDir,
+    captureDir: liveFilesDir(dir),
+    spool: liveFramesFile(dir),
+    maxEvents: o.maxEvents,
+    maxBytes: o.maxBytes,
     exe,
     argv: o.command,
     env,
@@ -156,76 +178,65 @@ async function recordInto(o: RecordOptions, captureDir: string): Promise<RecordR
     pin: o.pin ?? true,
     fixedAddresses: o.aslr === false,
     lateData,
-    signal: o.signal,
-    onEvents(cols) {
-      engineBatches.push(cols);
-      for (let i = 0; i < cols.n; i++) if (cols.kind[i] !== LATE_DATA_KIND) lastServiceEnter = cols.enter_ns[i];
-      count += cols.n;
-      o.onProgress?.(count);
+    onEvents() {
+      // a recording with a spool file sends none: its batches are in the file
     },
-    onMessage(m) {
-      if (m.type === 'file') files.set(m.path, m.copy !== undefined ? { copy: m.copy } : { error: m.error ?? 'not copied' });
-      if (m.type === 'exit') exitMsg = m;
-      if (m.type === 'warning') warnings.push(m.message);
+    onMessage(m: EngineMessage) {
+      if (m.type === 'spooled') o.onProgress?.(m.events);
     },
   });
-  const err = engineError(exit.messages);
-  if (err) {
-    throw new ReplaybookError(err.code, `recording failed: ${err.message}; nothing was stored`);
+  setLiveEngine(dir, engine.pid);
+  // Interrupted: the reason goes into the entry first, then the engine stops the service; every
+  // event written until then is kept.
+  const onAbort = (): void => {
+    cutReason = `interrupted: replaybook record was stopped (${abortName(o.signal?.reason)}) and the service with it`;
+    markLiveCut(dir, cutReason);
+    engine.stop();
+  };
+  if (o.signal?.aborted) onAbort();
+  else o.signal?.addEventListener('abort', onAbort, { once: true });
+  const ticker = setInterval(() => {
+    void step(false, false);
+  }, INGEST_INTERVAL_MS);
+  void step(false, false);
+  let exit;
+  try {
+    exit = await engine.done;
+  } finally {
+    clearInterval(ticker);
+    o.signal?.removeEventListener('abort', onAbort);
   }
-  if (!exitMsg) {
+  await ingesting;
+  if (ingestError) throw ingestError;
+  let outcome = await step(true, true);
+  if (ingestError) throw ingestError;
+  if (outcome === null) {
+    // Another process finished it meanwhile (or holds the store: then it stays spooled).
+    if (fs.existsSync(dir)) return { incident: base, stored: 'spooled', warnings };
+    const info = await o.store.incident(o.incident);
+    if (!info) throw new ReplaybookError('record_failed', `the recording of '${o.incident}' ended, but the store has no such incident`);
+    outcome = { state: info.state === 'cut short' ? 'cut short' : 'complete', info, warnings: [] };
+  }
+  if (outcome.state === 'failed') {
+    throw new ReplaybookError(outcome.error.code, `recording failed: ${outcome.error.message}; nothing was stored`);
+  }
+  if (outcome.state === 'conflict') throw new ReplaybookError('incident_exists', `incident '${o.incident}' already exists: the recording was kept in the spool's conflicts`);
+  if (outcome.state === 'recording') throw new ReplaybookError('record_failed', 'the recording engine exited but its recording is not over');
+  warnings.push(...outcome.warnings);
+  const engineDied = exit.signal !== null && !cutReason && outcome.state === 'cut short' && !outcome.info.state_reason?.startsWith('its budget');
+  if (engineDied) {
     throw new ReplaybookError(
       'engine_crashed',
-      `the recording engine stopped unexpectedly (${exit.signal ? `signal ${exit.signal}` : `exit ${exit.code}`}); nothing was stored`,
+      `the recording engine stopped unexpectedly (signal ${exit.signal}): the service was killed with it, since it cannot run on ` +
+        `without its tracer; the ${outcome.info.event_count} events recorded until then are stored as incident '${o.incident}', cut short`,
     );
   }
+  return { incident: outcome.info, stored: 'stored', warnings };
+}
 
-  // Secrets are learned from every event first (a header seen late names a value read early),
-  // then replaced everywhere, before a batch exists that could be stored.
-  for (const cols of engineBatches) redactor.collect(cols);
-  for (const cols of engineBatches) redactor.apply(cols);
-  const batches: RecordBatch[] = engineBatches.map((cols) => toRecordBatch(cols, o.incident, RECORDING_RUN));
-  engineBatches.length = 0;
-  const keptOut = redactor.mappedFiles(files.keys());
+/** How often a running recording's new events go into the store. */
+const INGEST_INTERVAL_MS = 1000;
 
-  // Content-address every file the service mapped or the kernel loaded for it, from the copies
-  // taken when it mapped them. One it could not copy is named with no bytes ('') and a warning.
-  const fileShas: Record<string, string> = {};
-  const blobs = new Map<string, string>();
-  const shaOfCopy = new Map<string, string>();
-  for (const [p, got] of files) {
-    if (keptOut.has(p)) continue;
-    if ('error' in got) {
-      fileShas[p] = '';
-      warnings.push(`could not store ${p}, which the service mapped (${got.error}): the incident names it without its bytes, and a replay that maps it says so`);
-      continue;
-    }
-    let sha = shaOfCopy.get(got.copy);
-    if (sha === undefined) {
-      sha = sha256File(got.copy);
-      shaOfCopy.set(got.copy, sha);
-    }
-    fileShas[p] = sha;
-    blobs.set(sha, got.copy);
-  }
-  const exeReal = fs.realpathSync(exe);
-  const info: IncidentInfo = {
-    incident_id: o.incident,
-    service: o.service ?? path.basename(exe),
-    argv: stored.argv,
-    env: stored.env,
-    cwd,
-    exe_path: exe,
-    exe_sha256: fileShas[exeReal] || sha256File(exe),
-    started_at_ns: startedAtNs,
-    exit_code: exitMsg.exitCode,
-    exit_signal: exitMsg.signal,
-    event_count: count,
-    duration_ns: lastServiceEnter,
-    files: fileShas,
-    host: os.hostname(),
-    ...(rules.length ? { redaction: redactor.report() } : {}),
-  };
-  const result = await o.store.putIncident(info, batches, blobs);
-  return { incident: info, stored: result, warnings };
+function abortName(reason: unknown): string {
+  return typeof reason === 'string' ? reason : 'SIGINT or SIGTERM';
 }

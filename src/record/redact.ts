@@ -370,6 +370,11 @@ export class Redactor {
     return out;
   }
 
+  /** Every value searched for in recorded bytes, longest first (a stored part redacted later). */
+  secretValues(): Buffer[] {
+    return this.secretsLongestFirst().map((s) => s.bytes);
+  }
+
   report(): RedactionReport {
     return {
       rules: this.rules.map(ruleText),

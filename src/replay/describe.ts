@@ -33,7 +33,7 @@ export function runDifferences(run: RunResult): string[] {
   if (run.divergence) out.push(divergenceLine(run.divergence));
   const now = exitStatus(run.exitCode, run.signal);
   const then = exitStatus(run.recorded.exitCode, run.recorded.signal);
-  if (now !== then) out.push(`${now}, recorded ${then}`);
+  if (now !== then && !run.cutShort?.endedAtCut) out.push(`${now}, recorded ${then}`);
   if (!run.stdout.equals(run.recorded.stdout)) out.push('stdout differs');
   if (!run.stderr.equals(run.recorded.stderr)) out.push('stderr differs');
   return out;
@@ -101,6 +101,12 @@ export function describeRun(r: RunResult, o: Pick<ReplayOptions, 'jitter' | 'bin
   }
   for (const u of r.unrecorded) {
     out.push(`unrecorded: ${u.name} (thread ${u.tid}): ${u.reason}; ${u.policy === 'refuse' ? 'the call was refused' : 'the run was stopped there'}`);
+  }
+  if (r.cutShort) {
+    out.push(
+      `the recording was cut short (${r.cutShort.reason}): ` +
+        (r.cutShort.endedAtCut ? 'the replay ran to its last event and was stopped there' : 'the replay ends where it ends'),
+    );
   }
   if (r.divergence) {
     const d = r.divergence;

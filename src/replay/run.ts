@@ -98,6 +98,11 @@ export interface RunResult {
   unrecorded: Unrecorded[];
   /** Changes made to the command before it started (env, arguments). */
   commandChanges: string[];
+  /**
+   * The recording was cut short (or is still being recorded): why, and whether the run went on
+   * to its last event and was stopped there (then its exit status is not compared).
+   */
+  cutShort: { reason: string; endedAtCut: boolean } | null;
   /** The name given with the `label` option, stored with the run; null when none. */
   label: string | null;
   stored: 'stored' | 'spooled' | 'not stored';

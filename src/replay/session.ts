@@ -382,6 +382,14 @@ export class ReplaySession {
     if (!exitMsg) {
       throw new ReplaybookError('engine_crashed', `the replay engine stopped unexpectedly (${exit.signal ? `signal ${exit.signal}` : `exit ${exit.code}`})`);
     }
+    // A recording that was cut short (or is still being recorded) ends where its log ends: a
+    // program that goes past it has reached the end of what is known, not diverged.
+    const partial = this.info.state === 'cut short' || this.info.state === 'recording';
+    let endedAtCut = false;
+    if (partial && divergence && divergence.expected === null) {
+      divergence = null;
+      endedAtCut = true;
+    }
     if (divergence) {
       this.explainRedaction(divergence);
       explainAddresses(divergence);
@@ -402,7 +410,7 @@ export class ReplaySession {
       this.redactor.redactBytes(recorded.stderr);
     }
     const reproduced =
-      !divergence && exitCode === recorded.exitCode && signal === recorded.signal && stdout.equals(recorded.stdout) && stderr.equals(recorded.stderr);
+      !divergence && (endedAtCut || (exitCode === recorded.exitCode && signal === recorded.signal)) && stdout.equals(recorded.stdout) && stderr.equals(recorded.stderr);
     let stored: RunResult['stored'] = 'not stored';
     if (!o.ephemeral) {
       const run: RunInfo = {
@@ -446,6 +454,7 @@ export class ReplaySession {
       injectionReport: exitMsg.replay?.injections ?? [],
       unrecorded,
       label: o.label ?? null,
+      cutShort: partial ? { reason: this.info.state === 'recording' ? 'it is still being recorded' : this.info.state_reason || 'cut short', endedAtCut } : null,
       commandChanges: this.command.changes.map((c) => `${c.target} ${c.name}: ${c.before ?? '(unset)'} -> ${c.after}`),
     };
   }

@@ -25,7 +25,7 @@ import {
   util,
   vectorFromArray,
 } from 'apache-arrow';
-import type { IncidentInfo, RunInfo } from '../events/schema';
+import { INCIDENT_STATES, type IncidentInfo, type IncidentState, type RunInfo } from '../events/schema';
 import { redactionFromJson } from './redaction';
 import { PRIVATE_FILE } from './private';
 
@@ -203,6 +203,8 @@ export function incidentRowTable(info: IncidentInfo, entryId: string): Table {
     host: vectorFromArray([info.host], new Utf8()),
     entry_id: vectorFromArray([entryId], new Utf8()),
     redaction: vectorFromArray([info.redaction ? JSON.stringify(info.redaction) : ''], new Utf8()),
+    state: vectorFromArray([info.state ?? 'complete'], new Utf8()),
+    state_reason: vectorFromArray([info.state_reason ?? ''], new Utf8()),
   });
 }
 
@@ -319,10 +321,16 @@ export function incidentsFromBatches(batches: RecordBatch[]): IncidentInfo[] {
         duration_ns: c.bigint('duration_ns'),
         files,
         host: c.text('host'),
+        state: incidentState(c.text('state')),
+        state_reason: c.text('state_reason'),
       });
     }
   }
   return out;
+}
+
+function incidentState(s: string): IncidentState {
+  return (INCIDENT_STATES as readonly string[]).includes(s) ? (s as IncidentState) : 'complete';
 }
 
 /** Rows of a SELECT_RUNS result. */

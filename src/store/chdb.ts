@@ -42,6 +42,7 @@ import {
 import { diskFullText, isDiskFull, sizeOf } from './space';
 import type { EventStore, GarbageOptions, GarbageReport, IncidentFilter, Removed } from './types';
 import { shownId } from '../events/ids';
+import { ingestLive, liveEntries, liveStoreOf, type LiveOutcome, type LiveSink } from '../record/live';
 
 export interface OpenStoreOptions {
   /**
@@ -409,6 +410,56 @@ export class ChdbStore implements EventStore {
     return report;
   }
 
+  async ingestLive(dir: string, o: { engineDone?: boolean; wait?: boolean } = {}): Promise<LiveOutcome | null> {
+    this.checkOpen();
+    const conn = o.wait ? await this.connect('wait', { ingest: false }) : await this.connect('try', { ingest: false });
+    if (!conn) return null;
+    try {
+      return await this.serialiseIngest(async () => (fs.existsSync(dir) ? ingestLive(dir, this.liveSink(conn), o) : null));
+    } finally {
+      conn.release();
+    }
+  }
+
+  private liveSink(conn: Connection): LiveSink {
+    return {
+      incidentRows: (id) => conn.rows<{ entry_id: string; state: string }>(sql.INCIDENT_ENTRY, { incident_id: id }),
+      insertIncidentRow: async (info, entryId, dir) => {
+        const file = path.join(dir, `row-${process.pid}.arrows`);
+        writeTableFile(file, incidentRowTable(info, entryId));
+        await conn.exec(sql.INSERT_INCIDENT_FROM_FILE, { path: file });
+        fs.rmSync(file, { force: true });
+      },
+      deleteRecordingRow: (id, entryId) => conn.exec(sql.deleteRecordingRow(), { incident_id: id, entry_id: entryId }),
+      insertEventsFile: (id, file) => conn.exec(sql.INSERT_EVENTS_FROM_FILE, { incident_id: id, run_id: RECORDING_RUN, path: file }),
+      insertBlobs: async (blobs) => {
+        const present = await this.blobsPresent(conn, [...blobs.keys()]);
+        for (const [sha, file] of blobs) {
+          if (present.has(sha)) continue;
+          if (fs.statSync(file).size === 0) await conn.exec(sql.INSERT_EMPTY_BLOB, { sha256: sha });
+          else await conn.exec(sql.INSERT_BLOB_FROM_FILE, { sha256: sha, path: file });
+        }
+      },
+      redactStored: (id, secret, placeholder) =>
+        conn.exec(sql.redactStoredEvents(), { incident_id: id, secret: secret.toString('hex'), placeholder: placeholder.toString('hex') }),
+    };
+  }
+
+  /** Live recordings in the spool: what is new in each goes in; finished ones are finished. */
+  private async ingestLiveEntries(conn: Connection): Promise<void> {
+    for (const dir of liveEntries(this.home)) {
+      if (liveStoreOf(dir) !== '') continue; // bound for a server store
+      try {
+        const outcome = await ingestLive(dir, this.liveSink(conn));
+        if (outcome.state === 'conflict') {
+          this.warn(new StoreError('exists', `A live recording in ${dir} was not ingested: the store at ${this.location} already has an incident with its id. It was kept in ${path.join(this.home, 'spool', CONFLICTS_DIR)}.`, this.location));
+        }
+      } catch (err) {
+        this.warn(new StoreError('ingest-failed', `The live recording in ${dir} could not be ingested: ${messageOf(err)}. It stays there and every operation on the store retries it.`, this.location, { cause: err }));
+      }
+    }
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -618,6 +669,7 @@ export class ChdbStore implements EventStore {
         this.warn(this.ingestFailed(entry, err, `A spooled ${entry.kind} could not be ingested`));
       }
     }
+    await this.ingestLiveEntries(conn);
   }
 
   /**

@@ -31,6 +31,8 @@ import { collectGarbage, removeIncident } from './maintenance';
 import * as sql from './sql';
 import type { EventStore, GarbageOptions, GarbageReport, IncidentFilter, Removed } from './types';
 import { shownId } from '../events/ids';
+import { processAlive } from './lock';
+import { ingestLive, liveEntries, liveStoreOf, type LiveOutcome, type LiveSink } from '../record/live';
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_PING_TIMEOUT_MS, probeServer } from './probe';
 
 /** Environment variables of the server store. */
@@ -132,6 +134,14 @@ export async function openServerStore(options: ServerStoreOptions): Promise<Serv
   } catch (err) {
     await store.close();
     throw err;
+  }
+  // Recordings of this server whose `replaybook record` is gone (its engine wrote on): what is
+  // new in them goes in now, and those that are over are finished.
+  for (const dir of liveEntries(storeHome())) {
+    if (liveStoreOf(dir) !== store.location) continue;
+    await store.ingestLive(dir).catch((err: unknown) => {
+      process.emitWarning(`The live recording in ${dir} could not be ingested into ${store.location}: ${messageOf(err)}`, { type: 'StoreWarning' });
+    });
   }
   return store;
 }
@@ -560,6 +570,48 @@ export class ServerStore implements EventStore {
       if (size === 0) await this.exec(sql.INSERT_EMPTY_BLOB, { sha256: sha }, 'storing a blob');
       else await this.insert(sql.insertBlob('body'), { sha256: sha }, fs.createReadStream(file), `storing blob ${sha}`);
     }
+  }
+
+  /**
+   * The server has no lock of its own: a lock file in the entry keeps two processes of this
+   * machine from ingesting the same live recording at once (null: another one is at it).
+   */
+  async ingestLive(dir: string, o: { engineDone?: boolean; wait?: boolean } = {}): Promise<LiveOutcome | null> {
+    const lock = path.join(dir, 'ingesting.lock');
+    for (let attempt = 0; ; attempt++) {
+      if (!fs.existsSync(dir)) return null;
+      try {
+        fs.writeFileSync(lock, String(process.pid), { flag: 'wx' });
+        break;
+      } catch {
+        const holder = Number(fs.readFileSync(lock, 'utf8') || 0);
+        if (holder && holder !== process.pid && !processAlive(holder)) {
+          fs.rmSync(lock, { force: true });
+          continue;
+        }
+        if (!o.wait || attempt > 300) return null;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    try {
+      return await ingestLive(dir, this.liveSink(), o);
+    } finally {
+      fs.rmSync(lock, { force: true });
+    }
+  }
+
+  private liveSink(): LiveSink {
+    return {
+      incidentRows: (id) => this.rows<{ entry_id: string; state: string }>(sql.INCIDENT_ENTRY, { incident_id: id }),
+      insertIncidentRow: (info, entryId) =>
+        this.insert(sql.insertIncident('body'), {}, Readable.from([tableToIPC(incidentRowTable(info, entryId), 'stream')]), `storing the row of incident ${shownId(info.incident_id)}`),
+      deleteRecordingRow: (id, entryId) => this.exec(sql.deleteRecordingRow(this.layout), { incident_id: id, entry_id: entryId }, 'replacing the row of a recording in progress'),
+      insertEventsFile: (id, file) =>
+        this.insert(sql.insertEvents('body'), { incident_id: id, run_id: RECORDING_RUN }, fs.createReadStream(file), `storing events of incident ${shownId(id)}`),
+      insertBlobs: (blobs) => this.putBlobs(blobs),
+      redactStored: (id, secret, placeholder) =>
+        this.exec(sql.redactStoredEvents(this.layout), { incident_id: id, secret: secret.toString('hex'), placeholder: placeholder.toString('hex') }, 'redacting stored events'),
+    };
   }
 
   // -------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { RecordBatch } from 'apache-arrow';
-import { eventSchema, type IncidentInfo, type RunInfo } from '../events/schema';
+import { INCIDENT_STATES, eventSchema, type IncidentInfo, type IncidentState, type RunInfo } from '../events/schema';
 import { writeArrowStreamFile } from './arrow';
 import { StoreError, messageOf } from './errors';
 import { isSha256, spoolDir } from './location';
@@ -30,6 +30,8 @@ export const CORRUPT_DIR = 'corrupt';
 /** Spooled incidents/runs whose id was taken by the time they were ingested. */
 export const CONFLICTS_DIR = 'conflicts';
 const TMP_PREFIX = 'tmp-';
+/** Recordings being written by their engine (src/record/live.ts); ingested by their own rules. */
+export const LIVE_PREFIX = 'live-';
 
 export type SpoolEntry =
   | (EntryBase & { kind: 'incident'; info: IncidentInfo })
@@ -204,7 +206,7 @@ export function listEntries(home: string): string[] {
       }
       continue;
     }
-    if (name === CORRUPT_DIR || name === CONFLICTS_DIR) continue;
+    if (name === CORRUPT_DIR || name === CONFLICTS_DIR || name.startsWith(LIVE_PREFIX)) continue;
     entries.push(name);
   }
   return entries.sort();
@@ -407,7 +409,14 @@ export function incidentFromJson(v: unknown): IncidentInfo {
     files: files as Record<string, string>,
     host: str(o, 'host'),
     ...(o.redaction !== undefined ? { redaction: redactionFromJson(o.redaction) } : {}),
+    ...(o.state !== undefined ? { state: incidentState(str(o, 'state')) } : {}),
+    ...(o.state_reason !== undefined ? { state_reason: str(o, 'state_reason') } : {}),
   };
+}
+
+function incidentState(s: string): IncidentState {
+  if (!(INCIDENT_STATES as readonly string[]).includes(s)) throw new Error(`state is not one of ${INCIDENT_STATES.join(', ')}`);
+  return s as IncidentState;
 }
 
 export function runFromJson(v: unknown): RunInfo {

@@ -8,7 +8,7 @@ import { RECORDING_RUN, eventSchema } from '../events/schema';
 import type { IncidentFilter } from './types';
 
 /** Bumped whenever the DDL below changes in a way existing stores must be migrated for. */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 // ---------------------------------------------------------------------------------------------
 // DDL
@@ -135,7 +135,9 @@ const TABLES: readonly TableSpec[] = [
     files Map(String, String),
     host String,
     entry_id String,
-    redaction String DEFAULT ''`,
+    redaction String DEFAULT '',
+    state LowCardinality(String) DEFAULT 'complete',
+    state_reason String DEFAULT ''`,
     orderBy: 'incident_id',
     shardBy: 'cityHash64(incident_id)',
     expires: true,
@@ -237,6 +239,8 @@ export function createStore(o: SchemaOptions = {}): string[] {
  * simply run again.
  *   1 -> 2: runs.label, a name the analyst gives a run (shown by runs() and compare()).
  *   2 -> 3: incidents.redaction, JSON of what was redacted at record time ('' when nothing).
+ *   3 -> 4: incidents.state ('recording', 'complete', 'cut short') and state_reason: a
+ *           recording is stored while it runs, and one that was interrupted says why.
  */
 export function migrateStore(from: number, o: SchemaOptions = {}): string[] {
   const out: string[] = [];
@@ -247,6 +251,13 @@ export function migrateStore(from: number, o: SchemaOptions = {}): string[] {
   }
   if (from < 3) {
     const add = (table: string) => `ALTER TABLE ${table}${onCluster(o)} ADD COLUMN IF NOT EXISTS redaction String DEFAULT ''`;
+    out.push(add(storageTable('incidents', o)));
+    if (o.distributed) out.push(add('incidents'));
+  }
+  if (from < 4) {
+    const add = (table: string) =>
+      `ALTER TABLE ${table}${onCluster(o)} ADD COLUMN IF NOT EXISTS state LowCardinality(String) DEFAULT 'complete', ` +
+      `ADD COLUMN IF NOT EXISTS state_reason String DEFAULT ''`;
     out.push(add(storageTable('incidents', o)));
     if (o.distributed) out.push(add('incidents'));
   }
@@ -306,16 +317,17 @@ export const INCIDENT_FILE_STRUCTURE =
   'incident_id String, service String, argv Array(String), env Array(String), cwd String, ' +
   'exe_path String, exe_sha256 String, started_at_ns Int64, exit_code Nullable(Int32), ' +
   'exit_signal Nullable(String), event_count UInt64, duration_ns Int64, ' +
-  'file_paths Array(String), file_shas Array(String), host String, entry_id String, redaction String';
+  'file_paths Array(String), file_shas Array(String), host String, entry_id String, redaction String, ' +
+  'state String, state_reason String';
 
 /** The incident row: the commit marker of a recording, so it is inserted last. */
 export function insertIncident(from: InsertSource): string {
   return `INSERT INTO incidents (incident_id, service, argv, env, cwd,
     exe_path, exe_sha256, started_at_ns, exit_code, exit_signal, event_count, duration_ns, files,
-    host, entry_id, redaction)
+    host, entry_id, redaction, state, state_reason)
 SELECT incident_id, service, argv, env, cwd, exe_path, exe_sha256, started_at_ns, exit_code,
     exit_signal, event_count, duration_ns, mapFromArrays(file_paths, file_shas), host, entry_id,
-    redaction
+    redaction, state, state_reason
 FROM ${source(from, 'ArrowStream', INCIDENT_FILE_STRUCTURE)}${formatOf(from, 'ArrowStream')}`;
 }
 
@@ -354,7 +366,28 @@ export const INSERT_EMPTY_BLOB = `INSERT INTO blobs (sha256, size, content) SELE
 export const BLOBS_PRESENT = `SELECT DISTINCT sha256 FROM blobs WHERE has({shas:Array(String)}, sha256)`;
 
 /** Entry that committed this incident, if any. Params: incident_id. */
-export const INCIDENT_ENTRY = `SELECT entry_id FROM incidents WHERE incident_id = {incident_id:String}`;
+export const INCIDENT_ENTRY = `SELECT entry_id, state FROM incidents WHERE incident_id = {incident_id:String}`;
+
+/**
+ * The rows of a recording that are not its latest word: the 'recording' row once its final row
+ * is in (a reader between the two statements sees both, SELECT_INCIDENT prefers the final one).
+ * Params: incident_id, entry_id.
+ */
+export function deleteRecordingRow(o: SchemaOptions = {}): string {
+  return deleteFrom('incidents', `${INCIDENT_WHERE} AND entry_id = {entry_id:String} AND state = 'recording'`, o);
+}
+
+/**
+ * Secrets learned after part of a live recording was stored are replaced in that part too, byte
+ * for byte with the placeholder. Params: incident_id, secret, placeholder (both hex).
+ */
+export function redactStoredEvents(o: SchemaOptions = {}): string {
+  const r = (c: string) => `${c} = replaceAll(${c}, unhex({secret:String}), unhex({placeholder:String}))`;
+  return `ALTER TABLE ${storageTable('events', o)}${onCluster(o)}
+UPDATE ${r('data_in')}, ${r('data_out')}
+WHERE incident_id = {incident_id:String} AND run_id = '${RECORDING_RUN}'
+SETTINGS mutations_sync = 2`;
+}
 
 /** Entry that committed this run, if any. Params: incident_id, run_id. */
 export const RUN_ENTRY = `SELECT entry_id FROM runs
@@ -431,7 +464,7 @@ ORDER BY incident_id, run_id`;
 
 const INCIDENT_COLUMNS = `incident_id, service, argv, env, cwd, exe_path, exe_sha256, started_at_ns,
     exit_code, exit_signal, event_count, duration_ns, mapKeys(files) AS file_paths,
-    mapValues(files) AS file_shas, host, redaction`;
+    mapValues(files) AS file_shas, host, redaction, state, state_reason`;
 
 /** Incidents matching a filter, newest first. */
 export function selectIncidents(filter: IncidentFilter = {}): {
@@ -445,7 +478,7 @@ export function selectIncidents(filter: IncidentFilter = {}): {
     params.service = filter.service;
   }
   if (filter.failed === true) {
-    where.push('(exit_signal IS NOT NULL OR exit_code IS NULL OR exit_code != 0)');
+    where.push("state != 'recording' AND (exit_signal IS NOT NULL OR exit_code IS NULL OR exit_code != 0)");
   } else if (filter.failed === false) {
     where.push('(exit_signal IS NULL AND exit_code = 0)');
   }
@@ -454,13 +487,15 @@ export function selectIncidents(filter: IncidentFilter = {}): {
     params.since_ns = BigInt(filter.since.getTime()) * 1_000_000n;
   }
   const sql = `SELECT ${INCIDENT_COLUMNS} FROM incidents
-${where.length ? `WHERE ${where.join(' AND ')}\n` : ''}ORDER BY started_at_ns DESC, incident_id`;
+${where.length ? `WHERE ${where.join(' AND ')}\n` : ''}ORDER BY started_at_ns DESC, incident_id, state = 'recording'
+LIMIT 1 BY incident_id`;
   return { sql, params };
 }
 
 /** One incident. Params: incident_id. */
 export const SELECT_INCIDENT = `SELECT ${INCIDENT_COLUMNS} FROM incidents
 WHERE incident_id = {incident_id:String}
+ORDER BY state = 'recording'
 LIMIT 1`;
 
 /** Replay runs of one incident, oldest first. Params: incident_id. */

@@ -2,6 +2,7 @@
 // store knows SQL. The embedded chDB store and the ClickHouse server store implement it.
 import type { RecordBatch, Table } from 'apache-arrow';
 import type { IncidentInfo, RunInfo } from '../events/schema';
+import type { LiveOutcome } from '../record/live';
 
 export interface Removed {
   /** The incident row existed (false: only uncommitted events were left). */
@@ -95,6 +96,13 @@ export interface EventStore {
   remove(incidentId: string): Promise<Removed | null>;
   /** Removes blobs no incident refers to; lists (and if asked removes) uncommitted events. */
   collectGarbage(options?: GarbageOptions): Promise<GarbageReport>;
+
+  /**
+   * Ingests what is new in a live recording's spool entry (src/record/live.ts), finishing it
+   * when the recording is over (`engineDone`: its engine has exited). Null when the store is held
+   * by another process (`wait` false) or the entry was finished meanwhile.
+   */
+  ingestLive(dir: string, options?: { engineDone?: boolean; wait?: boolean }): Promise<LiveOutcome | null>;
 
   /** Release the store (closes the chDB session or the server connections). */
   close(): Promise<void>;
