@@ -30,7 +30,11 @@ constexpr int kOut = 4;
 
 }  // namespace
 
-void on_stop_signal(int) { rb::request_stop(); }
+volatile sig_atomic_t g_stop_signal = 0;
+void on_stop_signal(int sig) {
+  g_stop_signal = sig;
+  rb::request_stop();
+}
 void on_wake_signal(int) { rb::request_wake(); }
 
 int main() {
@@ -137,6 +141,10 @@ int main() {
   out.message(rb::started_message(cpu));
   rb::Tracer tracer;
   if (!tracer.run(cfg.spawn, *tool, err)) return fail("spawn", err);
+  if (g_stop_signal && out.spooling())
+    out.message(rb::warning_message("stopped", std::string("the recording engine was stopped by ") +
+                                                   (g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM") +
+                                                   ", and the service with it"));
   out.finish();
   return 0;
 }

@@ -169,28 +169,38 @@ describe('a process killed under replaybook', () => {
     expect(leftovers(rp.child.pid!)).toEqual([]);
   }, 120_000);
 
-  it('loses nothing already stored when replaybook itself is killed mid-record, and leaves no tracee', async () => {
+  it('keeps recording when replaybook itself is killed mid-record; stopping the engine then keeps what it recorded, cut short', async () => {
     expect((await cli(home, ['record', '--incident', 'stored-before', '--', '/bin/true'])).stderr).toMatch(/recorded incident 'stored-before'/);
     const before = JSON.parse((await cli(home, ['incidents', '--json'])).stdout) as Array<{ incident_id: string; event_count: number }>;
     expect(before.map((i) => i.incident_id)).toContain('stored-before');
     const rec = startCli(home, ['record', '--incident', 'cut-short', '--', '/bin/sh', '-c', 'echo started; exec sleep 30']);
+    const exited = new Promise((resolve) => rec.child.once('exit', resolve));
     const tracee = await waitForDescendant(rec.child.pid!, 'sleep 30');
-    const tree = processTree([rec.child.pid!]);
+    const engine = processTree([rec.child.pid!]).find((p) => p.args.includes('replaybook-engine'))!;
+    expect(engine).toBeDefined();
     rec.child.kill('SIGKILL');
-    await rec.out;
-    // The engine dies with node and takes its tracee: nothing of the tree keeps running.
-    expect(await waitGone(tree, 10_000)).toEqual([]);
-    expect(stillRunning([tracee])).toEqual([]);
-    // The engine outlives node by the moment it takes to kill its tracee; init then reaps it.
-    const zombies = () => processTable().filter((p) => p.stat.startsWith('Z') && tree.some((t) => t.pid === p.pid));
+    // (its pipes stay open: the engine and the service inherited them)
+    await exited;
+    // The engine owns the recording: it and its tracee go on without node.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(stillRunning([engine, tracee]).map((p) => p.pid)).toEqual([engine.pid, tracee.pid]);
+    const during = JSON.parse((await cli(home, ['incidents', '--json'])).stdout) as Array<{ incident_id: string; state: string }>;
+    expect(during.find((i) => i.incident_id === 'cut-short')?.state).toBe('recording');
+    // Stopped as an operator would stop it: the engine kills its tracee and ends the recording.
+    process.kill(engine.pid, 'SIGTERM');
+    expect(await waitGone([engine, tracee], 10_000)).toEqual([]);
+    // Nothing is left behind: init reaps the engine (and the engine its tracee).
+    const zombies = () => processTable().filter((p) => p.stat.startsWith('Z') && [engine.pid, tracee.pid].includes(p.pid));
     for (let waited = 0; zombies().length > 0 && waited < 10_000; waited += 100) await new Promise((r) => setTimeout(r, 100));
     expect(zombies()).toEqual([]);
-    const after = JSON.parse((await cli(home, ['incidents', '--json'])).stdout) as Array<{ incident_id: string; event_count: number }>;
-    expect(after.map((i) => [i.incident_id, i.event_count])).toEqual(before.map((i) => [i.incident_id, i.event_count]));
-    // What the killed writer left half-written is cleared by the next opener; the spool holds nothing.
+    const after = JSON.parse((await cli(home, ['incidents', '--json'])).stdout) as Array<{ incident_id: string; event_count: number; state: string; state_reason: string }>;
+    const cut = after.find((i) => i.incident_id === 'cut-short')!;
+    expect(cut.state).toBe('cut short');
+    expect(cut.state_reason).toMatch(/stopped by SIGTERM/);
+    expect(cut.event_count).toBeGreaterThan(10);
+    expect(after.find((i) => i.incident_id === 'stored-before')?.event_count).toBe(before.find((i) => i.incident_id === 'stored-before')?.event_count);
+    // The live entry was ingested and removed: the spool holds nothing.
     expect((await cli(home, ['spool', 'list'])).stdout).toMatch(/is empty/);
-    // The id is free: recording it again works.
-    expect((await cli(home, ['record', '--incident', 'cut-short', '--', '/bin/true'])).code).toBe(0);
   }, 120_000);
 
   it('leaves no running, stopped or zombie process after many interrupted replays', async () => {

@@ -35,6 +35,8 @@ const GOOD: Record<string, Record<string, unknown>> = {
     type: 'exit', exit_code: 0, signal: null, consumed: 10, log_events: 12, policy: 'stream', switched_at: 4,
     injections: [{ id: 'slow', kind: 'delay', matched: 3, fired: 1 }],
   },
+  spooled: { type: 'spooled', events: 8192, bytes: 123456 },
+  budget: { type: 'budget', what: 'events', limit: 1000 },
   paused: { type: 'paused', reason: 'step', seq: 7 },
   state: {
     type: 'state', paused: true, seq: 7, served: 7, speed: 'max', virtual_ns: '123456789012345678', next: CALL, next_tid: 100,

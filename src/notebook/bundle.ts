@@ -168,7 +168,7 @@ export function incidentsBundle(list: IncidentInfo[]): MimeBundle {
     text(i.incident_id, { mono: true }),
     text(i.service),
     text(isoOfNs(i.started_at_ns), { style: 'white-space:nowrap' }),
-    text(exitStatus(i.exit_code, i.exit_signal), { style: 'white-space:nowrap' }),
+    text(incidentOutcome(i), { style: 'white-space:nowrap' }),
     text(i.event_count, { num: true }),
     text(formatDuration(i.duration_ns), { num: true }),
   ]);
@@ -179,7 +179,7 @@ export function incidentsBundle(list: IncidentInfo[]): MimeBundle {
   const SHOWN = 20;
   const lines = list
     .slice(0, SHOWN)
-    .map((i) => `  ${i.incident_id}  ${i.service}  ${isoOfNs(i.started_at_ns)}  ${exitStatus(i.exit_code, i.exit_signal)}  ${i.event_count} events  ${formatDuration(i.duration_ns)}`);
+    .map((i) => `  ${i.incident_id}  ${i.service}  ${isoOfNs(i.started_at_ns)}  ${incidentOutcome(i)}  ${i.event_count} events  ${formatDuration(i.duration_ns)}`);
   if (list.length > SHOWN) lines.push(`  … ${list.length - SHOWN} more`);
   return { 'text/html': html, 'text/plain': [`${plural(list.length, 'incident')}:`, ...lines].join('\n') };
 }
@@ -840,4 +840,10 @@ export function comparisonBundle(d: TimingDiff): MimeBundle {
   const facts = `baseline: ${base.label}${base.outcome ? ` (${base.outcome})` : ''}, ${plural(base.events, 'call')}; calls paired by resource stream and order`;
   const plain = [`Comparison against ${base.label}:`, ...d.variants.map((v) => `  ${v.label}: ${v.outcome ?? ''}; ${v.switchPoint?.why ?? 'followed the log'}; last call ${formatDeltaMs(v.endDeltaMs)}`)].join('\n');
   return { 'text/html': section(`Comparison · ${d.variants.length} against ${base.label}`, note(facts) + html), 'text/plain': plain };
+}
+
+/** An incident's outcome as lists show it: its exit, or that it is still being recorded or was cut short. */
+function incidentOutcome(i: IncidentInfo): string {
+  if (i.state === 'recording') return 'recording';
+  return exitStatus(i.exit_code, i.exit_signal) + (i.state === 'cut short' ? ` (cut short: ${i.state_reason ?? ''})` : '');
 }

@@ -154,6 +154,8 @@ export async function ingestLive(dir: string, sink: LiveSink, o: { engineDone?: 
     redactors.delete(dir);
     return { state: 'conflict' };
   }
+  // Asked before reading: an engine gone by now has written everything it will write.
+  const engineGone = o.engineDone || (doc.engine !== null && !engineAlive(doc.engine));
   const redaction = redactorFor(dir, doc, progress.offset);
   const frames = liveFramesFile(dir);
   // Messages are read from the start each time they are needed (they are few; events are skipped).
@@ -169,7 +171,8 @@ export async function ingestLive(dir: string, sink: LiveSink, o: { engineDone?: 
       if (!progress.row) await putRecordingRow();
       for (const c of chunk) redaction.redactor.collect(c);
       for (const c of chunk) redaction.redactor.apply(c);
-      const file = path.join(dir, `chunk-${process.pid}.arrows`);
+      // A name of its own per chunk: chDB's file() may serve a path it has read before from a cache.
+      const file = path.join(dir, `chunk-${process.pid}-${progress.offset}.arrows`);
       fs.rmSync(file, { force: true });
       await writeArrowStreamFile(file, eventSchema, chunk.map((c) => toRecordBatch(c, info.incident_id, RECORDING_RUN)));
       await sink.insertEventsFile(info.incident_id, file);
@@ -211,7 +214,6 @@ export async function ingestLive(dir: string, sink: LiveSink, o: { engineDone?: 
   if (!progress.row && !ended && !error) await putRecordingRow();
   writeJson(path.join(dir, PROGRESS), progress);
 
-  const engineGone = o.engineDone || (doc.engine !== null && !engineAlive(doc.engine));
   if (!ended && !engineGone) return { state: 'recording', events: progress.events };
   if (error && progress.events === 0) {
     if (progress.row) await sink.deleteRecordingRow(info.incident_id, entryId);
@@ -234,10 +236,12 @@ async function finish(
   const messages = readMessages(liveFramesFile(dir));
   const exit = messages.find((m): m is Extract<EngineMessage, { type: 'exit' }> => m.type === 'exit');
   const budget = messages.find((m): m is Extract<EngineMessage, { type: 'budget' }> => m.type === 'budget');
-  const warnings = messages.filter((m): m is Extract<EngineMessage, { type: 'warning' }> => m.type === 'warning').map((m) => m.message);
+  const warnings = messages.filter((m): m is Extract<EngineMessage, { type: 'warning' }> => m.type === 'warning' && m.code !== 'stopped').map((m) => m.message);
   const cut = fs.existsSync(path.join(dir, CUT)) ? readJson<{ reason: string }>(path.join(dir, CUT)).reason : null;
+  const stopped = messages.find((m) => m.type === 'warning' && m.code === 'stopped');
   let reason = '';
   if (cut) reason = cut;
+  else if (stopped?.type === 'warning') reason = stopped.message;
   else if (budget) reason = `its budget of ${budget.limit} ${budget.what === 'events' ? 'events' : 'bytes'} (--max-${budget.what}) was reached: the service was stopped there`;
   else if (!ended) reason = 'the recording engine stopped before the service ended (it was killed or crashed): the service could not run on without it and was killed with it';
   else if (error) reason = `the recording failed: ${error.message}`;

@@ -102,7 +102,7 @@ export interface RunResult {
    * The recording was cut short (or is still being recorded): why, and whether the run went on
    * to its last event and was stopped there (then its exit status is not compared).
    */
-  cutShort: { reason: string; endedAtCut: boolean } | null;
+  cutShort?: { reason: string; endedAtCut: boolean } | null;
   /** The name given with the `label` option, stored with the run; null when none. */
   label: string | null;
   stored: 'stored' | 'spooled' | 'not stored';

@@ -8,7 +8,7 @@
 // wait a bounded time for a short operation of another process to finish.
 //
 // chDB binds one data directory per process and must not be loaded in worker threads.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Session } from 'chdb';
@@ -425,7 +425,8 @@ export class ChdbStore implements EventStore {
     return {
       incidentRows: (id) => conn.rows<{ entry_id: string; state: string }>(sql.INCIDENT_ENTRY, { incident_id: id }),
       insertIncidentRow: async (info, entryId, dir) => {
-        const file = path.join(dir, `row-${process.pid}.arrows`);
+        // A name of its own each time: chDB's file() may serve a path it has read before from a cache.
+        const file = path.join(dir, `row-${process.pid}-${randomBytes(6).toString('hex')}.arrows`);
         writeTableFile(file, incidentRowTable(info, entryId));
         await conn.exec(sql.INSERT_INCIDENT_FROM_FILE, { path: file });
         fs.rmSync(file, { force: true });
