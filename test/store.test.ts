@@ -142,7 +142,7 @@ describe('the embedded store', () => {
     expect(await ids({ service: 'payment-client', failed: true, since })).toEqual([]);
 
     const found = await store.incident('cfg-killed');
-    expect(found).toEqual({ ...infos[2], event_count: 50 });
+    expect(found).toEqual({ ...infos[2], event_count: 50, state: 'complete', state_reason: '' });
     expect(found?.started_at_ns).toBe(t0 + 120n * s);
     expect(await store.incident('no-such-incident')).toBeNull();
     expect(await store.incident("it's'; DROP TABLE incidents; --")).toBeNull();
@@ -337,6 +337,32 @@ describe('schema migration', () => {
         ['run-old', ''],
         ['run-new', 'timeout 5 s'],
       ]);
+      const version = await store.query(`SELECT toUInt32OrZero(max(value)) AS v FROM meta WHERE key = 'schema_version'`);
+      expect(Number(version.get(0)?.v)).toBe(SCHEMA_VERSION);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('schema migration to 4', () => {
+  it('gives the incidents of a schema 3 store a state: complete', async () => {
+    const home = tempDir('rb-schema3-');
+    // The store as schema 3 wrote it: no incidents.state / state_reason, version row 3.
+    const v3 = createStore().map((st) =>
+      st
+        .replace(",\n    state LowCardinality(String) DEFAULT 'complete',\n    state_reason String DEFAULT ''", '')
+        .replace(`'schema_version', '${SCHEMA_VERSION}'`, "'schema_version', '3'"),
+    );
+    expect(v3.join('\n')).not.toContain('state');
+    await withRawSession(home, (s) => {
+      for (const st of v3) s.query(st);
+      s.query(`INSERT INTO incidents (incident_id, service, argv, env, cwd, exe_path, exe_sha256, started_at_ns, exit_code,
+        exit_signal, event_count, duration_ns, files, host, entry_id) VALUES ('old-inc', 'svc', [], [], '/', '/bin/true', '', 1, 0, NULL, 0, 0, map(), 'h', 'e1')`);
+    });
+    const store = await openStore(home);
+    try {
+      expect(await store.incident('old-inc')).toMatchObject({ incident_id: 'old-inc', state: 'complete', state_reason: '' });
       const version = await store.query(`SELECT toUInt32OrZero(max(value)) AS v FROM meta WHERE key = 'schema_version'`);
       expect(Number(version.get(0)?.v)).toBe(SCHEMA_VERSION);
     } finally {
