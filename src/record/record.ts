@@ -156,6 +156,7 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
   const dir = createLiveEntry(home, isServer ? o.store.location : '', base, rules, env, o.command);
   const warnings: string[] = [];
   let cutReason: string | null = null;
+  let spooledEvents = 0;
   let ingesting: Promise<unknown> = Promise.resolve();
   let ingestError: unknown = null;
   const step = (engineDone: boolean, wait: boolean): Promise<LiveOutcome | null> => {
@@ -182,7 +183,10 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
       // a recording with a spool file sends none: its batches are in the file
     },
     onMessage(m: EngineMessage) {
-      if (m.type === 'spooled') o.onProgress?.(m.events);
+      if (m.type === 'spooled') {
+        spooledEvents = m.events;
+        o.onProgress?.(m.events);
+      }
     },
   });
   setLiveEngine(dir, engine.pid);
@@ -208,11 +212,12 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
   }
   await ingesting;
   if (ingestError) throw ingestError;
-  let outcome = await step(true, true);
+  // A store another process keeps open is not waited for: the recording stays spooled for it.
+  let outcome = await step(true, false);
   if (ingestError) throw ingestError;
   if (outcome === null) {
     // Another process finished it meanwhile (or holds the store: then it stays spooled).
-    if (fs.existsSync(dir)) return { incident: base, stored: 'spooled', warnings };
+    if (fs.existsSync(dir)) return { incident: { ...base, event_count: spooledEvents }, stored: 'spooled', warnings };
     const info = await o.store.incident(o.incident);
     if (!info) throw new ReplaybookError('record_failed', `the recording of '${o.incident}' ended, but the store has no such incident`);
     outcome = { state: info.state === 'cut short' ? 'cut short' : 'complete', info, warnings: [] };
