@@ -220,6 +220,10 @@ bool parse_config(const std::string& text, EngineConfig& c, RecordOptions& recor
     } else if (key == "late_data_bytes") ok = whole(key, v1, record.late.max_bytes, err);
     else if (key == "late_data_sockets") ok = whole(key, v1, record.late.max_sockets, err);
     else if (key == "capture_dir") record.capture_dir = v1;
+    else if (key == "signal_defer_ms") {
+      ok = whole(key, v1, n, err);
+      record.signal_defer_ms = static_cast<int64_t>(n);
+    }
     else {
       err = "unknown config key " + key;
       return false;

@@ -8,6 +8,8 @@
 //   fixed_addresses 0|1 (record: ASLR off for the service, opt-in; replay: always on)
 //   record: late_data 0|1 (default 1)  late_data_ms N  late_data_bytes N  late_data_sockets N
 //           capture_dir PATH (copies of the files the service maps go there: files.h)
+//           signal_defer_ms N (an asynchronous signal waits up to N ms for its thread's next
+//             syscall, 0: delivered where it lands; default 20: recorder.cc)
 //     (reading sockets on after the service closed them, and its bounds: see late_data.h)
 //   replay: speed FACTOR|max    isolate_network 0|1    pause_at SEQ    start_paused 0|1
 //     file RECORDED_PATH LOCAL_BLOB_PATH (repeated)

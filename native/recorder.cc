@@ -123,6 +123,9 @@ class Recorder : public Tool {
   // can follow it. A thread blocked in a syscall has given the token up.
   Resume on_syscall(Thread& t, const SyscallStop& stop) override {
     if (t0_ == 0) t0_ = stop.time_ns;
+    // Signals held since the thread ran its own code: delivered here, before this call, which it
+    // enters again afterwards (not logged now). The thread keeps the token.
+    if (deliver_held(t)) return Resume::Continue;
     if (running_ == t.tid()) running_ = -1;
     // Late data: what arrived so far is logged before this call; sockets it closes are duplicated.
     late_.drain(out_, seq_, t0_, stop.time_ns);
@@ -148,19 +151,21 @@ class Recorder : public Tool {
   }
 
   Resume on_thread_start(Thread& t) override {
+    if (t.load_regs()) boundary_[t.tid()] = {t.regs().orig_rax, t.regs().rip, t.regs().rsp};
     ready_.push_back(t.tid());
     grant();
     return Resume::Hold;
   }
 
   int64_t next_deadline() override {
-    int64_t f = earliest_deadline(out_.flush_deadline(), late_.next_deadline());
+    int64_t f = earliest_deadline(earliest_deadline(out_.flush_deadline(), late_.next_deadline()), held_deadline());
     if (!serialized_ || running_ < 0 || ready_.empty()) return f;
     int64_t token = running_since_ + kTokenTimeoutNs;
     return f < 0 ? token : std::min(f, token);
   }
 
   void on_timer() override {
+    release_overdue();
     late_.drain(out_, seq_, t0_, now_ns());
     out_.flush_if_due();
     int64_t now = now_ns();
@@ -191,6 +196,7 @@ class Recorder : public Tool {
   }
 
   Resume on_syscall_exit(Thread& t) override {
+    boundary_[t.tid()] = {t.regs().orig_rax, t.regs().rip, t.regs().rsp};
     finish_call(t);
     ready_.push_back(t.tid());
     grant();
@@ -269,6 +275,9 @@ class Recorder : public Tool {
   }
 
   void on_thread_exit(Thread& t, int status) override {
+    held_.erase(t.tid());
+    reraised_.erase(t.tid());
+    boundary_.erase(t.tid());
     finish_unreturned(t.tid());
     exit_event(t, status);
     if (t.pid() == t.tid()) {
@@ -299,20 +308,35 @@ class Recorder : public Tool {
   }
 
   // A signal at its delivery: logged with its siginfo (data_out) where it happened in the
-  // schedule, so replay can deliver an asynchronous one at the same syscall boundary.
+  // schedule, so replay can deliver it at the same place. Replay cannot stop a thread at an
+  // arbitrary instruction (no performance counters), only at syscalls; so an asynchronous signal
+  // that lands while its thread runs its own code is held (suppressed here) and delivered at
+  // the thread's next syscall entry instead (deliver_held), or after signal_defer_ms where the
+  // thread is then (release_overdue, logged as inexact). args[2] says where it was delivered
+  // (SignalAt), args[3] the bound in ms for an inexact one.
   int on_signal(Thread& t, int sig, const siginfo_t& info) override {
-    Event e;
-    e.seq = seq_++;
-    e.pid = t.pid();
-    e.tid = t.tid();
-    e.kind = kSignal;
-    e.name = signal_name(sig);
-    e.ret = sig;
-    e.args[0] = static_cast<uint64_t>(static_cast<int64_t>(info.si_code));
-    e.args[1] = is_fault(sig, info) ? 1 : 0;
-    e.data_out.assign(reinterpret_cast<const char*>(&info), sizeof info);
-    e.enter_ns = now_ns() - t0_;
-    out_.event(std::move(e));
+    if (is_fault(sig, info)) {
+      log_signal(t, sig, info, SignalAt::Return);
+      return sig;
+    }
+    auto r = reraised_.find(t.tid());
+    if (r != reraised_.end() && !r->second.empty() && info.si_code == SI_TKILL && info.si_pid == getpid()) {
+      auto it = std::find_if(r->second.begin(), r->second.end(), [&](const Held& h) { return h.sig == sig; });
+      if (it != r->second.end()) {
+        Held h = *it;
+        r->second.erase(it);
+        t.set_siginfo(h.info);  // the program sees who really sent it
+        // Raised again past the bound, it may still have waited for a return (a handler's
+        // rt_sigreturn, with another handler running): then it is at that boundary.
+        log_signal(t, sig, h.info, at_boundary(t) ? SignalAt::Return : h.at);
+        return sig;
+      }
+    }
+    if (opts_.signal_defer_ms > 0 && deferrable(sig) && !at_boundary(t)) {
+      held_[t.tid()].push_back(Held{sig, info, stop_ns() + opts_.signal_defer_ms * 1000000, SignalAt::NextEntry});
+      return 0;
+    }
+    log_signal(t, sig, info, SignalAt::Return);
     return sig;
   }
 
@@ -511,8 +535,114 @@ class Recorder : public Tool {
     return target.empty() ? "fd" : target;
   }
 
+  // Asynchronous signals held until their thread's next syscall (on_signal).
+  struct Held {
+    int sig;
+    siginfo_t info;
+    int64_t due_ns;
+    SignalAt at;
+  };
+  void log_signal(Thread& t, int sig, const siginfo_t& info, SignalAt at) {
+    Event e;
+    e.seq = seq_++;
+    e.pid = t.pid();
+    e.tid = t.tid();
+    e.kind = kSignal;
+    e.name = signal_name(sig);
+    e.ret = sig;
+    e.args[0] = static_cast<uint64_t>(static_cast<int64_t>(info.si_code));
+    e.args[1] = is_fault(sig, info) ? 1 : 0;
+    e.args[2] = static_cast<uint64_t>(at);
+    if (at == SignalAt::Anywhere) e.args[3] = static_cast<uint64_t>(opts_.signal_defer_ms);
+    e.data_out.assign(reinterpret_cast<const char*>(&info), sizeof info);
+    e.enter_ns = now_ns() - t0_;
+    out_.event(std::move(e));
+  }
+
+  // Stop signals keep their job-control meaning wherever they land.
+  static bool deferrable(int sig) {
+    return sig != SIGSTOP && sig != SIGTSTP && sig != SIGTTIN && sig != SIGTTOU && sig != SIGCONT && sig != SIGKILL;
+  }
+
+  // The thread is where its last logged call returned (or where it started): no instruction of
+  // its own has run since. After an interrupt or a fault in userspace orig_rax is -1, after an
+  // untraced call (mprotect, sched_yield..., which replay does not see either) its number; a
+  // return from rt_sigreturn has -1 too, and is told by its place (rip and rsp).
+  bool at_boundary(Thread& t) const {
+    auto b = boundary_.find(t.tid());
+    const user_regs_struct& r = t.regs();
+    return b != boundary_.end() && b->second.orig_rax == r.orig_rax && b->second.rip == r.rip && b->second.rsp == r.rsp;
+  }
+
+  // At a syscall entry: the signals held for this thread are raised again and the call backed
+  // out, so they are delivered before it, and it is entered again after their handlers.
+  bool deliver_held(Thread& t) {
+    auto h = held_.find(t.tid());
+    auto r = reraised_.find(t.tid());
+    bool held = h != held_.end() && !h->second.empty();
+    bool pending = r != reraised_.end() && !r->second.empty();  // raised past the bound, still pending
+    if (!held && !pending) return false;
+    if (!t.back_out()) return false;
+    std::vector<Held>& out = reraised_[t.tid()];
+    for (Held& x : out) x.at = SignalAt::NextEntry;  // delivered at this boundary after all
+    if (held) {
+      raise_held(t.tid(), h->second, SignalAt::NextEntry);
+      held_.erase(t.tid());
+    }
+    running_ = t.tid();
+    running_since_ = stop_ns();
+    return true;
+  }
+
+  // Raises held signals again (tgkill), each standard signal once (pending ones merge).
+  void raise_held(pid_t tid, std::vector<Held>& list, SignalAt at) {
+    Thread* t = core_->thread(tid);
+    std::vector<Held>& out = reraised_[tid];
+    for (Held& x : list) {
+      bool merged = x.sig < SIGRTMIN && std::any_of(out.begin(), out.end(), [&](const Held& o) { return o.sig == x.sig; });
+      if (merged || !t || !core_->signal_thread(*t, x.sig)) continue;
+      x.at = at;
+      out.push_back(x);
+    }
+  }
+
+  int64_t held_deadline() const {
+    int64_t d = -1;
+    for (const auto& [tid, list] : held_)
+      for (const Held& x : list) d = d < 0 ? x.due_ns : std::min(d, x.due_ns);
+    return d;
+  }
+
+  // A thread that made no syscall within the bound gets its signals where it is now.
+  void release_overdue() {
+    int64_t now = now_ns();
+    for (auto it = held_.begin(); it != held_.end();) {
+      bool due = std::any_of(it->second.begin(), it->second.end(), [&](const Held& x) { return x.due_ns <= now; });
+      if (!due) {
+        ++it;
+        continue;
+      }
+      if (!inexact_warned_) {
+        inexact_warned_ = true;
+        out_.message(warning_message("signal_inexact",
+                                     signal_name(it->second.front().sig) + " reached thread " + std::to_string(it->first) +
+                                         " while it made no syscall for " + std::to_string(opts_.signal_defer_ms) +
+                                         " ms, so it was delivered at an arbitrary instruction; a replay may diverge there"));
+      }
+      raise_held(it->first, it->second, SignalAt::Anywhere);
+      it = held_.erase(it);
+    }
+  }
+
   Output& out_;
   RecordOptions opts_;
+  std::map<pid_t, std::vector<Held>> held_;      // per thread: held, not raised yet
+  std::map<pid_t, std::vector<Held>> reraised_;  // per thread: raised again, delivery stop to come
+  struct Boundary {
+    uint64_t orig_rax, rip, rsp;
+  };
+  std::map<pid_t, Boundary> boundary_;  // per thread: where its last call returned
+  bool inexact_warned_ = false;
   std::map<pid_t, FdTable> fds_;  // per process
   std::map<pid_t, std::string> exec_random_;  // AT_RANDOM of an exec whose exit stop is to come
   std::set<std::string> files_;

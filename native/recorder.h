@@ -15,6 +15,10 @@ struct RecordOptions {
   // Where copies of the files the service maps go, taken when they are mapped (files.h); the
   // caller stores and removes them. Empty: files are only named, to be read by the caller.
   std::string capture_dir;
+  // An asynchronous signal that lands while its thread runs userspace is held until the
+  // thread's next syscall (a boundary replay can find) for at most this long; 0: delivered
+  // where it lands.
+  int64_t signal_defer_ms = 20;
 };
 
 std::unique_ptr<Tool> make_recorder(Output& out, const RecordOptions& opts);

@@ -177,7 +177,7 @@ std::string Replayer::mismatch(const SyscallSpec& s, const Event& e, const Event
 
 void Replayer::diverge(Thread& t, const Event* expected, const Event& actual, const std::string& why) {
   diverged_ = true;
-  out_.message(divergence_message(seq_, expected ? expected->tid : actual.tid, t.ip(), why, expected, actual));
+  out_.message(divergence_message(seq_, expected ? expected->tid : actual.tid, t.ip(), why + inexact_note(), expected, actual));
   core_->kill_tracee();
 }
 

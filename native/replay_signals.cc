@@ -67,11 +67,42 @@ bool Replayer::deliver_signal(const Event& x) {
     gate_ns_ = gate;
     return false;
   }
+  // Recorded at the thread's next syscall entry: it runs its own code up to there first.
+  if (static_cast<SignalAt>(x.args[2]) == SignalAt::NextEntry && !at_next_entry(*t, h)) return false;
   int sig = static_cast<int>(x.ret);
   if (!core_->signal_thread(*t, sig)) return true;
   signals_[t->tid()].push_back(&x);
+  if (static_cast<SignalAt>(x.args[2]) == SignalAt::Anywhere) inexact_ = &x;
   run_if_doomed(*t, h);
   return true;
+}
+
+// For a signal the recording held until the thread's next syscall entry: true once the thread
+// is there, its call backed out (it enters it again after the handler, as it did when
+// recorded); until then it gets the token to run up to that entry.
+bool Replayer::at_next_entry(Thread& t, Held& h) {
+  if (h.backed_out) return true;
+  if (h.at_entry) {
+    if (!t.back_out()) return true;
+    h.at_entry = false;
+    h.backed_out = true;
+    h.ready = true;  // stopped before its call: the next recorded event of it lets it run
+    return true;
+  }
+  if (h.ready && running_ < 0 && exiting_ < 0 && !paused_) {
+    h.ready = false;
+    running_ = t.tid();
+    core_->resume(t, Resume::Continue);
+  }
+  return false;
+}
+
+// What a divergence report adds when a signal recorded at an arbitrary instruction was
+// delivered before it: replay could only deliver it at a syscall boundary.
+std::string Replayer::inexact_note() const {
+  if (!inexact_) return "";
+  return "; signal " + inexact_->name + " was delivered at an arbitrary instruction at record time (no syscall within " +
+         std::to_string(inexact_->args[3]) + " ms), and replay delivered it at a syscall boundary";
 }
 
 // A signal sent to a ready thread that kills by default ends its process as soon as the thread

@@ -72,6 +72,7 @@ class Replayer : public Tool {
     bool at_entry = false;      // stopped at a syscall entry, not yet served
     bool ready = false;         // stopped after a syscall returned (or new): may get the token
     bool in_flight = false;     // resumed into a real syscall whose exit stop is still to come
+    bool backed_out = false;    // its syscall entry was backed out for signals to come before it
     int64_t delayed_until = 0;  // an emulated blocking call returns then
     const Event* serving = nullptr;  // the recorded event whose return fix_return adjusts
     SyscallStop stop{};
@@ -99,6 +100,7 @@ class Replayer : public Tool {
   pid_t exiting_ = -1;                          // a thread whose exit the schedule waits for
   std::map<pid_t, pid_t> rec_to_real_, real_to_rec_;
   std::map<pid_t, std::deque<const Event*>> signals_;  // real tid -> recorded signals sent to it
+  const Event* inexact_ = nullptr;  // the last signal delivered here that was recorded at an arbitrary instruction
   // The stream policy, once the run left the log (go_stream).
   bool stream_ = false;
   bool unrecorded_ = false;
@@ -185,6 +187,8 @@ class Replayer : public Tool {
 
   // replay_signals.cc
   bool deliver_signal(const Event& x);
+  bool at_next_entry(Thread& t, Held& h);
+  std::string inexact_note() const;
   void run_if_doomed(Thread& t, Held& h);
   static bool kills_by_default(const Thread& t, int sig);
   void kill_recorded(const Event& x);

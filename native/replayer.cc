@@ -29,6 +29,7 @@ Resume Replayer::on_syscall(Thread& t, const SyscallStop& stop) {
   if (running_ == t.tid()) running_ = -1;
   Held& h = held_[t.tid()];
   h.at_entry = true;
+  h.backed_out = false;
   h.stop = stop;
   h.actual = syscall_event(t.pid(), t, *stop.spec, stop.args, 0, stop.time_ns - t0_);
   recorded_ids(*stop.spec, h.actual.args);

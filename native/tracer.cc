@@ -153,6 +153,13 @@ bool Thread::emulate(int64_t ret) {
   return store_regs();
 }
 
+bool Thread::back_out() {
+  regs_.rax = regs_.orig_rax;                  // the call's number, as the instruction needs it
+  regs_.orig_rax = static_cast<uint64_t>(-1);  // skip the syscall (no restart logic either)
+  regs_.rip -= 2;                              // `syscall` (0f 05) is two bytes
+  return store_regs();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Injection
 

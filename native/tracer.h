@@ -78,6 +78,10 @@ class Thread {
 
   // At a seccomp stop: do not run the syscall; it returns `ret`.
   bool emulate(int64_t ret);
+  // At a seccomp stop: do not run the syscall; the thread goes back onto its `syscall`
+  // instruction, to enter the same call again when it next runs. Signals pending then are
+  // delivered before it does: at the syscall boundary, with no instruction of the program run.
+  bool back_out();
 
   // Runs extra syscalls in the tracee while it is at a seccomp stop. The first call replaces
   // the syscall being entered; later ones rewind to the same `syscall` instruction. finish()

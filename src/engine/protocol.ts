@@ -53,6 +53,8 @@ export interface RecordConfig extends SpawnConfig {
    * `file` with `copy`, or `error` when it could not). The caller stores and removes it.
    */
   captureDir?: string;
+  /** How long an asynchronous signal may wait for its thread's next syscall (ms; 0: never). */
+  signalDeferMs?: number;
 }
 
 export interface ReplayConfig extends SpawnConfig {
@@ -170,6 +172,7 @@ export function encodeConfig(c: EngineConfig): string {
   if (c.mode === 'record') {
     if (c.fixedAddresses) lines.push('fixed_addresses 1');
     if (c.captureDir) lines.push(`capture_dir ${e(c.captureDir)}`);
+    if (c.signalDeferMs !== undefined) lines.push(`signal_defer_ms ${wholeNumber('signalDeferMs', c.signalDeferMs)}`);
     if (c.lateData) {
       const l = c.lateData;
       lines.push(`late_data ${l.enabled ? 1 : 0}`);

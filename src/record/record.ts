@@ -44,6 +44,13 @@ export interface RecordOptions extends RedactOptions {
    * recording may end up to `ms` after it exits.
    */
   lateData?: boolean | LateDataOptions;
+  /**
+   * An asynchronous signal (SIGCHLD, SIGTERM, a timer's SIGALRM...) that arrives while its thread
+   * runs its own code is held until that thread's next syscall, where replay can deliver it at
+   * the same point, for at most this many ms (default 20); past that it is delivered where the
+   * thread is, and the log marks it inexact. 0 delivers every signal where it lands.
+   */
+  signalDeferMs?: number;
   store: EventStore;
   signal?: AbortSignal;
   /** Called as events arrive (count so far). */
@@ -156,6 +163,7 @@ async function recordInto(o: RecordOptions, captureDir: string): Promise<RecordR
     pin: o.pin ?? true,
     fixedAddresses: o.aslr === false,
     lateData,
+    signalDeferMs: o.signalDeferMs,
     signal: o.signal,
     onEvents(cols) {
       engineBatches.push(cols);
