@@ -138,6 +138,7 @@ class Recorder : public Tool {
       // exit never returns: log it now. A thread's exit is complete (its tid cleared, joiners
       // woken) only once it is reaped: the token waits for that.
       out_.event(std::move(ev));
+      exited_self_.insert(t.tid());
       if (t.tid() != core_->pid()) exiting_ = t.tid();
       grant();
       return Resume::Continue;
@@ -279,7 +280,18 @@ class Recorder : public Tool {
     reraised_.erase(t.tid());
     boundary_.erase(t.tid());
     finish_unreturned(t.tid());
-    exit_event(t, status);
+    // Threads an exit_group (or a fatal signal) ended are reaped in no particular order: their
+    // exits are logged with their process's, by tid, so that order is the same in every run.
+    if (t.tid() != t.pid() && !exited_self_.count(t.tid())) {
+      killed_[t.pid()].emplace(t.tid(), status);
+    } else {
+      if (t.tid() == t.pid()) {
+        for (const auto& [tid, st] : killed_[t.pid()]) exit_event(Thread(tid, t.pid()), st);
+        killed_.erase(t.pid());
+      }
+      exit_event(t, status);
+    }
+    exited_self_.erase(t.tid());
     if (t.pid() == t.tid()) {
       late_.on_process_exit();  // the sockets its exit closed start lingering
       fds_.erase(t.pid());
@@ -643,6 +655,8 @@ class Recorder : public Tool {
   };
   std::map<pid_t, Boundary> boundary_;  // per thread: where its last call returned
   bool inexact_warned_ = false;
+  std::set<pid_t> exited_self_;                    // threads that made their own exit call
+  std::map<pid_t, std::map<pid_t, int>> killed_;  // per process: threads ended without one, their status
   std::map<pid_t, FdTable> fds_;  // per process
   std::map<pid_t, std::string> exec_random_;  // AT_RANDOM of an exec whose exit stop is to come
   std::set<std::string> files_;

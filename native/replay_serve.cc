@@ -90,8 +90,11 @@ bool Replayer::serve_event(Thread& t, Held& h, const Event& e) {
     if (s.special == Special::Clone || s.special == Special::Wait) h.serving = &e;
     if (s.special == Special::Wait) translate_wait_args(t, e);
     h.in_flight = s.special != Special::Exit;
+    // A real wait for a signal (rt_sigsuspend...) returns only when the recorded signal comes.
+    h.interrupted = is_restart(e.ret) || e.ret == -EINTR;
     // A thread's exit is complete (its tid cleared, joiners woken) only once it is reaped.
     if (s.special == Special::Exit && t.tid() != core_->pid()) exiting_ = t.tid();
+    if (s.special == Special::Exit) exited_self_.insert(t.tid());
     actual.dur_ns = 0;
     out_.event(std::move(actual));
     core_->resume(t, s.special == Special::Exit ? Resume::Continue : Resume::ToExit);

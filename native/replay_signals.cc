@@ -61,7 +61,9 @@ bool Replayer::deliver_signal(const Event& x) {
   Thread* t = m == rec_to_real_.end() ? nullptr : core_->thread(m->second);
   if (!t) return true;
   Held& h = held_[t->tid()];
-  if (h.delayed_until > 0 || h.in_flight) return false;
+  // Not into a call in flight, unless the recording shows this signal interrupting it: a
+  // real rt_sigsuspend returns only then.
+  if (h.delayed_until > 0 || (h.in_flight && !h.interrupted)) return false;
   int64_t gate = wall_for(x.enter_ns);
   if (speed() > 0 && now_ns() < gate) {
     gate_ns_ = gate;

@@ -73,6 +73,7 @@ class Replayer : public Tool {
     bool ready = false;         // stopped after a syscall returned (or new): may get the token
     bool in_flight = false;     // resumed into a real syscall whose exit stop is still to come
     bool backed_out = false;    // its syscall entry was backed out for signals to come before it
+    bool interrupted = false;   // in flight in a real call the recording shows a signal interrupting
     int64_t delayed_until = 0;  // an emulated blocking call returns then
     const Event* serving = nullptr;  // the recorded event whose return fix_return adjusts
     SyscallStop stop{};
@@ -100,6 +101,8 @@ class Replayer : public Tool {
   pid_t exiting_ = -1;                          // a thread whose exit the schedule waits for
   std::map<pid_t, pid_t> rec_to_real_, real_to_rec_;
   std::map<pid_t, std::deque<const Event*>> signals_;  // real tid -> recorded signals sent to it
+  std::set<pid_t> exited_self_;                    // real tids that made their own exit call
+  std::map<pid_t, std::map<pid_t, int>> killed_;  // real pid -> recorded tid -> status: ended by another's exit_group
   const Event* inexact_ = nullptr;  // the last signal delivered here that was recorded at an arbitrary instruction
   // The stream policy, once the run left the log (go_stream).
   bool stream_ = false;

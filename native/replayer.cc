@@ -56,6 +56,7 @@ Resume Replayer::on_syscall_exit(Thread& t) {
   if (h.serving) fix_return(t, *h.serving);
   h.serving = nullptr;
   h.in_flight = false;
+  h.interrupted = false;
   // Its syscall returned: it waits for the token (an emulated one, also for its duration).
   if (h.delayed_until == 0) h.ready = true;
   pump();
@@ -141,7 +142,17 @@ void Replayer::on_thread_created(Thread& parent, Thread& child) {
 }
 
 void Replayer::on_thread_exit(Thread& t, int status) {
-  if (!diverged_) exit_event(t, status);
+  // As the recorder does: the exits of threads an exit_group ended come with their process's,
+  // by recorded tid (they are reaped in no particular order).
+  if (t.tid() != t.pid() && !exited_self_.count(t.tid())) {
+    killed_[t.pid()].emplace(rec_of(t.tid()), status);
+  } else if (!diverged_) {
+    if (t.tid() == t.pid())
+      for (const auto& [rec, st] : killed_[t.pid()]) exit_event(Thread(real_of(rec), t.pid()), st);
+    exit_event(t, status);
+  }
+  if (t.tid() == t.pid()) killed_.erase(t.pid());
+  exited_self_.erase(t.tid());
   held_.erase(t.tid());
   signals_.erase(t.tid());
   if (running_ == t.tid()) running_ = -1;
