@@ -50,6 +50,16 @@ bool Replayer::signal_follows(const Event& e) const {
   return false;
 }
 
+// The recorded asynchronous signal the thread of `e` (the event at the cursor) gets before its
+// next recorded call, or null.
+const Event* Replayer::next_signal_of(const Event& e) const {
+  for (size_t i = cursor_ + 1; i < opts_.log.size(); i++) {
+    const Event& x = opts_.log[i];
+    if (x.tid == e.tid && x.kind != kExit) return x.kind == kSignal && !is_recorded_fault(x) ? &x : nullptr;
+  }
+  return nullptr;
+}
+
 // At the exit stop of a call that ran for real: the program sees recorded ids and values.
 void Replayer::fix_return(Thread& t, const Event& e) {
   user_regs_struct& r = t.regs();

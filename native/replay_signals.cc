@@ -57,6 +57,7 @@ int Replayer::on_signal(Thread& t, int sig, const siginfo_t& info) {
 // returned (and, at 1x, not before its recorded time). False: not yet, pump again later.
 bool Replayer::deliver_signal(const Event& x) {
   if (x.args[1] != 0 || x.data_out.empty()) return true;  // a fault: it recurs by itself
+  if (sent_early_.erase(&x)) return true;                 // sent with the call it interrupted
   auto m = rec_to_real_.find(x.tid);
   Thread* t = m == rec_to_real_.end() ? nullptr : core_->thread(m->second);
   if (!t) return true;

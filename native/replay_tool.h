@@ -73,6 +73,7 @@ class Replayer : public Tool {
     bool ready = false;         // stopped after a syscall returned (or new): may get the token
     bool in_flight = false;     // resumed into a real syscall whose exit stop is still to come
     bool backed_out = false;    // its syscall entry was backed out for signals to come before it
+    bool restore_args = false;  // a substitute call (rt_sigsuspend) changed its argument registers
     bool interrupted = false;   // in flight in a real call the recording shows a signal interrupting
     int64_t delayed_until = 0;  // an emulated blocking call returns then
     const Event* serving = nullptr;  // the recorded event whose return fix_return adjusts
@@ -103,7 +104,8 @@ class Replayer : public Tool {
   std::map<pid_t, std::deque<const Event*>> signals_;  // real tid -> recorded signals sent to it
   std::set<pid_t> exited_self_;                    // real tids that made their own exit call
   std::map<pid_t, std::map<pid_t, int>> killed_;  // real pid -> recorded tid -> status: ended by another's exit_group
-  const Event* inexact_ = nullptr;  // the last signal delivered here that was recorded at an arbitrary instruction
+  const Event* inexact_ = nullptr;
+  std::set<const Event*> sent_early_;  // recorded signals sent with the call they interrupted  // the last signal delivered here that was recorded at an arbitrary instruction
   // The stream policy, once the run left the log (go_stream).
   bool stream_ = false;
   bool unrecorded_ = false;
@@ -168,6 +170,7 @@ class Replayer : public Tool {
   bool serve_event(Thread& t, Held& h, const Event& e);
   static bool is_restart(int64_t ret);
   bool signal_follows(const Event& e) const;
+  const Event* next_signal_of(const Event& e) const;
   int map_recorded_file(Thread& t, const Event& e, const uint64_t args[6], std::string& err);
   static bool answered_futex(const Event& e);
   static bool runs_for_real(const SyscallSpec& s, const Event& e);

@@ -53,6 +53,11 @@ Resume Replayer::on_syscall_exit(Thread& t) {
     finish_stream_call(t, h, ret, "", h.call.resource, false);
     return Resume::Continue;
   }
+  if (h.restore_args) {  // the program's own arguments back in their registers
+    t.regs().rdi = h.stop.args[0];
+    t.regs().rsi = h.stop.args[1];
+    h.restore_args = false;
+  }
   if (h.serving) fix_return(t, *h.serving);
   h.serving = nullptr;
   h.in_flight = false;

@@ -32,7 +32,9 @@
 //   Any argument may end in #ROLE (syscalls.h, ArgRole): ms timespec timeval sotimeo (timeouts),
 //   pid tid (identities, translated between recording and replay), clock (a clock id, which may
 //   encode a process's or thread's id), off (a file offset), stat statx (the struct an out
-//   buffer holds), flags (the call's flags word), src dst (the two fds of a flow:copy call).
+//   buffer holds), flags (the call's flags word), src dst (the two fds of a flow:copy call),
+//   sigmask sigmask_ref (the signal mask a waiting call applies while it waits, or a struct
+//   naming it: replay waits for an interrupting signal with that mask, in rt_sigsuspend).
 // A flow:copy call (sendfile, splice, tee, copy_file_range) moves bytes inside the kernel from its
 // fd#src to its fd#dst. Its data_out gets one more part, after its buffers: the bytes moved, read
 // by the recorder from the end that is a regular file (the source first), at the offset the call
@@ -279,15 +281,15 @@ const Row kRows[] = {
   {267, "readlinkat",             C::Emulated, F::None,       S::None,     "dirfd, path, out:ret, int",                                                   NO, 0,                 "probe"},
   {268, "fchmodat",               C::Emulated, F::None,       S::None,     "dirfd, path, int",                                                            NO, 0,                 ""},
   {269, "faccessat",              C::Emulated, F::None,       S::None,     "dirfd, path, int",                                                            NO, 0,                 "probe"},
-  {270, "pselect6",               C::Emulated, F::None,       S::None,     "int, inout:fdset:a0, inout:fdset:a0, inout:fdset:a0, inout:16#timespec, ptr", NO, 0,                 "blocks ready generic h:pselect family:select"},
-  {271, "ppoll",                  C::Emulated, F::None,       S::None,     "inout:a1*8, int, in:16#timespec, ptr, int",                                   NO, 0,                 "blocks ready generic h:ppoll family:poll"},
+  {270, "pselect6",               C::Emulated, F::None,       S::None,     "int, inout:fdset:a0, inout:fdset:a0, inout:fdset:a0, inout:16#timespec, ptr#sigmask_ref", NO, 0,                 "blocks ready generic h:pselect family:select"},
+  {271, "ppoll",                  C::Emulated, F::None,       S::None,     "inout:a1*8, int, in:16#timespec, ptr#sigmask, int",                           NO, 0,                 "blocks ready generic h:ppoll family:poll"},
   {273, "set_robust_list",        C::Executed, F::None,       S::None,     "ptr, int",                                                                    NO, 0,                 "task"},
   {275, "splice",                 C::Emulated, F::Uses,       S::None,     "fd#src, inout:8, fd#dst, inout:8, int, int#flags",                            NO, 0,                 "flow:copy"},
   {276, "tee",                    C::Emulated, F::Uses,       S::None,     "fd#src, fd#dst, int, int#flags",                                              NO, 0,                 "flow:copy"},
   {277, "sync_file_range",        C::Emulated, F::Uses,       S::None,     "fd, int, int, int#flags",                                                     NO, 0,                 ""},
   {278, "vmsplice",               C::Emulated, F::Uses,       S::None,     "fd, in:iov:a2, int, int#flags",                                               NO, 0,                 "flow:write"},
   {280, "utimensat",              C::Emulated, F::None,       S::None,     "dirfd, path, in:32, int#flags",                                               NO, 0,                 ""},
-  {281, "epoll_pwait",            C::Emulated, F::Uses,       S::None,     "fd, out:ret*12, int, int#ms, ptr, int",                                       NO, 0,                 "blocks ready generic h:epoll_wait family:epoll_wait udata_rec:12+4"},
+  {281, "epoll_pwait",            C::Emulated, F::Uses,       S::None,     "fd, out:ret*12, int, int#ms, ptr#sigmask, int",                               NO, 0,                 "blocks ready generic h:epoll_wait family:epoll_wait udata_rec:12+4"},
   {282, "signalfd",               C::Emulated, F::Creates,    S::None,     "int, in:a2, int",                                                             NO, 0,                 "sig"},
   {283, "timerfd_create",         C::Emulated, F::Creates,    S::None,     "int, int#flags",                                                               1, O_CLOEXEC_,        "timer"},
   {284, "eventfd",                C::Emulated, F::Creates,    S::None,     "int",                                                                         NO, 0,                 "generic"},
@@ -329,7 +331,7 @@ const Row kRows[] = {
   {436, "close_range",            C::Executed, F::CloseRange, S::None,     "int, int, int#flags",                                                         NO, 0,                 "generic"},
   {437, "openat2",                C::Emulated, F::Creates,    S::None,     "dirfd, path, in:a3, int",                                                     NO, 0,                 ""},
   {439, "faccessat2",             C::Emulated, F::None,       S::None,     "dirfd, path, int, int#flags",                                                 NO, 0,                 "probe"},
-  {441, "epoll_pwait2",           C::Emulated, F::Uses,       S::None,     "fd, out:ret*12, int, in:16#timespec, ptr, int",                               NO, 0,                 "blocks ready generic udata_rec:12+4"},
+  {441, "epoll_pwait2",           C::Emulated, F::Uses,       S::None,     "fd, out:ret*12, int, in:16#timespec, ptr#sigmask, int",                       NO, 0,                 "blocks ready generic udata_rec:12+4"},
   {449, "futex_waitv",            C::Executed, F::None,       S::None,     "ptr, int, int, ptr, int",                                                     NO, 0,                 "task"},
   {452, "fchmodat2",              C::Emulated, F::None,       S::None,     "dirfd, path, int, int#flags",                                                 NO, 0,                 ""},
 };
@@ -351,7 +353,8 @@ const Word<ArgRole> kRoleWords[] = {
     {ArgRole::Timeval, "timeval"},   {ArgRole::SoTimeout, "sotimeo"}, {ArgRole::Pid, "pid"},
     {ArgRole::Tid, "tid"},           {ArgRole::Offset, "off"},   {ArgRole::Stat, "stat"},
     {ArgRole::Statx, "statx"},       {ArgRole::Flags, "flags"},  {ArgRole::CopySrc, "src"},
-    {ArgRole::CopyDst, "dst"},       {ArgRole::Clock, "clock"},
+    {ArgRole::CopyDst, "dst"},       {ArgRole::Clock, "clock"},  {ArgRole::SigMask, "sigmask"},
+    {ArgRole::SigMaskRef, "sigmask_ref"},
 };
 const Word<uint32_t> kTraitWords[] = {
     {kNet, "net"},         {kProc, "proc"},       {kSig, "sig"},         {kIpc, "ipc"},

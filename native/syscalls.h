@@ -90,6 +90,8 @@ enum class ArgRole : uint8_t {
               // encoded in it, as pthread_getcpuclockid makes it, is translated like a #tid)
   CopySrc,    // #src: the fd a flow:copy call moves bytes from
   CopyDst,    // #dst: the fd a flow:copy call moves bytes to (the event's resource, as a write's)
+  SigMask,    // #sigmask: a sigset_t the call blocks with while it waits (ppoll, epoll_pwait)
+  SigMaskRef, // #sigmask_ref: a struct {sigset_t*, size_t} naming that sigset_t (pselect6)
 };
 
 struct ArgSpec {

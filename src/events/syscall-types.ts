@@ -25,7 +25,7 @@ export type Handler =
   | 'sleep' | 'sleep_clock' | 'accept' | 'clock' | 'clock_tv' | 'clock_s' | 'connect' | 'bind'
   | 'open' | 'socket' | 'lseek' | 'pid' | 'tid' | 'sockopt' | 'shutdown';
 /** What an argument means beyond its kind. */
-export type ArgRole = 'none' | 'ms' | 'timespec' | 'timeval' | 'sotimeo' | 'pid' | 'tid' | 'off' | 'stat' | 'statx' | 'flags' | 'src' | 'dst' | 'clock';
+export type ArgRole = 'none' | 'ms' | 'timespec' | 'timeval' | 'sotimeo' | 'pid' | 'tid' | 'off' | 'stat' | 'statx' | 'flags' | 'src' | 'dst' | 'clock' | 'sigmask' | 'sigmask_ref';
 export type ArgKind = 'int' | 'fd' | 'dirfd' | 'ptr' | 'path' | 'str' | 'in' | 'out' | 'inout';
 
 export interface SyscallArg {
