@@ -8,9 +8,10 @@
 # wget, git and curl are real programs the replay corpus (test/corpus.test.ts) records and replays.
 # chromium is the headless browser (driven by playwright-core) that the tests open exported
 # notebooks and a live Jupyter Notebook in (test/browser.test.ts), and bench/notebook.js times
-# chart drawing in.
+# chart drawing in. nginx-light and redis-server are services test/services.test.ts records
+# (each started there on a free loopback port; the packaged services are not left running).
 set -eu
-PACKAGES="g++ gcc make golang-go python3 fonts-dejavu-core strace jupyter-notebook jupyter-nbconvert python3-nbclient jupyter-client clickhouse-server sqlite3 wget git curl chromium"
+PACKAGES="g++ gcc make golang-go python3 fonts-dejavu-core strace jupyter-notebook jupyter-nbconvert python3-nbclient jupyter-client clickhouse-server sqlite3 wget git curl chromium nginx-light redis-server"
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 missing=""
 for p in $PACKAGES; do
@@ -22,6 +23,13 @@ if [ -n "$missing" ]; then
   echo "replaybook: installing system packages:$missing"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
+  case " $missing " in
+    *" nginx-light "*|*" redis-server "*)
+      if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+        $SUDO systemctl disable --now nginx redis-server >/dev/null 2>&1 || true
+      fi
+      ;;
+  esac
   case " $missing " in
     *" clickhouse-server "*)
       if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
