@@ -206,6 +206,7 @@ class Replayer : public Tool {
 
   // replay_ids.cc
   void recorded_ids(const SyscallSpec& s, uint64_t args[6]) const;
+  std::string recorded_proc_path(const std::string& path) const;
   void translate_wait_args(Thread& t, const Event& e);
   void fix_return(Thread& t, const Event& e);
 };

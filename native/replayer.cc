@@ -34,6 +34,11 @@ Resume Replayer::on_syscall(Thread& t, const SyscallStop& stop) {
   h.actual = syscall_event(t.pid(), t, *stop.spec, stop.args, 0, stop.time_ns - t0_);
   recorded_ids(*stop.spec, h.actual.args);
   h.actual.data_in = capture_in(t, *stop.spec, stop.args);
+  if (stop.spec->path_arg >= 0) {
+    const int p = stop.spec->path_arg;
+    std::string path = in_part_for_arg(*stop.spec, h.actual.data_in, p), rec = recorded_proc_path(path);
+    if (rec != path) h.actual.data_in = with_in_part(*stop.spec, h.actual.data_in, p, rec);
+  }
   if (stream_) {
     h.call = Held::Call{};
     h.call.v_enter = vnow();

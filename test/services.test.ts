@@ -148,10 +148,11 @@ describe('process and thread ids in arguments', () => {
     execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-pthread', '-o', exe, path.join(SRC, 'thread-ids.c')], { stdio: 'pipe' });
     await record({ incident: 'thread-ids', command: [exe], env: ENV, cwd: tmp, store });
     const run = await replay('thread-ids', { store, speed: 'max', ephemeral: true });
-    // sched_getaffinity, clock_getres of the thread's CPU clock, tgkill and ioprio_get name the
-    // worker by the tid the kernel wrote at clone: a real one in replay.
+    // sched_getaffinity, clock_getres of the thread's CPU clock, tgkill, ioprio_get and the
+    // path /proc/self/task/TID/comm name the worker by the tid the kernel wrote at clone: a real
+    // one in replay.
     expect(run.divergence, run.divergence?.reason).toBeNull();
-    expect(run.stdout.toString()).toBe('getaffinity: 0\ncpu clock: 0, getres: 0\nsignal 0: 0\nioprio: ok\njoined\n');
+    expect(run.stdout.toString()).toBe('getaffinity: 0\ncpu clock: 0, getres: 0\nsignal 0: 0\nioprio: ok\nsetname: 0\njoined\n');
     expect(run.reproduced).toBe(true);
   });
 });
