@@ -273,7 +273,11 @@ describe('asynchronous signals are delivered at syscall boundaries', () => {
     await replaysTwice('make', rec);
   });
 
-  it('nginx (master and two workers, sendfile) serves five files and a 404, stops on SIGQUIT, and replays twice the same way', async () => {
+  it.each([
+    ['SIGQUIT', 'a graceful shutdown'],
+    ['SIGTERM', 'a fast shutdown'],
+  ] as const)('nginx (master and two workers, sendfile) serves five files and a 404, stops on %s (%s), and replays twice the same way', async (stop) => {
+    const incident = `nginx-${stop}`;
     // The workers run as an unprivileged user: a directory of its own they can read.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-nginx-'));
     fs.chmodSync(dir, 0o755);
@@ -288,7 +292,7 @@ describe('asynchronous signals are delivered at syscall boundaries', () => {
       `daemon off;\nmaster_process on;\nworker_processes 2;\npid ${pidFile};\nerror_log stderr notice;\nevents { worker_connections 64; }\n` +
         `http { access_log off; sendfile on; ${temp} server { listen 127.0.0.1:${port}; root ${dir}/html; } }\n`,
     );
-    const recording = record({ incident: 'nginx', command: ['/usr/sbin/nginx', '-p', dir, '-c', path.join(dir, 'nginx.conf'), '-e', 'stderr'], env: ENV, cwd: dir, store, lateData: false });
+    const recording = record({ incident, command: ['/usr/sbin/nginx', '-p', dir, '-c', path.join(dir, 'nginx.conf'), '-e', 'stderr'], env: ENV, cwd: dir, store, lateData: false });
     let rec: RecordResult | undefined;
     try {
       await waitFor('nginx writing its pid file', () => fs.existsSync(pidFile) && fs.readFileSync(pidFile, 'utf8').trim() !== '');
@@ -296,16 +300,16 @@ describe('asynchronous signals are delivered at syscall boundaries', () => {
       for (let i = 0; i < 5; i++) expect(await get(`/f${i + 1}.txt`)).toBe(`${files[i]} 200`);
       expect(await get('/missing')).toMatch(/404 Not Found.* 404$/s);
     } finally {
-      // Stopped as an operator does, whatever happened: a graceful shutdown of the master.
-      if (fs.existsSync(pidFile)) process.kill(Number(fs.readFileSync(pidFile, 'utf8')), 'SIGQUIT');
+      // Stopped as an operator does, whatever happened: a signal to the master.
+      if (fs.existsSync(pidFile)) process.kill(Number(fs.readFileSync(pidFile, 'utf8')), stop);
       rec = await recording;
       fs.rmSync(dir, { recursive: true, force: true });
     }
     expect(rec.incident.exit_code).toBe(0);
-    const events = await rows(store.events('nginx'));
-    expect(events.some((e) => e.kind === 'signal' && e.name === 'SIGQUIT')).toBe(true);
+    const events = await rows(store.events(incident));
+    expect(events.some((e) => e.kind === 'signal' && e.name === stop)).toBe(true);
     expect(events.some((e) => e.name === 'sendfile')).toBe(true);
-    const responses = await replaysTwice('nginx', rec);
+    const responses = await replaysTwice(incident, rec);
     expect(responses.filter((r) => r.startsWith('HTTP/1.1 200 OK')).length).toBe(5);
     expect(responses.filter((r) => r.startsWith('HTTP/1.1 404 Not Found')).length).toBe(1);
   });
