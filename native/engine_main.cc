@@ -111,6 +111,7 @@ int main() {
   }
   if (!rb::tsc_traps())
     out.message(rb::warning_message("tsc_untrapped", rb::kTscUntrappedWarning));
+  if (cfg.mode == "record") out.message(rb::warning_message("cpuid_untrapped", rb::cpuid_untrapped_warning()));
   int cpu = -1;
   (void)rb::original_cpu_mask();
   if (cfg.spawn.pin) {

@@ -342,3 +342,26 @@ describe('asynchronous signals are delivered at syscall boundaries', () => {
     expect(responses).toContain(':20\\r\\n');
   });
 });
+
+describe('cpuid', () => {
+  // This machine's case, whichever it is: replaybook does not trap cpuid, and says why.
+  const faulting = /^flags\s*:.*\bcpuid_fault\b/m.test(fs.readFileSync('/proc/cpuinfo', 'utf8'));
+  const reason = faulting ? /this CPU could fault it \(ARCH_SET_CPUID\)/ : /this CPU cannot fault it \(ARCH_SET_CPUID answers ENODEV: no cpuid_fault\)/;
+
+  it('a recording warns once that cpuid is not recorded, with the reason this CPU gives', async () => {
+    const rec = await record({ incident: 'cpuid', command: ['/bin/true'], env: ENV, cwd: tmp, store });
+    const warnings = rec.warnings.filter((w) => /cpuid is not recorded/.test(w));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(reason);
+  });
+
+  it('doctor lists it as a limit of this machine', () => {
+    const main = `require(${JSON.stringify(path.join(ROOT, 'src/cli/main.ts'))}).main(process.argv.slice(1)).then((c) => process.exit(c))`;
+    const out = execFileSync(process.execPath, ['-r', path.join(ROOT, 'test/helpers/load-ts.js'), '-e', main, 'doctor'], {
+      env: { ...process.env, REPLAYBOOK_HOME: path.join(tmp, 'doctor-home') },
+      encoding: 'utf8',
+    });
+    expect(out).toMatch(/^LIMIT {2}cpuid trap: cpuid is not recorded: /m);
+    expect(out.split('\n').find((l) => l.includes('cpuid trap'))).toMatch(reason);
+  });
+});
