@@ -282,8 +282,12 @@ describe('asynchronous signals are delivered at syscall boundaries', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-nginx-'));
     fs.chmodSync(dir, 0o755);
     fs.mkdirSync(path.join(dir, 'html'));
+    fs.chmodSync(path.join(dir, 'html'), 0o755); // whatever the umask (the store holds 077 at times)
     const files = [1, 2, 3, 4, 5].map((i) => `file ${i}\n`.repeat(i * 100));
-    files.forEach((body, i) => fs.writeFileSync(path.join(dir, 'html', `f${i + 1}.txt`), body));
+    files.forEach((body, i) => {
+      fs.writeFileSync(path.join(dir, 'html', `f${i + 1}.txt`), body);
+      fs.chmodSync(path.join(dir, 'html', `f${i + 1}.txt`), 0o644);
+    });
     const port = await freePort();
     const pidFile = path.join(dir, 'nginx.pid');
     const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((k) => `${k}_temp_path ${dir}/${k};`).join(' ');
