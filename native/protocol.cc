@@ -261,6 +261,13 @@ bool parse_control(const std::string& line, ControlVerb& v, std::string& err) {
   } else if (verb == "until") {
     v.kind = ControlVerb::Until;
     if (!whole("until", a, v.seq, err)) return false;
+  } else if (verb == "gdbserver") {
+    v.kind = ControlVerb::Gdbserver;
+    if (!whole("gdbserver", a, v.port, err)) return false;
+    if (v.port > 65535) {
+      err = "gdbserver needs a TCP port (0 to 65535), not " + a;
+      return false;
+    }
   } else if (verb == "read") {
     v.kind = ControlVerb::Read;
     int64_t addr = 0;
@@ -536,6 +543,14 @@ std::string divergence_message(uint64_t seq, int64_t tid, uint64_t ip, const std
   else w.null();
   w.key("actual");
   call(w, actual);
+  return done(w);
+}
+
+std::string gdbserver_message(int port, const std::string& error) {
+  JsonWriter w = message("gdbserver");
+  w.key("port").i64(port).key("error");
+  if (error.empty()) w.null();
+  else w.str(error);
   return done(w);
 }
 

@@ -7,6 +7,7 @@
 //   replay_signals.cc        signals: recorded signals delivered where they were
 //   replay_placeholders.cc   placeholders: virtual fds held open at their recorded numbers
 //   replay_ids.cc            identity: recorded pids/tids for the program, real ones for the kernel
+//   replay_gdb.cc            gdb: the gdbserver's view of the paused replay, software breakpoints
 // Private to the replay_*.cc files and replayer.cc.
 #pragma once
 #include <fcntl.h>
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "files.h"
+#include "gdbserver.h"
 #include "replayer.h"
 #include "stream.h"
 #include "tracer.h"
@@ -33,7 +35,7 @@ namespace rb {
 // (emulated, or run for real), and the token moves on. A served blocking call returns after its
 // recorded duration while other threads go on. Recorded threads map to replay threads by
 // creation order.
-class Replayer : public Tool {
+class Replayer : public Tool, public GdbTarget {
  public:
   Replayer(Output& out, ReplayOptions&& opts) : out_(out), opts_(std::move(opts)) {}
   // replayer.cc
@@ -51,6 +53,19 @@ class Replayer : public Tool {
   void on_timer() override;
   // replay_signals.cc
   int on_signal(Thread& t, int sig, const siginfo_t& info) override;
+  // replay_gdb.cc
+  bool on_breakpoint(Thread& t) override;
+  std::vector<pid_t> gdb_threads() override;
+  bool gdb_regs(pid_t rec, user_regs_struct& regs, user_fpregs_struct& fp) override;
+  bool gdb_read(pid_t rec, uint64_t addr, size_t len, std::string& out) override;
+  std::string gdb_thread_info(pid_t rec) override;
+  std::string gdb_resume(bool step) override;
+  void gdb_interrupt() override;
+  bool gdb_breakpoint(bool insert, uint64_t addr, std::string& err) override;
+  std::string gdb_auxv() override;
+  std::string gdb_exe() override;
+  pid_t gdb_pid() override;
+  void gdb_detached() override;
 
  private:
   struct Held {
@@ -110,6 +125,13 @@ class Replayer : public Tool {
   CopyDir shared_dir_;                          // this run's copies of files mapped shared and writable
   std::map<std::string, std::string> shared_copies_;  // recorded path -> its copy
   std::set<std::string> unstored_warned_;       // mapped files without stored bytes, named once
+  // gdb (replay_gdb.cc)
+  std::unique_ptr<GdbServer> gdb_;
+  std::map<uint64_t, uint8_t> breakpoints_;     // address -> the byte int3 replaced
+  pid_t bp_process_ = -1;                       // the process the breakpoints are in (real pid)
+  pid_t bp_thread_ = -1;                        // a thread held at a breakpoint (real tid)
+  bool bp_hit_ = false;                         // the last pause was a breakpoint's
+  std::map<pid_t, uint64_t> rearm_;             // real tid -> breakpoint to put back at its next syscall
 
   void map(pid_t recorded, pid_t real) {
     rec_to_real_[recorded] = real;
@@ -152,6 +174,14 @@ class Replayer : public Tool {
   const char* thread_state(pid_t real, const Held& h) const;
   std::string state_json();
   std::string memory_json(pid_t rec, uint64_t addr, uint64_t len);
+
+  // replay_gdb.cc
+  void start_gdbserver(int port);
+  void gdb_paused();
+  void release_breakpoint_stop();
+  void rearm_breakpoints(Thread& t);
+  Thread* gdb_thread(pid_t rec);
+  pid_t gdb_process();
 
   // replay_schedule.cc
   void rebase();

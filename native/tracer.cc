@@ -722,6 +722,7 @@ bool Tracer::loop(Tool& tool, std::string& error) {
       if (((sig == SIGSEGV && info.si_code == SI_KERNEL) || (sig == SIGILL && info.si_code == ILL_ILLOPN)) &&
           trap_tsc(t, tool))
         continue;
+      if (sig == SIGTRAP && info.si_code == SI_KERNEL && t.load_regs() && tool.on_breakpoint(t)) continue;
       int deliver = t.load_regs() ? tool.on_signal(t, sig, info) : sig;
       resume(t, t.awaiting_exit_ ? Resume::ToExit : Resume::Continue, deliver);
     } else {

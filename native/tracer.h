@@ -149,6 +149,9 @@ class Tool {
   // A signal is about to be delivered (`info` as the kernel queued it); return the signal to
   // deliver (0 to suppress).
   virtual int on_signal(Thread&, int sig, const siginfo_t& /*info*/) { return sig; }
+  // The thread stopped at an int3 (SIGTRAP from the kernel): true when the tool owns that
+  // breakpoint and holds the thread (it resumes it later); false delivers the signal.
+  virtual bool on_breakpoint(Thread&) { return false; }
   // The thread executed rdtsc/rdtscp (trapped: the service runs with PR_TSC_SIGSEGV). Fill `r`
   // and Continue; the core puts it in the registers and steps past the instruction.
   virtual Resume on_tsc(Thread&, TscRead&) { return Resume::Kill; }

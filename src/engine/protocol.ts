@@ -12,7 +12,7 @@ import { ReplaybookError } from '../errors';
 import type { Injection, Selector } from '../inject/types';
 
 /** Raised on both sides when it changes: `version N`, and the `started` message echoes it. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 export const FRAME_EXITED = 0;
 export const FRAME_CONFIG = 1;
@@ -208,7 +208,9 @@ export type ControlVerb =
   /** Answered with a `memory` message; `tid` is a recorded thread id. */
   | { verb: 'read'; tid: number; addr: bigint; length: number }
   /** Kill the program; the run ends. */
-  | { verb: 'stop' };
+  | { verb: 'stop' }
+  /** Listen for gdb on 127.0.0.1:port (0: a free port); answered with a `gdbserver` message. */
+  | { verb: 'gdbserver'; port: number };
 
 export function encodeControl(c: ControlVerb): string {
   switch (c.verb) {
@@ -225,6 +227,9 @@ export function encodeControl(c: ControlVerb): string {
       return `until ${wholeNumber('until', c.seq)}`;
     case 'read':
       return `read ${wholeNumber('tid', c.tid)} ${c.addr} ${wholeNumber('length', c.length)}`;
+    case 'gdbserver':
+      if (c.port > 65535) throw new RangeError(`gdbserver needs a TCP port (0 to 65535), not ${c.port}`);
+      return `gdbserver ${wholeNumber('port', c.port)}`;
   }
 }
 
@@ -310,7 +315,8 @@ export interface ExitMessage {
 }
 export interface PausedMessage {
   type: 'paused';
-  reason: 'start' | 'pause' | 'step' | 'until';
+  /** breakpoint: gdb's breakpoint was hit (docs/gdb.md). */
+  reason: 'start' | 'pause' | 'step' | 'until' | 'breakpoint';
   /** seq of the next event to serve. */
   seq: number;
 }
@@ -324,6 +330,12 @@ export interface StateMessage {
   next: { call: DivergentCall; tid: number } | null;
   threads: { tid: number; realTid: number; state: ThreadState }[];
   registers: Record<string, bigint> | null;
+}
+/** The gdbserver listens on 127.0.0.1:port, or could not (error). */
+export interface GdbserverMessage {
+  type: 'gdbserver';
+  port: number;
+  error: string | null;
 }
 export interface MemoryMessage {
   type: 'memory';
@@ -359,6 +371,7 @@ export type EngineMessage =
   | PausedMessage
   | StateMessage
   | MemoryMessage
+  | GdbserverMessage
   | PolicyMessage
   | UnrecordedMessage
   | DivergenceMessage;
@@ -513,7 +526,9 @@ function decodeObject(type: string, r: Reader): EngineMessage {
       return { type, exitCode: r.isNull('exit_code') ? null : r.int('exit_code'), signal: r.isNull('signal') ? null : r.str('signal'), replay };
     }
     case 'paused':
-      return { type, reason: r.oneOf('reason', ['start', 'pause', 'step', 'until'] as const), seq: r.int('seq') };
+      return { type, reason: r.oneOf('reason', ['start', 'pause', 'step', 'until', 'breakpoint'] as const), seq: r.int('seq') };
+    case 'gdbserver':
+      return { type, port: r.int('port'), error: r.isNull('error') ? null : r.str('error') };
     case 'state': {
       let registers: Record<string, bigint> | null = null;
       if (!r.isNull('regs')) {

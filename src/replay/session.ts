@@ -18,6 +18,7 @@ import { describeInjection } from '../inject/describe';
 import type { Injection } from '../inject/types';
 import { checkRedactedFiles, restoreFileReads, rulesBefore, runRedactor, type Redactor } from '../record/redact';
 import type { RedactedFile } from '../events/schema';
+import { Inspector, type FrameSelector, type FrameVariables, type ThreadFrames } from './inspect';
 
 /** A thread as the paused replay sees it (tid is the recorded thread id). */
 export interface SessionThread {
@@ -106,6 +107,9 @@ export class ReplaySession {
   private readonly fileContents = new Map<string, Buffer>();
   /** Keeps the secrets the recording kept out of the store out of this run too. */
   private redactor: Redactor | null = null;
+  /** The engine's gdbserver port (per engine: a restart has none until asked). */
+  private gdbPort: number | null = null;
+  private inspector: Inspector | null = null;
 
   private constructor(
     readonly incidentId: string,
@@ -179,6 +183,7 @@ export class ReplaySession {
     this.recordedBatches = [];
     this.count = 0;
     this.finished = false;
+    this.gdbPort = null;
     const started = process.hrtime.bigint();
     const startedAtNs = BigInt(Date.now()) * 1_000_000n;
     this.engine = startEngine({
@@ -323,6 +328,63 @@ export class ReplaySession {
     return m.data;
   }
 
+  /** The executable the replay runs (what gdb loads symbols from). */
+  get executable(): string {
+    return this.runExe;
+  }
+
+  /**
+   * Listens for gdb on 127.0.0.1:`port` (0: a free port) and resolves with the port. gdb
+   * (`target remote 127.0.0.1:PORT`, with executable() as its file) sees the paused replay:
+   * docs/gdb.md says what it can do. A replay restarted by a backward jump listens anew.
+   */
+  async gdbserver(port = 0): Promise<number> {
+    if (this.gdbPort !== null && (port === 0 || port === this.gdbPort)) return this.gdbPort;
+    const reply = this.until('gdbserver');
+    this.engine.control({ verb: 'gdbserver', port });
+    const m = await reply;
+    if (m?.type !== 'gdbserver') throw new ReplaybookError('finished', 'the replay has ended: nothing for gdb to attach to');
+    if (m.error) throw new ReplaybookError('gdbserver', `${m.error} (choose another port, or 0 for a free one)`);
+    this.gdbPort = m.port;
+    return m.port;
+  }
+
+  private async gdbTarget(): Promise<{ port: number; realTid: number | null }> {
+    const st = await this.state();
+    if (this.finished) throw new ReplaybookError('finished', 'the replay has ended: no frames or variables to show');
+    if (!st.paused) throw new ReplaybookError('not_paused', 'the replay is running: pause it first (pause(), step() or jumpTo())');
+    const port = await this.gdbserver();
+    return { port, realTid: st.threads[0]?.realTid ?? null };
+  }
+
+  private inspect(): Inspector {
+    this.inspector ??= new Inspector(this.runExe);
+    return this.inspector;
+  }
+
+  /**
+   * Every stopped thread's stack at the pause: function, file and line per frame (file and line
+   * only where there is debug info), read by gdb through the engine's gdbserver.
+   */
+  async backtrace(): Promise<ThreadFrames[]> {
+    return this.inspect().backtrace(await this.gdbTarget());
+  }
+
+  /**
+   * The locals and arguments of a frame with their values (by default the innermost frame with
+   * debug info of the thread whose event is next). Without debug info: no variables, and a
+   * message saying how to get it.
+   */
+  async variables(sel: FrameSelector = {}): Promise<FrameVariables> {
+    return this.inspect().variables(await this.gdbTarget(), sel);
+  }
+
+  private async closeInspector(): Promise<void> {
+    const i = this.inspector;
+    this.inspector = null;
+    await i?.close().catch(() => undefined);
+  }
+
   /** Stops the replay (its program is killed) and resolves with the outcome so far. */
   async stop(): Promise<RunResult> {
     this.engine.stop();
@@ -364,6 +426,7 @@ export class ReplaySession {
   private async finish(exit: EngineExit, started: bigint, startedAtNs: bigint): Promise<RunResult> {
     this.finished = true;
     this.flushWaiters();
+    await this.closeInspector();
     const o = this.o;
     const wallNs = process.hrtime.bigint() - started;
     let exitMsg: ExitMessage | undefined;
