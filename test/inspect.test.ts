@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { record } from '../src/record/record';
 import { ReplaySession } from '../src/replay/session';
 import { parseMiLine } from '../src/replay/gdb-mi';
+import { backtraceBundle, isBacktrace, isFrameVariables, variablesBundle } from '../src/notebook/bundle';
 import { openStore, type ChdbStore } from '../src/store';
 import { runProcess } from './helpers/run';
 
@@ -111,6 +112,15 @@ describe('a paused replay, inspected', () => {
       expect(m.req.value).toBe(`{id = ${want.id}, bytes = ${want.bytes}, path = "${want.path}", '\\000' <repeats ${32 - want.path.length - 1} times>}`);
       expect(m.name.value).toMatch(/"request-loop"$/);
       await expect(s.variables({ frame: 99 })).rejects.toThrow(/not 99/);
+
+      // In a notebook they display as tables.
+      const btHtml = String(backtraceBundle(bt)['text/html']);
+      expect(btHtml).toContain('<table');
+      expect(btHtml).toMatch(/serve[\s\S]*request-loop\.c:\d+[\s\S]*main[\s\S]*request-loop\.c:41/);
+      expect(isBacktrace(bt) && isFrameVariables(inMain)).toBe(true);
+      const varHtml = String(variablesBundle(inMain)['text/html']);
+      expect(varHtml).toMatch(/<td[^>]*>count<\/td>[\s\S]*<td[^>]*>5<\/td>/);
+      expect(String(variablesBundle(inMain)['text/plain'])).toContain(`int served = ${want.served}`);
 
       // The replay goes on where it was: one step later the same process is at the next event.
       const after = await s.step(1);
