@@ -261,6 +261,9 @@ bool parse_control(const std::string& line, ControlVerb& v, std::string& err) {
   } else if (verb == "until") {
     v.kind = ControlVerb::Until;
     if (!whole("until", a, v.seq, err)) return false;
+  } else if (verb == "goto") {
+    v.kind = ControlVerb::Goto;
+    if (!whole("goto", a, v.seq, err)) return false;
   } else if (verb == "gdbserver") {
     v.kind = ControlVerb::Gdbserver;
     if (!whole("gdbserver", a, v.port, err)) return false;
@@ -543,6 +546,20 @@ std::string divergence_message(uint64_t seq, int64_t tid, uint64_t ip, const std
   else w.null();
   w.key("actual");
   call(w, actual);
+  return done(w);
+}
+
+std::string checkpoint_message(uint64_t seq, size_t count, int64_t us, int64_t pss_kb, const std::string& refused) {
+  JsonWriter w = message("checkpoint");
+  w.key("seq").u64(seq).key("count").u64(count).key("us").i64(us).key("pss_kb").i64(pss_kb).key("refused");
+  if (refused.empty()) w.null();
+  else w.str(refused);
+  return done(w);
+}
+
+std::string restored_message(bool restored, uint64_t seq, uint64_t served, const std::string& reason) {
+  JsonWriter w = message("restored");
+  w.key("restored").boolean(restored).key("seq").u64(seq).key("served").u64(served).key("reason").str(reason);
   return done(w);
 }
 

@@ -26,6 +26,7 @@ void Replayer::pause(const char* why) {
   out_.message(paused_message(why, next ? next->seq : opts_.log.size()));
   if (strcmp(why, "breakpoint") != 0) bp_hit_ = false;
   gdb_paused();
+  if (cursor_ > 0) checkpoint(why);  // a step back from here is cheap
 }
 
 void Replayer::resume_replay() {
@@ -79,6 +80,9 @@ void Replayer::command(const std::string& line) {
       break;
     case ControlVerb::Read:
       out_.message(memory_json(v.tid, v.addr, std::min<uint64_t>(v.len, 1 << 20)));
+      break;
+    case ControlVerb::Goto:
+      goto_checkpoint(v.seq);
       break;
     case ControlVerb::Gdbserver:
       start_gdbserver(static_cast<int>(v.port));

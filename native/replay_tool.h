@@ -8,6 +8,7 @@
 //   replay_placeholders.cc   placeholders: virtual fds held open at their recorded numbers
 //   replay_ids.cc            identity: recorded pids/tids for the program, real ones for the kernel
 //   replay_gdb.cc            gdb: the gdbserver's view of the paused replay, software breakpoints
+//   replay_checkpoint.cc     checkpoints: forked copies of the replayed process, to jump back to
 // Private to the replay_*.cc files and replayer.cc.
 #pragma once
 #include <fcntl.h>
@@ -132,6 +133,24 @@ class Replayer : public Tool, public GdbTarget {
   pid_t bp_thread_ = -1;                        // a thread held at a breakpoint (real tid)
   bool bp_hit_ = false;                         // the last pause was a breakpoint's
   std::map<pid_t, uint64_t> rearm_;             // real tid -> breakpoint to put back at its next syscall
+  // Checkpoints (replay_checkpoint.cc): a frozen fork of the process, and the replay's state then.
+  struct Checkpoint {
+    pid_t proc = -1;            // the frozen copy (real pid, one thread)
+    user_regs_struct regs{};    // the thread's registers at its seccomp stop
+    size_t cursor = 0;
+    uint64_t served = 0;        // seq_
+    uint64_t seq = 0;           // of the next event
+    int64_t prev_enter_ns = 0;
+    pid_t real = -1;            // the live process it was forked from
+    Held held;
+    std::map<pid_t, pid_t> rec_to_real;
+    bool scratch = false;
+    std::deque<const Event*> signals;
+  };
+  std::vector<Checkpoint> checkpoints_;         // by seq
+  size_t next_checkpoint_ = 0;                  // cursor at which the next spaced one is due
+  std::string no_checkpoint_;                   // why this replay cannot take them ("" when it can)
+  bool checkpoint_refused_ = false;             // that reason was sent
 
   void map(pid_t recorded, pid_t real) {
     rec_to_real_[recorded] = real;
@@ -182,6 +201,14 @@ class Replayer : public Tool, public GdbTarget {
   void rearm_breakpoints(Thread& t);
   Thread* gdb_thread(pid_t rec);
   pid_t gdb_process();
+
+  // replay_checkpoint.cc
+  bool can_checkpoint(Thread*& t, std::string& why);
+  void checkpoint(const char* why);
+  void maybe_checkpoint();
+  void goto_checkpoint(uint64_t seq);
+  bool restore(Checkpoint& c, std::string& err);
+  void drop_checkpoints();
 
   // replay_schedule.cc
   void rebase();

@@ -159,6 +159,7 @@ void Replayer::on_exit(int status) {
   r.injections = &opts_.injections;
   out_.message(replay_exit_message(status, r));
   if (gdb_) gdb_->exited(status);
+  drop_checkpoints();
 }
 
 void Replayer::exit_event(const Thread& t, int status) {

@@ -190,6 +190,11 @@ class Tracer {
   // Resumes a stopped thread (one the tool held, or the one at hand), delivering `sig`.
   void resume(Thread& t, Resume r, int sig = 0);
   Thread* thread(pid_t tid);
+  // Checkpoints (replay_checkpoint.cc) make processes outside the stop loop: a process forked
+  // from a checkpoint joins the run in place of `replaces` (its first process too, if that one
+  // was), stopped; a process dropped leaves it without an exit being reported.
+  Thread& adopt(pid_t pid, pid_t replaces);
+  void forget_process(pid_t pid);
 
  private:
   bool loop(Tool& tool, std::string& error);

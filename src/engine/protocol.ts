@@ -210,7 +210,10 @@ export type ControlVerb =
   /** Kill the program; the run ends. */
   | { verb: 'stop' }
   /** Listen for gdb on 127.0.0.1:port (0: a free port); answered with a `gdbserver` message. */
-  | { verb: 'gdbserver'; port: number };
+  | { verb: 'gdbserver'; port: number }
+  /** Go back to the nearest checkpoint before event `seq` where that saves replaying; answered
+   * with a `restored` message. */
+  | { verb: 'goto'; seq: number };
 
 export function encodeControl(c: ControlVerb): string {
   switch (c.verb) {
@@ -227,6 +230,8 @@ export function encodeControl(c: ControlVerb): string {
       return `until ${wholeNumber('until', c.seq)}`;
     case 'read':
       return `read ${wholeNumber('tid', c.tid)} ${c.addr} ${wholeNumber('length', c.length)}`;
+    case 'goto':
+      return `goto ${wholeNumber('goto', c.seq)}`;
     case 'gdbserver':
       if (c.port > 65535) throw new RangeError(`gdbserver needs a TCP port (0 to 65535), not ${c.port}`);
       return `gdbserver ${wholeNumber('port', c.port)}`;
@@ -331,6 +336,25 @@ export interface StateMessage {
   threads: { tid: number; realTid: number; state: ThreadState }[];
   registers: Record<string, bigint> | null;
 }
+/** A checkpoint was taken before event `seq` (`count` kept; `us` to take; `pssKb` its memory),
+ * or none can be taken in this replay (`refused` says why). */
+export interface CheckpointMessage {
+  type: 'checkpoint';
+  seq: number;
+  count: number;
+  us: number;
+  pssKb: number;
+  refused: string | null;
+}
+/** The answer to goto: back at the checkpoint before `seq` with `served` events served, or not
+ * (reason empty: no checkpoint was of use; else why there is none). */
+export interface RestoredMessage {
+  type: 'restored';
+  restored: boolean;
+  seq: number;
+  served: number;
+  reason: string;
+}
 /** The gdbserver listens on 127.0.0.1:port, or could not (error). */
 export interface GdbserverMessage {
   type: 'gdbserver';
@@ -372,6 +396,8 @@ export type EngineMessage =
   | StateMessage
   | MemoryMessage
   | GdbserverMessage
+  | CheckpointMessage
+  | RestoredMessage
   | PolicyMessage
   | UnrecordedMessage
   | DivergenceMessage;
@@ -527,6 +553,10 @@ function decodeObject(type: string, r: Reader): EngineMessage {
     }
     case 'paused':
       return { type, reason: r.oneOf('reason', ['start', 'pause', 'step', 'until', 'breakpoint'] as const), seq: r.int('seq') };
+    case 'checkpoint':
+      return { type, seq: r.int('seq'), count: r.int('count'), us: r.int('us'), pssKb: r.int('pss_kb'), refused: r.isNull('refused') ? null : r.str('refused') };
+    case 'restored':
+      return { type, restored: r.bool('restored'), seq: r.int('seq'), served: r.int('served'), reason: r.str('reason') };
     case 'gdbserver':
       return { type, port: r.int('port'), error: r.isNull('error') ? null : r.str('error') };
     case 'state': {

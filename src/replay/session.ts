@@ -20,6 +20,13 @@ import { checkRedactedFiles, restoreFileReads, rulesBefore, runRedactor, type Re
 import type { RedactedFile } from '../events/schema';
 import { Inspector, type FrameSelector, type FrameVariables, type ThreadFrames } from './inspect';
 
+/** A checkpoint the engine keeps: before event `seq`; `us` to take it; `pssKb` its memory. */
+export interface CheckpointInfo {
+  seq: number;
+  us: number;
+  pssKb: number;
+}
+
 /** A thread as the paused replay sees it (tid is the recorded thread id). */
 export interface SessionThread {
   tid: number;
@@ -97,6 +104,8 @@ export class ReplaySession {
   /** The whole log once a run has read all of it: a restart (jumpTo backward) reuses it. */
   private wholeLog: RecordBatch[] | null = null;
   private count = 0;
+  /** Events in `batches`: more than `count` after going back to a checkpoint. */
+  private kept = 0;
   private runId = newRunId();
   private waiters: Waiter[] = [];
   private currentSpeed: Speed;
@@ -110,6 +119,9 @@ export class ReplaySession {
   /** The engine's gdbserver port (per engine: a restart has none until asked). */
   private gdbPort: number | null = null;
   private inspector: Inspector | null = null;
+  /** The engine's checkpoints (per engine), and why it takes none when it cannot. */
+  private checkpointList: CheckpointInfo[] = [];
+  private checkpointRefused: string | null = null;
 
   private constructor(
     readonly incidentId: string,
@@ -182,8 +194,11 @@ export class ReplaySession {
     this.batches = [];
     this.recordedBatches = [];
     this.count = 0;
+    this.kept = 0;
     this.finished = false;
     this.gdbPort = null;
+    this.checkpointList = [];
+    this.checkpointRefused = null;
     const started = process.hrtime.bigint();
     const startedAtNs = BigInt(Date.now()) * 1_000_000n;
     this.engine = startEngine({
@@ -207,10 +222,16 @@ export class ReplaySession {
       input: this.keepRecorded(this.wholeLog ?? o.store.events(this.incidentId), this.recordedBatches),
       signal: o.signal,
       onEvents: (cols) => {
-        const b = toRecordBatch(cols, this.incidentId, this.runId);
+        let b = toRecordBatch(cols, this.incidentId, this.runId);
         this.redactor?.applyToRun(b);
-        this.batches.push(b);
+        // After going back to a checkpoint, events served again are those already kept (replay
+        // is deterministic): only what lies beyond the furthest point reached is added.
+        const have = this.kept - this.count;
         this.count += cols.n;
+        if (have >= cols.n) return;
+        if (have > 0) b = b.slice(have);
+        this.batches.push(b);
+        this.kept += b.numRows;
         o.onProgress?.(this.count);
         for (const l of this.listeners) l(b);
       },
@@ -240,6 +261,10 @@ export class ReplaySession {
   }
 
   private onMessage(m: EngineMessage): void {
+    if (m.type === 'checkpoint') {
+      if (m.refused !== null) this.checkpointRefused = m.refused;
+      else this.checkpointList = [...this.checkpointList.filter((c) => c.seq !== m.seq), { seq: m.seq, us: m.us, pssKb: m.pssKb }].slice(-m.count);
+    }
     const i = this.waiters.findIndex((w) => w.type === m.type || (w.type === 'paused' && m.type === 'divergence'));
     if (i >= 0) this.waiters.splice(i, 1)[0].resolve(m);
   }
@@ -283,13 +308,25 @@ export class ReplaySession {
   }
 
   /**
-   * Pauses before event `seq`: forward by fast-forwarding, backward by restarting the replay and
-   * fast-forwarding (replay is deterministic). The speed is kept for what follows.
+   * Pauses before event `seq`: from the nearest checkpoint before it (docs/gdb.md: the engine
+   * keeps forked copies of the process) when there is one that saves replaying, then
+   * fast-forwarding; backward without a checkpoint by restarting the replay and fast-forwarding
+   * (replay is deterministic). The speed is kept for what follows.
    */
   async jumpTo(seq: number): Promise<SessionState> {
     const now = await this.state();
     const speed = this.currentSpeed;
-    if (seq < now.seq || this.finished) {
+    let restart = seq < now.seq || this.finished;
+    if (!this.finished && now.paused) {
+      const reply = this.until('restored');
+      this.engine.control({ verb: 'goto', seq });
+      const r = await reply;
+      if (r?.type === 'restored' && r.restored) {
+        this.count = r.served; // the events since are kept: served again, they are the same
+        restart = false;
+      }
+    }
+    if (restart) {
       this.engine.stop();
       await this.done.catch(() => undefined);
       this.runId = newRunId();
@@ -304,6 +341,30 @@ export class ReplaySession {
     this.currentSpeed = speed;
     this.engine.control({ verb: 'speed', speed });
     return this.state();
+  }
+
+  /** The events up to `served`: where a run stopped after going back to a checkpoint. */
+  private keepServed(served: number): void {
+    const kept: RecordBatch[] = [];
+    let n = 0;
+    for (const b of this.batches) {
+      if (n >= served) break;
+      const take = Math.min(b.numRows, served - n);
+      kept.push(take === b.numRows ? b : b.slice(0, take));
+      n += take;
+    }
+    this.batches = kept;
+    this.kept = n;
+  }
+
+  /**
+   * The checkpoints the engine keeps now (seq of the event each is before, microseconds it took,
+   * its proportional memory in KiB from /proc/PID/smaps_rollup), or why it takes none (a
+   * program with several threads or processes, or memory mapped shared and writable: jumps
+   * then restart the replay).
+   */
+  checkpoints(): { checkpoints: CheckpointInfo[]; refused: string | null } {
+    return { checkpoints: [...this.checkpointList], refused: this.checkpointRefused };
   }
 
   /** Where the replay stands: next event, threads, registers, virtual clock. */
@@ -427,6 +488,7 @@ export class ReplaySession {
     this.finished = true;
     this.flushWaiters();
     await this.closeInspector();
+    this.keepServed(this.count);
     const o = this.o;
     const wallNs = process.hrtime.bigint() - started;
     let exitMsg: ExitMessage | undefined;
