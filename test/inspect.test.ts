@@ -184,6 +184,53 @@ describe('a paused replay, inspected', () => {
     }
   });
 
+  it('goes back through checkpoints of the process, and a run resumed from one ends as recorded', async () => {
+    const s = await ReplaySession.open('loop', { store, speed: 'max', ephemeral: true }, { paused: true });
+    const last = writes[4].seq;
+    await s.jumpTo(last);
+    const kept = s.checkpoints();
+    expect(kept.refused).toBeNull();
+    expect(kept.checkpoints.map((c) => c.seq)).toContain(last); // one at every pause
+    for (const c of kept.checkpoints) expect(c.pssKb).toBeGreaterThan(0);
+    const back = await s.jumpTo(writes[1].seq);
+    expect(back.seq).toBe(writes[1].seq);
+    const inMain = await s.variables({ frame: (await s.backtrace())[0].frames.find((f) => f.function === 'main')!.level });
+    expect(inMain.variables.find((x) => x.name === 'served')?.value).toBe(printed(writes[1].line).served);
+    // One event back, from the checkpoint taken at the pause before.
+    const step = await s.jumpTo(writes[1].seq - 1);
+    expect(step.seq).toBe(writes[1].seq - 1);
+    s.resume();
+    const r = await s.done;
+    expect(r.divergence).toBeNull();
+    expect(r.reproduced).toBe(true);
+    expect(r.stdout.toString()).toBe(writes.map((w) => w.line).join('') + 'request-loop done: 15000 bytes\n');
+  });
+
+  it('a program with several threads takes no checkpoints and says so; its jumps restart the replay and land right', async () => {
+    const dir = fs.mkdtempSync(path.join(home, 'pool-'));
+    const pool = path.join(dir, 'worker-pool');
+    execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-pthread', '-o', pool, path.join(__dirname, 'fixtures', 'worker-pool.c')]);
+    fs.writeFileSync(path.join(dir, 'jobs.txt'), Array.from({ length: 8 }, (_, i) => `job-${i}`).join('\n') + '\n');
+    await record({ incident: 'pool', command: [pool, path.join(dir, 'jobs.txt')], store, env: { PATH: '/usr/bin:/bin' } });
+    const all = [];
+    for await (const b of store.events('pool')) all.push(b);
+    const rows = new Table(all).toArray().sort((a, b) => Number(a.seq - b.seq));
+    const syscalls = rows.filter((r) => r.kind === 'syscall');
+    const late = Number(syscalls[Math.floor(syscalls.length * 0.8)].seq);
+    const early = Number(syscalls[Math.floor(syscalls.length * 0.5)].seq);
+    const s = await ReplaySession.open('pool', { store, speed: 'max', ephemeral: true }, { paused: true });
+    try {
+      await s.jumpTo(late);
+      expect(s.checkpoints().refused).toMatch(/several threads/);
+      const st = await s.jumpTo(early);
+      expect(st.seq).toBe(early);
+      expect(st.next?.name).toBe(rows.find((r) => Number(r.seq) === early)!.name);
+      expect(s.checkpoints().checkpoints.filter((c) => c.seq > 1)).toEqual([]);
+    } finally {
+      await s.stop();
+    }
+  });
+
   it('refuses to inspect a running replay, with what to do', async () => {
     const s = await ReplaySession.open('loop', { store, speed: 0.01, ephemeral: true }, { paused: true });
     try {
