@@ -549,9 +549,11 @@ std::string divergence_message(uint64_t seq, int64_t tid, uint64_t ip, const std
   return done(w);
 }
 
-std::string checkpoint_message(uint64_t seq, size_t count, int64_t us, int64_t pss_kb, const std::string& refused) {
+std::string checkpoint_message(uint64_t seq, size_t count, int64_t us, int64_t pss_kb, int64_t dropped,
+                               const std::string& refused) {
   JsonWriter w = message("checkpoint");
-  w.key("seq").u64(seq).key("count").u64(count).key("us").i64(us).key("pss_kb").i64(pss_kb).key("refused");
+  w.key("seq").u64(seq).key("count").u64(count).key("us").i64(us).key("pss_kb").i64(pss_kb);
+  w.key("dropped").i64(dropped).key("refused");
   if (refused.empty()) w.null();
   else w.str(refused);
   return done(w);

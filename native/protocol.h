@@ -129,8 +129,10 @@ std::string unrecorded_message(bool refuse, const std::string& name, int64_t tid
 std::string divergence_message(uint64_t seq, int64_t tid, uint64_t ip, const std::string& reason,
                                const Event* expected, const Event& actual);
 // A checkpoint was taken before event `seq` (`count` kept, in `us` microseconds, `pss_kb` its
-// proportional memory), or none can be (`refused` says why; sent once).
-std::string checkpoint_message(uint64_t seq, size_t count, int64_t us, int64_t pss_kb, const std::string& refused);
+// proportional memory; `dropped`: the seq of one let go to keep 64, or -1), or none can be
+// (`refused` says why; sent once).
+std::string checkpoint_message(uint64_t seq, size_t count, int64_t us, int64_t pss_kb, int64_t dropped,
+                               const std::string& refused);
 // goto's answer: the replay went back to the checkpoint before `seq` (`served` events served
 // then), or not (`reason` empty: none was of use; else why none could be).
 std::string restored_message(bool restored, uint64_t seq, uint64_t served, const std::string& reason);

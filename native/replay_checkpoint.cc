@@ -8,7 +8,8 @@
 // alongside. To go back, fork the copy again, give the new process the thread's registers at
 // that seccomp stop, drop the live process, and go on from there with the saved state.
 //
-// Taken at every pause, and while the replay runs every 1/64 of the log, at most 64 kept. Only
+// Taken at every pause, a few events before a jump's target, and while the replay runs every
+// 1/64 of the log; at most 64 kept. Only
 // for one process with one thread (fork copies the calling thread alone), outside the stream
 // policy and injections, with no writable shared mapping (fork would share it, not copy it):
 // otherwise no checkpoint is taken and jumps restart the replay (the session says why).
@@ -46,7 +47,9 @@ bool seccomp_stop(int st) { return WIFSTOPPED(st) && event_of(st) == PTRACE_EVEN
 
 // Runs fork in `pid`, stopped with `regs` set up to execute it; follows it through its
 // seccomp stop and fork event to its syscall-exit stop. Returns the child (stopped at its
-// first stop), or -1.
+// first stop), or -1. In a checkpoint (not `at_seccomp`), signals are dropped: it never runs
+// the program again (its forked copies do), and the SIGCHLD of a copy that was replaced is
+// pending there.
 pid_t run_fork(pid_t pid, user_regs_struct regs, bool at_seccomp) {
   if (at_seccomp) regs.orig_rax = SYS_fork;  // the kernel runs what orig_rax names
   if (ptrace(PTRACE_SETREGS, pid, nullptr, &regs) != 0) return -1;
@@ -61,8 +64,10 @@ pid_t run_fork(pid_t pid, user_regs_struct regs, bool at_seccomp) {
       child = static_cast<pid_t>(msg);
     } else if (syscall_exit_stop(st)) {
       break;
+    } else if (!seccomp_stop(st) && event_of(st) == 0 && !at_seccomp) {
+      // a signal for the frozen copy: dropped (resumed below without it)
     } else if (!seccomp_stop(st)) {
-      return -1;  // a signal: not a place for a checkpoint
+      return -1;  // a signal in the live process: not a place for a checkpoint
     }
     if (ptrace(PTRACE_SYSCALL, pid, 0, 0) != 0) return -1;
   }
@@ -147,7 +152,7 @@ void Replayer::checkpoint(const char* why) {
   if (!can_checkpoint(t, reason)) {
     if (!reason.empty() && !checkpoint_refused_) {
       checkpoint_refused_ = true;
-      out_.message(checkpoint_message(seq_, 0, 0, 0, reason));
+      out_.message(checkpoint_message(seq_, 0, 0, 0, -1, reason));
     }
     return;
   }
@@ -190,26 +195,38 @@ void Replayer::checkpoint(const char* why) {
   auto at = checkpoints_.begin();
   while (at != checkpoints_.end() && at->seq < seq) ++at;
   checkpoints_.insert(at, std::move(c));
+  int64_t dropped = -1;
   if (checkpoints_.size() > kMaxCheckpoints) {
-    // Thin out: drop the one nearest its predecessor (never the first or the newest).
+    // Thin out: drop the one whose neighbours are nearest each other, leaving the smallest gap
+    // (never the first, the last or the newest).
     size_t drop = 1;
     uint64_t gap = UINT64_MAX;
     for (size_t i = 1; i + 1 < checkpoints_.size(); i++)
-      if (checkpoints_[i].seq != seq && checkpoints_[i].seq - checkpoints_[i - 1].seq < gap) {
-        gap = checkpoints_[i].seq - checkpoints_[i - 1].seq;
+      if (checkpoints_[i].seq != seq && checkpoints_[i + 1].seq - checkpoints_[i - 1].seq < gap) {
+        gap = checkpoints_[i + 1].seq - checkpoints_[i - 1].seq;
         drop = i;
       }
+    dropped = static_cast<int64_t>(checkpoints_[drop].seq);
     kill(checkpoints_[drop].proc, SIGKILL);
     wait_for(checkpoints_[drop].proc);
     checkpoints_.erase(checkpoints_.begin() + static_cast<long>(drop));
   }
   (void)why;
-  out_.message(checkpoint_message(seq, checkpoints_.size(), (now_ns() - t0) / 1000, kb_of(child, "Pss:"), ""));
+  out_.message(checkpoint_message(seq, checkpoints_.size(), (now_ns() - t0) / 1000, kb_of(child, "Pss:"), dropped, ""));
 }
 
-// While the replay runs: one every 1/64 of the log.
+// While the replay runs: one every 1/64 of the log, and one a few events before where a jump
+// pauses, so that a step back from there replays only those.
 void Replayer::maybe_checkpoint() {
-  if (cursor_ < next_checkpoint_ || !no_checkpoint_.empty()) return;
+  if (!no_checkpoint_.empty()) return;
+  constexpr uint64_t kNear = 16;
+  uint64_t seq = opts_.log[cursor_].seq;
+  if (opts_.pause_at != UINT64_MAX && seq < opts_.pause_at && seq + kNear >= opts_.pause_at && near_target_ != opts_.pause_at) {
+    near_target_ = opts_.pause_at;
+    checkpoint("near");
+    return;
+  }
+  if (cursor_ < next_checkpoint_) return;
   size_t every = std::max<size_t>(opts_.log.size() / kMaxCheckpoints, 1000);
   next_checkpoint_ = cursor_ + every;
   checkpoint("spaced");

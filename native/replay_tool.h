@@ -151,6 +151,7 @@ class Replayer : public Tool, public GdbTarget {
   size_t next_checkpoint_ = 0;                  // cursor at which the next spaced one is due
   std::string no_checkpoint_;                   // why this replay cannot take them ("" when it can)
   bool checkpoint_refused_ = false;             // that reason was sent
+  uint64_t near_target_ = UINT64_MAX;           // the jump target one was taken just before
 
   void map(pid_t recorded, pid_t real) {
     rec_to_real_[recorded] = real;

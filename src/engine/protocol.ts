@@ -344,6 +344,8 @@ export interface CheckpointMessage {
   count: number;
   us: number;
   pssKb: number;
+  /** seq of a checkpoint let go to keep at most 64, or -1. */
+  dropped: number;
   refused: string | null;
 }
 /** The answer to goto: back at the checkpoint before `seq` with `served` events served, or not
@@ -554,7 +556,7 @@ function decodeObject(type: string, r: Reader): EngineMessage {
     case 'paused':
       return { type, reason: r.oneOf('reason', ['start', 'pause', 'step', 'until', 'breakpoint'] as const), seq: r.int('seq') };
     case 'checkpoint':
-      return { type, seq: r.int('seq'), count: r.int('count'), us: r.int('us'), pssKb: r.int('pss_kb'), refused: r.isNull('refused') ? null : r.str('refused') };
+      return { type, seq: r.int('seq'), count: r.int('count'), us: r.int('us'), pssKb: r.int('pss_kb'), dropped: r.int('dropped'), refused: r.isNull('refused') ? null : r.str('refused') };
     case 'restored':
       return { type, restored: r.bool('restored'), seq: r.int('seq'), served: r.int('served'), reason: r.str('reason') };
     case 'gdbserver':

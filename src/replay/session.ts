@@ -263,7 +263,10 @@ export class ReplaySession {
   private onMessage(m: EngineMessage): void {
     if (m.type === 'checkpoint') {
       if (m.refused !== null) this.checkpointRefused = m.refused;
-      else this.checkpointList = [...this.checkpointList.filter((c) => c.seq !== m.seq), { seq: m.seq, us: m.us, pssKb: m.pssKb }].slice(-m.count);
+      else {
+        const kept = this.checkpointList.filter((c) => c.seq !== m.seq && c.seq !== m.dropped);
+        this.checkpointList = [...kept, { seq: m.seq, us: m.us, pssKb: m.pssKb }].sort((a, b) => a.seq - b.seq);
+      }
     }
     const i = this.waiters.findIndex((w) => w.type === m.type || (w.type === 'paused' && m.type === 'divergence'));
     if (i >= 0) this.waiters.splice(i, 1)[0].resolve(m);
