@@ -64,8 +64,8 @@ pid_t run_fork(pid_t pid, user_regs_struct regs, bool at_seccomp) {
       child = static_cast<pid_t>(msg);
     } else if (syscall_exit_stop(st)) {
       break;
-    } else if (!seccomp_stop(st) && event_of(st) == 0 && !at_seccomp) {
-      // a signal for the frozen copy: dropped (resumed below without it)
+    } else if (!seccomp_stop(st) && !at_seccomp) {
+      // a signal (or another stop) for the frozen copy: dropped (resumed below without it)
     } else if (!seccomp_stop(st)) {
       return -1;  // a signal in the live process: not a place for a checkpoint
     }
@@ -73,7 +73,10 @@ pid_t run_fork(pid_t pid, user_regs_struct regs, bool at_seccomp) {
   }
   if (child < 0) return -1;
   int st = wait_for(child);  // its first stop (SIGSTOP)
-  if (st < 0 || !WIFSTOPPED(st)) return -1;
+  if (st < 0 || !WIFSTOPPED(st)) {
+    kill(child, SIGKILL);
+    return -1;
+  }
   return child;
 }
 
@@ -268,9 +271,10 @@ bool Replayer::restore(Checkpoint& c, std::string& err) {
   r.rip -= 2;
   r.rax = SYS_fork;
   r.orig_rax = static_cast<uint64_t>(-1);
+  errno = 0;
   pid_t fresh = run_fork(c.proc, r, false);
   if (fresh < 0) {
-    err = "the checkpoint could not be forked";
+    err = std::string("the checkpoint could not be forked (") + strerror(errno) + ")";
     return false;
   }
   // The copy enters the recorded syscall again and stops at its seccomp stop, as the thread was.
