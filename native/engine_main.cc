@@ -4,6 +4,7 @@
 // takes the tracee with it.
 //
 // The config, the control verbs and the messages are protocol.h's.
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -30,6 +31,8 @@ constexpr int kOut = 4;
 
 void on_stop_signal(int) { rb::request_stop(); }
 void on_wake_signal(int) { rb::request_wake(); }
+pthread_t g_tracer_thread;
+void wake_tracer() { pthread_kill(g_tracer_thread, SIGUSR1); }
 
 int main() {
   // Stop with Node (or on SIGTERM/SIGINT): the tracer kills and reaps the tracee, then exits.
@@ -86,6 +89,10 @@ int main() {
     wake.sa_handler = on_wake_signal;  // no SA_RESTART: the tracer's waitpid returns EINTR
     sigaction(SIGUSR1, &wake, nullptr);
     pthread_t tracer_thread = pthread_self();
+    g_tracer_thread = tracer_thread;
+    ropts.wake = wake_tracer;
+    // gdb connects from the namespace the engine started in, not the replay's isolated one.
+    ropts.gdb_netns_fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
     std::thread([&control, tracer_thread] {
       uint32_t ctype;
       std::string cmd;

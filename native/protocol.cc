@@ -265,6 +265,16 @@ bool parse_control(const std::string& line, ControlVerb& v, std::string& err) {
   } else if (verb == "until") {
     v.kind = ControlVerb::Until;
     if (!whole("until", a, v.seq, err)) return false;
+  } else if (verb == "goto") {
+    v.kind = ControlVerb::Goto;
+    if (!whole("goto", a, v.seq, err)) return false;
+  } else if (verb == "gdbserver") {
+    v.kind = ControlVerb::Gdbserver;
+    if (!whole("gdbserver", a, v.port, err)) return false;
+    if (v.port > 65535) {
+      err = "gdbserver needs a TCP port (0 to 65535), not " + a;
+      return false;
+    }
   } else if (verb == "read") {
     v.kind = ControlVerb::Read;
     int64_t addr = 0;
@@ -540,6 +550,30 @@ std::string divergence_message(uint64_t seq, int64_t tid, uint64_t ip, const std
   else w.null();
   w.key("actual");
   call(w, actual);
+  return done(w);
+}
+
+std::string checkpoint_message(uint64_t seq, size_t count, int64_t us, int64_t pss_kb, int64_t dropped,
+                               const std::string& refused) {
+  JsonWriter w = message("checkpoint");
+  w.key("seq").u64(seq).key("count").u64(count).key("us").i64(us).key("pss_kb").i64(pss_kb);
+  w.key("dropped").i64(dropped).key("refused");
+  if (refused.empty()) w.null();
+  else w.str(refused);
+  return done(w);
+}
+
+std::string restored_message(bool restored, uint64_t seq, uint64_t served, const std::string& reason) {
+  JsonWriter w = message("restored");
+  w.key("restored").boolean(restored).key("seq").u64(seq).key("served").u64(served).key("reason").str(reason);
+  return done(w);
+}
+
+std::string gdbserver_message(int port, const std::string& error) {
+  JsonWriter w = message("gdbserver");
+  w.key("port").i64(port).key("error");
+  if (error.empty()) w.null();
+  else w.str(error);
   return done(w);
 }
 

@@ -116,6 +116,7 @@ void Replayer::pump() {
         gate_ns_ = gate;
         return;
       }
+      if (cursor_ > 0) maybe_checkpoint();
       if (!serve_event(*t, h, e)) return;
       prev_enter_ns_ = e.enter_ns;
       last_progress_ns_ = stop_ns();

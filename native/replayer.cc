@@ -27,6 +27,7 @@ Resume Replayer::on_syscall(Thread& t, const SyscallStop& stop) {
     if (!opts_.log.empty()) map(opts_.log.front().tid, t.tid());  // the leader
   }
   if (running_ == t.tid()) running_ = -1;
+  rearm_breakpoints(t);
   Held& h = held_[t.tid()];
   h.at_entry = true;
   h.backed_out = false;
@@ -179,6 +180,8 @@ void Replayer::on_exit(int status) {
   r.switched_at = switched_seq_;
   r.injections = &opts_.injections;
   out_.message(replay_exit_message(status, r));
+  if (gdb_) gdb_->exited(status);
+  drop_checkpoints();
 }
 
 void Replayer::exit_event(const Thread& t, int status) {

@@ -53,6 +53,10 @@ struct ReplayOptions {
   uint64_t seed = 0;
   bool refuse_unrecorded = false;  // else an unrecorded interaction ends the run
   std::map<std::string, std::string> edited_files;  // recorded path -> local file with new content
+  // The gdbserver (gdbserver.h): the network namespace it listens in (the engine's own, before
+  // the replay isolated it; -1: the current one) and how its reader wakes the tracer thread.
+  int gdb_netns_fd = -1;
+  void (*wake)() = nullptr;
 };
 
 std::unique_ptr<Tool> make_replayer(Output& out, ReplayOptions&& opts);

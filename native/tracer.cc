@@ -484,6 +484,18 @@ Thread& Tracer::add_thread(pid_t tid, pid_t pid, bool fresh) {
   return *slot;
 }
 
+Thread& Tracer::adopt(pid_t pid, pid_t replaces) {
+  if (replaces == leader_) leader_ = pid;
+  if (tsc_sites_.count(replaces)) tsc_sites_[pid] = tsc_sites_[replaces];
+  return add_thread(pid, pid, false);
+}
+
+void Tracer::forget_process(pid_t pid) {
+  for (auto it = threads_.begin(); it != threads_.end();) it = it->second->pid() == pid ? threads_.erase(it) : std::next(it);
+  processes_.erase(pid);
+  tsc_sites_.erase(pid);
+}
+
 bool Tracer::run(const SpawnConfig& cfg, Tool& tool, std::string& error) {
   std::vector<sock_filter> filter = build_filter();
   sock_fprog prog = {static_cast<unsigned short>(filter.size()), filter.data()};
@@ -729,6 +741,7 @@ bool Tracer::loop(Tool& tool, std::string& error) {
       if (((sig == SIGSEGV && info.si_code == SI_KERNEL) || (sig == SIGILL && info.si_code == ILL_ILLOPN)) &&
           trap_tsc(t, tool))
         continue;
+      if (sig == SIGTRAP && info.si_code == SI_KERNEL && t.load_regs() && tool.on_breakpoint(t)) continue;
       int deliver = t.load_regs() ? tool.on_signal(t, sig, info) : sig;
       resume(t, t.awaiting_exit_ ? Resume::ToExit : Resume::Continue, deliver);
     } else {

@@ -153,6 +153,9 @@ class Tool {
   // A signal is about to be delivered (`info` as the kernel queued it); return the signal to
   // deliver (0 to suppress).
   virtual int on_signal(Thread&, int sig, const siginfo_t& /*info*/) { return sig; }
+  // The thread stopped at an int3 (SIGTRAP from the kernel): true when the tool owns that
+  // breakpoint and holds the thread (it resumes it later); false delivers the signal.
+  virtual bool on_breakpoint(Thread&) { return false; }
   // The thread executed rdtsc/rdtscp (trapped: the service runs with PR_TSC_SIGSEGV). Fill `r`
   // and Continue; the core puts it in the registers and steps past the instruction.
   virtual Resume on_tsc(Thread&, TscRead&) { return Resume::Kill; }
@@ -191,6 +194,11 @@ class Tracer {
   // Resumes a stopped thread (one the tool held, or the one at hand), delivering `sig`.
   void resume(Thread& t, Resume r, int sig = 0);
   Thread* thread(pid_t tid);
+  // Checkpoints (replay_checkpoint.cc) make processes outside the stop loop: a process forked
+  // from a checkpoint joins the run in place of `replaces` (its first process too, if that one
+  // was), stopped; a process dropped leaves it without an exit being reported.
+  Thread& adopt(pid_t pid, pid_t replaces);
+  void forget_process(pid_t pid);
 
  private:
   bool loop(Tool& tool, std::string& error);

@@ -12,7 +12,7 @@ import { ReplaybookError } from '../errors';
 import type { Injection, Selector } from '../inject/types';
 
 /** Raised on both sides when it changes: `version N`, and the `started` message echoes it. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 export const FRAME_EXITED = 0;
 export const FRAME_CONFIG = 1;
@@ -211,7 +211,12 @@ export type ControlVerb =
   /** Answered with a `memory` message; `tid` is a recorded thread id. */
   | { verb: 'read'; tid: number; addr: bigint; length: number }
   /** Kill the program; the run ends. */
-  | { verb: 'stop' };
+  | { verb: 'stop' }
+  /** Listen for gdb on 127.0.0.1:port (0: a free port); answered with a `gdbserver` message. */
+  | { verb: 'gdbserver'; port: number }
+  /** Go back to the nearest checkpoint before event `seq` where that saves replaying; answered
+   * with a `restored` message. */
+  | { verb: 'goto'; seq: number };
 
 export function encodeControl(c: ControlVerb): string {
   switch (c.verb) {
@@ -228,6 +233,11 @@ export function encodeControl(c: ControlVerb): string {
       return `until ${wholeNumber('until', c.seq)}`;
     case 'read':
       return `read ${wholeNumber('tid', c.tid)} ${c.addr} ${wholeNumber('length', c.length)}`;
+    case 'goto':
+      return `goto ${wholeNumber('goto', c.seq)}`;
+    case 'gdbserver':
+      if (c.port > 65535) throw new RangeError(`gdbserver needs a TCP port (0 to 65535), not ${c.port}`);
+      return `gdbserver ${wholeNumber('port', c.port)}`;
   }
 }
 
@@ -313,7 +323,8 @@ export interface ExitMessage {
 }
 export interface PausedMessage {
   type: 'paused';
-  reason: 'start' | 'pause' | 'step' | 'until';
+  /** breakpoint: gdb's breakpoint was hit (docs/gdb.md). */
+  reason: 'start' | 'pause' | 'step' | 'until' | 'breakpoint';
   /** seq of the next event to serve. */
   seq: number;
 }
@@ -327,6 +338,33 @@ export interface StateMessage {
   next: { call: DivergentCall; tid: number } | null;
   threads: { tid: number; realTid: number; state: ThreadState }[];
   registers: Record<string, bigint> | null;
+}
+/** A checkpoint was taken before event `seq` (`count` kept; `us` to take; `pssKb` its memory),
+ * or none can be taken in this replay (`refused` says why). */
+export interface CheckpointMessage {
+  type: 'checkpoint';
+  seq: number;
+  count: number;
+  us: number;
+  pssKb: number;
+  /** seq of a checkpoint let go to keep at most 64, or -1. */
+  dropped: number;
+  refused: string | null;
+}
+/** The answer to goto: back at the checkpoint before `seq` with `served` events served, or not
+ * (reason empty: no checkpoint was of use; else why there is none). */
+export interface RestoredMessage {
+  type: 'restored';
+  restored: boolean;
+  seq: number;
+  served: number;
+  reason: string;
+}
+/** The gdbserver listens on 127.0.0.1:port, or could not (error). */
+export interface GdbserverMessage {
+  type: 'gdbserver';
+  port: number;
+  error: string | null;
 }
 export interface MemoryMessage {
   type: 'memory';
@@ -362,6 +400,9 @@ export type EngineMessage =
   | PausedMessage
   | StateMessage
   | MemoryMessage
+  | GdbserverMessage
+  | CheckpointMessage
+  | RestoredMessage
   | PolicyMessage
   | UnrecordedMessage
   | DivergenceMessage;
@@ -516,7 +557,13 @@ function decodeObject(type: string, r: Reader): EngineMessage {
       return { type, exitCode: r.isNull('exit_code') ? null : r.int('exit_code'), signal: r.isNull('signal') ? null : r.str('signal'), replay };
     }
     case 'paused':
-      return { type, reason: r.oneOf('reason', ['start', 'pause', 'step', 'until'] as const), seq: r.int('seq') };
+      return { type, reason: r.oneOf('reason', ['start', 'pause', 'step', 'until', 'breakpoint'] as const), seq: r.int('seq') };
+    case 'checkpoint':
+      return { type, seq: r.int('seq'), count: r.int('count'), us: r.int('us'), pssKb: r.int('pss_kb'), dropped: r.int('dropped'), refused: r.isNull('refused') ? null : r.str('refused') };
+    case 'restored':
+      return { type, restored: r.bool('restored'), seq: r.int('seq'), served: r.int('served'), reason: r.str('reason') };
+    case 'gdbserver':
+      return { type, port: r.int('port'), error: r.isNull('error') ? null : r.str('error') };
     case 'state': {
       let registers: Record<string, bigint> | null = null;
       if (!r.isNull('regs')) {

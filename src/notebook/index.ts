@@ -28,6 +28,10 @@ import {
   manyRunsBundle,
   runBundle,
   sessionStateBundle,
+  isBacktrace,
+  backtraceBundle,
+  isFrameVariables,
+  variablesBundle,
   storedRunsBundle,
   transactionsBundle,
   verdictBundle,
@@ -421,6 +425,8 @@ function bundlesOf(x: unknown): MimeBundle[] {
   if (x instanceof Table) return [arrowTableBundle(x)];
   if (isDivergence(x)) return [divergenceBundle(x)];
   if (isSessionState(x)) return [sessionStateBundle(x)];
+  if (isBacktrace(x)) return [backtraceBundle(x)];
+  if (isFrameVariables(x)) return [variablesBundle(x)];
   if (x instanceof Error) return [errorBundle(x)];
   if (typeof x === 'string') return [{ 'text/plain': x }];
   return [{ 'text/plain': util.inspect(x, { depth: 2, maxArrayLength: 20 }) }];
