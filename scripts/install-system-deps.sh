@@ -8,9 +8,10 @@
 # wget, git and curl are real programs the replay corpus (test/corpus.test.ts) records and replays.
 # chromium is the headless browser (driven by playwright-core) that the tests open exported
 # notebooks and a live Jupyter Notebook in (test/browser.test.ts), and bench/notebook.js times
-# chart drawing in.
+# chart drawing in. python3-venv makes the environment of JupyterLab 4 / Notebook 7 / ipywidgets 8
+# (scripts/install-jupyter.sh, run at the end).
 set -eu
-PACKAGES="g++ gcc make golang-go python3 fonts-dejavu-core strace jupyter-notebook jupyter-nbconvert python3-nbclient jupyter-client clickhouse-server sqlite3 wget git curl chromium"
+PACKAGES="g++ gcc make golang-go python3 fonts-dejavu-core strace jupyter-notebook jupyter-nbconvert python3-nbclient jupyter-client clickhouse-server sqlite3 wget git curl chromium python3-venv"
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 missing=""
 for p in $PACKAGES; do
@@ -30,3 +31,4 @@ if [ -n "$missing" ]; then
       ;;
   esac
 fi
+sh "$(dirname "$0")/install-jupyter.sh"
