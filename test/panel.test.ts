@@ -13,8 +13,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordPaymentIncident } from '../src/demo';
 import { openStore } from '../src/store';
 import { ARTIFACTS, launchChromium, watch, type Watch } from './helpers/browser';
-import { installKernel, jupyterEnv } from './helpers/jupyter';
-import { startJupyter, type Frontend, type JupyterServer } from './helpers/jupyter-server';
+import { PYTHON, installKernel, jupyterEnv } from './helpers/jupyter';
+import { runProcess } from './helpers/run';
+import { VENV_BIN, requireVenv, startJupyter, type Frontend, type JupyterServer } from './helpers/jupyter-server';
 import { cellOutput, cells, kernelIdle, runCell, waitShown } from './helpers/panel-page';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-panel-'));
@@ -77,8 +78,12 @@ async function drivePanel(kind: Frontend): Promise<void> {
   }
 }
 
-/** Errors JupyterLab's own debugger sidebar raises for a kernel without a debugger. */
-const notOurs = (e: string): boolean => /No active debugger session/.test(e);
+/**
+ * Errors the front ends raise on their own: JupyterLab's debugger sidebar for a kernel without a
+ * debugger, and Notebook 7's settings code as its page loads (both seen with a notebook holding
+ * nothing but `1+1`).
+ */
+const notOurs = (e: string): boolean => /No active debugger session|reading 'schema'\)|Command 'filebrowser:open-path' not registered/.test(e);
 
 async function drive(page: Page, w: Watch, kind: Frontend): Promise<void> {
   await runCell(page, 0);
@@ -127,10 +132,13 @@ async function drive(page: Page, w: Watch, kind: Frontend): Promise<void> {
   e = await engineState(page);
   expect(e.seq).toBe(target);
 
-  // a click on the timeline: the mark's first event
+  // a click on the timeline: the mark's first event (one inside the run: the last events, the
+  // program's exit, are no place to pause)
   const marks = tl.locator('.rb-mark');
-  const n = await marks.count();
-  const mark = marks.nth(Math.floor(n * 0.7));
+  const seqs = await marks.evaluateAll((els) => els.map((el) => Number(el.getAttribute('data-seq'))));
+  const inside = seqs.map((q, i) => [q, i]).filter(([q]) => q !== s.seq && q > 0 && q < seqs[seqs.length - 1]);
+  expect(inside.length).toBeGreaterThan(0);
+  const mark = marks.nth(inside[Math.floor(inside.length / 2)][1]);
   target = Number(await mark.getAttribute('data-seq'));
   expect(target).not.toBe(s.seq);
   await mark.click();
@@ -194,4 +202,125 @@ describe('replay panel in current Jupyter', () => {
   it('Notebook 7: the same panel, the same controls', async () => {
     await drivePanel('notebook');
   }, 300_000);
+});
+
+interface Msg {
+  msg_type: string;
+  content: { comm_id?: string; target_name?: string; data?: Record<string, unknown> } & Record<string, unknown>;
+  buffers: string[];
+}
+
+describe('comms and the widget protocol in the kernel', () => {
+  it('lists widget comms, keeps a widget\'s state in step both ways, delivers clicks and buffers, and counts executions', async () => {
+    requireVenv();
+    const r = await runProcess(path.join(VENV_BIN, 'python'), [path.join(__dirname, 'helpers', 'widget_client.py')], env);
+    expect(r.stderr).not.toMatch(/Traceback/);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, unknown> & {
+      info_before: { msg_type: string; content: { status: string; comms: Record<string, { target_name: string }> } };
+      info_after: { msg_type: string; content: { status: string; comms: Record<string, { target_name: string }> } };
+      info_all: { content: { comms: Record<string, { target_name: string }> } };
+      info_closed: { content: { comms: Record<string, { target_name: string }> } };
+      ids: Record<string, string>;
+      opens: Msg[];
+      displays: Array<Record<string, { model_id?: string; version_major?: number }>>;
+      execute_input: Array<{ execution_count: number; code: string }>;
+      reply_count: number;
+      after_update: Msg[];
+      after_request_state: Msg[];
+      kernel_view: { value: number; changes: number[]; clicks: number; raw: number[] };
+      kernel_set: Msg[];
+      request_states: { method: string; models: Record<string, string>; slider_value: number; buffer_paths: unknown[] };
+      unknown_target: Msg[];
+      closed: Msg[];
+    };
+    // comm_info_request: answered as comm_info_reply, empty before, every widget comm after.
+    expect(out.info_before.msg_type).toBe('comm_info_reply');
+    expect(out.info_before.content).toEqual({ status: 'ok', comms: {} });
+    const slider = out.ids.IntSliderModel;
+    const button = out.ids.ButtonModel;
+    expect(out.info_after.content.comms[slider]).toEqual({ target_name: 'jupyter.widget' });
+    expect(out.info_after.content.comms[button]).toEqual({ target_name: 'jupyter.widget' });
+    expect(Object.keys(out.info_all.content.comms).length).toBeGreaterThanOrEqual(Object.keys(out.info_after.content.comms).length);
+    // comm_open: protocol 2.1.0 state with its model/view names, layout and style as references.
+    const open = out.opens.find((m) => m.content.comm_id === slider)!;
+    const state = (open.content.data as { state: Record<string, unknown> }).state;
+    expect(state).toMatchObject({ _model_module: '@jupyter-widgets/controls', _model_module_version: '2.0.0', _view_name: 'IntSliderView', value: 2, max: 10, description: 'n' });
+    expect(String(state.layout)).toMatch(/^IPY_MODEL_[0-9a-f]{32}$/);
+    expect(out.ids.LayoutModel).toBeDefined();
+    const raw = out.opens.find((m) => m.content.comm_id === out.ids.RawModel)!;
+    expect(raw.buffers).toEqual(['010203']);
+    expect((raw.content.data as { buffer_paths: unknown }).buffer_paths).toEqual([['data']]);
+    // The display names the box's model.
+    expect(out.displays[0]['application/vnd.jupyter.widget-view+json']).toEqual({ version_major: 2, version_minor: 1, model_id: out.ids.VBoxModel });
+    // A front-end update is echoed (echo_update), request_state answers the full state.
+    expect(out.after_update.map((m) => m.content.data)).toEqual([{ method: 'echo_update', state: { value: 7 }, buffer_paths: [] }]);
+    expect(out.after_request_state).toHaveLength(1);
+    expect(out.after_request_state[0].content.data).toMatchObject({ method: 'update', state: { value: 7, max: 10, _model_name: 'IntSliderModel' } });
+    // The kernel saw it all: the new value and its change event, the click, the buffer.
+    expect(out.kernel_view).toEqual({ value: 7, changes: [7], clicks: 1, raw: [9, 8, 7, 6] });
+    // A change made in a cell goes to the front end as an update.
+    expect(out.kernel_set.map((m) => m.content.data)).toEqual([{ method: 'update', state: { value: 4 }, buffer_paths: [] }]);
+    // A reconnecting front end gets every live model.
+    expect(out.request_states.method).toBe('update_states');
+    expect(out.request_states.models[slider]).toBe('IntSliderModel');
+    expect(out.request_states.slider_value).toBe(4);
+    expect(out.request_states.buffer_paths).toContainEqual([out.ids.RawModel, 'state', 'data']);
+    // A target the kernel does not have is closed at once; a closed widget leaves comm_info.
+    expect(out.unknown_target.map((m) => m.msg_type)).toEqual(['comm_close']);
+    expect(out.closed.map((m) => m.content.comm_id)).toContain(slider);
+    expect(out.info_closed.content.comms[slider]).toBeUndefined();
+    // Execution counts: execute_input carries them (tslab sent none), the reply agrees.
+    expect(out.execute_input).toHaveLength(1);
+    expect(out.execute_input[0].execution_count).toBeGreaterThanOrEqual(1);
+    expect(out.reply_count).toBe(out.execute_input[0].execution_count);
+  }, 120_000);
+});
+
+describe('the panel where ipywidgets 8 is missing, and executed headlessly', () => {
+  it("Debian's Notebook 6 nbconvert saves the panel's widget state and its static view: tables, a PNG timeline and the calls to make", async () => {
+    const nb = path.join(work, 'static.ipynb');
+    fs.writeFileSync(
+      nb,
+      JSON.stringify({
+        nbformat: 4,
+        nbformat_minor: 5,
+        metadata: { kernelspec: { name: 'replaybook', display_name: 'replaybook (TypeScript)', language: 'typescript' } },
+        cells: [
+          { cell_type: 'code', id: 'a', metadata: {}, outputs: [], execution_count: null, source: `const p = await panel(${JSON.stringify(INCIDENT)}, { at: 'tx-1' })` },
+          { cell_type: 'code', id: 'b', metadata: {}, outputs: [], execution_count: null, source: 'const st = await p.state(); console.log(st.seq, st.paused)' },
+          { cell_type: 'code', id: 'c', metadata: {}, outputs: [], execution_count: null, source: 'await p.step(2); display(p)' },
+        ],
+      }),
+    );
+    const out = path.join(work, 'static.out.ipynb');
+    const r = await runProcess(PYTHON, ['-m', 'nbconvert', '--to', 'notebook', '--execute', '--ExecutePreprocessor.store_widget_state=True', '--ExecutePreprocessor.timeout=120', '--output', out, nb], env);
+    expect(r.stderr).not.toMatch(/Traceback|CellExecutionError/);
+    expect(r.code).toBe(0);
+    const done = JSON.parse(fs.readFileSync(out, 'utf8')) as {
+      cells: Array<{ execution_count: number | null; outputs: Array<{ output_type: string; data?: Record<string, unknown>; text?: string | string[] }> }>;
+      metadata: { widgets?: Record<string, { state: Record<string, { model_name: string; state: Record<string, unknown> }> }> };
+    };
+    expect(done.cells.map((c) => c.execution_count)).toEqual([1, 2, 3]);
+    const shownPanel = done.cells[0].outputs.find((o) => o.data?.['application/vnd.jupyter.widget-view+json'])!;
+    expect(shownPanel).toBeDefined();
+    const html = String(shownPanel.data!['text/html']);
+    expect(html).toContain('rb-panel-static');
+    expect(html).toMatch(/<img alt="timeline" class="rb-static-timeline" src="data:image\/png;base64,/);
+    expect(html).toContain('p.step(1)');
+    // Opened at tx-1: the state cell reads the engine paused there.
+    const printed = ([] as string[]).concat(done.cells[1].outputs.map((o) => (Array.isArray(o.text) ? o.text.join('') : String(o.text ?? '')))).join('');
+    const [seq, paused] = printed.trim().split(/\s+/);
+    expect(paused).toBe('true');
+    // The static view of display(p) after two steps names that event and shows the state's tables.
+    const later = String(done.cells[2].outputs.find((o) => o.data?.['text/html'])!.data!['text/html']);
+    expect(later).toContain(`at event ${Number(seq) + 2} of`);
+    expect(later).toContain('<table');
+    expect(later).toContain('next: ');
+    // The widget state is saved with the notebook: the panel's models are there.
+    const saved = done.metadata.widgets?.['application/vnd.jupyter.widget-state+json'];
+    expect(saved).toBeDefined();
+    const models = Object.values(saved!.state).map((m) => m.model_name);
+    for (const m of ['VBoxModel', 'HBoxModel', 'ButtonModel', 'IntSliderModel', 'DropdownModel', 'HTMLModel', 'TextModel']) expect(models).toContain(m);
+  }, 180_000);
 });

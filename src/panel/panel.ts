@@ -3,6 +3,7 @@
 // queue, so the engine gets one command at a time; the display follows each command with the
 // engine's state. Many panels can be open at once, each with its own replay.
 import * as util from 'node:util';
+import { Resvg } from '@resvg/resvg-js';
 import type { Table } from 'apache-arrow';
 import type { Transaction } from '../analysis/transactions';
 import { SYSCALL_TABLE } from '../events/syscall-table';
@@ -541,6 +542,7 @@ export class ReplayPanel {
       .join('');
     const cx = (t.cursor_x * w).toFixed(1);
     const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="50">${bars}<line x1="${cx}" x2="${cx}" y1="0" y2="50" stroke="#111" stroke-width="2"/></svg>`;
+    const png = new Resvg(svg, { background: 'white' }).render().asPng();
     const id = JSON.stringify(this.src.incident);
     const calls = [
       `const p = await panel(${id}${t.cursor ? `, { at: ${t.cursor} }` : ''})`,
@@ -554,7 +556,7 @@ export class ReplayPanel {
       `<div class="rb-panel-static">` +
       section(
         `Replay panel: ${this.src.incident} at event ${t.cursor} of ${this.total} (${this.status})`,
-        `<img alt="timeline" src="data:image/svg+xml;base64,${Buffer.from(svg).toString('base64')}">` +
+        `<img alt="timeline" class="rb-static-timeline" src="data:image/png;base64,${Buffer.from(png).toString('base64')}">` +
           this.stateHtml(this.lastState, null) +
           this.resultHtml() +
           note('This front end has no ipywidgets 8: drive the panel from cells:') +
