@@ -213,7 +213,7 @@ interface Msg {
 describe('comms and the widget protocol in the kernel', () => {
   it('lists widget comms, keeps a widget\'s state in step both ways, delivers clicks and buffers, and counts executions', async () => {
     requireVenv();
-    const r = await runProcess(path.join(VENV_BIN, 'python'), [path.join(__dirname, 'helpers', 'widget_client.py')], env);
+    const r = await runProcess(path.join(VENV_BIN, 'python'), [path.join(__dirname, 'helpers', 'widget_client.py')], { ...env, RB_INCIDENT: INCIDENT });
     expect(r.stderr).not.toMatch(/Traceback/);
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, unknown> & {
@@ -233,6 +233,8 @@ describe('comms and the widget protocol in the kernel', () => {
       request_states: { method: string; models: Record<string, string>; slider_value: number; buffer_paths: unknown[] };
       unknown_target: Msg[];
       closed: Msg[];
+      two_panels: { p1: number; p2: number; tx1: number };
+      after_interrupt: { p3: boolean; p1: boolean; p2: boolean; p1seq: number };
     };
     // comm_info_request: answered as comm_info_reply, empty before, every widget comm after.
     expect(out.info_before.msg_type).toBe('comm_info_reply');
@@ -274,7 +276,12 @@ describe('comms and the widget protocol in the kernel', () => {
     expect(out.execute_input).toHaveLength(1);
     expect(out.execute_input[0].execution_count).toBeGreaterThanOrEqual(1);
     expect(out.reply_count).toBe(out.execute_input[0].execution_count);
-  }, 120_000);
+    // Two panels, two replays: one stepped to event 3, the other opened at tx-1.
+    expect(out.two_panels.p1).toBe(3);
+    expect(out.two_panels.p2).toBe(out.two_panels.tx1);
+    // Interrupting the cell that opened a panel stops that panel only.
+    expect(out.after_interrupt).toEqual({ p3: true, p1: false, p2: false, p1seq: 3 });
+  }, 180_000);
 });
 
 describe('the panel where ipywidgets 8 is missing, and executed headlessly', () => {

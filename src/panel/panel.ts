@@ -125,6 +125,8 @@ export class ReplayPanel {
   private speedValue: Speed;
   /** Set while the panel itself changes its controls (their listeners are for the person's changes). */
   private rendering = false;
+  /** How long each command took in the kernel (engine command and state read), newest last. */
+  readonly timings: Array<{ command: string; ms: number }> = [];
   /** Set while a jump restarts the replay: the old run's end is not the panel's result. */
   private jumping = false;
 
@@ -288,7 +290,7 @@ export class ReplayPanel {
       }
       this.watchEnd();
       this.status = 'paused';
-    });
+    }, 'jump');
   }
 
   /** The engine's state, as a following cell reads it. */
@@ -381,9 +383,10 @@ export class ReplayPanel {
   }
 
   /** Runs one command after the previous ones, then shows the engine's state. */
-  private run(cmd: () => Promise<void>): Promise<SessionState | null> {
+  private run(cmd: () => Promise<void>, name = 'command'): Promise<SessionState | null> {
     const next = this.queue.then(async () => {
       this.error = null;
+      const t0 = process.hrtime.bigint();
       try {
         await cmd();
       } catch (e) {
@@ -391,7 +394,10 @@ export class ReplayPanel {
         this.render(this.lastState);
         throw e;
       }
-      return this.refresh();
+      const st = await this.refresh();
+      this.timings.push({ command: name, ms: Number(process.hrtime.bigint() - t0) / 1e6 });
+      if (this.timings.length > 1000) this.timings.shift();
+      return st;
     });
     this.queue = next.catch(() => undefined);
     return next;

@@ -117,6 +117,36 @@ def main():
         msgs, _, _ = execute(kc, "s.close()")
         out["closed"] = [strip(m) for m in msgs if m["msg_type"] == "comm_close"]
         out["info_closed"] = comm_info(kc, "jupyter.widget")
+        inc = os.environ.get("RB_INCIDENT")
+        if inc:
+            # Two panels at once, each with its own replay.
+            execute(kc, f"const p1 = await panel({json.dumps(inc)}); const p2 = await panel({json.dumps(inc)}, {{ at: 'tx-1' }});")
+            _, _, text = execute(
+                kc,
+                "await p1.step(3); const tx1 = (await transactions(" + json.dumps(inc) + ")).list[0].firstSeq;\n"
+                "console.log(JSON.stringify({ p1: (await p1.state()).seq, p2: (await p2.state()).seq, tx1 }))",
+            )
+            out["two_panels"] = json.loads(text.strip().splitlines()[-1])
+            # A cell that opens a panel, plays it slowly and waits: interrupting it stops that
+            # panel (its replay and program), not the others.
+            mid = kc.execute(
+                f"(globalThis as any).p3 = await panel({json.dumps(inc)}, {{ speed: 0.1 }}); await (globalThis as any).p3.play(); "
+                "console.log('playing'); await new Promise((r) => setTimeout(r, 60000));"
+            )
+            deadline = time.monotonic() + 60
+            seen = []
+            while time.monotonic() < deadline and not any(m["msg_type"] == "stream" and "playing" in m["content"].get("text", "") for m in seen):
+                try:
+                    m = kc.get_iopub_msg(timeout=0.5)
+                except Exception:
+                    continue
+                if m["parent_header"].get("msg_id") == mid:
+                    seen.append(m)
+            km.interrupt_kernel()
+            drain(kc, mid)
+            time.sleep(1.0)
+            _, _, text = execute(kc, "console.log(JSON.stringify({ p3: (globalThis as any).p3.stopped, p1: p1.stopped, p2: p2.stopped, p1seq: (await p1.state()).seq }))")
+            out["after_interrupt"] = json.loads(text.strip().splitlines()[-1])
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
