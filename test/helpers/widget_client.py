@@ -145,7 +145,7 @@ def main():
             km.interrupt_kernel()
             drain(kc, mid)
             time.sleep(1.0)
-            _, _, text = execute(kc, "console.log(JSON.stringify({ p3: (globalThis as any).p3.stopped, p1: p1.stopped, p2: p2.stopped, p1seq: (await p1.state()).seq }))")
+            _, _, text = execute(kc, "console.log(JSON.stringify({ p3: (globalThis as any).p3.stopped, p1: p1.stopped, p2: p2.stopped, p1paused: (await p1.state()).paused }))")
             out["after_interrupt"] = json.loads(text.strip().splitlines()[-1])
     finally:
         kc.stop_channels()
