@@ -136,7 +136,9 @@ async function main() {
     const m = median(times);
     const b = median(k);
     process.stdout.write(`\nclick on the timeline -> panel shows the event (${events} events, ${CLICKS} clicks): median ${m.toFixed(0)} ms (min ${Math.min(...times).toFixed(0)}, max ${Math.max(...times).toFixed(0)})\n`);
+    const overhead = times.map((t, i) => t - (k[i] ?? 0));
     process.stdout.write(`baseline, the kernel's own jump + state read for the same clicks: median ${b.toFixed(0)} ms; ratio ${(m / b).toFixed(2)}x\n`);
+    process.stdout.write(`per click, page time minus kernel time (comm round trip, widget updates, drawing): median ${median(overhead).toFixed(0)} ms\n`);
   } finally {
     await browser?.close();
     try {

@@ -401,8 +401,11 @@ export async function panel(incident: string | Incident, opts: PanelOptions = {}
     widgets.currentCell(),
   );
   panels.add(p);
+  // Shown at once (the widgets fill in as the replay opens), then shown again once open, so the
+  // static view of front ends without ipywidgets 8 holds the opened state.
   const channel = kernelChannel();
-  if (channel) channel({ data: p.bundle() as MimeBundle, metadata: {}, transient: {} }, false);
+  const transient = { display_id: p.id };
+  if (channel) channel({ data: p.bundle() as MimeBundle, metadata: {}, transient }, false);
   try {
     await p.open();
   } catch (e) {
@@ -410,6 +413,7 @@ export async function panel(incident: string | Incident, opts: PanelOptions = {}
     panels.delete(p);
     throw e;
   }
+  if (channel) channel({ data: p.bundle() as MimeBundle, metadata: {}, transient }, true);
   return p;
 }
 

@@ -2,12 +2,12 @@
 // (.venv-jupyter, made by scripts/install-jupyter.sh with the versions pinned in
 // kernel/requirements-jupyter.txt), serving a folder on loopback with token auth; notebooks are
 // written through the contents API. Always shut down with what it started.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { freePort } from './net';
-import { ROOT } from './jupyter';
+import { ROOT, shutdownServer } from './jupyter';
 
 export const VENV = process.env.REPLAYBOOK_JUPYTER_VENV || path.join(ROOT, '.venv-jupyter');
 export const VENV_BIN = path.join(VENV, 'bin');
@@ -39,17 +39,6 @@ export interface JupyterServer {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function exited(child: ChildProcess, ms: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const t = setTimeout(() => resolve(false), ms);
-    child.once('exit', () => {
-      clearTimeout(t);
-      resolve(true);
-    });
-  });
-}
-
 /** Starts `jupyter lab` or `jupyter notebook` (Notebook 7) from the venv on 127.0.0.1. */
 export async function startJupyter(kind: Frontend, dir: string, env: NodeJS.ProcessEnv): Promise<JupyterServer> {
   requireVenv();
@@ -77,19 +66,7 @@ export async function startJupyter(kind: Frontend, dir: string, env: NodeJS.Proc
   const url = `http://127.0.0.1:${port}/`;
   const auth = { Authorization: `token ${token}` };
 
-  const stop = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    try {
-      await fetch(`${url}api/shutdown`, { method: 'POST', headers: auth, signal: AbortSignal.timeout(5000) });
-    } catch {
-      // Not answering: the signals below.
-    }
-    if (await exited(child, 15_000)) return;
-    child.kill('SIGTERM');
-    if (await exited(child, 10_000)) return;
-    child.kill('SIGKILL');
-    await exited(child, 5_000);
-  };
+  const stop = (): Promise<void> => shutdownServer(child, url, token);
 
   const deadline = Date.now() + 90_000;
   for (;;) {
