@@ -358,7 +358,7 @@ describe('the panel where ipywidgets 8 is missing, and executed headlessly', () 
 });
 
 describe("the panel in Debian's Notebook 6 (ipywidgets 6)", () => {
-  it('shows the static view live: the state tables, the PNG timeline and the calls to make', async () => {
+  it('shows the static view live: the PNG timeline and the calls to make', async () => {
     const dir = path.join(work, 'nb6');
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(
