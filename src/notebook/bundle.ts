@@ -813,9 +813,10 @@ export function transactionsBundle(incident: string, list: Transaction[]): MimeB
     text(t.outcome, { style: t.outcome === 'ok' ? OK_STYLE : BAD_STYLE }),
     text(t.request.slice(0, 60), { mono: true }),
     text(t.response.slice(0, 60), { mono: true }),
+    text(`panel(${JSON.stringify(incident)}, { at: '${t.id}' })`, { mono: true, style: 'white-space:nowrap' }),
   ]);
   const html = table(
-    ['id', 'kind', 'endpoint', { text: 'events', num: true }, { text: 'at', num: true }, { text: 'took', num: true }, { text: 'sent / received', num: true }, 'outcome', 'request', 'response'],
+    ['id', 'kind', 'endpoint', { text: 'events', num: true }, { text: 'at', num: true }, { text: 'took', num: true }, { text: 'sent / received', num: true }, 'outcome', 'request', 'response', 'open in replay'],
     rows,
   );
   const plain = `${plural(list.length, 'transaction')} in ${incident}${list.length ? ': ' + list.slice(0, 4).map((t) => `${t.id} ${t.kind} ${t.resource} (${t.outcome})`).join(', ') : ''}`;
