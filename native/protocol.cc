@@ -220,6 +220,17 @@ bool parse_config(const std::string& text, EngineConfig& c, RecordOptions& recor
     } else if (key == "late_data_bytes") ok = whole(key, v1, record.late.max_bytes, err);
     else if (key == "late_data_sockets") ok = whole(key, v1, record.late.max_sockets, err);
     else if (key == "capture_dir") record.capture_dir = v1;
+    else if (key == "fast") ok = flag(key, v1, record.fast.enabled, err);
+    else if (key == "ring_wait_ms") {
+      ok = whole(key, v1, n, err);
+      record.fast.ring_wait_ms = static_cast<int64_t>(n);
+    } else if (key == "schedule") {
+      if (v1 != "serial" && v1 != "parallel") {
+        err = "schedule needs serial or parallel, not '" + v1 + "'";
+        return false;
+      }
+      record.parallel = v1 == "parallel";
+    }
     else {
       err = "unknown config key " + key;
       return false;
@@ -239,6 +250,7 @@ bool parse_config(const std::string& text, EngineConfig& c, RecordOptions& recor
     return false;
   }
   record.pinned = c.spawn.pin;
+  c.spawn.fast = c.mode == "record" && record.fast.enabled;
   return true;
 }
 

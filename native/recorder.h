@@ -3,6 +3,7 @@
 #include <memory>
 #include <string>
 
+#include "fast.h"
 #include "late_data.h"
 #include "output.h"
 #include "tracer.h"
@@ -15,6 +16,10 @@ struct RecordOptions {
   // Where copies of the files the service maps go, taken when they are mapped (files.h); the
   // caller stores and removes them. Empty: files are only named, to be read by the caller.
   std::string capture_dir;
+  // Threads run at once (the log still has one order) instead of one at a time in userspace.
+  bool parallel = false;
+  // record --fast (fast.h); fast.parallel follows `parallel`.
+  FastOptions fast;
 };
 
 std::unique_ptr<Tool> make_recorder(Output& out, const RecordOptions& opts);

@@ -53,6 +53,12 @@ export interface RecordConfig extends SpawnConfig {
    * `file` with `copy`, or `error` when it could not). The caller stores and removes it.
    */
   captureDir?: string;
+  /** Record the table's `fast` syscalls inside the service's processes (docs/fast-path.md). */
+  fast?: boolean;
+  /** How long a service thread waits for room in a full fast-path ring before the call is lost. */
+  ringWaitMs?: number;
+  /** serial (default): one thread of the tree runs userspace at a time; parallel: all at once. */
+  schedule?: 'serial' | 'parallel';
 }
 
 export interface ReplayConfig extends SpawnConfig {
@@ -170,6 +176,9 @@ export function encodeConfig(c: EngineConfig): string {
   if (c.mode === 'record') {
     if (c.fixedAddresses) lines.push('fixed_addresses 1');
     if (c.captureDir) lines.push(`capture_dir ${e(c.captureDir)}`);
+    if (c.fast) lines.push('fast 1');
+    if (c.ringWaitMs !== undefined) lines.push(`ring_wait_ms ${wholeNumber('ringWaitMs', c.ringWaitMs)}`);
+    if (c.schedule) lines.push(`schedule ${c.schedule}`);
     if (c.lateData) {
       const l = c.lateData;
       lines.push(`late_data ${l.enabled ? 1 : 0}`);

@@ -44,6 +44,21 @@ export interface RecordOptions extends RedactOptions {
    * recording may end up to `ms` after it exits.
    */
   lateData?: boolean | LateDataOptions;
+  /**
+   * Record the syscall table's `fast` calls (read, write, epoll_wait, futex...) inside the
+   * service's own processes at call sites of a known shape, instead of stopping it under ptrace
+   * for each (docs/fast-path.md). Default false. Same events, same replay.
+   */
+  fast?: boolean;
+  /** Fast path: how long a thread waits for room in a full ring before its call is lost (default 10). */
+  ringWaitMs?: number;
+  /**
+   * 'serial' (default): one thread of the service runs userspace at a time, so the log is the
+   * whole schedule. 'parallel': threads run at once; the log still orders their syscalls and
+   * replay follows it, but may diverge where threads shared memory between syscalls. The fast
+   * path records in-process only while the tree has one thread under 'serial'.
+   */
+  schedule?: 'serial' | 'parallel';
   store: EventStore;
   signal?: AbortSignal;
   /** Called as events arrive (count so far). */
@@ -156,6 +171,9 @@ async function recordInto(o: RecordOptions, captureDir: string): Promise<RecordR
     pin: o.pin ?? true,
     fixedAddresses: o.aslr === false,
     lateData,
+    fast: o.fast,
+    ringWaitMs: o.ringWaitMs,
+    schedule: o.schedule,
     signal: o.signal,
     onEvents(cols) {
       engineBatches.push(cols);
