@@ -25,7 +25,6 @@ namespace {
 
 constexpr uint64_t kTrampPage = 0x10000;
 constexpr int kShmRdonly = 010000, kShmExec = 0100000;
-constexpr uint64_t kMapFixedNoReplace = 0x100000;
 constexpr int64_t kStallNs = 2'000'000'000;  // a record left unfinished this long: given up on
 
 // A buffer rule for the blob, from a table argument; false when the blob cannot capture it
@@ -237,22 +236,19 @@ uint64_t FastPath::tramp_space(Thread& t, Process& p, uint64_t site, size_t need
       used += need;
       return at;
     }
-  if (!inj) inj = new Thread::Injector(t);
-  for (uint64_t k = 1; k <= 64; k++) {
-    uint64_t hint = (site & ~(kTrampPage - 1)) - k * 0x1000000;
-    int64_t got = inj->call(SYS_mmap, hint, kTrampPage, 7 /* rwx */, 0x22 /* private|anon */ | kMapFixedNoReplace,
-                            static_cast<uint64_t>(-1), 0);
-    if (inj->failed()) return 0;
-    if (got < 0 && got > -4096) continue;
-    uint64_t at = static_cast<uint64_t>(got);
-    if (!fits_rel32(site, at) || !fits_rel32(site, at + kTrampPage)) {
-      inj->call(SYS_munmap, at, kTrampPage);
-      continue;
-    }
-    p.tramps.emplace_back(at, need);
-    return at;
-  }
-  return 0;
+  if (inj) return 0;
+  // One injected call only: it replaces the syscall at hand (a second one would be re-entered
+  // from the exit stop, and anonymous mmap runs untraced). A hint the kernel honours when the
+  // range is free; a page it puts elsewhere is kept but not used.
+  inj = new Thread::Injector(t);
+  uint64_t base = site & ~(kTrampPage - 1);
+  uint64_t hint = base < (1ull << 32) ? base + 0x10000000 : base - 0x1000000;
+  int64_t got = inj->call(SYS_mmap, hint, kTrampPage, 7 /* rwx */, 0x22 /* private|anon */, static_cast<uint64_t>(-1), 0);
+  if (inj->failed() || (got < 0 && got > -4096)) return 0;
+  uint64_t at = static_cast<uint64_t>(got);
+  if (!fits_rel32(site, at) || !fits_rel32(site, at + kTrampPage)) return 0;
+  p.tramps.emplace_back(at, need);
+  return at;
 }
 
 bool FastPath::try_patch(Thread& t, const std::set<uint64_t>& busy) {

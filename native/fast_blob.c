@@ -146,6 +146,7 @@ long rb_call(long nr, const uint64_t* a) {
     const struct rb_buf_rule* r = &rule->bufs[i];
     addrs[i] = a[r->arg % 6];
     lens[i] = 0;
+    len += sizeof(struct rb_rec_buf);
     if (!addrs[i]) continue;
     if (r->dir == RB_DIR_OUT && ret < 0) continue;
     if (r->dir == RB_DIR_IN && ret == -EFAULT_) continue;
@@ -154,7 +155,7 @@ long rb_call(long nr, const uint64_t* a) {
       mark_lost(h, seq);
       return ret;
     }
-    len += sizeof(struct rb_rec_buf) + ((lens[i] + 7) & ~7ULL);
+    len += (lens[i] + 7) & ~7ULL;
   }
   if (len > h->max_record) {
     mark_lost(h, seq);

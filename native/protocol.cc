@@ -486,6 +486,14 @@ std::string warning_message(const std::string& code, const std::string& text) {
   return done(w);
 }
 
+std::string fast_message(uint64_t calls, uint64_t sites, uint64_t lossy_from) {
+  JsonWriter w = message("fast");
+  w.key("calls").u64(calls).key("sites").u64(sites).key("lossy_from");
+  if (lossy_from == ~0ull) w.null();
+  else w.u64(lossy_from);
+  return done(w);
+}
+
 std::string file_message(const char* role, const std::string& path, bool copied, const std::string& copy,
                          const std::string& error) {
   JsonWriter w = message("file");

@@ -307,8 +307,7 @@ class Recorder : public Tool {
       out_.message(warning_message("fast_lossy", "the fast path lost calls (its ring stayed full longer than --ring-wait-ms, or a "
                                                  "call's buffers were larger than a quarter of the ring): this recording is lossy from seq " +
                                                      std::to_string(lost)));
-    out_.message(warning_message("fast_stats", std::to_string(fast_->calls_fast()) + " calls recorded in-process at " +
-                                                   std::to_string(fast_->patched_sites()) + " patched call sites"));
+    out_.message(fast_message(fast_->calls_fast(), fast_->patched_sites(), lost));
   }
 
   void finish_call(Thread& t) {

@@ -297,6 +297,16 @@ export interface WarningMessage {
   code: string;
   message: string;
 }
+/** record --fast: what the fast path did (at the end of the recording). */
+export interface FastMessage {
+  type: 'fast';
+  /** Calls recorded inside the service's processes. */
+  calls: number;
+  /** Call sites rewritten to reach the fast path. */
+  sites: number;
+  /** The first seq whose call was lost (the recording is lossy from there), or null. */
+  lossyFrom: number | null;
+}
 export interface ErrorMessage {
   type: 'error';
   code: string;
@@ -363,6 +373,7 @@ export type EngineMessage =
   | StartedMessage
   | FileMessage
   | WarningMessage
+  | FastMessage
   | ErrorMessage
   | ExitMessage
   | PausedMessage
@@ -505,6 +516,8 @@ function decodeObject(type: string, r: Reader): EngineMessage {
       if (r.has('error')) m.error = r.str('error');
       return m;
     }
+    case 'fast':
+      return { type, calls: r.int('calls'), sites: r.int('sites'), lossyFrom: r.isNull('lossy_from') ? null : r.int('lossy_from') };
     case 'warning':
     case 'error':
       return { type, code: r.str('code'), message: r.str('message') };

@@ -90,6 +90,8 @@ export interface RecordResult {
   stored: 'stored' | 'spooled';
   /** What the engine noticed that may make the replay diverge (e.g. a thread spinning). */
   warnings: string[];
+  /** record --fast: calls recorded in-process, sites patched, and where loss began (null: none). */
+  fast?: { calls: number; sites: number; lossyFrom: number | null };
 }
 
 const LATE_DATA_KIND = EVENT_KINDS.indexOf('late_data');
@@ -160,6 +162,7 @@ async function recordInto(o: RecordOptions, captureDir: string): Promise<RecordR
   let lastServiceEnter = 0n;
   let exitMsg: ExitMessage | undefined;
   const warnings: string[] = [];
+  let fast: RecordResult['fast'];
   const startedAtNs = BigInt(Date.now()) * 1_000_000n;
   const exit = await runEngine({
     mode: 'record',
@@ -185,6 +188,7 @@ async function recordInto(o: RecordOptions, captureDir: string): Promise<RecordR
       if (m.type === 'file') files.set(m.path, m.copy !== undefined ? { copy: m.copy } : { error: m.error ?? 'not copied' });
       if (m.type === 'exit') exitMsg = m;
       if (m.type === 'warning') warnings.push(m.message);
+      if (m.type === 'fast') fast = { calls: m.calls, sites: m.sites, lossyFrom: m.lossyFrom };
     },
   });
   const err = engineError(exit.messages);
@@ -245,5 +249,5 @@ async function recordInto(o: RecordOptions, captureDir: string): Promise<RecordR
     ...(rules.length ? { redaction: redactor.report() } : {}),
   };
   const result = await o.store.putIncident(info, batches, blobs);
-  return { incident: info, stored: result, warnings };
+  return { incident: info, stored: result, warnings, ...(fast ? { fast } : {}) };
 }
