@@ -8,7 +8,7 @@
 //  2. redis-server under redis-benchmark -n R -c 4 -t set,get: requests/s and p50/p99 latency,
 //     native, under the ptrace path, and under the fast path (with --schedule parallel: redis has
 //     background threads, and under the serial schedule a tree of several threads traces
-//     every call).
+//     every call), pinned (default) and with --no-pin (the engine drains on the other CPU).
 //
 //   npx tsc -p tsconfig.json && node bench/record-cost.js     (REPS=5 N=20000 R=20000)
 'use strict';
@@ -100,7 +100,8 @@ async function redisRun(store, mode) {
     const child = spawn(cmd[0], cmd.slice(1), { stdio: 'ignore' });
     done = new Promise((r) => child.once('exit', r));
   } else {
-    done = record({ incident: `redis-${mode}-${runNo++}`, command: cmd, store, fast: mode === 'fast', schedule: mode === 'fast' ? 'parallel' : undefined, lateData: false });
+    const fast = mode.startsWith('fast');
+    done = record({ incident: `redis-${mode}-${runNo++}`, command: cmd, store, fast, schedule: fast ? 'parallel' : undefined, pin: mode !== 'fast-nopin', lateData: false });
   }
   await waitPort(port);
   const res = benchmark(port);
@@ -112,13 +113,13 @@ async function redisRun(store, mode) {
 async function main() {
   const store = await openStore(path.join(tmp, 'store'));
   const dd = await ddCost(store);
-  const runs = { native: [], ptrace: [], fast: [] };
+  const runs = { native: [], ptrace: [], fast: [], 'fast-nopin': [] };
   for (let i = 0; i < REPS; i++) for (const m of Object.keys(runs)) runs[m].push(await redisRun(store, m));
   await store.close();
   const lines = [
     `dd bs=1 count=${N} (${2 * N} syscalls), medians of ${REPS}: native ${dd.native.toFixed(1)} ms, ptrace ${dd.ptrace.toFixed(1)} ms, fast ${dd.fast.toFixed(1)} ms`,
     `- cost per recorded syscall above native: ptrace ${dd.ptraceUs.toFixed(2)} µs, fast ${dd.fastUs.toFixed(2)} µs (${(dd.ptraceUs / dd.fastUs).toFixed(1)}× less)`,
-    `redis-benchmark -n ${R} -c 4 -t set,get, medians of ${REPS} (fast: --schedule parallel):`,
+    `redis-benchmark -n ${R} -c 4 -t set,get, medians of ${REPS} (fast: --schedule parallel; fast-nopin: also --no-pin):`,
   ];
   for (const t of ['SET', 'GET']) {
     const m = (mode, k) => median(runs[mode].map((r) => r[t]?.[k] ?? NaN));
@@ -126,7 +127,8 @@ async function main() {
     lines.push(
       `- ${t}: native ${base.toFixed(0)}/s p50 ${m('native', 'p50')} ms p99 ${m('native', 'p99')} ms; ` +
         `ptrace ${m('ptrace', 'rps').toFixed(0)}/s (${(m('ptrace', 'rps') / base).toFixed(3)}×) p50 ${m('ptrace', 'p50')} p99 ${m('ptrace', 'p99')}; ` +
-        `fast ${m('fast', 'rps').toFixed(0)}/s (${(m('fast', 'rps') / base).toFixed(3)}×) p50 ${m('fast', 'p50')} p99 ${m('fast', 'p99')}`,
+        `fast ${m('fast', 'rps').toFixed(0)}/s (${(m('fast', 'rps') / base).toFixed(3)}×) p50 ${m('fast', 'p50')} p99 ${m('fast', 'p99')}; ` +
+        `fast-nopin ${m('fast-nopin', 'rps').toFixed(0)}/s (${(m('fast-nopin', 'rps') / base).toFixed(3)}×) p50 ${m('fast-nopin', 'p50')} p99 ${m('fast-nopin', 'p99')}`,
     );
   }
   for (const l of lines) console.log(l);
