@@ -119,7 +119,10 @@ class ExitInjector {
     if (ptrace(PTRACE_SETREGS, tid, nullptr, &r) != 0 || ptrace(PTRACE_SYSCALL, tid, 0, 0) != 0) return ok_ = false;
     for (int stops = 0;;) {
       int st = 0;
-      if (waitpid(tid, &st, __WALL) < 0 && errno != EINTR) return ok_ = false;
+      if (waitpid(tid, &st, __WALL) < 0) {
+        if (errno == EINTR) continue;  // the tracer's alarm tick
+        return ok_ = false;
+      }
       if (WIFEXITED(st) || WIFSIGNALED(st)) {
         gone_ = true;
         return ok_ = false;
