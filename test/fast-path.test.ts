@@ -65,7 +65,7 @@ const shape = (ev: EventRow[]) => calls(ev).map((e) => `${e.name} ${e.resource.r
 const detail = (ev: EventRow[]) =>
   calls(ev)
     .filter((e) => isFast(e) && !METADATA.has(e.name) && e.resource !== 'stdout')
-    .map((e) => `${e.name} ${e.resource} ret=${e.ret} in=${Buffer.from(e.data_in).toString('hex')} out=${Buffer.from(e.data_out).toString('hex')}`);
+    .map((e) => `${e.name} ${e.resource.replace(/\d+/g, 'N')} ret=${e.ret} in=${Buffer.from(e.data_in).toString('hex')} out=${Buffer.from(e.data_out).toString('hex')}`);
 
 /**
  * Records `command` through ptrace and with --fast (each after `prepare`); both must have the
