@@ -16,9 +16,9 @@ const programs = fs.readdirSync(SYSCALLS).filter((f) => f.endsWith('.c')).map((f
 // Programs whose output differs from run to run by nature (ids, clocks, randomness, CPU and
 // scheduling facts, child processes' ids): their calls are compared by name and resource only.
 const VARYING = new Set(['affinity', 'ids', 'process', 'random', 'rdtsc', 'sched', 'signals', 'sysinfo', 'time']);
-// Calls whose results are clocks or file metadata (times, inode numbers, directory order of a
+// Calls whose results are clocks, ids, usage or file metadata (times, inode numbers, directory order of a
 // directory made anew for each run): compared by result size, not bytes.
-const METADATA = new Set(['clock_gettime', 'fstat', 'getdents64']);
+const METADATA = new Set(['clock_gettime', 'gettimeofday', 'getrusage', 'getpid', 'gettid', 'fstat', 'getdents64']);
 // Processes racing each other and signals: the number of calls differs between any two runs; the
 // fast recording is checked by its replay.
 const RACY = new Set(['process']);
