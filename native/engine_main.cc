@@ -104,6 +104,12 @@ int main() {
     }).detach();
   } else {
     close(kIn);
+    if (record.fast.enabled) {
+      // record --fast: the service's blob asks for its ring to be drained (fast.h).
+      struct sigaction wake = {};
+      wake.sa_handler = on_wake_signal;
+      sigaction(SIGUSR2, &wake, nullptr);
+    }
   }
 
   // Replays run in a network namespace of their own (only loopback, down) on top of emulating

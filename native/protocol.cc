@@ -224,6 +224,17 @@ bool parse_config(const std::string& text, EngineConfig& c, RecordOptions& recor
       ok = whole(key, v1, n, err);
       record.signal_defer_ms = static_cast<int64_t>(n);
     }
+    else if (key == "fast") ok = flag(key, v1, record.fast.enabled, err);
+    else if (key == "ring_wait_ms") {
+      ok = whole(key, v1, n, err);
+      record.fast.ring_wait_ms = static_cast<int64_t>(n);
+    } else if (key == "schedule") {
+      if (v1 != "serial" && v1 != "parallel") {
+        err = "schedule needs serial or parallel, not '" + v1 + "'";
+        return false;
+      }
+      record.parallel = v1 == "parallel";
+    }
     else {
       err = "unknown config key " + key;
       return false;
@@ -243,6 +254,7 @@ bool parse_config(const std::string& text, EngineConfig& c, RecordOptions& recor
     return false;
   }
   record.pinned = c.spawn.pin;
+  c.spawn.fast = c.mode == "record" && record.fast.enabled;
   return true;
 }
 
@@ -485,6 +497,14 @@ std::string error_message(const std::string& code, const std::string& text) {
 std::string warning_message(const std::string& code, const std::string& text) {
   JsonWriter w = message("warning");
   w.key("code").str(code).key("message").str(text);
+  return done(w);
+}
+
+std::string fast_message(uint64_t calls, uint64_t sites, uint64_t lossy_from) {
+  JsonWriter w = message("fast");
+  w.key("calls").u64(calls).key("sites").u64(sites).key("lossy_from");
+  if (lossy_from == ~0ull) w.null();
+  else w.u64(lossy_from);
   return done(w);
 }
 

@@ -112,6 +112,8 @@ std::string warning_message(const std::string& code, const std::string& message)
 // (`copied`), the copy's path or why there is none.
 std::string file_message(const char* role, const std::string& path, bool copied = false, const std::string& copy = "",
                          const std::string& error = "");
+// record --fast: calls recorded in-process, sites patched, first lost seq (~0: none).
+std::string fast_message(uint64_t calls, uint64_t sites, uint64_t lossy_from);
 // The recording's end: wait status as exit_code / signal.
 std::string exit_message(int status);
 

@@ -116,7 +116,27 @@ std::string peek_pipe(pid_t tid, int fd) {
 
 class Recorder : public Tool {
  public:
-  Recorder(Output& out, const RecordOptions& opts) : out_(out), opts_(opts) {}
+  Recorder(Output& out, const RecordOptions& opts) : out_(out), opts_(opts) {
+    if (opts_.parallel) {
+      serialized_ = false;
+      out_.message(warning_message("schedule_parallel",
+                                   "threads ran at once (--schedule parallel): the log gives one order of their syscalls, "
+                                   "which replay follows, but a replay may diverge where threads shared memory between syscalls"));
+    }
+    if (opts_.fast.enabled) {
+      FastOptions fo = opts_.fast;
+      fo.parallel = opts_.parallel;
+      auto f = std::make_unique<FastPath>(fo);
+      std::string err;
+      if (f->init(err)) {
+        fast_ = std::move(f);
+        seq_.share(fast_->seq_word());
+        last_fast_drain_ = now_ns();
+      } else {
+        out_.message(warning_message("fast_unavailable", "recording through ptrace only: " + err));
+      }
+    }
+  }
 
   // Threads run their userspace one at a time, from a syscall's return to the next syscall's
   // entry (the token); the order of entries in the log is then the whole schedule, and replay
@@ -127,12 +147,25 @@ class Recorder : public Tool {
     // enters again afterwards (not logged now). The thread keeps the token.
     if (deliver_held(t)) return Resume::Continue;
     if (running_ == t.tid()) running_ = -1;
+    const SyscallSpec& s = *stop.spec;
+    if (fast_) {
+      // What the service recorded itself comes first: it happened before this stop.
+      drain_fast();
+      if (live_.insert(t.tid()).second) threads_changed();
+      if (s.special == Special::Clone) {
+        // A thread or process may start: from here on the blob asks the kernel which thread it is,
+        // and under the serial schedule every call is traced (a blocked call would hold the token).
+        fast_->set_threads(0, !opts_.parallel);
+      } else if (s.has(kFast) && fast_->try_patch(t, busy_ips(t.tid()))) {
+        return Resume::Continue;  // re-entered through the patched site: the ring records it
+      }
+    }
     // Late data: what arrived so far is logged before this call; sockets it closes are duplicated.
     late_.drain(out_, seq_, t0_, stop.time_ns);
-    late_.on_entry(t.pid(), t.tid(), stop.nr, stop.args, late_resource_of(t.pid()), seq_);
-    const SyscallSpec& s = *stop.spec;
+    const uint64_t seq = seq_++;
+    late_.on_entry(t.pid(), t.tid(), stop.nr, stop.args, late_resource_of(t.pid()), seq);
     const uint64_t* args = stop.args;
-    Event ev = syscall_event(t.pid(), t, s, args, seq_++, stop.time_ns - t0_);
+    Event ev = syscall_event(t.pid(), t, s, args, seq, stop.time_ns - t0_);
     ev.data_in = capture_in(t, s, args);
     if (s.special == Special::Exit) {
       // exit never returns: log it now. A thread's exit is complete (its tid cleared, joiners
@@ -146,7 +179,7 @@ class Recorder : public Tool {
     if (s.cls == Class::Denied) t.emulate(-ENOSYS);
     // A copy out of a pipe consumes what it moves: look at the pipe first (moved_bytes).
     std::string peeked = s.flow == Flow::Copy ? peek_pipe(t.tid(), static_cast<int>(args[s.arg_with(ArgRole::CopySrc)])) : "";
-    pending_[t.tid()] = Pending{std::move(ev), &s, std::move(peeked)};
+    pending_[t.tid()] = Pending{std::move(ev), &s, std::move(peeked), t.ip()};
     grant();
     return Resume::ToExit;
   }
@@ -160,13 +193,18 @@ class Recorder : public Tool {
 
   int64_t next_deadline() override {
     int64_t f = earliest_deadline(earliest_deadline(out_.flush_deadline(), late_.next_deadline()), held_deadline());
+    if (fast_) f = earliest_deadline(f, last_fast_drain_ + kFastDrainNs);
     if (!serialized_ || running_ < 0 || ready_.empty()) return f;
     int64_t token = running_since_ + kTokenTimeoutNs;
     return f < 0 ? token : std::min(f, token);
   }
 
+  // The service's blob asks for a drain when its ring fills past half (SIGUSR2).
+  void on_wake() override { drain_fast(); }
+
   void on_timer() override {
     release_overdue();
+    drain_fast();
     late_.drain(out_, seq_, t0_, now_ns());
     out_.flush_if_due();
     int64_t now = now_ns();
@@ -198,7 +236,15 @@ class Recorder : public Tool {
 
   Resume on_syscall_exit(Thread& t) override {
     boundary_[t.tid()] = {t.regs().orig_rax, t.regs().rip, t.regs().rsp};
+    auto p = pending_.find(t.tid());
+    bool exec = p != pending_.end() && p->second.spec->special == Special::Execve && t.syscall_ret() == 0;
     finish_call(t);
+    if (exec && fast_) {
+      std::string why;
+      if (!fast_->attach(t, why))
+        out_.message(warning_message("fast_unavailable", "process " + std::to_string(t.pid()) +
+                                                             " records through ptrace only: the fast path's " + why));
+    }
     ready_.push_back(t.tid());
     grant();
     return Resume::Hold;
@@ -216,6 +262,59 @@ class Recorder : public Tool {
       probe_tid_ = -1;
       core_->resume(*t, Resume::Continue);
     }
+  }
+
+  // The calls the service recorded in its own processes since the last look: the same events the
+  // ptrace path makes, built by the same code from the buffers the ring carries.
+  void drain_fast() {
+    if (!fast_) return;
+    last_fast_drain_ = now_ns();
+    bool ok = fast_->drain([this](const FastCall& c) { record_fast(c); });
+    if (!ok && !corrupt_reported_) {
+      corrupt_reported_ = true;
+      out_.message(warning_message("fast_lossy", "the fast path's ring was found corrupt (" + fast_->corrupt_reason() +
+                                                     "): this recording is lossy from seq " + std::to_string(fast_->lossy_from()) +
+                                                     "; every later call was recorded through ptrace"));
+    }
+  }
+
+  void record_fast(const FastCall& c) {
+    Thread* real = core_->thread(c.tid);
+    pid_t pid = real ? real->pid() : c.tid;
+    Thread t(c.tid, pid);
+    t.regs().orig_rax = static_cast<uint64_t>(c.nr);
+    t.regs().rax = static_cast<uint64_t>(c.ret);
+    t.set_view(&c.mem);
+    const SyscallSpec& s = syscall_spec(c.nr);
+    int64_t at = std::max<int64_t>(last_fast_drain_ - t0_, 0);
+    Event ev = syscall_event(pid, t, s, c.args, c.seq, at);
+    ev.data_in = capture_in(t, s, c.args);
+    ev.ret = c.ret;
+    ev.data_out = capture_out(t, s, ev.args, c.ret);
+    ev.resource = resource_after(t, s, ev);
+    out_.event(std::move(ev));
+  }
+
+  // Where threads in traced calls resume (a site is not patched under them).
+  std::set<uint64_t> busy_ips(pid_t except) const {
+    std::set<uint64_t> ips;
+    for (const auto& [tid, p] : pending_)
+      if (tid != except) ips.insert(p.ip);
+    return ips;
+  }
+
+  void threads_changed() {
+    pid_t only = live_.size() == 1 ? *live_.begin() : 0;
+    fast_->set_threads(only, !opts_.parallel && live_.size() > 1);
+  }
+
+  void report_fast() {
+    uint64_t lost = fast_->lossy_from();
+    if (lost != ~0ull && !corrupt_reported_)
+      out_.message(warning_message("fast_lossy", "the fast path lost calls (its ring stayed full longer than --ring-wait-ms, or a "
+                                                 "call's buffers were larger than a quarter of the ring): this recording is lossy from seq " +
+                                                     std::to_string(lost)));
+    out_.message(fast_message(fast_->calls_fast(), fast_->patched_sites(), lost));
   }
 
   void finish_call(Thread& t) {
@@ -279,6 +378,12 @@ class Recorder : public Tool {
     held_.erase(t.tid());
     reraised_.erase(t.tid());
     boundary_.erase(t.tid());
+    drain_fast();
+    if (fast_) {
+      live_.erase(t.tid());
+      if (t.pid() == t.tid()) fast_->on_process_exit(t.pid());
+      threads_changed();
+    }
     finish_unreturned(t.tid());
     // Threads an exit_group (or a fatal signal) ended are reaped in no particular order: their
     // exits are logged with their process's, by tid, so that order is the same in every run.
@@ -371,9 +476,17 @@ class Recorder : public Tool {
   // A new process starts with a copy of its parent's fd table.
   void on_thread_created(Thread& parent, Thread& child) override {
     if (child.pid() != parent.pid()) fds_[child.pid()] = fds_[parent.pid()];
+    if (fast_) {
+      if (child.pid() != parent.pid()) fast_->on_fork(parent.pid(), child.pid());
+      live_.insert(parent.tid());
+      live_.insert(child.tid());
+      threads_changed();
+    }
   }
 
   void on_exit(int status) override {
+    drain_fast();
+    if (fast_) report_fast();
     while (!pending_.empty()) finish_unreturned(pending_.begin()->first);
     out_.message(exit_message(status));
     // The service is gone and reaped; the engine ends once its sockets are done (at most the
@@ -667,6 +780,7 @@ class Recorder : public Tool {
     Event ev;
     const SyscallSpec* spec;
     std::string peeked;  // a copy's source pipe as it was at the call's entry
+    uint64_t ip = 0;     // where the thread resumes when the call returns
   };
   std::map<pid_t, Pending> pending_;  // per thread: the call awaiting its return
   // Long enough that a thread starved of CPU on a loaded machine is not taken for a spinner.
@@ -685,7 +799,12 @@ class Recorder : public Tool {
   pid_t exiting_ = -1;                // a thread whose exit the token waits for
   int64_t running_since_ = 0;
   bool serialized_ = true;
-  uint64_t seq_ = 0;
+  SeqCounter seq_;
+  std::unique_ptr<FastPath> fast_;
+  int64_t last_fast_drain_ = 0;
+  static constexpr int64_t kFastDrainNs = 50'000'000;
+  bool corrupt_reported_ = false;
+  std::set<pid_t> live_;  // threads of the tree (kept under --fast only)
   int64_t t0_ = 0;
 
   // Late data (late_data.h): sockets the service closed, read on after the close.

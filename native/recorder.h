@@ -3,6 +3,7 @@
 #include <memory>
 #include <string>
 
+#include "fast.h"
 #include "late_data.h"
 #include "output.h"
 #include "tracer.h"
@@ -19,6 +20,10 @@ struct RecordOptions {
   // thread's next syscall (a boundary replay can find) for at most this long; 0: delivered
   // where it lands.
   int64_t signal_defer_ms = 20;
+  // Threads run at once (the log still has one order) instead of one at a time in userspace.
+  bool parallel = false;
+  // record --fast (fast.h); fast.parallel follows `parallel`.
+  FastOptions fast;
 };
 
 std::unique_ptr<Tool> make_recorder(Output& out, const RecordOptions& opts);

@@ -25,6 +25,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "fast.h"
+
 namespace rb {
 
 namespace {
@@ -87,8 +89,19 @@ bool Thread::each_word(uint64_t addr, size_t len, size_t done, F&& f) {
   return true;
 }
 
+bool MemView::read(uint64_t addr, void* buf, size_t len) const {
+  for (const auto& [start, bytes] : ranges) {
+    if (addr >= start && addr - start <= bytes.size() && len <= bytes.size() - (addr - start)) {
+      std::memcpy(buf, bytes.data() + (addr - start), len);
+      return true;
+    }
+  }
+  return false;
+}
+
 bool Thread::read_mem(uint64_t addr, void* buf, size_t len) {
   if (len == 0) return true;
+  if (view_) return view_->read(addr, buf, len);
   struct iovec local = {buf, len};
   struct iovec remote = {reinterpret_cast<void*>(addr), len};
   ssize_t n = process_vm_readv(tid_, &local, 1, &remote, 1, 0);
@@ -290,11 +303,12 @@ namespace {
 
 // The seccomp filter: trap every syscall except the hot memory-only ones the table marks
 // Untraced, and anonymous mmap.
-std::vector<sock_filter> build_filter() {
+std::vector<sock_filter> build_filter(bool fast) {
   std::vector<sock_filter> f;
   f.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)));
   f.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0));
   f.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE));
+  if (fast) FastPath::filter_rules(f);
   f.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)));
   for (const SyscallSpec& s : syscall_table()) {
     if (s.cls != Class::Untraced) continue;
@@ -497,7 +511,7 @@ void Tracer::forget_process(pid_t pid) {
 }
 
 bool Tracer::run(const SpawnConfig& cfg, Tool& tool, std::string& error) {
-  std::vector<sock_filter> filter = build_filter();
+  std::vector<sock_filter> filter = build_filter(cfg.fast);
   sock_fprog prog = {static_cast<unsigned short>(filter.size()), filter.data()};
   std::vector<char*> argv = c_strings(cfg.argv), envp = c_strings(cfg.env);
   int errpipe[2];

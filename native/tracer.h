@@ -46,6 +46,15 @@ struct SpawnConfig {
   bool fixed_addresses = false;
   // Replay as a user other than root: the network namespace is made with the user namespace.
   bool user_netns = false;
+  // record --fast: the seccomp filter lets the fast path's own syscall instruction through (fast.h).
+  bool fast = false;
+};
+
+// Tracee memory captured elsewhere (the fast path's ring, fast.h): a Thread with a view reads
+// from it instead of the process, so the capture code works on it unchanged.
+struct MemView {
+  std::vector<std::pair<uint64_t, std::string>> ranges;  // (address, bytes)
+  bool read(uint64_t addr, void* buf, size_t len) const;
 };
 
 // A stopped tracee thread: registers, arguments, memory, emulation and injection.
@@ -69,6 +78,8 @@ class Thread {
   uint64_t at_random() const { return at_random_; }
 
   bool read_mem(uint64_t addr, void* buf, size_t len);
+  // Reads come from `v` (not the process) while it is set.
+  void set_view(const MemView* v) { view_ = v; }
   std::string read_bytes(uint64_t addr, size_t len);
   std::string read_cstr(uint64_t addr, size_t max = 1 << 16);
   bool write_mem(uint64_t addr, const void* data, size_t len);
@@ -114,6 +125,7 @@ class Thread {
   uint64_t at_random_ = 0;      // where its image's AT_RANDOM bytes are (set at exec)
   bool awaiting_exit_ = false;  // resumed with PTRACE_SYSCALL to see the syscall return
   bool fresh_ = false;          // a new thread whose initial SIGSTOP is still to come
+  const MemView* view_ = nullptr;
 };
 
 // What the core knows at a syscall's seccomp stop, handed to the tool.

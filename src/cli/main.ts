@@ -61,7 +61,7 @@ const INJECTION_FLAG_NAMES = new Set(['timeout', 'inject', 'fault', 'latency']);
 const COMMANDS: Record<string, CommandSpec> = {
   record: {
     name: 'record',
-    usage: 'replaybook record --incident ID [--service NAME] [--no-pin] [--no-late-data | --late-data-ms N] [--redact RULE]... [--redact-file PATH]... [--no-default-redact] -- CMD [ARGS...]',
+    usage: 'replaybook record --incident ID [--service NAME] [--no-pin] [--fast [--ring-wait-ms N]] [--schedule serial|parallel] [--no-late-data | --late-data-ms N] [--redact RULE]... [--redact-file PATH]... [--no-default-redact] -- CMD [ARGS...]',
     summary:
       'Run CMD under the recorder: every syscall with its data and timing goes into the event log as incident ID.\nThe service\'s own stdout and stderr still reach this terminal.\n' +
       'Late data: when the service closes a TCP connection (or exits), the recorder keeps reading it for up to\n' +
@@ -75,6 +75,9 @@ const COMMANDS: Record<string, CommandSpec> = {
       { name: 'service', value: 'NAME', help: "service name (default: the executable's name)" },
       { name: 'no-pin', help: 'do not pin the service to one CPU (for services that need every core; stops cost more)' },
       { name: 'no-aslr', help: 'record with address randomization off, as replays run (opt-in; README: Secrets, privacy)' },
+      { name: 'fast', help: 'record hot syscalls (read, write, epoll_wait, futex...) inside the service, not under ptrace (docs/fast-path.md)' },
+      { name: 'ring-wait-ms', value: 'N', help: '--fast: a thread waits at most N ms for room in a full ring, then its call is lost (default 10)' },
+      { name: 'schedule', value: 'serial|parallel', help: 'serial (default): one thread runs at a time; parallel: all at once (replay may diverge on shared memory)' },
       { name: 'no-late-data', help: 'do not read on sockets the service closed (the peer sees exactly what it would have)' },
       { name: 'late-data-ms', value: 'N', help: 'read on a closed socket for at most N ms after the close (default 5000)' },
       ...REDACT_FLAGS,
@@ -326,6 +329,20 @@ function lateDataFlags(p: Parsed): boolean | { ms: number } {
   return { ms: Number(ms) };
 }
 
+function fastFlags(p: Parsed): { fast: boolean; ringWaitMs?: number; schedule?: 'serial' | 'parallel' } {
+  const wait = str(p, 'ring-wait-ms');
+  const schedule = str(p, 'schedule');
+  const fast = p.flags.has('fast');
+  if (wait !== undefined && !fast) throw new ReplaybookError('usage', '--ring-wait-ms only applies with --fast: add --fast or drop it');
+  if (wait !== undefined && (!/^\d+$/.test(wait) || !Number.isSafeInteger(Number(wait)))) {
+    throw new ReplaybookError('usage', `--ring-wait-ms needs a whole number of milliseconds, not '${wait}'`);
+  }
+  if (schedule !== undefined && schedule !== 'serial' && schedule !== 'parallel') {
+    throw new ReplaybookError('usage', `--schedule needs serial or parallel, not '${schedule}'`);
+  }
+  return { fast, ringWaitMs: wait === undefined ? undefined : Number(wait), schedule };
+}
+
 async function cmdRecord(p: Parsed): Promise<number> {
   const incident = str(p, 'incident');
   if (!incident) throw new ReplaybookError('usage', 'record needs --incident ID (see replaybook record --help)');
@@ -339,6 +356,7 @@ async function cmdRecord(p: Parsed): Promise<number> {
       pin: !p.flags.has('no-pin'),
       aslr: !p.flags.has('no-aslr'),
       lateData: lateDataFlags(p),
+      ...fastFlags(p),
       ...redactFlags(p),
       store,
       signal: interruptSignal(),

@@ -55,6 +55,12 @@ export interface RecordConfig extends SpawnConfig {
   captureDir?: string;
   /** How long an asynchronous signal may wait for its thread's next syscall (ms; 0: never). */
   signalDeferMs?: number;
+  /** Record the table's `fast` syscalls inside the service's processes (docs/fast-path.md). */
+  fast?: boolean;
+  /** How long a service thread waits for room in a full fast-path ring before the call is lost. */
+  ringWaitMs?: number;
+  /** serial (default): one thread of the tree runs userspace at a time; parallel: all at once. */
+  schedule?: 'serial' | 'parallel';
 }
 
 export interface ReplayConfig extends SpawnConfig {
@@ -173,6 +179,9 @@ export function encodeConfig(c: EngineConfig): string {
     if (c.fixedAddresses) lines.push('fixed_addresses 1');
     if (c.captureDir) lines.push(`capture_dir ${e(c.captureDir)}`);
     if (c.signalDeferMs !== undefined) lines.push(`signal_defer_ms ${wholeNumber('signalDeferMs', c.signalDeferMs)}`);
+    if (c.fast) lines.push('fast 1');
+    if (c.ringWaitMs !== undefined) lines.push(`ring_wait_ms ${wholeNumber('ringWaitMs', c.ringWaitMs)}`);
+    if (c.schedule) lines.push(`schedule ${c.schedule}`);
     if (c.lateData) {
       const l = c.lateData;
       lines.push(`late_data ${l.enabled ? 1 : 0}`);
@@ -301,6 +310,16 @@ export interface WarningMessage {
   code: string;
   message: string;
 }
+/** record --fast: what the fast path did (at the end of the recording). */
+export interface FastMessage {
+  type: 'fast';
+  /** Calls recorded inside the service's processes. */
+  calls: number;
+  /** Call sites rewritten to reach the fast path. */
+  sites: number;
+  /** The first seq whose call was lost (the recording is lossy from there), or null. */
+  lossyFrom: number | null;
+}
 export interface ErrorMessage {
   type: 'error';
   code: string;
@@ -395,6 +414,7 @@ export type EngineMessage =
   | StartedMessage
   | FileMessage
   | WarningMessage
+  | FastMessage
   | ErrorMessage
   | ExitMessage
   | PausedMessage
@@ -540,6 +560,8 @@ function decodeObject(type: string, r: Reader): EngineMessage {
       if (r.has('error')) m.error = r.str('error');
       return m;
     }
+    case 'fast':
+      return { type, calls: r.int('calls'), sites: r.int('sites'), lossyFrom: r.isNull('lossy_from') ? null : r.int('lossy_from') };
     case 'warning':
     case 'error':
       return { type, code: r.str('code'), message: r.str('message') };

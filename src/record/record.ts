@@ -51,6 +51,20 @@ export interface RecordOptions extends RedactOptions {
    * thread is, and the log marks it inexact. 0 delivers every signal where it lands.
    */
   signalDeferMs?: number;
+   * Record the syscall table's `fast` calls (read, write, epoll_wait, futex...) inside the
+   * service's own processes at call sites of a known shape, instead of stopping it under ptrace
+   * for each (docs/fast-path.md). Default false. Same events, same replay.
+   */
+  fast?: boolean;
+  /** Fast path: how long a thread waits for room in a full ring before its call is lost (default 10). */
+  ringWaitMs?: number;
+  /**
+   * 'serial' (default): one thread of the service runs userspace at a time, so the log is the
+   * whole schedule. 'parallel': threads run at once; the log still orders their syscalls and
+   * replay follows it, but may diverge where threads shared memory between syscalls. The fast
+   * path records in-process only while the tree has one thread under 'serial'.
+   */
+  schedule?: 'serial' | 'parallel';
   store: EventStore;
   signal?: AbortSignal;
   /** Called as events arrive (count so far). */
@@ -82,6 +96,8 @@ export interface RecordResult {
   stored: 'stored' | 'spooled';
   /** What the engine noticed that may make the replay diverge (e.g. a thread spinning). */
   warnings: string[];
+  /** record --fast: calls recorded in-process, sites patched, and where loss began (null: none). */
+  fast?: { calls: number; sites: number; lossyFrom: number | null };
 }
 
 const LATE_DATA_KIND = EVENT_KINDS.indexOf('late_data');
@@ -152,6 +168,7 @@ async function recordInto(o: RecordOptions, captureDir: string): Promise<RecordR
   let lastServiceEnter = 0n;
   let exitMsg: ExitMessage | undefined;
   const warnings: string[] = [];
+  let fast: RecordResult['fast'];
   const startedAtNs = BigInt(Date.now()) * 1_000_000n;
   const exit = await runEngine({
     mode: 'record',
@@ -164,6 +181,9 @@ async function recordInto(o: RecordOptions, captureDir: string): Promise<RecordR
     fixedAddresses: o.aslr === false,
     lateData,
     signalDeferMs: o.signalDeferMs,
+    fast: o.fast,
+    ringWaitMs: o.ringWaitMs,
+    schedule: o.schedule,
     signal: o.signal,
     onEvents(cols) {
       engineBatches.push(cols);
@@ -175,6 +195,7 @@ async function recordInto(o: RecordOptions, captureDir: string): Promise<RecordR
       if (m.type === 'file') files.set(m.path, m.copy !== undefined ? { copy: m.copy } : { error: m.error ?? 'not copied' });
       if (m.type === 'exit') exitMsg = m;
       if (m.type === 'warning') warnings.push(m.message);
+      if (m.type === 'fast') fast = { calls: m.calls, sites: m.sites, lossyFrom: m.lossyFrom };
     },
   });
   const err = engineError(exit.messages);
@@ -235,5 +256,5 @@ async function recordInto(o: RecordOptions, captureDir: string): Promise<RecordR
     ...(rules.length ? { redaction: redactor.report() } : {}),
   };
   const result = await o.store.putIncident(info, batches, blobs);
-  return { incident: info, stored: result, warnings };
+  return { incident: info, stored: result, warnings, ...(fast ? { fast } : {}) };
 }
