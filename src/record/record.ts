@@ -51,6 +51,7 @@ export interface RecordOptions extends RedactOptions {
    * thread is, and the log marks it inexact. 0 delivers every signal where it lands.
    */
   signalDeferMs?: number;
+  /**
    * Record the syscall table's `fast` calls (read, write, epoll_wait, futex...) inside the
    * service's own processes at call sites of a known shape, instead of stopping it under ptrace
    * for each (docs/fast-path.md). Default false. Same events, same replay.
