@@ -11,7 +11,7 @@
 //           signal_defer_ms N (an asynchronous signal waits up to N ms for its thread's next
 //             syscall, 0: delivered where it lands; default 20: recorder.cc)
 //     (reading sockets on after the service closed them, and its bounds: see late_data.h)
-//   replay: speed FACTOR|max    isolate_network 0|1    pause_at SEQ    start_paused 0|1
+//   replay: speed FACTOR|max    isolate_network 0|1    pause_at SEQ    start_paused 0|1    checkpoints 0|1
 //     file RECORDED_PATH LOCAL_BLOB_PATH (repeated)
 //     inject ID KIND key=value... (repeated; keys in inject.h)
 //     counterfactual 0|1      jitter MAX_US SEED      unrecorded error|refuse

@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "capture.h"
+#include "fast_abi.h"
 #include "files.h"
 #include "late_data.h"
 #include "protocol.h"
@@ -696,6 +697,9 @@ class Recorder : public Tool {
   bool at_boundary(Thread& t) const {
     auto b = boundary_.find(t.tid());
     const user_regs_struct& r = t.regs();
+    // In the fast path's code: the signal came as one of its calls returned, a boundary as good
+    // as a traced call's return (the ring orders it; replay serves that call through ptrace).
+    if (fast_ && r.rip >= RB_FAST_CODE && r.rip < RB_FAST_CODE + RB_FAST_CODE_SIZE) return true;
     return b != boundary_.end() && b->second.orig_rax == r.orig_rax && b->second.rip == r.rip && b->second.rsp == r.rsp;
   }
 

@@ -150,6 +150,9 @@ bool Replayer::can_checkpoint(Thread*& t, std::string& why) {
 }
 
 void Replayer::checkpoint(const char* why) {
+  // A run straight through (replay(), verify's runs) never jumps: forks would cost time and leave
+  // frozen copies of the program beside it for nothing.
+  if (!opts_.checkpoints) return;
   Thread* t = nullptr;
   std::string reason;
   if (!can_checkpoint(t, reason)) {

@@ -44,6 +44,7 @@ struct ReplayOptions {
   ControlQueue* control = nullptr;                 // commands while the replay runs
   uint64_t pause_at = UINT64_MAX;                  // pause before serving this seq
   bool start_paused = false;
+  bool checkpoints = true;  // kept for jumps; a run straight through takes none
   // Counterfactual replay (docs/injections.md): injections, and whether the program may differ
   // from the log (changed environment, arguments, files or binary): then its first departure
   // switches the run to the stream policy instead of diverging.

@@ -75,6 +75,8 @@ export interface ReplayConfig extends SpawnConfig {
   pauseAt?: bigint;
   /** Pause before the first event. */
   startPaused?: boolean;
+  /** Keep checkpoints for jumps (default true); a run straight through has no use for them. */
+  checkpoints?: boolean;
   /** In list order (the order decides ties). env/arg/file timeouts have no engine form: they
    * are applied before the engine starts. */
   injections?: readonly Injection[];
@@ -195,6 +197,7 @@ export function encodeConfig(c: EngineConfig): string {
   if (c.isolateNetwork) lines.push('isolate_network 1');
   if (c.pauseAt !== undefined) lines.push(`pause_at ${c.pauseAt}`);
   if (c.startPaused) lines.push('start_paused 1');
+  if (c.checkpoints === false) lines.push('checkpoints 0');
   for (const [recorded, local] of c.files ?? []) lines.push(`file ${e(recorded)} ${e(local)}`);
   lines.push(...injectionLines(c.injections ?? []));
   if (c.counterfactual) lines.push('counterfactual 1');

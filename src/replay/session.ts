@@ -95,6 +95,8 @@ export function checkSpeed(speed: Speed): void {
 }
 
 export class ReplaySession {
+  /** Whether the engine keeps checkpoints for jumps (a run straight through does not). */
+  private keepCheckpoints = true;
   /** Resolves with the outcome when the run ends (the program exits, diverges or is stopped). */
   done!: Promise<RunResult>;
   private engine!: EngineRun;
@@ -137,7 +139,7 @@ export class ReplaySession {
   }
 
   /** Prepares a replay of the incident; it starts running unless `paused` is set. */
-  static async open(incidentId: string, o: ReplayOptions, opts: { paused?: boolean; pauseAt?: number } = {}): Promise<ReplaySession> {
+  static async open(incidentId: string, o: ReplayOptions, opts: { paused?: boolean; pauseAt?: number; checkpoints?: boolean } = {}): Promise<ReplaySession> {
     checkSpeed(o.speed ?? 1);
     // An interrupt stops the replay in every phase: while the incident and its files are fetched
     // (the fetch is abandoned, not awaited) as well as once the engine runs.
@@ -181,6 +183,7 @@ export class ReplaySession {
     const command = applyToCommand(info.argv, info.env, o.injections ?? []);
     const session = new ReplaySession(incidentId, info, files, exeReal !== null && sha256File(exeReal) !== info.exe_sha256, runExe, command, editedFiles, o);
     session.redactedFiles = redactedFiles;
+    session.keepCheckpoints = opts.checkpoints ?? true;
     session.redactor = runRedactor(info.redaction, info.cwd);
     throwIfInterrupted(o.signal); // never start an engine only to kill it
     const started = opts.paused ? session.until('paused') : null;
@@ -212,6 +215,7 @@ export class ReplaySession {
       files: this.files,
       isolateNetwork: o.isolateNetwork ?? true,
       startPaused: paused,
+      checkpoints: this.keepCheckpoints,
       pauseAt: pauseAt === undefined ? undefined : BigInt(pauseAt),
       injections: o.injections ?? [],
       // The program may legitimately differ from the log: its first departure switches policy.
