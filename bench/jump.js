@@ -6,7 +6,12 @@
 // Sessions use the store opened per operation, as a notebook's session() does. Prints medians;
 // target: every jump under 1 s.
 //
-//   npx tsc -p tsconfig.json && node bench/jump.js        (REPS=N, default 5; COUNT=bytes for dd)
+// Then, per size in SIZES (events; default 100k and 1M): a first pass (start to the last syscall),
+// 20 jumps to random events (seeded) and 20 steps back of one event from random places, in one
+// session, with medians and p95, against a fresh session's fast-forward to 5 of the same targets.
+//
+//   npx tsc -p tsconfig.json && node bench/jump.js        (REPS=N, default 5; COUNT=bytes for dd;
+//                                                          SIZES=100000,1000000; PARTS=fixed,random)
 'use strict';
 const fs = require('node:fs');
 const os = require('node:os');
@@ -20,6 +25,92 @@ const REPS = Number(process.env.REPS || 5);
 const COUNT = Number(process.env.COUNT || 50_000); // dd bs=1: one read and one write per byte
 const TARGET_MS = 1000;
 const ID = 'dd-100k';
+const PARTS = (process.env.PARTS || 'fixed,random').split(',');
+const SIZES = (process.env.SIZES || '100000,1000000').split(',').map(Number);
+const JUMPS = Number(process.env.JUMPS || 20);
+
+function p95(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil(0.95 * s.length) - 1)];
+}
+
+// A seeded generator (xorshift32), so runs jump to the same places.
+function rng(seed) {
+  let x = seed >>> 0 || 1;
+  return (n) => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x % n;
+  };
+}
+
+async function randomJumps(store, size) {
+  const id = `dd-${size}`;
+  const argv = ['/bin/dd', 'if=/dev/zero', 'of=/dev/null', 'bs=1', `count=${Math.floor(size / 2)}`, 'status=none'];
+  const rec = await timed(() => record({ incident: id, command: argv, env: { PATH: '/usr/bin:/bin' }, cwd: '/', store }));
+  const events = await store.eventsTable(id);
+  const kinds = events.getChild('kind');
+  const seqs = events.getChild('seq');
+  // Jump targets: syscalls (a pause happens before a served call).
+  const targets = [];
+  for (let i = 0; i < events.numRows; i++) if (String(kinds.get(i)) === 'syscall') targets.push(Number(seqs.get(i)));
+  targets.sort((a, b) => a - b);
+  const lastSeq = targets[targets.length - 1];
+  console.log(`\nincident ${id}: ${argv.join(' ')}: ${events.numRows} events, recorded in ${rec.ms.toFixed(0)} ms`);
+  const pick = rng(size);
+  const jumpTargets = Array.from({ length: JUMPS }, () => targets[pick(targets.length)]);
+  const stepFrom = Array.from({ length: JUMPS }, () => 1 + pick(targets.length - 1));
+
+  const s = await ReplaySession.open(id, { store, ephemeral: true, speed: 'max' }, { paused: true });
+  const jumps = [], backs = [];
+  let first;
+  try {
+    first = await timed(() => s.jumpTo(lastSeq));
+    check(first.value, lastSeq, 'first pass');
+    for (const t of jumpTargets) {
+      const j = await timed(() => s.jumpTo(t));
+      check(j.value, t, 'random jump');
+      jumps.push(j.ms);
+    }
+    for (const i of stepFrom) {
+      const [from, to] = [targets[i], targets[i - 1]];
+      check(await s.jumpTo(from), from, 'to the step-back place');
+      const j = await timed(() => s.jumpTo(to));
+      check(j.value, to, 'step back');
+      backs.push(j.ms);
+    }
+  } finally {
+    await s.stop().catch(() => undefined);
+  }
+  // The baseline: a fresh session fast-forwarding to the same places and to the end (its open
+  // not counted).
+  const ff = [];
+  let ffEnd;
+  for (const t of [lastSeq, ...jumpTargets.slice(0, 5)]) {
+    const f = await ReplaySession.open(id, { store, ephemeral: true, speed: 'max' }, { paused: true });
+    try {
+      const j = await timed(() => f.jumpTo(t));
+      check(j.value, t, 'fast-forward');
+      if (t === lastSeq && ffEnd === undefined) ffEnd = j.ms;
+      else ff.push(j.ms);
+    } finally {
+      await f.stop().catch(() => undefined);
+    }
+  }
+  const row = (what, xs, goal, base = ff) => `| ${events.numRows} | ${what} | ${median(xs).toFixed(0)} ms | ${p95(xs).toFixed(0)} ms | ${goal} | ${(median(xs) / median(base)).toFixed(2)}× | ${xs.map((x) => x.toFixed(0)).join(', ')} |`;
+  const lines = [
+    row('first pass (start → last syscall), taking checkpoints', [first.ms], 'no slower than fast-forward', [ffEnd]),
+    row('fast-forward from a fresh session to the last syscall', [ffEnd], 'baseline of the first pass', [ffEnd]),
+    row(`${JUMPS} random jumps`, jumps, '≤ 300 ms'),
+    row(`${JUMPS} steps back of one event`, backs, '≤ 50 ms'),
+    row('fast-forward from a fresh session (5 of the targets)', ff, 'baseline'),
+  ];
+  for (const l of lines) console.log(l);
+  return lines;
+}
 
 async function timed(fn) {
   const t0 = process.hrtime.bigint();
@@ -37,8 +128,28 @@ async function main() {
   const startMachine = machine();
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-bench-jump-'));
   const store = await openStore(home);
-  const argv = ['/bin/dd', 'if=/dev/zero', 'of=/dev/null', 'bs=1', `count=${COUNT}`, 'status=none'];
   try {
+    if (PARTS.includes('fixed')) await fixedJumps(store, startMachine);
+    if (PARTS.includes('random')) {
+      const lines = [];
+      for (const size of SIZES) lines.push(...(await randomJumps(store, size)));
+      appendResults(`SIZES=${SIZES.join(',')} PARTS=random node bench/jump.js`, [
+        `ReplaySession.jumpTo in one session (speed max): a first pass, ${JUMPS} jumps to random syscalls and ${JUMPS} steps back of one event, against a fresh session's fast-forward; ratio = median / fast-forward median`,
+        '',
+        '| events | jumps | median | p95 | goal | vs fast-forward | runs (ms) |',
+        '|---|---|---|---|---|---|---|',
+        ...lines,
+      ], startMachine);
+    }
+  } finally {
+    await store.close();
+    fs.rmSync(home, { recursive: true, force: true });
+  }
+}
+
+async function fixedJumps(store, startMachine) {
+  const argv = ['/bin/dd', 'if=/dev/zero', 'of=/dev/null', 'bs=1', `count=${COUNT}`, 'status=none'];
+  {
     const rec = await timed(() => record({ incident: ID, command: argv, env: { PATH: '/usr/bin:/bin' }, cwd: '/', store }));
     const events = await store.eventsTable(ID);
     const kinds = events.getChild('kind');
@@ -100,9 +211,6 @@ async function main() {
       '|---|---|---|---|---|',
       ...lines,
     ], startMachine);
-  } finally {
-    await store.close();
-    fs.rmSync(home, { recursive: true, force: true });
   }
 }
 

@@ -20,6 +20,7 @@ if (!connectionFile) {
 const { createConverter } = require('tslab/dist/converter');
 const { createExecutor } = require('tslab/dist/executor');
 const { ZmqServer, JupyterHandlerImpl } = require('tslab/dist/jupyter');
+const { ReplaybookServer } = require('./server');
 
 const api = path.join(root, 'dist', 'notebook');
 const notebook = require(api);
@@ -49,7 +50,7 @@ async function main() {
     process.stderr.write('replaybook kernel: the notebook API failed to load (see above); is replaybook built? run npm install\n');
     process.exit(1);
   }
-  const server = new ZmqServer(new JupyterHandlerImpl(executor, false), connectionFile);
+  const server = new ReplaybookServer(ZmqServer, new JupyterHandlerImpl(executor, false), connectionFile, require(path.join(root, 'dist', 'widgets')));
   // Jupyter's interrupt is SIGINT: tslab abandons the awaited cell; replaybook's own listener
   // stops a running replay and its program.
   process.on('SIGINT', () => executor.interrupt());

@@ -450,6 +450,16 @@ std::string in_part_for_arg(const SyscallSpec& s, const std::string& data_in, in
   return {};
 }
 
+std::string with_in_part(const SyscallSpec& s, const std::string& data_in, int idx, const std::string& value) {
+  std::vector<std::string> parts = split_parts(data_in, s.n_in);
+  size_t k = 0;
+  for (int i = 0; i < s.nargs && i != idx; i++)
+    if (is_in(s.args[i].kind)) k++;
+  if (idx < 0 || idx >= s.nargs || !is_in(s.args[idx].kind) || k >= parts.size()) return data_in;
+  parts[k] = value;
+  return join_parts(parts);
+}
+
 // "127.0.0.1:9000", "[::1]:443", "/run/app.sock"; empty when unknown.
 std::string format_sockaddr(const std::string& sa) {
   if (sa.size() < 2) return {};

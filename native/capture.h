@@ -34,5 +34,7 @@ std::string socket_proto(uint64_t family, uint64_t type);
 
 // The path or string argument `idx` as captured in data_in (for resources and messages).
 std::string in_part_for_arg(const SyscallSpec& s, const std::string& data_in, int idx);
+// data_in with the part of argument `idx` replaced by `value`.
+std::string with_in_part(const SyscallSpec& s, const std::string& data_in, int idx, const std::string& value);
 
 }  // namespace rb

@@ -6,6 +6,7 @@
 //
 // The config, the control verbs and the messages are protocol.h's.
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -36,6 +37,8 @@ void on_stop_signal(int sig) {
   rb::request_stop();
 }
 void on_wake_signal(int) { rb::request_wake(); }
+pthread_t g_tracer_thread;
+void wake_tracer() { pthread_kill(g_tracer_thread, SIGUSR1); }
 
 int main() {
   // Stop with Node (or on SIGTERM/SIGINT): the tracer kills and reaps the tracee, then exits.
@@ -101,6 +104,10 @@ int main() {
     wake.sa_handler = on_wake_signal;  // no SA_RESTART: the tracer's waitpid returns EINTR
     sigaction(SIGUSR1, &wake, nullptr);
     pthread_t tracer_thread = pthread_self();
+    g_tracer_thread = tracer_thread;
+    ropts.wake = wake_tracer;
+    // gdb connects from the namespace the engine started in, not the replay's isolated one.
+    ropts.gdb_netns_fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
     std::thread([&control, tracer_thread] {
       uint32_t ctype;
       std::string cmd;
@@ -112,6 +119,12 @@ int main() {
     }).detach();
   } else {
     close(kIn);
+    if (record.fast.enabled) {
+      // record --fast: the service's blob asks for its ring to be drained (fast.h).
+      struct sigaction wake = {};
+      wake.sa_handler = on_wake_signal;
+      sigaction(SIGUSR2, &wake, nullptr);
+    }
   }
 
   // Replays run in a network namespace of their own (only loopback, down) on top of emulating
@@ -126,6 +139,7 @@ int main() {
   }
   if (!rb::tsc_traps())
     out.message(rb::warning_message("tsc_untrapped", rb::kTscUntrappedWarning));
+  if (cfg.mode == "record") out.message(rb::warning_message("cpuid_untrapped", rb::cpuid_untrapped_warning()));
   int cpu = -1;
   (void)rb::original_cpu_mask();
   if (cfg.spawn.pin) {

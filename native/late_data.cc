@@ -296,7 +296,7 @@ int64_t LateData::next_deadline() const {
   return lingering_ == 0 ? -1 : last_drain_ns_ + kDrainIntervalNs;
 }
 
-void LateData::drain(Output& out, uint64_t& seq, int64_t t0, int64_t upto_ns) {
+void LateData::drain(Output& out, SeqCounter& seq, int64_t t0, int64_t upto_ns) {
   if (upto_ns != INT64_MAX) last_drain_ns_ = upto_ns;
   if (!has_arrivals_.load(std::memory_order_acquire)) return;
   std::vector<Arrival> take;
@@ -339,7 +339,7 @@ void LateData::drain(Output& out, uint64_t& seq, int64_t t0, int64_t upto_ns) {
   }
 }
 
-void LateData::finish(Output& out, uint64_t& seq, int64_t t0) {
+void LateData::finish(Output& out, SeqCounter& seq, int64_t t0) {
   if (!thread_.joinable()) return;
   {
     std::lock_guard<std::mutex> l(m_);

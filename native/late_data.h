@@ -57,6 +57,7 @@
 
 #include "batch.h"
 #include "output.h"
+#include "seq.h"
 #include "syscalls.h"
 
 namespace rb {
@@ -98,10 +99,10 @@ class LateData {
   int64_t next_deadline() const;
   // Arrivals up to `upto_ns` (CLOCK_MONOTONIC) become events: seq from the recorder's counter,
   // enter_ns relative to its t0.
-  void drain(Output& out, uint64_t& seq, int64_t t0, int64_t upto_ns);
+  void drain(Output& out, SeqCounter& seq, int64_t t0, int64_t upto_ns);
   // After the process ended: waits until every socket is done (at most the linger time, less if
   // the engine is asked to stop), turning arrivals into events as they come.
-  void finish(Output& out, uint64_t& seq, int64_t t0);
+  void finish(Output& out, SeqCounter& seq, int64_t t0);
 
  private:
   struct Socket {  // what the tracer thread knows of a socket it duplicated

@@ -202,6 +202,7 @@ bool parse_config(const std::string& text, EngineConfig& c, RecordOptions& recor
     else if (key == "isolate_network") ok = flag(key, v1, c.isolate_network, err);
     else if (key == "pause_at") ok = whole(key, v1, replay.pause_at, err);
     else if (key == "start_paused") ok = flag(key, v1, replay.start_paused, err);
+    else if (key == "checkpoints") ok = flag(key, v1, replay.checkpoints, err);
     else if (key == "counterfactual") ok = flag(key, v1, replay.counterfactual, err);
     else if (key == "jitter") {
       ok = whole(key, v1, n, err) && whole(key, v2, replay.seed, err);
@@ -223,6 +224,21 @@ bool parse_config(const std::string& text, EngineConfig& c, RecordOptions& recor
     else if (key == "spool") record.spool = v1;
     else if (key == "max_events") ok = whole(key, v1, record.budget.max_events, err);
     else if (key == "max_bytes") ok = whole(key, v1, record.budget.max_bytes, err);
+    else if (key == "signal_defer_ms") {
+      ok = whole(key, v1, n, err);
+      record.signal_defer_ms = static_cast<int64_t>(n);
+    }
+    else if (key == "fast") ok = flag(key, v1, record.fast.enabled, err);
+    else if (key == "ring_wait_ms") {
+      ok = whole(key, v1, n, err);
+      record.fast.ring_wait_ms = static_cast<int64_t>(n);
+    } else if (key == "schedule") {
+      if (v1 != "serial" && v1 != "parallel") {
+        err = "schedule needs serial or parallel, not '" + v1 + "'";
+        return false;
+      }
+      record.parallel = v1 == "parallel";
+    }
     else {
       err = "unknown config key " + key;
       return false;
@@ -242,6 +258,7 @@ bool parse_config(const std::string& text, EngineConfig& c, RecordOptions& recor
     return false;
   }
   record.pinned = c.spawn.pin;
+  c.spawn.fast = c.mode == "record" && record.fast.enabled;
   return true;
 }
 
@@ -264,6 +281,16 @@ bool parse_control(const std::string& line, ControlVerb& v, std::string& err) {
   } else if (verb == "until") {
     v.kind = ControlVerb::Until;
     if (!whole("until", a, v.seq, err)) return false;
+  } else if (verb == "goto") {
+    v.kind = ControlVerb::Goto;
+    if (!whole("goto", a, v.seq, err)) return false;
+  } else if (verb == "gdbserver") {
+    v.kind = ControlVerb::Gdbserver;
+    if (!whole("gdbserver", a, v.port, err)) return false;
+    if (v.port > 65535) {
+      err = "gdbserver needs a TCP port (0 to 65535), not " + a;
+      return false;
+    }
   } else if (verb == "read") {
     v.kind = ControlVerb::Read;
     int64_t addr = 0;
@@ -477,6 +504,14 @@ std::string warning_message(const std::string& code, const std::string& text) {
   return done(w);
 }
 
+std::string fast_message(uint64_t calls, uint64_t sites, uint64_t lossy_from) {
+  JsonWriter w = message("fast");
+  w.key("calls").u64(calls).key("sites").u64(sites).key("lossy_from");
+  if (lossy_from == ~0ull) w.null();
+  else w.u64(lossy_from);
+  return done(w);
+}
+
 std::string file_message(const char* role, const std::string& path, bool copied, const std::string& copy,
                          const std::string& error) {
   JsonWriter w = message("file");
@@ -551,6 +586,30 @@ std::string divergence_message(uint64_t seq, int64_t tid, uint64_t ip, const std
   else w.null();
   w.key("actual");
   call(w, actual);
+  return done(w);
+}
+
+std::string checkpoint_message(uint64_t seq, size_t count, int64_t us, int64_t pss_kb, int64_t dropped,
+                               const std::string& refused) {
+  JsonWriter w = message("checkpoint");
+  w.key("seq").u64(seq).key("count").u64(count).key("us").i64(us).key("pss_kb").i64(pss_kb);
+  w.key("dropped").i64(dropped).key("refused");
+  if (refused.empty()) w.null();
+  else w.str(refused);
+  return done(w);
+}
+
+std::string restored_message(bool restored, uint64_t seq, uint64_t served, const std::string& reason) {
+  JsonWriter w = message("restored");
+  w.key("restored").boolean(restored).key("seq").u64(seq).key("served").u64(served).key("reason").str(reason);
+  return done(w);
+}
+
+std::string gdbserver_message(int port, const std::string& error) {
+  JsonWriter w = message("gdbserver");
+  w.key("port").i64(port).key("error");
+  if (error.empty()) w.null();
+  else w.str(error);
   return done(w);
 }
 

@@ -10,15 +10,20 @@
 //           capture_dir PATH (copies of the files the service maps go there: files.h)
 //           spool PATH (batches and messages go to this file, not to Node: output.h)
 //           max_events N  max_bytes N (the recording stops there: output.h's Budget)
+//           signal_defer_ms N (an asynchronous signal waits up to N ms for its thread's next
+//             syscall, 0: delivered where it lands; default 20: recorder.cc)
 //     (reading sockets on after the service closed them, and its bounds: see late_data.h)
-//   replay: speed FACTOR|max    isolate_network 0|1    pause_at SEQ    start_paused 0|1
+//   replay: speed FACTOR|max    isolate_network 0|1    pause_at SEQ    start_paused 0|1    checkpoints 0|1
 //     file RECORDED_PATH LOCAL_BLOB_PATH (repeated)
 //     inject ID KIND key=value... (repeated; keys in inject.h)
 //     counterfactual 0|1      jitter MAX_US SEED      unrecorded error|refuse
 //     edit_file RECORDED_PATH LOCAL_FILE (the program reads this content instead; repeated)
 //
 // Control verbs (one per control frame): pause | resume | step N | speed X|max | until SEQ |
-// state | read TID ADDR LEN | stop. TID is a recorded thread id.
+// state | read TID ADDR LEN | stop | gdbserver PORT (listen for gdb on 127.0.0.1:PORT, 0: any
+// free port; answered by a gdbserver message) | goto SEQ (restore the nearest checkpoint before
+// event SEQ where that saves replaying; answered by a restored message). TID is a recorded
+// thread id.
 //
 // Messages: one JSON object per message frame, {"type": ..., ...}; 64-bit values (addresses,
 // arguments, nanoseconds) are decimal strings, bytes are base64.
@@ -59,12 +64,13 @@ std::string percent_decode(const std::string& s);
 // ---- control verbs ----
 
 struct ControlVerb {
-  enum Kind { Pause, Resume, Step, Speed, Until, State, Read, Stop } kind = Pause;
+  enum Kind { Pause, Resume, Step, Speed, Until, State, Read, Stop, Gdbserver, Goto } kind = Pause;
   uint64_t n = 1;       // step
   double speed = 1.0;   // speed: 0 = max
   uint64_t seq = 0;     // until
   pid_t tid = 0;        // read (recorded)
   uint64_t addr = 0, len = 0;
+  uint64_t port = 0;    // gdbserver
 };
 bool parse_control(const std::string& line, ControlVerb& v, std::string& err);
 
@@ -108,6 +114,8 @@ std::string warning_message(const std::string& code, const std::string& message)
 // (`copied`), the copy's path or why there is none.
 std::string file_message(const char* role, const std::string& path, bool copied = false, const std::string& copy = "",
                          const std::string& error = "");
+// record --fast: calls recorded in-process, sites patched, first lost seq (~0: none).
+std::string fast_message(uint64_t calls, uint64_t sites, uint64_t lossy_from);
 // The recording's end: wait status as exit_code / signal.
 std::string exit_message(int status);
 // A recording with a spool file: how many events (and bytes) are in it so far.
@@ -130,6 +138,16 @@ std::string unrecorded_message(bool refuse, const std::string& name, int64_t tid
 // `expected` null: the log had ended.
 std::string divergence_message(uint64_t seq, int64_t tid, uint64_t ip, const std::string& reason,
                                const Event* expected, const Event& actual);
+// A checkpoint was taken before event `seq` (`count` kept, in `us` microseconds, `pss_kb` its
+// proportional memory; `dropped`: the seq of one let go to keep 64, or -1), or none can be
+// (`refused` says why; sent once).
+std::string checkpoint_message(uint64_t seq, size_t count, int64_t us, int64_t pss_kb, int64_t dropped,
+                               const std::string& refused);
+// goto's answer: the replay went back to the checkpoint before `seq` (`served` events served
+// then), or not (`reason` empty: none was of use; else why none could be).
+std::string restored_message(bool restored, uint64_t seq, uint64_t served, const std::string& reason);
+// The gdbserver listens on 127.0.0.1:port, or could not (`error` set).
+std::string gdbserver_message(int port, const std::string& error);
 // `error` empty: `bytes` were read.
 std::string memory_message(uint64_t addr, const std::string& error, const std::string& bytes);
 

@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "capture.h"
+#include "fast_abi.h"
 #include "files.h"
 #include "late_data.h"
 #include "protocol.h"
@@ -116,25 +117,62 @@ std::string peek_pipe(pid_t tid, int fd) {
 
 class Recorder : public Tool {
  public:
-  Recorder(Output& out, const RecordOptions& opts) : out_(out), opts_(opts) {}
+  Recorder(Output& out, const RecordOptions& opts) : out_(out), opts_(opts) {
+    if (opts_.parallel) {
+      serialized_ = false;
+      out_.message(warning_message("schedule_parallel",
+                                   "threads ran at once (--schedule parallel): the log gives one order of their syscalls, "
+                                   "which replay follows, but a replay may diverge where threads shared memory between syscalls"));
+    }
+    if (opts_.fast.enabled) {
+      FastOptions fo = opts_.fast;
+      fo.parallel = opts_.parallel;
+      auto f = std::make_unique<FastPath>(fo);
+      std::string err;
+      if (f->init(err)) {
+        fast_ = std::move(f);
+        seq_.share(fast_->seq_word());
+        last_fast_drain_ = now_ns();
+      } else {
+        out_.message(warning_message("fast_unavailable", "recording through ptrace only: " + err));
+      }
+    }
+  }
 
   // Threads run their userspace one at a time, from a syscall's return to the next syscall's
   // entry (the token); the order of entries in the log is then the whole schedule, and replay
   // can follow it. A thread blocked in a syscall has given the token up.
   Resume on_syscall(Thread& t, const SyscallStop& stop) override {
     if (t0_ == 0) t0_ = stop.time_ns;
+    // Signals held since the thread ran its own code: delivered here, before this call, which it
+    // enters again afterwards (not logged now). The thread keeps the token.
+    if (deliver_held(t)) return Resume::Continue;
     if (running_ == t.tid()) running_ = -1;
+    const SyscallSpec& s = *stop.spec;
+    if (fast_) {
+      // What the service recorded itself comes first: it happened before this stop.
+      drain_fast();
+      if (live_.insert(t.tid()).second) threads_changed();
+      if (s.special == Special::Clone) {
+        // A thread or process may start: from here on the blob asks the kernel which thread it is,
+        // and under the serial schedule every call is traced (a blocked call would hold the token).
+        fast_->set_threads(0, !opts_.parallel);
+      } else if (s.has(kFast) && fast_->try_patch(t, busy_ips(t.tid()))) {
+        return Resume::Continue;  // re-entered through the patched site: the ring records it
+      }
+    }
     // Late data: what arrived so far is logged before this call; sockets it closes are duplicated.
     late_.drain(out_, seq_, t0_, stop.time_ns);
-    late_.on_entry(t.pid(), t.tid(), stop.nr, stop.args, late_resource_of(t.pid()), seq_);
-    const SyscallSpec& s = *stop.spec;
+    const uint64_t seq = seq_++;
+    late_.on_entry(t.pid(), t.tid(), stop.nr, stop.args, late_resource_of(t.pid()), seq);
     const uint64_t* args = stop.args;
-    Event ev = syscall_event(t.pid(), t, s, args, seq_++, stop.time_ns - t0_);
+    Event ev = syscall_event(t.pid(), t, s, args, seq, stop.time_ns - t0_);
     ev.data_in = capture_in(t, s, args);
     if (s.special == Special::Exit) {
       // exit never returns: log it now. A thread's exit is complete (its tid cleared, joiners
       // woken) only once it is reaped: the token waits for that.
       out_.event(std::move(ev));
+      exited_self_.insert(t.tid());
       if (t.tid() != core_->pid()) exiting_ = t.tid();
       grant();
       return Resume::Continue;
@@ -142,25 +180,32 @@ class Recorder : public Tool {
     if (s.cls == Class::Denied) t.emulate(-ENOSYS);
     // A copy out of a pipe consumes what it moves: look at the pipe first (moved_bytes).
     std::string peeked = s.flow == Flow::Copy ? peek_pipe(t.tid(), static_cast<int>(args[s.arg_with(ArgRole::CopySrc)])) : "";
-    pending_[t.tid()] = Pending{std::move(ev), &s, std::move(peeked)};
+    pending_[t.tid()] = Pending{std::move(ev), &s, std::move(peeked), t.ip()};
     grant();
     return Resume::ToExit;
   }
 
   Resume on_thread_start(Thread& t) override {
+    if (t.load_regs()) boundary_[t.tid()] = {t.regs().orig_rax, t.regs().rip, t.regs().rsp};
     ready_.push_back(t.tid());
     grant();
     return Resume::Hold;
   }
 
   int64_t next_deadline() override {
-    int64_t f = earliest_deadline(out_.flush_deadline(), late_.next_deadline());
+    int64_t f = earliest_deadline(earliest_deadline(out_.flush_deadline(), late_.next_deadline()), held_deadline());
+    if (fast_) f = earliest_deadline(f, last_fast_drain_ + kFastDrainNs);
     if (!serialized_ || running_ < 0 || ready_.empty()) return f;
     int64_t token = running_since_ + kTokenTimeoutNs;
     return f < 0 ? token : std::min(f, token);
   }
 
+  // The service's blob asks for a drain when its ring fills past half (SIGUSR2).
+  void on_wake() override { drain_fast(); }
+
   void on_timer() override {
+    release_overdue();
+    drain_fast();
     late_.drain(out_, seq_, t0_, now_ns());
     out_.flush_if_due();
     int64_t now = now_ns();
@@ -191,7 +236,16 @@ class Recorder : public Tool {
   }
 
   Resume on_syscall_exit(Thread& t) override {
+    boundary_[t.tid()] = {t.regs().orig_rax, t.regs().rip, t.regs().rsp};
+    auto p = pending_.find(t.tid());
+    bool exec = p != pending_.end() && p->second.spec->special == Special::Execve && t.syscall_ret() == 0;
     finish_call(t);
+    if (exec && fast_) {
+      std::string why;
+      if (!fast_->attach(t, why))
+        out_.message(warning_message("fast_unavailable", "process " + std::to_string(t.pid()) +
+                                                             " records through ptrace only: the fast path's " + why));
+    }
     ready_.push_back(t.tid());
     grant();
     return Resume::Hold;
@@ -209,6 +263,59 @@ class Recorder : public Tool {
       probe_tid_ = -1;
       core_->resume(*t, Resume::Continue);
     }
+  }
+
+  // The calls the service recorded in its own processes since the last look: the same events the
+  // ptrace path makes, built by the same code from the buffers the ring carries.
+  void drain_fast() {
+    if (!fast_) return;
+    last_fast_drain_ = now_ns();
+    bool ok = fast_->drain([this](const FastCall& c) { record_fast(c); });
+    if (!ok && !corrupt_reported_) {
+      corrupt_reported_ = true;
+      out_.message(warning_message("fast_lossy", "the fast path's ring was found corrupt (" + fast_->corrupt_reason() +
+                                                     "): this recording is lossy from seq " + std::to_string(fast_->lossy_from()) +
+                                                     "; every later call was recorded through ptrace"));
+    }
+  }
+
+  void record_fast(const FastCall& c) {
+    Thread* real = core_->thread(c.tid);
+    pid_t pid = real ? real->pid() : c.tid;
+    Thread t(c.tid, pid);
+    t.regs().orig_rax = static_cast<uint64_t>(c.nr);
+    t.regs().rax = static_cast<uint64_t>(c.ret);
+    t.set_view(&c.mem);
+    const SyscallSpec& s = syscall_spec(c.nr);
+    int64_t at = std::max<int64_t>(last_fast_drain_ - t0_, 0);
+    Event ev = syscall_event(pid, t, s, c.args, c.seq, at);
+    ev.data_in = capture_in(t, s, c.args);
+    ev.ret = c.ret;
+    ev.data_out = capture_out(t, s, ev.args, c.ret);
+    ev.resource = resource_after(t, s, ev);
+    out_.event(std::move(ev));
+  }
+
+  // Where threads in traced calls resume (a site is not patched under them).
+  std::set<uint64_t> busy_ips(pid_t except) const {
+    std::set<uint64_t> ips;
+    for (const auto& [tid, p] : pending_)
+      if (tid != except) ips.insert(p.ip);
+    return ips;
+  }
+
+  void threads_changed() {
+    pid_t only = live_.size() == 1 ? *live_.begin() : 0;
+    fast_->set_threads(only, !opts_.parallel && live_.size() > 1);
+  }
+
+  void report_fast() {
+    uint64_t lost = fast_->lossy_from();
+    if (lost != ~0ull && !corrupt_reported_)
+      out_.message(warning_message("fast_lossy", "the fast path lost calls (its ring stayed full longer than --ring-wait-ms, or a "
+                                                 "call's buffers were larger than a quarter of the ring): this recording is lossy from seq " +
+                                                     std::to_string(lost)));
+    out_.message(fast_message(fast_->calls_fast(), fast_->patched_sites(), lost));
   }
 
   void finish_call(Thread& t) {
@@ -269,8 +376,28 @@ class Recorder : public Tool {
   }
 
   void on_thread_exit(Thread& t, int status) override {
+    held_.erase(t.tid());
+    reraised_.erase(t.tid());
+    boundary_.erase(t.tid());
+    drain_fast();
+    if (fast_) {
+      live_.erase(t.tid());
+      if (t.pid() == t.tid()) fast_->on_process_exit(t.pid());
+      threads_changed();
+    }
     finish_unreturned(t.tid());
-    exit_event(t, status);
+    // Threads an exit_group (or a fatal signal) ended are reaped in no particular order: their
+    // exits are logged with their process's, by tid, so that order is the same in every run.
+    if (t.tid() != t.pid() && !exited_self_.count(t.tid())) {
+      killed_[t.pid()].emplace(t.tid(), status);
+    } else {
+      if (t.tid() == t.pid()) {
+        for (const auto& [tid, st] : killed_[t.pid()]) exit_event(Thread(tid, t.pid()), st);
+        killed_.erase(t.pid());
+      }
+      exit_event(t, status);
+    }
+    exited_self_.erase(t.tid());
     if (t.pid() == t.tid()) {
       late_.on_process_exit();  // the sockets its exit closed start lingering
       fds_.erase(t.pid());
@@ -299,20 +426,35 @@ class Recorder : public Tool {
   }
 
   // A signal at its delivery: logged with its siginfo (data_out) where it happened in the
-  // schedule, so replay can deliver an asynchronous one at the same syscall boundary.
+  // schedule, so replay can deliver it at the same place. Replay cannot stop a thread at an
+  // arbitrary instruction (no performance counters), only at syscalls; so an asynchronous signal
+  // that lands while its thread runs its own code is held (suppressed here) and delivered at
+  // the thread's next syscall entry instead (deliver_held), or after signal_defer_ms where the
+  // thread is then (release_overdue, logged as inexact). args[2] says where it was delivered
+  // (SignalAt), args[3] the bound in ms for an inexact one.
   int on_signal(Thread& t, int sig, const siginfo_t& info) override {
-    Event e;
-    e.seq = seq_++;
-    e.pid = t.pid();
-    e.tid = t.tid();
-    e.kind = kSignal;
-    e.name = signal_name(sig);
-    e.ret = sig;
-    e.args[0] = static_cast<uint64_t>(static_cast<int64_t>(info.si_code));
-    e.args[1] = is_fault(sig, info) ? 1 : 0;
-    e.data_out.assign(reinterpret_cast<const char*>(&info), sizeof info);
-    e.enter_ns = now_ns() - t0_;
-    out_.event(std::move(e));
+    if (is_fault(sig, info)) {
+      log_signal(t, sig, info, SignalAt::Return);
+      return sig;
+    }
+    auto r = reraised_.find(t.tid());
+    if (r != reraised_.end() && !r->second.empty() && info.si_code == SI_TKILL && info.si_pid == getpid()) {
+      auto it = std::find_if(r->second.begin(), r->second.end(), [&](const Held& h) { return h.sig == sig; });
+      if (it != r->second.end()) {
+        Held h = *it;
+        r->second.erase(it);
+        t.set_siginfo(h.info);  // the program sees who really sent it
+        // Raised again past the bound, it may still have waited for a return (a handler's
+        // rt_sigreturn, with another handler running): then it is at that boundary.
+        log_signal(t, sig, h.info, at_boundary(t) ? SignalAt::Return : h.at);
+        return sig;
+      }
+    }
+    if (opts_.signal_defer_ms > 0 && deferrable(sig) && !at_boundary(t)) {
+      held_[t.tid()].push_back(Held{sig, info, stop_ns() + opts_.signal_defer_ms * 1000000, SignalAt::NextEntry});
+      return 0;
+    }
+    log_signal(t, sig, info, SignalAt::Return);
     return sig;
   }
 
@@ -335,9 +477,17 @@ class Recorder : public Tool {
   // A new process starts with a copy of its parent's fd table.
   void on_thread_created(Thread& parent, Thread& child) override {
     if (child.pid() != parent.pid()) fds_[child.pid()] = fds_[parent.pid()];
+    if (fast_) {
+      if (child.pid() != parent.pid()) fast_->on_fork(parent.pid(), child.pid());
+      live_.insert(parent.tid());
+      live_.insert(child.tid());
+      threads_changed();
+    }
   }
 
   void on_exit(int status) override {
+    drain_fast();
+    if (fast_) report_fast();
     while (!pending_.empty()) finish_unreturned(pending_.begin()->first);
     out_.message(exit_message(status));
     // The service is gone and reaped; the engine ends once its sockets are done (at most the
@@ -511,8 +661,119 @@ class Recorder : public Tool {
     return target.empty() ? "fd" : target;
   }
 
+  // Asynchronous signals held until their thread's next syscall (on_signal).
+  struct Held {
+    int sig;
+    siginfo_t info;
+    int64_t due_ns;
+    SignalAt at;
+  };
+  void log_signal(Thread& t, int sig, const siginfo_t& info, SignalAt at) {
+    Event e;
+    e.seq = seq_++;
+    e.pid = t.pid();
+    e.tid = t.tid();
+    e.kind = kSignal;
+    e.name = signal_name(sig);
+    e.ret = sig;
+    e.args[0] = static_cast<uint64_t>(static_cast<int64_t>(info.si_code));
+    e.args[1] = is_fault(sig, info) ? 1 : 0;
+    e.args[2] = static_cast<uint64_t>(at);
+    if (at == SignalAt::Anywhere) e.args[3] = static_cast<uint64_t>(opts_.signal_defer_ms);
+    e.data_out.assign(reinterpret_cast<const char*>(&info), sizeof info);
+    e.enter_ns = now_ns() - t0_;
+    out_.event(std::move(e));
+  }
+
+  // Stop signals keep their job-control meaning wherever they land.
+  static bool deferrable(int sig) {
+    return sig != SIGSTOP && sig != SIGTSTP && sig != SIGTTIN && sig != SIGTTOU && sig != SIGCONT && sig != SIGKILL;
+  }
+
+  // The thread is where its last logged call returned (or where it started): no instruction of
+  // its own has run since. After an interrupt or a fault in userspace orig_rax is -1, after an
+  // untraced call (mprotect, sched_yield..., which replay does not see either) its number; a
+  // return from rt_sigreturn has -1 too, and is told by its place (rip and rsp).
+  bool at_boundary(Thread& t) const {
+    auto b = boundary_.find(t.tid());
+    const user_regs_struct& r = t.regs();
+    // In the fast path's code: the signal came as one of its calls returned, a boundary as good
+    // as a traced call's return (the ring orders it; replay serves that call through ptrace).
+    if (fast_ && r.rip >= RB_FAST_CODE && r.rip < RB_FAST_CODE + RB_FAST_CODE_SIZE) return true;
+    return b != boundary_.end() && b->second.orig_rax == r.orig_rax && b->second.rip == r.rip && b->second.rsp == r.rsp;
+  }
+
+  // At a syscall entry: the signals held for this thread are raised again and the call backed
+  // out, so they are delivered before it, and it is entered again after their handlers.
+  bool deliver_held(Thread& t) {
+    auto h = held_.find(t.tid());
+    auto r = reraised_.find(t.tid());
+    bool held = h != held_.end() && !h->second.empty();
+    bool pending = r != reraised_.end() && !r->second.empty();  // raised past the bound, still pending
+    if (!held && !pending) return false;
+    if (!t.back_out()) return false;
+    std::vector<Held>& out = reraised_[t.tid()];
+    for (Held& x : out) x.at = SignalAt::NextEntry;  // delivered at this boundary after all
+    if (held) {
+      raise_held(t.tid(), h->second, SignalAt::NextEntry);
+      held_.erase(t.tid());
+    }
+    running_ = t.tid();
+    running_since_ = stop_ns();
+    return true;
+  }
+
+  // Raises held signals again (tgkill), each standard signal once (pending ones merge).
+  void raise_held(pid_t tid, std::vector<Held>& list, SignalAt at) {
+    Thread* t = core_->thread(tid);
+    std::vector<Held>& out = reraised_[tid];
+    for (Held& x : list) {
+      bool merged = x.sig < SIGRTMIN && std::any_of(out.begin(), out.end(), [&](const Held& o) { return o.sig == x.sig; });
+      if (merged || !t || !core_->signal_thread(*t, x.sig)) continue;
+      x.at = at;
+      out.push_back(x);
+    }
+  }
+
+  int64_t held_deadline() const {
+    int64_t d = -1;
+    for (const auto& [tid, list] : held_)
+      for (const Held& x : list) d = d < 0 ? x.due_ns : std::min(d, x.due_ns);
+    return d;
+  }
+
+  // A thread that made no syscall within the bound gets its signals where it is now.
+  void release_overdue() {
+    int64_t now = now_ns();
+    for (auto it = held_.begin(); it != held_.end();) {
+      bool due = std::any_of(it->second.begin(), it->second.end(), [&](const Held& x) { return x.due_ns <= now; });
+      if (!due) {
+        ++it;
+        continue;
+      }
+      if (!inexact_warned_) {
+        inexact_warned_ = true;
+        out_.message(warning_message("signal_inexact",
+                                     signal_name(it->second.front().sig) + " reached thread " + std::to_string(it->first) +
+                                         " while it made no syscall for " + std::to_string(opts_.signal_defer_ms) +
+                                         " ms, so it was delivered at an arbitrary instruction; a replay may diverge there"));
+      }
+      raise_held(it->first, it->second, SignalAt::Anywhere);
+      it = held_.erase(it);
+    }
+  }
+
   Output& out_;
   RecordOptions opts_;
+  std::map<pid_t, std::vector<Held>> held_;      // per thread: held, not raised yet
+  std::map<pid_t, std::vector<Held>> reraised_;  // per thread: raised again, delivery stop to come
+  struct Boundary {
+    uint64_t orig_rax, rip, rsp;
+  };
+  std::map<pid_t, Boundary> boundary_;  // per thread: where its last call returned
+  bool inexact_warned_ = false;
+  std::set<pid_t> exited_self_;                    // threads that made their own exit call
+  std::map<pid_t, std::map<pid_t, int>> killed_;  // per process: threads ended without one, their status
   std::map<pid_t, FdTable> fds_;  // per process
   std::map<pid_t, std::string> exec_random_;  // AT_RANDOM of an exec whose exit stop is to come
   std::set<std::string> files_;
@@ -523,6 +784,7 @@ class Recorder : public Tool {
     Event ev;
     const SyscallSpec* spec;
     std::string peeked;  // a copy's source pipe as it was at the call's entry
+    uint64_t ip = 0;     // where the thread resumes when the call returns
   };
   std::map<pid_t, Pending> pending_;  // per thread: the call awaiting its return
   // Long enough that a thread starved of CPU on a loaded machine is not taken for a spinner.
@@ -541,7 +803,12 @@ class Recorder : public Tool {
   pid_t exiting_ = -1;                // a thread whose exit the token waits for
   int64_t running_since_ = 0;
   bool serialized_ = true;
-  uint64_t seq_ = 0;
+  SeqCounter seq_;
+  std::unique_ptr<FastPath> fast_;
+  int64_t last_fast_drain_ = 0;
+  static constexpr int64_t kFastDrainNs = 50'000'000;
+  bool corrupt_reported_ = false;
+  std::set<pid_t> live_;  // threads of the tree (kept under --fast only)
   int64_t t0_ = 0;
 
   // Late data (late_data.h): sockets the service closed, read on after the close.

@@ -2,6 +2,7 @@
 // read, stop), where it pauses, and the state and memory it shows while paused.
 // (replay_tool.h lists the replayer's files.)
 #include <algorithm>
+#include <cstring>
 
 #include "protocol.h"
 #include "replay_tool.h"
@@ -23,18 +24,23 @@ void Replayer::pause(const char* why) {
   step_budget_ = 0;
   const Event* next = cursor_ < opts_.log.size() ? &opts_.log[cursor_] : nullptr;
   out_.message(paused_message(why, next ? next->seq : opts_.log.size()));
+  if (strcmp(why, "breakpoint") != 0) bp_hit_ = false;
+  gdb_paused();
+  if (cursor_ > 0) checkpoint(why);  // a step back from here is cheap
 }
 
 void Replayer::resume_replay() {
   if (!paused_) return;
   paused_ = false;
   rebase();
+  release_breakpoint_stop();
   pump();
 }
 
 void Replayer::on_wake() {
   std::string cmd;
   while (opts_.control && opts_.control->pop(cmd)) command(cmd);
+  if (gdb_) gdb_->poll(*this);
 }
 
 void Replayer::command(const std::string& line) {
@@ -57,6 +63,7 @@ void Replayer::command(const std::string& line) {
         paused_ = false;
         rebase();
       }
+      release_breakpoint_stop();
       pump();
       break;
     case ControlVerb::Speed:
@@ -73,6 +80,12 @@ void Replayer::command(const std::string& line) {
       break;
     case ControlVerb::Read:
       out_.message(memory_json(v.tid, v.addr, std::min<uint64_t>(v.len, 1 << 20)));
+      break;
+    case ControlVerb::Goto:
+      goto_checkpoint(v.seq);
+      break;
+    case ControlVerb::Gdbserver:
+      start_gdbserver(static_cast<int>(v.port));
       break;
     case ControlVerb::Stop:
       core_->kill_tracee();

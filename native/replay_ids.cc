@@ -8,6 +8,30 @@
 
 namespace rb {
 
+// A path naming a process or a thread by id under /proc (/proc/PID/..., /proc/PID/task/TID/...,
+// /proc/self/task/TID/...), as the recording knew it: glibc names a thread by the tid the
+// kernel wrote into its pthread (pthread_setname_np writes /proc/self/task/TID/comm), a real id
+// in replay.
+std::string Replayer::recorded_proc_path(const std::string& path) const {
+  if (path.rfind("/proc/", 0) != 0) return path;
+  auto recorded = [this](const std::string& id) {
+    if (id.empty() || id.size() > 9 || id.find_first_not_of("0123456789") != std::string::npos) return id;
+    pid_t v = static_cast<pid_t>(std::stol(id));
+    return std::to_string(rec_to_real_.count(v) ? v : rec_of(v));
+  };
+  std::string out = "/proc";
+  size_t at = 5;  // the '/' before the first component
+  for (int i = 0; at < path.size() && path[at] == '/'; i++) {
+    size_t end = path.find('/', at + 1);
+    std::string c = path.substr(at + 1, end == std::string::npos ? std::string::npos : end - at - 1);
+    bool id_slot = i == 0 || (i == 2 && path.compare(path.find('/', 6) + 1, 5, "task/") == 0);
+    out += "/" + (id_slot ? recorded(c) : c);
+    if (end == std::string::npos) return out;
+    at = end;
+  }
+  return out + path.substr(at);
+}
+
 // wait4(pid) / waitid(P_PID|P_PGID, id) run for real: the kernel needs real process ids.
 void Replayer::translate_wait_args(Thread& t, const Event& e) {
   user_regs_struct& r = t.regs();
@@ -48,6 +72,16 @@ bool Replayer::signal_follows(const Event& e) const {
     if (x.tid == e.tid && x.kind != kExit) return x.kind == kSignal && !is_recorded_fault(x);
   }
   return false;
+}
+
+// The recorded asynchronous signal the thread of `e` (the event at the cursor) gets before its
+// next recorded call, or null.
+const Event* Replayer::next_signal_of(const Event& e) const {
+  for (size_t i = cursor_ + 1; i < opts_.log.size(); i++) {
+    const Event& x = opts_.log[i];
+    if (x.tid == e.tid && x.kind != kExit) return x.kind == kSignal && !is_recorded_fault(x) ? &x : nullptr;
+  }
+  return nullptr;
 }
 
 // At the exit stop of a call that ran for real: the program sees recorded ids and values.

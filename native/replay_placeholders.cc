@@ -22,8 +22,9 @@ constexpr uint64_t kScratch = 0x700000000000ULL;
 
 // Opens `holder` in the program (an injected openat) and moves it to fd `want` (-1: wherever
 // the kernel puts it, the lowest free number). Returns the fd, or -1 with `err`.
-// A file-backed mmap (docs/services.md). A file the recording mapped but could not store is
-// named where it matters: its mapping fails here (its placeholder is /dev/null). A file mapped
+// A file-backed mmap (docs/services.md). /dev/zero is mapped as what it is, anonymous memory.
+// Another file the recording mapped but could not store is named where it matters: its mapping
+// fails here (its placeholder is /dev/null). A file mapped
 // MAP_SHARED and writable is mapped from a copy of its recorded bytes made for this run, which
 // every process of the run that maps it shares (the stored bytes stay read-only). Returns 1
 // when it mapped the file itself (the call is finished), 0 when the call runs as it is, -1 with
@@ -32,6 +33,17 @@ int Replayer::map_recorded_file(Thread& t, const Event& e, const uint64_t args[6
   if (e.resource.rfind("file:", 0) != 0) return 0;
   std::string path = e.resource.substr(5);
   auto blob = opts_.files.find(path);
+  if (blob == opts_.files.end() && path == "/dev/zero") {
+    // Zeroes on every machine, private or shared: the kernel maps /dev/zero as anonymous memory
+    // (shared: one shmem object per mapping, shared with the processes forked after it).
+    Thread::Injector inj(t);
+    int64_t addr = inj.call(SYS_mmap, args[0], args[1], args[2], args[3] | MAP_ANONYMOUS, static_cast<uint64_t>(-1), 0);
+    if (inj.failed() || !inj.finish(addr)) {
+      err = "injecting the mapping of /dev/zero into the program failed";
+      return -1;
+    }
+    return 1;
+  }
   if (blob == opts_.files.end()) {
     if (unstored_warned_.insert(path).second)
       out_.message(warning_message("file_not_stored", "the program maps " + path + " (seq " + std::to_string(e.seq) +

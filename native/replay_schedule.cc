@@ -116,6 +116,7 @@ void Replayer::pump() {
         gate_ns_ = gate;
         return;
       }
+      if (cursor_ > 0) maybe_checkpoint();
       if (!serve_event(*t, h, e)) return;
       prev_enter_ns_ = e.enter_ns;
       last_progress_ns_ = stop_ns();
@@ -146,7 +147,7 @@ void Replayer::stuck() {
   std::string why = "thread " + std::to_string(e.tid) + " did not reach its next recorded syscall (" + e.name +
                     ", seq " + std::to_string(e.seq) +
                     ") in time: it may be spinning in userspace on something a held thread owns, which "
-                    "syscall replay cannot reproduce";
+                    "syscall replay cannot reproduce" + inexact_note();
   Event none;
   none.name = "(none)";
   none.tid = e.tid;

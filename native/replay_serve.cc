@@ -90,8 +90,11 @@ bool Replayer::serve_event(Thread& t, Held& h, const Event& e) {
     if (s.special == Special::Clone || s.special == Special::Wait) h.serving = &e;
     if (s.special == Special::Wait) translate_wait_args(t, e);
     h.in_flight = s.special != Special::Exit;
+    // A real wait for a signal (rt_sigsuspend...) returns only when the recorded signal comes.
+    h.interrupted = is_restart(e.ret) || e.ret == -EINTR;
     // A thread's exit is complete (its tid cleared, joiners woken) only once it is reaped.
     if (s.special == Special::Exit && t.tid() != core_->pid()) exiting_ = t.tid();
+    if (s.special == Special::Exit) exited_self_.insert(t.tid());
     actual.dur_ns = 0;
     out_.event(std::move(actual));
     core_->resume(t, s.special == Special::Exit ? Resume::Continue : Resume::ToExit);
@@ -113,6 +116,21 @@ bool Replayer::serve_event(Thread& t, Held& h, const Event& e) {
     // in its place, and at its exit stop put back the recorded call and its ERESTART* value;
     // the recorded signal is delivered before the thread runs on (deliver_signal).
     t.regs().orig_rax = SYS_getppid;
+    // A call that waited with a signal mask of its own (pselect6, ppoll, epoll_pwait) let the
+    // recorded signal in through it: wait the same way, in rt_sigsuspend with that mask and the
+    // signal already sent, so the kernel delivers it under that mask and restores the
+    // program's own afterwards, as it did when recorded.
+    int m = s.arg_with(ArgRole::SigMask), ref = s.arg_with(ArgRole::SigMaskRef);
+    uint64_t mask = m >= 0 ? args[m] : 0;
+    if (ref >= 0 && args[ref] && !t.read_mem(args[ref], &mask, 8)) mask = 0;
+    const Event* x = mask ? next_signal_of(e) : nullptr;
+    if (x && deliver_signal(*x)) {
+      sent_early_.insert(x);
+      t.regs().orig_rax = SYS_rt_sigsuspend;
+      t.regs().rdi = mask;
+      t.regs().rsi = 8;
+      h.restore_args = true;
+    }
     if (!t.store_regs()) return false;
     h.serving = &e;
     h.in_flight = true;
@@ -177,7 +195,7 @@ std::string Replayer::mismatch(const SyscallSpec& s, const Event& e, const Event
 
 void Replayer::diverge(Thread& t, const Event* expected, const Event& actual, const std::string& why) {
   diverged_ = true;
-  out_.message(divergence_message(seq_, expected ? expected->tid : actual.tid, t.ip(), why, expected, actual));
+  out_.message(divergence_message(seq_, expected ? expected->tid : actual.tid, t.ip(), why + inexact_note(), expected, actual));
   core_->kill_tracee();
 }
 

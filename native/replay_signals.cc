@@ -57,21 +57,55 @@ int Replayer::on_signal(Thread& t, int sig, const siginfo_t& info) {
 // returned (and, at 1x, not before its recorded time). False: not yet, pump again later.
 bool Replayer::deliver_signal(const Event& x) {
   if (x.args[1] != 0 || x.data_out.empty()) return true;  // a fault: it recurs by itself
+  if (sent_early_.erase(&x)) return true;                 // sent with the call it interrupted
   auto m = rec_to_real_.find(x.tid);
   Thread* t = m == rec_to_real_.end() ? nullptr : core_->thread(m->second);
   if (!t) return true;
   Held& h = held_[t->tid()];
-  if (h.delayed_until > 0 || h.in_flight) return false;
+  // Not into a call in flight, unless the recording shows this signal interrupting it: a
+  // real rt_sigsuspend returns only then.
+  if (h.delayed_until > 0 || (h.in_flight && !h.interrupted)) return false;
   int64_t gate = wall_for(x.enter_ns);
   if (speed() > 0 && now_ns() < gate) {
     gate_ns_ = gate;
     return false;
   }
+  // Recorded at the thread's next syscall entry: it runs its own code up to there first.
+  if (static_cast<SignalAt>(x.args[2]) == SignalAt::NextEntry && !at_next_entry(*t, h)) return false;
   int sig = static_cast<int>(x.ret);
   if (!core_->signal_thread(*t, sig)) return true;
   signals_[t->tid()].push_back(&x);
+  if (static_cast<SignalAt>(x.args[2]) == SignalAt::Anywhere) inexact_ = &x;
   run_if_doomed(*t, h);
   return true;
+}
+
+// For a signal the recording held until the thread's next syscall entry: true once the thread
+// is there, its call backed out (it enters it again after the handler, as it did when
+// recorded); until then it gets the token to run up to that entry.
+bool Replayer::at_next_entry(Thread& t, Held& h) {
+  if (h.backed_out) return true;
+  if (h.at_entry) {
+    if (!t.back_out()) return true;
+    h.at_entry = false;
+    h.backed_out = true;
+    h.ready = true;  // stopped before its call: the next recorded event of it lets it run
+    return true;
+  }
+  if (h.ready && running_ < 0 && exiting_ < 0 && !paused_) {
+    h.ready = false;
+    running_ = t.tid();
+    core_->resume(t, Resume::Continue);
+  }
+  return false;
+}
+
+// What a divergence report adds when a signal recorded at an arbitrary instruction was
+// delivered before it: replay could only deliver it at a syscall boundary.
+std::string Replayer::inexact_note() const {
+  if (!inexact_) return "";
+  return "; signal " + inexact_->name + " was delivered at an arbitrary instruction at record time (no syscall within " +
+         std::to_string(inexact_->args[3]) + " ms), and replay delivered it at a syscall boundary";
 }
 
 // A signal sent to a ready thread that kills by default ends its process as soon as the thread

@@ -7,6 +7,8 @@
 //   replay_signals.cc        signals: recorded signals delivered where they were
 //   replay_placeholders.cc   placeholders: virtual fds held open at their recorded numbers
 //   replay_ids.cc            identity: recorded pids/tids for the program, real ones for the kernel
+//   replay_gdb.cc            gdb: the gdbserver's view of the paused replay, software breakpoints
+//   replay_checkpoint.cc     checkpoints: forked copies of the replayed process, to jump back to
 // Private to the replay_*.cc files and replayer.cc.
 #pragma once
 #include <fcntl.h>
@@ -21,6 +23,7 @@
 #include <vector>
 
 #include "files.h"
+#include "gdbserver.h"
 #include "replayer.h"
 #include "stream.h"
 #include "tracer.h"
@@ -33,7 +36,7 @@ namespace rb {
 // (emulated, or run for real), and the token moves on. A served blocking call returns after its
 // recorded duration while other threads go on. Recorded threads map to replay threads by
 // creation order.
-class Replayer : public Tool {
+class Replayer : public Tool, public GdbTarget {
  public:
   Replayer(Output& out, ReplayOptions&& opts) : out_(out), opts_(std::move(opts)) {}
   // replayer.cc
@@ -51,6 +54,19 @@ class Replayer : public Tool {
   void on_timer() override;
   // replay_signals.cc
   int on_signal(Thread& t, int sig, const siginfo_t& info) override;
+  // replay_gdb.cc
+  bool on_breakpoint(Thread& t) override;
+  std::vector<pid_t> gdb_threads() override;
+  bool gdb_regs(pid_t rec, user_regs_struct& regs, user_fpregs_struct& fp) override;
+  bool gdb_read(pid_t rec, uint64_t addr, size_t len, std::string& out) override;
+  std::string gdb_thread_info(pid_t rec) override;
+  std::string gdb_resume(bool step) override;
+  void gdb_interrupt() override;
+  bool gdb_breakpoint(bool insert, uint64_t addr, std::string& err) override;
+  std::string gdb_auxv() override;
+  std::string gdb_exe() override;
+  pid_t gdb_pid() override;
+  void gdb_detached() override;
 
  private:
   struct Held {
@@ -72,6 +88,9 @@ class Replayer : public Tool {
     bool at_entry = false;      // stopped at a syscall entry, not yet served
     bool ready = false;         // stopped after a syscall returned (or new): may get the token
     bool in_flight = false;     // resumed into a real syscall whose exit stop is still to come
+    bool backed_out = false;    // its syscall entry was backed out for signals to come before it
+    bool restore_args = false;  // a substitute call (rt_sigsuspend) changed its argument registers
+    bool interrupted = false;   // in flight in a real call the recording shows a signal interrupting
     int64_t delayed_until = 0;  // an emulated blocking call returns then
     const Event* serving = nullptr;  // the recorded event whose return fix_return adjusts
     SyscallStop stop{};
@@ -99,6 +118,10 @@ class Replayer : public Tool {
   pid_t exiting_ = -1;                          // a thread whose exit the schedule waits for
   std::map<pid_t, pid_t> rec_to_real_, real_to_rec_;
   std::map<pid_t, std::deque<const Event*>> signals_;  // real tid -> recorded signals sent to it
+  std::set<pid_t> exited_self_;                    // real tids that made their own exit call
+  std::map<pid_t, std::map<pid_t, int>> killed_;  // real pid -> recorded tid -> status: ended by another's exit_group
+  const Event* inexact_ = nullptr;
+  std::set<const Event*> sent_early_;  // recorded signals sent with the call they interrupted  // the last signal delivered here that was recorded at an arbitrary instruction
   // The stream policy, once the run left the log (go_stream).
   bool stream_ = false;
   bool unrecorded_ = false;
@@ -110,6 +133,32 @@ class Replayer : public Tool {
   CopyDir shared_dir_;                          // this run's copies of files mapped shared and writable
   std::map<std::string, std::string> shared_copies_;  // recorded path -> its copy
   std::set<std::string> unstored_warned_;       // mapped files without stored bytes, named once
+  // gdb (replay_gdb.cc)
+  std::unique_ptr<GdbServer> gdb_;
+  std::map<uint64_t, uint8_t> breakpoints_;     // address -> the byte int3 replaced
+  pid_t bp_process_ = -1;                       // the process the breakpoints are in (real pid)
+  pid_t bp_thread_ = -1;                        // a thread held at a breakpoint (real tid)
+  bool bp_hit_ = false;                         // the last pause was a breakpoint's
+  std::map<pid_t, uint64_t> rearm_;             // real tid -> breakpoint to put back at its next syscall
+  // Checkpoints (replay_checkpoint.cc): a frozen fork of the process, and the replay's state then.
+  struct Checkpoint {
+    pid_t proc = -1;            // the frozen copy (real pid, one thread)
+    user_regs_struct regs{};    // the thread's registers at its seccomp stop
+    size_t cursor = 0;
+    uint64_t served = 0;        // seq_
+    uint64_t seq = 0;           // of the next event
+    int64_t prev_enter_ns = 0;
+    pid_t real = -1;            // the live process it was forked from
+    Held held;
+    std::map<pid_t, pid_t> rec_to_real;
+    bool scratch = false;
+    std::deque<const Event*> signals;
+  };
+  std::vector<Checkpoint> checkpoints_;         // by seq
+  size_t next_checkpoint_ = 0;                  // cursor at which the next spaced one is due
+  std::string no_checkpoint_;                   // why this replay cannot take them ("" when it can)
+  bool checkpoint_refused_ = false;             // that reason was sent
+  uint64_t near_target_ = UINT64_MAX;           // the jump target one was taken just before
 
   void map(pid_t recorded, pid_t real) {
     rec_to_real_[recorded] = real;
@@ -153,6 +202,22 @@ class Replayer : public Tool {
   std::string state_json();
   std::string memory_json(pid_t rec, uint64_t addr, uint64_t len);
 
+  // replay_gdb.cc
+  void start_gdbserver(int port);
+  void gdb_paused();
+  void release_breakpoint_stop();
+  void rearm_breakpoints(Thread& t);
+  Thread* gdb_thread(pid_t rec);
+  pid_t gdb_process();
+
+  // replay_checkpoint.cc
+  bool can_checkpoint(Thread*& t, std::string& why);
+  void checkpoint(const char* why);
+  void maybe_checkpoint();
+  void goto_checkpoint(uint64_t seq);
+  bool restore(Checkpoint& c, std::string& err);
+  void drop_checkpoints();
+
   // replay_schedule.cc
   void rebase();
   void pump();
@@ -163,6 +228,7 @@ class Replayer : public Tool {
   bool serve_event(Thread& t, Held& h, const Event& e);
   static bool is_restart(int64_t ret);
   bool signal_follows(const Event& e) const;
+  const Event* next_signal_of(const Event& e) const;
   int map_recorded_file(Thread& t, const Event& e, const uint64_t args[6], std::string& err);
   static bool answered_futex(const Event& e);
   static bool runs_for_real(const SyscallSpec& s, const Event& e);
@@ -185,6 +251,8 @@ class Replayer : public Tool {
 
   // replay_signals.cc
   bool deliver_signal(const Event& x);
+  bool at_next_entry(Thread& t, Held& h);
+  std::string inexact_note() const;
   void run_if_doomed(Thread& t, Held& h);
   static bool kills_by_default(const Thread& t, int sig);
   void kill_recorded(const Event& x);
@@ -196,6 +264,7 @@ class Replayer : public Tool {
 
   // replay_ids.cc
   void recorded_ids(const SyscallSpec& s, uint64_t args[6]) const;
+  std::string recorded_proc_path(const std::string& path) const;
   void translate_wait_args(Thread& t, const Event& e);
   void fix_return(Thread& t, const Event& e);
 };

@@ -27,12 +27,19 @@ Resume Replayer::on_syscall(Thread& t, const SyscallStop& stop) {
     if (!opts_.log.empty()) map(opts_.log.front().tid, t.tid());  // the leader
   }
   if (running_ == t.tid()) running_ = -1;
+  rearm_breakpoints(t);
   Held& h = held_[t.tid()];
   h.at_entry = true;
+  h.backed_out = false;
   h.stop = stop;
   h.actual = syscall_event(t.pid(), t, *stop.spec, stop.args, 0, stop.time_ns - t0_);
   recorded_ids(*stop.spec, h.actual.args);
   h.actual.data_in = capture_in(t, *stop.spec, stop.args);
+  if (stop.spec->path_arg >= 0) {
+    const int p = stop.spec->path_arg;
+    std::string path = in_part_for_arg(*stop.spec, h.actual.data_in, p), rec = recorded_proc_path(path);
+    if (rec != path) h.actual.data_in = with_in_part(*stop.spec, h.actual.data_in, p, rec);
+  }
   if (stream_) {
     h.call = Held::Call{};
     h.call.v_enter = vnow();
@@ -52,9 +59,15 @@ Resume Replayer::on_syscall_exit(Thread& t) {
     finish_stream_call(t, h, ret, "", h.call.resource, false);
     return Resume::Continue;
   }
+  if (h.restore_args) {  // the program's own arguments back in their registers
+    t.regs().rdi = h.stop.args[0];
+    t.regs().rsi = h.stop.args[1];
+    h.restore_args = false;
+  }
   if (h.serving) fix_return(t, *h.serving);
   h.serving = nullptr;
   h.in_flight = false;
+  h.interrupted = false;
   // Its syscall returned: it waits for the token (an emulated one, also for its duration).
   if (h.delayed_until == 0) h.ready = true;
   pump();
@@ -140,7 +153,17 @@ void Replayer::on_thread_created(Thread& parent, Thread& child) {
 }
 
 void Replayer::on_thread_exit(Thread& t, int status) {
-  if (!diverged_) exit_event(t, status);
+  // As the recorder does: the exits of threads an exit_group ended come with their process's,
+  // by recorded tid (they are reaped in no particular order).
+  if (t.tid() != t.pid() && !exited_self_.count(t.tid())) {
+    killed_[t.pid()].emplace(rec_of(t.tid()), status);
+  } else if (!diverged_) {
+    if (t.tid() == t.pid())
+      for (const auto& [rec, st] : killed_[t.pid()]) exit_event(Thread(real_of(rec), t.pid()), st);
+    exit_event(t, status);
+  }
+  if (t.tid() == t.pid()) killed_.erase(t.pid());
+  exited_self_.erase(t.tid());
   held_.erase(t.tid());
   signals_.erase(t.tid());
   if (running_ == t.tid()) running_ = -1;
@@ -157,6 +180,8 @@ void Replayer::on_exit(int status) {
   r.switched_at = switched_seq_;
   r.injections = &opts_.injections;
   out_.message(replay_exit_message(status, r));
+  if (gdb_) gdb_->exited(status);
+  drop_checkpoints();
 }
 
 void Replayer::exit_event(const Thread& t, int status) {

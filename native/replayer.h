@@ -44,6 +44,7 @@ struct ReplayOptions {
   ControlQueue* control = nullptr;                 // commands while the replay runs
   uint64_t pause_at = UINT64_MAX;                  // pause before serving this seq
   bool start_paused = false;
+  bool checkpoints = true;  // kept for jumps; a run straight through takes none
   // Counterfactual replay (docs/injections.md): injections, and whether the program may differ
   // from the log (changed environment, arguments, files or binary): then its first departure
   // switches the run to the stream policy instead of diverging.
@@ -53,6 +54,10 @@ struct ReplayOptions {
   uint64_t seed = 0;
   bool refuse_unrecorded = false;  // else an unrecorded interaction ends the run
   std::map<std::string, std::string> edited_files;  // recorded path -> local file with new content
+  // The gdbserver (gdbserver.h): the network namespace it listens in (the engine's own, before
+  // the replay isolated it; -1: the current one) and how its reader wakes the tracer thread.
+  int gdb_netns_fd = -1;
+  void (*wake)() = nullptr;
 };
 
 std::unique_ptr<Tool> make_replayer(Output& out, ReplayOptions&& opts);

@@ -90,6 +90,8 @@ enum class ArgRole : uint8_t {
               // encoded in it, as pthread_getcpuclockid makes it, is translated like a #tid)
   CopySrc,    // #src: the fd a flow:copy call moves bytes from
   CopyDst,    // #dst: the fd a flow:copy call moves bytes to (the event's resource, as a write's)
+  SigMask,    // #sigmask: a sigset_t the call blocks with while it waits (ppoll, epoll_pwait)
+  SigMaskRef, // #sigmask_ref: a struct {sigset_t*, size_t} naming that sigset_t (pselect6)
 };
 
 struct ArgSpec {
@@ -125,6 +127,8 @@ enum Trait : uint32_t {
   kReady = 1u << 18,    // ready: waits for fds to become ready (poll, select, epoll)
   kProbe = 1u << 19,    // probe: a failure is an ordinary answer (access, stat, ioctl on a pipe)
   kGeneric = 1u << 20,  // generic: its meaning is the resource its fd names (read, close, poll)
+  kFast = 1u << 21,     // fast: recorded in the service's own process under `record --fast` when its
+                        // call site can be patched (docs/fast-path.md); its buffers are plain ones
 };
 
 // How a call moves bytes between the program and the outside.

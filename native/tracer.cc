@@ -25,6 +25,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "fast.h"
+
 namespace rb {
 
 namespace {
@@ -87,8 +89,19 @@ bool Thread::each_word(uint64_t addr, size_t len, size_t done, F&& f) {
   return true;
 }
 
+bool MemView::read(uint64_t addr, void* buf, size_t len) const {
+  for (const auto& [start, bytes] : ranges) {
+    if (addr >= start && addr - start <= bytes.size() && len <= bytes.size() - (addr - start)) {
+      std::memcpy(buf, bytes.data() + (addr - start), len);
+      return true;
+    }
+  }
+  return false;
+}
+
 bool Thread::read_mem(uint64_t addr, void* buf, size_t len) {
   if (len == 0) return true;
+  if (view_) return view_->read(addr, buf, len);
   struct iovec local = {buf, len};
   struct iovec remote = {reinterpret_cast<void*>(addr), len};
   ssize_t n = process_vm_readv(tid_, &local, 1, &remote, 1, 0);
@@ -150,6 +163,13 @@ bool Thread::set_siginfo(const siginfo_t& info) {
 bool Thread::emulate(int64_t ret) {
   regs_.orig_rax = static_cast<uint64_t>(-1);  // skip the syscall...
   regs_.rax = static_cast<uint64_t>(ret);      // ...and return this instead of -ENOSYS
+  return store_regs();
+}
+
+bool Thread::back_out() {
+  regs_.rax = regs_.orig_rax;                  // the call's number, as the instruction needs it
+  regs_.orig_rax = static_cast<uint64_t>(-1);  // skip the syscall (no restart logic either)
+  regs_.rip -= 2;                              // `syscall` (0f 05) is two bytes
   return store_regs();
 }
 
@@ -283,11 +303,12 @@ namespace {
 
 // The seccomp filter: trap every syscall except the hot memory-only ones the table marks
 // Untraced, and anonymous mmap.
-std::vector<sock_filter> build_filter() {
+std::vector<sock_filter> build_filter(bool fast) {
   std::vector<sock_filter> f;
   f.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)));
   f.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0));
   f.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE));
+  if (fast) FastPath::filter_rules(f);
   f.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)));
   for (const SyscallSpec& s : syscall_table()) {
     if (s.cls != Class::Untraced) continue;
@@ -477,8 +498,20 @@ Thread& Tracer::add_thread(pid_t tid, pid_t pid, bool fresh) {
   return *slot;
 }
 
+Thread& Tracer::adopt(pid_t pid, pid_t replaces) {
+  if (replaces == leader_) leader_ = pid;
+  if (tsc_sites_.count(replaces)) tsc_sites_[pid] = tsc_sites_[replaces];
+  return add_thread(pid, pid, false);
+}
+
+void Tracer::forget_process(pid_t pid) {
+  for (auto it = threads_.begin(); it != threads_.end();) it = it->second->pid() == pid ? threads_.erase(it) : std::next(it);
+  processes_.erase(pid);
+  tsc_sites_.erase(pid);
+}
+
 bool Tracer::run(const SpawnConfig& cfg, Tool& tool, std::string& error) {
-  std::vector<sock_filter> filter = build_filter();
+  std::vector<sock_filter> filter = build_filter(cfg.fast);
   sock_fprog prog = {static_cast<unsigned short>(filter.size()), filter.data()};
   std::vector<char*> argv = c_strings(cfg.argv), envp = c_strings(cfg.env);
   int errpipe[2];
@@ -722,6 +755,7 @@ bool Tracer::loop(Tool& tool, std::string& error) {
       if (((sig == SIGSEGV && info.si_code == SI_KERNEL) || (sig == SIGILL && info.si_code == ILL_ILLOPN)) &&
           trap_tsc(t, tool))
         continue;
+      if (sig == SIGTRAP && info.si_code == SI_KERNEL && t.load_regs() && tool.on_breakpoint(t)) continue;
       int deliver = t.load_regs() ? tool.on_signal(t, sig, info) : sig;
       resume(t, t.awaiting_exit_ ? Resume::ToExit : Resume::Continue, deliver);
     } else {

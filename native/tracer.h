@@ -46,6 +46,15 @@ struct SpawnConfig {
   bool fixed_addresses = false;
   // Replay as a user other than root: the network namespace is made with the user namespace.
   bool user_netns = false;
+  // record --fast: the seccomp filter lets the fast path's own syscall instruction through (fast.h).
+  bool fast = false;
+};
+
+// Tracee memory captured elsewhere (the fast path's ring, fast.h): a Thread with a view reads
+// from it instead of the process, so the capture code works on it unchanged.
+struct MemView {
+  std::vector<std::pair<uint64_t, std::string>> ranges;  // (address, bytes)
+  bool read(uint64_t addr, void* buf, size_t len) const;
 };
 
 // A stopped tracee thread: registers, arguments, memory, emulation and injection.
@@ -69,6 +78,8 @@ class Thread {
   uint64_t at_random() const { return at_random_; }
 
   bool read_mem(uint64_t addr, void* buf, size_t len);
+  // Reads come from `v` (not the process) while it is set.
+  void set_view(const MemView* v) { view_ = v; }
   std::string read_bytes(uint64_t addr, size_t len);
   std::string read_cstr(uint64_t addr, size_t max = 1 << 16);
   bool write_mem(uint64_t addr, const void* data, size_t len);
@@ -78,6 +89,10 @@ class Thread {
 
   // At a seccomp stop: do not run the syscall; it returns `ret`.
   bool emulate(int64_t ret);
+  // At a seccomp stop: do not run the syscall; the thread goes back onto its `syscall`
+  // instruction, to enter the same call again when it next runs. Signals pending then are
+  // delivered before it does: at the syscall boundary, with no instruction of the program run.
+  bool back_out();
 
   // Runs extra syscalls in the tracee while it is at a seccomp stop. The first call replaces
   // the syscall being entered; later ones rewind to the same `syscall` instruction. finish()
@@ -110,6 +125,7 @@ class Thread {
   uint64_t at_random_ = 0;      // where its image's AT_RANDOM bytes are (set at exec)
   bool awaiting_exit_ = false;  // resumed with PTRACE_SYSCALL to see the syscall return
   bool fresh_ = false;          // a new thread whose initial SIGSTOP is still to come
+  const MemView* view_ = nullptr;
 };
 
 // What the core knows at a syscall's seccomp stop, handed to the tool.
@@ -149,6 +165,9 @@ class Tool {
   // A signal is about to be delivered (`info` as the kernel queued it); return the signal to
   // deliver (0 to suppress).
   virtual int on_signal(Thread&, int sig, const siginfo_t& /*info*/) { return sig; }
+  // The thread stopped at an int3 (SIGTRAP from the kernel): true when the tool owns that
+  // breakpoint and holds the thread (it resumes it later); false delivers the signal.
+  virtual bool on_breakpoint(Thread&) { return false; }
   // The thread executed rdtsc/rdtscp (trapped: the service runs with PR_TSC_SIGSEGV). Fill `r`
   // and Continue; the core puts it in the registers and steps past the instruction.
   virtual Resume on_tsc(Thread&, TscRead&) { return Resume::Kill; }
@@ -187,6 +206,11 @@ class Tracer {
   // Resumes a stopped thread (one the tool held, or the one at hand), delivering `sig`.
   void resume(Thread& t, Resume r, int sig = 0);
   Thread* thread(pid_t tid);
+  // Checkpoints (replay_checkpoint.cc) make processes outside the stop loop: a process forked
+  // from a checkpoint joins the run in place of `replaces` (its first process too, if that one
+  // was), stopped; a process dropped leaves it without an exit being reported.
+  Thread& adopt(pid_t pid, pid_t replaces);
+  void forget_process(pid_t pid);
 
  private:
   bool loop(Tool& tool, std::string& error);

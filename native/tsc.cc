@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <asm/prctl.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -84,6 +86,21 @@ const char* const kTscUntrappedWarning =
     "counter reads are recorded and served only inside known runtime functions, which replaybook "
     "rewrites to trap (Go's runtime.cputicks); a program whose path depends on other rdtsc "
     "instructions may diverge in replay";
+
+bool cpuid_faults() {
+  // ARCH_SET_CPUID answers ENODEV before looking at its argument where the CPU cannot fault
+  // cpuid; 1 (cpuid allowed) changes nothing for the engine itself.
+  static const bool faults = syscall(SYS_arch_prctl, ARCH_SET_CPUID, 1) == 0;
+  return faults;
+}
+
+std::string cpuid_untrapped_warning() {
+  return std::string("cpuid is not recorded: ") +
+         (cpuid_faults() ? "this CPU could fault it (ARCH_SET_CPUID), but replaybook does not trap it yet"
+                         : "this CPU cannot fault it (ARCH_SET_CPUID answers ENODEV: no cpuid_fault)") +
+         "; a program that branches on what cpuid reports (CPU features, cache sizes) may take another path when "
+         "replayed on another machine";
+}
 
 uint64_t read_tsc(bool rdtscp, uint32_t& aux) {
   bool trapped = t_tsc_trapped;

@@ -33,6 +33,12 @@ uint64_t read_tsc(bool rdtscp, uint32_t& aux);
 bool tsc_traps();
 // The warning a recording or replay gives where tsc_traps() is false.
 extern const char* const kTscUntrappedWarning;
+// cpuid, the other instruction whose answer differs between machines (and hypervisors): the
+// kernel can make it fault only where the CPU has cpuid faulting (ARCH_SET_CPUID, the
+// cpuid_fault flag). replaybook does not trap it; a recording warns once, naming whether this
+// CPU could (kCpuidUntrappedWarning + cpuid_reason()).
+bool cpuid_faults();
+std::string cpuid_untrapped_warning();
 // Whether the calling thread traps rdtsc now (its clock reads then use the syscall).
 bool own_tsc_trapped();
 

@@ -12,6 +12,9 @@ const args = ['rebuild', '--directory=native'];
 if (!process.env.npm_config_nodedir && fs.existsSync(path.join(prefix, 'include', 'node', 'node.h'))) {
   args.push(`--nodedir=${prefix}`);
 }
+// The in-process recording code (record --fast) is embedded in the engine: build it first.
+const blob = spawnSync(process.execPath, [path.join(__dirname, 'build-blob.js')], { stdio: 'inherit' });
+if (blob.status !== 0) process.exit(blob.status ?? 1);
 const gyp = require.resolve('node-gyp/bin/node-gyp.js');
 const r = spawnSync(process.execPath, [gyp, ...args], { stdio: 'inherit', cwd: path.resolve(__dirname, '..') });
 if (r.status !== 0) process.exit(r.status ?? 1);

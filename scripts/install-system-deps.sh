@@ -8,9 +8,12 @@
 # wget, git and curl are real programs the replay corpus (test/corpus.test.ts) records and replays.
 # chromium is the headless browser (driven by playwright-core) that the tests open exported
 # notebooks and a live Jupyter Notebook in (test/browser.test.ts), and bench/notebook.js times
-# chart drawing in.
+# chart drawing in. nginx-light and redis-server are services test/services.test.ts records
+# (each started there on a free loopback port; the packaged services are not left running).
+# python3-venv makes the environment of JupyterLab 4 / Notebook 7 / ipywidgets 8
+# (scripts/install-jupyter.sh, run at the end).
 set -eu
-PACKAGES="g++ gcc make golang-go python3 fonts-dejavu-core strace jupyter-notebook jupyter-nbconvert python3-nbclient jupyter-client clickhouse-server sqlite3 wget git curl chromium"
+PACKAGES="g++ gcc make golang-go python3 fonts-dejavu-core strace jupyter-notebook jupyter-nbconvert python3-nbclient jupyter-client clickhouse-server sqlite3 wget git curl chromium nginx-light redis-server python3-venv"
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 missing=""
 for p in $PACKAGES; do
@@ -23,6 +26,13 @@ if [ -n "$missing" ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
   case " $missing " in
+    *" nginx-light "*|*" redis-server "*)
+      if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+        $SUDO systemctl disable --now nginx redis-server >/dev/null 2>&1 || true
+      fi
+      ;;
+  esac
+  case " $missing " in
     *" clickhouse-server "*)
       if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
         $SUDO systemctl disable --now clickhouse-server >/dev/null 2>&1 || true
@@ -30,3 +40,4 @@ if [ -n "$missing" ]; then
       ;;
   esac
 fi
+sh "$(dirname "$0")/install-jupyter.sh"

@@ -111,6 +111,14 @@ async function engineChecks(): Promise<Check[]> {
     detail: tsc ? tsc.message : 'rdtsc faults under PR_SET_TSC: counter reads are recorded and served',
     fix: 'a hypervisor that honours the guest CR4.TSD bit (KVM does unless it emulates rdtsc); without it, Go programs and others that branch on the counter may diverge',
   });
+  const cpuid = rec.messages.find((m): m is WarningMessage => m.type === 'warning' && m.code === 'cpuid_untrapped');
+  checks.push({
+    name: 'cpuid trap',
+    ok: !cpuid,
+    limit: true,
+    detail: cpuid ? cpuid.message : 'cpuid faults: its answers are recorded and served',
+    fix: 'a CPU (or hypervisor) with cpuid faulting (the cpuid_fault flag in /proc/cpuinfo); without it, a program that branches on CPU features may take another path when replayed on another machine',
+  });
   if (recErr || recorded === 0) return checks;
   const run = await runEngine({
     mode: 'replay', exe, argv: [exe], env: ['PATH=/usr/bin:/bin'], cwd: '/', pin: true, speed: 'max', files, input: batches,

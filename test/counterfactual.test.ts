@@ -400,8 +400,9 @@ describe('third-party programs', () => {
     const base = await cf('py-timeout', slowPort);
     expect(base.stdout.toString()).toBe('failed: TimeoutError timed out\n');
     const fixed = await cf('py-timeout', slowPort, { injections: inj('--timeout', 'env:FETCH_TIMEOUT=5') });
-    // Python's own clock says the answer took 2.5 s: the virtual clock, not the replay's speed.
-    expect(fixed.stdout.toString()).toBe('ok slow answer after 2500 ms after 2.5 s\n');
+    // Python's own clock says the answer took the recorded 2.5 s: the virtual clock, not the
+    // replay's speed (the program's own work between its clock reads adds a little on a loaded machine).
+    expect(fixed.stdout.toString()).toMatch(/^ok slow answer after 2500 ms after 2\.[5-7] s\n$/);
     expect(fixed.exitCode).toBe(0);
     expect(fixed.contacts).toBe(0);
 

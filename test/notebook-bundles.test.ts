@@ -164,6 +164,9 @@ describe('comparisons and transactions', () => {
     const b = transactionsBundle('pay', [tx]);
     expect(b['text/plain']).toBe('1 transaction in pay: tx-1 outgoing tcp:10.0.0.5:9000 (no answer)');
     expect(html(b)).toContain('session(&#39;pay&#39;, { at: &#39;tx-1&#39; })');
+    // Each transaction offers the call that opens the replay panel there.
+    expect(html(b)).toContain('open in replay');
+    expect(html(b)).toContain('panel(&quot;pay&quot;, { at: &#39;tx-1&#39; })');
     expect(html(b)).not.toContain('<script>');
   });
 });

@@ -43,6 +43,9 @@ const GOOD: Record<string, Record<string, unknown>> = {
     threads: [{ tid: 100, real_tid: 4242, state: 'at_syscall' }], regs: { rip: '18446744073709551615', rsp: '1' },
   },
   memory: { type: 'memory', addr: '140737488347136', error: null, data: 'AAEC' },
+  gdbserver: { type: 'gdbserver', port: 40123, error: null },
+  checkpoint: { type: 'checkpoint', seq: 120, count: 3, us: 850, pss_kb: 412, dropped: -1, refused: null },
+  restored: { type: 'restored', restored: true, seq: 100, served: 100, reason: '' },
   policy: { type: 'policy', policy: 'stream', seq: 9, reason: 'injection slow fired' },
   unrecorded: { type: 'unrecorded', policy: 'refuse', name: 'connect', tid: 100, reason: 'not in the log' },
   divergence: { type: 'divergence', seq: 3, tid: 100, ip: '4198400', reason: 'expected read', expected: null, actual: CALL },
@@ -100,6 +103,9 @@ describe('decodeMessage', () => {
     ['exit', ['injections', 0, 'fired'], '1', 'injections[0].fired'],
     ['paused', ['reason'], 'tired', 'reason'],
     ['paused', ['seq'], 1.5, 'seq'],
+    ['gdbserver', ['port'], '40123', 'port'],
+    ['checkpoint', ['refused'], 7, 'refused'],
+    ['restored', ['restored'], 'yes', 'restored'],
     ['state', ['virtual_ns'], 12, 'virtual_ns'],
     ['state', ['speed'], 'fast', 'speed'],
     ['state', ['threads', 0, 'state'], 'asleep', 'threads[0].state'],
@@ -149,6 +155,9 @@ describe('encodeConfig and encodeControl', () => {
     expect(() => encodeControl({ verb: 'step', n: Number.NaN })).toThrow(/step/);
     expect(encodeControl({ verb: 'step', n: 0 })).toBe('step 1');
     expect(encodeControl({ verb: 'read', tid: 7, addr: 2n ** 63n, length: 16 })).toBe(`read 7 ${2n ** 63n} 16`);
+    expect(encodeControl({ verb: 'gdbserver', port: 0 })).toBe('gdbserver 0');
+    expect(encodeControl({ verb: 'goto', seq: 42 })).toBe('goto 42');
+    expect(() => encodeControl({ verb: 'gdbserver', port: 70000 })).toThrow(/port/);
   });
 });
 

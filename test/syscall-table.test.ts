@@ -113,7 +113,19 @@ describe('the syscall table', () => {
       if (r.family) expect(syscallByName(r.family), `${r.name}'s family`).toBeDefined();
       if (r.flow === 'read_at' || r.flow === 'write_at') expect(argWithRole(r.name, 'off'), r.name).toBeGreaterThanOrEqual(0);
       if (r.fdEffect === 'uses') expect(r.fdArg, r.name).toBeGreaterThanOrEqual(0);
+      // A call the fast path records in-process (docs/fast-path.md) has only buffers its blob can
+      // size by itself, and nothing the recorder does at its stop besides capturing.
+      if (r.traits.includes('fast')) {
+        expect(r.special, r.name).toBe('none');
+        expect(r.flow, r.name).not.toBe('copy');
+        for (const a of r.args.filter((x) => x.size !== undefined)) {
+          expect(['in', 'out'], `${r.name}'s buffer`).toContain(a.kind);
+          expect(['fixed', 'arg', 'ret', 'ret_max'], `${r.name}'s buffer`).toContain(a.size);
+          expect(a.at, `${r.name}'s buffer`).toBeUndefined();
+        }
+      }
     }
+    expect(syscallRows().filter((r) => r.traits.includes('fast')).length).toBeGreaterThanOrEqual(4);
     expect(timeoutSyscalls()).toEqual(expect.arrayContaining(['poll', 'select', 'epoll_wait']));
   });
 

@@ -21,6 +21,7 @@ import { formatDuration, formatMs, lastLine } from '../format';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomInt } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { describeInjection, InjectionApplyError, parseInjection, type Injection } from '../inject';
 import {
   DEFAULT_JITTER_MS,
@@ -60,7 +61,7 @@ const INJECTION_FLAG_NAMES = new Set(['timeout', 'inject', 'fault', 'latency']);
 const COMMANDS: Record<string, CommandSpec> = {
   record: {
     name: 'record',
-    usage: 'replaybook record --incident ID [--service NAME] [--no-pin] [--no-late-data | --late-data-ms N] [--redact RULE]... [--redact-file PATH]... [--no-default-redact] [--max-events N] [--max-bytes N] -- CMD [ARGS...]',
+    usage: 'replaybook record --incident ID [--service NAME] [--no-pin] [--fast [--ring-wait-ms N]] [--schedule serial|parallel] [--no-late-data | --late-data-ms N] [--redact RULE]... [--redact-file PATH]... [--no-default-redact] [--max-events N] [--max-bytes N] -- CMD [ARGS...]',
     summary:
       'Run CMD under the recorder: every syscall with its data and timing goes into the event log as incident ID.\nThe service\'s own stdout and stderr still reach this terminal.\n' +
       'The recording is stored while it runs (`replaybook incidents` shows it as recording; it can be opened and\n' +
@@ -81,6 +82,9 @@ const COMMANDS: Record<string, CommandSpec> = {
       { name: 'service', value: 'NAME', help: "service name (default: the executable's name)" },
       { name: 'no-pin', help: 'do not pin the service to one CPU (for services that need every core; stops cost more)' },
       { name: 'no-aslr', help: 'record with address randomization off, as replays run (opt-in; README: Secrets, privacy)' },
+      { name: 'fast', help: 'record hot syscalls (read, write, epoll_wait, futex...) inside the service, not under ptrace (docs/fast-path.md)' },
+      { name: 'ring-wait-ms', value: 'N', help: '--fast: a thread waits at most N ms for room in a full ring, then its call is lost (default 10)' },
+      { name: 'schedule', value: 'serial|parallel', help: 'serial (default): one thread runs at a time; parallel: all at once (replay may diverge on shared memory)' },
       { name: 'no-late-data', help: 'do not read on sockets the service closed (the peer sees exactly what it would have)' },
       { name: 'late-data-ms', value: 'N', help: 'read on a closed socket for at most N ms after the close (default 5000)' },
       { name: 'max-events', value: 'N', help: 'stop the service and the recording after about N events (marked cut short)' },
@@ -111,7 +115,8 @@ const COMMANDS: Record<string, CommandSpec> = {
     name: 'replay',
     usage:
       'replaybook replay ID [--speed 1|10|0.5|max] [--json]\n' +
-      '       replaybook replay ID [--timeout T=V]... [--inject SPEC]... [--latency RES=US]... [--binary PATH] [--jitter-ms N [--seed S]]',
+      '       replaybook replay ID [--timeout T=V]... [--inject SPEC]... [--latency RES=US]... [--binary PATH] [--jitter-ms N [--seed S]]\n' +
+      "       replaybook replay ID --until SEQ (--gdbserver PORT | --gdb [--gdb-ex 'bt']...)",
     summary:
       'Replay incident ID: the recorded binary runs with every I/O, clock and random syscall served from the log.\nNo external system is contacted. The run is stored with its own events.\n' +
       'With injections (repeatable, applied in the order given) the replay is counterfactual: it follows the log\n' +
@@ -120,6 +125,9 @@ const COMMANDS: Record<string, CommandSpec> = {
     flags: [
       { name: 'speed', value: 'S', help: "1 = production timing (default), 10 = ten times faster (0.01 to 1000), 'max' = no waiting" },
       { name: 'until', value: 'SEQ', help: 'stop before event SEQ (fast-forwarded) and print where the replay stands' },
+      { name: 'gdbserver', value: 'PORT', help: 'with --until: wait there for gdb on 127.0.0.1:PORT (0: a free port) until Ctrl-C or the program ends (docs/gdb.md)' },
+      { name: 'gdb', help: "with --until: run gdb (/usr/bin/gdb) attached to the paused replay, the binary's symbols loaded" },
+      { name: 'gdb-ex', value: 'CMD', repeat: true, help: "with --gdb: run gdb in batch mode with these commands ('bt', 'info locals'), then stop" },
       ...INJECTION_FLAGS,
       { name: 'jitter-ms', value: 'N', help: 'every recorded arrival up to N ms later, drawn from the seed' },
       { name: 'seed', value: 'S', help: 'the jitter seed (default: a random one, printed)' },
@@ -331,6 +339,20 @@ function lateDataFlags(p: Parsed): boolean | { ms: number } {
   return { ms: Number(ms) };
 }
 
+function fastFlags(p: Parsed): { fast: boolean; ringWaitMs?: number; schedule?: 'serial' | 'parallel' } {
+  const wait = str(p, 'ring-wait-ms');
+  const schedule = str(p, 'schedule');
+  const fast = p.flags.has('fast');
+  if (wait !== undefined && !fast) throw new ReplaybookError('usage', '--ring-wait-ms only applies with --fast: add --fast or drop it');
+  if (wait !== undefined && (!/^\d+$/.test(wait) || !Number.isSafeInteger(Number(wait)))) {
+    throw new ReplaybookError('usage', `--ring-wait-ms needs a whole number of milliseconds, not '${wait}'`);
+  }
+  if (schedule !== undefined && schedule !== 'serial' && schedule !== 'parallel') {
+    throw new ReplaybookError('usage', `--schedule needs serial or parallel, not '${schedule}'`);
+  }
+  return { fast, ringWaitMs: wait === undefined ? undefined : Number(wait), schedule };
+}
+
 async function cmdRecord(p: Parsed): Promise<number> {
   const incident = str(p, 'incident');
   if (!incident) throw new ReplaybookError('usage', 'record needs --incident ID (see replaybook record --help)');
@@ -344,6 +366,7 @@ async function cmdRecord(p: Parsed): Promise<number> {
       pin: !p.flags.has('no-pin'),
       aslr: !p.flags.has('no-aslr'),
       lateData: lateDataFlags(p),
+      ...fastFlags(p),
       ...redactFlags(p),
       maxEvents: wholeNumber(p, 'max-events'),
       maxBytes: wholeNumber(p, 'max-bytes'),
@@ -437,6 +460,9 @@ async function cmdReplay(p: Parsed): Promise<number> {
   const until = str(p, 'until');
   const label = str(p, 'label');
   const changes: ReplayChanges = { injections, binary, unrecorded, jitter, label };
+  if (until === undefined && (p.flags.has('gdbserver') || p.flags.has('gdb'))) {
+    throw new ReplaybookError('usage', '--gdbserver and --gdb attach to a paused replay: give --until SEQ (the event to pause before)');
+  }
   if (until !== undefined) return replayUntil(id, until, speed, p, changes);
   return withStore(p, async (store) => {
     const r = await replay(id, { store, speed, pin: !p.flags.has('no-pin'), signal: interruptSignal(), ...changes });
@@ -605,6 +631,10 @@ async function replayUntil(
 ): Promise<number> {
   const seq = Number(until);
   if (!Number.isInteger(seq) || seq < 0) throw new ReplaybookError('usage', `--until needs an event number (seq), not '${until}'`);
+  const gdbPort = wholeNumber(p, 'gdbserver', 65535);
+  const gdbEx = p.repeated.filter((r) => r.name === 'gdb-ex').map((r) => r.value);
+  if (gdbEx.length && !p.flags.has('gdb')) throw new ReplaybookError('usage', '--gdb-ex is a command for gdb: give --gdb too');
+  if (gdbPort !== undefined || p.flags.has('gdb')) return replayGdb(id, seq, speed, p, changes, gdbPort ?? 0, p.flags.has('gdb') ? gdbEx : null);
   return withStore(p, async (store) => {
     const session = await ReplaySession.open(
       id,
@@ -621,6 +651,51 @@ async function replayUntil(
       for (const t of state.threads) process.stdout.write(`  thread ${t.tid}: ${t.state}\n`);
     }
     return 0;
+  });
+}
+
+/**
+ * A replay paused before event `seq` for gdb: its gdbserver listens on 127.0.0.1:`port`; with
+ * `gdbEx` (--gdb) this command runs gdb against it (batch mode when there are commands), else it
+ * waits for one until Ctrl-C or the program's end.
+ */
+async function replayGdb(id: string, seq: number, speed: Speed, p: Parsed, changes: ReplayChanges, port: number, gdbEx: string[] | null): Promise<number> {
+  if (gdbEx !== null && !fs.existsSync('/usr/bin/gdb')) throw new ReplaybookError('no_gdb', 'gdb is not installed: apt-get install gdb');
+  // With gdb in this terminal, Ctrl-C is gdb's (it interrupts the replay through the protocol).
+  const signal = gdbEx === null ? interruptSignal() : undefined;
+  return withStore(p, async (store) => {
+    const session = await ReplaySession.open(id, { store, speed, pin: !p.flags.has('no-pin'), ephemeral: true, signal, ...changes }, { paused: true });
+    const state = await session.jumpTo(seq);
+    if (!state.paused) {
+      await session.stop().catch(() => undefined);
+      throw new ReplaybookError('replay_ended', `the replay of ${id} ended before event ${seq} (its log has ${state.seq} events)`);
+    }
+    const listening = await session.gdbserver(port);
+    const sysroot = state.threads[0] ? `/proc/${state.threads[0].realTid}/root` : '/';
+    const args = ['-nx', '-q', '-ex', `set sysroot ${sysroot}`, '-ex', `target remote 127.0.0.1:${listening}`];
+    if (gdbEx === null) {
+      process.stderr.write(
+        `replay of ${id} paused before event ${state.seq}; gdbserver on 127.0.0.1:${listening}\n` +
+          `attach with: gdb ${args.map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' ')} ${session.executable}\n` +
+          '(Ctrl-C here stops the replay)\n',
+      );
+      const r = await session.done.catch(() => null);
+      return r ? 0 : 130;
+    }
+    const gdbArgs = gdbEx.length ? ['-batch', ...args, ...gdbEx.flatMap((c) => ['-ex', c]), session.executable] : [...args, session.executable];
+    const ignore = (): void => undefined;
+    process.on('SIGINT', ignore);
+    try {
+      const code = await new Promise<number>((resolve, reject) => {
+        const g = spawn('/usr/bin/gdb', gdbArgs, { stdio: 'inherit' });
+        g.on('error', reject);
+        g.on('exit', (c, sig) => resolve(c ?? (sig ? 128 : 1)));
+      });
+      return code;
+    } finally {
+      process.off('SIGINT', ignore);
+      await session.stop().catch(() => undefined);
+    }
   });
 }
 

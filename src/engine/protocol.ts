@@ -62,6 +62,14 @@ export interface RecordConfig extends SpawnConfig {
   /** Stop the recording (and the service) after this many events / spool bytes. */
   maxEvents?: number;
   maxBytes?: number;
+  /** How long an asynchronous signal may wait for its thread's next syscall (ms; 0: never). */
+  signalDeferMs?: number;
+  /** Record the table's `fast` syscalls inside the service's processes (docs/fast-path.md). */
+  fast?: boolean;
+  /** How long a service thread waits for room in a full fast-path ring before the call is lost. */
+  ringWaitMs?: number;
+  /** serial (default): one thread of the tree runs userspace at a time; parallel: all at once. */
+  schedule?: 'serial' | 'parallel';
 }
 
 export interface ReplayConfig extends SpawnConfig {
@@ -76,6 +84,8 @@ export interface ReplayConfig extends SpawnConfig {
   pauseAt?: bigint;
   /** Pause before the first event. */
   startPaused?: boolean;
+  /** Keep checkpoints for jumps (default true); a run straight through has no use for them. */
+  checkpoints?: boolean;
   /** In list order (the order decides ties). env/arg/file timeouts have no engine form: they
    * are applied before the engine starts. */
   injections?: readonly Injection[];
@@ -182,6 +192,10 @@ export function encodeConfig(c: EngineConfig): string {
     if (c.spool) lines.push(`spool ${e(c.spool)}`);
     if (c.maxEvents !== undefined) lines.push(`max_events ${wholeNumber('maxEvents', c.maxEvents)}`);
     if (c.maxBytes !== undefined) lines.push(`max_bytes ${wholeNumber('maxBytes', c.maxBytes)}`);
+    if (c.signalDeferMs !== undefined) lines.push(`signal_defer_ms ${wholeNumber('signalDeferMs', c.signalDeferMs)}`);
+    if (c.fast) lines.push('fast 1');
+    if (c.ringWaitMs !== undefined) lines.push(`ring_wait_ms ${wholeNumber('ringWaitMs', c.ringWaitMs)}`);
+    if (c.schedule) lines.push(`schedule ${c.schedule}`);
     if (c.lateData) {
       const l = c.lateData;
       lines.push(`late_data ${l.enabled ? 1 : 0}`);
@@ -195,6 +209,7 @@ export function encodeConfig(c: EngineConfig): string {
   if (c.isolateNetwork) lines.push('isolate_network 1');
   if (c.pauseAt !== undefined) lines.push(`pause_at ${c.pauseAt}`);
   if (c.startPaused) lines.push('start_paused 1');
+  if (c.checkpoints === false) lines.push('checkpoints 0');
   for (const [recorded, local] of c.files ?? []) lines.push(`file ${e(recorded)} ${e(local)}`);
   lines.push(...injectionLines(c.injections ?? []));
   if (c.counterfactual) lines.push('counterfactual 1');
@@ -220,7 +235,12 @@ export type ControlVerb =
   /** Answered with a `memory` message; `tid` is a recorded thread id. */
   | { verb: 'read'; tid: number; addr: bigint; length: number }
   /** Kill the program; the run ends. */
-  | { verb: 'stop' };
+  | { verb: 'stop' }
+  /** Listen for gdb on 127.0.0.1:port (0: a free port); answered with a `gdbserver` message. */
+  | { verb: 'gdbserver'; port: number }
+  /** Go back to the nearest checkpoint before event `seq` where that saves replaying; answered
+   * with a `restored` message. */
+  | { verb: 'goto'; seq: number };
 
 export function encodeControl(c: ControlVerb): string {
   switch (c.verb) {
@@ -237,6 +257,11 @@ export function encodeControl(c: ControlVerb): string {
       return `until ${wholeNumber('until', c.seq)}`;
     case 'read':
       return `read ${wholeNumber('tid', c.tid)} ${c.addr} ${wholeNumber('length', c.length)}`;
+    case 'goto':
+      return `goto ${wholeNumber('goto', c.seq)}`;
+    case 'gdbserver':
+      if (c.port > 65535) throw new RangeError(`gdbserver needs a TCP port (0 to 65535), not ${c.port}`);
+      return `gdbserver ${wholeNumber('port', c.port)}`;
   }
 }
 
@@ -300,6 +325,16 @@ export interface WarningMessage {
   code: string;
   message: string;
 }
+/** record --fast: what the fast path did (at the end of the recording). */
+export interface FastMessage {
+  type: 'fast';
+  /** Calls recorded inside the service's processes. */
+  calls: number;
+  /** Call sites rewritten to reach the fast path. */
+  sites: number;
+  /** The first seq whose call was lost (the recording is lossy from there), or null. */
+  lossyFrom: number | null;
+}
 export interface ErrorMessage {
   type: 'error';
   code: string;
@@ -334,7 +369,8 @@ export interface BudgetMessage {
 }
 export interface PausedMessage {
   type: 'paused';
-  reason: 'start' | 'pause' | 'step' | 'until';
+  /** breakpoint: gdb's breakpoint was hit (docs/gdb.md). */
+  reason: 'start' | 'pause' | 'step' | 'until' | 'breakpoint';
   /** seq of the next event to serve. */
   seq: number;
 }
@@ -348,6 +384,33 @@ export interface StateMessage {
   next: { call: DivergentCall; tid: number } | null;
   threads: { tid: number; realTid: number; state: ThreadState }[];
   registers: Record<string, bigint> | null;
+}
+/** A checkpoint was taken before event `seq` (`count` kept; `us` to take; `pssKb` its memory),
+ * or none can be taken in this replay (`refused` says why). */
+export interface CheckpointMessage {
+  type: 'checkpoint';
+  seq: number;
+  count: number;
+  us: number;
+  pssKb: number;
+  /** seq of a checkpoint let go to keep at most 64, or -1. */
+  dropped: number;
+  refused: string | null;
+}
+/** The answer to goto: back at the checkpoint before `seq` with `served` events served, or not
+ * (reason empty: no checkpoint was of use; else why there is none). */
+export interface RestoredMessage {
+  type: 'restored';
+  restored: boolean;
+  seq: number;
+  served: number;
+  reason: string;
+}
+/** The gdbserver listens on 127.0.0.1:port, or could not (error). */
+export interface GdbserverMessage {
+  type: 'gdbserver';
+  port: number;
+  error: string | null;
 }
 export interface MemoryMessage {
   type: 'memory';
@@ -378,6 +441,7 @@ export type EngineMessage =
   | StartedMessage
   | FileMessage
   | WarningMessage
+  | FastMessage
   | ErrorMessage
   | ExitMessage
   | SpooledMessage
@@ -385,6 +449,9 @@ export type EngineMessage =
   | PausedMessage
   | StateMessage
   | MemoryMessage
+  | GdbserverMessage
+  | CheckpointMessage
+  | RestoredMessage
   | PolicyMessage
   | UnrecordedMessage
   | DivergenceMessage;
@@ -522,6 +589,8 @@ function decodeObject(type: string, r: Reader): EngineMessage {
       if (r.has('error')) m.error = r.str('error');
       return m;
     }
+    case 'fast':
+      return { type, calls: r.int('calls'), sites: r.int('sites'), lossyFrom: r.isNull('lossy_from') ? null : r.int('lossy_from') };
     case 'warning':
     case 'error':
       return { type, code: r.str('code'), message: r.str('message') };
@@ -543,7 +612,13 @@ function decodeObject(type: string, r: Reader): EngineMessage {
     case 'budget':
       return { type, what: r.oneOf('what', ['events', 'bytes'] as const), limit: r.int('limit') };
     case 'paused':
-      return { type, reason: r.oneOf('reason', ['start', 'pause', 'step', 'until'] as const), seq: r.int('seq') };
+      return { type, reason: r.oneOf('reason', ['start', 'pause', 'step', 'until', 'breakpoint'] as const), seq: r.int('seq') };
+    case 'checkpoint':
+      return { type, seq: r.int('seq'), count: r.int('count'), us: r.int('us'), pssKb: r.int('pss_kb'), dropped: r.int('dropped'), refused: r.isNull('refused') ? null : r.str('refused') };
+    case 'restored':
+      return { type, restored: r.bool('restored'), seq: r.int('seq'), served: r.int('served'), reason: r.str('reason') };
+    case 'gdbserver':
+      return { type, port: r.int('port'), error: r.isNull('error') ? null : r.str('error') };
     case 'state': {
       let registers: Record<string, bigint> | null = null;
       if (!r.isNull('regs')) {

@@ -16,7 +16,7 @@ export type Trait =
   | 'net' | 'proc' | 'sig' | 'ipc' | 'mem' | 'creds' | 'clock' | 'pure'
   | 'stat_like' | 'lstat_like' | 'fstat_like' | 'statfs_like' | 'fstatfs_like'
   | 'timer' | 'task' | 'vm' | 'fs'
-  | 'blocks' | 'ready' | 'probe' | 'generic';
+  | 'blocks' | 'ready' | 'probe' | 'generic' | 'fast';
 /** How the call moves bytes between the program and the outside. */
 export type Flow = 'none' | 'read' | 'read_at' | 'write' | 'write_at' | 'recv_msg' | 'send_msg' | 'copy';
 /** What serves the call under the stream policy (native/stream.cc). */
@@ -25,7 +25,7 @@ export type Handler =
   | 'sleep' | 'sleep_clock' | 'accept' | 'clock' | 'clock_tv' | 'clock_s' | 'connect' | 'bind'
   | 'open' | 'socket' | 'lseek' | 'pid' | 'tid' | 'sockopt' | 'shutdown';
 /** What an argument means beyond its kind. */
-export type ArgRole = 'none' | 'ms' | 'timespec' | 'timeval' | 'sotimeo' | 'pid' | 'tid' | 'off' | 'stat' | 'statx' | 'flags' | 'src' | 'dst' | 'clock';
+export type ArgRole = 'none' | 'ms' | 'timespec' | 'timeval' | 'sotimeo' | 'pid' | 'tid' | 'off' | 'stat' | 'statx' | 'flags' | 'src' | 'dst' | 'clock' | 'sigmask' | 'sigmask_ref';
 export type ArgKind = 'int' | 'fd' | 'dirfd' | 'ptr' | 'path' | 'str' | 'in' | 'out' | 'inout';
 
 export interface SyscallArg {

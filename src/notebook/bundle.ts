@@ -12,6 +12,7 @@ import type { IncidentInfo } from '../events/schema';
 import type { Transaction } from '../analysis/transactions';
 import type { Divergence, DivergentCall, RunResult } from '../replay/replay';
 import type { SessionState } from '../replay/session';
+import type { Frame, FrameVariables, ThreadFrames } from '../replay/inspect';
 import type { TimingDiff } from '../viz/diff';
 import { formatBytes, formatDeltaMs, formatDuration, formatMs } from '../format';
 import type { StoredRun } from './runs';
@@ -754,6 +755,48 @@ export function sessionStateBundle(s: SessionState): MimeBundle {
   return { 'text/html': section('Replay paused', html), 'text/plain': `${head} (${facts})` };
 }
 
+export function isBacktrace(x: unknown): x is ThreadFrames[] {
+  return Array.isArray(x) && x.length > 0 && x.every((t) => typeof t === 'object' && t !== null && typeof (t as ThreadFrames).tid === 'number' && Array.isArray((t as ThreadFrames).frames));
+}
+
+export function isFrameVariables(x: unknown): x is FrameVariables {
+  if (typeof x !== 'object' || x === null) return false;
+  const v = x as Partial<FrameVariables>;
+  return typeof v.tid === 'number' && typeof v.frame === 'object' && Array.isArray(v.variables) && 'message' in v;
+}
+
+const where = (f: Frame): string => (f.file ? `${f.file.split('/').pop()}:${f.line ?? '?'}` : f.library ? `in ${f.library}` : '');
+
+/** Every stopped thread's stack at the pause (session.backtrace()): one table per thread. */
+export function backtraceBundle(threads: ThreadFrames[]): MimeBundle {
+  let html = '';
+  const plain: string[] = [];
+  for (const t of threads) {
+    html += note(`thread ${t.tid}`);
+    html += table(
+      [{ text: '#', num: true }, 'function', 'where', { text: 'address', num: true }],
+      t.frames.map((f) => [text(f.level, { num: true }), text(f.function ?? '??', { mono: true }), text(where(f), { mono: true }), text('0x' + f.address.toString(16), { num: true, mono: true })]),
+    );
+    plain.push(`thread ${t.tid}`, ...t.frames.map((f) => `  #${f.level} ${f.function ?? '??'} ${where(f)}`));
+  }
+  return { 'text/html': section('Backtrace', html), 'text/plain': plain.join('\n') };
+}
+
+/** A frame's locals and arguments (session.variables()), or why there are none. */
+export function variablesBundle(v: FrameVariables): MimeBundle {
+  const head = `thread ${v.tid}, frame ${v.frame.level}: ${v.frame.function ?? '??'} ${where(v.frame)}`;
+  let html = note(head);
+  if (v.message) html += `<div style="${MONO}">${escapeHtml(v.message)}</div>`;
+  if (v.variables.length) {
+    html += table(
+      ['name', 'type', 'value', 'kind'],
+      v.variables.map((x) => [text(x.name, { mono: true }), text(x.type ?? '', { mono: true }), text(x.value, { mono: true }), text(x.argument ? 'argument' : 'local')]),
+    );
+  }
+  const plain = [head, ...(v.message ? [v.message] : []), ...v.variables.map((x) => `  ${x.type ?? ''} ${x.name} = ${x.value}`)];
+  return { 'text/html': section('Variables', html), 'text/plain': plain.join('\n') };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Transactions, stored runs, comparisons
 
@@ -770,9 +813,10 @@ export function transactionsBundle(incident: string, list: Transaction[]): MimeB
     text(t.outcome, { style: t.outcome === 'ok' ? OK_STYLE : BAD_STYLE }),
     text(t.request.slice(0, 60), { mono: true }),
     text(t.response.slice(0, 60), { mono: true }),
+    text(`panel(${JSON.stringify(incident)}, { at: '${t.id}' })`, { mono: true, style: 'white-space:nowrap' }),
   ]);
   const html = table(
-    ['id', 'kind', 'endpoint', { text: 'events', num: true }, { text: 'at', num: true }, { text: 'took', num: true }, { text: 'sent / received', num: true }, 'outcome', 'request', 'response'],
+    ['id', 'kind', 'endpoint', { text: 'events', num: true }, { text: 'at', num: true }, { text: 'took', num: true }, { text: 'sent / received', num: true }, 'outcome', 'request', 'response', 'open in replay'],
     rows,
   );
   const plain = `${plural(list.length, 'transaction')} in ${incident}${list.length ? ': ' + list.slice(0, 4).map((t) => `${t.id} ${t.kind} ${t.resource} (${t.outcome})`).join(', ') : ''}`;

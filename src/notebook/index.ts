@@ -28,6 +28,10 @@ import {
   manyRunsBundle,
   runBundle,
   sessionStateBundle,
+  isBacktrace,
+  backtraceBundle,
+  isFrameVariables,
+  variablesBundle,
   storedRunsBundle,
   transactionsBundle,
   verdictBundle,
@@ -54,9 +58,14 @@ import {
 import { outcomeMatrixSpec, variantComparisonSpec, type Variant } from '../viz/verdict';
 import type { SuccessPredicate } from '../replay/verify';
 import { shownId } from '../events/ids';
+import * as widgets from '../widgets';
+import { button, dropdown, hbox, html, output, play, slider, vbox } from '../widgets';
+import { ReplayPanel, type PanelOptions } from '../panel/panel';
 
 /** Injections for counterfactual replays: delay('poll', { enterUs: 500000 }), fail(...), ... */
 export { delay, fail, latency, timeout };
+export { button, dropdown, hbox, html, output, play, slider, vbox, widgets, ReplayPanel };
+export type { PanelOptions };
 
 // Arrow's classes, re-exported so that a cell's `const t = await sql`...`` type-checks wherever
 // the notebook lives: tslab names a cell's inferred types through a module the kernel imported,
@@ -270,6 +279,14 @@ function listenForInterrupts(): void {
   listening = true;
   process.on('SIGINT', () => {
     for (const ac of running) ac.abort();
+    // The panels opened by the cell being interrupted (or the last one run) stop.
+    const cell = widgets.currentCell();
+    for (const p of panels) {
+      if (p.cell === cell) {
+        panels.delete(p);
+        void p.close();
+      }
+    }
   });
 }
 
@@ -361,6 +378,49 @@ export async function session(incident: string | Incident, opts: NotebookSession
   return s;
 }
 
+// Panels open in this kernel, with the cell that opened each (interrupting it stops them).
+const panels = new Set<ReplayPanel>();
+
+/**
+ * The replay panel: one output that drives a replay of the incident with play/pause, step 1 and
+ * step N, speed (0.1×–10×, max), a position slider, an event box and the clickable timeline, and
+ * shows the state when paused, the injections in force (add/remove restarts the replay at the
+ * same event) and the result when the run ends. { at: 'tx-7' } opens at a transaction. Needs
+ * ipywidgets 8 in the front end (JupyterLab 4, Notebook 7); elsewhere a static view shows the
+ * state and the calls to make. The returned panel is also driven from cells: await p.step(3),
+ * p.jumpTo(120), p.state().
+ */
+export async function panel(incident: string | Incident, opts: PanelOptions = {}): Promise<ReplayPanel> {
+  const inc = typeof incident === 'string' ? await fetchIncident(incident) : incident;
+  const store = await notebookStore();
+  listenForInterrupts();
+  const p = new ReplayPanel(
+    {
+      incident: inc.id,
+      events: inc.events.table,
+      transactions: findTransactions(inc.events.table),
+      replayOptions: (injections) => ({ speed: opts.speed ?? 1, injections, store }),
+    },
+    opts,
+    widgets.currentCell(),
+  );
+  panels.add(p);
+  // Shown at once (the widgets fill in as the replay opens), then shown again once open, so the
+  // static view of front ends without ipywidgets 8 holds the opened state.
+  const channel = kernelChannel();
+  const transient = { display_id: p.id };
+  if (channel) channel({ data: p.bundle() as MimeBundle, metadata: {}, transient }, false);
+  try {
+    await p.open();
+  } catch (e) {
+    await p.close(e instanceof Error ? e.message : String(e));
+    panels.delete(p);
+    throw e;
+  }
+  if (channel) channel({ data: p.bundle() as MimeBundle, metadata: {}, transient }, true);
+  return p;
+}
+
 /** An incident's transactions: each accepted connection and each outgoing call, with timing. */
 export class TransactionList implements Displayable {
   constructor(
@@ -421,6 +481,8 @@ function bundlesOf(x: unknown): MimeBundle[] {
   if (x instanceof Table) return [arrowTableBundle(x)];
   if (isDivergence(x)) return [divergenceBundle(x)];
   if (isSessionState(x)) return [sessionStateBundle(x)];
+  if (isBacktrace(x)) return [backtraceBundle(x)];
+  if (isFrameVariables(x)) return [variablesBundle(x)];
   if (x instanceof Error) return [errorBundle(x)];
   if (typeof x === 'string') return [{ 'text/plain': x }];
   return [{ 'text/plain': util.inspect(x, { depth: 2, maxArrayLength: 20 }) }];
@@ -812,6 +874,16 @@ export const GLOBAL_NAMES = [
   'plot',
   'variantChart',
   'outcomeChart',
+  'panel',
+  'slider',
+  'button',
+  'dropdown',
+  'output',
+  'html',
+  'play',
+  'hbox',
+  'vbox',
+  'widgets',
 ] as const;
 
 /** Puts the notebook API on `g` (the kernel's globalThis) and sends displays to Jupyter. */
@@ -840,6 +912,16 @@ export function installGlobals(g: typeof globalThis, opts: { kernel?: boolean } 
     plot,
     variantChart,
     outcomeChart,
+    panel,
+    slider,
+    button,
+    dropdown,
+    output,
+    html,
+    play,
+    hbox,
+    vbox,
+    widgets,
     replaybook: module.exports,
   });
 }

@@ -46,6 +46,28 @@ export interface RecordOptions extends RedactOptions {
    * recording may end up to `ms` after it exits.
    */
   lateData?: boolean | LateDataOptions;
+  /**
+   * An asynchronous signal (SIGCHLD, SIGTERM, a timer's SIGALRM...) that arrives while its thread
+   * runs its own code is held until that thread's next syscall, where replay can deliver it at
+   * the same point, for at most this many ms (default 20); past that it is delivered where the
+   * thread is, and the log marks it inexact. 0 delivers every signal where it lands.
+   */
+  signalDeferMs?: number;
+  /**
+   * Record the syscall table's `fast` calls (read, write, epoll_wait, futex...) inside the
+   * service's own processes at call sites of a known shape, instead of stopping it under ptrace
+   * for each (docs/fast-path.md). Default false. Same events, same replay.
+   */
+  fast?: boolean;
+  /** Fast path: how long a thread waits for room in a full ring before its call is lost (default 10). */
+  ringWaitMs?: number;
+  /**
+   * 'serial' (default): one thread of the service runs userspace at a time, so the log is the
+   * whole schedule. 'parallel': threads run at once; the log still orders their syscalls and
+   * replay follows it, but may diverge where threads shared memory between syscalls. The fast
+   * path records in-process only while the tree has one thread under 'serial'.
+   */
+  schedule?: 'serial' | 'parallel';
   store: EventStore;
   signal?: AbortSignal;
   /** Called as events arrive (count so far). */
@@ -85,6 +107,8 @@ export interface RecordResult {
   stored: 'stored' | 'spooled';
   /** What the engine noticed that may make the replay diverge (e.g. a thread spinning). */
   warnings: string[];
+  /** record --fast: calls recorded in-process, sites patched, and where loss began (null: none). */
+  fast?: { calls: number; sites: number; lossyFrom: number | null };
 }
 
 
@@ -166,6 +190,7 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
     });
     return run;
   };
+  let fast: RecordResult['fast'];
   const engine = startEngine({
     mode: 'record',
     captureDir: liveFilesDir(dir),
@@ -179,6 +204,10 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
     pin: o.pin ?? true,
     fixedAddresses: o.aslr === false,
     lateData,
+    signalDeferMs: o.signalDeferMs,
+    fast: o.fast,
+    ringWaitMs: o.ringWaitMs,
+    schedule: o.schedule,
     onEvents() {
       // a recording with a spool file sends none: its batches are in the file
     },
@@ -187,6 +216,7 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
         spooledEvents = m.events;
         o.onProgress?.(m.events);
       }
+      if (m.type === 'fast') fast = { calls: m.calls, sites: m.sites, lossyFrom: m.lossyFrom };
     },
   });
   setLiveEngine(dir, engine.pid);
@@ -217,7 +247,7 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
   if (ingestError) throw ingestError;
   if (outcome === null) {
     // Another process finished it meanwhile (or holds the store: then it stays spooled).
-    if (fs.existsSync(dir)) return { incident: { ...base, event_count: spooledEvents }, stored: 'spooled', warnings };
+    if (fs.existsSync(dir)) return { incident: { ...base, event_count: spooledEvents }, stored: 'spooled', warnings, ...(fast ? { fast } : {}) };
     const info = await o.store.incident(o.incident);
     if (!info) throw new ReplaybookError('record_failed', `the recording of '${o.incident}' ended, but the store has no such incident`);
     outcome = { state: info.state === 'cut short' ? 'cut short' : 'complete', info, warnings: [] };
@@ -236,7 +266,7 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
         `without its tracer; the ${outcome.info.event_count} events recorded until then are stored as incident '${o.incident}', cut short`,
     );
   }
-  return { incident: outcome.info, stored: 'stored', warnings };
+  return { incident: outcome.info, stored: 'stored', warnings, ...(fast ? { fast } : {}) };
 }
 
 /** How often a running recording's new events go into the store. */

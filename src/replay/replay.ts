@@ -8,7 +8,7 @@ export type { ReplayOptions, RunResult, Speed, Divergence, DivergentCall, Inject
 
 /** Replays an incident to its end (a ReplaySession run straight through). */
 export async function replay(incidentId: string, o: ReplayOptions): Promise<RunResult> {
-  const session = await ReplaySession.open(incidentId, o);
+  const session = await ReplaySession.open(incidentId, o, { checkpoints: false });
   return session.done;
 }
 

@@ -18,6 +18,14 @@ import { describeInjection } from '../inject/describe';
 import type { Injection } from '../inject/types';
 import { checkRedactedFiles, restoreFileReads, rulesBefore, runRedactor, type Redactor } from '../record/redact';
 import type { RedactedFile } from '../events/schema';
+import { Inspector, type FrameSelector, type FrameVariables, type ThreadFrames } from './inspect';
+
+/** A checkpoint the engine keeps: before event `seq`; `us` to take it; `pssKb` its memory. */
+export interface CheckpointInfo {
+  seq: number;
+  us: number;
+  pssKb: number;
+}
 
 /** A thread as the paused replay sees it (tid is the recorded thread id). */
 export interface SessionThread {
@@ -87,6 +95,8 @@ export function checkSpeed(speed: Speed): void {
 }
 
 export class ReplaySession {
+  /** Whether the engine keeps checkpoints for jumps (a run straight through does not). */
+  private keepCheckpoints = true;
   /** Resolves with the outcome when the run ends (the program exits, diverges or is stopped). */
   done!: Promise<RunResult>;
   private engine!: EngineRun;
@@ -96,6 +106,8 @@ export class ReplaySession {
   /** The whole log once a run has read all of it: a restart (jumpTo backward) reuses it. */
   private wholeLog: RecordBatch[] | null = null;
   private count = 0;
+  /** Events in `batches`: more than `count` after going back to a checkpoint. */
+  private kept = 0;
   private runId = newRunId();
   private waiters: Waiter[] = [];
   private currentSpeed: Speed;
@@ -106,6 +118,12 @@ export class ReplaySession {
   private readonly fileContents = new Map<string, Buffer>();
   /** Keeps the secrets the recording kept out of the store out of this run too. */
   private redactor: Redactor | null = null;
+  /** The engine's gdbserver port (per engine: a restart has none until asked). */
+  private gdbPort: number | null = null;
+  private inspector: Inspector | null = null;
+  /** The engine's checkpoints (per engine), and why it takes none when it cannot. */
+  private checkpointList: CheckpointInfo[] = [];
+  private checkpointRefused: string | null = null;
 
   private constructor(
     readonly incidentId: string,
@@ -121,7 +139,7 @@ export class ReplaySession {
   }
 
   /** Prepares a replay of the incident; it starts running unless `paused` is set. */
-  static async open(incidentId: string, o: ReplayOptions, opts: { paused?: boolean; pauseAt?: number } = {}): Promise<ReplaySession> {
+  static async open(incidentId: string, o: ReplayOptions, opts: { paused?: boolean; pauseAt?: number; checkpoints?: boolean } = {}): Promise<ReplaySession> {
     checkSpeed(o.speed ?? 1);
     // An interrupt stops the replay in every phase: while the incident and its files are fetched
     // (the fetch is abandoned, not awaited) as well as once the engine runs.
@@ -165,6 +183,7 @@ export class ReplaySession {
     const command = applyToCommand(info.argv, info.env, o.injections ?? []);
     const session = new ReplaySession(incidentId, info, files, exeReal !== null && sha256File(exeReal) !== info.exe_sha256, runExe, command, editedFiles, o);
     session.redactedFiles = redactedFiles;
+    session.keepCheckpoints = opts.checkpoints ?? true;
     session.redactor = runRedactor(info.redaction, info.cwd);
     throwIfInterrupted(o.signal); // never start an engine only to kill it
     const started = opts.paused ? session.until('paused') : null;
@@ -178,7 +197,11 @@ export class ReplaySession {
     this.batches = [];
     this.recordedBatches = [];
     this.count = 0;
+    this.kept = 0;
     this.finished = false;
+    this.gdbPort = null;
+    this.checkpointList = [];
+    this.checkpointRefused = null;
     const started = process.hrtime.bigint();
     const startedAtNs = BigInt(Date.now()) * 1_000_000n;
     this.engine = startEngine({
@@ -192,6 +215,7 @@ export class ReplaySession {
       files: this.files,
       isolateNetwork: o.isolateNetwork ?? true,
       startPaused: paused,
+      checkpoints: this.keepCheckpoints,
       pauseAt: pauseAt === undefined ? undefined : BigInt(pauseAt),
       injections: o.injections ?? [],
       // The program may legitimately differ from the log: its first departure switches policy.
@@ -202,10 +226,16 @@ export class ReplaySession {
       input: this.keepRecorded(this.wholeLog ?? o.store.events(this.incidentId), this.recordedBatches),
       signal: o.signal,
       onEvents: (cols) => {
-        const b = toRecordBatch(cols, this.incidentId, this.runId);
+        let b = toRecordBatch(cols, this.incidentId, this.runId);
         this.redactor?.applyToRun(b);
-        this.batches.push(b);
+        // After going back to a checkpoint, events served again are those already kept (replay
+        // is deterministic): only what lies beyond the furthest point reached is added.
+        const have = this.kept - this.count;
         this.count += cols.n;
+        if (have >= cols.n) return;
+        if (have > 0) b = b.slice(have);
+        this.batches.push(b);
+        this.kept += b.numRows;
         o.onProgress?.(this.count);
         for (const l of this.listeners) l(b);
       },
@@ -235,6 +265,13 @@ export class ReplaySession {
   }
 
   private onMessage(m: EngineMessage): void {
+    if (m.type === 'checkpoint') {
+      if (m.refused !== null) this.checkpointRefused = m.refused;
+      else {
+        const kept = this.checkpointList.filter((c) => c.seq !== m.seq && c.seq !== m.dropped);
+        this.checkpointList = [...kept, { seq: m.seq, us: m.us, pssKb: m.pssKb }].sort((a, b) => a.seq - b.seq);
+      }
+    }
     const i = this.waiters.findIndex((w) => w.type === m.type || (w.type === 'paused' && m.type === 'divergence'));
     if (i >= 0) this.waiters.splice(i, 1)[0].resolve(m);
   }
@@ -278,13 +315,25 @@ export class ReplaySession {
   }
 
   /**
-   * Pauses before event `seq`: forward by fast-forwarding, backward by restarting the replay and
-   * fast-forwarding (replay is deterministic). The speed is kept for what follows.
+   * Pauses before event `seq`: from the nearest checkpoint before it (docs/gdb.md: the engine
+   * keeps forked copies of the process) when there is one that saves replaying, then
+   * fast-forwarding; backward without a checkpoint by restarting the replay and fast-forwarding
+   * (replay is deterministic). The speed is kept for what follows.
    */
   async jumpTo(seq: number): Promise<SessionState> {
     const now = await this.state();
     const speed = this.currentSpeed;
-    if (seq < now.seq || this.finished) {
+    let restart = seq < now.seq || this.finished;
+    if (!this.finished && now.paused) {
+      const reply = this.until('restored');
+      this.engine.control({ verb: 'goto', seq });
+      const r = await reply;
+      if (r?.type === 'restored' && r.restored) {
+        this.count = r.served; // the events since are kept: served again, they are the same
+        restart = false;
+      }
+    }
+    if (restart) {
       this.engine.stop();
       await this.done.catch(() => undefined);
       this.runId = newRunId();
@@ -299,6 +348,30 @@ export class ReplaySession {
     this.currentSpeed = speed;
     this.engine.control({ verb: 'speed', speed });
     return this.state();
+  }
+
+  /** The events up to `served`: where a run stopped after going back to a checkpoint. */
+  private keepServed(served: number): void {
+    const kept: RecordBatch[] = [];
+    let n = 0;
+    for (const b of this.batches) {
+      if (n >= served) break;
+      const take = Math.min(b.numRows, served - n);
+      kept.push(take === b.numRows ? b : b.slice(0, take));
+      n += take;
+    }
+    this.batches = kept;
+    this.kept = n;
+  }
+
+  /**
+   * The checkpoints the engine keeps now (seq of the event each is before, microseconds it took,
+   * its proportional memory in KiB from /proc/PID/smaps_rollup), or why it takes none (a
+   * program with several threads or processes, or memory mapped shared and writable: jumps
+   * then restart the replay).
+   */
+  checkpoints(): { checkpoints: CheckpointInfo[]; refused: string | null } {
+    return { checkpoints: [...this.checkpointList], refused: this.checkpointRefused };
   }
 
   /** Where the replay stands: next event, threads, registers, virtual clock. */
@@ -321,6 +394,63 @@ export class ReplaySession {
     if (m?.type !== 'memory') throw new ReplaybookError('finished', 'the replay has ended: no memory to read');
     if (m.error) throw new ReplaybookError('memory', `cannot read ${length} bytes at 0x${addr.toString(16)} of thread ${tid}: ${m.error}`);
     return m.data;
+  }
+
+  /** The executable the replay runs (what gdb loads symbols from). */
+  get executable(): string {
+    return this.runExe;
+  }
+
+  /**
+   * Listens for gdb on 127.0.0.1:`port` (0: a free port) and resolves with the port. gdb
+   * (`target remote 127.0.0.1:PORT`, with executable() as its file) sees the paused replay:
+   * docs/gdb.md says what it can do. A replay restarted by a backward jump listens anew.
+   */
+  async gdbserver(port = 0): Promise<number> {
+    if (this.gdbPort !== null && (port === 0 || port === this.gdbPort)) return this.gdbPort;
+    const reply = this.until('gdbserver');
+    this.engine.control({ verb: 'gdbserver', port });
+    const m = await reply;
+    if (m?.type !== 'gdbserver') throw new ReplaybookError('finished', 'the replay has ended: nothing for gdb to attach to');
+    if (m.error) throw new ReplaybookError('gdbserver', `${m.error} (choose another port, or 0 for a free one)`);
+    this.gdbPort = m.port;
+    return m.port;
+  }
+
+  private async gdbTarget(): Promise<{ port: number; realTid: number | null }> {
+    const st = await this.state();
+    if (this.finished) throw new ReplaybookError('finished', 'the replay has ended: no frames or variables to show');
+    if (!st.paused) throw new ReplaybookError('not_paused', 'the replay is running: pause it first (pause(), step() or jumpTo())');
+    const port = await this.gdbserver();
+    return { port, realTid: st.threads[0]?.realTid ?? null };
+  }
+
+  private inspect(): Inspector {
+    this.inspector ??= new Inspector(this.runExe);
+    return this.inspector;
+  }
+
+  /**
+   * Every stopped thread's stack at the pause: function, file and line per frame (file and line
+   * only where there is debug info), read by gdb through the engine's gdbserver.
+   */
+  async backtrace(): Promise<ThreadFrames[]> {
+    return this.inspect().backtrace(await this.gdbTarget());
+  }
+
+  /**
+   * The locals and arguments of a frame with their values (by default the innermost frame with
+   * debug info of the thread whose event is next). Without debug info: no variables, and a
+   * message saying how to get it.
+   */
+  async variables(sel: FrameSelector = {}): Promise<FrameVariables> {
+    return this.inspect().variables(await this.gdbTarget(), sel);
+  }
+
+  private async closeInspector(): Promise<void> {
+    const i = this.inspector;
+    this.inspector = null;
+    await i?.close().catch(() => undefined);
   }
 
   /** Stops the replay (its program is killed) and resolves with the outcome so far. */
@@ -364,6 +494,8 @@ export class ReplaySession {
   private async finish(exit: EngineExit, started: bigint, startedAtNs: bigint): Promise<RunResult> {
     this.finished = true;
     this.flushWaiters();
+    await this.closeInspector();
+    this.keepServed(this.count);
     const o = this.o;
     const wallNs = process.hrtime.bigint() - started;
     let exitMsg: ExitMessage | undefined;

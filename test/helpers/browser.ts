@@ -49,7 +49,7 @@ export interface Watch {
  * Routes every request of the context through `allow`: allowed ones go ahead, the others are
  * aborted; all are recorded. Also records script errors and CSP violations of each page.
  */
-export async function watch(context: BrowserContext, allow: (url: string) => boolean): Promise<Watch> {
+export async function watch(context: BrowserContext, allow: (url: string) => boolean, route = true): Promise<Watch> {
   const seen = new Set<string>();
   const w: Watch = {
     requests: [],
@@ -62,7 +62,7 @@ export async function watch(context: BrowserContext, allow: (url: string) => boo
     seen.add(url);
     w.requests.push(url);
   };
-  await context.route('**', (route) => {
+  if (route) await context.route('**', (route) => {
     const url = route.request().url();
     saw(url);
     if (allow(url)) return route.continue();

@@ -60,6 +60,21 @@ export interface NotebookServer {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Shuts a Jupyter server and its kernels down: /api/shutdown, then SIGTERM, then SIGKILL. */
+export async function shutdownServer(child: ChildProcess, url: string, token: string): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    await fetch(`${url}api/shutdown`, { method: 'POST', headers: { Authorization: `token ${token}` }, signal: AbortSignal.timeout(5000) });
+  } catch {
+    // Not answering: the signals below.
+  }
+  if (await exited(child, 15_000)) return;
+  child.kill('SIGTERM');
+  if (await exited(child, 10_000)) return;
+  child.kill('SIGKILL');
+  await exited(child, 5_000);
+}
+
 function exited(child: ChildProcess, ms: number): Promise<boolean> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
   return new Promise((resolve) => {
@@ -98,19 +113,7 @@ export async function startNotebookServer(dir: string, env: NodeJS.ProcessEnv): 
   child.stderr!.setEncoding('utf8').on('data', (s: string) => (log += s));
   const url = `http://127.0.0.1:${port}/`;
 
-  const stop = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    try {
-      await fetch(`${url}api/shutdown`, { method: 'POST', headers: { Authorization: `token ${token}` }, signal: AbortSignal.timeout(5000) });
-    } catch {
-      // Not answering: the signals below.
-    }
-    if (await exited(child, 15_000)) return;
-    child.kill('SIGTERM');
-    if (await exited(child, 10_000)) return;
-    child.kill('SIGKILL');
-    await exited(child, 5_000);
-  };
+  const stop = (): Promise<void> => shutdownServer(child, url, token);
 
   const deadline = Date.now() + 60_000;
   for (;;) {

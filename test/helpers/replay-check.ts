@@ -4,7 +4,7 @@
 import * as net from 'node:net';
 import { Table, type RecordBatch } from 'apache-arrow';
 import type { EventRow } from '../../src/events/schema';
-import { record } from '../../src/record/record';
+import { record, type RecordResult } from '../../src/record/record';
 import { replay, type RunResult } from '../../src/replay/replay';
 import type { EventStore } from '../../src/store/types';
 import { syscallByName } from '../../src/inject/syscalls';
@@ -64,6 +64,9 @@ export interface RecordOpts {
   store: EventStore;
   /** false: record with fixed addresses (record --no-aslr). */
   aslr?: boolean;
+  /** record --fast / --schedule (docs/fast-path.md). */
+  fast?: boolean;
+  schedule?: 'serial' | 'parallel';
 }
 
 export async function recordOnly(o: RecordOpts): Promise<EventRow[]> {
@@ -71,9 +74,9 @@ export async function recordOnly(o: RecordOpts): Promise<EventRow[]> {
 }
 
 /** Records, and returns the recording's events with the warnings the recorder gave. */
-export async function recordWithWarnings(o: RecordOpts): Promise<{ events: EventRow[]; warnings: string[] }> {
-  const r = await record({ incident: o.incident, command: o.command, env: o.env, cwd: o.cwd, store: o.store, aslr: o.aslr });
-  return { events: await rows(o.store.events(o.incident)), warnings: r.warnings };
+export async function recordWithWarnings(o: RecordOpts): Promise<{ events: EventRow[]; warnings: string[]; fast?: RecordResult['fast'] }> {
+  const r = await record({ incident: o.incident, command: o.command, env: o.env, cwd: o.cwd, store: o.store, aslr: o.aslr, fast: o.fast, schedule: o.schedule });
+  return { events: await rows(o.store.events(o.incident)), warnings: r.warnings, fast: r.fast };
 }
 
 /** Replays a recorded incident at speed 'max' and compares it with its recording. */

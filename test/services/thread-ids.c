@@ -1,6 +1,6 @@
 // Calls that name a thread by the id the kernel wrote into its pthread at clone (a real id in
 // replay, where the program otherwise sees recorded ones): its CPU mask, its CPU-time clock, a
-// signal 0 probe, its I/O priority.
+// signal 0 probe, its I/O priority, its name (written to /proc/self/task/TID/comm).
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <sched.h>
@@ -34,6 +34,7 @@ int main(void) {
   printf("cpu clock: %d, getres: %d\n", pthread_getcpuclockid(th, &clock), clock_getres(clock, &res));
   printf("signal 0: %d\n", pthread_kill(th, 0));
   printf("ioprio: %s\n", syscall(SYS_ioprio_get, 1, 0) >= 0 ? "ok" : "error");
+  printf("setname: %d\n", pthread_setname_np(th, "worker"));
   if (write(gate[1], "x", 1) != 1) return 1;
   pthread_join(th, NULL);
   printf("joined\n");

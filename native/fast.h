@@ -1,0 +1,100 @@
+// record --fast: hot syscalls recorded inside the service's own processes (docs/fast-path.md).
+//
+// The engine attaches a small code blob (fast_blob.c) and a shared ring into every process after
+// its execve. When a syscall of the table's `fast` trait reaches its seccomp stop from a call site
+// of a known shape (`syscall` followed by a compare, test or short jump, as libc's wrappers are),
+// the site is rewritten to jump to a trampoline that calls the blob: from then on that site's
+// calls run untraced and are appended to the ring, which the recorder drains into the same event
+// stream as the ptrace path's events, in one order (seq from a counter in the shared header).
+// Everything else, and every site that does not match, keeps going through ptrace.
+#pragma once
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "tracer.h"
+
+struct rb_fast_header;
+struct sock_filter;
+
+namespace rb {
+
+struct FastOptions {
+  bool enabled = false;
+  bool parallel = false;       // threads run at once: the fast path stays on with several threads
+  int64_t ring_wait_ms = 10;   // how long a thread waits for room in a full ring
+  uint64_t ring_bytes = 16u << 20;
+};
+
+// One call read back from the ring.
+struct FastCall {
+  uint64_t seq;
+  int nr;
+  pid_t tid;
+  int64_t ret;
+  uint64_t args[6];
+  MemView mem;  // its buffers as they were after the call
+};
+
+class FastPath {
+ public:
+  explicit FastPath(const FastOptions& o) : opts_(o) {}
+  ~FastPath();
+  // Creates the shared segments; false with `error` when this machine cannot (no SysV shm).
+  bool init(std::string& error);
+  // The shared seq counter (the engine takes its events' numbers from it too).
+  uint64_t* seq_word();
+
+  // A process that just exec'd (at its execve's syscall-exit stop): attach blob and ring.
+  // Returns false (and the process stays on the ptrace path) when its address space refused.
+  bool attach(Thread& t, std::string& why);
+  // At a seccomp stop of a `fast` syscall: patch its call site when it has a known shape and no
+  // other thread is inside it (`busy`: the return addresses of threads in ptrace-path calls).
+  // Returns true when the thread was sent back to re-run the call through the patched site
+  // (the stop must then not be recorded: the call will be, from the ring).
+  bool try_patch(Thread& t, const std::set<uint64_t>& busy);
+  // Threads in the tree changed: the only thread (or 0), whether all calls must be traced.
+  void set_threads(pid_t only_tid, bool all_slow);
+  void on_fork(pid_t parent, pid_t child);
+  void on_process_exit(pid_t pid);
+
+  // Reads every committed record and hands it to `fn` in ring order. Returns false once the ring
+  // was found corrupt (from then on every call is traced; `lossy_from` says where loss began).
+  bool drain(const std::function<void(const FastCall&)>& fn);
+  // The first seq whose call was lost (full ring, oversized record, corrupt ring); ~0 if none.
+  uint64_t lossy_from() const;
+  std::string corrupt_reason() const { return corrupt_; }
+  uint64_t calls_fast() const;
+  size_t patched_sites() const { return patched_; }
+
+  // Seccomp filter rules (tracer.cc inserts them after the arch check): the blob's own
+  // `syscall` instruction runs untraced.
+  static void filter_rules(std::vector<sock_filter>& f);
+
+ private:
+  struct Process {
+    bool attached = false;
+    std::vector<std::pair<uint64_t, uint64_t>> tramps;  // pages: (start, bytes used)
+    std::set<uint64_t> done;                            // sites patched or refused
+  };
+  uint64_t tramp_space(Thread& t, Process& p, uint64_t site, size_t need, Thread::Injector*& inj);
+  FastOptions opts_;
+  int code_id_ = -1, data_id_ = -1;
+  void* code_ = nullptr;
+  rb_fast_header* hdr_ = nullptr;
+  uint8_t* ring_ = nullptr;
+  uint64_t tail_ = 0;          // the engine's own copy: the service may scribble on the header's
+  int64_t stalled_since_ = 0;  // when the record at tail_ was first seen uncommitted
+  std::string corrupt_;
+  uint64_t lossy_ = ~0ull;
+  uint64_t last_seq_ = 0;
+  size_t patched_ = 0;
+  std::map<pid_t, Process> procs_;
+};
+
+}  // namespace rb

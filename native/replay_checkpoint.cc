@@ -1,0 +1,330 @@
+// Checkpoints: jumps back (and far forward) without replaying from the start.
+// (replay_tool.h lists the replayer's files.)
+//
+// A checkpoint is a fork of the replayed process, made by running fork in it where it is
+// stopped at a syscall's seccomp stop (its next recorded event), as rr does: the child is the
+// frozen copy (memory, fds, the placeholders at their recorded numbers) and never runs; the
+// replay's own state then (log position, served count, clocks, the thread's place) is kept
+// alongside. To go back, fork the copy again, give the new process the thread's registers at
+// that seccomp stop, drop the live process, and go on from there with the saved state.
+//
+// Taken at every pause, a few events before a jump's target, and while the replay runs every
+// 1/64 of the log; at most 64 kept. Only
+// for one process with one thread (fork copies the calling thread alone), outside the stream
+// policy and injections, with no writable shared mapping (fork would share it, not copy it):
+// otherwise no checkpoint is taken and jumps restart the replay (the session says why).
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "protocol.h"
+#include "replay_tool.h"
+
+namespace rb {
+
+namespace {
+
+constexpr size_t kMaxCheckpoints = 64;
+
+int wait_for(pid_t pid) {
+  int st = 0;
+  while (waitpid(pid, &st, __WALL) < 0)
+    if (errno != EINTR) return -1;
+  return st;
+}
+
+int event_of(int st) { return st >> 16; }
+bool syscall_exit_stop(int st) { return WIFSTOPPED(st) && WSTOPSIG(st) == (SIGTRAP | 0x80); }
+bool seccomp_stop(int st) { return WIFSTOPPED(st) && event_of(st) == PTRACE_EVENT_SECCOMP; }
+
+// Runs fork in `pid`, stopped with `regs` set up to execute it; follows it through its
+// seccomp stop and fork event to its syscall-exit stop. Returns the child (stopped at its
+// first stop), or -1. In a checkpoint (not `at_seccomp`), signals are dropped: it never runs
+// the program again (its forked copies do), and the SIGCHLD of a copy that was replaced is
+// pending there.
+pid_t run_fork(pid_t pid, user_regs_struct regs, bool at_seccomp) {
+  if (at_seccomp) regs.orig_rax = SYS_fork;  // the kernel runs what orig_rax names
+  if (ptrace(PTRACE_SETREGS, pid, nullptr, &regs) != 0) return -1;
+  if (ptrace(at_seccomp ? PTRACE_SYSCALL : PTRACE_CONT, pid, 0, 0) != 0) return -1;
+  pid_t child = -1;
+  for (;;) {
+    int st = wait_for(pid);
+    if (st < 0 || !WIFSTOPPED(st)) return -1;
+    if (event_of(st) == PTRACE_EVENT_FORK) {
+      unsigned long msg = 0;
+      ptrace(PTRACE_GETEVENTMSG, pid, nullptr, &msg);
+      child = static_cast<pid_t>(msg);
+    } else if (syscall_exit_stop(st)) {
+      break;
+    } else if (!seccomp_stop(st) && !at_seccomp) {
+      // a signal (or another stop) for the frozen copy: dropped (resumed below without it)
+    } else if (!seccomp_stop(st)) {
+      return -1;  // a signal in the live process: not a place for a checkpoint
+    }
+    if (ptrace(PTRACE_SYSCALL, pid, 0, 0) != 0) return -1;
+  }
+  if (child < 0) return -1;
+  int st = wait_for(child);  // its first stop (SIGSTOP)
+  if (st < 0 || !WIFSTOPPED(st)) {
+    kill(child, SIGKILL);
+    return -1;
+  }
+  return child;
+}
+
+bool threads_in(pid_t pid, int& n) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("Threads:", 0) == 0) {
+      n = std::stoi(line.substr(8));
+      return true;
+    }
+  return false;
+}
+
+// A writable MAP_SHARED mapping would be shared by fork, not copied: the checkpoint would change.
+std::string shared_writable(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/maps");
+  std::string line;
+  while (std::getline(f, line)) {
+    std::istringstream in(line);
+    std::string range, perms;
+    in >> range >> perms;
+    if (perms.size() >= 4 && perms[1] == 'w' && perms[3] == 's') return line;
+  }
+  return "";
+}
+
+int64_t kb_of(pid_t pid, const char* key) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/smaps_rollup");
+  std::string line;
+  size_t n = strlen(key);
+  while (std::getline(f, line))
+    if (line.compare(0, n, key) == 0) return std::atoll(line.c_str() + n + 1);
+  return -1;
+}
+
+}  // namespace
+
+bool Replayer::can_checkpoint(Thread*& t, std::string& why) {
+  t = nullptr;
+  if (!no_checkpoint_.empty()) {
+    why = no_checkpoint_;
+    return false;
+  }
+  if (stream_ || diverged_ || finished_ || opts_.counterfactual || !opts_.injections.empty()) {
+    why = "the replay left the log or has injections";
+    return false;
+  }
+  if (!breakpoints_.empty() || bp_thread_ >= 0 || cursor_ >= opts_.log.size()) return false;
+  if (held_.size() != 1) {
+    why = "the program has several threads or processes (a fork copies only the calling thread): jumps restart the replay";
+    no_checkpoint_ = why;
+    return false;
+  }
+  auto& [real, h] = *held_.begin();
+  t = core_->thread(real);
+  if (!t || !h.at_entry || real == running_ || rec_of(real) != opts_.log[cursor_].tid) return false;
+  int n = 0;
+  if (!threads_in(t->pid(), n) || n != 1 || t->pid() != t->tid()) {
+    why = "the program has several threads: jumps restart the replay";
+    no_checkpoint_ = why;
+    return false;
+  }
+  std::string shared = shared_writable(t->pid());
+  if (!shared.empty()) {
+    why = "the program maps memory shared and writable (" + shared + "), which a fork would share, not copy: jumps restart the replay";
+    no_checkpoint_ = why;
+    return false;
+  }
+  return true;
+}
+
+void Replayer::checkpoint(const char* why) {
+  // A run straight through (replay(), verify's runs) never jumps: forks would cost time and leave
+  // frozen copies of the program beside it for nothing.
+  if (!opts_.checkpoints) return;
+  Thread* t = nullptr;
+  std::string reason;
+  if (!can_checkpoint(t, reason)) {
+    if (!reason.empty() && !checkpoint_refused_) {
+      checkpoint_refused_ = true;
+      out_.message(checkpoint_message(seq_, 0, 0, 0, -1, reason));
+    }
+    return;
+  }
+  uint64_t seq = opts_.log[cursor_].seq;
+  for (const auto& c : checkpoints_)
+    if (c.seq == seq) return;  // one is there already
+  int64_t t0 = now_ns();
+  if (!t->load_regs()) return;
+  user_regs_struct saved = t->regs();
+  pid_t child = run_fork(t->tid(), saved, true);
+  // The live thread goes back to its seccomp stop for the same syscall: re-enter it.
+  user_regs_struct back = saved;
+  back.rip -= 2;  // the syscall instruction
+  back.rax = saved.orig_rax;
+  bool ok = ptrace(PTRACE_SETREGS, t->tid(), nullptr, &back) == 0 && ptrace(PTRACE_CONT, t->tid(), 0, 0) == 0;
+  ok = ok && seccomp_stop(wait_for(t->tid())) && t->load_regs();
+  if (!ok) {
+    // The live process is lost: the run cannot go on.
+    if (child > 0) kill(child, SIGKILL);
+    out_.message(error_message("checkpoint", "a checkpoint failed and left the replayed process unusable"));
+    core_->kill_tracee();
+    return;
+  }
+  if (child < 0) {
+    no_checkpoint_ = "the replayed process could not be forked for a checkpoint: jumps restart the replay";
+    return;
+  }
+  Checkpoint c;
+  c.proc = child;
+  c.regs = saved;
+  c.cursor = cursor_;
+  c.served = seq_;
+  c.seq = seq;
+  c.prev_enter_ns = prev_enter_ns_;
+  c.real = t->pid();
+  c.held = held_.begin()->second;
+  c.rec_to_real = rec_to_real_;
+  c.scratch = scratch_.count(t->pid()) > 0;
+  if (auto s = signals_.find(t->tid()); s != signals_.end()) c.signals = s->second;
+  auto at = checkpoints_.begin();
+  while (at != checkpoints_.end() && at->seq < seq) ++at;
+  checkpoints_.insert(at, std::move(c));
+  int64_t dropped = -1;
+  if (checkpoints_.size() > kMaxCheckpoints) {
+    // Thin out: drop the one whose neighbours are nearest each other, leaving the smallest gap
+    // (never the first, the last or the newest).
+    size_t drop = 1;
+    uint64_t gap = UINT64_MAX;
+    for (size_t i = 1; i + 1 < checkpoints_.size(); i++)
+      if (checkpoints_[i].seq != seq && checkpoints_[i + 1].seq - checkpoints_[i - 1].seq < gap) {
+        gap = checkpoints_[i + 1].seq - checkpoints_[i - 1].seq;
+        drop = i;
+      }
+    dropped = static_cast<int64_t>(checkpoints_[drop].seq);
+    kill(checkpoints_[drop].proc, SIGKILL);
+    wait_for(checkpoints_[drop].proc);
+    checkpoints_.erase(checkpoints_.begin() + static_cast<long>(drop));
+  }
+  (void)why;
+  out_.message(checkpoint_message(seq, checkpoints_.size(), (now_ns() - t0) / 1000, kb_of(child, "Pss:"), dropped, ""));
+}
+
+// While the replay runs: one every 1/64 of the log, and one a few events before where a jump
+// pauses, so that a step back from there replays only those.
+void Replayer::maybe_checkpoint() {
+  if (!no_checkpoint_.empty()) return;
+  constexpr uint64_t kNear = 16;
+  uint64_t seq = opts_.log[cursor_].seq;
+  if (opts_.pause_at != UINT64_MAX && seq < opts_.pause_at && seq + kNear >= opts_.pause_at && near_target_ != opts_.pause_at) {
+    near_target_ = opts_.pause_at;
+    checkpoint("near");
+    return;
+  }
+  if (cursor_ < next_checkpoint_) return;
+  size_t every = std::max<size_t>(opts_.log.size() / kMaxCheckpoints, 1000);
+  next_checkpoint_ = cursor_ + every;
+  checkpoint("spaced");
+}
+
+// Goes to the nearest checkpoint at or before `seq` when that saves replaying: backward always,
+// forward when it is ahead of where the replay stands. Answers with a restored message.
+void Replayer::goto_checkpoint(uint64_t seq) {
+  uint64_t now = cursor_ < opts_.log.size() ? opts_.log[cursor_].seq : opts_.log.size();
+  Checkpoint* best = nullptr;
+  for (auto& c : checkpoints_)
+    if (c.seq <= seq) best = &c;
+  std::string err;
+  if (!best || (seq >= now && best->seq <= now)) {
+    out_.message(restored_message(false, now, seq_, best || seq >= now ? "" : no_checkpoint_.empty() ? "no checkpoint before that event" : no_checkpoint_));
+    return;
+  }
+  if (!restore(*best, err)) {
+    out_.message(restored_message(false, now, seq_, err));
+    return;
+  }
+  out_.flush();
+  out_.message(restored_message(true, best->seq, seq_, ""));
+}
+
+bool Replayer::restore(Checkpoint& c, std::string& err) {
+  if (held_.size() != 1 || bp_thread_ >= 0 || !breakpoints_.empty()) {
+    err = "the replay has threads or breakpoints a checkpoint does not have";
+    return false;
+  }
+  pid_t live = held_.begin()->first;
+  Thread* lt = core_->thread(live);
+  if (!lt) {
+    err = "no live process";
+    return false;
+  }
+  // A new copy of the checkpoint: fork run in it, from the syscall instruction it stopped at.
+  user_regs_struct r = c.regs;
+  r.rip -= 2;
+  r.rax = SYS_fork;
+  r.orig_rax = static_cast<uint64_t>(-1);
+  errno = 0;
+  pid_t fresh = run_fork(c.proc, r, false);
+  if (fresh < 0) {
+    err = std::string("the checkpoint could not be forked (") + strerror(errno) + ")";
+    return false;
+  }
+  // The copy enters the recorded syscall again and stops at its seccomp stop, as the thread was.
+  r = c.regs;
+  r.rip -= 2;
+  r.rax = c.regs.orig_rax;
+  r.orig_rax = static_cast<uint64_t>(-1);
+  if (ptrace(PTRACE_SETREGS, fresh, nullptr, &r) != 0 || ptrace(PTRACE_CONT, fresh, 0, 0) != 0 || !seccomp_stop(wait_for(fresh))) {
+    kill(fresh, SIGKILL);
+    err = "the checkpoint's copy did not reach its syscall";
+    return false;
+  }
+  // The live process leaves the run unreported; the copy takes its place.
+  pid_t live_pid = lt->pid();
+  Thread& nt = core_->adopt(fresh, live_pid);
+  core_->forget_process(live_pid);
+  kill(live_pid, SIGKILL);
+  for (int st = wait_for(live_pid); st >= 0 && !WIFEXITED(st) && !WIFSIGNALED(st); st = wait_for(live_pid)) {
+  }
+  nt.load_regs();
+  held_.clear();
+  held_[fresh] = c.held;
+  rec_to_real_.clear();
+  real_to_rec_.clear();
+  for (const auto& [rec, real] : c.rec_to_real) map(rec, real == c.real ? fresh : real);
+  scratch_.erase(live_pid);
+  if (c.scratch) scratch_.insert(fresh);
+  signals_.clear();
+  if (!c.signals.empty()) signals_[fresh] = c.signals;
+  cursor_ = c.cursor;
+  seq_ = c.served;
+  prev_enter_ns_ = c.prev_enter_ns;
+  running_ = -1;
+  exiting_ = -1;
+  step_budget_ = 0;
+  gate_ns_ = -1;
+  bp_hit_ = false;
+  rearm_.clear();
+  paused_ = true;
+  next_checkpoint_ = cursor_ + std::max<size_t>(opts_.log.size() / kMaxCheckpoints, 1000);
+  rebase();
+  return true;
+}
+
+void Replayer::drop_checkpoints() {
+  for (auto& c : checkpoints_) kill(c.proc, SIGKILL);
+  checkpoints_.clear();
+}
+
+}  // namespace rb

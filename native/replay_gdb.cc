@@ -1,0 +1,231 @@
+// gdb on a replay: what the gdbserver (gdbserver.h) sees of the paused replay, and software
+// breakpoints. (replay_tool.h lists the replayer's files.)
+//
+// gdb looks at one process: the one whose thread makes the next recorded event. Its threads are
+// those stopped under ptrace (at a syscall, waiting for their turn, or at a breakpoint); a thread
+// inside a real blocking call is not shown. A breakpoint is an int3 written into the process;
+// a thread that hits it is held there and the replay pauses. The schedule is untouched: the
+// thread holding the token hit it, and it goes on to its recorded syscall when resumed (from a
+// breakpoint still inserted at its address, the original byte runs and the int3 comes back at
+// the thread's next syscall).
+#include <fcntl.h>
+#include <sys/ptrace.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "protocol.h"
+#include "replay_tool.h"
+
+namespace rb {
+
+void Replayer::start_gdbserver(int port) {
+  std::string err;
+  if (!gdb_) {
+    auto g = std::make_unique<GdbServer>();
+    if (g->start(port, opts_.gdb_netns_fd, opts_.wake, err)) gdb_ = std::move(g);
+  }
+  out_.message(gdbserver_message(gdb_ ? gdb_->port() : 0, err));
+}
+
+// Called by pause(): a gdb waiting on a resume gets its stop reply.
+void Replayer::gdb_paused() {
+  if (gdb_ && gdb_->waiting()) gdb_->stopped(*this, bp_hit_);
+}
+
+pid_t Replayer::gdb_process() {
+  if (cursor_ < opts_.log.size()) {
+    auto m = rec_to_real_.find(opts_.log[cursor_].tid);
+    if (m != rec_to_real_.end())
+      if (Thread* t = core_->thread(m->second)) return t->pid();
+  }
+  if (bp_thread_ >= 0)
+    if (Thread* t = core_->thread(bp_thread_)) return t->pid();
+  return core_->pid();
+}
+
+std::vector<pid_t> Replayer::gdb_threads() {
+  std::vector<pid_t> out;
+  pid_t proc = gdb_process();
+  pid_t first = -1;
+  if (bp_hit_ && bp_thread_ >= 0) first = bp_thread_;
+  else if (cursor_ < opts_.log.size()) first = real_of(opts_.log[cursor_].tid);
+  for (const auto& [real, h] : held_) {
+    Thread* t = core_->thread(real);
+    if (!t || t->pid() != proc) continue;
+    bool stopped = real == bp_thread_ || (real != running_ && !h.in_flight && (h.at_entry || h.ready || h.delayed_until > 0));
+    if (!stopped) continue;
+    if (real == first) out.insert(out.begin(), rec_of(real));
+    else out.push_back(rec_of(real));
+  }
+  return out;
+}
+
+Thread* Replayer::gdb_thread(pid_t rec) {
+  auto threads = gdb_threads();
+  if (std::find(threads.begin(), threads.end(), rec) == threads.end()) return nullptr;
+  return core_->thread(real_of(rec));
+}
+
+bool Replayer::gdb_regs(pid_t rec, user_regs_struct& regs, user_fpregs_struct& fp) {
+  Thread* t = gdb_thread(rec);
+  if (!t || !t->load_regs()) return false;
+  regs = t->regs();
+  if (ptrace(PTRACE_GETFPREGS, t->tid(), nullptr, &fp) != 0) memset(&fp, 0, sizeof fp);
+  return true;
+}
+
+bool Replayer::gdb_read(pid_t rec, uint64_t addr, size_t len, std::string& out) {
+  Thread* t = gdb_thread(rec);
+  if (!t) return false;
+  out.resize(len);
+  // A read that runs into an unmapped page returns what comes before it.
+  size_t ok = len;
+  while (ok > 0 && !t->read_mem(addr, out.data(), ok)) ok = ok > 64 ? ok / 2 : ok - 1;
+  if (ok == 0) return false;
+  out.resize(ok);
+  if (t->pid() == bp_process_)
+    for (const auto& [a, byte] : breakpoints_)
+      if (a >= addr && a < addr + ok) out[a - addr] = static_cast<char>(byte);
+  return true;
+}
+
+std::string Replayer::gdb_thread_info(pid_t rec) {
+  pid_t real = real_of(rec);
+  auto h = held_.find(real);
+  std::string s = real == bp_thread_ ? "at a breakpoint" : h == held_.end() ? "gone" : thread_state(real, h->second);
+  if (cursor_ < opts_.log.size() && opts_.log[cursor_].tid == rec)
+    s += ", next event: " + opts_.log[cursor_].name + " (seq " + std::to_string(opts_.log[cursor_].seq) + ")";
+  return s;
+}
+
+std::string Replayer::gdb_resume(bool step) {
+  if (finished_) return "exited";
+  if (diverged_) return "diverged";
+  if (step) {
+    step_budget_ = 1;
+    if (paused_) {
+      paused_ = false;
+      rebase();
+    }
+    release_breakpoint_stop();
+    pump();
+  } else {
+    resume_replay();
+  }
+  return "";
+}
+
+void Replayer::gdb_interrupt() {
+  if (!paused_) pause("pause");
+}
+
+bool Replayer::gdb_breakpoint(bool insert, uint64_t addr, std::string& err) {
+  pid_t proc = gdb_process();
+  if (!breakpoints_.empty() && bp_process_ != proc) {
+    err = "replaybook: breakpoints are set in another process of the replay";
+    return false;
+  }
+  auto threads = gdb_threads();
+  Thread* t = threads.empty() ? nullptr : core_->thread(real_of(threads.front()));
+  if (!t) {
+    err = "replaybook: no thread of the replayed process is stopped";
+    return false;
+  }
+  auto it = breakpoints_.find(addr);
+  if (!insert) {
+    if (it == breakpoints_.end()) return true;
+    uint8_t b = it->second;
+    breakpoints_.erase(it);
+    for (auto r = rearm_.begin(); r != rearm_.end();) r = r->second == addr ? rearm_.erase(r) : std::next(r);
+    if (!t->write_mem(addr, &b, 1)) {
+      err = "replaybook: cannot restore the instruction byte at that address";
+      return false;
+    }
+    return true;
+  }
+  if (it != breakpoints_.end()) return true;
+  uint8_t b = 0, int3 = 0xcc;
+  if (!t->read_mem(addr, &b, 1) || !t->write_mem(addr, &int3, 1)) {
+    err = "replaybook: cannot write a breakpoint at that address (not mapped in the replayed process)";
+    return false;
+  }
+  breakpoints_[addr] = b;
+  bp_process_ = proc;
+  return true;
+}
+
+std::string Replayer::gdb_auxv() {
+  std::string path = "/proc/" + std::to_string(gdb_process()) + "/auxv", data;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return data;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) data.append(buf, static_cast<size_t>(n));
+  close(fd);
+  return data;
+}
+
+std::string Replayer::gdb_exe() {
+  std::string path = "/proc/" + std::to_string(gdb_process()) + "/exe";
+  char buf[4096];
+  ssize_t n = readlink(path.c_str(), buf, sizeof buf);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+pid_t Replayer::gdb_pid() { return gdb_process(); }
+
+void Replayer::gdb_detached() {
+  auto threads = gdb_threads();
+  Thread* t = threads.empty() ? nullptr : core_->thread(real_of(threads.front()));
+  if (!t && bp_thread_ >= 0) t = core_->thread(bp_thread_);
+  for (const auto& [addr, b] : breakpoints_)
+    if (t) t->write_mem(addr, &b, 1);
+  breakpoints_.clear();
+  rearm_.clear();
+  bp_process_ = -1;
+}
+
+// A thread stopped at an int3: ours (the replay pauses, the thread stays there with its pc at
+// the breakpoint's address, as gdb expects with swbreak) or the program's own.
+bool Replayer::on_breakpoint(Thread& t) {
+  uint64_t addr = t.ip() - 1;
+  if (t.pid() != bp_process_ || !breakpoints_.count(addr)) return false;
+  t.regs().rip = addr;
+  t.store_regs();
+  bp_thread_ = t.tid();
+  bp_hit_ = true;
+  pause("breakpoint");
+  return true;
+}
+
+// The replay resumes: a thread held at a breakpoint goes on (running the instruction the int3
+// replaced, which comes back at its next syscall).
+void Replayer::release_breakpoint_stop() {
+  if (bp_thread_ < 0) return;
+  Thread* t = core_->thread(bp_thread_);
+  pid_t tid = bp_thread_;
+  bp_thread_ = -1;
+  bp_hit_ = false;
+  if (!t || !t->load_regs()) return;
+  auto it = breakpoints_.find(t->ip());
+  if (it != breakpoints_.end()) {
+    uint8_t b = it->second;
+    t->write_mem(it->first, &b, 1);
+    rearm_[tid] = it->first;
+  }
+  core_->resume(*t, Resume::Continue);
+}
+
+void Replayer::rearm_breakpoints(Thread& t) {
+  auto r = rearm_.find(t.tid());
+  if (r == rearm_.end()) return;
+  uint64_t addr = r->second;
+  rearm_.erase(r);
+  uint8_t int3 = 0xcc;
+  if (breakpoints_.count(addr)) t.write_mem(addr, &int3, 1);
+}
+
+}  // namespace rb

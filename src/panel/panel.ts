@@ -1,0 +1,592 @@
+// The replay panel: one output that drives a paused replay (ReplaySession) with ipywidgets'
+// controls and the clickable timeline, and shows where it stands. Every control goes through one
+// queue, so the engine gets one command at a time; the display follows each command with the
+// engine's state. Many panels can be open at once, each with its own replay.
+import * as util from 'node:util';
+import { Resvg } from '@resvg/resvg-js';
+import type { Table } from 'apache-arrow';
+import type { Transaction } from '../analysis/transactions';
+import { SYSCALL_TABLE } from '../events/syscall-table';
+import { escapeHtml } from '../escape';
+import { formatDuration } from '../format';
+import { describeInjection } from '../inject/describe';
+import { parseInjectionSpec } from '../inject/parse';
+import type { Injection } from '../inject/types';
+import { runStatus, runVerdict } from '../replay/describe';
+import type { ReplayOptions, RunResult, Speed } from '../replay/run';
+import { ReplaySession, type SessionState } from '../replay/session';
+import { MONO, note, section, table, text } from '../notebook/html';
+import { AnyWidget, Button, Dropdown, Html, Slider, Text, Widget, button, dropdown, hbox, html, slider, text as textBox, vbox, type Box } from '../widgets';
+import { CLASS_COLOURS, TIMELINE_ESM, timelineHostHtml, timelineMarks, type Mark, type TimelineTraits, type TxMark } from './timeline';
+
+export const PANEL_SPEEDS: Array<[string, Speed]> = [
+  ['0.1×', 0.1],
+  ['0.25×', 0.25],
+  ['0.5×', 0.5],
+  ['1×', 1],
+  ['2×', 2],
+  ['5×', 5],
+  ['10×', 10],
+  ['max', 'max'],
+];
+
+const REGISTERS = ['rip', 'rsp', 'rax', 'rdi', 'rsi', 'rdx', 'r10', 'r8', 'r9'];
+const byNr = new Map(SYSCALL_TABLE.map((s) => [s.nr, s]));
+
+export interface PanelOptions {
+  /** Open at a transaction ('tx-7') or an event (seq). */
+  at?: string | number;
+  /** Injections in force when the panel opens. */
+  injections?: Injection[];
+  speed?: Speed;
+  /** How many events "step N" serves (default 10). */
+  stepN?: number;
+  /** Draw the timeline with anywidget's front end (needs the anywidget extension in Jupyter). */
+  anywidget?: boolean;
+}
+
+/** What the panel needs from the notebook: the incident's events, its transactions, options for a replay. */
+export interface PanelSource {
+  incident: string;
+  events: Table;
+  transactions: Transaction[];
+  replayOptions: (injections: Injection[]) => ReplayOptions;
+}
+
+interface Backtraceable {
+  backtrace?: (tid?: number) => Promise<unknown>;
+}
+
+/** One open fd of the replayed program at the cursor, as the recording says. */
+export interface OpenFd {
+  pid: number;
+  fd: number;
+  names: string;
+}
+
+/** The fds open before event `seq`, from the recorded log (creates, accepts, dups, closes). */
+export function openFdsAt(events: Table, seq: number): OpenFd[] {
+  const open = new Map<string, OpenFd>();
+  const seqC = events.getChild('seq');
+  const nrC = events.getChild('nr');
+  const pidC = events.getChild('pid');
+  const retC = events.getChild('ret');
+  const argsC = events.getChild('args');
+  const resC = events.getChild('resource');
+  const kindC = events.getChild('kind');
+  for (let i = 0; i < events.numRows; i++) {
+    if (Number(seqC?.get(i) ?? i) >= seq) break;
+    if (kindC && kindC.get(i) !== 'syscall') continue;
+    const info = byNr.get(Number(nrC?.get(i)));
+    if (!info) continue;
+    const pid = Number(pidC?.get(i) ?? 0);
+    const ret = Number(retC?.get(i) ?? -1n);
+    const args = argsC?.get(i) as { get(j: number): bigint } | null;
+    const arg = (j: number): number => (args && j >= 0 ? Number(args.get(j)) : -1);
+    const key = (fd: number): string => `${pid}:${fd}`;
+    switch (info.fdEffect) {
+      case 'creates':
+      case 'accepts':
+        if (ret >= 0) open.set(key(ret), { pid, fd: ret, names: String(resC?.get(i) ?? '') });
+        break;
+      case 'dups': {
+        const from = open.get(key(arg(info.fdArg >= 0 ? info.fdArg : 0)));
+        if (ret >= 0) open.set(key(ret), { pid, fd: ret, names: from?.names ?? String(resC?.get(i) ?? '') });
+        break;
+      }
+      case 'closes':
+        if (ret === 0) open.delete(key(arg(info.fdArg >= 0 ? info.fdArg : 0)));
+        break;
+      default:
+        break;
+    }
+  }
+  return [...open.values()].sort((a, b) => a.pid - b.pid || a.fd - b.fd);
+}
+
+type Status = 'paused' | 'playing' | 'ended' | 'stopped' | 'busy';
+
+let panelCount = 0;
+
+export class ReplayPanel {
+  readonly id = `rb-panel-${++panelCount}`;
+  private s: ReplaySession | null = null;
+  private injections: Injection[];
+  private status: Status = 'busy';
+  private queue: Promise<unknown> = Promise.resolve();
+  private poll: NodeJS.Timeout | null = null;
+  private lastState: SessionState | null = null;
+  private result: RunResult | null = null;
+  private error: string | null = null;
+  private readonly x: (seq: number) => number;
+  private readonly marks: Mark[];
+  private readonly txMarks: TxMark[];
+  private readonly total: number;
+  private speedValue: Speed;
+  /** Set while the panel itself changes its controls (their listeners are for the person's changes). */
+  private rendering = false;
+  /** How long each command took in the kernel (engine command and state read), newest last. */
+  readonly timings: Array<{ command: string; ms: number }> = [];
+  /** Set while a jump restarts the replay: the old run's end is not the panel's result. */
+  private jumping = false;
+
+  // The controls.
+  readonly header: Html;
+  readonly timeline: Widget;
+  readonly playButton: Button;
+  readonly pauseButton: Button;
+  readonly step1: Button;
+  readonly stepN: Button;
+  readonly speedBox: Dropdown<Speed>;
+  readonly position: Slider;
+  readonly jumpBox: Text;
+  readonly stateView: Html;
+  readonly injectionList: Dropdown<number>;
+  readonly injectionBox: Text;
+  readonly resultView: Html;
+  readonly root: Box;
+
+  constructor(
+    private readonly src: PanelSource,
+    private readonly o: PanelOptions = {},
+    /** The cell that opened it (interrupting that cell stops it). */
+    readonly cell: number | null = null,
+  ) {
+    this.injections = [...(o.injections ?? [])];
+    this.speedValue = o.speed ?? 1;
+    const tl = timelineMarks(src.events, src.transactions);
+    this.x = tl.x;
+    this.marks = tl.marks;
+    this.txMarks = tl.txs;
+    this.total = tl.total;
+    const n = o.stepN ?? 10;
+    this.header = html('', { classes: ['rb-header'] });
+    this.timeline = o.anywidget ? new AnyWidget({ ...this.traits() }, { esm: TIMELINE_ESM, classes: ['rb-timeline'] }) : html(timelineHostHtml(this.traits()), { classes: ['rb-timeline'] });
+    this.playButton = button({ description: '▶ play', classes: ['rb-play'], layout: { width: '80px' } });
+    this.pauseButton = button({ description: '‖ pause', classes: ['rb-pause'], layout: { width: '80px' } });
+    this.step1 = button({ description: 'step 1', classes: ['rb-step1'], layout: { width: '70px' } });
+    this.stepN = button({ description: `step ${n}`, classes: ['rb-stepn'], layout: { width: '80px' } });
+    this.speedBox = dropdown<Speed>({ options: PANEL_SPEEDS, value: this.speedValue, description: 'speed', classes: ['rb-speed'], layout: { width: '160px' } });
+    this.position = slider({ min: 0, max: Math.max(0, this.total - 1), value: 0, description: 'event', classes: ['rb-position'], layout: { width: '420px' } });
+    this.jumpBox = textBox({ placeholder: 'event # or tx-N, Enter', classes: ['rb-jump'], layout: { width: '200px' } });
+    this.stateView = html('', { classes: ['rb-state'] });
+    this.injectionList = dropdown<number>({ options: [['(none)', -1]], value: -1, description: 'injections', classes: ['rb-injections'], layout: { width: '420px' } });
+    const remove = button({ description: 'remove', classes: ['rb-remove'], layout: { width: '80px' } });
+    this.injectionBox = textBox({ placeholder: "add: --latency 'connect:*:8443=2s' …, Enter", classes: ['rb-inject'], layout: { width: '420px' } });
+    this.resultView = html('', { classes: ['rb-result'] });
+    this.root = vbox(
+      [
+        this.header,
+        this.timeline,
+        hbox([this.playButton, this.pauseButton, this.step1, this.stepN, this.speedBox]),
+        hbox([this.position, this.jumpBox]),
+        this.stateView,
+        hbox([this.injectionList, remove]),
+        this.injectionBox,
+        this.resultView,
+      ],
+      { classes: ['rb-panel', this.id] },
+    );
+
+    this.playButton.on('click', () => this.play());
+    this.pauseButton.on('click', () => this.pause());
+    this.step1.on('click', () => this.step(1));
+    this.stepN.on('click', () => this.step(n));
+    this.speedBox.on('change', (v) => {
+      if (v !== undefined && !this.rendering && v !== this.speedValue) void this.speed(v);
+    });
+    this.position.on('change', (v) => {
+      if (!this.rendering && this.lastState?.seq !== v) void this.jumpTo(v);
+    });
+    this.jumpBox.on('change', (v) => {
+      const t = v.trim();
+      if (!t || this.rendering) return;
+      this.jumpBox.value = '';
+      void this.jumpTo(/^tx-\d+$/.test(t) ? t : Number(t));
+    });
+    if (this.timeline instanceof AnyWidget) {
+      this.timeline.on('custom', (c) => {
+        if (c.event === 'jump' && typeof c.seq === 'number') void this.jumpTo(c.seq);
+      });
+    }
+    remove.on('click', () => {
+      const i = this.injectionList.value;
+      if (i !== undefined && i >= 0) void this.removeInjection(i);
+    });
+    this.injectionBox.on('change', (v) => {
+      const t = v.trim();
+      if (!t || this.rendering) return;
+      this.injectionBox.value = '';
+      void this.addInjection(t);
+    });
+  }
+
+  /** Opens the replay (paused at the first event, or at `at`) and shows the state. */
+  async open(): Promise<this> {
+    await this.run(async () => {
+      this.s = await ReplaySession.open(this.src.incident, this.src.replayOptions(this.injections), { paused: true });
+      this.watchEnd();
+      if (this.o.at !== undefined) await this.s.jumpTo(this.seqOf(this.o.at));
+      if (this.speedValue !== 1) this.s.speed(this.speedValue);
+      this.status = 'paused';
+    });
+    return this;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Commands (also callable from cells: await p.step(5), p.state()...)
+
+  play(): Promise<SessionState | null> {
+    return this.run(async () => {
+      const s = this.session();
+      if (this.status === 'ended') return;
+      s.resume();
+      this.status = 'playing';
+      this.startPolling();
+    });
+  }
+
+  pause(): Promise<SessionState | null> {
+    return this.run(async () => {
+      this.stopPolling();
+      if (this.status !== 'playing') return;
+      await this.session().pause();
+      if (this.status === 'playing') this.status = 'paused';
+    });
+  }
+
+  step(n = 1): Promise<SessionState | null> {
+    return this.run(async () => {
+      this.stopPolling();
+      await this.session().step(n);
+      if (this.status !== 'ended') this.status = 'paused';
+    });
+  }
+
+  speed(x: Speed): Promise<SessionState | null> {
+    return this.run(async () => {
+      this.session().speed(x);
+      this.speedValue = x;
+      this.rendering = true;
+      try {
+        this.speedBox.value = x;
+      } finally {
+        this.rendering = false;
+      }
+    });
+  }
+
+  /** Pauses before event `seq` (or a transaction's first event). */
+  jumpTo(at: number | string): Promise<SessionState | null> {
+    return this.run(async () => {
+      this.stopPolling();
+      const seq = this.seqOf(at);
+      this.result = null;
+      this.jumping = true;
+      try {
+        await this.session().jumpTo(seq);
+      } finally {
+        this.jumping = false;
+      }
+      this.watchEnd();
+      this.status = 'paused';
+    }, 'jump');
+  }
+
+  /** The engine's state, as a following cell reads it. */
+  state(): Promise<SessionState> {
+    return this.session().state();
+  }
+
+  get injectionsInForce(): readonly Injection[] {
+    return this.injections;
+  }
+
+  /** Adds an injection (an object or a spec like "--latency 'connect:*=2s'") and replays again to the same event. */
+  addInjection(i: Injection | Injection[] | string): Promise<SessionState | null> {
+    return this.run(async () => {
+      const added = typeof i === 'string' ? parseInjectionSpec(i) : Array.isArray(i) ? i : [i];
+      await this.restart([...this.injections, ...added]);
+    });
+  }
+
+  removeInjection(index: number): Promise<SessionState | null> {
+    return this.run(async () => {
+      if (index < 0 || index >= this.injections.length) throw new RangeError(`no injection #${index}: the panel has ${this.injections.length}`);
+      await this.restart(this.injections.filter((_, j) => j !== index));
+    });
+  }
+
+  /** Stops the replay (its program is killed); the panel shows it stopped. */
+  async close(why = 'stopped'): Promise<void> {
+    this.stopPolling();
+    this.status = 'stopped';
+    this.error = why === 'stopped' ? null : why;
+    const s = this.s;
+    if (s) await s.stop().catch(() => undefined);
+    this.render(null);
+  }
+
+  get stopped(): boolean {
+    return this.status === 'stopped';
+  }
+
+  // ------------------------------------------------------------------------------------------
+
+  private session(): ReplaySession {
+    if (!this.s || this.status === 'stopped') throw new Error(`the panel's replay of ${this.src.incident} is stopped: open a new panel`);
+    return this.s;
+  }
+
+  private seqOf(at: number | string): number {
+    if (typeof at === 'number') {
+      if (!Number.isInteger(at) || at < 0) throw new RangeError(`event ${at} is not an event number (0 to ${this.total - 1})`);
+      return at;
+    }
+    const tx = this.src.transactions.find((t) => t.id === at);
+    if (!tx) throw new RangeError(`incident ${this.src.incident} has no transaction ${at}: transactions(${JSON.stringify(this.src.incident)}) lists them`);
+    return tx.firstSeq;
+  }
+
+  /** Restarts the replay with other injections, back at the same event. */
+  private async restart(injections: Injection[]): Promise<void> {
+    this.stopPolling();
+    const seq = this.lastState?.seq ?? 0;
+    const old = this.s;
+    this.injections = injections;
+    this.result = null;
+    if (old) await old.stop().catch(() => undefined);
+    this.s = await ReplaySession.open(this.src.incident, this.src.replayOptions(injections), { paused: true });
+    this.watchEnd();
+    if (seq > 0) await this.s.jumpTo(seq);
+    if (this.speedValue !== 1) this.s.speed(this.speedValue);
+    this.status = 'paused';
+  }
+
+  private watchEnd(): void {
+    const s = this.s;
+    if (!s) return;
+    const done = s.done;
+    done.then(
+      (r) => {
+        if (this.s !== s || s.done !== done || this.jumping || this.status === 'stopped') return;
+        this.result = r;
+        this.status = 'ended';
+        this.stopPolling();
+        void this.refresh();
+      },
+      (e: unknown) => {
+        if (this.s !== s || s.done !== done) return;
+        this.error = e instanceof Error ? e.message : String(e);
+      },
+    );
+  }
+
+  /** Runs one command after the previous ones, then shows the engine's state. */
+  private run(cmd: () => Promise<void>, name = 'command'): Promise<SessionState | null> {
+    const next = this.queue.then(async () => {
+      this.error = null;
+      const t0 = process.hrtime.bigint();
+      try {
+        await cmd();
+      } catch (e) {
+        this.error = e instanceof Error ? e.message : String(e);
+        this.render(this.lastState);
+        throw e;
+      }
+      const st = await this.refresh();
+      this.timings.push({ command: name, ms: Number(process.hrtime.bigint() - t0) / 1e6 });
+      if (this.timings.length > 1000) this.timings.shift();
+      return st;
+    });
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private startPolling(): void {
+    this.stopPolling();
+    this.poll = setInterval(() => {
+      if (this.status !== 'playing') return;
+      // Only when nothing else is queued: a poll never delays a command.
+      this.queue = this.queue.then(() => (this.status === 'playing' ? this.refresh() : null)).catch(() => undefined);
+    }, 250);
+    this.poll.unref();
+  }
+
+  private stopPolling(): void {
+    if (this.poll) clearInterval(this.poll);
+    this.poll = null;
+  }
+
+  private async refresh(): Promise<SessionState | null> {
+    let st: SessionState | null = null;
+    if (this.s && this.status !== 'stopped') {
+      st = await this.s.state().catch(() => null);
+      if (st && !st.paused && !st.next && this.result) this.status = 'ended';
+    }
+    this.lastState = st;
+    let backtrace: unknown = null;
+    const bt = (this.s as unknown as Backtraceable | null)?.backtrace;
+    if (st?.paused && st.next && typeof bt === 'function') {
+      backtrace = await bt.call(this.s, st.next.tid).catch((e: unknown) => `backtrace unavailable: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    this.render(st, backtrace);
+    return st;
+  }
+
+  private traits(st: SessionState | null = null): TimelineTraits {
+    const cursor = st ? (this.status === 'ended' ? this.total : st.seq) : (this.lastState?.seq ?? 0);
+    const served = st ? st.served : 0;
+    return {
+      marks: this.marks,
+      txs: this.txMarks,
+      cursor,
+      cursor_x: this.status === 'ended' ? 1 : this.x(cursor),
+      total: this.total,
+      progress: this.total ? Math.min(1, (this.status === 'ended' ? this.total : served) / this.total) : 0,
+      status: this.status,
+      title: this.src.incident,
+    };
+  }
+
+  private render(st: SessionState | null, backtrace: unknown = null): void {
+    this.rendering = true;
+    try {
+      this.draw(st, backtrace);
+    } finally {
+      this.rendering = false;
+    }
+  }
+
+  private draw(st: SessionState | null, backtrace: unknown): void {
+    const t = this.traits(st);
+    if (this.timeline instanceof AnyWidget) {
+      const { marks: _m, txs: _t, ...changing } = t;
+      this.timeline.model.set(changing);
+    } else {
+      (this.timeline as Html).value = timelineHostHtml(t);
+    }
+    const speed = this.speedValue === 'max' ? 'max speed' : `${this.speedValue}×`;
+    this.header.value =
+      `<div style="${MONO};font-size:13px"><b>${escapeHtml(this.src.incident)}</b> · ` +
+      `<span class="rb-cursor" data-seq="${t.cursor}" data-status="${this.status}">event ${t.cursor} of ${this.total}</span> · ` +
+      `<span class="rb-status">${this.status}</span> · ${speed} · ${this.injections.length} injection${this.injections.length === 1 ? '' : 's'}` +
+      (this.error ? ` · <span class="rb-error" style="color:#b00">${escapeHtml(this.error)}</span>` : '') +
+      `</div>`;
+    if (this.position.value !== Math.min(t.cursor, this.position.max)) this.position.value = Math.min(t.cursor, this.position.max);
+    this.stateView.value = this.stateHtml(st, backtrace);
+    const labels: Array<[string, number]> = this.injections.length ? this.injections.map((i, j) => [`#${j} ${describeInjection(i)}`, j]) : [['(none)', -1]];
+    if (JSON.stringify(this.injectionList.model.get('_options_labels')) !== JSON.stringify(labels.map((l) => l[0]))) {
+      this.injectionList.model.set({ _options_labels: labels.map((l) => l[0]), index: 0 });
+      (this.injectionList as unknown as { values: number[] }).values.splice(0, Infinity, ...labels.map((l) => l[1]));
+    }
+    this.resultView.value = this.resultHtml();
+    const playing = this.status === 'playing';
+    const over = this.status === 'ended' || this.status === 'stopped';
+    this.playButton.disabled = playing || over;
+    this.pauseButton.disabled = !playing;
+    this.step1.disabled = over;
+    this.stepN.disabled = over;
+  }
+
+  private stateHtml(st: SessionState | null, backtrace: unknown): string {
+    if (!st || this.status === 'ended' || this.status === 'stopped' || !st.next) return '';
+    if (!st.paused) return note(`running · ${st.served} events served · virtual clock ${formatDuration(st.virtualNs)}`);
+    const args = st.next.args.map((a) => (a > 0xffffn ? '0x' + a.toString(16) : a.toString())).join(', ');
+    let h =
+      `<div style="${MONO}" class="rb-next" data-seq="${st.seq}"><b>next: ${escapeHtml(st.next.name)}(${escapeHtml(args)})</b>` +
+      `${st.next.resource ? ` on ${escapeHtml(st.next.resource)}` : ''} in thread ${st.next.tid}</div>` +
+      note(`virtual clock ${formatDuration(st.virtualNs)} · ${st.served} events served`);
+    if (st.threads.length) {
+      h += table(
+        [{ text: 'thread', num: true }, { text: 'now', num: true }, 'state'],
+        st.threads.map((t) => [text(t.tid, { num: true }), text(t.realTid, { num: true }), text(t.state + (t.tid === st.next?.tid ? ' ← next' : ''))]),
+      );
+    }
+    if (backtrace !== null) {
+      const frames = Array.isArray(backtrace) ? backtrace.map((f) => (typeof f === 'string' ? f : util.inspect(f, { breakLength: Infinity }))) : [String(backtrace)];
+      h += `<div class="rb-backtrace" style="${MONO}">backtrace:<br>${frames.map((f) => escapeHtml(f)).join('<br>')}</div>`;
+    } else if (st.registers) {
+      const regs = REGISTERS.filter((r) => st.registers && r in st.registers);
+      h += table(
+        regs.map((r) => ({ text: r, num: true })),
+        [regs.map((r) => text('0x' + (st.registers?.[r] ?? 0n).toString(16), { num: true, mono: true }))],
+      );
+    }
+    const fds = openFdsAt(this.src.events, st.seq);
+    if (fds.length) {
+      h += table(
+        [{ text: 'pid', num: true }, { text: 'fd', num: true }, 'names'],
+        fds.slice(0, 40).map((f) => [text(f.pid, { num: true }), text(f.fd, { num: true }), text(f.names || '?', { mono: true })]),
+      );
+    }
+    return section('State', h);
+  }
+
+  private resultHtml(): string {
+    if (this.status === 'stopped') return note('stopped: the replay was ended and its program killed');
+    const r = this.result;
+    if (!r) return '';
+    const ok = r.reproduced;
+    return (
+      `<div class="rb-outcome" data-reproduced="${ok}" style="${MONO};color:${ok ? '#2a7' : '#b00'}"><b>${escapeHtml(runVerdict(r))}</b></div>` +
+      note(`${runStatus(r)} · ${r.events} events · ${r.wallMs.toFixed(0)} ms`) +
+      (r.divergence ? note(`diverged at event ${r.divergence.seq}: ${r.divergence.reason}`) : '')
+    );
+  }
+
+  /** The static view (Classic Notebook's widgets and exports): the state as tables, the timeline as an SVG, and the calls to make. */
+  staticHtml(): string {
+    const t = this.traits(this.lastState);
+    const w = 640;
+    const most = this.marks.reduce((m, k) => Math.max(m, k[3]), 1);
+    const bars = this.marks
+      .map(([x0, x1, , n, cls]) => {
+        const h = Math.max(2, Math.round(42 * Math.sqrt(n / most)));
+        return `<rect x="${(x0 * w).toFixed(1)}" y="${46 - h}" width="${Math.max(1, (x1 - x0) * w).toFixed(1)}" height="${h}" fill="${CLASS_COLOURS[cls] ?? CLASS_COLOURS.other}"/>`;
+      })
+      .join('');
+    const cx = (t.cursor_x * w).toFixed(1);
+    const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="50">${bars}<line x1="${cx}" x2="${cx}" y1="0" y2="50" stroke="#111" stroke-width="2"/></svg>`;
+    const png = new Resvg(svg, { background: 'white' }).render().asPng();
+    const id = JSON.stringify(this.src.incident);
+    const calls = [
+      `const p = await panel(${id}${t.cursor ? `, { at: ${t.cursor} }` : ''})`,
+      'await p.step(1); await p.step(10)',
+      'await p.jumpTo(1234)   // or p.jumpTo("tx-3")',
+      "await p.speed(0.5)     // 0.1 … 10, or 'max'",
+      'await p.play(); await p.pause()',
+      'await p.state()',
+    ];
+    return (
+      `<div class="rb-panel-static">` +
+      section(
+        `Replay panel: ${this.src.incident} at event ${t.cursor} of ${this.total} (${this.status})`,
+        `<img alt="timeline" class="rb-static-timeline" src="data:image/png;base64,${Buffer.from(png).toString('base64')}">` +
+          this.stateHtml(this.lastState, null) +
+          this.resultHtml() +
+          note('This front end has no ipywidgets 8: drive the panel from cells:') +
+          `<pre style="${MONO}">${escapeHtml(calls.join('\n'))}</pre>`,
+      ) +
+      `</div>`
+    );
+  }
+
+  /** The output: the widgets, with the static view where widgets cannot show. */
+  bundle(): Record<string, unknown> {
+    return this.root.bundle({ 'text/html': this.staticHtml(), 'text/plain': this.line() });
+  }
+
+  line(): string {
+    const t = this.traits(this.lastState);
+    return `ReplayPanel(${this.src.incident}: event ${t.cursor} of ${this.total}, ${this.status}${this.injections.length ? `, ${this.injections.length} injections` : ''})`;
+  }
+
+  [Symbol.for('replaybook.display')](): Record<string, unknown> {
+    return this.bundle();
+  }
+
+  [util.inspect.custom](): string {
+    return this.line();
+  }
+}

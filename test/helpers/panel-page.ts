@@ -1,0 +1,60 @@
+/// <reference lib="dom" />
+// Drives a replay panel in a JupyterLab 4 or Notebook 7 page (both are built from JupyterLab's
+// components): runs cells, reads what the panel shows (the header's cursor: data-seq and
+// data-status) and what a following cell prints.
+import type { Locator, Page } from 'playwright-core';
+
+export const cells = (page: Page): Locator => page.locator('.jp-Notebook .jp-Cell.jp-CodeCell');
+
+/** Waits until the notebook's kernel is connected and idle (the toolbar's kernel status). */
+export async function kernelIdle(page: Page, timeout = 60_000): Promise<void> {
+  await page.locator('[data-status="idle"]').first().waitFor({ state: 'attached', timeout });
+}
+
+/** Runs the i-th code cell as a person does: click into it, Shift+Enter; waits until it started. */
+export async function runCell(page: Page, i: number): Promise<void> {
+  const cell = cells(page).nth(i);
+  // Right after the page loads the toolbar may say idle before the session's kernel takes
+  // requests, and the front end then drops the run: try again until the cell shows it started.
+  for (let attempt = 1; ; attempt++) {
+    await cell.locator('.jp-InputArea-editor').click();
+    await page.keyboard.press('Shift+Enter');
+    try {
+      await cell.locator('.jp-InputArea-prompt').filter({ hasText: /\[(\*|\d+)\]/ }).waitFor({ timeout: 5_000 });
+      return;
+    } catch (e) {
+      if (attempt >= 4) throw e;
+    }
+  }
+}
+
+/** Waits for the i-th cell to finish (its prompt shows a number) and returns its output text. */
+export async function cellOutput(page: Page, i: number, timeout = 60_000): Promise<string> {
+  const cell = cells(page).nth(i);
+  await cell.locator('.jp-InputArea-prompt').filter({ hasText: /\[\d+\]/ }).waitFor({ timeout });
+  return (await cell.locator('.jp-OutputArea').innerText()).trim();
+}
+
+export interface Shown {
+  seq: number;
+  status: string;
+}
+
+export async function shown(panel: Locator): Promise<Shown> {
+  const c = panel.locator('.rb-cursor');
+  return { seq: Number(await c.getAttribute('data-seq')), status: String(await c.getAttribute('data-status')) };
+}
+
+/** Waits until the panel shows what `ok` accepts; returns it. */
+export async function waitShown(panel: Locator, ok: (s: Shown) => boolean, timeout = 60_000): Promise<Shown> {
+  const deadline = Date.now() + timeout;
+  let last: Shown = { seq: -1, status: '' };
+  while (Date.now() < deadline) {
+    if ((await panel.locator('.rb-cursor').count()) > 0) {
+      last = await shown(panel);
+      if (ok(last)) return last;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`the panel still shows ${JSON.stringify(last)} after ${timeout} ms`);
+}

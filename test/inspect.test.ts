@@ -1,0 +1,316 @@
+// A paused replay seen by gdb: frames and variables by name (ReplaySession.backtrace/variables,
+// through the engine's gdbserver and gdb/MI), gdb itself through `replaybook replay --gdb`,
+// breakpoints, and jumps that land in the same state as a fresh fast-forward.
+import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Table } from 'apache-arrow';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { record } from '../src/record/record';
+import { ReplaySession } from '../src/replay/session';
+import { parseMiLine } from '../src/replay/gdb-mi';
+import { backtraceBundle, isBacktrace, isFrameVariables, variablesBundle } from '../src/notebook/bundle';
+import { openStore, type ChdbStore } from '../src/store';
+import { runProcess } from './helpers/run';
+
+const home = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-inspect-'));
+const CLI = path.join(__dirname, '..', 'bin', 'replaybook.js');
+const SRC = path.join(__dirname, 'fixtures', 'request-loop.c');
+let store: ChdbStore;
+let exe: string;
+let bare: string;
+/** seq and printed line of each recorded write of a "served=" line. */
+let writes: { seq: number; line: string }[];
+let bareWrites: number[];
+
+async function recordedWrites(id: string): Promise<{ seq: number; line: string }[]> {
+  const all = [];
+  for await (const b of store.events(id)) all.push(b);
+  return new Table(all)
+    .toArray()
+    .filter((r) => r.name === 'write')
+    .map((r) => ({ seq: Number(r.seq), line: Buffer.from(r.data_in as Uint8Array).toString('utf8') }))
+    .filter((w) => w.line.startsWith('served='))
+    .sort((a, b) => a.seq - b.seq);
+}
+
+/** The fields of a printed "served=3 id=103 bytes=3000 path=/item/21" line. */
+function printed(line: string): Record<string, string> {
+  return Object.fromEntries(line.trim().split(' ').map((kv) => kv.split('=') as [string, string]));
+}
+
+beforeAll(async () => {
+  store = await openStore(home);
+  exe = path.join(home, 'request-loop');
+  bare = path.join(home, 'request-loop-bare');
+  execFileSync('cc', ['-g', '-O0', '-Wall', '-Wextra', '-Werror', '-o', exe, SRC]);
+  execFileSync('cc', ['-O0', '-Wall', '-Wextra', '-Werror', '-o', bare, SRC]); // no debug info
+  await record({ incident: 'loop', command: [exe, '5'], store, env: { PATH: '/usr/bin:/bin' } });
+  await record({ incident: 'bare', command: [bare, '3'], store, env: { PATH: '/usr/bin:/bin' } });
+  writes = await recordedWrites('loop');
+  bareWrites = (await recordedWrites('bare')).map((w) => w.seq);
+});
+
+afterAll(async () => {
+  await store.close();
+  fs.rmSync(home, { recursive: true, force: true });
+});
+
+const env = (): NodeJS.ProcessEnv => ({ ...process.env, REPLAYBOOK_HOME: home, REPLAYBOOK_CLICKHOUSE_URL: '' });
+
+describe('gdb/MI output', () => {
+  it('parses result records, nested tuples and lists, and C strings with octal escapes', () => {
+    const r = parseMiLine('12^done,stack=[frame={level="0",func="main",line="41"},frame={level="1",func="f"}],s="a\\"b\\303\\251\\n"');
+    expect(r).toEqual({
+      kind: 'result',
+      token: 12,
+      class: 'done',
+      results: { stack: [{ level: '0', func: 'main', line: '41' }, { level: '1', func: 'f' }], s: 'a"bé\n' },
+    });
+    expect(parseMiLine('~"hello\\n"')).toEqual({ kind: 'stream', type: '~', text: 'hello\n' });
+    expect(parseMiLine('*stopped,reason="breakpoint-hit",thread-id="1"')).toMatchObject({ kind: 'async', type: '*', class: 'stopped' });
+    expect(() => parseMiLine('^done,x={a="1"')).toThrow(/MI/);
+  });
+});
+
+describe('a paused replay, inspected', () => {
+  it('shows the loop function and main in the backtrace, and the locals with the values the program printed', async () => {
+    expect(writes).toHaveLength(5);
+    const third = writes[2];
+    const want = printed(third.line); // served=3 id=103 bytes=3000 path=/item/21
+    const s = await ReplaySession.open('loop', { store, speed: 'max', ephemeral: true }, { paused: true });
+    try {
+      const st = await s.jumpTo(third.seq);
+      expect(st.next?.name).toBe('write');
+
+      const bt = await s.backtrace();
+      expect(bt).toHaveLength(1);
+      expect(bt[0].tid).toBe(st.next!.tid);
+      const names = bt[0].frames.map((f) => f.function);
+      const serve = bt[0].frames.find((f) => f.function === 'serve')!;
+      const main = bt[0].frames.find((f) => f.function === 'main')!;
+      expect(names.indexOf('serve')).toBeLessThan(names.indexOf('main'));
+      expect(serve).toMatchObject({ file: SRC, library: null });
+      expect(main).toMatchObject({ file: SRC, line: 41, library: null });
+
+      // Default: the program's innermost frame with source, the loop's function.
+      const inServe = await s.variables();
+      expect(inServe.message).toBeNull();
+      expect(inServe.frame.function).toBe('serve');
+      const v = Object.fromEntries(inServe.variables.map((x) => [x.name, x]));
+      expect(v.served).toMatchObject({ type: 'int', value: want.served, argument: true });
+      expect(v.req).toMatchObject({ type: 'struct request *', argument: true });
+      expect(v.n.value).toBe(String(third.line.length));
+      expect(v.line.value).toContain(JSON.stringify(third.line).slice(0, -1)); // gdb's C string of the line
+
+      const inMain = await s.variables({ frame: main.level });
+      const m = Object.fromEntries(inMain.variables.map((x) => [x.name, x]));
+      expect(m.served.value).toBe(want.served);
+      expect(m.count).toMatchObject({ value: '5', argument: false });
+      expect(m.req.type).toBe('struct request');
+      expect(m.req.value).toBe(`{id = ${want.id}, bytes = ${want.bytes}, path = "${want.path}", '\\000' <repeats ${32 - want.path.length - 1} times>}`);
+      expect(m.name.value).toMatch(/"request-loop"$/);
+      await expect(s.variables({ frame: 99 })).rejects.toThrow(/not 99/);
+
+      // In a notebook they display as tables.
+      const btHtml = String(backtraceBundle(bt)['text/html']);
+      expect(btHtml).toContain('<table');
+      expect(btHtml).toMatch(/serve[\s\S]*request-loop\.c:\d+[\s\S]*main[\s\S]*request-loop\.c:41/);
+      expect(isBacktrace(bt) && isFrameVariables(inMain)).toBe(true);
+      const varHtml = String(variablesBundle(inMain)['text/html']);
+      expect(varHtml).toMatch(/<td[^>]*>count<\/td>[\s\S]*<td[^>]*>5<\/td>/);
+      expect(String(variablesBundle(inMain)['text/plain'])).toContain(`int served = ${want.served}`);
+
+      // The replay goes on where it was: one step later the same process is at the next event.
+      const after = await s.step(1);
+      expect(after.seq).toBe(third.seq + 1);
+      const r = await s.jumpTo(writes[3].seq);
+      expect(r.seq).toBe(writes[3].seq);
+      const inMain4 = await s.variables({ frame: main.level });
+      expect(inMain4.variables.find((x) => x.name === 'served')?.value).toBe(printed(writes[3].line).served);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('without debug info: function names from the symbol table, and variables say how to get debug info', async () => {
+    const s = await ReplaySession.open('bare', { store, speed: 'max', ephemeral: true }, { paused: true });
+    try {
+      await s.jumpTo(bareWrites[1]);
+      const bt = await s.backtrace();
+      const frames = bt[0].frames.filter((f) => f.library === null);
+      expect(frames.map((f) => f.function)).toEqual(['serve', 'main']);
+      expect(frames.every((f) => f.file === null && f.line === null)).toBe(true);
+      const vars = await s.variables();
+      expect(vars.variables).toEqual([]);
+      expect(vars.message).toMatch(/has no debug info/);
+      expect(vars.message).toMatch(/-g/);
+      expect(vars.message).toMatch(/\/usr\/lib\/debug/);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('jumps forward, backward and to the same place land in the state of a fresh fast-forward', async () => {
+    const target = writes[1].seq;
+    const look = async (s: ReplaySession): Promise<unknown> => {
+      const st = await s.state();
+      const vars = await s.variables({ frame: (await s.backtrace())[0].frames.find((f) => f.function === 'main')!.level });
+      const req = vars.variables.find((x) => x.name === 'req')!;
+      return { seq: st.seq, next: st.next, registers: st.registers, req: req.value };
+    };
+    const fresh = await ReplaySession.open('loop', { store, speed: 'max', ephemeral: true }, { paused: true });
+    let expected: unknown;
+    try {
+      await fresh.jumpTo(target);
+      expected = await look(fresh);
+    } finally {
+      await fresh.stop();
+    }
+    expect(expected).toMatchObject({ seq: target, req: expect.stringContaining(`id = ${printed(writes[1].line).id}`) });
+    const s = await ReplaySession.open('loop', { store, speed: 'max', ephemeral: true }, { paused: true });
+    try {
+      await s.jumpTo(writes[0].seq);
+      await s.jumpTo(target); // forward
+      expect(await look(s)).toEqual(expected);
+      await s.jumpTo(writes[4].seq);
+      await s.jumpTo(target); // backward
+      expect(await look(s)).toEqual(expected);
+      await s.jumpTo(target); // the same place
+      expect(await look(s)).toEqual(expected);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('goes back through checkpoints of the process, and a run resumed from one ends as recorded', async () => {
+    const s = await ReplaySession.open('loop', { store, speed: 'max', ephemeral: true }, { paused: true });
+    const last = writes[4].seq;
+    await s.jumpTo(last);
+    const kept = s.checkpoints();
+    expect(kept.refused).toBeNull();
+    expect(kept.checkpoints.map((c) => c.seq)).toContain(last); // one at every pause
+    for (const c of kept.checkpoints) expect(c.pssKb).toBeGreaterThan(0);
+    const back = await s.jumpTo(writes[1].seq);
+    expect(back.seq).toBe(writes[1].seq);
+    const inMain = await s.variables({ frame: (await s.backtrace())[0].frames.find((f) => f.function === 'main')!.level });
+    expect(inMain.variables.find((x) => x.name === 'served')?.value).toBe(printed(writes[1].line).served);
+    // One event back, from the checkpoint taken at the pause before.
+    const step = await s.jumpTo(writes[1].seq - 1);
+    expect(step.seq).toBe(writes[1].seq - 1);
+    s.resume();
+    const r = await s.done;
+    expect(r.divergence).toBeNull();
+    expect(r.reproduced).toBe(true);
+    expect(r.stdout.toString()).toBe(writes.map((w) => w.line).join('') + 'request-loop done: 15000 bytes\n');
+  });
+
+  it('a program with several threads takes no checkpoints and says so; its jumps restart the replay and land right', async () => {
+    const dir = fs.mkdtempSync(path.join(home, 'pool-'));
+    const pool = path.join(dir, 'worker-pool');
+    execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-pthread', '-o', pool, path.join(__dirname, 'fixtures', 'worker-pool.c')]);
+    fs.writeFileSync(path.join(dir, 'jobs.txt'), Array.from({ length: 8 }, (_, i) => `job-${i}`).join('\n') + '\n');
+    await record({ incident: 'pool', command: [pool, path.join(dir, 'jobs.txt')], store, env: { PATH: '/usr/bin:/bin' } });
+    const all = [];
+    for await (const b of store.events('pool')) all.push(b);
+    const rows = new Table(all).toArray().sort((a, b) => Number(a.seq - b.seq));
+    const syscalls = rows.filter((r) => r.kind === 'syscall');
+    const late = Number(syscalls[Math.floor(syscalls.length * 0.8)].seq);
+    const early = Number(syscalls[Math.floor(syscalls.length * 0.5)].seq);
+    const s = await ReplaySession.open('pool', { store, speed: 'max', ephemeral: true }, { paused: true });
+    try {
+      await s.jumpTo(late);
+      expect(s.checkpoints().refused).toMatch(/several threads/);
+      const st = await s.jumpTo(early);
+      expect(st.seq).toBe(early);
+      expect(st.next?.name).toBe(rows.find((r) => Number(r.seq) === early)!.name);
+      expect(s.checkpoints().checkpoints.filter((c) => c.seq > 1)).toEqual([]);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('refuses to inspect a running replay, with what to do', async () => {
+    const s = await ReplaySession.open('loop', { store, speed: 0.01, ephemeral: true }, { paused: true });
+    try {
+      await s.jumpTo(writes[0].seq);
+      s.resume();
+      await expect(s.variables()).rejects.toThrow(/pause it first/);
+    } finally {
+      await s.stop();
+    }
+  });
+});
+
+describe('replaybook replay --until SEQ --gdb', () => {
+  it('runs gdb against the paused replay: bt and info locals print what the program printed; a line breakpoint stops in the next request', async () => {
+    const want = printed(writes[2].line);
+    const next = printed(writes[3].line);
+    const r = await runProcess(
+      process.execPath,
+      [CLI, 'replay', 'loop', '--until', String(writes[2].seq), '--gdb', '--gdb-ex', 'bt', '--gdb-ex', 'frame function main', '--gdb-ex', 'info locals',
+        '--gdb-ex', 'break request-loop.c:41', '--gdb-ex', 'continue', '--gdb-ex', 'print req', '--gdb-ex', 'print served'],
+      env(),
+    );
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/#\d+ +0x[0-9a-f]+ in serve \(req=0x[0-9a-f]+, served=3\) at .*request-loop\.c:\d+/);
+    expect(r.stdout).toMatch(/in main \(argc=2, argv=0x[0-9a-f]+\) at .*request-loop\.c:41/);
+    expect(r.stdout).toContain(`req = {id = ${want.id}, bytes = ${want.bytes}, path = "${want.path}"`);
+    expect(r.stdout).toContain(`served = ${want.served}`);
+    expect(r.stdout).toContain('count = 5');
+    // The breakpoint: the replay ran on (serving the recorded calls) to the next request's call.
+    expect(r.stdout).toMatch(/Breakpoint 1, main \(/);
+    expect(r.stdout).toContain(`= {id = ${next.id}, bytes = ${next.bytes}, path = "${next.path}"`);
+    expect(r.stdout).toMatch(new RegExp(`\\$2 = ${next.served}\\b`));
+  });
+
+  it('refuses what would change the replay, with the reason gdb shows, and runs to the end on continue', async () => {
+    const r = await runProcess(
+      process.execPath,
+      [CLI, 'replay', 'loop', '--until', String(writes[0].seq), '--gdb', '--gdb-ex', 'frame function main', '--gdb-ex', 'set var count = 9',
+        '--gdb-ex', 'print count', '--gdb-ex', 'continue'],
+      env(),
+    );
+    expect(r.code).toBe(0);
+    expect(r.stdout + r.stderr).toMatch(/Cannot access memory|read-only/);
+    expect(r.stdout).toContain('$1 = 5');
+    expect(r.stdout).toMatch(/\[Inferior 1 \(Remote target\) exited normally\]/);
+  });
+
+  it('--gdbserver waits for any gdb on loopback, which sees the paused replay; Ctrl-C ends it', async () => {
+    const cli = spawn(process.execPath, [CLI, 'replay', 'loop', '--until', String(writes[1].seq), '--gdbserver', '0'], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let err = '';
+      const port = await new Promise<number>((resolve, reject) => {
+        cli.stderr.setEncoding('utf8').on('data', (d: string) => {
+          err += d;
+          const m = /gdbserver on 127\.0\.0\.1:(\d+)/.exec(err);
+          if (m) resolve(Number(m[1]));
+        });
+        cli.once('exit', (code) => reject(new Error(`replaybook exited (${code}) before listening: ${err}`)));
+      });
+      expect(err).toMatch(/attach with: gdb .*target remote 127\.0\.0\.1:\d+/);
+      const g = await runProcess('/usr/bin/gdb', ['-nx', '-batch', '-ex', `target remote 127.0.0.1:${port}`, '-ex', 'bt', '-ex', 'info threads', exe], env());
+      expect(g.stdout).toMatch(/in serve \(req=0x[0-9a-f]+, served=2\)/);
+      expect(g.stdout).toMatch(/Thread \d+ \(at_syscall, next event: write \(seq \d+\)\)/);
+      // gdb went away; the replay still waits, paused, for the next one.
+      const again = await runProcess('/usr/bin/gdb', ['-nx', '-batch', '-ex', `target remote 127.0.0.1:${port}`, '-ex', 'frame function main', '-ex', 'print served', exe], env());
+      expect(again.stdout).toMatch(/\$1 = 2\b/);
+      const exited = new Promise<number | null>((resolve) => cli.once('exit', (code) => resolve(code)));
+      cli.kill('SIGINT');
+      expect(await exited).not.toBe(0);
+    } finally {
+      cli.kill('SIGKILL');
+    }
+  });
+
+  it('--gdbserver waits for any gdb; bad uses are refused before anything runs', async () => {
+    const bad = await runProcess(process.execPath, [CLI, 'replay', 'loop', '--gdb'], env());
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/give --until SEQ/);
+    const port = await runProcess(process.execPath, [CLI, 'replay', 'loop', '--until', '3', '--gdbserver', '99999'], env());
+    expect(port.code).toBe(2);
+    expect(port.stderr).toMatch(/--gdbserver needs a whole number up to 65535/);
+  });
+});
