@@ -160,5 +160,5 @@ int main() {
                                                    (g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM") +
                                                    ", and the service with it"));
   out.finish();
-  return 0;
+  return out.spool_failed() ? 1 : 0;
 }

@@ -1,6 +1,8 @@
 #include "output.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "protocol.h"
@@ -14,9 +16,43 @@ Output::~Output() {
 
 bool Output::open_spool(const std::string& path, const Budget& budget) {
   spool_ = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (spool_ < 0) return false;
+  spool_path_ = path;
   budget_ = budget;
   last_sync_ns_ = now_ns();
-  return spool_ >= 0;
+  // Best effort: a disk too full for the reserve still records until its first failed write.
+  std::string reserve = path + ".reserve";
+  int r = open(reserve.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (r >= 0) {
+    if (posix_fallocate(r, 0, kReserveBytes) != 0) unlink(reserve.c_str());
+    close(r);
+  }
+  return true;
+}
+
+void Output::fail_spool(int err, const char* what) {
+  if (spool_failed_) return;
+  spool_failed_ = true;
+  // The frame cut off mid-way goes, so the file ends at the last whole frame.
+  if (ftruncate(spool_, static_cast<off_t>(spool_bytes_)) != 0) {
+    // a reader stops before a frame that is not whole anyway
+  }
+  unlink((spool_path_ + ".reserve").c_str());
+  const char* name = strerrorname_np(err);
+  std::string why = std::string("spool ") + what + " failed: " + (name ? name : "errno " + std::to_string(err)) +
+                    " at event " + std::to_string(spool_events_) + " (" + strerror(err) + "): the " +
+                    std::to_string(spool_events_) + " events before it are kept, and the recording (with the service) was stopped there";
+  std::string json = error_message("spool_write", why);
+  std::string failed = spool_path_ + ".failed";
+  int f = open(failed.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (f >= 0) {
+    bool ok = write(f, json.data(), json.size()) == static_cast<ssize_t>(json.size());
+    if (ok) fdatasync(f);
+    close(f);
+    if (!ok) unlink(failed.c_str());  // Node heard it: it writes the reason itself
+  }
+  to_node(kFrameMessage, json.data(), json.size());
+  request_stop();
 }
 
 void Output::event(Event&& e) {
@@ -38,14 +74,23 @@ void Output::to_node(uint32_t type, const void* data, size_t len) {
   if (!write_frame(fd_, type, data, len)) node_gone_ = true;
 }
 
-void Output::to_spool(uint32_t type, const void* data, size_t len) {
-  // A write that fails (a full disk) loses this frame: the events counted so far stay readable.
-  if (write_frame(spool_, type, data, len)) spool_bytes_ += 8 + len;
+bool Output::to_spool(uint32_t type, const void* data, size_t len) {
+  if (spool_failed_) return false;
+  errno = 0;
+  if (!write_frame(spool_, type, data, len)) {
+    fail_spool(errno ? errno : EIO, "write");
+    return false;
+  }
+  spool_bytes_ += 8 + len;
   int64_t now = now_ns();
   if (now - last_sync_ns_ >= kSyncIntervalNs) {
-    fdatasync(spool_);
     last_sync_ns_ = now;
+    if (fdatasync(spool_) != 0 && errno != EINVAL) {
+      fail_spool(errno, "sync");
+      return false;
+    }
   }
+  return true;
 }
 
 void Output::flush() {
@@ -59,7 +104,9 @@ void Output::flush() {
     to_node(kFrameEvents, payload.data(), payload.size());
     return;
   }
-  to_spool(kFrameEvents, payload.data(), payload.size());
+  size_t n = static_cast<size_t>(sent_ - spool_events_);
+  if (!to_spool(kFrameEvents, payload.data(), payload.size())) return;
+  spool_events_ += n;
   std::string progress = spooled_message(sent_, spool_bytes_);
   to_node(kFrameMessage, progress.data(), progress.size());
   check_budget();
@@ -93,10 +140,10 @@ void Output::message(const std::string& json) {
 void Output::finish() {
   flush();
   if (spool_ < 0) return;
-  write_frame(spool_, kFrameEnd, "", 0);
-  fdatasync(spool_);
+  if (to_spool(kFrameEnd, "", 0) && fdatasync(spool_) != 0 && errno != EINVAL) fail_spool(errno, "sync");
   close(spool_);
   spool_ = -1;
+  unlink((spool_path_ + ".reserve").c_str());
 }
 
 }  // namespace rb

@@ -6,7 +6,15 @@
 // the engine, not Node, owns the recording, so it goes on when Node dies (an SSH session
 // dropped), and the next replaybook process ingests the file (src/record/live.ts). The file ends
 // with an END frame once the recording is over; a file without one was cut short.
+//
+// A spool write that fails (a full disk, EIO, a quota) is never silent: the engine truncates the
+// frame it could not finish, frees the room it kept aside when it opened the file (PATH.reserve,
+// so what follows fits on a full disk), writes why into PATH.failed, tells Node (an error message
+// with code spool_write) and stops the recording as an interruption does: the service is killed
+// (it cannot run on untraced) and the events written before the failure are the recording.
 #pragma once
+#include <sys/types.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -36,6 +44,10 @@ class Output {
   // The recording is over: pending events, then the END frame, synced to disk.
   void finish();
   uint64_t events_sent() const { return sent_; }
+  // A spool write or sync failed: nothing more goes to the spool (see the top of this file).
+  bool spool_failed() const { return spool_failed_; }
+  // Room kept aside next to the spool file for what must still be written once its disk is full.
+  static constexpr off_t kReserveBytes = 256 * 1024;
   // When pending events are due to leave even if no further event comes (-1: none pending), so
   // a live view is never more than ~100 ms behind while the program waits.
   int64_t flush_deadline() const { return pending_.empty() ? -1 : last_flush_ns_ + kFlushIntervalNs; }
@@ -48,12 +60,18 @@ class Output {
  private:
   // A frame to Node; once Node is gone (EPIPE) nothing more is sent there.
   void to_node(uint32_t type, const void* data, size_t len);
-  void to_spool(uint32_t type, const void* data, size_t len);
+  // False (and the recording stopped) when the write or a periodic sync failed.
+  bool to_spool(uint32_t type, const void* data, size_t len);
+  void fail_spool(int err, const char* what);
   void check_budget();
   int fd_;
   bool node_gone_ = false;
   int spool_ = -1;
   uint64_t spool_bytes_ = 0;
+  // Events whose batch is in the spool file in full.
+  uint64_t spool_events_ = 0;
+  bool spool_failed_ = false;
+  std::string spool_path_;
   int64_t last_sync_ns_ = 0;
   Budget budget_;
   bool budget_hit_ = false;

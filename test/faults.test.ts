@@ -91,21 +91,67 @@ describe.skipIf(!canMountTmpfs())('a full disk', () => {
     expect(tagged.get('rm-missing')).toMatch(/has no entry "nothing-like-it".*\nstatus 1$/s);
   }, 300_000);
 
-  it('says which disk is full when the spool cannot hold the events, and keeps nothing half-written', () => {
+  it('says which disk is full when the spool cannot even start the recording, and keeps nothing half-written', () => {
     const home = path.join(work, 'full-spool');
     const script = `
       R="node ${CLI}"
       $R incidents >/dev/null
-      mkdir -p "$REPLAYBOOK_HOME/spool" && mount -t tmpfs -o size=16k tmpfs "$REPLAYBOOK_HOME/spool"
+      mkdir -p "$REPLAYBOOK_HOME/spool" && mount -t tmpfs -o size=4k tmpfs "$REPLAYBOOK_HOME/spool"
       echo "@record $($R record --incident full-3 -- /bin/true 2>&1; echo "status $?")"
       echo "@spool $(ls -A "$REPLAYBOOK_HOME/spool" | wc -l)"
     `;
     const r = inMountNamespace(script, { REPLAYBOOK_HOME: home });
     expect(r.code, r.err).toBe(0);
-    expect(r.out).toMatch(/@record replaybook: .*the disk holding \S+\/spool\S* is full \(\d+(\.\d)? (B|KiB) free\): .* needs (more than|about) \d/);
+    expect(r.out).toMatch(/@record replaybook: Nothing was recorded: the disk holding \S+\/spool is full \(\d+(\.\d)? (B|KiB) free\): .* needs more than \d/);
+    expect(r.out).toMatch(/record again/);
     expect(r.out).not.toMatch(/events\/schema\.ts/);
     expect(r.out).toMatch(/status 1\n/);
     expect(r.out).toMatch(/@spool 0/);
+  }, 300_000);
+
+  it('stops the recording when a spool write fails mid-way: the events before it are kept, cut short, and record says why', () => {
+    const home = path.join(work, 'full-spool-mid');
+    // A service of our own name (so that no one else's process is counted) writing one byte at a
+    // time: far more events than the spool's 8 MiB disk holds.
+    const dd = path.join(work, 'dd-spool-full');
+    fs.copyFileSync('/bin/dd', dd);
+    fs.chmodSync(dd, 0o755);
+    const script = `
+      R="node ${CLI}"
+      $R incidents >/dev/null
+      mkdir -p "$REPLAYBOOK_HOME/spool" && mount -t tmpfs -o size=8m tmpfs "$REPLAYBOOK_HOME/spool"
+      echo "@record $($R record --incident full-4 -- ${dd} if=/dev/zero of=/dev/null bs=1 count=50000000 2>&1; echo "status $?")"
+      echo "@left $(pgrep -x dd-spool-full | wc -l)"
+      echo "@spool $(ls -A "$REPLAYBOOK_HOME/spool" | wc -l)"
+      echo "@incidents $($R incidents --json 2>&1)"
+    `;
+    const r = inMountNamespace(script, { REPLAYBOOK_HOME: home });
+    const tagged = new Map<string, string>();
+    for (const block of r.out.split(/\n(?=@)/)) {
+      const m = /^@(\S+) ([\s\S]*)$/.exec(block.trim());
+      if (m) tagged.set(m[1], m[2]);
+    }
+    expect(r.code, r.err).toBe(0);
+    const rec = tagged.get('record') ?? '';
+    // What happened (the write, the errno, where), which disk, what to do; and a failing status.
+    const at = /spool write failed: ENOSPC at event (\d+) \(No space left on device\)/.exec(rec);
+    expect(at, rec).not.toBeNull();
+    expect(rec).toMatch(/the disk holding \S+\/spool is full \(\d+(\.\d)? (B|KiB|MiB) free\): the recording needs more than \d/);
+    expect(rec).toMatch(/Free space on the disk holding \S+\/spool .* and record again\./);
+    expect(rec).toMatch(/stored as incident 'full-4', cut short/);
+    expect(rec).toMatch(/status 1$/);
+    // The service was stopped with the recording, and nothing of it is left in the spool.
+    expect(tagged.get('left')).toBe('0');
+    expect(tagged.get('spool')).toBe('0');
+    const listed = (JSON.parse(tagged.get('incidents') ?? '[]') as Array<{ incident_id: string; state: string; state_reason: string; event_count: number }>).find(
+      (i) => i.incident_id === 'full-4',
+    );
+    expect(listed?.state).toBe('cut short');
+    expect(listed?.state_reason).toMatch(/^spool write failed: ENOSPC at event \d+ /);
+    // Every event written before the failure is in the store, and no more.
+    const kept = Number(at![1]);
+    expect(kept).toBeGreaterThan(1000);
+    expect(listed?.event_count).toBe(kept);
   }, 300_000);
 });
 

@@ -14,9 +14,14 @@
 //   files/          the engine's copies of the files the service mapped, taken when it mapped them
 //   progress.json   how far ingestion got: byte offset in events.frames, events stored
 //   cut.json        why the recording was stopped, written before the engine is told to stop
+//   events.frames.failed  the engine's error when a spool write failed (a full disk, EIO, a
+//                   quota): the recording stopped there and is finished cut short with it
+//   events.frames.reserve room the engine keeps aside and frees when a write fails, so this
+//                   bookkeeping still fits on a full disk
 //
 // Memory stays flat whatever the length of the recording: the file is read one chunk at a time.
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { nativeAddon } from '../engine/engine';
@@ -30,11 +35,14 @@ import { CONFLICTS_DIR, LIVE_PREFIX, incidentFromJson, jsonReplacer } from '../s
 import { PRIVATE_DIR, PRIVATE_FILE } from '../store/private';
 import { sha256File } from '../hash';
 import { Redactor, type RedactRule } from './redact';
+import { StoreError } from '../store/errors';
+import { diskFullText, isDiskFull } from '../store/space';
 
 export const FRAMES_FILE = 'events.frames';
 const RECORDING = 'recording.json';
 const PROGRESS = 'progress.json';
 const CUT = 'cut.json';
+const FAILED = `${FRAMES_FILE}.failed`;
 const FILES = 'files';
 /** Events per insert: bounds the memory of an ingestion step, whatever the recording's length. */
 const CHUNK_EVENTS = 100_000;
@@ -87,15 +95,55 @@ export function createLiveEntry(home: string, store: string, info: IncidentInfo,
   const spool = spoolDir(home);
   fs.mkdirSync(spool, { recursive: true, mode: PRIVATE_DIR });
   const dir = path.join(spool, `${LIVE_PREFIX}${info.incident_id}-${randomBytes(6).toString('hex')}`);
-  fs.mkdirSync(path.join(dir, FILES), { recursive: true, mode: PRIVATE_DIR });
-  writeJson(path.join(dir, RECORDING), { format: 1, info, engine: null, rules, realEnv, realArgv, store } satisfies RecordingDoc);
-  writeJson(path.join(dir, PROGRESS), { offset: 0, events: 0, last_enter_ns: '0', row: false } satisfies Progress);
-  fs.writeFileSync(path.join(dir, FRAMES_FILE), '', { mode: PRIVATE_FILE });
+  try {
+    fs.mkdirSync(path.join(dir, FILES), { recursive: true, mode: PRIVATE_DIR });
+    writeJson(path.join(dir, RECORDING), { format: 1, info, engine: null, rules, realEnv, realArgv, store } satisfies RecordingDoc);
+    writeJson(path.join(dir, PROGRESS), { offset: 0, events: 0, last_enter_ns: '0', row: false } satisfies Progress);
+    fs.writeFileSync(path.join(dir, FRAMES_FILE), '', { mode: PRIVATE_FILE });
+  } catch (err) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    if (!isDiskFull(err)) throw err;
+    throw new StoreError(
+      'disk-full',
+      `Nothing was recorded: ${diskFullText(spool, "the recording's spool entry", { bytes: sizeOfJson(realEnv) + 4096, atLeast: true })}. ` +
+        'Free space there, or set REPLAYBOOK_HOME to a store home on a disk with room, and record again.',
+      home,
+      { cause: err },
+    );
+  }
   return dir;
 }
 
 export const liveFramesFile = (dir: string): string => path.join(dir, FRAMES_FILE);
 export const liveFilesDir = (dir: string): string => path.join(dir, FILES);
+
+const sizeOfJson = (v: unknown): number => Buffer.byteLength(JSON.stringify(v));
+
+/**
+ * Writes a scratch file for the store to read (an events chunk, an incident row) into the live
+ * entry, or, when the entry's disk is full (the very failure that may have ended the recording),
+ * into the system's temporary directory. Returns where; the caller removes it after use.
+ */
+export async function writeScratch(dir: string, name: string, write: (file: string) => Promise<unknown>): Promise<string> {
+  const file = path.join(dir, name);
+  fs.rmSync(file, { force: true });
+  try {
+    await write(file);
+    return file;
+  } catch (err) {
+    fs.rmSync(file, { force: true });
+    if (!isDiskFull(err)) throw err;
+  }
+  const tmp = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'replaybook-scratch-')), name);
+  await write(tmp);
+  return tmp;
+}
+
+/** Removes a file writeScratch wrote (and its temporary directory, if it used one). */
+export function removeScratch(file: string): void {
+  fs.rmSync(file, { force: true });
+  if (path.basename(path.dirname(file)).startsWith('replaybook-scratch-')) fs.rmSync(path.dirname(file), { recursive: true, force: true });
+}
 
 /** Names the engine writing the entry, so a later process can tell whether it still runs. */
 export function setLiveEngine(dir: string, pid: number): void {
@@ -107,6 +155,25 @@ export function setLiveEngine(dir: string, pid: number): void {
 /** Why the recording was stopped early; written before the engine is told to stop. */
 export function markLiveCut(dir: string, reason: string): void {
   if (!fs.existsSync(path.join(dir, CUT))) writeJson(path.join(dir, CUT), { reason });
+}
+
+/** The incident a live entry records, as far as it is known (null: unreadable). */
+export function liveIncident(dir: string): IncidentInfo | null {
+  try {
+    return readRecording(dir).info;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether the engine writing a live entry still runs. */
+export function liveEngineRunning(dir: string): boolean {
+  try {
+    const e = readRecording(dir).engine;
+    return e !== null && engineAlive(e);
+  } catch {
+    return false;
+  }
 }
 
 /** The store a live entry goes to ('' : the embedded store of its home). */
@@ -172,11 +239,14 @@ export async function ingestLive(dir: string, sink: LiveSink, o: { engineDone?: 
       for (const c of chunk) redaction.redactor.collect(c);
       for (const c of chunk) redaction.redactor.apply(c);
       // A name of its own per chunk: chDB's file() may serve a path it has read before from a cache.
-      const file = path.join(dir, `chunk-${process.pid}-${progress.offset}.arrows`);
-      fs.rmSync(file, { force: true });
-      await writeArrowStreamFile(file, eventSchema, chunk.map((c) => toRecordBatch(c, info.incident_id, RECORDING_RUN)));
-      await sink.insertEventsFile(info.incident_id, file);
-      fs.rmSync(file, { force: true });
+      const file = await writeScratch(dir, `chunk-${process.pid}-${progress.offset}.arrows`, (f) =>
+        writeArrowStreamFile(f, eventSchema, chunk.map((c) => toRecordBatch(c, info.incident_id, RECORDING_RUN))),
+      );
+      try {
+        await sink.insertEventsFile(info.incident_id, file);
+      } finally {
+        removeScratch(file);
+      }
       for (const c of chunk) {
         for (let i = 0; i < c.n; i++) if (c.kind[i] !== LATE_DATA_KIND) progress.last_enter_ns = c.enter_ns[i].toString();
       }
@@ -220,7 +290,29 @@ export async function ingestLive(dir: string, sink: LiveSink, o: { engineDone?: 
     removeLive(dir);
     return { state: 'failed', error };
   }
-  return finish(dir, doc, progress, sink, redaction.redactor, ended, error);
+  return finish(dir, doc, progress, sink, redaction.redactor, ended, error, readFailed(dir));
+}
+
+/** The engine's reason when a spool write failed (events.frames.failed), null if none did. */
+function readFailed(dir: string): string | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(dir, FAILED), 'utf8');
+  } catch {
+    return null;
+  }
+  try {
+    const m = decodeMessage(text);
+    if (m.type === 'error') return m.message;
+  } catch {
+    // written in part: the failure is known, its details are not
+  }
+  return 'spool write failed (the engine could not say more)';
+}
+
+/** What to do after a failed spool write, for the incident's reason and record's error. */
+export function spoolFailedAdvice(spool: string): string {
+  return `Free space on the disk holding ${spool} (or set REPLAYBOOK_HOME to a store home on a disk with room) and record again.`;
 }
 
 async function finish(
@@ -231,6 +323,7 @@ async function finish(
   redactor: Redactor,
   ended: boolean,
   error: { code: string; message: string } | null,
+  failed: string | null,
 ): Promise<LiveOutcome> {
   const entryId = path.basename(dir);
   const messages = readMessages(liveFramesFile(dir));
@@ -240,7 +333,9 @@ async function finish(
   const cut = fs.existsSync(path.join(dir, CUT)) ? readJson<{ reason: string }>(path.join(dir, CUT)).reason : null;
   const stopped = messages.find((m) => m.type === 'warning' && m.code === 'stopped');
   let reason = '';
-  if (cut) reason = cut;
+  // A failed spool write comes first: it is why the engine stopped the service.
+  if (failed) reason = `${failed}. ${spoolFailedAdvice(path.dirname(dir))}`;
+  else if (cut) reason = cut;
   else if (stopped?.type === 'warning') reason = stopped.message;
   else if (budget) reason = `its budget of ${budget.limit} ${budget.what === 'events' ? 'events' : 'bytes'} (--max-${budget.what}) was reached: the service was stopped there`;
   else if (!ended) reason = 'the recording engine stopped before the service ended (it was killed or crashed): the service could not run on without it and was killed with it';

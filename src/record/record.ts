@@ -12,7 +12,8 @@ import { type IncidentInfo } from '../events/schema';
 import type { EventStore } from '../store/types';
 import { ChdbStore } from '../store/chdb';
 import { storeHome } from '../store/location';
-import { createLiveEntry, liveFilesDir, liveFramesFile, markLiveCut, setLiveEngine, type LiveOutcome } from './live';
+import { createLiveEntry, liveFilesDir, liveFramesFile, markLiveCut, setLiveEngine, spoolFailedAdvice, type LiveOutcome } from './live';
+import { diskFullText } from '../store/space';
 import { StoreError } from '../store/errors';
 import { ReplaybookError } from '../errors';
 import { Redactor, redactRules, type RedactOptions } from './redact';
@@ -181,6 +182,8 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
   const warnings: string[] = [];
   let cutReason: string | null = null;
   let spooledEvents = 0;
+  let spooledBytes = 0;
+  let spoolFailure: string | null = null;
   let ingesting: Promise<unknown> = Promise.resolve();
   let ingestError: unknown = null;
   const step = (engineDone: boolean, wait: boolean): Promise<LiveOutcome | null> => {
@@ -212,7 +215,18 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
       // a recording with a spool file sends none: its batches are in the file
     },
     onMessage(m: EngineMessage) {
+      if (m.type === 'error' && m.code === 'spool_write') {
+        // The engine stopped the recording: a spool write failed. It wrote why next to the spool
+        // file, room permitting; if it could not, the reason is kept here.
+        spoolFailure = m.message;
+        try {
+          if (!fs.existsSync(`${liveFramesFile(dir)}.failed`)) markLiveCut(dir, `${m.message}. ${spoolFailedAdvice(path.dirname(dir))}`);
+        } catch {
+          // the disk is full for this too: the recording still ends cut short (engine gone, no END)
+        }
+      }
       if (m.type === 'spooled') {
+        spooledBytes = m.bytes;
         spooledEvents = m.events;
         o.onProgress?.(m.events);
       }
@@ -264,6 +278,18 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
       'engine_crashed',
       `the recording engine stopped unexpectedly (signal ${exit.signal}): the service was killed with it, since it cannot run on ` +
         `without its tracer; the ${outcome.info.event_count} events recorded until then are stored as incident '${o.incident}', cut short`,
+    );
+  }
+  const reason = outcome.info.state_reason ?? '';
+  if (spoolFailure !== null || /^spool (write|sync) failed/.test(reason)) {
+    // Never silent: the recording is kept up to the failure, and record fails with why.
+    const full = /\b(ENOSPC|EDQUOT)\b/.test(reason || (spoolFailure ?? ''))
+      ? ` (${diskFullText(path.dirname(dir), 'the recording', { bytes: spooledBytes, atLeast: true })})`
+      : '';
+    throw new ReplaybookError(
+      'spool_write_failed',
+      `the recording was cut short: ${spoolFailure !== null ? `${spoolFailure}${full}. ${spoolFailedAdvice(path.dirname(dir))}` : reason} ` +
+        `The ${outcome.info.event_count} events recorded until then are stored as incident '${o.incident}', cut short (replaybook incidents shows it).`,
     );
   }
   return { incident: outcome.info, stored: 'stored', warnings, ...(fast ? { fast } : {}) };

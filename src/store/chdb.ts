@@ -42,7 +42,7 @@ import {
 import { diskFullText, isDiskFull, sizeOf } from './space';
 import type { EventStore, GarbageOptions, GarbageReport, IncidentFilter, Removed } from './types';
 import { shownId } from '../events/ids';
-import { ingestLive, liveEntries, liveStoreOf, type LiveOutcome, type LiveSink } from '../record/live';
+import { ingestLive, liveEngineRunning, liveEntries, liveIncident, liveStoreOf, removeScratch, writeScratch, type LiveOutcome, type LiveSink } from '../record/live';
 
 export interface OpenStoreOptions {
   /**
@@ -415,9 +415,19 @@ export class ChdbStore implements EventStore {
     const conn = o.wait ? await this.connect('wait', { ingest: false }) : await this.connect('try', { ingest: false });
     if (!conn) return null;
     try {
-      return await this.serialiseIngest(async () => (fs.existsSync(dir) ? ingestLive(dir, this.liveSink(conn), o) : null));
+      return await this.serialiseIngest(async () => (fs.existsSync(dir) ? this.ingestLiveOrSay(conn, dir, o) : null));
     } finally {
       conn.release();
+    }
+  }
+
+  /** ingestLive, its failure said with the way forward (a full disk: spool retry / rm). */
+  private async ingestLiveOrSay(conn: Connection, dir: string, o: { engineDone?: boolean } = {}): Promise<LiveOutcome> {
+    try {
+      return await ingestLive(dir, this.liveSink(conn), o);
+    } catch (err) {
+      const info = liveIncident(dir);
+      throw this.ingestFailed({ kind: 'incident', info: info ?? { incident_id: '?' }, dir, id: path.basename(dir) }, err, 'The recording could not be stored');
     }
   }
 
@@ -426,10 +436,14 @@ export class ChdbStore implements EventStore {
       incidentRows: (id) => conn.rows<{ entry_id: string; state: string }>(sql.INCIDENT_ENTRY, { incident_id: id }),
       insertIncidentRow: async (info, entryId, dir) => {
         // A name of its own each time: chDB's file() may serve a path it has read before from a cache.
-        const file = path.join(dir, `row-${process.pid}-${randomBytes(6).toString('hex')}.arrows`);
-        writeTableFile(file, incidentRowTable(info, entryId));
-        await conn.exec(sql.INSERT_INCIDENT_FROM_FILE, { path: file });
-        fs.rmSync(file, { force: true });
+        const file = await writeScratch(dir, `row-${process.pid}-${randomBytes(6).toString('hex')}.arrows`, async (f) =>
+          writeTableFile(f, incidentRowTable(info, entryId)),
+        );
+        try {
+          await conn.exec(sql.INSERT_INCIDENT_FROM_FILE, { path: file });
+        } finally {
+          removeScratch(file);
+        }
       },
       deleteRecordingRow: (id, entryId) => conn.exec(sql.deleteRecordingRow(), { incident_id: id, entry_id: entryId }),
       insertEventsFile: (id, file) => conn.exec(sql.INSERT_EVENTS_FROM_FILE, { incident_id: id, run_id: RECORDING_RUN, path: file }),
@@ -451,12 +465,12 @@ export class ChdbStore implements EventStore {
     for (const dir of liveEntries(this.home)) {
       if (liveStoreOf(dir) !== '') continue; // bound for a server store
       try {
-        const outcome = await ingestLive(dir, this.liveSink(conn));
+        const outcome = await this.ingestLiveOrSay(conn, dir);
         if (outcome.state === 'conflict') {
           this.warn(new StoreError('exists', `A live recording in ${dir} was not ingested: the store at ${this.location} already has an incident with its id. It was kept in ${path.join(this.home, 'spool', CONFLICTS_DIR)}.`, this.location));
         }
       } catch (err) {
-        this.warn(new StoreError('ingest-failed', `The live recording in ${dir} could not be ingested: ${messageOf(err)}. It stays there and every operation on the store retries it.`, this.location, { cause: err }));
+        this.warn(err instanceof StoreError ? err : new StoreError('ingest-failed', `The live recording in ${dir} could not be ingested: ${messageOf(err)}.`, this.location, { cause: err }));
       }
     }
   }
@@ -721,7 +735,7 @@ export class ChdbStore implements EventStore {
   }
 
   /** Why `entry` could not be ingested, and the way forward: retry it or remove it. */
-  private ingestFailed(entry: SpoolEntry, err: unknown, what: string): StoreError {
+  private ingestFailed(entry: { kind: 'incident' | 'run'; info: { incident_id: string; run_id?: string }; dir: string; id: string }, err: unknown, what: string): StoreError {
     const record = describeRecord(entry.kind, entry.info);
     const forward =
       `It stays in the spool (${entry.dir}) and every operation on the store retries it: ` +
@@ -767,6 +781,14 @@ export class ChdbStore implements EventStore {
     try {
       await this.serialiseIngest(async () => {
         if (!fs.existsSync(listed.dir)) return; // another operation ingested it meanwhile
+        if (listed.live) {
+          // A streamed recording: what is new goes in, and it is finished once its engine is gone.
+          const outcome = await this.ingestLiveOrSay(conn, listed.dir);
+          if (outcome.state === 'conflict') {
+            throw new StoreError('exists', `The store at ${this.location} already has incident '${listed.incident_id ?? '?'}': this recording was kept in ${path.join(this.home, 'spool', CONFLICTS_DIR)}.`, this.location);
+          }
+          return;
+        }
         const entry = readEntry(this.home, listed.id);
         let outcome: 'stored' | 'conflict';
         try {
@@ -786,6 +808,13 @@ export class ChdbStore implements EventStore {
   async removeSpoolEntry(id: string): Promise<SpoolListing> {
     this.checkOpen();
     const listed = findSpoolEntry(this.home, id);
+    if (listed.live && liveEngineRunning(listed.dir)) {
+      throw new StoreError(
+        'invalid',
+        `Spool entry ${listed.id} is a recording still under way (its engine runs): stop it first (Ctrl-C in its terminal, or SIGTERM to the engine), then drop it.`,
+        this.location,
+      );
+    }
     // Holding the directory means no other process is ingesting the entry meanwhile; a store
     // that cannot be opened at all cannot be ingesting it either.
     let conn: Connection | null = null;

@@ -227,6 +227,8 @@ export interface SpoolListing {
   /** Why it was set aside. */
   reason: string | null;
   dir: string;
+  /** A recording its engine writes as it runs (src/record/live.ts), not an entry written in one go. */
+  live?: boolean;
 }
 
 /** What the spool holds: pending entries (oldest first), then those set aside. */
@@ -262,6 +264,7 @@ export function listSpool(home: string): SpoolListing[] {
     };
   };
   for (const name of listEntries(home)) out.push(describe(path.join(spoolDir(home), name), name, 'pending'));
+  out.push(...liveListings(home));
   for (const [sub, state] of [
     [CORRUPT_DIR, 'corrupt'],
     [CONFLICTS_DIR, 'conflict'],
@@ -275,6 +278,29 @@ export function listSpool(home: string): SpoolListing[] {
     for (const name of names) out.push(describe(path.join(spoolDir(home), sub, name), name, state));
   }
   return out;
+}
+
+/** Recordings streamed by their engine (live.ts's entries), listed as pending incidents. */
+function liveListings(home: string): SpoolListing[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(spoolDir(home)).filter((n) => n.startsWith(LIVE_PREFIX)).sort();
+  } catch {
+    return [];
+  }
+  return names.map((name) => {
+    const dir = path.join(spoolDir(home), name);
+    let incident: string | null = null;
+    let written: Date | null = null;
+    try {
+      const doc = JSON.parse(fs.readFileSync(path.join(dir, 'recording.json'), 'utf8')) as { info?: { incident_id?: unknown } };
+      if (typeof doc.info?.incident_id === 'string') incident = doc.info.incident_id;
+      written = fs.statSync(path.join(dir, 'recording.json')).mtime;
+    } catch {
+      // listed with what the directory tells
+    }
+    return { id: name, state: 'pending', kind: 'incident', incident_id: incident, run_id: null, event_rows: null, bytes: sizeOf(dir), written_at: written, reason: null, dir, live: true };
+  });
 }
 
 /** The entry named `id` (or by a prefix of its name that only it has), else a StoreError. */
