@@ -172,7 +172,8 @@ function startCli(home: string, args: string[]): { child: ChildProcess; out: Pro
 async function waitForDescendant(root: number, marker: string, ms = 60_000): Promise<Proc> {
   const deadline = Date.now() + ms;
   for (;;) {
-    const found = processTree([root]).find((p) => p.pid !== root && p.args.includes(marker) && !p.stat.startsWith('Z'));
+    // Not the engine between its fork and its exec: it still shows replaybook's own command line.
+    const found = processTree([root]).find((p) => p.pid !== root && p.args.includes(marker) && !p.args.includes('replaybook') && !p.stat.startsWith('Z'));
     if (found) return found;
     if (Date.now() > deadline) throw new Error(`no process running ${marker} under ${root}`);
     await new Promise((r) => setTimeout(r, 20));

@@ -9,6 +9,8 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProcess } from './helpers/run';
 import { processTable, processTree, stillRunning, waitGone, type Proc } from './helpers/procs';
+import { record } from '../src/record/record';
+import { openStore } from '../src/store';
 
 const CLI = path.join(__dirname, '..', 'bin', 'replaybook.js');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-streaming-'));
@@ -215,6 +217,45 @@ describe('a recording that streams into the store', () => {
     expect(processTable().filter((p) => p.args.startsWith(ticker))).toEqual([]);
     const out = await replayed(home, 'budget');
     expect(out).toMatch(/the recording was cut short \(its budget/);
+    expect(out).toMatch(/reproduced: same syscalls/);
+  }, 300_000);
+
+  it('--fast: the calls the service records in-process stream into the store through the same spool, none lost or doubled', async () => {
+    const home = path.join(work, 'fast');
+    const store = await openStore(home);
+    try {
+      const stop = new AbortController();
+      const running = record({ incident: 'fast-live', command: [ticker, '0', '300'], fast: true, lateData: false, store, signal: stop.signal });
+      // Another process sees the recording grow while it runs, as with ptrace-recorded calls.
+      const early = await waitRecording(home, 'fast-live');
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(await fetchedEvents(home, 'fast-live')).toBeGreaterThan(early);
+      stop.abort('SIGINT');
+      const res = await running;
+      expect(res.incident.state).toBe('cut short');
+      // The writes went through the service's ring, drained by the engine into its spool file.
+      expect(res.fast?.calls ?? 0).toBeGreaterThan(100);
+      const seqs: bigint[] = [];
+      let writes = 0;
+      for await (const b of store.events('fast-live')) {
+        const seq = b.getChild('seq')!;
+        const name = b.getChild('name')!;
+        for (let i = 0; i < b.numRows; i++) {
+          seqs.push(BigInt(seq.get(i) as bigint | number));
+          if (name.get(i) === 'write') writes++;
+        }
+      }
+      expect(seqs.length).toBe(res.incident.event_count);
+      expect(res.fast!.lossyFrom).toBeNull();
+      expect(writes).toBeGreaterThan(100);
+      // Every seq once: the ring's records and the traced calls share one numbering.
+      expect(new Set(seqs.map(String)).size).toBe(seqs.length);
+      expect(seqs.reduce((m, s) => (s > m ? s : m), -1n)).toBe(BigInt(seqs.length - 1));
+    } finally {
+      await store.close();
+    }
+    const out = await replayed(home, 'fast-live');
+    expect(out).toMatch(/the recording was cut short \(interrupted/);
     expect(out).toMatch(/reproduced: same syscalls/);
   }, 300_000);
 
