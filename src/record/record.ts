@@ -186,8 +186,16 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
   let spoolFailure: string | null = null;
   let ingesting: Promise<unknown> = Promise.resolve();
   let ingestError: unknown = null;
+  // The step that finished the recording, whichever it was: a periodic one may see the engine
+  // gone before this process hears it exit, and its outcome (the warnings) must not be lost.
+  let finished: LiveOutcome | null = null;
   const step = (engineDone: boolean, wait: boolean): Promise<LiveOutcome | null> => {
-    const run = ingesting.then(() => o.store.ingestLive(dir, { engineDone, wait }));
+    const run = ingesting
+      .then(() => o.store.ingestLive(dir, { engineDone, wait }))
+      .then((r) => {
+        if (r && r.state !== 'recording') finished = r;
+        return r;
+      });
     ingesting = run.catch((e: unknown) => {
       ingestError ??= e;
     });
@@ -257,7 +265,7 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
   await ingesting;
   if (ingestError) throw ingestError;
   // A store another process keeps open is not waited for: the recording stays spooled for it.
-  let outcome = await step(true, false);
+  let outcome = finished ?? (await step(true, false));
   if (ingestError) throw ingestError;
   if (outcome === null) {
     // Another process finished it meanwhile (or holds the store: then it stays spooled).
