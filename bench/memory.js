@@ -85,8 +85,8 @@ const mb = (b) => `${(b / 2 ** 20).toFixed(0)} MB`;
       const rep = doReplay ? await measure(['replay', id, '--speed', 'max'], env) : { node: 0, engine: 0, seconds: Infinity };
       rows.push({ n, events, rec, rep });
       console.log(
-        `N=${n}: record node ${mb(rec.node)}, engine ${mb(rec.engine)}, ${Math.round(events / rec.seconds)} events/s; ` +
-          `replay node ${mb(rep.node)}, engine ${mb(rep.engine)}, ${Math.round(events / rep.seconds)} events/s`,
+        `N=${n}: record node ${mb(rec.node)}, engine ${mb(rec.engine)}, ${Math.round(events / rec.seconds)} events/s` +
+          (doReplay ? `; replay node ${mb(rep.node)}, engine ${mb(rep.engine)}, ${Math.round(events / rep.seconds)} events/s` : ''),
       );
     }
   } finally {
@@ -99,7 +99,9 @@ const mb = (b) => `${(b / 2 ** 20).toFixed(0)} MB`;
     const ratio = (a, b) => (b ? ` (${(a / b).toFixed(2)}×)` : '');
     lines.push(
       `| ${r.n} | ${mb(r.rec.node)}${ratio(r.rec.node, base.rec.node)} | ${mb(r.rec.engine)}${ratio(r.rec.engine, base.rec.engine)} | ${Math.round(r.events / r.rec.seconds)} | ` +
-        `${mb(r.rep.node)}${ratio(r.rep.node, base.rep.node)} | ${mb(r.rep.engine)}${ratio(r.rep.engine, base.rep.engine)} | ${Math.round(r.events / r.rep.seconds)} |`,
+        (doReplay
+          ? `${mb(r.rep.node)}${ratio(r.rep.node, base.rep.node)} | ${mb(r.rep.engine)}${ratio(r.rep.engine, base.rep.engine)} | ${Math.round(r.events / r.rep.seconds)} |`
+          : '- | - | - |'),
     );
   }
   console.log(lines.join('\n'));
