@@ -242,6 +242,8 @@ Napi::Value SyscallTable(const Napi::CallbackInfo& info) {
       arg.Set("n", Napi::Number::New(env, a.n));
       arg.Set("at", Napi::Number::New(env, a.at));
       arg.Set("role", rb::role_word(a.role));
+      arg.Set("ifArg", Napi::Number::New(env, a.if_arg));
+      arg.Set("ifMask", Napi::Number::New(env, a.if_mask));
       args.Set(k, arg);
     }
     Napi::Array traits = Napi::Array::New(env);

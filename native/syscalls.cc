@@ -35,6 +35,10 @@
 //   buffer holds), flags (the call's flags word), src dst (the two fds of a flow:copy call),
 //   sigmask sigmask_ref (the signal mask a waiting call applies while it waits, or a struct
 //   naming it: replay waits for an interrupting signal with that mask, in rt_sigsuspend).
+//   A scalar may end in ?aK&MASK: the kernel reads it only when argument K has a bit of MASK
+//   (hex) set, so only then is it compared (open's mode, which libc passes whatever the register
+//   held, a stack address, when the flags have neither O_CREAT nor O_TMPFILE; openat2 refuses a
+//   mode without them, so its mode is always compared).
 // A flow:copy call (sendfile, splice, tee, copy_file_range) moves bytes inside the kernel from its
 // fd#src to its fd#dst. Its data_out gets one more part, after its buffers: the bytes moved, read
 // by the recorder from the end that is a regular file (the source first), at the offset the call
@@ -84,7 +88,7 @@ const Row kRows[] = {
 //  nr  name                      class        fd effect      special      arguments                                                                      cloexec                traits
   {  0, "read",                   C::Emulated, F::Uses,       S::None,     "fd, out:ret, int",                                                            NO, 0,                 "flow:read generic h:read fast"},
   {  1, "write",                  C::Emulated, F::Uses,       S::None,     "fd, in:a2, int",                                                              NO, 0,                 "flow:write generic fast"},
-  {  2, "open",                   C::Emulated, F::Creates,    S::None,     "path, int#flags, int",                                                         1, O_CLOEXEC_,        "h:open"},
+  {  2, "open",                   C::Emulated, F::Creates,    S::None,     "path, int#flags, int?a1&0x400040",                                              1, O_CLOEXEC_,        "h:open"},
   {  3, "close",                  C::Executed, F::Closes,     S::None,     "fd",                                                                          NO, 0,                 "generic"},
   {  4, "stat",                   C::Emulated, F::None,       S::None,     "path, out:144#stat",                                                          NO, 0,                 "stat_like probe"},
   {  5, "fstat",                  C::Emulated, F::Uses,       S::None,     "fd, out:144#stat",                                                            NO, 0,                 "fstat_like generic fast"},
@@ -268,7 +272,7 @@ const Row kRows[] = {
   {253, "inotify_init",           C::Emulated, F::Creates,    S::None,     "",                                                                            NO, 0,                 ""},
   {254, "inotify_add_watch",      C::Emulated, F::Uses,       S::None,     "fd, path, int",                                                               NO, 0,                 ""},
   {255, "inotify_rm_watch",       C::Emulated, F::Uses,       S::None,     "fd, int",                                                                     NO, 0,                 ""},
-  {257, "openat",                 C::Emulated, F::Creates,    S::None,     "dirfd, path, int#flags, int",                                                  2, O_CLOEXEC_,        "h:open"},
+  {257, "openat",                 C::Emulated, F::Creates,    S::None,     "dirfd, path, int#flags, int?a2&0x400040",                                       2, O_CLOEXEC_,        "h:open"},
   {258, "mkdirat",                C::Emulated, F::None,       S::None,     "dirfd, path, int",                                                            NO, 0,                 ""},
   {259, "mknodat",                C::Emulated, F::None,       S::None,     "dirfd, path, int, int",                                                       NO, 0,                 ""},
   {260, "fchownat",               C::Emulated, F::None,       S::None,     "dirfd, path, int, int, int#flags",                                            NO, 0,                 ""},
@@ -536,6 +540,17 @@ SyscallSpec build(const Row& r) {
     if (s.nargs >= 6) bad_row(r, "more than six arguments");
     ArgSpec& a = s.args[s.nargs];
     int idx = s.nargs++;
+    size_t cond = tok.find('?');
+    if (cond != std::string::npos) {
+      // ?aK&MASK: compared only when argument K has a bit of MASK set.
+      std::string c = tok.substr(cond + 1);
+      tok.resize(cond);
+      if (c.size() < 4 || c[0] != 'a' || c[2] != '&') bad_row(r, "a condition is ?aK&MASK");
+      a.if_arg = static_cast<int8_t>(c[1] - '0');
+      if (a.if_arg < 0 || a.if_arg >= idx) bad_row(r, "?aK must name an earlier argument");
+      a.if_mask = static_cast<uint32_t>(std::strtoul(c.c_str() + 3, nullptr, 16));
+      if (a.if_mask == 0) bad_row(r, "?aK&MASK needs a nonzero mask");
+    }
     size_t hash = tok.find('#');
     if (hash != std::string::npos) {
       a.role = parse_word(r, tok.substr(hash + 1), kRoleWords, "unknown argument role");
@@ -629,6 +644,8 @@ bool fcntl_int_arg(unsigned long cmd) {
 }  // namespace
 
 bool arg_not_compared(const SyscallSpec& s, int i, const uint64_t args[6]) {
+  const ArgSpec& own = s.args[i];
+  if (own.if_arg >= 0 && (args[own.if_arg] & own.if_mask) == 0) return true;
   for (const ArgSpec& a : s.args) {
     if (a.at != i) continue;
     if (a.size == SizeRule::Fcntl) return !fcntl_int_arg(args[1]);

@@ -101,6 +101,10 @@ struct ArgSpec {
   uint8_t ref = 0;
   uint32_t n = 0;  // Fixed size, or multiplier for Arg / Ret
   int8_t at = -1;  // the buffer's address is argument `at` (this slot is then not an argument)
+  // Compared only when argument `if_arg` has a bit of `if_mask` set (open's mode: only with
+  // O_CREAT or O_TMPFILE does the kernel read it); -1: always.
+  int8_t if_arg = -1;
+  uint32_t if_mask = 0;
 };
 
 // Class flags, in the manner of strace's TRACE_* (a syscall can be in several), and facts about

@@ -18,6 +18,7 @@ function compactArg(a) {
   if (a.n) out.n = a.n;
   if (a.at >= 0) out.at = a.at;
   if (a.role !== 'none') out.role = a.role;
+  if (a.ifArg >= 0) out.onlyIf = [a.ifArg, a.ifMask];
   return out;
 }
 

@@ -37,6 +37,9 @@ export interface SyscallArg {
   /** This slot describes the memory argument `at` points to (not an argument of its own). */
   at?: number;
   role?: ArgRole;
+  /** [argument, mask]: compared between a recording and a replay only when that argument has a
+   * bit of the mask set (open's mode: only with O_CREAT or O_TMPFILE). */
+  onlyIf?: readonly [number, number];
 }
 
 export interface SyscallInfo {
