@@ -137,7 +137,7 @@ int main() {
   } else {
     tool = rb::make_replayer(out, std::move(ropts));
   }
-  out.message(rb::started_message(cpu));
+  out.message(rb::started_message(cpu, cfg.mode == "record" && cfg.spawn.randomized()));
   rb::Tracer tracer;
   if (!tracer.run(cfg.spawn, *tool, err)) return fail("spawn", err);
   out.flush();

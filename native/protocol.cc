@@ -483,9 +483,9 @@ void call(JsonWriter& w, const Event& e) {
 
 }  // namespace
 
-std::string started_message(int cpu) {
+std::string started_message(int cpu, bool aslr) {
   JsonWriter w = message("started");
-  w.key("protocol").i64(kProtocolVersion).key("cpu").i64(cpu);
+  w.key("protocol").i64(kProtocolVersion).key("cpu").i64(cpu).key("aslr").boolean(aslr);
   return done(w);
 }
 

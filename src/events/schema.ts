@@ -87,6 +87,12 @@ export interface IncidentInfo {
   host: string;
   /** What was redacted before the recording reached the store (absent: recorded without rules). */
   redaction?: RedactionReport;
+  /**
+   * Whether the service ran with its address space randomized (record --aslr): its replay, which
+   * runs with fixed addresses, then cannot give it the addresses it had. false: fixed addresses,
+   * the layout its replay reproduces. Absent: recorded before replaybook stored this.
+   */
+  aslr?: boolean;
 }
 
 /**

@@ -29,9 +29,12 @@ export interface RecordOptions extends RedactOptions {
   /** Pin tracer and service to one CPU (default true; stops cost ~25x more across CPUs). */
   pin?: boolean;
   /**
-   * Address space randomization for the service (default true: recording does not weaken it).
-   * `false` records with fixed addresses, as replays run: for a service whose replay diverges on
-   * an address the kernel hands back that replay does not translate (README).
+   * Address space randomization for the service. Default false: the service and everything it
+   * starts run with fixed addresses (personality ADDR_NO_RANDOMIZE, as rr records), which is
+   * what replays run with, so the replay's layout is the recording's and a program that acts on
+   * an address (gcc naming a temporary file from one) replays. `true` keeps randomization, for a
+   * service that must not run without it; its replay cannot give it the addresses it saw
+   * (docs/services.md). The incident stores which it was (`aslr`).
    */
   aslr?: boolean;
   /**
@@ -170,6 +173,7 @@ async function recordInto(o: RecordOptions, captureDir: string): Promise<RecordR
   let exitMsg: ExitMessage | undefined;
   const warnings: string[] = [];
   let fast: RecordResult['fast'];
+  let aslr: boolean | undefined;
   const startedAtNs = BigInt(Date.now()) * 1_000_000n;
   const exit = await runEngine({
     mode: 'record',
@@ -179,7 +183,7 @@ async function recordInto(o: RecordOptions, captureDir: string): Promise<RecordR
     env,
     cwd,
     pin: o.pin ?? true,
-    fixedAddresses: o.aslr === false,
+    fixedAddresses: o.aslr !== true,
     lateData,
     signalDeferMs: o.signalDeferMs,
     fast: o.fast,
@@ -195,6 +199,7 @@ async function recordInto(o: RecordOptions, captureDir: string): Promise<RecordR
     onMessage(m) {
       if (m.type === 'file') files.set(m.path, m.copy !== undefined ? { copy: m.copy } : { error: m.error ?? 'not copied' });
       if (m.type === 'exit') exitMsg = m;
+      if (m.type === 'started') aslr = m.aslr;
       if (m.type === 'warning') warnings.push(m.message);
       if (m.type === 'fast') fast = { calls: m.calls, sites: m.sites, lossyFrom: m.lossyFrom };
     },
@@ -254,6 +259,7 @@ async function recordInto(o: RecordOptions, captureDir: string): Promise<RecordR
     duration_ns: lastServiceEnter,
     files: fileShas,
     host: os.hostname(),
+    ...(aslr !== undefined ? { aslr } : {}),
     ...(rules.length ? { redaction: redactor.report() } : {}),
   };
   const result = await o.store.putIncident(info, batches, blobs);

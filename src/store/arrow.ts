@@ -7,6 +7,7 @@ import {
   Data,
   DataType,
   Field,
+  Int8,
   Int32,
   Int64,
   List,
@@ -203,6 +204,7 @@ export function incidentRowTable(info: IncidentInfo, entryId: string): Table {
     host: vectorFromArray([info.host], new Utf8()),
     entry_id: vectorFromArray([entryId], new Utf8()),
     redaction: vectorFromArray([info.redaction ? JSON.stringify(info.redaction) : ''], new Utf8()),
+    aslr: vectorFromArray([info.aslr === undefined ? -1 : info.aslr ? 1 : 0], new Int8()),
   });
 }
 
@@ -303,8 +305,10 @@ export function incidentsFromBatches(batches: RecordBatch[]): IncidentInfo[] {
       const files: Record<string, string> = {};
       paths.forEach((p, k) => (files[p] = shas[k]));
       const redaction = c.text('redaction');
+      const aslr = c.number('aslr');
       out.push({
         ...(redaction ? { redaction: redactionFromJson(JSON.parse(redaction)) } : {}),
+        ...(aslr >= 0 ? { aslr: aslr === 1 } : {}),
         incident_id: c.text('incident_id'),
         service: c.text('service'),
         argv: c.texts('argv'),

@@ -407,6 +407,7 @@ export function incidentFromJson(v: unknown): IncidentInfo {
     files: files as Record<string, string>,
     host: str(o, 'host'),
     ...(o.redaction !== undefined ? { redaction: redactionFromJson(o.redaction) } : {}),
+    ...(typeof o.aslr === 'boolean' ? { aslr: o.aslr } : {}),
   };
 }
 

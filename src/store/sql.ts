@@ -8,7 +8,7 @@ import { RECORDING_RUN, eventSchema } from '../events/schema';
 import type { IncidentFilter } from './types';
 
 /** Bumped whenever the DDL below changes in a way existing stores must be migrated for. */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 // ---------------------------------------------------------------------------------------------
 // DDL
@@ -135,7 +135,8 @@ const TABLES: readonly TableSpec[] = [
     files Map(String, String),
     host String,
     entry_id String,
-    redaction String DEFAULT ''`,
+    redaction String DEFAULT '',
+    aslr Int8 DEFAULT -1`,
     orderBy: 'incident_id',
     shardBy: 'cityHash64(incident_id)',
     expires: true,
@@ -237,6 +238,8 @@ export function createStore(o: SchemaOptions = {}): string[] {
  * simply run again.
  *   1 -> 2: runs.label, a name the analyst gives a run (shown by runs() and compare()).
  *   2 -> 3: incidents.redaction, JSON of what was redacted at record time ('' when nothing).
+ *   3 -> 4: incidents.aslr, whether the service ran with its address space randomized (1), with
+ *           fixed addresses (0), or recorded before this was stored (-1).
  */
 export function migrateStore(from: number, o: SchemaOptions = {}): string[] {
   const out: string[] = [];
@@ -247,6 +250,11 @@ export function migrateStore(from: number, o: SchemaOptions = {}): string[] {
   }
   if (from < 3) {
     const add = (table: string) => `ALTER TABLE ${table}${onCluster(o)} ADD COLUMN IF NOT EXISTS redaction String DEFAULT ''`;
+    out.push(add(storageTable('incidents', o)));
+    if (o.distributed) out.push(add('incidents'));
+  }
+  if (from < 4) {
+    const add = (table: string) => `ALTER TABLE ${table}${onCluster(o)} ADD COLUMN IF NOT EXISTS aslr Int8 DEFAULT -1`;
     out.push(add(storageTable('incidents', o)));
     if (o.distributed) out.push(add('incidents'));
   }
@@ -306,16 +314,16 @@ export const INCIDENT_FILE_STRUCTURE =
   'incident_id String, service String, argv Array(String), env Array(String), cwd String, ' +
   'exe_path String, exe_sha256 String, started_at_ns Int64, exit_code Nullable(Int32), ' +
   'exit_signal Nullable(String), event_count UInt64, duration_ns Int64, ' +
-  'file_paths Array(String), file_shas Array(String), host String, entry_id String, redaction String';
+  'file_paths Array(String), file_shas Array(String), host String, entry_id String, redaction String, aslr Int8';
 
 /** The incident row: the commit marker of a recording, so it is inserted last. */
 export function insertIncident(from: InsertSource): string {
   return `INSERT INTO incidents (incident_id, service, argv, env, cwd,
     exe_path, exe_sha256, started_at_ns, exit_code, exit_signal, event_count, duration_ns, files,
-    host, entry_id, redaction)
+    host, entry_id, redaction, aslr)
 SELECT incident_id, service, argv, env, cwd, exe_path, exe_sha256, started_at_ns, exit_code,
     exit_signal, event_count, duration_ns, mapFromArrays(file_paths, file_shas), host, entry_id,
-    redaction
+    redaction, aslr
 FROM ${source(from, 'ArrowStream', INCIDENT_FILE_STRUCTURE)}${formatOf(from, 'ArrowStream')}`;
 }
 
@@ -431,7 +439,7 @@ ORDER BY incident_id, run_id`;
 
 const INCIDENT_COLUMNS = `incident_id, service, argv, env, cwd, exe_path, exe_sha256, started_at_ns,
     exit_code, exit_signal, event_count, duration_ns, mapKeys(files) AS file_paths,
-    mapValues(files) AS file_shas, host, redaction`;
+    mapValues(files) AS file_shas, host, redaction, aslr`;
 
 /** Incidents matching a filter, newest first. */
 export function selectIncidents(filter: IncidentFilter = {}): {
