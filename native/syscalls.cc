@@ -52,7 +52,10 @@
 // (clone:fork vfork struct), bytes of its input never compared because they hold addresses or
 // the caller's own values (addr:OFF+LEN,...), where its input hands the kernel a value it gives
 // back later (udata:OFF, epoll_ctl's user data) and how its output carries it back
-// (udata_rec:SIZE+OFF: records of SIZE bytes with the value at OFF). A closing fd effect and cloexec argument sit in their own columns.
+// (udata_rec:SIZE+OFF: records of SIZE bytes with the value at OFF), and where its one input
+// buffer holds a thread id, translated between recording and replay as #tid arguments are
+// (tid_in:OFF?WHEN=VAL: the u32 at OFF, when the u32 at WHEN is VAL; a sigevent's
+// sigev_notify_thread_id under SIGEV_THREAD_ID. mq_notify takes no SIGEV_THREAD_ID). A closing fd effect and cloexec argument sit in their own columns.
 // Outputs are only captured and served when the call succeeded (ret >= 0).
 #include "syscalls.h"
 
@@ -250,7 +253,7 @@ const Row kRows[] = {
   {218, "set_tid_address",        C::Emulated, F::None,       S::None,     "ptr",                                                                         NO, 0,                 "task"},
   {219, "restart_syscall",        C::Emulated, F::None,       S::None,     "",                                                                            NO, 0,                 "probe"},
   {221, "fadvise64",              C::Emulated, F::Uses,       S::None,     "fd, int, int, int",                                                           NO, 0,                 ""},
-  {222, "timer_create",           C::Emulated, F::None,       S::None,     "int#clock, in:64, out:4",                                                     NO, 0,                 "timer addr:0+8"},
+  {222, "timer_create",           C::Emulated, F::None,       S::None,     "int#clock, in:64, out:4",                                                     NO, 0,                 "timer addr:0+8 tid_in:16?12=4"},
   {223, "timer_settime",          C::Emulated, F::None,       S::None,     "int, int, in:32, out:32",                                                     NO, 0,                 "timer"},
   {224, "timer_gettime",          C::Emulated, F::None,       S::None,     "int, out:32",                                                                 NO, 0,                 "timer"},
   {225, "timer_getoverrun",       C::Emulated, F::None,       S::None,     "int",                                                                         NO, 0,                 "timer"},
@@ -458,6 +461,12 @@ void parse_traits(const Row& r, SyscallSpec& s) {
       }
     } else if (key == "udata") {
       s.udata_in = static_cast<int>(std::strtol(val.c_str(), nullptr, 10));
+    } else if (key == "tid_in") {
+      size_t q = val.find('?'), eq = val.find('=');
+      if (q == std::string::npos || eq == std::string::npos || eq < q) bad_row(r, "tid_in: is OFF?WHEN=VAL");
+      s.tid_in.off = static_cast<int>(std::strtol(val.c_str(), nullptr, 10));
+      s.tid_in.when = static_cast<int>(std::strtol(val.c_str() + q + 1, nullptr, 10));
+      s.tid_in.value = static_cast<uint32_t>(std::strtoul(val.c_str() + eq + 1, nullptr, 10));
     } else if (key == "udata_rec") {
       size_t plus = val.find('+');
       if (plus == std::string::npos) bad_row(r, "udata_rec: is SIZE+OFF");
@@ -595,6 +604,7 @@ SyscallSpec build(const Row& r) {
   }
   if (s.fd == FdEffect::Uses && s.fd_arg < 0) bad_row(r, "uses an fd but has no fd argument");
   parse_traits(r, s);
+  if (s.tid_in.off >= 0 && s.n_in != 1) bad_row(r, "tid_in: needs exactly one input buffer");
   if (s.flow == Flow::Copy) {
     int src = s.arg_with(ArgRole::CopySrc), dst = s.arg_with(ArgRole::CopyDst);
     if (src < 0 || dst < 0 || s.args[src].kind != ArgKind::Fd || s.args[dst].kind != ArgKind::Fd)
@@ -672,6 +682,15 @@ bool same_input(const SyscallSpec& s, const std::string& recorded, const std::st
 }
 
 int user_data_in(const SyscallSpec& s) { return s.udata_in; }
+
+const char* input_tid(const SyscallSpec& s, const std::string& data_in) {
+  const auto& id = s.tid_in;
+  if (id.off < 0 || data_in.size() < static_cast<size_t>(id.off) + 4 || data_in.size() < static_cast<size_t>(id.when) + 4)
+    return nullptr;
+  uint32_t when;
+  std::memcpy(&when, data_in.data() + id.when, 4);
+  return when == id.value ? data_in.data() + id.off : nullptr;
+}
 
 std::pair<size_t, size_t> user_data_out(const SyscallSpec& s) { return s.udata_out; }
 

@@ -47,6 +47,7 @@ function render(rows) {
         clone: r.clone,
         family: r.family,
         addressFields: r.addressFields,
+        ...(r.tidIn ? { tidIn: r.tidIn } : {}),
       };
       return `  ${JSON.stringify(row)},`;
     });

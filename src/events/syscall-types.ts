@@ -70,4 +70,7 @@ export interface SyscallInfo {
   /** [offset, length] ranges of data_in holding addresses or the caller's own values: never
    * compared between a recording and a replay (they differ under ASLR). */
   addressFields: readonly (readonly [number, number])[];
+  /** [offset, when, value]: the u32 at offset of data_in is a thread id when the u32 at `when` is
+   * `value` (a sigevent under SIGEV_THREAD_ID), translated between recording and replay. */
+  tidIn?: readonly [number, number, number];
 }
