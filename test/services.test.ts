@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { record, type RecordResult } from '../src/record/record';
 import { replay } from '../src/replay/replay';
 import { openStore, type ChdbStore } from '../src/store';
-import { replayAndCompare, rows } from './helpers/replay-check';
+import { firstDifference, replayAndCompare, rows, sequence } from './helpers/replay-check';
 import { movedBytes } from '../src/events/syscalls';
 import { transactions } from '../src/analysis/transactions';
 
@@ -277,6 +277,27 @@ describe('asynchronous signals are delivered at syscall boundaries', () => {
     const events = await rows(store.events('make'));
     expect(events.some((e) => e.kind === 'signal' && e.name === 'SIGCHLD')).toBe(true);
     await replaysTwice('make', rec);
+  });
+
+  it('make -j2 replays at 1x speed too: its interrupted pselect6 waits for the recorded SIGCHLD in a real rt_sigsuspend', async () => {
+    const dir = path.join(tmp, 'make-1x');
+    fs.mkdirSync(dir);
+    for (const n of ['a', 'b', 'c']) fs.writeFileSync(path.join(dir, `${n}.c`), `int f_${n}(int x) { return x + 1; }\n`);
+    fs.writeFileSync(path.join(dir, 'Makefile'), 'all: a.o b.o c.o\n\tcc -shared -o libabc.so a.o b.o c.o\n%.o: %.c\n\tcc -fPIC -O1 -c $< -o $@\n');
+    const rec = await record({ incident: 'make-1x', command: ['/usr/bin/make', '-j2'], env: ENV, cwd: dir, store });
+    expect(rec.incident.exit_code).toBe(0);
+    const recorded = await rows(store.events('make-1x'));
+    // The stand-in is used: a pselect6 (with its own signal mask) interrupted by a SIGCHLD.
+    const interrupted = recorded.filter((e, i) => {
+      const next = recorded.slice(i + 1).find((x) => x.tid === e.tid);
+      return e.name === 'pselect6' && e.ret < 0n && next?.kind === 'signal' && next.name === 'SIGCHLD';
+    });
+    expect(interrupted.length, 'an interrupted pselect6').toBeGreaterThan(0);
+    const run = await replay('make-1x', { store, speed: 1, ephemeral: true });
+    expect(run.divergence, run.divergence?.reason).toBeNull();
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout.toString()).toBe(run.recorded.stdout.toString());
+    expect(firstDifference(sequence(recorded), sequence(await rows(run.batches)))).toBeNull();
   });
 
   it.each([
