@@ -124,6 +124,10 @@ int main() {
   }
   if (!rb::tsc_traps())
     out.message(rb::warning_message("tsc_untrapped", rb::kTscUntrappedWarning));
+  if (cfg.mode == "record" && cfg.cpuid_required)
+    return fail("cpuid_untrapped", "cpuid answers cannot be recorded here (record --cpuid require): " + rb::cpuid_reason() +
+                                       "; record without --cpuid require (cpuid is then not recorded, and a replay on another machine "
+                                       "may take another path where the program branches on CPU features)");
   if (cfg.mode == "record") out.message(rb::warning_message("cpuid_untrapped", rb::cpuid_untrapped_warning()));
   int cpu = -1;
   (void)rb::original_cpu_mask();

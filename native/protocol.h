@@ -6,6 +6,8 @@
 //   version N (first)       mode record|replay     exe PATH    cwd PATH    pin 0|1
 //   arg VALUE (repeated)    env VALUE (repeated)
 //   fixed_addresses 0|1 (record: ASLR off for the service, the default record sends; replay: always on)
+//   cpuid_required 0|1 (record: refuse to record, error cpuid_untrapped, where cpuid answers
+//     cannot be recorded; today that is every machine: tsc.h)
 //   record: late_data 0|1 (default 1)  late_data_ms N  late_data_bytes N  late_data_sockets N
 //           capture_dir PATH (copies of the files the service maps go there: files.h)
 //           signal_defer_ms N (an asynchronous signal waits up to N ms for its thread's next
@@ -50,6 +52,7 @@ struct EngineConfig {
   std::string mode;  // record | replay
   SpawnConfig spawn;
   bool isolate_network = false;
+  bool cpuid_required = false;  // record: fail unless cpuid answers can be recorded (tsc.h)
 };
 
 // Parses a config frame: the spawn into `c`, each mode's settings into its tool's options.

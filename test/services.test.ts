@@ -388,6 +388,15 @@ describe('cpuid', () => {
     expect(warnings[0]).toMatch(reason);
   });
 
+  it('record --cpuid require fails before the service runs, with the reason this CPU gives, and stores nothing', async () => {
+    const marker = path.join(tmp, 'cpuid-ran');
+    const attempt = record({ incident: 'cpuid-required', command: ['/usr/bin/touch', marker], env: ENV, cwd: tmp, store, cpuid: 'require' });
+    await expect(attempt).rejects.toThrow(/recording failed: cpuid answers cannot be recorded here \(record --cpuid require\): .*; record without --cpuid require/);
+    await expect(attempt).rejects.toThrow(reason);
+    expect(fs.existsSync(marker), 'the service never ran').toBe(false);
+    expect(await store.incident('cpuid-required')).toBeNull();
+  });
+
   it('doctor lists it as a limit of this machine', () => {
     const main = `require(${JSON.stringify(path.join(ROOT, 'src/cli/main.ts'))}).main(process.argv.slice(1)).then((c) => process.exit(c))`;
     const out = execFileSync(process.execPath, ['-r', path.join(ROOT, 'test/helpers/load-ts.js'), '-e', main, 'doctor'], {

@@ -48,6 +48,8 @@ export interface RecordConfig extends SpawnConfig {
   lateData?: LateDataConfig;
   /** Turn ASLR off for the service (record's default; replays always run with fixed addresses). */
   fixedAddresses?: boolean;
+  /** Refuse to record (error `cpuid_untrapped`) where cpuid answers cannot be recorded. */
+  cpuidRequired?: boolean;
   /**
    * The directory where the engine copies each file the service maps, when it maps it (message
    * `file` with `copy`, or `error` when it could not). The caller stores and removes it.
@@ -179,6 +181,7 @@ export function encodeConfig(c: EngineConfig): string {
   for (const v of c.env) lines.push(`env ${e(v)}`);
   if (c.mode === 'record') {
     if (c.fixedAddresses) lines.push('fixed_addresses 1');
+    if (c.cpuidRequired) lines.push('cpuid_required 1');
     if (c.captureDir) lines.push(`capture_dir ${e(c.captureDir)}`);
     if (c.signalDeferMs !== undefined) lines.push(`signal_defer_ms ${wholeNumber('signalDeferMs', c.signalDeferMs)}`);
     if (c.fast) lines.push('fast 1');
