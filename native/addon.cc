@@ -242,6 +242,8 @@ Napi::Value SyscallTable(const Napi::CallbackInfo& info) {
       arg.Set("n", Napi::Number::New(env, a.n));
       arg.Set("at", Napi::Number::New(env, a.at));
       arg.Set("role", rb::role_word(a.role));
+      arg.Set("ifArg", Napi::Number::New(env, a.if_arg));
+      arg.Set("ifMask", Napi::Number::New(env, a.if_mask));
       args.Set(k, arg);
     }
     Napi::Array traits = Napi::Array::New(env);
@@ -273,6 +275,13 @@ Napi::Value SyscallTable(const Napi::CallbackInfo& info) {
       addr.Set(static_cast<uint32_t>(k), range);
     }
     row.Set("addressFields", addr);
+    if (s.tid_in.off >= 0) {
+      Napi::Array tid = Napi::Array::New(env, 3);
+      tid.Set(0u, Napi::Number::New(env, s.tid_in.off));
+      tid.Set(1u, Napi::Number::New(env, s.tid_in.when));
+      tid.Set(2u, Napi::Number::New(env, s.tid_in.value));
+      row.Set("tidIn", tid);
+    }
     rows.Set(static_cast<uint32_t>(i), row);
   }
   return rows;

@@ -139,6 +139,10 @@ int main() {
   }
   if (!rb::tsc_traps())
     out.message(rb::warning_message("tsc_untrapped", rb::kTscUntrappedWarning));
+  if (cfg.mode == "record" && cfg.cpuid_required)
+    return fail("cpuid_untrapped", "cpuid answers cannot be recorded here (record --cpuid require): " + rb::cpuid_reason() +
+                                       "; record without --cpuid require (cpuid is then not recorded, and a replay on another machine "
+                                       "may take another path where the program branches on CPU features)");
   if (cfg.mode == "record") out.message(rb::warning_message("cpuid_untrapped", rb::cpuid_untrapped_warning()));
   int cpu = -1;
   (void)rb::original_cpu_mask();
@@ -152,7 +156,7 @@ int main() {
   } else {
     tool = rb::make_replayer(out, std::move(ropts));
   }
-  out.message(rb::started_message(cpu));
+  out.message(rb::started_message(cpu, cfg.mode == "record" && cfg.spawn.randomized()));
   rb::Tracer tracer;
   if (!tracer.run(cfg.spawn, *tool, err)) return fail("spawn", err);
   if (g_stop_signal && out.spooling())

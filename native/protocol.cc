@@ -197,6 +197,7 @@ bool parse_config(const std::string& text, EngineConfig& c, RecordOptions& recor
     else if (key == "cwd") c.spawn.cwd = v1;
     else if (key == "pin") ok = flag(key, v1, c.spawn.pin, err);
     else if (key == "fixed_addresses") ok = flag(key, v1, c.spawn.fixed_addresses, err);
+    else if (key == "cpuid_required") ok = flag(key, v1, c.cpuid_required, err);
     else if (key == "speed") ok = speed_value(v1, replay.speed, err);
     else if (key == "file") replay.files[v1] = v2;
     else if (key == "isolate_network") ok = flag(key, v1, c.isolate_network, err);
@@ -486,9 +487,9 @@ void call(JsonWriter& w, const Event& e) {
 
 }  // namespace
 
-std::string started_message(int cpu) {
+std::string started_message(int cpu, bool aslr) {
   JsonWriter w = message("started");
-  w.key("protocol").i64(kProtocolVersion).key("cpu").i64(cpu);
+  w.key("protocol").i64(kProtocolVersion).key("cpu").i64(cpu).key("aslr").boolean(aslr);
   return done(w);
 }
 

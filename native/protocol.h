@@ -5,7 +5,9 @@
 // Config: one line per setting, "key value...", values percent-encoded (%XX is the byte XX):
 //   version N (first)       mode record|replay     exe PATH    cwd PATH    pin 0|1
 //   arg VALUE (repeated)    env VALUE (repeated)
-//   fixed_addresses 0|1 (record: ASLR off for the service, opt-in; replay: always on)
+//   fixed_addresses 0|1 (record: ASLR off for the service, the default record sends; replay: always on)
+//   cpuid_required 0|1 (record: refuse to record, error cpuid_untrapped, where cpuid answers
+//     cannot be recorded; today that is every machine: tsc.h)
 //   record: late_data 0|1 (default 1)  late_data_ms N  late_data_bytes N  late_data_sockets N
 //           capture_dir PATH (copies of the files the service maps go there: files.h)
 //           spool PATH (batches and messages go to this file, not to Node: output.h)
@@ -40,7 +42,7 @@
 
 namespace rb {
 
-constexpr int kProtocolVersion = 3;
+constexpr int kProtocolVersion = 4;
 
 struct RecordOptions;
 struct ReplayOptions;
@@ -52,6 +54,7 @@ struct EngineConfig {
   std::string mode;  // record | replay
   SpawnConfig spawn;
   bool isolate_network = false;
+  bool cpuid_required = false;  // record: fail unless cpuid answers can be recorded (tsc.h)
 };
 
 // Parses a config frame: the spawn into `c`, each mode's settings into its tool's options.
@@ -106,7 +109,9 @@ std::string base64(const std::string& s);
 
 // ---- messages ----
 
-std::string started_message(int cpu);
+// aslr: whether the traced tree runs with its address space randomized (record: what the
+// recording stores, so its replay can say whether it reproduces the layout; replay: false).
+std::string started_message(int cpu, bool aslr);
 std::string error_message(const std::string& code, const std::string& message);
 std::string warning_message(const std::string& code, const std::string& message);
 // A file the recorded program mapped or the kernel loaded for it.

@@ -4,6 +4,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include <cstring>
+
 #include "replay_tool.h"
 
 namespace rb {
@@ -62,6 +64,16 @@ void Replayer::recorded_ids(const SyscallSpec& s, uint64_t args[6]) const {
     }
     if (w != v) args[i] = (args[i] & ~0xffffffffULL) | static_cast<uint32_t>(w);
   }
+}
+
+void Replayer::recorded_input_id(const SyscallSpec& s, std::string& data_in) const {
+  const char* at = input_tid(s, data_in);
+  if (!at) return;
+  int32_t v;
+  std::memcpy(&v, at, 4);
+  if (v <= 0 || rec_to_real_.count(v)) return;
+  int32_t w = rec_of(v);
+  std::memcpy(&data_in[static_cast<size_t>(at - data_in.data())], &w, 4);
 }
 
 // Whether the thread of `e` (already served) gets a recorded asynchronous signal before its

@@ -264,6 +264,8 @@ class Replayer : public Tool, public GdbTarget {
 
   // replay_ids.cc
   void recorded_ids(const SyscallSpec& s, uint64_t args[6]) const;
+  // The same for a thread id inside the call's input (the table's tid_in: a sigevent's).
+  void recorded_input_id(const SyscallSpec& s, std::string& data_in) const;
   std::string recorded_proc_path(const std::string& path) const;
   void translate_wait_args(Thread& t, const Event& e);
   void fix_return(Thread& t, const Event& e);

@@ -35,6 +35,7 @@ Resume Replayer::on_syscall(Thread& t, const SyscallStop& stop) {
   h.actual = syscall_event(t.pid(), t, *stop.spec, stop.args, 0, stop.time_ns - t0_);
   recorded_ids(*stop.spec, h.actual.args);
   h.actual.data_in = capture_in(t, *stop.spec, stop.args);
+  recorded_input_id(*stop.spec, h.actual.data_in);
   if (stop.spec->path_arg >= 0) {
     const int p = stop.spec->path_arg;
     std::string path = in_part_for_arg(*stop.spec, h.actual.data_in, p), rec = recorded_proc_path(path);

@@ -35,6 +35,10 @@
 //   buffer holds), flags (the call's flags word), src dst (the two fds of a flow:copy call),
 //   sigmask sigmask_ref (the signal mask a waiting call applies while it waits, or a struct
 //   naming it: replay waits for an interrupting signal with that mask, in rt_sigsuspend).
+//   A scalar may end in ?aK&MASK: the kernel reads it only when argument K has a bit of MASK
+//   (hex) set, so only then is it compared (open's mode, which libc passes whatever the register
+//   held, a stack address, when the flags have neither O_CREAT nor O_TMPFILE; openat2 refuses a
+//   mode without them, so its mode is always compared).
 // A flow:copy call (sendfile, splice, tee, copy_file_range) moves bytes inside the kernel from its
 // fd#src to its fd#dst. Its data_out gets one more part, after its buffers: the bytes moved, read
 // by the recorder from the end that is a regular file (the source first), at the offset the call
@@ -48,7 +52,10 @@
 // (clone:fork vfork struct), bytes of its input never compared because they hold addresses or
 // the caller's own values (addr:OFF+LEN,...), where its input hands the kernel a value it gives
 // back later (udata:OFF, epoll_ctl's user data) and how its output carries it back
-// (udata_rec:SIZE+OFF: records of SIZE bytes with the value at OFF). A closing fd effect and cloexec argument sit in their own columns.
+// (udata_rec:SIZE+OFF: records of SIZE bytes with the value at OFF), and where its one input
+// buffer holds a thread id, translated between recording and replay as #tid arguments are
+// (tid_in:OFF?WHEN=VAL: the u32 at OFF, when the u32 at WHEN is VAL; a sigevent's
+// sigev_notify_thread_id under SIGEV_THREAD_ID. mq_notify takes no SIGEV_THREAD_ID). A closing fd effect and cloexec argument sit in their own columns.
 // Outputs are only captured and served when the call succeeded (ret >= 0).
 #include "syscalls.h"
 
@@ -84,7 +91,7 @@ const Row kRows[] = {
 //  nr  name                      class        fd effect      special      arguments                                                                      cloexec                traits
   {  0, "read",                   C::Emulated, F::Uses,       S::None,     "fd, out:ret, int",                                                            NO, 0,                 "flow:read generic h:read fast"},
   {  1, "write",                  C::Emulated, F::Uses,       S::None,     "fd, in:a2, int",                                                              NO, 0,                 "flow:write generic fast"},
-  {  2, "open",                   C::Emulated, F::Creates,    S::None,     "path, int#flags, int",                                                         1, O_CLOEXEC_,        "h:open"},
+  {  2, "open",                   C::Emulated, F::Creates,    S::None,     "path, int#flags, int?a1&0x400040",                                              1, O_CLOEXEC_,        "h:open"},
   {  3, "close",                  C::Executed, F::Closes,     S::None,     "fd",                                                                          NO, 0,                 "generic"},
   {  4, "stat",                   C::Emulated, F::None,       S::None,     "path, out:144#stat",                                                          NO, 0,                 "stat_like probe"},
   {  5, "fstat",                  C::Emulated, F::Uses,       S::None,     "fd, out:144#stat",                                                            NO, 0,                 "fstat_like generic fast"},
@@ -246,7 +253,7 @@ const Row kRows[] = {
   {218, "set_tid_address",        C::Emulated, F::None,       S::None,     "ptr",                                                                         NO, 0,                 "task"},
   {219, "restart_syscall",        C::Emulated, F::None,       S::None,     "",                                                                            NO, 0,                 "probe"},
   {221, "fadvise64",              C::Emulated, F::Uses,       S::None,     "fd, int, int, int",                                                           NO, 0,                 ""},
-  {222, "timer_create",           C::Emulated, F::None,       S::None,     "int#clock, in:64, out:4",                                                     NO, 0,                 "timer addr:0+8"},
+  {222, "timer_create",           C::Emulated, F::None,       S::None,     "int#clock, in:64, out:4",                                                     NO, 0,                 "timer addr:0+8 tid_in:16?12=4"},
   {223, "timer_settime",          C::Emulated, F::None,       S::None,     "int, int, in:32, out:32",                                                     NO, 0,                 "timer"},
   {224, "timer_gettime",          C::Emulated, F::None,       S::None,     "int, out:32",                                                                 NO, 0,                 "timer"},
   {225, "timer_getoverrun",       C::Emulated, F::None,       S::None,     "int",                                                                         NO, 0,                 "timer"},
@@ -268,7 +275,7 @@ const Row kRows[] = {
   {253, "inotify_init",           C::Emulated, F::Creates,    S::None,     "",                                                                            NO, 0,                 ""},
   {254, "inotify_add_watch",      C::Emulated, F::Uses,       S::None,     "fd, path, int",                                                               NO, 0,                 ""},
   {255, "inotify_rm_watch",       C::Emulated, F::Uses,       S::None,     "fd, int",                                                                     NO, 0,                 ""},
-  {257, "openat",                 C::Emulated, F::Creates,    S::None,     "dirfd, path, int#flags, int",                                                  2, O_CLOEXEC_,        "h:open"},
+  {257, "openat",                 C::Emulated, F::Creates,    S::None,     "dirfd, path, int#flags, int?a2&0x400040",                                       2, O_CLOEXEC_,        "h:open"},
   {258, "mkdirat",                C::Emulated, F::None,       S::None,     "dirfd, path, int",                                                            NO, 0,                 ""},
   {259, "mknodat",                C::Emulated, F::None,       S::None,     "dirfd, path, int, int",                                                       NO, 0,                 ""},
   {260, "fchownat",               C::Emulated, F::None,       S::None,     "dirfd, path, int, int, int#flags",                                            NO, 0,                 ""},
@@ -454,6 +461,12 @@ void parse_traits(const Row& r, SyscallSpec& s) {
       }
     } else if (key == "udata") {
       s.udata_in = static_cast<int>(std::strtol(val.c_str(), nullptr, 10));
+    } else if (key == "tid_in") {
+      size_t q = val.find('?'), eq = val.find('=');
+      if (q == std::string::npos || eq == std::string::npos || eq < q) bad_row(r, "tid_in: is OFF?WHEN=VAL");
+      s.tid_in.off = static_cast<int>(std::strtol(val.c_str(), nullptr, 10));
+      s.tid_in.when = static_cast<int>(std::strtol(val.c_str() + q + 1, nullptr, 10));
+      s.tid_in.value = static_cast<uint32_t>(std::strtoul(val.c_str() + eq + 1, nullptr, 10));
     } else if (key == "udata_rec") {
       size_t plus = val.find('+');
       if (plus == std::string::npos) bad_row(r, "udata_rec: is SIZE+OFF");
@@ -536,6 +549,17 @@ SyscallSpec build(const Row& r) {
     if (s.nargs >= 6) bad_row(r, "more than six arguments");
     ArgSpec& a = s.args[s.nargs];
     int idx = s.nargs++;
+    size_t cond = tok.find('?');
+    if (cond != std::string::npos) {
+      // ?aK&MASK: compared only when argument K has a bit of MASK set.
+      std::string c = tok.substr(cond + 1);
+      tok.resize(cond);
+      if (c.size() < 4 || c[0] != 'a' || c[2] != '&') bad_row(r, "a condition is ?aK&MASK");
+      a.if_arg = static_cast<int8_t>(c[1] - '0');
+      if (a.if_arg < 0 || a.if_arg >= idx) bad_row(r, "?aK must name an earlier argument");
+      a.if_mask = static_cast<uint32_t>(std::strtoul(c.c_str() + 3, nullptr, 16));
+      if (a.if_mask == 0) bad_row(r, "?aK&MASK needs a nonzero mask");
+    }
     size_t hash = tok.find('#');
     if (hash != std::string::npos) {
       a.role = parse_word(r, tok.substr(hash + 1), kRoleWords, "unknown argument role");
@@ -580,6 +604,7 @@ SyscallSpec build(const Row& r) {
   }
   if (s.fd == FdEffect::Uses && s.fd_arg < 0) bad_row(r, "uses an fd but has no fd argument");
   parse_traits(r, s);
+  if (s.tid_in.off >= 0 && s.n_in != 1) bad_row(r, "tid_in: needs exactly one input buffer");
   if (s.flow == Flow::Copy) {
     int src = s.arg_with(ArgRole::CopySrc), dst = s.arg_with(ArgRole::CopyDst);
     if (src < 0 || dst < 0 || s.args[src].kind != ArgKind::Fd || s.args[dst].kind != ArgKind::Fd)
@@ -629,6 +654,8 @@ bool fcntl_int_arg(unsigned long cmd) {
 }  // namespace
 
 bool arg_not_compared(const SyscallSpec& s, int i, const uint64_t args[6]) {
+  const ArgSpec& own = s.args[i];
+  if (own.if_arg >= 0 && (args[own.if_arg] & own.if_mask) == 0) return true;
   for (const ArgSpec& a : s.args) {
     if (a.at != i) continue;
     if (a.size == SizeRule::Fcntl) return !fcntl_int_arg(args[1]);
@@ -655,6 +682,15 @@ bool same_input(const SyscallSpec& s, const std::string& recorded, const std::st
 }
 
 int user_data_in(const SyscallSpec& s) { return s.udata_in; }
+
+const char* input_tid(const SyscallSpec& s, const std::string& data_in) {
+  const auto& id = s.tid_in;
+  if (id.off < 0 || data_in.size() < static_cast<size_t>(id.off) + 4 || data_in.size() < static_cast<size_t>(id.when) + 4)
+    return nullptr;
+  uint32_t when;
+  std::memcpy(&when, data_in.data() + id.when, 4);
+  return when == id.value ? data_in.data() + id.off : nullptr;
+}
 
 std::pair<size_t, size_t> user_data_out(const SyscallSpec& s) { return s.udata_out; }
 

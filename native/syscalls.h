@@ -101,6 +101,10 @@ struct ArgSpec {
   uint8_t ref = 0;
   uint32_t n = 0;  // Fixed size, or multiplier for Arg / Ret
   int8_t at = -1;  // the buffer's address is argument `at` (this slot is then not an argument)
+  // Compared only when argument `if_arg` has a bit of `if_mask` set (open's mode: only with
+  // O_CREAT or O_TMPFILE does the kernel read it); -1: always.
+  int8_t if_arg = -1;
+  uint32_t if_mask = 0;
 };
 
 // Class flags, in the manner of strace's TRACE_* (a syscall can be in several), and facts about
@@ -193,6 +197,13 @@ struct SyscallSpec {
   std::vector<std::pair<size_t, size_t>> addr_ranges;  // addr: (offset, length) in data_in
   int udata_in = -1;                                  // udata: offset in data_in, or -1
   std::pair<size_t, size_t> udata_out{0, 0};          // udata_rec: record size, value offset
+  // tid_in:OFF?WHEN=VAL: the u32 at OFF of data_in is a thread id when the u32 at WHEN is VAL
+  // (a sigevent's sigev_notify_thread_id under SIGEV_THREAD_ID); off -1: none.
+  struct InputId {
+    int off = -1;
+    int when = 0;
+    uint32_t value = 0;
+  } tid_in;
   std::string family;          // family:NAME: a variant of NAME (ppoll of poll): an injection
                                // that names NAME also applies to it
   int8_t moved_part = -1;      // flow:copy: the data_out part holding the bytes moved
@@ -214,6 +225,9 @@ bool same_input(const SyscallSpec& s, const std::string& recorded, const std::st
 bool arg_not_compared(const SyscallSpec& s, int i, const uint64_t args[6]);
 // Those bytes: (offset, length) ranges of data_in.
 const std::vector<std::pair<size_t, size_t>>& address_fields_in(const SyscallSpec& s);
+// The thread id a call's input holds (data_in, as captured), or nullptr: the table's tid_in.
+// Points into `data_in`.
+const char* input_tid(const SyscallSpec& s, const std::string& data_in);
 // Offset in data_in of an 8-byte value the kernel hands back later (epoll_ctl's user data), or -1.
 int user_data_in(const SyscallSpec& s);
 // Outputs made of records that carry such a value back (epoll_wait's events): the record size

@@ -23,6 +23,7 @@
 #include <x86intrin.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "fast.h"
@@ -39,6 +40,19 @@ void request_stop() { g_stop = 1; }
 volatile sig_atomic_t g_alarm = 0;  // the alarm fired since wait_any last looked
 void on_alarm(int) { g_alarm = 1; }
 bool stop_requested() { return g_stop != 0; }
+
+bool SpawnConfig::randomized() const {
+  if (fixed_addresses) return false;
+  int persona = personality(0xffffffff);
+  if (persona != -1 && (persona & ADDR_NO_RANDOMIZE)) return false;
+  FILE* f = std::fopen("/proc/sys/kernel/randomize_va_space", "r");
+  int level = 2;
+  if (f) {
+    if (std::fscanf(f, "%d", &level) != 1) level = 2;
+    std::fclose(f);
+  }
+  return level != 0;
+}
 void request_wake() { g_wake = 1; }
 
 thread_local int64_t t_stop_ns = 0;
@@ -394,7 +408,7 @@ void enter_user_namespace(int errfd, bool netns) {
     std::string what = "cannot enter the working directory " + cfg.cwd;
     child_fail(errfd, what.c_str(), errno);
   }
-  // Fixed addresses make replays alike (pointers are still never compared).
+  // Fixed addresses: a replay's layout is the recording's (docs/services.md).
   if (cfg.fixed_addresses && personality(ADDR_NO_RANDOMIZE) == -1)
     child_fail(errfd, "cannot turn address randomization off", errno);
   // rdtsc/rdtscp fault (SIGSEGV) instead of reading the counter, so tools can answer them.

@@ -41,13 +41,19 @@ struct SpawnConfig {
   // Replay: bind-mount local blob files over the recorded paths in a private mount namespace,
   // so the kernel's own loading at execve (executable, ELF interpreter) uses recorded bytes.
   std::vector<std::pair<std::string, std::string>> bind_mounts;  // (blob file, recorded path)
-  // Replay: turn ASLR off for the tracee so runs are alike. Never when recording: the service in
-  // production keeps its address randomization (replay does not depend on addresses).
+  // ASLR off for the tracee (personality ADDR_NO_RANDOMIZE, inherited by everything it starts).
+  // Replay: always, so runs are alike and the layout is the recording's. Record: unless asked to
+  // keep randomization (record --aslr), so that the replay's layout is the recording's.
   bool fixed_addresses = false;
   // Replay as a user other than root: the network namespace is made with the user namespace.
   bool user_netns = false;
   // record --fast: the seccomp filter lets the fast path's own syscall instruction through (fast.h).
   bool fast = false;
+
+  // Whether a tree spawned with `fixed_addresses` runs with its address space randomized: not
+  // when the flag is set, this process's personality already has ADDR_NO_RANDOMIZE (setarch -R),
+  // or the kernel randomizes nothing (kernel.randomize_va_space = 0).
+  bool randomized() const;
 };
 
 // Tracee memory captured elsewhere (the fast path's ring, fast.h): a Thread with a view reads

@@ -94,10 +94,13 @@ bool cpuid_faults() {
   return faults;
 }
 
+std::string cpuid_reason() {
+  return cpuid_faults() ? "this CPU could fault it (ARCH_SET_CPUID), but replaybook does not trap it yet"
+                        : "this CPU cannot fault it (ARCH_SET_CPUID answers ENODEV: no cpuid_fault)";
+}
+
 std::string cpuid_untrapped_warning() {
-  return std::string("cpuid is not recorded: ") +
-         (cpuid_faults() ? "this CPU could fault it (ARCH_SET_CPUID), but replaybook does not trap it yet"
-                         : "this CPU cannot fault it (ARCH_SET_CPUID answers ENODEV: no cpuid_fault)") +
+  return "cpuid is not recorded: " + cpuid_reason() +
          "; a program that branches on what cpuid reports (CPU features, cache sizes) may take another path when "
          "replayed on another machine";
 }

@@ -36,8 +36,10 @@ extern const char* const kTscUntrappedWarning;
 // cpuid, the other instruction whose answer differs between machines (and hypervisors): the
 // kernel can make it fault only where the CPU has cpuid faulting (ARCH_SET_CPUID, the
 // cpuid_fault flag). replaybook does not trap it; a recording warns once, naming whether this
-// CPU could (kCpuidUntrappedWarning + cpuid_reason()).
+// CPU could (cpuid_untrapped_warning(), from cpuid_reason()), and record --cpuid require
+// refuses to record with that reason.
 bool cpuid_faults();
+std::string cpuid_reason();
 std::string cpuid_untrapped_warning();
 // Whether the calling thread traps rdtsc now (its clock reads then use the syscall).
 bool own_tsc_trapped();

@@ -18,6 +18,7 @@ function compactArg(a) {
   if (a.n) out.n = a.n;
   if (a.at >= 0) out.at = a.at;
   if (a.role !== 'none') out.role = a.role;
+  if (a.ifArg >= 0) out.onlyIf = [a.ifArg, a.ifMask];
   return out;
 }
 
@@ -46,6 +47,7 @@ function render(rows) {
         clone: r.clone,
         family: r.family,
         addressFields: r.addressFields,
+        ...(r.tidIn ? { tidIn: r.tidIn } : {}),
       };
       return `  ${JSON.stringify(row)},`;
     });

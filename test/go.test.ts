@@ -1,5 +1,7 @@
-// Go: a net/http server, statically linked (CGO off) and built here with Debian's Go toolchain,
-// recorded while a client makes three requests, then replayed twice with the client gone. Go's
+// Go: a net/http server built here with Debian's Go toolchain, statically linked (CGO off) and
+// dynamically linked against libc (CGO on: net's cgo resolver, the ELF interpreter, libc's own
+// threads' setup), recorded while a client makes three requests, then replayed twice with the
+// client gone. Go's
 // runtime seeds its random numbers (which decide scheduling paths) from AT_RANDOM and from the
 // time-stamp counter: both are part of the recording, on any machine (native/tsc.h).
 import { execFile, execFileSync } from 'node:child_process';
@@ -33,14 +35,20 @@ afterAll(async () => {
 });
 
 describe('a Go service', () => {
-  it('records a net/http server under load and replays it twice the same way', async () => {
-    const exe = path.join(tmp, 'http-server');
+  it.each([
+    ['0', 'statically linked'],
+    ['1', 'dynamically linked'],
+  ] as const)('records a net/http server (CGO_ENABLED=%s, %s) under load and replays it twice the same way', async (cgo, linked) => {
+    const incident = `go-http-cgo${cgo}`;
+    const exe = path.join(tmp, `http-server-cgo${cgo}`);
     execFileSync('go', ['build', '-o', exe, path.join(__dirname, 'fixtures', 'go', 'http-server.go')], {
-      env: { ...process.env, CGO_ENABLED: '0', GOCACHE: path.join(tmp, 'gocache'), HOME: tmp, GOFLAGS: '-mod=mod', GO111MODULE: 'off' },
+      env: { ...process.env, CGO_ENABLED: cgo, GOCACHE: path.join(tmp, 'gocache'), HOME: tmp, GOFLAGS: '-mod=mod', GO111MODULE: 'off' },
       stdio: 'pipe',
     });
-    const addrFile = path.join(tmp, 'addr');
-    const recording = record({ incident: 'go-http', command: [exe, addrFile], store, lateData: false });
+    expect(execFileSync('file', ['-b', exe]).toString()).toContain(linked);
+    const addrFile = path.join(tmp, `addr-cgo${cgo}`);
+    const started = Date.now();
+    const recording = record({ incident, command: [exe, addrFile], store, lateData: false });
     let addr = '';
     for (let i = 0; i < 100 && !addr; i++) {
       await new Promise((r) => setTimeout(r, 100));
@@ -55,13 +63,15 @@ describe('a Go service', () => {
     }
     expect(answers).toEqual(['hello 1 /a\n', 'hello 2 /b\n', 'hello 3 /c\n']);
     const rec = await recording;
+    const recordMs = Date.now() - started;
     expect(rec.incident.exit_code).toBe(0);
-    const recorded = await rows(store.events('go-http'));
+    const recorded = await rows(store.events(incident));
     // The counter reads of Go's runtime are in the log, whatever the machine.
     expect(recorded.some((e) => e.kind === 'instruction')).toBe(true);
 
-    const first = await replayAndCompare('go-http', store, recorded);
-    const second = await replayAndCompare('go-http', store, recorded);
+    const first = await replayAndCompare(incident, store, recorded);
+    const second = await replayAndCompare(incident, store, recorded);
+    console.log(`${incident}: ${recorded.length} events, recorded in ${recordMs} ms; replays ${first.run.wallMs.toFixed(0)} ms, ${second.run.wallMs.toFixed(0)} ms at --speed max`);
     for (const r of [first, second]) {
       expect(r.run.divergence, r.run.divergence?.reason).toBeNull();
       expect(r.run.exitCode).toBe(0);

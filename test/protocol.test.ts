@@ -27,7 +27,7 @@ const CALL = { name: 'read', nr: 0, args: ['3', '0', '18446744073709551615', '0'
 
 // One well-formed message of each kind the engine sends.
 const GOOD: Record<string, Record<string, unknown>> = {
-  started: { type: 'started', protocol: PROTOCOL_VERSION, cpu: 1 },
+  started: { type: 'started', protocol: PROTOCOL_VERSION, cpu: 1, aslr: false },
   file: { type: 'file', role: 'mapped', path: '/lib/libc.so.6' },
   warning: { type: 'warning', code: 'no_netns', message: 'no namespace' },
   error: { type: 'error', code: 'spawn', message: 'no such file' },

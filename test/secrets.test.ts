@@ -234,15 +234,29 @@ describe('the store is for its owner only', () => {
   });
 });
 
-describe('recording does not weaken the service', () => {
-  it('keeps address randomization on (no ADDR_NO_RANDOMIZE in the recorded personality)', async () => {
-    const cat = fs.existsSync('/bin/cat') ? '/bin/cat' : '/usr/bin/cat';
-    await record({ incident: 'aslr', command: [cat, '/proc/self/personality'], env: { PATH: '/usr/bin:/bin' }, store });
-    const events = await rows(store.events('aslr'));
+describe('address randomization when recording', () => {
+  const ADDR_NO_RANDOMIZE = 0x0040000;
+  const cat = fs.existsSync('/bin/cat') ? '/bin/cat' : '/usr/bin/cat';
+  /** The personality the recorded cat read from /proc/self/personality. */
+  async function recordedPersonality(incident: string): Promise<number> {
+    const events = await rows(store.events(incident));
     const read = events.find((e) => e.name === 'read' && /^file:\/proc\/(self|\d+)\/personality$/.test(e.resource) && e.data_out.length > 0);
     expect(read).toBeDefined();
-    const personality = Number.parseInt(Buffer.from(read!.data_out).toString().trim(), 16);
-    const ADDR_NO_RANDOMIZE = 0x0040000;
-    expect(personality & ADDR_NO_RANDOMIZE).toBe(0);
+    return Number.parseInt(Buffer.from(read!.data_out).toString().trim(), 16);
+  }
+
+  it('is off by default (ADDR_NO_RANDOMIZE, as replays run), and the incident says so', async () => {
+    await record({ incident: 'aslr-off', command: [cat, '/proc/self/personality'], env: { PATH: '/usr/bin:/bin' }, store });
+    expect((await recordedPersonality('aslr-off')) & ADDR_NO_RANDOMIZE).toBe(ADDR_NO_RANDOMIZE);
+    expect((await store.incident('aslr-off'))?.aslr).toBe(false);
+  });
+
+  it('stays on with aslr: true (no ADDR_NO_RANDOMIZE in the recorded personality), and the incident says whether it ran randomized', async () => {
+    await record({ incident: 'aslr-on', command: [cat, '/proc/self/personality'], env: { PATH: '/usr/bin:/bin' }, store, aslr: true });
+    const own = Number.parseInt(fs.readFileSync('/proc/self/personality', 'utf8').trim(), 16);
+    expect((await recordedPersonality('aslr-on')) & ADDR_NO_RANDOMIZE).toBe(own & ADDR_NO_RANDOMIZE);
+    // Randomized unless this process already runs without it or the kernel randomizes nothing.
+    const kernel = fs.readFileSync('/proc/sys/kernel/randomize_va_space', 'utf8').trim();
+    expect((await store.incident('aslr-on'))?.aslr).toBe((own & ADDR_NO_RANDOMIZE) === 0 && kernel !== '0');
   });
 });

@@ -26,6 +26,15 @@ function declared(name: string): string[] {
   return m[1].trim().split(/\s+/);
 }
 
+/** Record options a program asks for in a `// record:` line (`aslr`: address randomization on). */
+function recordFlags(name: string): { aslr?: boolean } {
+  const m = /^\/\/ record: (.+)$/m.exec(fs.readFileSync(path.join(SRC, `${name}.c`), 'utf8'));
+  const words = m ? m[1].trim().split(/\s+/) : [];
+  const unknown = words.filter((w) => w !== 'aslr');
+  if (unknown.length) throw new Error(`${name}.c: unknown record option ${unknown.join(' ')}`);
+  return words.includes('aslr') ? { aslr: true } : {};
+}
+
 /** The input files every program may read: binary data, text, a directory, links. */
 function makeInputs(dir: string): void {
   fs.mkdirSync(dir);
@@ -65,6 +74,7 @@ describe('per-syscall record and replay', () => {
       env: { PATH: '/usr/bin:/bin', LANG: 'C' },
       cwd: binDir,
       store,
+      ...recordFlags(name),
     });
     const names = new Set(recorded.map((e) => e.name));
     expect(declared(name).filter((n) => !names.has(n)), 'declared syscalls missing from the log').toEqual([]);

@@ -61,7 +61,7 @@ const INJECTION_FLAG_NAMES = new Set(['timeout', 'inject', 'fault', 'latency']);
 const COMMANDS: Record<string, CommandSpec> = {
   record: {
     name: 'record',
-    usage: 'replaybook record --incident ID [--service NAME] [--no-pin] [--fast [--ring-wait-ms N]] [--schedule serial|parallel] [--no-late-data | --late-data-ms N] [--redact RULE]... [--redact-file PATH]... [--no-default-redact] [--max-events N] [--max-bytes N] -- CMD [ARGS...]',
+    usage: 'replaybook record --incident ID [--service NAME] [--no-pin] [--aslr] [--cpuid warn|require] [--fast [--ring-wait-ms N]] [--schedule serial|parallel] [--no-late-data | --late-data-ms N] [--redact RULE]... [--redact-file PATH]... [--no-default-redact] [--max-events N] [--max-bytes N] -- CMD [ARGS...]',
     summary:
       'Run CMD under the recorder: every syscall with its data and timing goes into the event log as incident ID.\nThe service\'s own stdout and stderr still reach this terminal.\n' +
       'The recording is stored while it runs (`replaybook incidents` shows it as recording; it can be opened and\n' +
@@ -81,7 +81,8 @@ const COMMANDS: Record<string, CommandSpec> = {
       { name: 'incident', value: 'ID', help: 'incident id (letters, digits, . _ : -)' },
       { name: 'service', value: 'NAME', help: "service name (default: the executable's name)" },
       { name: 'no-pin', help: 'do not pin the service to one CPU (for services that need every core; stops cost more)' },
-      { name: 'no-aslr', help: 'record with address randomization off, as replays run (opt-in; README: Secrets, privacy)' },
+      { name: 'cpuid', value: 'warn|require', help: 'where cpuid answers cannot be recorded: warn (default), or require: fail before the service runs' },
+      { name: 'aslr', help: 'keep address randomization on (default: off, as rr does, so the replay has the recorded layout; docs/services.md)' },
       { name: 'fast', help: 'record hot syscalls (read, write, epoll_wait, futex...) inside the service, not under ptrace (docs/fast-path.md)' },
       { name: 'ring-wait-ms', value: 'N', help: '--fast: a thread waits at most N ms for room in a full ring, then its call is lost (default 10)' },
       { name: 'schedule', value: 'serial|parallel', help: 'serial (default): one thread runs at a time; parallel: all at once (replay may diverge on shared memory)' },
@@ -353,6 +354,12 @@ function fastFlags(p: Parsed): { fast: boolean; ringWaitMs?: number; schedule?: 
   return { fast, ringWaitMs: wait === undefined ? undefined : Number(wait), schedule };
 }
 
+function cpuidFlag(p: Parsed): 'warn' | 'require' | undefined {
+  const v = str(p, 'cpuid');
+  if (v !== undefined && v !== 'warn' && v !== 'require') throw new ReplaybookError('usage', `--cpuid needs warn or require, not '${v}'`);
+  return v;
+}
+
 async function cmdRecord(p: Parsed): Promise<number> {
   const incident = str(p, 'incident');
   if (!incident) throw new ReplaybookError('usage', 'record needs --incident ID (see replaybook record --help)');
@@ -364,7 +371,8 @@ async function cmdRecord(p: Parsed): Promise<number> {
       service: str(p, 'service'),
       env: serviceEnv(),
       pin: !p.flags.has('no-pin'),
-      aslr: !p.flags.has('no-aslr'),
+      aslr: p.flags.has('aslr'),
+      cpuid: cpuidFlag(p),
       lateData: lateDataFlags(p),
       ...fastFlags(p),
       ...redactFlags(p),

@@ -12,7 +12,7 @@ import { ReplaybookError } from '../errors';
 import type { Injection, Selector } from '../inject/types';
 
 /** Raised on both sides when it changes: `version N`, and the `started` message echoes it. */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 export const FRAME_EXITED = 0;
 export const FRAME_CONFIG = 1;
@@ -46,8 +46,10 @@ export interface LateDataConfig {
 export interface RecordConfig extends SpawnConfig {
   mode: 'record';
   lateData?: LateDataConfig;
-  /** Turn ASLR off for the service (opt-in; replays always run with fixed addresses). */
+  /** Turn ASLR off for the service (record's default; replays always run with fixed addresses). */
   fixedAddresses?: boolean;
+  /** Refuse to record (error `cpuid_untrapped`) where cpuid answers cannot be recorded. */
+  cpuidRequired?: boolean;
   /**
    * The directory where the engine copies each file the service maps, when it maps it (message
    * `file` with `copy`, or `error` when it could not). The caller stores and removes it.
@@ -188,6 +190,7 @@ export function encodeConfig(c: EngineConfig): string {
   for (const v of c.env) lines.push(`env ${e(v)}`);
   if (c.mode === 'record') {
     if (c.fixedAddresses) lines.push('fixed_addresses 1');
+    if (c.cpuidRequired) lines.push('cpuid_required 1');
     if (c.captureDir) lines.push(`capture_dir ${e(c.captureDir)}`);
     if (c.spool) lines.push(`spool ${e(c.spool)}`);
     if (c.maxEvents !== undefined) lines.push(`max_events ${wholeNumber('maxEvents', c.maxEvents)}`);
@@ -309,6 +312,8 @@ export interface StartedMessage {
   protocol: number;
   /** The CPU the tracer and tracee are pinned to, -1 when unpinned. */
   cpu: number;
+  /** Record: whether the service runs with its address space randomized (false in a replay). */
+  aslr: boolean;
 }
 /** A file the recorded program mapped or the kernel loaded for it. */
 export interface FileMessage {
@@ -581,7 +586,7 @@ function decodeObject(type: string, r: Reader): EngineMessage {
     case 'started': {
       const protocol = r.int('protocol');
       if (protocol !== PROTOCOL_VERSION) throw new ProtocolError(type, 'protocol', `is ${protocol}, this library speaks ${PROTOCOL_VERSION}`);
-      return { type, protocol, cpu: r.int('cpu') };
+      return { type, protocol, cpu: r.int('cpu'), aslr: r.bool('aslr') };
     }
     case 'file': {
       const m: FileMessage = { type, role: r.str('role'), path: r.str('path') };

@@ -95,6 +95,12 @@ export interface IncidentInfo {
   state?: IncidentState;
   /** Why a recording was cut short ('' otherwise). */
   state_reason?: string;
+  /**
+   * Whether the service ran with its address space randomized (record --aslr): its replay, which
+   * runs with fixed addresses, then cannot give it the addresses it had. false: fixed addresses,
+   * the layout its replay reproduces. Absent: recorded before replaybook stored this.
+   */
+  aslr?: boolean;
 }
 
 export const INCIDENT_STATES = ['recording', 'complete', 'cut short'] as const;

@@ -37,6 +37,9 @@ export interface SyscallArg {
   /** This slot describes the memory argument `at` points to (not an argument of its own). */
   at?: number;
   role?: ArgRole;
+  /** [argument, mask]: compared between a recording and a replay only when that argument has a
+   * bit of the mask set (open's mode: only with O_CREAT or O_TMPFILE). */
+  onlyIf?: readonly [number, number];
 }
 
 export interface SyscallInfo {
@@ -67,4 +70,7 @@ export interface SyscallInfo {
   /** [offset, length] ranges of data_in holding addresses or the caller's own values: never
    * compared between a recording and a replay (they differ under ASLR). */
   addressFields: readonly (readonly [number, number])[];
+  /** [offset, when, value]: the u32 at offset of data_in is a thread id when the u32 at `when` is
+   * `value` (a sigevent under SIGEV_THREAD_ID), translated between recording and replay. */
+  tidIn?: readonly [number, number, number];
 }

@@ -329,6 +329,7 @@ async function finish(
   const messages = readMessages(liveFramesFile(dir));
   const exit = messages.find((m): m is Extract<EngineMessage, { type: 'exit' }> => m.type === 'exit');
   const budget = messages.find((m): m is Extract<EngineMessage, { type: 'budget' }> => m.type === 'budget');
+  const started = messages.find((m): m is Extract<EngineMessage, { type: 'started' }> => m.type === 'started');
   const warnings = messages.filter((m): m is Extract<EngineMessage, { type: 'warning' }> => m.type === 'warning' && m.code !== 'stopped').map((m) => m.message);
   const cut = fs.existsSync(path.join(dir, CUT)) ? readJson<{ reason: string }>(path.join(dir, CUT)).reason : null;
   const stopped = messages.find((m) => m.type === 'warning' && m.code === 'stopped');
@@ -380,6 +381,7 @@ async function finish(
     duration_ns: BigInt(progress.last_enter_ns),
     files: fileShas,
     ...(doc.rules.length ? { redaction: redactor.report() } : {}),
+    ...(started?.aslr !== undefined ? { aslr: started.aslr } : {}),
     state: reason ? 'cut short' : 'complete',
     state_reason: reason,
   };

@@ -32,11 +32,21 @@ export interface RecordOptions extends RedactOptions {
   /** Pin tracer and service to one CPU (default true; stops cost ~25x more across CPUs). */
   pin?: boolean;
   /**
-   * Address space randomization for the service (default true: recording does not weaken it).
-   * `false` records with fixed addresses, as replays run: for a service whose replay diverges on
-   * an address the kernel hands back that replay does not translate (README).
+   * Address space randomization for the service. Default false: the service and everything it
+   * starts run with fixed addresses (personality ADDR_NO_RANDOMIZE, as rr records), which is
+   * what replays run with, so the replay's layout is the recording's and a program that acts on
+   * an address (gcc naming a temporary file from one) replays. `true` keeps randomization, for a
+   * service that must not run without it; its replay cannot give it the addresses it saw
+   * (docs/services.md). The incident stores which it was (`aslr`).
    */
   aslr?: boolean;
+  /**
+   * 'warn' (default): where cpuid answers cannot be recorded, the recording says so in its
+   * warnings (`cpuid is not recorded: ...`). 'require': the recording fails instead (error
+   * `cpuid_untrapped`, naming why), before the service runs. replaybook does not trap cpuid yet,
+   * so today 'require' fails on every machine (docs/services.md).
+   */
+  cpuid?: 'warn' | 'require';
   /**
    * Late data (default on): when the service closes a connected TCP socket (or exits with it
    * open), keep reading it and log what the peer still sends, with its arrival times, as
@@ -213,7 +223,8 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
     env,
     cwd,
     pin: o.pin ?? true,
-    fixedAddresses: o.aslr === false,
+    fixedAddresses: o.aslr !== true,
+    cpuidRequired: o.cpuid === 'require',
     lateData,
     signalDeferMs: o.signalDeferMs,
     fast: o.fast,

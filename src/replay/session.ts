@@ -524,7 +524,7 @@ export class ReplaySession {
     }
     if (divergence) {
       this.explainRedaction(divergence);
-      explainAddresses(divergence);
+      explainAddresses(divergence, this.info.aslr);
     }
     const { exitCode, signal } = exitMsg;
     const stdout = writtenTo(this.batches, 'stdout');
@@ -594,14 +594,16 @@ export class ReplaySession {
 
 /**
  * A program that reads its own memory map acts on addresses, which differ between a recording
- * made with ASLR on (the default) and the replay: the divergence says how to record it.
+ * made with ASLR on (record --aslr, or recorded before replaybook stored it: `aslr` absent) and
+ * the replay: the divergence says how to record it.
  */
-function explainAddresses(d: Divergence): void {
+function explainAddresses(d: Divergence, aslr: boolean | undefined): void {
+  if (aslr === false) return;
   const maps = /^file:\/proc\/(self|\d+)\/(maps|smaps|numa_maps)$/;
   if (!maps.test(d.expected?.resource ?? '') && !maps.test(d.actual.resource)) return;
   d.reason +=
     '; the program reads its own memory map, whose addresses differ from the recording\'s when it ran with ' +
-    'address randomization on (the default): record it with --no-aslr (record({ aslr: false }))';
+    'address randomization on: record it without --aslr (record({ aslr: false }), the default)';
 }
 
 /**

@@ -7,6 +7,7 @@ import {
   Data,
   DataType,
   Field,
+  Int8,
   Int32,
   Int64,
   List,
@@ -205,6 +206,7 @@ export function incidentRowTable(info: IncidentInfo, entryId: string): Table {
     redaction: vectorFromArray([info.redaction ? JSON.stringify(info.redaction) : ''], new Utf8()),
     state: vectorFromArray([info.state ?? 'complete'], new Utf8()),
     state_reason: vectorFromArray([info.state_reason ?? ''], new Utf8()),
+    aslr: vectorFromArray([info.aslr === undefined ? -1 : info.aslr ? 1 : 0], new Int8()),
   });
 }
 
@@ -305,8 +307,10 @@ export function incidentsFromBatches(batches: RecordBatch[]): IncidentInfo[] {
       const files: Record<string, string> = {};
       paths.forEach((p, k) => (files[p] = shas[k]));
       const redaction = c.text('redaction');
+      const aslr = c.number('aslr');
       out.push({
         ...(redaction ? { redaction: redactionFromJson(JSON.parse(redaction)) } : {}),
+        ...(aslr >= 0 ? { aslr: aslr === 1 } : {}),
         incident_id: c.text('incident_id'),
         service: c.text('service'),
         argv: c.texts('argv'),

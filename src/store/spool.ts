@@ -437,6 +437,7 @@ export function incidentFromJson(v: unknown): IncidentInfo {
     ...(o.redaction !== undefined ? { redaction: redactionFromJson(o.redaction) } : {}),
     ...(o.state !== undefined ? { state: incidentState(str(o, 'state')) } : {}),
     ...(o.state_reason !== undefined ? { state_reason: str(o, 'state_reason') } : {}),
+    ...(typeof o.aslr === 'boolean' ? { aslr: o.aslr } : {}),
   };
 }
 

@@ -137,7 +137,8 @@ const TABLES: readonly TableSpec[] = [
     entry_id String,
     redaction String DEFAULT '',
     state LowCardinality(String) DEFAULT 'complete',
-    state_reason String DEFAULT ''`,
+    state_reason String DEFAULT '',
+    aslr Int8 DEFAULT -1`,
     orderBy: 'incident_id',
     shardBy: 'cityHash64(incident_id)',
     expires: true,
@@ -241,6 +242,8 @@ export function createStore(o: SchemaOptions = {}): string[] {
  *   2 -> 3: incidents.redaction, JSON of what was redacted at record time ('' when nothing).
  *   3 -> 4: incidents.state ('recording', 'complete', 'cut short') and state_reason: a
  *           recording is stored while it runs, and one that was interrupted says why.
+ *           incidents.aslr: whether the service ran with its address space randomized (1), with
+ *           fixed addresses (0), or recorded before this was stored (-1).
  */
 export function migrateStore(from: number, o: SchemaOptions = {}): string[] {
   const out: string[] = [];
@@ -257,7 +260,8 @@ export function migrateStore(from: number, o: SchemaOptions = {}): string[] {
   if (from < 4) {
     const add = (table: string) =>
       `ALTER TABLE ${table}${onCluster(o)} ADD COLUMN IF NOT EXISTS state LowCardinality(String) DEFAULT 'complete', ` +
-      `ADD COLUMN IF NOT EXISTS state_reason String DEFAULT ''`;
+      `ADD COLUMN IF NOT EXISTS state_reason String DEFAULT '', ` +
+      `ADD COLUMN IF NOT EXISTS aslr Int8 DEFAULT -1`;
     out.push(add(storageTable('incidents', o)));
     if (o.distributed) out.push(add('incidents'));
   }
@@ -318,16 +322,16 @@ export const INCIDENT_FILE_STRUCTURE =
   'exe_path String, exe_sha256 String, started_at_ns Int64, exit_code Nullable(Int32), ' +
   'exit_signal Nullable(String), event_count UInt64, duration_ns Int64, ' +
   'file_paths Array(String), file_shas Array(String), host String, entry_id String, redaction String, ' +
-  'state String, state_reason String';
+  'state String, state_reason String, aslr Int8';
 
 /** The incident row: the commit marker of a recording, so it is inserted last. */
 export function insertIncident(from: InsertSource): string {
   return `INSERT INTO incidents (incident_id, service, argv, env, cwd,
     exe_path, exe_sha256, started_at_ns, exit_code, exit_signal, event_count, duration_ns, files,
-    host, entry_id, redaction, state, state_reason)
+    host, entry_id, redaction, state, state_reason, aslr)
 SELECT incident_id, service, argv, env, cwd, exe_path, exe_sha256, started_at_ns, exit_code,
     exit_signal, event_count, duration_ns, mapFromArrays(file_paths, file_shas), host, entry_id,
-    redaction, state, state_reason
+    redaction, state, state_reason, aslr
 FROM ${source(from, 'ArrowStream', INCIDENT_FILE_STRUCTURE)}${formatOf(from, 'ArrowStream')}`;
 }
 
@@ -464,7 +468,7 @@ ORDER BY incident_id, run_id`;
 
 const INCIDENT_COLUMNS = `incident_id, service, argv, env, cwd, exe_path, exe_sha256, started_at_ns,
     exit_code, exit_signal, event_count, duration_ns, mapKeys(files) AS file_paths,
-    mapValues(files) AS file_shas, host, redaction, state, state_reason`;
+    mapValues(files) AS file_shas, host, redaction, state, state_reason, aslr`;
 
 /** Incidents matching a filter, newest first. */
 export function selectIncidents(filter: IncidentFilter = {}): {
