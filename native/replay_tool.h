@@ -52,6 +52,7 @@ class Replayer : public Tool, public GdbTarget {
   // replay_schedule.cc
   int64_t next_deadline() override;
   void on_timer() override;
+  pid_t only_waitable() override;
   // replay_signals.cc
   int on_signal(Thread& t, int sig, const siginfo_t& info) override;
   // replay_gdb.cc
@@ -158,7 +159,8 @@ class Replayer : public Tool, public GdbTarget {
   size_t next_checkpoint_ = 0;                  // cursor at which the next spaced one is due
   std::string no_checkpoint_;                   // why this replay cannot take them ("" when it can)
   bool checkpoint_refused_ = false;             // that reason was sent
-  uint64_t near_target_ = UINT64_MAX;           // the jump target one was taken just before
+  uint64_t near_target_ = UINT64_MAX;           // the jump target ones were taken before
+  uint64_t near_level_ = UINT64_MAX;            // how far before it the last one was
 
   void map(pid_t recorded, pid_t real) {
     rec_to_real_[recorded] = real;
@@ -214,6 +216,8 @@ class Replayer : public Tool, public GdbTarget {
   bool can_checkpoint(Thread*& t, std::string& why);
   void checkpoint(const char* why);
   void maybe_checkpoint();
+  size_t to_drop(uint64_t here) const;
+  size_t spacing() const;
   void goto_checkpoint(uint64_t seq);
   bool restore(Checkpoint& c, std::string& err);
   void drop_checkpoints();
