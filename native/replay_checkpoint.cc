@@ -85,17 +85,6 @@ pid_t run_fork(pid_t pid, user_regs_struct regs, bool at_seccomp) {
   return child;
 }
 
-bool threads_in(pid_t pid, int& n) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("Threads:", 0) == 0) {
-      n = std::stoi(line.substr(8));
-      return true;
-    }
-  return false;
-}
-
 // A writable MAP_SHARED mapping would be shared by fork, not copied: the checkpoint would change.
 std::string shared_writable(pid_t pid) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/maps");
@@ -139,8 +128,8 @@ bool Replayer::can_checkpoint(Thread*& t, std::string& why) {
   auto& [real, h] = *held_.begin();
   t = core_->thread(real);
   if (!t || !h.at_entry || real == running_ || rec_of(real) != opts_.log[cursor_].tid) return false;
-  int n = 0;
-  if (!threads_in(t->pid(), n) || n != 1 || t->pid() != t->tid()) {
+  // The tracer sees every clone before the parent's next call: its count is the process's.
+  if (core_->thread_count() != 1 || t->pid() != t->tid()) {
     why = "the program has several threads: jumps restart the replay";
     no_checkpoint_ = why;
     return false;

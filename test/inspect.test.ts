@@ -316,6 +316,37 @@ describe('replaybook replay --until SEQ --gdb', () => {
     expect(r.stdout).toMatch(new RegExp(`\\$2 = ${next.served}\\b`));
   });
 
+  it('reverse-stepi goes back one recorded event and reverse-continue to the first, through the checkpoints', async () => {
+    const all = [];
+    for await (const b of store.events('loop')) all.push(b);
+    const syscalls = new Table(all)
+      .toArray()
+      .filter((r) => r.kind === 'syscall')
+      .map((r) => ({ seq: Number(r.seq), name: String(r.name) }))
+      .sort((a, b) => a.seq - b.seq);
+    const at = syscalls.findIndex((x) => x.seq === writes[2].seq);
+    const [before, twoBefore] = [syscalls[at - 1], syscalls[at - 2]];
+    const r = await runProcess(
+      process.execPath,
+      [CLI, 'replay', 'loop', '--until', String(writes[2].seq), '--gdb', '--gdb-ex', 'info threads', '--gdb-ex', 'reverse-stepi', '--gdb-ex', 'info threads',
+        '--gdb-ex', 'reverse-stepi', '--gdb-ex', 'info threads', '--gdb-ex', 'stepi', '--gdb-ex', 'info threads',
+        '--gdb-ex', 'reverse-continue', '--gdb-ex', 'info threads'],
+      env(),
+    );
+    expect(r.code).toBe(0);
+    const nexts = [...r.stdout.matchAll(/next event: (\w+) \(seq (\d+)\)/g)].map((m) => ({ name: m[1], seq: Number(m[2]) }));
+    expect(nexts).toEqual([
+      { name: 'write', seq: writes[2].seq },
+      before,
+      twoBefore,
+      before, // stepi: one event forward again
+      nexts[4], // the first checkpoint, where the history begins: checked below
+    ]);
+    expect(syscalls.map((x) => x.seq)).toContain(nexts[4].seq);
+    expect(nexts[4].seq).toBeLessThan(twoBefore.seq);
+    expect(r.stdout + r.stderr).toContain('No more reverse-execution history');
+  });
+
   it('refuses what would change the replay, with the reason gdb shows, and runs to the end on continue', async () => {
     const r = await runProcess(
       process.execPath,
