@@ -270,7 +270,8 @@ std::string GdbServer::stop_reply(GdbTarget& t, int sig, bool breakpoint) {
 void GdbServer::stopped(GdbTarget& t, bool breakpoint) {
   if (!waiting_) return;
   waiting_ = false;
-  send(stop_reply(t, 5, breakpoint));
+  send(stop_reply(t, 5, breakpoint) + (to_begin_ ? "replaylog:begin;" : ""));
+  to_begin_ = false;
 }
 
 void GdbServer::exited(int status) {
@@ -348,7 +349,7 @@ void GdbServer::handle(GdbTarget& t, const std::string& p) {
   if (waiting_) return;  // gdb sends nothing else while the replay runs
   std::string r;
   if (starts(p, "qSupported")) {
-    r = "PacketSize=20000;qXfer:features:read+;qXfer:auxv:read+;qXfer:exec-file:read+;swbreak+;vContSupported+";
+    r = "PacketSize=20000;qXfer:features:read+;qXfer:auxv:read+;qXfer:exec-file:read+;swbreak+;vContSupported+;ReverseStep+;ReverseContinue+";
   } else if (p == "?") {
     r = stop_reply(t, 5, false);
   } else if (p == "vMustReplyEmpty" || starts(p, "qTStatus") || starts(p, "qTfV") || starts(p, "qTfP") || p == "!") {
@@ -424,6 +425,16 @@ void GdbServer::handle(GdbTarget& t, const std::string& p) {
       waiting_ = true;
       return;
     }
+  } else if (p == "bs" || p == "bc") {
+    // Reverse: back one event, or to the first (docs/gdb.md); gdb shows "No more
+    // reverse-execution history" at the first event.
+    waiting_ = true;  // the pause may come at once (the checkpoint is the place): it replies
+    to_begin_ = p == "bc";
+    std::string why = t.gdb_reverse(p == "bc");
+    if (why.empty()) return;
+    waiting_ = false;
+    to_begin_ = false;
+    r = why == "begin" ? stop_reply(t, 5, false) + "replaylog:begin;" : error_reply(why);
   } else if (p[0] == 'Z' || p[0] == 'z') {
     // Z0,ADDR,KIND: software breakpoints only (hardware ones and watchpoints: unsupported).
     auto c1 = p.find(','), c2 = p.find(',', c1 == std::string::npos ? 0 : c1 + 1);

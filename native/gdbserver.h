@@ -38,6 +38,10 @@ class GdbTarget {
   // why not (the stop reply is then sent at once).
   virtual std::string gdb_resume(bool step) = 0;
   virtual void gdb_interrupt() = 0;
+  // Goes back, through the checkpoints, to the previous event (to_start false: reverse-stepi) or
+  // to the first one (true: reverse-continue with no breakpoint). "" when it runs there (the
+  // stop reply follows the pause); "begin" when already there; else why not (an error for gdb).
+  virtual std::string gdb_reverse(bool to_start) = 0;
   // Inserts or removes a software breakpoint at `addr`; false with `err` set.
   virtual bool gdb_breakpoint(bool insert, uint64_t addr, std::string& err) = 0;
   virtual std::string gdb_auxv() = 0;
@@ -80,6 +84,7 @@ class GdbServer {
   std::mutex m_;
   std::deque<std::string> in_;  // packets (payloads); "\x03" an interrupt; "\x04" connection closed
   bool waiting_ = false;
+  bool to_begin_ = false;  // the stop awaited ends a reverse-continue: at the history's beginning
   pid_t general_ = 0;  // the thread gdb chose with Hg (0: the stopped one)
 };
 

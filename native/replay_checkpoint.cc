@@ -8,8 +8,8 @@
 // alongside. To go back, fork the copy again, give the new process the thread's registers at
 // that seccomp stop, drop the live process, and go on from there with the saved state.
 //
-// Taken at every pause, a few events before a jump's target, and while the replay runs every
-// 1/64 of the log; at most 64 kept. Only
+// Taken at every pause, 256 and 16 events before a jump's target, and while the replay
+// runs every 1/64 of the log; at most 64 kept (to_drop says which go). Only
 // for one process with one thread (fork copies the calling thread alone), outside the stream
 // policy and injections, with no writable shared mapping (fork would share it, not copy it):
 // otherwise no checkpoint is taken and jumps restart the replay (the session says why).
@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -33,6 +34,9 @@ namespace rb {
 namespace {
 
 constexpr size_t kMaxCheckpoints = 64;
+// Kept free of the evenly spaced ones for those around where the replay pauses (the pause, and
+// 16 and 256 events before it): a pass through the whole log then lets none of the even ones go.
+constexpr size_t kAroundPause = 4;
 
 int wait_for(pid_t pid) {
   int st = 0;
@@ -62,8 +66,9 @@ pid_t run_fork(pid_t pid, user_regs_struct regs, bool at_seccomp) {
       unsigned long msg = 0;
       ptrace(PTRACE_GETEVENTMSG, pid, nullptr, &msg);
       child = static_cast<pid_t>(msg);
-    } else if (syscall_exit_stop(st)) {
-      break;
+    } else if (syscall_exit_stop(st) && child >= 0) {
+      break;  // fork's exit (before the fork event, a syscall stop is fork's entry: after a
+              // dropped signal the copy is resumed with PTRACE_SYSCALL, which stops there too)
     } else if (!seccomp_stop(st) && !at_seccomp) {
       // a signal (or another stop) for the frozen copy: dropped (resumed below without it)
     } else if (!seccomp_stop(st)) {
@@ -72,23 +77,12 @@ pid_t run_fork(pid_t pid, user_regs_struct regs, bool at_seccomp) {
     if (ptrace(PTRACE_SYSCALL, pid, 0, 0) != 0) return -1;
   }
   if (child < 0) return -1;
-  int st = wait_for(child);  // its first stop (SIGSTOP)
+  int st = wait_for(child);
   if (st < 0 || !WIFSTOPPED(st)) {
     kill(child, SIGKILL);
     return -1;
   }
   return child;
-}
-
-bool threads_in(pid_t pid, int& n) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("Threads:", 0) == 0) {
-      n = std::stoi(line.substr(8));
-      return true;
-    }
-  return false;
 }
 
 // A writable MAP_SHARED mapping would be shared by fork, not copied: the checkpoint would change.
@@ -134,8 +128,8 @@ bool Replayer::can_checkpoint(Thread*& t, std::string& why) {
   auto& [real, h] = *held_.begin();
   t = core_->thread(real);
   if (!t || !h.at_entry || real == running_ || rec_of(real) != opts_.log[cursor_].tid) return false;
-  int n = 0;
-  if (!threads_in(t->pid(), n) || n != 1 || t->pid() != t->tid()) {
+  // The tracer sees every clone before the parent's next call: its count is the process's.
+  if (core_->thread_count() != 1 || t->pid() != t->tid()) {
     why = "the program has several threads: jumps restart the replay";
     no_checkpoint_ = why;
     return false;
@@ -203,15 +197,7 @@ void Replayer::checkpoint(const char* why) {
   checkpoints_.insert(at, std::move(c));
   int64_t dropped = -1;
   if (checkpoints_.size() > kMaxCheckpoints) {
-    // Thin out: drop the one whose neighbours are nearest each other, leaving the smallest gap
-    // (never the first, the last or the newest).
-    size_t drop = 1;
-    uint64_t gap = UINT64_MAX;
-    for (size_t i = 1; i + 1 < checkpoints_.size(); i++)
-      if (checkpoints_[i].seq != seq && checkpoints_[i + 1].seq - checkpoints_[i - 1].seq < gap) {
-        gap = checkpoints_[i + 1].seq - checkpoints_[i - 1].seq;
-        drop = i;
-      }
+    size_t drop = to_drop(seq);
     dropped = static_cast<int64_t>(checkpoints_[drop].seq);
     kill(checkpoints_[drop].proc, SIGKILL);
     wait_for(checkpoints_[drop].proc);
@@ -221,20 +207,58 @@ void Replayer::checkpoint(const char* why) {
   out_.message(checkpoint_message(seq, checkpoints_.size(), (now_ns() - t0) / 1000, kb_of(child, "Pss:"), dropped, ""));
 }
 
-// While the replay runs: one every 1/64 of the log, and one a few events before where a jump
-// pauses, so that a step back from there replays only those.
+// Which checkpoint to let go when one too many are kept, the replay standing at `here`: the one
+// whose loss leaves the smallest gap between its neighbours, a gap near `here` counting as if
+// it were wider, by near_span (1/1024 of the log) over the distance. So the kept ones lie about evenly over the log
+// (a jump anywhere replays at most about 1/64 of it) and more densely around where the replay
+// stands (a step back, or a jump near here, replays a few events), as rr keeps them. Never the
+// first, nor the one at `here`, nor the one just before it (taken for a step back).
+// Events between evenly spaced checkpoints: the log over the checkpoints it may keep.
+size_t Replayer::spacing() const { return std::max<size_t>(opts_.log.size() / (kMaxCheckpoints - kAroundPause), 1000); }
+
+size_t Replayer::to_drop(uint64_t here) const {
+  const uint64_t near_span = std::max<uint64_t>(opts_.log.size() / (16 * kMaxCheckpoints), 256);
+  size_t drop = 1;
+  double least = 0;
+  bool any = false;
+  for (size_t i = 1; i + 1 < checkpoints_.size(); i++) {
+    uint64_t s = checkpoints_[i].seq;
+    uint64_t d = s > here ? s - here : here - s;
+    if (d == 0 || (s < here && i + 1 < checkpoints_.size() && checkpoints_[i + 1].seq >= here)) continue;
+    double gap = static_cast<double>(checkpoints_[i + 1].seq - checkpoints_[i - 1].seq);
+    double cost = gap * std::max(1.0, static_cast<double>(near_span) / static_cast<double>(d));
+    if (!any || cost < least) {
+      least = cost;
+      drop = i;
+      any = true;
+    }
+  }
+  return drop;
+}
+
+// While the replay runs: one every 1/64 of the log, and on the way to where a jump pauses, 256
+// and 16 events before it (those it passes), so that a step back from there replays at most 16
+// events and a jump near there a few hundred.
 void Replayer::maybe_checkpoint() {
   if (!no_checkpoint_.empty()) return;
-  constexpr uint64_t kNear = 16;
   uint64_t seq = opts_.log[cursor_].seq;
-  if (opts_.pause_at != UINT64_MAX && seq < opts_.pause_at && seq + kNear >= opts_.pause_at && near_target_ != opts_.pause_at) {
-    near_target_ = opts_.pause_at;
-    checkpoint("near");
-    return;
+  if (opts_.pause_at != UINT64_MAX && seq < opts_.pause_at) {
+    if (near_target_ != opts_.pause_at) {
+      near_target_ = opts_.pause_at;
+      near_level_ = UINT64_MAX;
+    }
+    for (uint64_t k : {16, 256})
+      if (seq + k >= opts_.pause_at) {
+        if (k < near_level_) {
+          near_level_ = k;
+          checkpoint("near");
+          return;
+        }
+        break;
+      }
   }
   if (cursor_ < next_checkpoint_) return;
-  size_t every = std::max<size_t>(opts_.log.size() / kMaxCheckpoints, 1000);
-  next_checkpoint_ = cursor_ + every;
+  next_checkpoint_ = cursor_ + spacing();
   checkpoint("spaced");
 }
 
@@ -317,7 +341,7 @@ bool Replayer::restore(Checkpoint& c, std::string& err) {
   bp_hit_ = false;
   rearm_.clear();
   paused_ = true;
-  next_checkpoint_ = cursor_ + std::max<size_t>(opts_.log.size() / kMaxCheckpoints, 1000);
+  next_checkpoint_ = cursor_ + spacing();
   rebase();
   return true;
 }

@@ -22,11 +22,16 @@ bool Replayer::should_pause(const Event& e) {
 void Replayer::pause(const char* why) {
   paused_ = true;
   step_budget_ = 0;
+  if (speed_after_pause_ >= 0) {
+    opts_.speed = speed_after_pause_;
+    speed_after_pause_ = -1;
+  }
   const Event* next = cursor_ < opts_.log.size() ? &opts_.log[cursor_] : nullptr;
   out_.message(paused_message(why, next ? next->seq : opts_.log.size()));
   if (strcmp(why, "breakpoint") != 0) bp_hit_ = false;
   gdb_paused();
   if (cursor_ > 0) checkpoint(why);  // a step back from here is cheap
+  reinsert_breakpoints();            // after going back (gdb), once the checkpoint is taken
 }
 
 void Replayer::resume_replay() {

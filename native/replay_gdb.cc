@@ -118,6 +118,62 @@ std::string Replayer::gdb_resume(bool step) {
   return "";
 }
 
+// Reverse execution goes from event to event, as a forward step does: back to the previous
+// recorded call (or to the first checkpoint, where the history begins), by restoring the
+// checkpoint before it and replaying to it.
+std::string Replayer::gdb_reverse(bool to_start) {
+  if (finished_) return "replaybook: the program has ended; reverse execution needs a paused replay";
+  if (diverged_ || stream_) return "replaybook: the replay left the recording; it cannot go back";
+  if (checkpoints_.empty())
+    return "replaybook: no checkpoint to go back to (" + (no_checkpoint_.empty() ? std::string("none taken yet") : no_checkpoint_) + ")";
+  // The history begins at the first checkpoint (the program's first call, after its exec).
+  uint64_t begin = checkpoints_.front().seq;
+  size_t at = cursor_;
+  while (at > 0 && opts_.log[--at].kind != kSyscall) {
+  }
+  if (cursor_ == 0 || opts_.log[at].seq < begin || (to_start && opts_.log[cursor_ < opts_.log.size() ? cursor_ : at].seq <= begin)) return "begin";
+  uint64_t seq = to_start ? begin : opts_.log[at].seq;
+  Checkpoint* best = nullptr;
+  for (auto& c : checkpoints_)
+    if (c.seq <= seq) best = &c;
+  std::string err;
+  // The breakpoints (gdb inserts its own too) are taken out while going back, so that the run
+  // from the checkpoint passes those in between, and put into the restored process at the pause.
+  std::map<uint64_t, uint8_t> bps;
+  bps.swap(breakpoints_);
+  pid_t bp_thread = bp_thread_;
+  bp_thread_ = -1;
+  if (!restore(*best, err)) {
+    bps.swap(breakpoints_);
+    bp_thread_ = bp_thread;
+    return "replaybook: " + err;
+  }
+  bp_hit_ = false;
+  rearm_.clear();
+  reinsert_ = std::move(bps);
+  out_.flush();
+  out_.message(restored_message(true, best->seq, seq_, ""));  // the session keeps what it has
+  // Replayed as fast as it goes (going back re-waits nothing); the speed comes back at the pause.
+  opts_.pause_at = seq;
+  speed_after_pause_ = opts_.speed;
+  opts_.speed = 0;
+  resume_replay();
+  return "";
+}
+
+// At the pause after going back: gdb's breakpoints go into the restored process.
+void Replayer::reinsert_breakpoints() {
+  if (reinsert_.empty() || held_.empty()) return;
+  Thread* t = core_->thread(held_.begin()->first);
+  uint8_t int3 = 0xcc;
+  for (const auto& [addr, byte] : reinsert_)
+    if (t && t->write_mem(addr, &int3, 1)) {
+      breakpoints_[addr] = byte;
+      bp_process_ = t->pid();
+    }
+  reinsert_.clear();
+}
+
 void Replayer::gdb_interrupt() {
   if (!paused_) pause("pause");
 }

@@ -35,6 +35,13 @@ int64_t Replayer::next_deadline() {
   return f < 0 ? d : std::min(d, f);
 }
 
+// With checkpoints kept (one process, one thread), that thread is the only tracee that can stop.
+pid_t Replayer::only_waitable() {
+  if (checkpoints_.empty() || held_.size() != 1 || core_->thread_count() != 1) return -1;
+  pid_t tid = held_.begin()->first;
+  return core_->thread(tid) ? tid : -1;
+}
+
 void Replayer::on_timer() {
   out_.flush_if_due();
   int64_t now = now_ns();

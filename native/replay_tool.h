@@ -52,10 +52,13 @@ class Replayer : public Tool, public GdbTarget {
   // replay_schedule.cc
   int64_t next_deadline() override;
   void on_timer() override;
+  pid_t only_waitable() override;
   // replay_signals.cc
   int on_signal(Thread& t, int sig, const siginfo_t& info) override;
   // replay_gdb.cc
   bool on_breakpoint(Thread& t) override;
+  std::string gdb_reverse(bool to_start) override;
+  void reinsert_breakpoints();
   std::vector<pid_t> gdb_threads() override;
   bool gdb_regs(pid_t rec, user_regs_struct& regs, user_fpregs_struct& fp) override;
   bool gdb_read(pid_t rec, uint64_t addr, size_t len, std::string& out) override;
@@ -137,6 +140,7 @@ class Replayer : public Tool, public GdbTarget {
   std::unique_ptr<GdbServer> gdb_;
   std::map<uint64_t, uint8_t> breakpoints_;     // address -> the byte int3 replaced
   pid_t bp_process_ = -1;                       // the process the breakpoints are in (real pid)
+  std::map<uint64_t, uint8_t> reinsert_;        // breakpoints to put back at the pause after a reverse
   pid_t bp_thread_ = -1;                        // a thread held at a breakpoint (real tid)
   bool bp_hit_ = false;                         // the last pause was a breakpoint's
   std::map<pid_t, uint64_t> rearm_;             // real tid -> breakpoint to put back at its next syscall
@@ -158,7 +162,9 @@ class Replayer : public Tool, public GdbTarget {
   size_t next_checkpoint_ = 0;                  // cursor at which the next spaced one is due
   std::string no_checkpoint_;                   // why this replay cannot take them ("" when it can)
   bool checkpoint_refused_ = false;             // that reason was sent
-  uint64_t near_target_ = UINT64_MAX;           // the jump target one was taken just before
+  uint64_t near_target_ = UINT64_MAX;           // the jump target ones were taken before
+  double speed_after_pause_ = -1;               // the speed to go back to after a reverse (gdb)
+  uint64_t near_level_ = UINT64_MAX;            // how far before it the last one was
 
   void map(pid_t recorded, pid_t real) {
     rec_to_real_[recorded] = real;
@@ -214,6 +220,8 @@ class Replayer : public Tool, public GdbTarget {
   bool can_checkpoint(Thread*& t, std::string& why);
   void checkpoint(const char* why);
   void maybe_checkpoint();
+  size_t to_drop(uint64_t here) const;
+  size_t spacing() const;
   void goto_checkpoint(uint64_t seq);
   bool restore(Checkpoint& c, std::string& err);
   void drop_checkpoints();

@@ -596,7 +596,7 @@ Thread* Tracer::thread(pid_t tid) {
 // An ITIMER_REAL alarm interrupts the blocking waitpid: once at the deadline, and every 20 ms as
 // a safety tick, because a signal that lands between our flag checks and waitpid's entry would
 // otherwise be missed until the next tracee event. One syscall per stop on the hot path.
-pid_t Tracer::wait_any(int64_t deadline_ns, int& status) {
+pid_t Tracer::wait_any(int64_t deadline_ns, int& status, pid_t only) {
   constexpr int64_t kTickNs = 20000000;
   constexpr int64_t kNearNs = 2000000;  // closer deadlines are polled for, not alarmed
   constexpr int64_t kNapNs = 50000;
@@ -617,14 +617,14 @@ pid_t Tracer::wait_any(int64_t deadline_ns, int& status) {
     int64_t now = first ? stop_ns() : now_ns();
     if (first && deadline_ns >= 0 && deadline_ns - now < kTickNs + kNearNs) now = now_ns();
     if (deadline_ns >= 0 && now >= deadline_ns) {
-      pid_t r = waitpid(-1, &status, __WALL | WNOHANG);
+      pid_t r = waitpid(only, &status, __WALL | WNOHANG);
       return r;  // an event that is already there, or 0: the deadline passed
     }
     if (deadline_ns >= 0 && deadline_ns - now < kNearNs) {
       // Too near for the alarm: one due before waitpid has started would be lost until the
       // next tick (20 ms late). Poll in short sleeps instead; this only happens at 1x timing,
       // within a couple of milliseconds of a recorded time.
-      pid_t r = waitpid(-1, &status, __WALL | WNOHANG);
+      pid_t r = waitpid(only, &status, __WALL | WNOHANG);
       if (r != 0) return r;
       struct timespec nap = {0, std::min<int64_t>(deadline_ns - now, kNapNs)};
       nanosleep(&nap, nullptr);
@@ -640,7 +640,7 @@ pid_t Tracer::wait_any(int64_t deadline_ns, int& status) {
       setitimer(ITIMER_REAL, &it, nullptr);
       armed_ns_ = fire;
     }
-    pid_t r = waitpid(-1, &status, __WALL);
+    pid_t r = waitpid(only, &status, __WALL);
     if (r >= 0 || errno != EINTR) return r;
   }
 }
@@ -683,7 +683,7 @@ bool Tracer::trap_tsc(Thread& t, Tool& tool) {
 bool Tracer::loop(Tool& tool, std::string& error) {
   for (;;) {
     int status = 0;
-    pid_t tid = wait_any(tool.next_deadline(), status);
+    pid_t tid = wait_any(tool.next_deadline(), status, tool.only_waitable());
     t_stop_ns = now_ns();
     if (tid == kStopRequested) {
       // Interrupted: kill the tracee and reap it, so nothing outlives the run.

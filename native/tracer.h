@@ -194,6 +194,10 @@ class Tool {
   virtual void on_timer() {}
   // request_wake() was called (from a signal handler).
   virtual void on_wake() {}
+  // The only tracee that can stop next, or -1 (any). waitpid(-1) looks at every traced task,
+  // and frozen checkpoint copies are traced tasks that never stop again: waiting for the one
+  // thread that runs costs the same however many copies are kept.
+  virtual pid_t only_waitable() { return -1; }
 
  protected:
   Tracer* core_ = nullptr;
@@ -212,6 +216,7 @@ class Tracer {
   // Resumes a stopped thread (one the tool held, or the one at hand), delivering `sig`.
   void resume(Thread& t, Resume r, int sig = 0);
   Thread* thread(pid_t tid);
+  size_t thread_count() const { return threads_.size(); }
   // Checkpoints (replay_checkpoint.cc) make processes outside the stop loop: a process forked
   // from a checkpoint joins the run in place of `replaces` (its first process too, if that one
   // was), stopped; a process dropped leaves it without an exit being reported.
@@ -220,7 +225,7 @@ class Tracer {
 
  private:
   bool loop(Tool& tool, std::string& error);
-  pid_t wait_any(int64_t deadline_ns, int& status);
+  pid_t wait_any(int64_t deadline_ns, int& status, pid_t only = -1);
   Thread& add_thread(pid_t tid, pid_t pid, bool fresh);
   bool trap_tsc(Thread& t, Tool& tool);
   // Counter reads rewritten to ud2 (tsc.h), per process, by address.

@@ -206,6 +206,55 @@ describe('a paused replay, inspected', () => {
     expect(r.stdout.toString()).toBe(writes.map((w) => w.line).join('') + 'request-loop done: 15000 bytes\n');
   });
 
+  it('goes back to the same checkpoint again after the copy made from it was replaced', async () => {
+    const s = await ReplaySession.open('loop', { store, speed: 'max', ephemeral: true }, { paused: true });
+    try {
+      const far = writes[3].seq;
+      await s.jumpTo(far);
+      const c1 = Math.max(...s.checkpoints().checkpoints.map((c) => c.seq).filter((q) => q <= writes[1].seq));
+      expect((await s.jumpTo(c1)).seq).toBe(c1); // a copy of c1 replaces the process
+      expect((await s.jumpTo(far)).seq).toBe(far); // forward to the checkpoint at `far`: that copy ends
+      const again = await s.jumpTo(c1); // c1 once more (it has its ended child's SIGCHLD pending)
+      expect(again.seq).toBe(c1);
+      // Restored, not restarted: a restart would have begun a new list without the one at `far`.
+      expect(s.checkpoints().checkpoints.map((c) => c.seq)).toContain(far);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('keeps at most 64 checkpoints over many jumps, always one a few events before where it pauses', async () => {
+    await record({ incident: 'dd', command: ['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=1', 'count=500', 'status=none'], store, env: { PATH: '/usr/bin:/bin' } });
+    const all = [];
+    for await (const b of store.events('dd')) all.push(b);
+    const syscalls = new Table(all)
+      .toArray()
+      .filter((r) => r.kind === 'syscall')
+      .map((r) => Number(r.seq))
+      .sort((a, b) => a - b);
+    const s = await ReplaySession.open('dd', { store, speed: 'max', ephemeral: true }, { paused: true });
+    try {
+      let x = 12345;
+      let target = 0;
+      for (let i = 0; i < 80; i++) {
+        x = (x * 1103515245 + 12345) % 2147483648;
+        target = syscalls[100 + (x % (syscalls.length - 100))];
+        expect((await s.jumpTo(target)).seq).toBe(target);
+        const kept = s.checkpoints().checkpoints.map((c) => c.seq);
+        expect(kept.length).toBeLessThanOrEqual(64);
+        expect(kept).toContain(target);
+      }
+      const kept = s.checkpoints().checkpoints.map((c) => c.seq);
+      expect(kept.length).toBe(64);
+      // The one for a step back: within 16 events before the pause (unless the jump came from there).
+      expect(kept.filter((q) => q < target && q >= target - 16)).toHaveLength(1);
+      const before = syscalls[syscalls.indexOf(target) - 1];
+      expect((await s.jumpTo(before)).seq).toBe(before);
+    } finally {
+      await s.stop();
+    }
+  });
+
   it('a program with several threads takes no checkpoints and says so; its jumps restart the replay and land right', async () => {
     const dir = fs.mkdtempSync(path.join(home, 'pool-'));
     const pool = path.join(dir, 'worker-pool');
@@ -225,7 +274,9 @@ describe('a paused replay, inspected', () => {
       const st = await s.jumpTo(early);
       expect(st.seq).toBe(early);
       expect(st.next?.name).toBe(rows.find((r) => Number(r.seq) === early)!.name);
-      expect(s.checkpoints().checkpoints.filter((c) => c.seq > 1)).toEqual([]);
+      // Only while it had one thread, before its first clone.
+      const clone = Number(rows.find((r) => /^clone/.test(String(r.name)))!.seq);
+      expect(s.checkpoints().checkpoints.filter((c) => c.seq > clone)).toEqual([]);
     } finally {
       await s.stop();
     }
@@ -263,6 +314,37 @@ describe('replaybook replay --until SEQ --gdb', () => {
     expect(r.stdout).toMatch(/Breakpoint 1, main \(/);
     expect(r.stdout).toContain(`= {id = ${next.id}, bytes = ${next.bytes}, path = "${next.path}"`);
     expect(r.stdout).toMatch(new RegExp(`\\$2 = ${next.served}\\b`));
+  });
+
+  it('reverse-stepi goes back one recorded event and reverse-continue to the first, through the checkpoints', async () => {
+    const all = [];
+    for await (const b of store.events('loop')) all.push(b);
+    const syscalls = new Table(all)
+      .toArray()
+      .filter((r) => r.kind === 'syscall')
+      .map((r) => ({ seq: Number(r.seq), name: String(r.name) }))
+      .sort((a, b) => a.seq - b.seq);
+    const at = syscalls.findIndex((x) => x.seq === writes[2].seq);
+    const [before, twoBefore] = [syscalls[at - 1], syscalls[at - 2]];
+    const r = await runProcess(
+      process.execPath,
+      [CLI, 'replay', 'loop', '--until', String(writes[2].seq), '--gdb', '--gdb-ex', 'info threads', '--gdb-ex', 'reverse-stepi', '--gdb-ex', 'info threads',
+        '--gdb-ex', 'reverse-stepi', '--gdb-ex', 'info threads', '--gdb-ex', 'stepi', '--gdb-ex', 'info threads',
+        '--gdb-ex', 'reverse-continue', '--gdb-ex', 'info threads'],
+      env(),
+    );
+    expect(r.code).toBe(0);
+    const nexts = [...r.stdout.matchAll(/next event: (\w+) \(seq (\d+)\)/g)].map((m) => ({ name: m[1], seq: Number(m[2]) }));
+    expect(nexts).toEqual([
+      { name: 'write', seq: writes[2].seq },
+      before,
+      twoBefore,
+      before, // stepi: one event forward again
+      nexts[4], // the first checkpoint, where the history begins: checked below
+    ]);
+    expect(syscalls.map((x) => x.seq)).toContain(nexts[4].seq);
+    expect(nexts[4].seq).toBeLessThan(twoBefore.seq);
+    expect(r.stdout + r.stderr).toContain('No more reverse-execution history');
   });
 
   it('refuses what would change the replay, with the reason gdb shows, and runs to the end on continue', async () => {

@@ -272,6 +272,9 @@ export class ReplaySession {
         this.checkpointList = [...kept, { seq: m.seq, us: m.us, pssKb: m.pssKb }].sort((a, b) => a.seq - b.seq);
       }
     }
+    // Gone back to a checkpoint (a jump, or gdb's reverse-stepi): the events served again are
+    // those already kept.
+    if (m.type === 'restored' && m.restored) this.count = m.served;
     const i = this.waiters.findIndex((w) => w.type === m.type || (w.type === 'paused' && m.type === 'divergence'));
     if (i >= 0) this.waiters.splice(i, 1)[0].resolve(m);
   }
