@@ -119,16 +119,17 @@ bool Replayer::serve_event(Thread& t, Held& h, const Event& e) {
     // A call that waited with a signal mask of its own (pselect6, ppoll, epoll_pwait) let the
     // recorded signal in through it: wait the same way, in rt_sigsuspend with that mask and the
     // signal already sent, so the kernel delivers it under that mask and restores the
-    // program's own afterwards, as it did when recorded. At 1x the signal is not due yet: it
-    // is sent into that rt_sigsuspend at its recorded time (deliver_signal, as for a real
-    // call the recording shows interrupted); the program's own mask would keep it blocked.
+    // program's own afterwards, as it did when recorded. At 1x too the signal is sent now,
+    // ahead of its recorded time: sent later, a real child's SIGCHLD let in by that mask could
+    // end the wait first (it is dropped, and the call restarted), and once the call is over
+    // the program's own mask keeps the recorded one blocked. The thread still runs on only
+    // after the call's recorded duration (delayed_until below).
     int m = s.arg_with(ArgRole::SigMask), ref = s.arg_with(ArgRole::SigMaskRef);
     uint64_t mask = m >= 0 ? args[m] : 0;
     if (ref >= 0 && args[ref] && !t.read_mem(args[ref], &mask, 8)) mask = 0;
     const Event* x = mask ? next_signal_of(e) : nullptr;
-    if (x) {
-      if (deliver_signal(*x)) sent_early_.insert(x);
-      else h.interrupted = true;
+    if (x && deliver_signal(*x, true)) {
+      sent_early_.insert(x);
       t.regs().orig_rax = SYS_rt_sigsuspend;
       t.regs().rdi = mask;
       t.regs().rsi = 8;

@@ -54,8 +54,9 @@ int Replayer::on_signal(Thread& t, int sig, const siginfo_t& info) {
 }
 
 // A recorded asynchronous signal, sent to its thread once that thread's previous call has
-// returned (and, at 1x, not before its recorded time). False: not yet, pump again later.
-bool Replayer::deliver_signal(const Event& x) {
+// returned (and, at 1x, not before its recorded time unless `now`). False: not yet, pump again
+// later.
+bool Replayer::deliver_signal(const Event& x, bool now) {
   if (x.args[1] != 0 || x.data_out.empty()) return true;  // a fault: it recurs by itself
   if (sent_early_.erase(&x)) return true;                 // sent with the call it interrupted
   auto m = rec_to_real_.find(x.tid);
@@ -66,7 +67,7 @@ bool Replayer::deliver_signal(const Event& x) {
   // real rt_sigsuspend returns only then.
   if (h.delayed_until > 0 || (h.in_flight && !h.interrupted)) return false;
   int64_t gate = wall_for(x.enter_ns);
-  if (speed() > 0 && now_ns() < gate) {
+  if (!now && speed() > 0 && now_ns() < gate) {
     gate_ns_ = gate;
     return false;
   }

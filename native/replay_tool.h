@@ -258,7 +258,7 @@ class Replayer : public Tool, public GdbTarget {
                           bool resume = true);
 
   // replay_signals.cc
-  bool deliver_signal(const Event& x);
+  bool deliver_signal(const Event& x, bool now = false);
   bool at_next_entry(Thread& t, Held& h);
   std::string inexact_note() const;
   void run_if_doomed(Thread& t, Held& h);

@@ -243,6 +243,15 @@ async function replaysTwice(incident: string, rec: RecordResult): Promise<string
   return transactions(new Table(batches)).map((t) => t.response);
 }
 
+/** A directory with three C files and a Makefile that compiles them (two at a time with -j2) into a library. */
+function makeProject(name: string): string {
+  const dir = path.join(tmp, name);
+  fs.mkdirSync(dir);
+  for (const n of ['a', 'b', 'c']) fs.writeFileSync(path.join(dir, `${n}.c`), `int f_${n}(int x) { return x + 1; }\n`);
+  fs.writeFileSync(path.join(dir, 'Makefile'), 'all: a.o b.o c.o\n\tcc -shared -o libabc.so a.o b.o c.o\n%.o: %.c\n\tcc -fPIC -O1 -c $< -o $@\n');
+  return dir;
+}
+
 describe('asynchronous signals are delivered at syscall boundaries', () => {
   it('a SIGALRM every millisecond during computation lands where the recording had it', async () => {
     const exe = build('timer');
@@ -264,10 +273,7 @@ describe('asynchronous signals are delivered at syscall boundaries', () => {
   });
 
   it('make -j2 building three C files (SIGCHLD) replays twice the same way', async () => {
-    const dir = path.join(tmp, 'make');
-    fs.mkdirSync(dir);
-    for (const n of ['a', 'b', 'c']) fs.writeFileSync(path.join(dir, `${n}.c`), `int f_${n}(int x) { return x + 1; }\n`);
-    fs.writeFileSync(path.join(dir, 'Makefile'), 'all: a.o b.o c.o\n\tcc -shared -o libabc.so a.o b.o c.o\n%.o: %.c\n\tcc -fPIC -O1 -c $< -o $@\n');
+    const dir = makeProject('make');
     // gcc names its temporary files from a stack address (glibc's tempname): recorded, by
     // default, with the fixed addresses its replay runs with, it names them the same there.
     const rec = await record({ incident: 'make', command: ['/usr/bin/make', '-j2'], env: ENV, cwd: dir, store });
@@ -280,10 +286,7 @@ describe('asynchronous signals are delivered at syscall boundaries', () => {
   });
 
   it('make -j2 replays at 1x speed too: its interrupted pselect6 waits for the recorded SIGCHLD in a real rt_sigsuspend', async () => {
-    const dir = path.join(tmp, 'make-1x');
-    fs.mkdirSync(dir);
-    for (const n of ['a', 'b', 'c']) fs.writeFileSync(path.join(dir, `${n}.c`), `int f_${n}(int x) { return x + 1; }\n`);
-    fs.writeFileSync(path.join(dir, 'Makefile'), 'all: a.o b.o c.o\n\tcc -shared -o libabc.so a.o b.o c.o\n%.o: %.c\n\tcc -fPIC -O1 -c $< -o $@\n');
+    const dir = makeProject('make-1x');
     const rec = await record({ incident: 'make-1x', command: ['/usr/bin/make', '-j2'], env: ENV, cwd: dir, store });
     expect(rec.incident.exit_code).toBe(0);
     const recorded = await rows(store.events('make-1x'));
@@ -294,6 +297,7 @@ describe('asynchronous signals are delivered at syscall boundaries', () => {
     });
     expect(interrupted.length, 'an interrupted pselect6').toBeGreaterThan(0);
     const run = await replay('make-1x', { store, speed: 1, ephemeral: true });
+    console.log(`make-1x: ${recorded.length} events, service ran ${(Number(rec.incident.duration_ns) / 1e6).toFixed(0)} ms recorded; replay ${run.wallMs.toFixed(0)} ms at --speed 1`);
     expect(run.divergence, run.divergence?.reason).toBeNull();
     expect(run.exitCode).toBe(0);
     expect(run.stdout.toString()).toBe(run.recorded.stdout.toString());
