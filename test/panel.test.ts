@@ -94,9 +94,12 @@ async function drive(page: Page, w: Watch, kind: Frontend): Promise<void> {
   let e = await engineState(page);
   expect(e.paused).toBe(true);
   expect(s.seq).toBe(e.seq);
-  // The timeline was drawn by its module: one mark per time slice with events, and the cursor.
-  const tl = panel.locator('.rb-timeline svg.rb-timeline-svg');
+  // The timeline was drawn by replaybook's extension (installed by `replaybook kernel install`),
+  // whose model said hello to the kernel: one mark per time slice with events, and the cursor.
+  await panel.locator('.rb-tl-path[data-path="extension"]').waitFor({ timeout: 30_000 });
+  const tl = panel.locator('.rb-timeline.rb-timeline-ext svg.rb-timeline-svg');
   await tl.waitFor({ timeout: 30_000 });
+  expect(await panel.locator('.rb-timeline-host').count()).toBe(0);
   expect(await tl.locator('.rb-mark').count()).toBeGreaterThan(3);
   expect(await tl.locator('.rb-cursor-line').count()).toBe(1);
 

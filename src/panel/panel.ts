@@ -17,7 +17,7 @@ import type { ReplayOptions, RunResult, Speed } from '../replay/run';
 import { ReplaySession, type SessionState } from '../replay/session';
 import { MONO, note, section, table, text } from '../notebook/html';
 import { AnyWidget, Button, Dropdown, Html, Slider, Text, Widget, button, dropdown, hbox, html, slider, text as textBox, vbox, type Box } from '../widgets';
-import { CLASS_COLOURS, TIMELINE_ESM, timelineHostHtml, timelineMarks, type Mark, type TimelineTraits, type TxMark } from './timeline';
+import { CLASS_COLOURS, TIMELINE_ESM, TIMELINE_MODULE, TIMELINE_MODULE_VERSION, timelineHostHtml, timelineMarks, type Mark, type TimelineTraits, type TxMark } from './timeline';
 
 export const PANEL_SPEEDS: Array<[string, Speed]> = [
   ['0.1×', 0.1],
@@ -41,7 +41,11 @@ export interface PanelOptions {
   speed?: Speed;
   /** How many events "step N" serves (default 10). */
   stepN?: number;
-  /** Draw the timeline with anywidget's front end (needs the anywidget extension in Jupyter). */
+  /**
+   * Draw the timeline with anywidget's front end (needs the anywidget extension in Jupyter)
+   * instead of replaybook's own extension. Either way, a front end that does not answer within
+   * a few seconds gets the HTML fallback.
+   */
   anywidget?: boolean;
 }
 
@@ -106,6 +110,14 @@ export function openFdsAt(events: Table, seq: number): OpenFd[] {
 
 type Status = 'paused' | 'playing' | 'ended' | 'stopped' | 'busy';
 
+/** Which front end draws the timeline: a widget extension that said hello, or the HTML fallback. */
+export type TimelinePath = 'extension' | 'anywidget' | 'html';
+
+const TIMELINE_PATH_NAMES: Record<TimelinePath, string> = { extension: 'replaybook extension', anywidget: 'anywidget', html: 'HTML fallback' };
+
+/** How long a panel waits for the timeline widget's hello before it shows the HTML fallback. */
+export const TIMELINE_HELLO_MS = 3000;
+
 let panelCount = 0;
 
 export class ReplayPanel {
@@ -127,12 +139,18 @@ export class ReplayPanel {
   private rendering = false;
   /** How long each command took in the kernel (engine command and state read), newest last. */
   readonly timings: Array<{ command: string; ms: number }> = [];
-  /** Set while a jump restarts the replay: the old run's end is not the panel's result. */
+  /** Set while a jump or new injections restart the replay: the old run's end is not the panel's result. */
   private jumping = false;
 
   // The controls.
   readonly header: Html;
+  /** The timeline as a widget of replaybook's extension (or anywidget's). */
   readonly timeline: Widget;
+  /** The timeline hosted in an HTML widget, made when the front end has neither extension. */
+  private timelineHtml: Html | null = null;
+  /** Who draws the timeline (null until the front end says hello or the wait ends). */
+  timelinePath: TimelinePath | null = null;
+  private helloTimer: NodeJS.Timeout | null = null;
   readonly playButton: Button;
   readonly pauseButton: Button;
   readonly step1: Button;
@@ -161,7 +179,9 @@ export class ReplayPanel {
     this.total = tl.total;
     const n = o.stepN ?? 10;
     this.header = html('', { classes: ['rb-header'] });
-    this.timeline = o.anywidget ? new AnyWidget({ ...this.traits() }, { esm: TIMELINE_ESM, classes: ['rb-timeline'] }) : html(timelineHostHtml(this.traits()), { classes: ['rb-timeline'] });
+    this.timeline = o.anywidget
+      ? new AnyWidget({ ...this.traits() }, { esm: TIMELINE_ESM, classes: ['rb-timeline'] })
+      : new Widget('TimelineModel', 'TimelineView', { ...this.traits() }, { classes: ['rb-timeline'] }, null, TIMELINE_MODULE, TIMELINE_MODULE_VERSION);
     this.playButton = button({ description: '▶ play', classes: ['rb-play'], layout: { width: '80px' } });
     this.pauseButton = button({ description: '‖ pause', classes: ['rb-pause'], layout: { width: '80px' } });
     this.step1 = button({ description: 'step 1', classes: ['rb-step1'], layout: { width: '70px' } });
@@ -204,11 +224,15 @@ export class ReplayPanel {
       this.jumpBox.value = '';
       void this.jumpTo(/^tx-\d+$/.test(t) ? t : Number(t));
     });
-    if (this.timeline instanceof AnyWidget) {
-      this.timeline.on('custom', (c) => {
-        if (c.event === 'jump' && typeof c.seq === 'number') void this.jumpTo(c.seq);
-      });
-    }
+    this.timeline.model.on('custom', (c) => {
+      if (c.event === 'jump' && typeof c.seq === 'number') void this.jumpTo(c.seq);
+      else if (c.event === 'hello') this.useTimeline(o.anywidget ? 'anywidget' : 'extension');
+    });
+    // A front end with the extension creates the model (and says hello) as soon as it gets it.
+    this.helloTimer = setTimeout(() => {
+      if (this.timelinePath === null) this.useTimeline('html');
+    }, TIMELINE_HELLO_MS);
+    this.helloTimer.unref();
     remove.on('click', () => {
       const i = this.injectionList.value;
       if (i !== undefined && i >= 0) void this.removeInjection(i);
@@ -317,9 +341,27 @@ export class ReplayPanel {
     });
   }
 
+  /** Shows the timeline through `path`: the widget whose front end said hello, or the HTML fallback. */
+  private useTimeline(path: TimelinePath): void {
+    if (this.timelinePath === path || (path === 'html' && this.timelinePath !== null)) return;
+    if (this.helloTimer) clearTimeout(this.helloTimer);
+    this.helloTimer = null;
+    const before = this.timelinePath;
+    this.timelinePath = path;
+    if (path === 'html') {
+      this.timelineHtml = html('', { classes: ['rb-timeline'] });
+      this.root.swap(this.timeline, this.timelineHtml);
+    } else if (before === 'html' && this.timelineHtml) {
+      // The extension answered late (a slow page): it takes the place of the fallback.
+      this.root.swap(this.timelineHtml, this.timeline);
+    }
+    this.render(this.lastState);
+  }
+
   /** Stops the replay (its program is killed); the panel shows it stopped. */
   async close(why = 'stopped'): Promise<void> {
     this.stopPolling();
+    if (this.helloTimer) clearTimeout(this.helloTimer);
     this.status = 'stopped';
     this.error = why === 'stopped' ? null : why;
     const s = this.s;
@@ -355,8 +397,14 @@ export class ReplayPanel {
     const old = this.s;
     this.injections = injections;
     this.result = null;
-    if (old) await old.stop().catch(() => undefined);
-    this.s = await ReplaySession.open(this.src.incident, this.src.replayOptions(injections), { paused: true });
+    // The old run's end (it is stopped here) is not the panel's result.
+    this.jumping = true;
+    try {
+      if (old) await old.stop().catch(() => undefined);
+      this.s = await ReplaySession.open(this.src.incident, this.src.replayOptions(injections), { paused: true });
+    } finally {
+      this.jumping = false;
+    }
     this.watchEnd();
     if (seq > 0) await this.s.jumpTo(seq);
     if (this.speedValue !== 1) this.s.speed(this.speedValue);
@@ -446,6 +494,7 @@ export class ReplayPanel {
       progress: this.total ? Math.min(1, (this.status === 'ended' ? this.total : served) / this.total) : 0,
       status: this.status,
       title: this.src.incident,
+      colours: CLASS_COLOURS,
     };
   }
 
@@ -460,17 +509,18 @@ export class ReplayPanel {
 
   private draw(st: SessionState | null, backtrace: unknown): void {
     const t = this.traits(st);
-    if (this.timeline instanceof AnyWidget) {
-      const { marks: _m, txs: _t, ...changing } = t;
-      this.timeline.model.set(changing);
+    if (this.timelinePath === 'html' && this.timelineHtml) {
+      this.timelineHtml.value = timelineHostHtml(t);
     } else {
-      (this.timeline as Html).value = timelineHostHtml(t);
+      const { marks: _m, txs: _t, colours: _c, ...changing } = t;
+      this.timeline.model.set(changing);
     }
     const speed = this.speedValue === 'max' ? 'max speed' : `${this.speedValue}×`;
     this.header.value =
       `<div style="${MONO};font-size:13px"><b>${escapeHtml(this.src.incident)}</b> · ` +
       `<span class="rb-cursor" data-seq="${t.cursor}" data-status="${this.status}">event ${t.cursor} of ${this.total}</span> · ` +
       `<span class="rb-status">${this.status}</span> · ${speed} · ${this.injections.length} injection${this.injections.length === 1 ? '' : 's'}` +
+      (this.timelinePath ? ` · <span class="rb-tl-path" data-path="${this.timelinePath}" style="color:#888">timeline: ${TIMELINE_PATH_NAMES[this.timelinePath]}</span>` : '') +
       (this.error ? ` · <span class="rb-error" style="color:#b00">${escapeHtml(this.error)}</span>` : '') +
       `</div>`;
     if (this.position.value !== Math.min(t.cursor, this.position.max)) this.position.value = Math.min(t.cursor, this.position.max);

@@ -348,6 +348,13 @@ export class Box extends Widget {
   ) {
     super(`${kind}Model`, `${kind}View`, { children: children.map((c) => ref(c.model)), box_style: '' }, o);
   }
+  /** Puts `next` where `prev` is (the front end redraws the box). */
+  swap(prev: Widget, next: Widget): void {
+    const i = this.children.indexOf(prev);
+    if (i < 0) return;
+    this.children[i] = next;
+    this.model.set({ children: this.children.map((c) => ref(c.model)) });
+  }
   /** Closes the box and everything in it. */
   override close(): void {
     for (const c of this.children) c.close();
