@@ -258,7 +258,8 @@ describe('comms and the widget protocol in the kernel', () => {
       unknown_target: Msg[];
       closed: Msg[];
       two_panels: { p1: number; p2: number; tx1: number };
-      after_interrupt: { p3: boolean; p1: boolean; p2: boolean; p1paused: boolean };
+      after_interrupt: { p3: boolean; p1: boolean; p2: boolean; p1paused: boolean; p1before: number; p1after: number };
+      fallback: { path: string; hosts: number; models: string[] };
     };
     // comm_info_request: answered as comm_info_reply, empty before, every widget comm after.
     expect(out.info_before.msg_type).toBe('comm_info_reply');
@@ -303,10 +304,16 @@ describe('comms and the widget protocol in the kernel', () => {
     // Two panels, two replays: one stepped to event 3, the other opened at tx-1.
     expect(out.two_panels.p1).toBe(3);
     expect(out.two_panels.p2).toBe(out.two_panels.tx1);
-    // Interrupting the cell that opened a panel stops that panel; the panels of other cells stay
-    // open. (Their replays get the SIGINT too: Jupyter signals the kernel's whole process group,
-    // engines included, so their programs may end there; p1paused is not asserted.)
-    expect(out.after_interrupt).toMatchObject({ p3: true, p1: false, p2: false });
+    // Without a front end that says hello for the timeline's model, the panel shows the timeline
+    // through its HTML widget instead, in the same place.
+    expect(out.fallback.path).toBe('html');
+    expect(out.fallback.hosts).toBe(1);
+    expect(out.fallback.models).not.toContain('TimelineModel');
+    // Interrupting the cell that opened a panel while it plays stops that panel; the panels of
+    // other cells stay open, their replays untouched (Jupyter signals the kernel's whole process
+    // group, but each engine leads its own): the first panel is still paused and still steps.
+    expect(out.after_interrupt).toMatchObject({ p3: true, p1: false, p2: false, p1paused: true });
+    expect(out.after_interrupt.p1after).toBe(out.after_interrupt.p1before + 1);
   }, 180_000);
 });
 
