@@ -4,7 +4,9 @@
 // time the event the panel shows is checked against the engine's state read in a following cell.
 // Also: the kernel's comms and widget protocol through jupyter_client (comm_info_request,
 // a widget's state both ways, echo_update, request_state, a button's click), execution counts,
-// charts in JupyterLab's own vega renderer, and the static view in Debian's Notebook 6.
+// the timeline through replaybook's extension (and its HTML fallback), charts drawn by
+// JupyterLab's own vega renderer, interrupts that stop one cell's panels, and the static view
+// in Debian's Notebook 6.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -207,11 +209,28 @@ async function drive(page: Page, w: Watch, kind: Frontend): Promise<void> {
   await panel.screenshot({ path: shot });
   process.stdout.write(`replay panel in ${kind}: screenshot ${shot}\n`);
 
-  // A chart in the same front end: the bundle's HTML draws the interactive vega view.
+  // A chart in the same front end, drawn by the front end's own vega renderer
+  // (@jupyterlab/vega5-extension): the front end told the kernel it renders vega-lite 5, so the
+  // bundle carries no HTML (which JupyterLab ranks above vega-lite) and the spec is drawn on
+  // its canvas, with something on it.
   await runCell(page, 2);
   const chart = cells(page).nth(2).locator('.jp-OutputArea');
-  await chart.locator('svg .role-mark').first().waitFor({ state: 'attached', timeout: 60_000 });
-  expect(await chart.locator('svg .role-mark').count()).toBeGreaterThan(0);
+  const vega = chart.locator('.jp-RenderedVegaCommon5.jp-RenderedVegaLite .vega-embed canvas');
+  await vega.first().waitFor({ state: 'attached', timeout: 60_000 });
+  expect(await chart.locator('.replaybook-chart').count()).toBe(0);
+  await expect
+    .poll(
+      () =>
+        vega.first().evaluate((c) => {
+          const cv = c as HTMLCanvasElement;
+          const px = cv.getContext('2d')!.getImageData(0, 0, cv.width, cv.height).data;
+          let coloured = 0;
+          for (let i = 0; i < px.length; i += 4) if (px[i + 3] > 0 && !(px[i] > 240 && px[i + 1] > 240 && px[i + 2] > 240)) coloured++;
+          return coloured;
+        }),
+      { timeout: 30_000 },
+    )
+    .toBeGreaterThan(500);
   await chart.screenshot({ path: path.join(SHOTS, `${kind === 'lab' ? 'jupyterlab4' : 'notebook7'}-chart.png`) });
   // (Execution counts: the prompts above showed [n]; the saved counts are checked with nbconvert below.)
   expect(w.errors.filter((x) => !notOurs(x))).toEqual([]);

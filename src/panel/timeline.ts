@@ -102,9 +102,7 @@ export function timelineMarks(events: Table, txs: Transaction[], width = 600): {
  */
 export const TIMELINE_ESM = fs.readFileSync(path.join(PACKAGE_ROOT, 'labextension', 'src', 'timeline.js'), 'utf8');
 
-/** The widget module of replaybook's JupyterLab 4 / Notebook 7 extension (labextension/package.json). */
-export const TIMELINE_MODULE = 'replaybook-timeline';
-export const TIMELINE_MODULE_VERSION = '0.1.0';
+export { EXTENSION_MODULE as TIMELINE_MODULE, EXTENSION_MODULE_VERSION as TIMELINE_MODULE_VERSION } from '../widgets/frontend';
 
 // A 1x1 transparent GIF: its load runs the loader below once per redraw of the host.
 const PIXEL = 'data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7';

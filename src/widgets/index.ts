@@ -12,6 +12,7 @@ import { hasCommTransport } from './comm';
 import { WIDGET_VIEW_MIME, WidgetModel, registerWidgetTargets, type WidgetState } from './widget';
 
 export { WidgetModel, WIDGET_VIEW_MIME, PROTOCOL_VERSION, WIDGET_TARGET, liveModels } from './widget';
+export { EXTENSION_MODULE, EXTENSION_MODULE_VERSION, frontendMimeTypes, probeFrontends } from './frontend';
 export { commInfo, currentCell, handleCommMessage, setCommTransport, setCurrentCell, hasCommTransport, type CommTransport } from './comm';
 
 const CONTROLS = '@jupyter-widgets/controls';
