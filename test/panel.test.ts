@@ -122,15 +122,20 @@ async function drive(page: Page, w: Watch, kind: Frontend): Promise<void> {
   expect(e.speed).toBe(0.1);
   expect(e.seq).toBe(s.seq);
 
-  // the position slider: sent back to its start, the replay jumps (backwards) to the event it
-  // reads (a fraction of the track would name an event that depends on the incident's length,
-  // and could be the one the replay already stands at)
+  // the position slider: its handle dragged with the mouse past the track's left end, the replay
+  // jumps (backwards) to the event it reads on release (a fraction of the track would name an
+  // event that depends on the incident's length, and could be the one the replay stands at)
   const handle = panel.locator('.rb-position .noUi-handle');
+  const track = panel.locator('.rb-position .noUi-base');
   const readout = async (): Promise<number> => Number((await panel.locator('.rb-position .widget-readout').innerText()).trim());
-  // The handle taken with the mouse, then sent to the start with the keyboard (Home).
-  await handle.click();
-  await page.keyboard.press('Home');
+  const hb = (await handle.boundingBox())!;
+  const tb = (await track.boundingBox())!;
+  await page.mouse.move(hb.x + hb.width / 2, hb.y + hb.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(tb.x - 20, hb.y + hb.height / 2, { steps: 12 });
+  await page.mouse.up();
   let target = await readout();
+  expect(target).toBe(0);
   expect(target).not.toBe(s.seq);
   s = await waitShown(panel, (x) => x.seq === target && x.status === 'paused');
   e = await engineState(page);
