@@ -179,7 +179,7 @@ const COMMANDS: Record<string, CommandSpec> = {
     name: 'kernel',
     usage: 'replaybook kernel install [--user|--sys-prefix|--prefix DIR] | replaybook kernel uninstall',
     summary:
-      'Register (or remove) the Jupyter kernel "replaybook (TypeScript)": tslab with the replaybook API preloaded,\nso notebook cells call incidents(), fetchIncident(id), replay(...), timeline(run) and display(x) without imports.\nWithout a flag the kernelspec is installed system-wide (needs root).',
+      'Register (or remove) the Jupyter kernel "replaybook (TypeScript)": tslab with the replaybook API preloaded,\nso notebook cells call incidents(), fetchIncident(id), replay(...), timeline(run) and display(x) without imports,\nand beside it (in labextensions) the JupyterLab 4 / Notebook 7 extension that draws the replay panel timeline.\nWithout a flag the kernelspec is installed system-wide (needs root).',
     flags: [
       { name: 'user', help: 'install for the current user (~/.local/share/jupyter/kernels)' },
       { name: 'sys-prefix', help: "install into Python's sys.prefix (a virtualenv or conda env)" },
