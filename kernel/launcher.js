@@ -50,7 +50,10 @@ async function main() {
     process.stderr.write('replaybook kernel: the notebook API failed to load (see above); is replaybook built? run npm install\n');
     process.exit(1);
   }
-  const server = new ReplaybookServer(ZmqServer, new JupyterHandlerImpl(executor, false), connectionFile, require(path.join(root, 'dist', 'widgets')));
+  const widgets = require(path.join(root, 'dist', 'widgets'));
+  const server = new ReplaybookServer(ZmqServer, new JupyterHandlerImpl(executor, false), connectionFile, widgets);
+  // Each front end that attaches says what it renders (charts then use its own vega renderer).
+  widgets.probeFrontends();
   // Jupyter's interrupt is SIGINT: tslab abandons the awaited cell; replaybook's own listener
   // stops a running replay and its program.
   process.on('SIGINT', () => executor.interrupt());

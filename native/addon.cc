@@ -43,11 +43,15 @@ void deliver(Napi::Env env, Napi::Function cb, void*, FrameMsg* m) {
 
 using Tsfn = Napi::TypedThreadSafeFunction<void, FrameMsg, deliver>;
 
-// spawnEngine(path, onFrame) -> { pid, input }
+// spawnEngine(path, onFrame, ownGroup) -> { pid, input }
+// With ownGroup the engine (and the program it traces) leads a process group of its own, so a
+// signal sent to the caller's group (Jupyter's interrupt signals the kernel's whole group) does not
+// reach it: the caller decides which engines to stop.
 Napi::Value SpawnEngine(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = info[0].As<Napi::String>();
   Napi::Function cb = info[1].As<Napi::Function>();
+  bool own_group = info.Length() > 2 && info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
   int in[2], out[2];
   if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) {
     Napi::Error::New(env, std::string("pipe: ") + strerror(errno)).ThrowAsJavaScriptException();
@@ -63,6 +67,7 @@ Napi::Value SpawnEngine(const Napi::CallbackInfo& info) {
     // Only async-signal-safe calls between fork and exec (Node is multi-threaded).
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent) _exit(1);
+    if (own_group && setpgid(0, 0) != 0) _exit(1);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);

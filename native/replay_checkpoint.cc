@@ -53,12 +53,15 @@ bool seccomp_stop(int st) { return WIFSTOPPED(st) && event_of(st) == PTRACE_EVEN
 // seccomp stop and fork event to its syscall-exit stop. Returns the child (stopped at its
 // first stop), or -1. In a checkpoint (not `at_seccomp`), signals are dropped: it never runs
 // the program again (its forked copies do), and the SIGCHLD of a copy that was replaced is
-// pending there.
+// pending there. Until the fork has entered (its seccomp stop), a checkpoint is resumed with
+// PTRACE_CONT: PTRACE_SYSCALL after a dropped signal would stop it at the syscall's entry,
+// which looks like the exit stop (both SIGTRAP|0x80), before any fork.
 pid_t run_fork(pid_t pid, user_regs_struct regs, bool at_seccomp) {
   if (at_seccomp) regs.orig_rax = SYS_fork;  // the kernel runs what orig_rax names
   if (ptrace(PTRACE_SETREGS, pid, nullptr, &regs) != 0) return -1;
   if (ptrace(at_seccomp ? PTRACE_SYSCALL : PTRACE_CONT, pid, 0, 0) != 0) return -1;
   pid_t child = -1;
+  bool entered = at_seccomp;
   for (;;) {
     int st = wait_for(pid);
     if (st < 0 || !WIFSTOPPED(st)) return -1;
@@ -66,15 +69,16 @@ pid_t run_fork(pid_t pid, user_regs_struct regs, bool at_seccomp) {
       unsigned long msg = 0;
       ptrace(PTRACE_GETEVENTMSG, pid, nullptr, &msg);
       child = static_cast<pid_t>(msg);
-    } else if (syscall_exit_stop(st) && child >= 0) {
-      break;  // fork's exit (before the fork event, a syscall stop is fork's entry: after a
-              // dropped signal the copy is resumed with PTRACE_SYSCALL, which stops there too)
-    } else if (!seccomp_stop(st) && !at_seccomp) {
+    } else if (entered && syscall_exit_stop(st)) {
+      break;
+    } else if (seccomp_stop(st)) {
+      entered = true;
+    } else if (!at_seccomp) {
       // a signal (or another stop) for the frozen copy: dropped (resumed below without it)
-    } else if (!seccomp_stop(st)) {
+    } else {
       return -1;  // a signal in the live process: not a place for a checkpoint
     }
-    if (ptrace(PTRACE_SYSCALL, pid, 0, 0) != 0) return -1;
+    if (ptrace(entered ? PTRACE_SYSCALL : PTRACE_CONT, pid, 0, 0) != 0) return -1;
   }
   if (child < 0) return -1;
   int st = wait_for(child);

@@ -1,6 +1,7 @@
 // `replaybook kernel install|uninstall`: the Jupyter kernelspec "replaybook (TypeScript)", installed
 // with Jupyter's own `jupyter kernelspec` so it lands where Jupyter looks (--user, --sys-prefix,
-// --prefix DIR, or system-wide).
+// --prefix DIR, or system-wide), and beside it (in that data directory's labextensions) the
+// prebuilt JupyterLab 4 / Notebook 7 extension that draws the replay panel's timeline.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -45,7 +46,25 @@ function scopeArgs(scope: KernelScope): string[] {
   return [];
 }
 
-/** Installs the kernelspec; returns the directory Jupyter put it in. */
+/** The timeline extension's name, and where scripts/build-labextension.js builds it. */
+export const LABEXTENSION_NAME = 'replaybook-timeline';
+export const LABEXTENSION_BUILD = path.join(PACKAGE_ROOT, 'labextension', 'build', LABEXTENSION_NAME);
+
+/**
+ * Copies the built timeline extension into the labextensions folder of the Jupyter data directory
+ * that holds `kernelDir` (…/share/jupyter/kernels/replaybook). Returns where, or null when it is
+ * not built (the panel then draws its timeline through an HTML widget).
+ */
+export function installLabextension(kernelDir: string): string | null {
+  if (!fs.existsSync(path.join(LABEXTENSION_BUILD, 'package.json'))) return null;
+  const to = path.join(path.dirname(path.dirname(kernelDir)), 'labextensions', LABEXTENSION_NAME);
+  fs.rmSync(to, { recursive: true, force: true });
+  fs.mkdirSync(path.dirname(to), { recursive: true });
+  fs.cpSync(LABEXTENSION_BUILD, to, { recursive: true });
+  return to;
+}
+
+/** Installs the kernelspec (and the timeline extension beside it); returns the kernelspec's directory. */
 export function installKernel(scope: KernelScope = {}): string {
   if (!fs.existsSync(path.join(PACKAGE_ROOT, 'dist', 'notebook', 'index.js'))) {
     throw new ReplaybookError('not_built', `replaybook is not built (${PACKAGE_ROOT}/dist is missing): run npm install there first`);
@@ -63,7 +82,9 @@ export function installKernel(scope: KernelScope = {}): string {
   }
 }
 
-/** Removes the kernelspec from wherever Jupyter finds it. */
+/** Removes the kernelspec from wherever Jupyter finds it (and the timeline extension beside it). */
 export function uninstallKernel(): string {
+  const where = /^\s*replaybook\s+(\S.*)$/m.exec(jupyterKernelspec(['list']))?.[1]?.trim();
+  if (where) fs.rmSync(path.join(path.dirname(path.dirname(where)), 'labextensions', LABEXTENSION_NAME), { recursive: true, force: true });
   return jupyterKernelspec(['remove', '-y', KERNEL_NAME]).trim();
 }

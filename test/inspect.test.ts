@@ -196,6 +196,14 @@ describe('a paused replay, inspected', () => {
     expect(back.seq).toBe(writes[1].seq);
     const inMain = await s.variables({ frame: (await s.backtrace())[0].frames.find((f) => f.function === 'main')!.level });
     expect(inMain.variables.find((x) => x.name === 'served')?.value).toBe(printed(writes[1].line).served);
+    // The same checkpoint restored again after the copy made from it was replaced (its SIGCHLD
+    // pending in the frozen process): forward to `last`, back, and forward to `last` once more.
+    for (let i = 0; i < 2; i++) {
+      expect((await s.jumpTo(last)).seq).toBe(last);
+      expect(s.checkpoints().lastRestore).toMatchObject({ restored: true, seq: last });
+      expect((await s.jumpTo(writes[1].seq)).seq).toBe(writes[1].seq);
+      expect(s.checkpoints().lastRestore?.restored).toBe(true);
+    }
     // One event back, from the checkpoint taken at the pause before.
     const step = await s.jumpTo(writes[1].seq - 1);
     expect(step.seq).toBe(writes[1].seq - 1);

@@ -4,7 +4,9 @@
 // time the event the panel shows is checked against the engine's state read in a following cell.
 // Also: the kernel's comms and widget protocol through jupyter_client (comm_info_request,
 // a widget's state both ways, echo_update, request_state, a button's click), execution counts,
-// charts in JupyterLab's own vega renderer, and the static view in Debian's Notebook 6.
+// the timeline through replaybook's extension (and its HTML fallback), charts drawn by
+// JupyterLab's own vega renderer, interrupts that stop one cell's panels, and the static view
+// in Debian's Notebook 6.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -94,9 +96,12 @@ async function drive(page: Page, w: Watch, kind: Frontend): Promise<void> {
   let e = await engineState(page);
   expect(e.paused).toBe(true);
   expect(s.seq).toBe(e.seq);
-  // The timeline was drawn by its module: one mark per time slice with events, and the cursor.
-  const tl = panel.locator('.rb-timeline svg.rb-timeline-svg');
+  // The timeline was drawn by replaybook's extension (installed by `replaybook kernel install`),
+  // whose model said hello to the kernel: one mark per time slice with events, and the cursor.
+  await panel.locator('.rb-tl-path[data-path="extension"]').waitFor({ timeout: 30_000 });
+  const tl = panel.locator('.rb-timeline.rb-timeline-ext svg.rb-timeline-svg');
   await tl.waitFor({ timeout: 30_000 });
+  expect(await panel.locator('.rb-timeline-host').count()).toBe(0);
   expect(await tl.locator('.rb-mark').count()).toBeGreaterThan(3);
   expect(await tl.locator('.rb-cursor-line').count()).toBe(1);
 
@@ -117,15 +122,20 @@ async function drive(page: Page, w: Watch, kind: Frontend): Promise<void> {
   expect(e.speed).toBe(0.1);
   expect(e.seq).toBe(s.seq);
 
-  // the position slider: sent back to its start, the replay jumps (backwards) to the event it
-  // reads (a fraction of the track would name an event that depends on the incident's length,
-  // and could be the one the replay already stands at)
+  // the position slider: its handle dragged with the mouse past the track's left end, the replay
+  // jumps (backwards) to the event it reads on release (a fraction of the track would name an
+  // event that depends on the incident's length, and could be the one the replay stands at)
   const handle = panel.locator('.rb-position .noUi-handle');
+  const track = panel.locator('.rb-position .noUi-base');
   const readout = async (): Promise<number> => Number((await panel.locator('.rb-position .widget-readout').innerText()).trim());
-  // The handle taken with the mouse, then sent to the start with the keyboard (Home).
-  await handle.click();
-  await page.keyboard.press('Home');
+  const hb = (await handle.boundingBox())!;
+  const tb = (await track.boundingBox())!;
+  await page.mouse.move(hb.x + hb.width / 2, hb.y + hb.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(tb.x - 20, hb.y + hb.height / 2, { steps: 12 });
+  await page.mouse.up();
   let target = await readout();
+  expect(target).toBe(0);
   expect(target).not.toBe(s.seq);
   s = await waitShown(panel, (x) => x.seq === target && x.status === 'paused');
   e = await engineState(page);
@@ -204,11 +214,28 @@ async function drive(page: Page, w: Watch, kind: Frontend): Promise<void> {
   await panel.screenshot({ path: shot });
   process.stdout.write(`replay panel in ${kind}: screenshot ${shot}\n`);
 
-  // A chart in the same front end: the bundle's HTML draws the interactive vega view.
+  // A chart in the same front end, drawn by the front end's own vega renderer
+  // (@jupyterlab/vega5-extension): the front end told the kernel it renders vega-lite 5, so the
+  // bundle carries no HTML (which JupyterLab ranks above vega-lite) and the spec is drawn on
+  // its canvas, with something on it.
   await runCell(page, 2);
   const chart = cells(page).nth(2).locator('.jp-OutputArea');
-  await chart.locator('svg .role-mark').first().waitFor({ state: 'attached', timeout: 60_000 });
-  expect(await chart.locator('svg .role-mark').count()).toBeGreaterThan(0);
+  const vega = chart.locator('.jp-RenderedVegaCommon5.jp-RenderedVegaLite .vega-embed canvas');
+  await vega.first().waitFor({ state: 'attached', timeout: 60_000 });
+  expect(await chart.locator('.replaybook-chart').count()).toBe(0);
+  await expect
+    .poll(
+      () =>
+        vega.first().evaluate((c) => {
+          const cv = c as HTMLCanvasElement;
+          const px = cv.getContext('2d')!.getImageData(0, 0, cv.width, cv.height).data;
+          let coloured = 0;
+          for (let i = 0; i < px.length; i += 4) if (px[i + 3] > 0 && !(px[i] > 240 && px[i + 1] > 240 && px[i + 2] > 240)) coloured++;
+          return coloured;
+        }),
+      { timeout: 30_000 },
+    )
+    .toBeGreaterThan(500);
   await chart.screenshot({ path: path.join(SHOTS, `${kind === 'lab' ? 'jupyterlab4' : 'notebook7'}-chart.png`) });
   // (Execution counts: the prompts above showed [n]; the saved counts are checked with nbconvert below.)
   expect(w.errors.filter((x) => !notOurs(x))).toEqual([]);
@@ -255,7 +282,8 @@ describe('comms and the widget protocol in the kernel', () => {
       unknown_target: Msg[];
       closed: Msg[];
       two_panels: { p1: number; p2: number; tx1: number };
-      after_interrupt: { p3: boolean; p1: boolean; p2: boolean; p1paused: boolean };
+      after_interrupt: { p3: boolean; p1: boolean; p2: boolean; p1paused: boolean; p1before: number; p1after: number };
+      fallback: { path: string; hosts: number; models: string[] };
     };
     // comm_info_request: answered as comm_info_reply, empty before, every widget comm after.
     expect(out.info_before.msg_type).toBe('comm_info_reply');
@@ -300,10 +328,16 @@ describe('comms and the widget protocol in the kernel', () => {
     // Two panels, two replays: one stepped to event 3, the other opened at tx-1.
     expect(out.two_panels.p1).toBe(3);
     expect(out.two_panels.p2).toBe(out.two_panels.tx1);
-    // Interrupting the cell that opened a panel stops that panel; the panels of other cells stay
-    // open. (Their replays get the SIGINT too: Jupyter signals the kernel's whole process group,
-    // engines included, so their programs may end there; p1paused is not asserted.)
-    expect(out.after_interrupt).toMatchObject({ p3: true, p1: false, p2: false });
+    // Without a front end that says hello for the timeline's model, the panel shows the timeline
+    // through its HTML widget instead, in the same place.
+    expect(out.fallback.path).toBe('html');
+    expect(out.fallback.hosts).toBe(1);
+    expect(out.fallback.models).not.toContain('TimelineModel');
+    // Interrupting the cell that opened a panel while it plays stops that panel; the panels of
+    // other cells stay open, their replays untouched (Jupyter signals the kernel's whole process
+    // group, but each engine leads its own): the first panel is still paused and still steps.
+    expect(out.after_interrupt).toMatchObject({ p3: true, p1: false, p2: false, p1paused: true });
+    expect(out.after_interrupt.p1after).toBe(out.after_interrupt.p1before + 1);
   }, 180_000);
 });
 

@@ -14,7 +14,7 @@ import { runDemo } from '../demo';
 import { runDoctor } from '../doctor';
 import { EXPORT_SUMMARY, exportCommand } from './export';
 import { SPOOL_SPEC, SPOOL_SUMMARY, spoolCommand } from './spool';
-import { installKernel, uninstallKernel, KERNEL_DISPLAY_NAME } from '../kernelspec';
+import { installKernel, installLabextension, uninstallKernel, KERNEL_DISPLAY_NAME } from '../kernelspec';
 import { helpText, parseArgs, parseSince, type CommandSpec, type FlagSpec, type Parsed } from './args';
 import { ReplaybookError } from '../errors';
 import { formatDuration, formatMs, lastLine } from '../format';
@@ -189,7 +189,7 @@ const COMMANDS: Record<string, CommandSpec> = {
     name: 'kernel',
     usage: 'replaybook kernel install [--user|--sys-prefix|--prefix DIR] | replaybook kernel uninstall',
     summary:
-      'Register (or remove) the Jupyter kernel "replaybook (TypeScript)": tslab with the replaybook API preloaded,\nso notebook cells call incidents(), fetchIncident(id), replay(...), timeline(run) and display(x) without imports.\nWithout a flag the kernelspec is installed system-wide (needs root).',
+      'Register (or remove) the Jupyter kernel "replaybook (TypeScript)": tslab with the replaybook API preloaded,\nso notebook cells call incidents(), fetchIncident(id), replay(...), timeline(run) and display(x) without imports,\nand beside it (in labextensions) the JupyterLab 4 / Notebook 7 extension that draws the replay panel timeline.\nWithout a flag the kernelspec is installed system-wide (needs root).',
     flags: [
       { name: 'user', help: 'install for the current user (~/.local/share/jupyter/kernels)' },
       { name: 'sys-prefix', help: "install into Python's sys.prefix (a virtualenv or conda env)" },
@@ -604,6 +604,12 @@ function cmdKernel(p: Parsed): number {
   if (chosen > 1) throw new ReplaybookError('usage', 'choose one of --user, --sys-prefix and --prefix DIR');
   const where = installKernel(p.flags.has('user') ? { user: true } : p.flags.has('sys-prefix') ? { sysPrefix: true } : prefix ? { prefix } : {});
   process.stdout.write(`installed the Jupyter kernel "${KERNEL_DISPLAY_NAME}" in ${where}\n`);
+  const ext = installLabextension(where);
+  process.stdout.write(
+    ext
+      ? `installed the replay panel's timeline extension (JupyterLab 4, Notebook 7) in ${ext}\n`
+      : "the replay panel's timeline extension is not built (scripts/install-jupyter.sh builds it): panels draw their timeline through an HTML widget\n",
+  );
   return 0;
 }
 

@@ -52,6 +52,18 @@ export interface EngineRun {
   stop(): void;
 }
 
+let ownGroups = false;
+
+/**
+ * Engines started from now on lead process groups of their own. The notebook kernel sets this:
+ * Jupyter's interrupt signals the kernel's whole process group, and the kernel itself decides
+ * which runs an interrupt stops (those of the interrupted cell). In a terminal the engines stay
+ * in the command's group, so a traced program can still read the terminal.
+ */
+export function setEngineProcessGroups(own: boolean): void {
+  ownGroups = own;
+}
+
 /** Runs the engine to completion. Resolves when the engine has exited and been reaped. */
 export function runEngine(o: EngineRunOptions): Promise<EngineExit> {
   return startEngine(o).done;
@@ -89,7 +101,7 @@ export function startEngine(o: EngineRunOptions): EngineRun {
         failure ??= e as Error;
         kill();
       }
-    });
+    }, ownGroups);
     input = handle.input;
     pid = handle.pid;
     let killTimer: NodeJS.Timeout | undefined;

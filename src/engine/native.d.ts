@@ -45,6 +45,8 @@ export interface NativeAddon {
   spawnEngine(
     enginePath: string,
     onFrame: (type: number, data: ArrayBuffer | null, code?: number | null, signal?: number | null) => void,
+    /** Start the engine in a process group of its own (signals to ours do not reach it). */
+    ownGroup?: boolean,
   ): EngineHandle;
   decodeEvents(data: ArrayBuffer): EventColumns;
   encodeEvents(columns: EventColumns): Buffer;

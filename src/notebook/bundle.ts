@@ -20,6 +20,7 @@ import type { ManyRuns, RunSummary, Verdict } from '../replay/verify';
 import { EXE_CHANGED, exitStatus, fixDescription, jitterText, runList, runVerdict } from '../replay/describe';
 import { formatRet } from '../viz/classes';
 import { renderChart } from '../viz/render';
+import { frontendMimeTypes } from '../widgets/frontend';
 import { escapeHtml, jsonForScript, scriptSafe } from '../escape';
 import { MONO, escapeBytes, note, previewBytes, section, table, text, type Cell } from './html';
 
@@ -90,7 +91,8 @@ function specShape(spec: Record<string, unknown>): string {
 /**
  * One chart as one display bundle: the vega-lite spec, its PNG, HTML with the PNG as an <img>
  * plus an interactive vega-embed view that replaces it where scripts run, and a one-line text.
- * The first chart of a process carries the vega scripts; later ones use what it defined.
+ * The first chart of a process carries the vega scripts; later ones use what it defined. In a
+ * front end that draws vega-lite itself, the spec, the PNG and the text (see below).
  */
 export async function chartBundle(spec: object, opts: { title?: string } = {}): Promise<MimeBundle> {
   const plain = JSON.parse(JSON.stringify(spec)) as Record<string, unknown>;
@@ -98,6 +100,13 @@ export async function chartBundle(spec: object, opts: { title?: string } = {}): 
   const pngB64 = png.toString('base64');
   const { width, height } = pngSize(png);
   const title = opts.title ?? specTitle(plain) ?? 'chart';
+  const line = `${title}: ${specShape(plain)} (${width}×${height} PNG)`;
+  // A front end with its own vega-lite renderer (JupyterLab 4, Notebook 7: @jupyterlab/vega5-extension)
+  // ranks text/html above it (50 against 57), so it would show the HTML: where the front end
+  // said it renders the spec (widgets' frontendMimeTypes), the bundle leaves the HTML out and
+  // the front end draws the spec. The PNG stays for Notebook 6 and exports, which have no
+  // vega-lite 5 renderer.
+  if (frontendMimeTypes()?.includes(VEGALITE_MIME)) return { [VEGALITE_MIME]: plain, 'image/png': pngB64, 'text/plain': line };
   const id = `replaybook-chart-${randomBytes(6).toString('hex')}`;
 
   let html =
@@ -127,7 +136,7 @@ export async function chartBundle(spec: object, opts: { title?: string } = {}): 
     [VEGALITE_MIME]: plain,
     'image/png': pngB64,
     'text/html': html,
-    'text/plain': `${title}: ${specShape(plain)} (${width}×${height} PNG)`,
+    'text/plain': line,
   };
 }
 

@@ -8,6 +8,7 @@ import { replay as replayIncident } from '../replay/replay';
 import type { ReplayChanges, ReplayOptions, RunResult } from '../replay/run';
 import { exitStatus, runStatus } from '../replay/describe';
 import { ReplaySession } from '../replay/session';
+import { setEngineProcessGroups } from '../engine/engine';
 import { record as recordIncident, type RecordOptions } from '../record/record';
 import { transactions as findTransactions, type Transaction } from '../analysis/transactions';
 import { escapeHtml } from '../escape';
@@ -233,7 +234,7 @@ export type NotebookRecordOptions = Omit<RecordOptions, 'store' | 'signal'>;
  */
 export async function record(opts: NotebookRecordOptions): Promise<Incident> {
   const ac = new AbortController();
-  running.add(ac);
+  running.set(ac, widgets.currentCell());
   try {
     listenForInterrupts();
     const r = await recordIncident({ ...opts, store: await notebookStore(), signal: ac.signal });
@@ -264,23 +265,26 @@ export interface NotebookSessionOptions extends NotebookRunOptions {
   at?: string | number;
 }
 
-// Runs in progress, stopped together when the cell is interrupted.
-const running = new Set<AbortController>();
+// Runs in progress, with the cell that started each: interrupting a cell stops its runs.
+const running = new Map<AbortController, number | null>();
 let listening = false;
 
 /**
  * Jupyter's interrupt is SIGINT; tslab only abandons the awaited promise, so replaybook listens
- * itself and stops its runs (killing their programs). The listener is installed once, outside
- * any cell: one added while tslab runs a cell's synchronous part (vm's breakOnSigint) leaves the
- * process with the default SIGINT action, and the next interrupt would kill the kernel.
+ * itself and stops the runs and panels of the interrupted cell (killing their programs); those of
+ * other cells go on. Jupyter signals the kernel's whole process group, so in the kernel the
+ * engines lead groups of their own (setEngineProcessGroups) and only this listener stops them.
+ * The listener is installed once, outside any cell: one added while tslab runs a cell's
+ * synchronous part (vm's breakOnSigint) leaves the process with the default SIGINT action, and
+ * the next interrupt would kill the kernel.
  */
 function listenForInterrupts(): void {
   if (listening) return;
   listening = true;
   process.on('SIGINT', () => {
-    for (const ac of running) ac.abort();
-    // The panels opened by the cell being interrupted (or the last one run) stop.
+    // The cell being interrupted (or, when none runs, the last one run).
     const cell = widgets.currentCell();
+    for (const [ac, from] of running) if (from === cell) ac.abort();
     for (const p of panels) {
       if (p.cell === cell) {
         panels.delete(p);
@@ -294,7 +298,7 @@ function listenForInterrupts(): void {
 export async function replay(incident: string | Incident, opts: NotebookReplayOptions = {}): Promise<Run> {
   const id = typeof incident === 'string' ? incident : incident.id;
   const ac = new AbortController();
-  running.add(ac);
+  running.set(ac, widgets.currentCell());
   try {
     listenForInterrupts();
     const { live, ...run } = opts;
@@ -357,7 +361,7 @@ export async function session(incident: string | Incident, opts: NotebookSession
   const id = typeof incident === 'string' ? incident : incident.id;
   const { paused, at, ...run } = opts;
   const ac = new AbortController();
-  running.add(ac);
+  running.set(ac, widgets.currentCell());
   listenForInterrupts();
   const s = await ReplaySession.open(id, { ...run, speed: run.speed ?? 1, store: await notebookStore(), signal: ac.signal }, { paused: paused ?? true });
   s.done.then(
@@ -555,7 +559,7 @@ export type NotebookVerifyOptions = Omit<VerifyOptions, 'store' | 'signal'>;
 /** Runs with a progress line in place and a stop on interrupt, like replay(). */
 async function tracked<T>(total: number, work: (signal: AbortSignal, onProgress: (p: RunProgress) => void) => Promise<T>, user?: (p: RunProgress) => void): Promise<T> {
   const ac = new AbortController();
-  running.add(ac);
+  running.set(ac, widgets.currentCell());
   listenForInterrupts();
   const out = progressOutput();
   let done = 0;
@@ -889,7 +893,10 @@ export const GLOBAL_NAMES = [
 /** Puts the notebook API on `g` (the kernel's globalThis) and sends displays to Jupyter. */
 export function installGlobals(g: typeof globalThis, opts: { kernel?: boolean } = {}): void {
   inKernel = opts.kernel ?? false;
-  if (inKernel) listenForInterrupts();
+  if (inKernel) {
+    setEngineProcessGroups(true);
+    listenForInterrupts();
+  }
   Object.assign(g, {
     incidents,
     fetchIncident,

@@ -17,7 +17,7 @@ import type { ReplayOptions, RunResult, Speed } from '../replay/run';
 import { ReplaySession, type SessionState } from '../replay/session';
 import { MONO, note, section, table, text } from '../notebook/html';
 import { AnyWidget, Button, Dropdown, Html, Slider, Text, Widget, button, dropdown, hbox, html, slider, text as textBox, vbox, type Box } from '../widgets';
-import { CLASS_COLOURS, TIMELINE_ESM, timelineHostHtml, timelineMarks, type Mark, type TimelineTraits, type TxMark } from './timeline';
+import { CLASS_COLOURS, TIMELINE_ESM, TIMELINE_MODULE, TIMELINE_MODULE_VERSION, timelineHostHtml, timelineMarks, type Mark, type TimelineTraits, type TxMark } from './timeline';
 
 export const PANEL_SPEEDS: Array<[string, Speed]> = [
   ['0.1×', 0.1],
@@ -41,7 +41,11 @@ export interface PanelOptions {
   speed?: Speed;
   /** How many events "step N" serves (default 10). */
   stepN?: number;
-  /** Draw the timeline with anywidget's front end (needs the anywidget extension in Jupyter). */
+  /**
+   * Draw the timeline with anywidget's front end (needs the anywidget extension in Jupyter)
+   * instead of replaybook's own extension. Either way, a front end that does not answer within
+   * a few seconds gets the HTML fallback.
+   */
   anywidget?: boolean;
 }
 
@@ -64,47 +68,94 @@ export interface OpenFd {
   names: string;
 }
 
-/** The fds open before event `seq`, from the recorded log (creates, accepts, dups, closes). */
-export function openFdsAt(events: Table, seq: number): OpenFd[] {
-  const open = new Map<string, OpenFd>();
-  const seqC = events.getChild('seq');
-  const nrC = events.getChild('nr');
-  const pidC = events.getChild('pid');
-  const retC = events.getChild('ret');
-  const argsC = events.getChild('args');
-  const resC = events.getChild('resource');
-  const kindC = events.getChild('kind');
-  for (let i = 0; i < events.numRows; i++) {
-    if (Number(seqC?.get(i) ?? i) >= seq) break;
-    if (kindC && kindC.get(i) !== 'syscall') continue;
-    const info = byNr.get(Number(nrC?.get(i)));
-    if (!info) continue;
-    const pid = Number(pidC?.get(i) ?? 0);
-    const ret = Number(retC?.get(i) ?? -1n);
-    const args = argsC?.get(i) as { get(j: number): bigint } | null;
-    const arg = (j: number): number => (args && j >= 0 ? Number(args.get(j)) : -1);
-    const key = (fd: number): string => `${pid}:${fd}`;
-    switch (info.fdEffect) {
-      case 'creates':
-      case 'accepts':
-        if (ret >= 0) open.set(key(ret), { pid, fd: ret, names: String(resC?.get(i) ?? '') });
-        break;
-      case 'dups': {
-        const from = open.get(key(arg(info.fdArg >= 0 ? info.fdArg : 0)));
-        if (ret >= 0) open.set(key(ret), { pid, fd: ret, names: from?.names ?? String(resC?.get(i) ?? '') });
-        break;
-      }
-      case 'closes':
-        if (ret === 0) open.delete(key(arg(info.fdArg >= 0 ? info.fdArg : 0)));
-        break;
-      default:
-        break;
+interface FdChange {
+  seq: number;
+  pid: number;
+  effect: 'opens' | 'dups' | 'closes';
+  ret: number;
+  /** The fd argument (dups: the one copied; closes: the one closed). */
+  fd: number;
+  names: string;
+}
+
+/**
+ * The recorded log's fd changes (creates, accepts, dups, closes), gathered in one pass over the
+ * events so that the fds open at any event come from those rows alone: a panel asks at every
+ * step and jump, and a pass over 100k Arrow rows costs about 100 ms.
+ */
+export class FdHistory {
+  private readonly changes: FdChange[] = [];
+
+  constructor(events: Table) {
+    const seqC = events.getChild('seq');
+    const nrC = events.getChild('nr');
+    const pidC = events.getChild('pid');
+    const retC = events.getChild('ret');
+    const argsC = events.getChild('args');
+    const resC = events.getChild('resource');
+    const kindC = events.getChild('kind');
+    for (let i = 0; i < events.numRows; i++) {
+      const info = byNr.get(Number(nrC?.get(i)));
+      if (!info || info.fdEffect === 'none' || info.fdEffect === 'uses' || (kindC && kindC.get(i) !== 'syscall')) continue;
+      const effect = info.fdEffect === 'creates' || info.fdEffect === 'accepts' ? 'opens' : info.fdEffect === 'dups' ? 'dups' : info.fdEffect === 'closes' ? 'closes' : null;
+      if (!effect) continue;
+      const args = argsC?.get(i) as { get(j: number): bigint } | null;
+      const fdArg = info.fdArg >= 0 ? info.fdArg : 0;
+      this.changes.push({
+        seq: Number(seqC?.get(i) ?? i),
+        pid: Number(pidC?.get(i) ?? 0),
+        effect,
+        ret: Number(retC?.get(i) ?? -1n),
+        fd: args ? Number(args.get(fdArg)) : -1,
+        names: String(resC?.get(i) ?? ''),
+      });
     }
   }
-  return [...open.values()].sort((a, b) => a.pid - b.pid || a.fd - b.fd);
+
+  /** The fds open before event `seq`. */
+  at(seq: number): OpenFd[] {
+    const open = new Map<string, OpenFd>();
+    const key = (pid: number, fd: number): string => `${pid}:${fd}`;
+    for (const c of this.changes) {
+      if (c.seq >= seq) break;
+      if (c.effect === 'opens') {
+        if (c.ret >= 0) open.set(key(c.pid, c.ret), { pid: c.pid, fd: c.ret, names: c.names });
+      } else if (c.effect === 'dups') {
+        const from = open.get(key(c.pid, c.fd));
+        if (c.ret >= 0) open.set(key(c.pid, c.ret), { pid: c.pid, fd: c.ret, names: from?.names ?? c.names });
+      } else if (c.ret === 0) {
+        open.delete(key(c.pid, c.fd));
+      }
+    }
+    return [...open.values()].sort((a, b) => a.pid - b.pid || a.fd - b.fd);
+  }
+}
+
+/** The fds open before event `seq`, from the recorded log (creates, accepts, dups, closes). */
+export function openFdsAt(events: Table, seq: number): OpenFd[] {
+  return new FdHistory(events).at(seq);
+}
+
+/** One backtrace frame as a line: #0 function at file:line (library). */
+function frameLine(f: unknown): string {
+  if (typeof f === 'string') return f;
+  const x = f as { level?: number; function?: string | null; file?: string | null; line?: number | null; library?: string | null };
+  if (typeof x !== 'object' || x === null) return String(f);
+  return `#${x.level ?? '?'} ${x.function ?? '??'}${x.file ? ` at ${x.file}${x.line ? `:${x.line}` : ''}` : ''}${x.library ? ` (${x.library})` : ''}`;
 }
 
 type Status = 'paused' | 'playing' | 'ended' | 'stopped' | 'busy';
+
+/** Which front end draws the timeline: a widget extension that said hello, or the HTML fallback. */
+export type TimelinePath = 'extension' | 'anywidget' | 'html';
+
+const TIMELINE_PATH_NAMES: Record<TimelinePath, string> = { extension: 'replaybook extension', anywidget: 'anywidget', html: 'HTML fallback' };
+
+/** How long the panel stands at an event before it asks for the backtrace there. */
+const BACKTRACE_AFTER_MS = 400;
+
+/** How long a panel waits for the timeline widget's hello before it shows the HTML fallback. */
+export const TIMELINE_HELLO_MS = 3000;
 
 let panelCount = 0;
 
@@ -114,6 +165,8 @@ export class ReplayPanel {
   private injections: Injection[];
   private status: Status = 'busy';
   private queue: Promise<unknown> = Promise.resolve();
+  /** Commands queued and not yet started. */
+  private pending = 0;
   private poll: NodeJS.Timeout | null = null;
   private lastState: SessionState | null = null;
   private result: RunResult | null = null;
@@ -122,17 +175,24 @@ export class ReplayPanel {
   private readonly marks: Mark[];
   private readonly txMarks: TxMark[];
   private readonly total: number;
+  private readonly fds: FdHistory;
   private speedValue: Speed;
   /** Set while the panel itself changes its controls (their listeners are for the person's changes). */
   private rendering = false;
   /** How long each command took in the kernel (engine command and state read), newest last. */
   readonly timings: Array<{ command: string; ms: number }> = [];
-  /** Set while a jump restarts the replay: the old run's end is not the panel's result. */
+  /** Set while a jump or new injections restart the replay: the old run's end is not the panel's result. */
   private jumping = false;
 
   // The controls.
   readonly header: Html;
+  /** The timeline as a widget of replaybook's extension (or anywidget's). */
   readonly timeline: Widget;
+  /** The timeline hosted in an HTML widget, made when the front end has neither extension. */
+  private timelineHtml: Html | null = null;
+  /** Who draws the timeline (null until the front end says hello or the wait ends). */
+  timelinePath: TimelinePath | null = null;
+  private helloTimer: NodeJS.Timeout | null = null;
   readonly playButton: Button;
   readonly pauseButton: Button;
   readonly step1: Button;
@@ -159,9 +219,12 @@ export class ReplayPanel {
     this.marks = tl.marks;
     this.txMarks = tl.txs;
     this.total = tl.total;
+    this.fds = new FdHistory(src.events);
     const n = o.stepN ?? 10;
     this.header = html('', { classes: ['rb-header'] });
-    this.timeline = o.anywidget ? new AnyWidget({ ...this.traits() }, { esm: TIMELINE_ESM, classes: ['rb-timeline'] }) : html(timelineHostHtml(this.traits()), { classes: ['rb-timeline'] });
+    this.timeline = o.anywidget
+      ? new AnyWidget({ ...this.traits() }, { esm: TIMELINE_ESM, classes: ['rb-timeline'] })
+      : new Widget('TimelineModel', 'TimelineView', { ...this.traits() }, { classes: ['rb-timeline'] }, null, TIMELINE_MODULE, TIMELINE_MODULE_VERSION);
     this.playButton = button({ description: '▶ play', classes: ['rb-play'], layout: { width: '80px' } });
     this.pauseButton = button({ description: '‖ pause', classes: ['rb-pause'], layout: { width: '80px' } });
     this.step1 = button({ description: 'step 1', classes: ['rb-step1'], layout: { width: '70px' } });
@@ -204,11 +267,15 @@ export class ReplayPanel {
       this.jumpBox.value = '';
       void this.jumpTo(/^tx-\d+$/.test(t) ? t : Number(t));
     });
-    if (this.timeline instanceof AnyWidget) {
-      this.timeline.on('custom', (c) => {
-        if (c.event === 'jump' && typeof c.seq === 'number') void this.jumpTo(c.seq);
-      });
-    }
+    this.timeline.model.on('custom', (c) => {
+      if (c.event === 'jump' && typeof c.seq === 'number') void this.jumpTo(c.seq);
+      else if (c.event === 'hello') this.useTimeline(o.anywidget ? 'anywidget' : 'extension');
+    });
+    // A front end with the extension creates the model (and says hello) as soon as it gets it.
+    this.helloTimer = setTimeout(() => {
+      if (this.timelinePath === null) this.useTimeline('html');
+    }, TIMELINE_HELLO_MS);
+    this.helloTimer.unref();
     remove.on('click', () => {
       const i = this.injectionList.value;
       if (i !== undefined && i >= 0) void this.removeInjection(i);
@@ -317,9 +384,27 @@ export class ReplayPanel {
     });
   }
 
+  /** Shows the timeline through `path`: the widget whose front end said hello, or the HTML fallback. */
+  private useTimeline(path: TimelinePath): void {
+    if (this.timelinePath === path || (path === 'html' && this.timelinePath !== null)) return;
+    if (this.helloTimer) clearTimeout(this.helloTimer);
+    this.helloTimer = null;
+    const before = this.timelinePath;
+    this.timelinePath = path;
+    if (path === 'html') {
+      this.timelineHtml = html('', { classes: ['rb-timeline'] });
+      this.root.swap(this.timeline, this.timelineHtml);
+    } else if (before === 'html' && this.timelineHtml) {
+      // The extension answered late (a slow page): it takes the place of the fallback.
+      this.root.swap(this.timelineHtml, this.timeline);
+    }
+    this.render(this.lastState);
+  }
+
   /** Stops the replay (its program is killed); the panel shows it stopped. */
   async close(why = 'stopped'): Promise<void> {
     this.stopPolling();
+    if (this.helloTimer) clearTimeout(this.helloTimer);
     this.status = 'stopped';
     this.error = why === 'stopped' ? null : why;
     const s = this.s;
@@ -355,8 +440,14 @@ export class ReplayPanel {
     const old = this.s;
     this.injections = injections;
     this.result = null;
-    if (old) await old.stop().catch(() => undefined);
-    this.s = await ReplaySession.open(this.src.incident, this.src.replayOptions(injections), { paused: true });
+    // The old run's end (it is stopped here) is not the panel's result.
+    this.jumping = true;
+    try {
+      if (old) await old.stop().catch(() => undefined);
+      this.s = await ReplaySession.open(this.src.incident, this.src.replayOptions(injections), { paused: true });
+    } finally {
+      this.jumping = false;
+    }
     this.watchEnd();
     if (seq > 0) await this.s.jumpTo(seq);
     if (this.speedValue !== 1) this.s.speed(this.speedValue);
@@ -384,7 +475,9 @@ export class ReplayPanel {
 
   /** Runs one command after the previous ones, then shows the engine's state. */
   private run(cmd: () => Promise<void>, name = 'command'): Promise<SessionState | null> {
+    this.pending++;
     const next = this.queue.then(async () => {
+      this.pending--;
       this.error = null;
       const t0 = process.hrtime.bigint();
       try {
@@ -397,6 +490,7 @@ export class ReplayPanel {
       const st = await this.refresh();
       this.timings.push({ command: name, ms: Number(process.hrtime.bigint() - t0) / 1e6 });
       if (this.timings.length > 1000) this.timings.shift();
+      this.queueBacktrace(st);
       return st;
     });
     this.queue = next.catch(() => undefined);
@@ -425,13 +519,32 @@ export class ReplayPanel {
       if (st && !st.paused && !st.next && this.result) this.status = 'ended';
     }
     this.lastState = st;
-    let backtrace: unknown = null;
-    const bt = (this.s as unknown as Backtraceable | null)?.backtrace;
-    if (st?.paused && st.next && typeof bt === 'function') {
-      backtrace = await bt.call(this.s, st.next.tid).catch((e: unknown) => `backtrace unavailable: ${e instanceof Error ? e.message : String(e)}`);
-    }
-    this.render(st, backtrace);
+    this.render(st);
     return st;
+  }
+
+  /**
+   * The paused thread's backtrace (100–300 ms through the debugger) comes after the state is
+   * shown: once the panel has stood BACKTRACE_AFTER_MS at the same event, as a job of the queue
+   * (the debugger and the engine take one command at a time). Skipped when another command came
+   * meanwhile, so clicks in a row are not held up by backtraces nobody looks at.
+   */
+  private queueBacktrace(st: SessionState | null): void {
+    const s = this.s;
+    const bt = (s as unknown as Backtraceable | null)?.backtrace;
+    if (!s || !st?.paused || !st.next || typeof bt !== 'function') return;
+    const tid = st.next.tid;
+    const still = (): boolean => this.pending === 0 && this.lastState === st && this.s === s && this.status !== 'stopped';
+    setTimeout(() => {
+      if (!still()) return;
+      this.queue = this.queue
+        .then(async () => {
+          if (!still()) return;
+          const backtrace = await bt.call(s, tid).catch((e: unknown) => `backtrace unavailable: ${e instanceof Error ? e.message : String(e)}`);
+          if (this.lastState === st && this.s === s) this.render(st, backtrace);
+        })
+        .catch(() => undefined);
+    }, BACKTRACE_AFTER_MS).unref();
   }
 
   private traits(st: SessionState | null = null): TimelineTraits {
@@ -446,6 +559,7 @@ export class ReplayPanel {
       progress: this.total ? Math.min(1, (this.status === 'ended' ? this.total : served) / this.total) : 0,
       status: this.status,
       title: this.src.incident,
+      colours: CLASS_COLOURS,
     };
   }
 
@@ -460,17 +574,18 @@ export class ReplayPanel {
 
   private draw(st: SessionState | null, backtrace: unknown): void {
     const t = this.traits(st);
-    if (this.timeline instanceof AnyWidget) {
-      const { marks: _m, txs: _t, ...changing } = t;
-      this.timeline.model.set(changing);
+    if (this.timelinePath === 'html' && this.timelineHtml) {
+      this.timelineHtml.value = timelineHostHtml(t);
     } else {
-      (this.timeline as Html).value = timelineHostHtml(t);
+      const { marks: _m, txs: _t, colours: _c, ...changing } = t;
+      this.timeline.model.set(changing);
     }
     const speed = this.speedValue === 'max' ? 'max speed' : `${this.speedValue}×`;
     this.header.value =
       `<div style="${MONO};font-size:13px"><b>${escapeHtml(this.src.incident)}</b> · ` +
       `<span class="rb-cursor" data-seq="${t.cursor}" data-status="${this.status}">event ${t.cursor} of ${this.total}</span> · ` +
       `<span class="rb-status">${this.status}</span> · ${speed} · ${this.injections.length} injection${this.injections.length === 1 ? '' : 's'}` +
+      (this.timelinePath ? ` · <span class="rb-tl-path" data-path="${this.timelinePath}" style="color:#888">timeline: ${TIMELINE_PATH_NAMES[this.timelinePath]}</span>` : '') +
       (this.error ? ` · <span class="rb-error" style="color:#b00">${escapeHtml(this.error)}</span>` : '') +
       `</div>`;
     if (this.position.value !== Math.min(t.cursor, this.position.max)) this.position.value = Math.min(t.cursor, this.position.max);
@@ -504,7 +619,8 @@ export class ReplayPanel {
       );
     }
     if (backtrace !== null) {
-      const frames = Array.isArray(backtrace) ? backtrace.map((f) => (typeof f === 'string' ? f : util.inspect(f, { breakLength: Infinity }))) : [String(backtrace)];
+      const list = Array.isArray(backtrace) ? backtrace : Array.isArray((backtrace as { frames?: unknown }).frames) ? (backtrace as { frames: unknown[] }).frames : null;
+      const frames = list ? list.map(frameLine) : [typeof backtrace === 'string' ? backtrace : util.inspect(backtrace, { breakLength: Infinity })];
       h += `<div class="rb-backtrace" style="${MONO}">backtrace:<br>${frames.map((f) => escapeHtml(f)).join('<br>')}</div>`;
     } else if (st.registers) {
       const regs = REGISTERS.filter((r) => st.registers && r in st.registers);
@@ -513,7 +629,7 @@ export class ReplayPanel {
         [regs.map((r) => text('0x' + (st.registers?.[r] ?? 0n).toString(16), { num: true, mono: true }))],
       );
     }
-    const fds = openFdsAt(this.src.events, st.seq);
+    const fds = this.fds.at(st.seq);
     if (fds.length) {
       h += table(
         [{ text: 'pid', num: true }, { text: 'fd', num: true }, 'names'],

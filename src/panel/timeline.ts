@@ -1,16 +1,19 @@
-// The replay panel's clickable timeline. Its front end is an anywidget-style ES module
-// (render({ model, el })) that draws the incident's events as SVG from the model's traits —
-// density bars per time slice coloured by what dominates them, failed calls as ticks, the
-// transactions as a row of spans, the cursor at the next event and the progress — and, when a
-// mark is clicked, sends { event: 'jump', seq } to the kernel. Where Jupyter has the anywidget
-// extension the module runs as an AnyModel's _esm; elsewhere (ipywidgets alone) the panel hosts
-// it in an HTML widget with a small loader whose model stands in for anywidget's and hands the
-// clicked event to the panel's jump box. Everything is drawn by hand: no script is loaded from
-// the network.
+// The replay panel's clickable timeline: the kernel's half. It bins the incident's events into
+// marks (density bars per time slice coloured by what dominates them, failed calls, transactions
+// as spans) and hands them to the front-end module labextension/src/timeline.js as a widget
+// model's traits; a click on a mark comes back as { event: 'jump', seq }. That module runs, by
+// what the front end has: in replaybook's JupyterLab 4 / Notebook 7 extension (labextension/,
+// installed by `replaybook kernel install`), as an anywidget AnyModel's _esm, or, with ipywidgets
+// alone, hosted in an HTML widget by a small loader whose model stands in for a widget model and
+// hands the clicked event to the panel's jump box. Everything is drawn by hand: no script is
+// loaded from the network.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Table } from 'apache-arrow';
 import type { Transaction } from '../analysis/transactions';
 import { SYSCALL_TABLE } from '../events/syscall-table';
 import { escapeHtml, scriptSafe } from '../escape';
+import { PACKAGE_ROOT } from '../addon';
 
 /** [x0, x1 (0..1 of the recording's time), first seq in the slice, events, class, failed]. */
 export type Mark = [number, number, number, number, string, number];
@@ -28,6 +31,8 @@ export interface TimelineTraits {
   progress: number;
   status: string;
   title: string;
+  /** The colour of each class of call (net, fs, proc, mem, time, other). */
+  colours: Record<string, string>;
 }
 
 export const CLASS_COLOURS: Record<string, string> = { net: '#4c78a8', fs: '#72b7b2', proc: '#b279a2', mem: '#9d755d', time: '#eeca3b', other: '#bab0ac' };
@@ -90,68 +95,21 @@ export function timelineMarks(events: Table, txs: Transaction[], width = 600): {
   return { marks, txs: txMarks, x, total: n };
 }
 
-/** The front-end module (ES module source): render({ model, el }) as anywidget calls it. */
-export const TIMELINE_ESM = `
-const COLOURS = ${JSON.stringify(CLASS_COLOURS)};
-const W = 640, BAR = 46, TX = 14, H = BAR + TX + 34;
-const NS = 'http://www.w3.org/2000/svg';
-function node(name, attrs, parent) {
-  const e = document.createElementNS(NS, name);
-  for (const k in attrs) e.setAttribute(k, attrs[k]);
-  if (parent) parent.appendChild(e);
-  return e;
-}
-function draw(model, el) {
-  const marks = model.get('marks') || [];
-  const txs = model.get('txs') || [];
-  const most = marks.reduce((m, k) => Math.max(m, k[3]), 1);
-  el.textContent = '';
-  const svg = node('svg', { width: W, height: H, viewBox: '0 0 ' + W + ' ' + H, class: 'rb-timeline-svg', role: 'img' }, el);
-  svg.style.cursor = 'pointer';
-  svg.style.fontFamily = 'sans-serif';
-  node('rect', { x: 0, y: 0, width: W, height: BAR, fill: '#f7f7f7' }, svg);
-  for (const [x0, x1, seq, n, cls, failed] of marks) {
-    const h = Math.max(2, Math.round((BAR - 4) * Math.sqrt(n / most)));
-    const r = node('rect', { x: (x0 * W).toFixed(1), y: BAR - h, width: Math.max(1, (x1 - x0) * W).toFixed(1), height: h, fill: COLOURS[cls] || COLOURS.other, 'data-seq': seq, class: 'rb-mark' }, svg);
-    node('title', {}, r).textContent = n + ' events from #' + seq + (failed ? ', ' + failed + ' failed' : '');
-    if (failed) node('rect', { x: (x0 * W).toFixed(1), y: 0, width: Math.max(1, (x1 - x0) * W).toFixed(1), height: 3, fill: '#e45756', 'data-seq': seq, class: 'rb-mark' }, svg);
-  }
-  for (const [x0, x1, seq, label, ok] of txs) {
-    const r = node('rect', { x: (x0 * W).toFixed(1), y: BAR + 3, width: Math.max(2, (x1 - x0) * W).toFixed(1), height: TX - 4, rx: 2, fill: ok ? '#54a24b' : '#e45756', 'data-seq': seq, class: 'rb-tx', 'data-tx': label }, svg);
-    node('title', {}, r).textContent = label + ' from #' + seq;
-  }
-  const cx = Math.max(0, Math.min(1, model.get('cursor_x') || 0)) * W;
-  node('line', { x1: cx, x2: cx, y1: 0, y2: BAR + TX, stroke: '#111', 'stroke-width': 2, class: 'rb-cursor-line' }, svg);
-  node('path', { d: 'M' + (cx - 5) + ',0 L' + (cx + 5) + ',0 L' + cx + ',6 Z', fill: '#111' }, svg);
-  const total = model.get('total') || 0, p = Math.max(0, Math.min(1, model.get('progress') || 0));
-  node('rect', { x: 0, y: BAR + TX + 6, width: W, height: 6, fill: '#e6e6e6', rx: 3 }, svg);
-  node('rect', { x: 0, y: BAR + TX + 6, width: (p * W).toFixed(1), height: 6, fill: '#4c78a8', rx: 3, class: 'rb-progress' }, svg);
-  const t = node('text', { x: 0, y: H - 2, 'font-size': 11, fill: '#333' }, svg);
-  t.textContent = 'event ' + model.get('cursor') + ' of ' + total + ' · ' + Math.round(p * 100) + '% · ' + (model.get('status') || '');
-}
-export function render({ model, el }) {
-  const redraw = () => draw(model, el);
-  redraw();
-  for (const k of ['marks', 'txs', 'cursor', 'cursor_x', 'progress', 'status', 'total']) model.on('change:' + k, redraw);
-  const click = (e) => {
-    const t = e.target && e.target.closest ? e.target.closest('[data-seq]') : null;
-    if (!t) return;
-    model.send({ event: 'jump', seq: Number(t.getAttribute('data-seq')) });
-  };
-  el.addEventListener('click', click);
-  return () => {
-    el.removeEventListener('click', click);
-    for (const k of ['marks', 'txs', 'cursor', 'cursor_x', 'progress', 'status', 'total']) model.off('change:' + k, redraw);
-  };
-}
-export default { render };
-`;
+/**
+ * The front-end module (ES module source, labextension/src/timeline.js): render({ model, el }) and
+ * initialize({ model }) as anywidget calls them; replaybook's JupyterLab extension bundles the
+ * same file.
+ */
+export const TIMELINE_ESM = fs.readFileSync(path.join(PACKAGE_ROOT, 'labextension', 'src', 'timeline.js'), 'utf8');
+
+export { EXTENSION_MODULE as TIMELINE_MODULE, EXTENSION_MODULE_VERSION as TIMELINE_MODULE_VERSION } from '../widgets/frontend';
 
 // A 1x1 transparent GIF: its load runs the loader below once per redraw of the host.
 const PIXEL = 'data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7';
 
 /**
- * The loader for front ends without anywidget: it imports the module (once per page), and
+ * The loader for front ends with neither replaybook's extension nor anywidget: it imports the
+ * module (once per page), and
  * renders it with a model whose traits are the host's JSON and whose send() writes the clicked
  * event into the panel's jump box (class rb-jump), which the kernel watches.
  */
@@ -166,7 +124,7 @@ const LOADER =
 
 let esmKey: string | null = null;
 
-/** The HTML widget value hosting the module with these traits (front ends without anywidget). */
+/** The HTML widget value hosting the module with these traits (front ends with ipywidgets alone). */
 export function timelineHostHtml(traits: TimelineTraits): string {
   esmKey ??= require('node:crypto').createHash('sha256').update(TIMELINE_ESM).digest('hex').slice(0, 12) as string;
   return (

@@ -121,6 +121,8 @@ export class ReplaySession {
   /** The engine's gdbserver port (per engine: a restart has none until asked). */
   private gdbPort: number | null = null;
   private inspector: Inspector | null = null;
+  /** What the engine answered the last jump's request to restore a checkpoint. */
+  private lastRestore: { restored: boolean; seq: number; reason: string } | null = null;
   /** The engine's checkpoints (per engine), and why it takes none when it cannot. */
   private checkpointList: CheckpointInfo[] = [];
   private checkpointRefused: string | null = null;
@@ -331,6 +333,7 @@ export class ReplaySession {
       const reply = this.until('restored');
       this.engine.control({ verb: 'goto', seq });
       const r = await reply;
+      if (r?.type === 'restored') this.lastRestore = { restored: r.restored, seq: r.seq, reason: r.reason };
       if (r?.type === 'restored' && r.restored) {
         this.count = r.served; // the events since are kept: served again, they are the same
         restart = false;
@@ -373,8 +376,8 @@ export class ReplaySession {
    * program with several threads or processes, or memory mapped shared and writable: jumps
    * then restart the replay).
    */
-  checkpoints(): { checkpoints: CheckpointInfo[]; refused: string | null } {
-    return { checkpoints: [...this.checkpointList], refused: this.checkpointRefused };
+  checkpoints(): { checkpoints: CheckpointInfo[]; refused: string | null; lastRestore: { restored: boolean; seq: number; reason: string } | null } {
+    return { checkpoints: [...this.checkpointList], refused: this.checkpointRefused, lastRestore: this.lastRestore };
   }
 
   /** Where the replay stands: next event, threads, registers, virtual clock. */

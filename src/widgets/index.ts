@@ -12,6 +12,7 @@ import { hasCommTransport } from './comm';
 import { WIDGET_VIEW_MIME, WidgetModel, registerWidgetTargets, type WidgetState } from './widget';
 
 export { WidgetModel, WIDGET_VIEW_MIME, PROTOCOL_VERSION, WIDGET_TARGET, liveModels } from './widget';
+export { EXTENSION_MODULE, EXTENSION_MODULE_VERSION, frontendMimeTypes, probeFrontends } from './frontend';
 export { commInfo, currentCell, handleCommMessage, setCommTransport, setCurrentCell, hasCommTransport, type CommTransport } from './comm';
 
 const CONTROLS = '@jupyter-widgets/controls';
@@ -347,6 +348,13 @@ export class Box extends Widget {
     o: CommonOptions = {},
   ) {
     super(`${kind}Model`, `${kind}View`, { children: children.map((c) => ref(c.model)), box_style: '' }, o);
+  }
+  /** Puts `next` where `prev` is (the front end redraws the box). */
+  swap(prev: Widget, next: Widget): void {
+    const i = this.children.indexOf(prev);
+    if (i < 0) return;
+    this.children[i] = next;
+    this.model.set({ children: this.children.map((c) => ref(c.model)) });
   }
   /** Closes the box and everything in it. */
   override close(): void {

@@ -175,11 +175,19 @@ export function liveModels(): WidgetModel[] {
 }
 
 let controlRegistered = false;
+const managerHooks: Array<() => void> = [];
+
+/** Runs `fn` each time a front end's widget manager connects (opens the control comm). */
+export function onWidgetManager(fn: () => void): void {
+  managerHooks.push(fn);
+}
+
 /** Answers a front end that reconnects and asks for every model's state (ipywidgets 8). */
 export function registerWidgetTargets(): void {
   if (controlRegistered) return;
   controlRegistered = true;
   registerCommTarget(CONTROL_TARGET, (comm) => {
+    for (const h of managerHooks) h();
     comm.onMsg((data) => {
       if (data.method !== 'request_states') return;
       const states: Record<string, unknown> = {};

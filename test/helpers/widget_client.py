@@ -127,6 +127,15 @@ def main():
                 "console.log(JSON.stringify({ p1: (await p1.state()).seq, p2: (await p2.state()).seq, tx1 }))",
             )
             out["two_panels"] = json.loads(text.strip().splitlines()[-1])
+            # No widget manager here says hello for the timeline's model: once the wait is over,
+            # the panel shows the timeline through its HTML fallback.
+            _, _, text = execute(
+                kc,
+                "await new Promise((r) => setTimeout(r, 3500));\n"
+                "console.log(JSON.stringify({ path: p1.timelinePath, hosts: p1.root.children.filter((c) => String(c.model.get('value') ?? '').includes('rb-timeline-host')).length,"
+                " models: p1.root.children.map((c) => c.model.get('_model_name')) }))",
+            )
+            out["fallback"] = json.loads(text.strip().splitlines()[-1])
             # A cell that opens a panel, plays it slowly and waits: interrupting it stops that
             # panel (its replay and program), not the others.
             mid = kc.execute(
@@ -145,7 +154,11 @@ def main():
             km.interrupt_kernel()
             drain(kc, mid)
             time.sleep(1.0)
-            _, _, text = execute(kc, "console.log(JSON.stringify({ p3: (globalThis as any).p3.stopped, p1: p1.stopped, p2: p2.stopped, p1paused: (await p1.state()).paused }))")
+            _, _, text = execute(
+                kc,
+                "const before = (await p1.state()).seq; const paused1 = (await p1.state()).paused; await p1.step(1);\n"
+                "console.log(JSON.stringify({ p3: (globalThis as any).p3.stopped, p1: p1.stopped, p2: p2.stopped, p1paused: paused1, p1before: before, p1after: (await p1.state()).seq }))",
+            )
             out["after_interrupt"] = json.loads(text.strip().splitlines()[-1])
     finally:
         kc.stop_channels()
