@@ -2,8 +2,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <chrono>
 
 #include "protocol.h"
 #include "tracer.h"
@@ -11,7 +15,32 @@
 namespace rb {
 
 Output::~Output() {
+  stop_syncer();
   if (spool_ >= 0) close(spool_);
+}
+
+void Output::start_syncer() {
+  // Every signal blocked in it: SIGTERM/SIGINT and the wake-ups are the tracer thread's.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  syncer_ = std::thread([this] {
+    std::unique_lock<std::mutex> lock(sync_mu_);
+    while (!sync_cv_.wait_for(lock, std::chrono::nanoseconds(kSyncIntervalNs), [this] { return sync_stop_; })) {
+      if (fdatasync(spool_) != 0 && errno != EINVAL && sync_err_.load() == 0) sync_err_.store(errno);
+    }
+  });
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+void Output::stop_syncer() {
+  if (!syncer_.joinable()) return;
+  {
+    std::lock_guard<std::mutex> lock(sync_mu_);
+    sync_stop_ = true;
+  }
+  sync_cv_.notify_all();
+  syncer_.join();
 }
 
 bool Output::open_spool(const std::string& path, const Budget& budget) {
@@ -19,7 +48,6 @@ bool Output::open_spool(const std::string& path, const Budget& budget) {
   if (spool_ < 0) return false;
   spool_path_ = path;
   budget_ = budget;
-  last_sync_ns_ = now_ns();
   // Best effort: a disk too full for the reserve still records until its first failed write.
   std::string reserve = path + ".reserve";
   int r = open(reserve.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -27,6 +55,7 @@ bool Output::open_spool(const std::string& path, const Budget& budget) {
     if (posix_fallocate(r, 0, kReserveBytes) != 0) unlink(reserve.c_str());
     close(r);
   }
+  start_syncer();
   return true;
 }
 
@@ -82,13 +111,9 @@ bool Output::to_spool(uint32_t type, const void* data, size_t len) {
     return false;
   }
   spool_bytes_ += 8 + len;
-  int64_t now = now_ns();
-  if (now - last_sync_ns_ >= kSyncIntervalNs) {
-    last_sync_ns_ = now;
-    if (fdatasync(spool_) != 0 && errno != EINVAL) {
-      fail_spool(errno, "sync");
-      return false;
-    }
+  if (int err = sync_err_.load()) {
+    fail_spool(err, "sync");
+    return false;
   }
   return true;
 }
@@ -140,6 +165,7 @@ void Output::message(const std::string& json) {
 void Output::finish() {
   flush();
   if (spool_ < 0) return;
+  stop_syncer();
   if (to_spool(kFrameEnd, "", 0) && fdatasync(spool_) != 0 && errno != EINVAL) fail_spool(errno, "sync");
   close(spool_);
   spool_ = -1;

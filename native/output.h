@@ -15,8 +15,12 @@
 #pragma once
 #include <sys/types.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "batch.h"
@@ -53,8 +57,10 @@ class Output {
   int64_t flush_deadline() const { return pending_.empty() ? -1 : last_flush_ns_ + kFlushIntervalNs; }
   void flush_if_due();
   static constexpr int64_t kFlushIntervalNs = 100000000;
-  // The spool file is synced at most this often (and at the end): a machine crash loses at most
-  // about a second of the recording, a crash of the engine or of Node nothing.
+  // The spool file is synced about this often (and at the end): a machine crash loses at most
+  // about a second of the recording, a crash of the engine or of Node nothing. The periodic sync
+  // runs on a thread of its own: a sync that waits for the disk must not keep the tracer from
+  // the service's stops or from draining the fast path's ring (record --fast).
   static constexpr int64_t kSyncIntervalNs = 1000000000;
 
  private:
@@ -72,7 +78,14 @@ class Output {
   uint64_t spool_events_ = 0;
   bool spool_failed_ = false;
   std::string spool_path_;
-  int64_t last_sync_ns_ = 0;
+  void start_syncer();
+  void stop_syncer();
+  std::thread syncer_;
+  std::mutex sync_mu_;
+  std::condition_variable sync_cv_;
+  bool sync_stop_ = false;
+  // errno of a periodic sync that failed (0: none), seen by the tracer thread at its next write.
+  std::atomic<int> sync_err_{0};
   Budget budget_;
   bool budget_hit_ = false;
   std::vector<Event> pending_;

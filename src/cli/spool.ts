@@ -15,6 +15,7 @@ export const SPOOL_SPEC: CommandSpec = {
   summary:
     'Recordings and runs waiting in the spool of the embedded store: written while the store was busy, or\n' +
     'kept because it could not take them (a full disk). Every operation on the store retries them.\n' +
+    'Streamed recordings (ids live-...) are listed too: retry stores what is new in one; rm refuses one still recording.\n' +
     '  list      each entry: id, state, what it holds, size, when it was written (the default)\n' +
     '  retry ID  ingest entry ID now, and say why if it still cannot be\n' +
     '  rm ID     delete entry ID (the recording in it is lost); also for entries set aside as corrupt or conflicting\n' +

@@ -194,6 +194,7 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
   let spooledEvents = 0;
   let spooledBytes = 0;
   let spoolFailure: string | null = null;
+  let spoolFull = '';
   let ingesting: Promise<unknown> = Promise.resolve();
   let ingestError: unknown = null;
   // The step that finished the recording, whichever it was: a periodic one may see the engine
@@ -238,6 +239,8 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
         // The engine stopped the recording: a spool write failed. It wrote why next to the spool
         // file, room permitting; if it could not, the reason is kept here.
         spoolFailure = m.message;
+        // The disk's free space now, while the failure holds (ingestion frees it again).
+        if (/\b(ENOSPC|EDQUOT)\b/.test(m.message)) spoolFull = ` (${diskFullText(path.dirname(dir), 'the recording', { bytes: spooledBytes, atLeast: true })})`;
         try {
           if (!fs.existsSync(`${liveFramesFile(dir)}.failed`)) markLiveCut(dir, `${m.message}. ${spoolFailedAdvice(path.dirname(dir))}`);
         } catch {
@@ -302,12 +305,9 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
   const reason = outcome.info.state_reason ?? '';
   if (spoolFailure !== null || /^spool (write|sync) failed/.test(reason)) {
     // Never silent: the recording is kept up to the failure, and record fails with why.
-    const full = /\b(ENOSPC|EDQUOT)\b/.test(reason || (spoolFailure ?? ''))
-      ? ` (${diskFullText(path.dirname(dir), 'the recording', { bytes: spooledBytes, atLeast: true })})`
-      : '';
     throw new ReplaybookError(
       'spool_write_failed',
-      `the recording was cut short: ${spoolFailure !== null ? `${spoolFailure}${full}. ${spoolFailedAdvice(path.dirname(dir))}` : reason} ` +
+      `the recording was cut short: ${spoolFailure !== null ? `${spoolFailure}${spoolFull}. ${spoolFailedAdvice(path.dirname(dir))}` : reason} ` +
         `The ${outcome.info.event_count} events recorded until then are stored as incident '${o.incident}', cut short (replaybook incidents shows it).`,
     );
   }
