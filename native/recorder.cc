@@ -174,6 +174,10 @@ class Recorder : public Tool {
       out_.event(std::move(ev));
       exited_self_.insert(t.tid());
       if (t.tid() != core_->pid()) exiting_ = t.tid();
+      // The kernel kills the process's other threads as the call runs: none of them gets the
+      // token again, so none can slip in a call before its kill (which would make a replay,
+      // where the kill comes first, one event short).
+      if (s.has(kGroupExit)) group_exiting_.insert(t.pid());
       grant();
       return Resume::Continue;
     }
@@ -257,7 +261,7 @@ class Recorder : public Tool {
       pid_t next = ready_.front();
       ready_.pop_front();
       Thread* t = core_->thread(next);
-      if (!t) continue;
+      if (!t || group_exiting_.count(t->pid())) continue;  // held until its kill is reaped
       running_ = next;
       running_since_ = stop_ns();
       probe_tid_ = -1;
@@ -401,6 +405,7 @@ class Recorder : public Tool {
     if (t.pid() == t.tid()) {
       late_.on_process_exit();  // the sockets its exit closed start lingering
       fds_.erase(t.pid());
+      group_exiting_.erase(t.pid());
     }
     ready_.erase(std::remove(ready_.begin(), ready_.end(), t.tid()), ready_.end());
     if (running_ == t.tid()) running_ = -1;
@@ -773,6 +778,7 @@ class Recorder : public Tool {
   std::map<pid_t, Boundary> boundary_;  // per thread: where its last call returned
   bool inexact_warned_ = false;
   std::set<pid_t> exited_self_;                    // threads that made their own exit call
+  std::set<pid_t> group_exiting_;                  // processes whose exit_group has begun
   std::map<pid_t, std::map<pid_t, int>> killed_;  // per process: threads ended without one, their status
   std::map<pid_t, FdTable> fds_;  // per process
   std::map<pid_t, std::string> exec_random_;  // AT_RANDOM of an exec whose exit stop is to come

@@ -261,7 +261,7 @@ const Row kRows[] = {
   {228, "clock_gettime",          C::Emulated, F::None,       S::None,     "int#clock, out:16",                                                           NO, 0,                 "clock h:clock fast"},
   {229, "clock_getres",           C::Emulated, F::None,       S::None,     "int#clock, out:16",                                                           NO, 0,                 "clock"},
   {230, "clock_nanosleep",        C::Emulated, F::None,       S::None,     "int#clock, int#flags, in:16, ptr",                                            NO, 0,                 "h:sleep_clock timer"},
-  {231, "exit_group",             C::Executed, F::None,       S::Exit,     "int",                                                                         NO, 0,                 "proc"},
+  {231, "exit_group",             C::Executed, F::None,       S::Exit,     "int",                                                                         NO, 0,                 "proc group_exit"},
   {232, "epoll_wait",             C::Emulated, F::Uses,       S::None,     "fd, out:ret*12, int, int#ms",                                                 NO, 0,                 "blocks ready generic h:epoll_wait udata_rec:12+4 fast"},
   {233, "epoll_ctl",              C::Emulated, F::Uses,       S::None,     "fd, int, int, in:12",                                                         NO, 0,                 "generic h:epoll_ctl addr:4+8 udata:4 fast"},
   {234, "tgkill",                 C::Emulated, F::None,       S::None,     "int#pid, int#tid, int",                                                       NO, 0,                 "proc sig"},
@@ -369,7 +369,7 @@ const Word<uint32_t> kTraitWords[] = {
     {kStat, "stat_like"},  {kLstat, "lstat_like"}, {kFstat, "fstat_like"}, {kStatfs, "statfs_like"},
     {kFstatfs, "fstatfs_like"}, {kTimer, "timer"},     {kTask, "task"},       {kVm, "vm"},
     {kFs, "fs"},           {kBlocks, "blocks"},   {kReady, "ready"},     {kProbe, "probe"},
-    {kGeneric, "generic"}, {kFast, "fast"},
+    {kGeneric, "generic"}, {kFast, "fast"},     {kGroupExit, "group_exit"},
 };
 const Word<Flow> kFlowWords[] = {
     {Flow::None, "none"},        {Flow::Read, "read"},         {Flow::ReadAt, "read_at"},

@@ -133,6 +133,7 @@ enum Trait : uint32_t {
   kGeneric = 1u << 20,  // generic: its meaning is the resource its fd names (read, close, poll)
   kFast = 1u << 21,     // fast: recorded in the service's own process under `record --fast` when its
                         // call site can be patched (docs/fast-path.md); its buffers are plain ones
+  kGroupExit = 1u << 22,  // group_exit: ends every thread of the caller's process, not only the caller
 };
 
 // How a call moves bytes between the program and the outside.

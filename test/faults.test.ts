@@ -37,6 +37,16 @@ function inMountNamespace(script: string, env: NodeJS.ProcessEnv): { out: string
   return { out: r.stdout, err: r.stderr, code: r.status };
 }
 
+/** A script's output lines `@tag text` (text may run over several lines) by tag. */
+function taggedLines(out: string): Map<string, string> {
+  const tagged = new Map<string, string>();
+  for (const block of out.split(/\n(?=@)/)) {
+    const m = /^@(\S+) ([\s\S]*)$/.exec(block.trim());
+    if (m) tagged.set(m[1], m[2]);
+  }
+  return tagged;
+}
+
 describe.skipIf(!canMountTmpfs())('a full disk', () => {
   it('keeps a recording the store cannot take in the spool, names the disk and the space, and spool retry/rm get it out', () => {
     const home = path.join(work, 'full-store');
@@ -66,11 +76,7 @@ describe.skipIf(!canMountTmpfs())('a full disk', () => {
       echo "@rm-missing $($R spool rm nothing-like-it 2>&1; echo "status $?")"
     `;
     const r = inMountNamespace(script, { REPLAYBOOK_HOME: home });
-    const tagged = new Map<string, string>();
-    for (const block of r.out.split(/\n(?=@)/)) {
-      const m = /^@(\S+) ([\s\S]*)$/.exec(block.trim());
-      if (m) tagged.set(m[1], m[2]);
-    }
+    const tagged = taggedLines(r.out);
     expect(r.code, r.err).toBe(0);
     // The recording is not lost, the message says which disk, how much is free and needed, and how to go on.
     expect(tagged.get('record')).toMatch(/the disk holding \S+\/chdb is full \(\d+(\.\d)? KiB free\): storing it needs about \d+(\.\d)? MiB/);
@@ -126,11 +132,7 @@ describe.skipIf(!canMountTmpfs())('a full disk', () => {
       echo "@incidents $($R incidents --json 2>&1)"
     `;
     const r = inMountNamespace(script, { REPLAYBOOK_HOME: home });
-    const tagged = new Map<string, string>();
-    for (const block of r.out.split(/\n(?=@)/)) {
-      const m = /^@(\S+) ([\s\S]*)$/.exec(block.trim());
-      if (m) tagged.set(m[1], m[2]);
-    }
+    const tagged = taggedLines(r.out);
     expect(r.code, r.err).toBe(0);
     const rec = tagged.get('record') ?? '';
     // What happened (the write, the errno, where), which disk, what to do; and a failing status.

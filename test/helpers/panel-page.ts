@@ -6,9 +6,30 @@ import type { Locator, Page } from 'playwright-core';
 
 export const cells = (page: Page): Locator => page.locator('.jp-Notebook .jp-Cell.jp-CodeCell');
 
-/** Waits until the notebook's kernel is connected and idle (the toolbar's kernel status). */
+/**
+ * Waits until the notebook's kernel is connected and idle (the toolbar's kernel status). On a
+ * loaded machine JupyterLab sometimes asks which kernel to start although the notebook names
+ * one (its "Select Kernel" dialog, before the kernelspecs have loaded): the notebook's kernel is
+ * chosen there, as a person would, and the wait goes on.
+ */
 export async function kernelIdle(page: Page, timeout = 60_000): Promise<void> {
-  await page.locator('[data-status="idle"]').first().waitFor({ state: 'attached', timeout });
+  const idle = page.locator('[data-status="idle"]').first();
+  const chooser = page.locator('.jp-Dialog').filter({ hasText: /Select Kernel/i });
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    await idle.or(chooser).first().waitFor({ state: 'attached', timeout: Math.max(1, deadline - Date.now()) });
+    if ((await chooser.count()) === 0) return;
+    await chooser.first().evaluate((d) => {
+      const select = d.querySelector('select');
+      const option = select ? Array.from(select.options).find((o) => /replaybook/i.test(o.textContent ?? '')) : undefined;
+      if (select && option) {
+        select.value = option.value;
+        select.dispatchEvent(new Event('change', { bubbles: true }));
+      }
+    });
+    await chooser.first().locator('.jp-mod-accept').first().click();
+    await chooser.first().waitFor({ state: 'detached', timeout: Math.max(1, deadline - Date.now()) });
+  }
 }
 
 /** Runs the i-th code cell as a person does: click into it, Shift+Enter; waits until it started. */
