@@ -305,6 +305,7 @@ void World::start(size_t cursor) {
   for (Stream& s : streams_) {
     s.chunk = s.off = 0;
     s.pos = 0;
+    s.opened_late = 0;
   }
   for (size_t i = 0; i < cursor && i < log_.size(); i++) {
     walk_index_ = i;
@@ -339,16 +340,16 @@ void World::set_jitter(int64_t max_ns, uint64_t seed) {
 
 void World::fork(pid_t parent, pid_t child) { fds_[child] = fds_[parent]; }
 
-int64_t World::arrival(const Stream& s, size_t i) const { return s.in[i].at + s.shift; }
+int64_t World::arrival(const Stream& s, size_t i) const { return s.in[i].at + s.shift + s.opened_late; }
 
 bool World::readable(const Stream& s, int64_t vnow) const {
   if (s.chunk < s.in.size()) return arrival(s, s.chunk) <= vnow;
-  return s.eof_at >= 0 && s.eof_at + s.shift <= vnow;
+  return s.eof_at >= 0 && s.eof_at + s.shift + s.opened_late <= vnow;
 }
 
 int64_t World::next_arrival(const Stream& s) const {
   if (s.chunk < s.in.size()) return arrival(s, s.chunk);
-  return s.eof_at >= 0 ? s.eof_at + s.shift : -1;
+  return s.eof_at >= 0 ? s.eof_at + s.shift + s.opened_late : -1;
 }
 
 std::string World::take(Stream& s, size_t count, int64_t vnow) {
@@ -568,6 +569,10 @@ StreamAnswer World::connect(const StreamCall& c) {
     b->stream = st;
     b->resource = ep;
     streams_[st].resource = ep;
+    // The peer answers a connection, not a clock: what it sent comes as long after this connect
+    // as it came after the recorded one (a run that waited longer before connecting gets its
+    // answers that much later).
+    streams_[st].opened_late = c.vnow - log_[idx].enter_ns;
     a.ret = log_[idx].ret;
     return a;
   }

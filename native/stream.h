@@ -94,6 +94,7 @@ class World {
     std::vector<Chunk> in;
     int64_t eof_at = -1;      // a read returned 0 (or late data ended) at this time
     int64_t shift = 0;        // injected latency
+    int64_t opened_late = 0;  // a connection the run made later (or earlier) than the recording did
     // consumption (stream mode)
     size_t chunk = 0, off = 0;
     uint64_t pos = 0;         // files: the offset
