@@ -11,8 +11,10 @@
 // Taken at every pause, 256 and 16 events before a jump's target, and while the replay
 // runs every 1/64 of the log; at most 64 kept (to_drop says which go). Only
 // for one process with one thread (fork copies the calling thread alone), outside the stream
-// policy and injections, with no writable shared mapping (fork would share it, not copy it):
-// otherwise no checkpoint is taken and jumps restart the replay (the session says why).
+// policy, with no writable shared mapping (fork would share it, not copy it): otherwise no
+// checkpoint is taken and jumps restart the replay (the session says why). With injections,
+// only until one fires (the run leaves the log there): a checkpoint keeps their counts, and a
+// restore puts them back (and leaves the stream policy), so the run fires them at the same calls.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/ptrace.h>
@@ -119,10 +121,14 @@ bool Replayer::can_checkpoint(Thread*& t, std::string& why) {
     why = no_checkpoint_;
     return false;
   }
-  if (stream_ || diverged_ || finished_ || opts_.counterfactual || !opts_.injections.empty()) {
-    why = "the replay left the log or has injections";
+  // With injections, only while the replay still follows the log (none has fired): the
+  // checkpoint keeps their counts, and a run resumed from it fires them at the same calls.
+  if (stream_ || diverged_ || finished_ || opts_.counterfactual) {
+    why = opts_.counterfactual ? "the program runs changed (a counterfactual replay): jumps restart the replay" : "";
     return false;
   }
+  for (const Injection& inj : opts_.injections)
+    if (inj.fired > 0) return false;
   if (!breakpoints_.empty() || bp_thread_ >= 0 || cursor_ >= opts_.log.size()) return false;
   if (held_.size() != 1) {
     why = "the program has several threads or processes (a fork copies only the calling thread): jumps restart the replay";
@@ -196,6 +202,7 @@ void Replayer::checkpoint(const char* why) {
   c.rec_to_real = rec_to_real_;
   c.scratch = scratch_.count(t->pid()) > 0;
   if (auto s = signals_.find(t->tid()); s != signals_.end()) c.signals = s->second;
+  for (const Injection& inj : opts_.injections) c.injections.push_back({inj.seen, inj.fired, inj.counters});
   auto at = checkpoints_.begin();
   while (at != checkpoints_.end() && at->seq < seq) ++at;
   checkpoints_.insert(at, std::move(c));
@@ -335,6 +342,20 @@ bool Replayer::restore(Checkpoint& c, std::string& err) {
   if (c.scratch) scratch_.insert(fresh);
   signals_.clear();
   if (!c.signals.empty()) signals_[fresh] = c.signals;
+  // Back on the log where the checkpoint was: a run that had left it (an injection fired)
+  // leaves the stream policy, and the injections count from where they stood then.
+  stream_ = false;
+  unrecorded_ = false;
+  switched_seq_ = 0;
+  world_.reset();
+  v_base_ = v_skip_ = w_base_ = 0;
+  clone_of_.clear();
+  held_[fresh].call = Held::Call{};
+  for (size_t i = 0; i < opts_.injections.size() && i < c.injections.size(); i++) {
+    opts_.injections[i].seen = c.injections[i].seen;
+    opts_.injections[i].fired = c.injections[i].fired;
+    opts_.injections[i].counters = c.injections[i].counters;
+  }
   cursor_ = c.cursor;
   seq_ = c.served;
   prev_enter_ns_ = c.prev_enter_ns;

@@ -9,6 +9,7 @@ import { Table } from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { record } from '../src/record/record';
 import { ReplaySession } from '../src/replay/session';
+import { fail } from '../src/inject/build';
 import { parseMiLine } from '../src/replay/gdb-mi';
 import { backtraceBundle, isBacktrace, isFrameVariables, variablesBundle } from '../src/notebook/bundle';
 import { openStore, type ChdbStore } from '../src/store';
@@ -212,6 +213,43 @@ describe('a paused replay, inspected', () => {
     expect(r.divergence).toBeNull();
     expect(r.reproduced).toBe(true);
     expect(r.stdout.toString()).toBe(writes.map((w) => w.line).join('') + 'request-loop done: 15000 bytes\n');
+  });
+
+  it('keeps checkpoints with an injection until it fires: jumps back restore them, and a run past it fails where a fresh one does', async () => {
+    const injections = [fail('write', 'EIO', { when: 4 })]; // the 4th line's write fails: the program exits 1
+    const opts = { store, speed: 'max' as const, ephemeral: true, injections };
+    const fresh = async (seq: number): Promise<{ next: unknown; registers: unknown }> => {
+      const f = await ReplaySession.open('loop', opts, { paused: true, checkpoints: false });
+      try {
+        const st = await f.jumpTo(seq);
+        return { next: st.next, registers: st.registers };
+      } finally {
+        await f.stop();
+      }
+    };
+    const s = await ReplaySession.open('loop', opts, { paused: true });
+    await s.jumpTo(writes[3].seq); // before the failing write: the replay still follows the log
+    expect(s.checkpoints().refused).toBeNull();
+    expect(s.checkpoints().checkpoints.map((c) => c.seq)).toContain(writes[3].seq);
+    for (const w of [writes[1], writes[0]]) {
+      const st = await s.jumpTo(w.seq);
+      expect(st.seq).toBe(w.seq);
+      expect(s.checkpoints().lastRestore?.restored).toBe(true);
+      expect({ next: st.next, registers: st.registers }).toEqual(await fresh(w.seq));
+    }
+    // Forward past the failing write from the restored process: the injection counts from where
+    // the checkpoint stood, so it fires at the 4th write again (not at the next one), and the run
+    // ends as a fresh run with the injection does.
+    await s.jumpTo(writes[4].seq);
+    const r = await s.done;
+    const f = await ReplaySession.open('loop', opts, { paused: false });
+    const want = await f.done;
+    expect(want.switchedAt?.seq).toBe(writes[3].seq);
+    expect(r.switchedAt).toEqual(want.switchedAt);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout.toString()).toBe(writes.slice(0, 3).map((w) => w.line).join(''));
+    expect(r.stdout.equals(want.stdout)).toBe(true);
+    expect(r.injectionReport).toEqual(want.injectionReport);
   });
 
   it('goes back to the same checkpoint again after the copy made from it was replaced', async () => {

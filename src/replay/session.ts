@@ -514,6 +514,8 @@ export class ReplaySession {
       if (m.type === 'exit') exitMsg = m;
       if (m.type === 'divergence' && !divergence) divergence = { seq: m.seq, tid: m.tid, reason: m.reason, ip: m.ip, expected: m.expected, actual: m.actual };
       if (m.type === 'policy' && !switchedAt) switchedAt = { seq: m.seq, reason: m.reason };
+      // Back to a checkpoint before the switch: the run followed the log again from there.
+      if (m.type === 'restored' && m.restored && switchedAt && m.seq <= switchedAt.seq) switchedAt = null;
       if (m.type === 'unrecorded') unrecorded.push({ name: m.name, tid: m.tid, reason: m.reason, policy: m.policy });
       if (m.type === 'warning') warnings.push(m.message);
     }
