@@ -293,6 +293,83 @@ void Replayer::goto_checkpoint(uint64_t seq) {
   out_.message(restored_message(true, best->seq, seq_, ""));
 }
 
+// Replaces the injection set of a paused replay that still follows the log: back to the latest
+// checkpoint at or before where it stands whose past (log events [0, its seq), served exactly
+// as recorded) would not have fired any of the new injections, with their counts over that past;
+// the caller runs forward from there (until). The checkpoints past the first call the new set
+// fires at are let go, the others get the new counts. Answers with a restored message (not
+// restored, the set unchanged: no such checkpoint; the session then restarts the replay).
+void Replayer::set_injections(std::vector<Injection> list) {
+  uint64_t now = cursor_ < opts_.log.size() ? opts_.log[cursor_].seq : opts_.log.size();
+  auto refuse = [&](const std::string& why) { out_.message(restored_message(false, now, seq_, why)); };
+  if (!paused_ || stream_ || diverged_ || finished_) {
+    refuse(stream_ || diverged_ ? "the replay left the log: injections change with a restart" : "pause the replay first");
+    return;
+  }
+  // Where the new set would fire first, counting as departs() does on the events served from
+  // the log (syscalls after the first); the counts at each checkpoint on the way.
+  for (Injection& inj : list) {
+    inj.seen = inj.fired = 0;
+    inj.counters.clear();
+  }
+  std::vector<std::vector<Checkpoint::Counts>> at(checkpoints_.size());
+  size_t next = 0;  // the next checkpoint (by cursor) to note counts for
+  size_t fires = opts_.log.size();
+  bool first = true;
+  for (size_t i = 0; i <= cursor_ && i < opts_.log.size() && fires == opts_.log.size(); i++) {
+    for (; next < checkpoints_.size() && checkpoints_[next].cursor == i; next++)
+      for (const Injection& inj : list) at[next].push_back({inj.seen, inj.fired, inj.counters});
+    const Event& e = opts_.log[i];
+    if (e.kind != kSyscall) continue;
+    if (first) {
+      first = false;  // the spawn's exec: served before any injection is asked
+      continue;
+    }
+    for (Injection& inj : list) {
+      if (inj.kind == Injection::Latency) {
+        if (!e.resource.empty() && glob_match(inj.resource, e.resource)) fires = i;
+      } else if (inj.selects(e.name, e.pid, e.tid, e.resource, e.args) && inj.count(e.nr, e.tid)) {
+        fires = i;
+      }
+    }
+  }
+  Checkpoint* best = nullptr;
+  for (size_t k = 0; k < checkpoints_.size(); k++)
+    if (checkpoints_[k].seq <= now && checkpoints_[k].cursor <= fires && k < next) best = &checkpoints_[k];
+  if (!best) {
+    refuse(checkpoints_.empty() ? (no_checkpoint_.empty() ? "no checkpoint" : no_checkpoint_)
+                                : "no checkpoint before the first call the new injections change");
+    return;
+  }
+  std::string err;
+  if (!restore(*best, err)) {
+    refuse(err);
+    return;
+  }
+  // The new set, with its counts where the checkpoint stands; the others get theirs, or go.
+  size_t b = static_cast<size_t>(best - checkpoints_.data());
+  opts_.injections = std::move(list);
+  for (size_t i = 0; i < opts_.injections.size(); i++) {
+    opts_.injections[i].seen = at[b][i].seen;
+    opts_.injections[i].fired = at[b][i].fired;
+    opts_.injections[i].counters = at[b][i].counters;
+  }
+  uint64_t best_seq = best->seq;
+  std::vector<Checkpoint> kept;
+  for (size_t k = 0; k < checkpoints_.size(); k++) {
+    if (k < next && checkpoints_[k].cursor <= fires) {
+      checkpoints_[k].injections = std::move(at[k]);
+      kept.push_back(std::move(checkpoints_[k]));
+    } else {
+      kill(checkpoints_[k].proc, SIGKILL);
+      wait_for(checkpoints_[k].proc);
+    }
+  }
+  checkpoints_ = std::move(kept);
+  out_.flush();
+  out_.message(restored_message(true, best_seq, seq_, ""));
+}
+
 bool Replayer::restore(Checkpoint& c, std::string& err) {
   if (held_.size() != 1 || bp_thread_ >= 0 || !breakpoints_.empty()) {
     err = "the replay has threads or breakpoints a checkpoint does not have";

@@ -89,6 +89,9 @@ void Replayer::command(const std::string& line) {
     case ControlVerb::Goto:
       goto_checkpoint(v.seq);
       break;
+    case ControlVerb::Injections:
+      set_injections(std::move(v.injections));
+      break;
     case ControlVerb::Gdbserver:
       start_gdbserver(static_cast<int>(v.port));
       break;

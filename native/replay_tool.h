@@ -229,6 +229,7 @@ class Replayer : public Tool, public GdbTarget {
   size_t to_drop(uint64_t here) const;
   size_t spacing() const;
   void goto_checkpoint(uint64_t seq);
+  void set_injections(std::vector<Injection> list);
   bool restore(Checkpoint& c, std::string& err);
   void drop_checkpoints();
 

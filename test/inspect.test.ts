@@ -252,6 +252,52 @@ describe('a paused replay, inspected', () => {
     expect(r.injectionReport).toEqual(want.injectionReport);
   });
 
+  it('changes the injections of a paused replay in place, from a checkpoint: the state and the run on are those of a fresh replay with them', async () => {
+    const base = { store, speed: 'max' as const, ephemeral: true };
+    const at = writes[3].seq; // paused before the 4th line's write
+    const fresh = async (injections: ReturnType<typeof fail>[]): Promise<{ next: unknown; registers: unknown }> => {
+      const f = await ReplaySession.open('loop', { ...base, injections }, { paused: true, checkpoints: false });
+      try {
+        const st = await f.jumpTo(at);
+        return { next: st.next, registers: st.registers };
+      } finally {
+        await f.stop();
+      }
+    };
+    const freshRun = async (injections: ReturnType<typeof fail>[]) => (await ReplaySession.open('loop', { ...base, injections }, { paused: false })).done;
+    const s = await ReplaySession.open('loop', { ...base, injections: [fail('write', 'EIO', { when: 4 })] }, { paused: true });
+    await s.jumpTo(at);
+    for (const injections of [[], [fail('write', 'EIO', { when: 5 })]]) {
+      expect(await s.setInjections(injections)).toBe(true);
+      expect(s.checkpoints().lastRestore).toMatchObject({ restored: true });
+      const st = await s.state();
+      expect(st.seq).toBe(at);
+      expect(st.paused).toBe(true);
+      expect({ next: st.next, registers: st.registers }).toEqual(await fresh(injections));
+    }
+    s.resume();
+    const r = await s.done;
+    const want = await freshRun([fail('write', 'EIO', { when: 5 })]);
+    expect(want.switchedAt?.seq).toBe(writes[4].seq);
+    expect(r.switchedAt).toEqual(want.switchedAt);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout.toString()).toBe(writes.slice(0, 4).map((w) => w.line).join(''));
+    expect(r.injectionReport).toEqual(want.injectionReport);
+
+    // One that fires before where the replay stands: back to a checkpoint before that call, and
+    // the run on fails there and ends, as a fresh one does.
+    const t = await ReplaySession.open('loop', base, { paused: true });
+    await t.jumpTo(at);
+    expect(await t.setInjections([fail('write', 'EIO', { when: 2 })])).toBe(true);
+    expect(t.checkpoints().lastRestore?.seq).toBeLessThanOrEqual(writes[1].seq);
+    const r2 = await t.done;
+    const want2 = await freshRun([fail('write', 'EIO', { when: 2 })]);
+    expect(r2.switchedAt?.seq).toBe(writes[1].seq);
+    expect(r2.switchedAt).toEqual(want2.switchedAt);
+    expect(r2.stdout.toString()).toBe(writes[0].line);
+    expect(r2.injectionReport).toEqual(want2.injectionReport);
+  });
+
   it('goes back to the same checkpoint again after the copy made from it was replaced', async () => {
     const s = await ReplaySession.open('loop', { store, speed: 'max', ephemeral: true }, { paused: true });
     try {
