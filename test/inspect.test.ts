@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { record } from '../src/record/record';
 import { ReplaySession } from '../src/replay/session';
 import { fail } from '../src/inject/build';
+import { ReplayPanel } from '../src/panel/panel';
 import { parseMiLine } from '../src/replay/gdb-mi';
 import { backtraceBundle, isBacktrace, isFrameVariables, variablesBundle } from '../src/notebook/bundle';
 import { openStore, type ChdbStore } from '../src/store';
@@ -296,6 +297,32 @@ describe('a paused replay, inspected', () => {
     expect(r2.switchedAt).toEqual(want2.switchedAt);
     expect(r2.stdout.toString()).toBe(writes[0].line);
     expect(r2.injectionReport).toEqual(want2.injectionReport);
+  });
+
+  it("the panel's injection changes while paused come from a checkpoint, back at the same event as a fresh replay with them", async () => {
+    const all = [];
+    for await (const b of store.events('loop')) all.push(b);
+    const at = writes[3].seq;
+    const base = { store, speed: 'max' as const, ephemeral: true };
+    const p = new ReplayPanel({ incident: 'loop', events: new Table(all), transactions: [], replayOptions: (injections) => ({ ...base, injections }) }, { injections: [fail('write', 'EIO', { when: 4 })] });
+    try {
+      await p.open();
+      await p.jumpTo(at);
+      const s = p.replay!;
+      await p.removeInjection(0);
+      await p.addInjection(fail('write', 'EIO', { when: 5 }));
+      expect(p.replay).toBe(s); // the same engine: no restart
+      expect(s.checkpoints().lastRestore?.restored).toBe(true);
+      expect(p.injectionsInForce).toHaveLength(1);
+      const st = await p.state();
+      expect(st.seq).toBe(at);
+      const f = await ReplaySession.open('loop', { ...base, injections: [...p.injectionsInForce] }, { paused: true, checkpoints: false });
+      const want = await f.jumpTo(at);
+      await f.stop();
+      expect({ next: st.next, registers: st.registers }).toEqual({ next: want.next, registers: want.registers });
+    } finally {
+      await p.close();
+    }
   });
 
   it('goes back to the same checkpoint again after the copy made from it was replaced', async () => {
