@@ -13,8 +13,8 @@
 // for one process with one thread (fork copies the calling thread alone), outside the stream
 // policy, with no writable shared mapping (fork would share it, not copy it): otherwise no
 // checkpoint is taken and jumps restart the replay (the session says why). With injections,
-// only until one fires (the run leaves the log there): a checkpoint keeps their counts, and a
-// restore puts them back (and leaves the stream policy), so the run fires them at the same calls.
+// only until one fires (the run leaves the log there, and the checkpoints go): a checkpoint keeps
+// their counts, and a restore puts them back, so the run fires them at the same calls.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/ptrace.h>
@@ -419,14 +419,7 @@ bool Replayer::restore(Checkpoint& c, std::string& err) {
   if (c.scratch) scratch_.insert(fresh);
   signals_.clear();
   if (!c.signals.empty()) signals_[fresh] = c.signals;
-  // Back on the log where the checkpoint was: a run that had left it (an injection fired)
-  // leaves the stream policy, and the injections count from where they stood then.
-  stream_ = false;
-  unrecorded_ = false;
-  switched_seq_ = 0;
-  world_.reset();
-  v_base_ = v_skip_ = w_base_ = 0;
-  clone_of_.clear();
+  // The injections count from where they stood then (none had fired: the run followed the log).
   held_[fresh].call = Held::Call{};
   for (size_t i = 0; i < opts_.injections.size() && i < c.injections.size(); i++) {
     opts_.injections[i].seen = c.injections[i].seen;
@@ -446,6 +439,15 @@ bool Replayer::restore(Checkpoint& c, std::string& err) {
   next_checkpoint_ = cursor_ + spacing();
   rebase();
   return true;
+}
+
+// Lets every checkpoint go while the replay goes on: each copy is killed and reaped here.
+void Replayer::release_checkpoints() {
+  for (auto& c : checkpoints_) {
+    kill(c.proc, SIGKILL);
+    wait_for(c.proc);
+  }
+  checkpoints_.clear();
 }
 
 void Replayer::drop_checkpoints() {

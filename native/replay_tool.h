@@ -232,6 +232,7 @@ class Replayer : public Tool, public GdbTarget {
   void set_injections(std::vector<Injection> list);
   bool restore(Checkpoint& c, std::string& err);
   void drop_checkpoints();
+  void release_checkpoints();
 
   // replay_schedule.cc
   void rebase();

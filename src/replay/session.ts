@@ -274,6 +274,8 @@ export class ReplaySession {
         this.checkpointList = [...kept, { seq: m.seq, us: m.us, pssKb: m.pssKb }].sort((a, b) => a.seq - b.seq);
       }
     }
+    // Off the log (an injection fired) the engine lets its checkpoints go.
+    if (m.type === 'policy') this.checkpointList = [];
     // Gone back to a checkpoint (a jump, or gdb's reverse-stepi): the events served again are
     // those already kept.
     if (m.type === 'restored' && m.restored) this.count = m.served;
@@ -549,8 +551,6 @@ export class ReplaySession {
       if (m.type === 'exit') exitMsg = m;
       if (m.type === 'divergence' && !divergence) divergence = { seq: m.seq, tid: m.tid, reason: m.reason, ip: m.ip, expected: m.expected, actual: m.actual };
       if (m.type === 'policy' && !switchedAt) switchedAt = { seq: m.seq, reason: m.reason };
-      // Back to a checkpoint before the switch: the run followed the log again from there.
-      if (m.type === 'restored' && m.restored && switchedAt && m.seq <= switchedAt.seq) switchedAt = null;
       if (m.type === 'unrecorded') unrecorded.push({ name: m.name, tid: m.tid, reason: m.reason, policy: m.policy });
       if (m.type === 'warning') warnings.push(m.message);
     }
