@@ -264,6 +264,24 @@ bool parse_config(const std::string& text, EngineConfig& c, RecordOptions& recor
 }
 
 bool parse_control(const std::string& line, ControlVerb& v, std::string& err) {
+  if (line.rfind("injections", 0) == 0 && (line.size() == 10 || line[10] == '\n')) {
+    // injections\ninject ID KIND ...\n...: replaces the paused replay's injection set
+    v.kind = ControlVerb::Injections;
+    std::istringstream lines(line);
+    std::string l;
+    std::getline(lines, l);
+    while (std::getline(lines, l)) {
+      if (l.empty()) continue;
+      if (l.rfind("inject ", 0) != 0) {
+        err = "injections: each line after the first is `inject ID KIND key=value...`, not '" + l + "'";
+        return false;
+      }
+      Injection inj;
+      if (!parse_injection(l.substr(7), inj, err)) return false;
+      v.injections.push_back(std::move(inj));
+    }
+    return true;
+  }
   std::istringstream in(line);
   std::string verb, a, b, c;
   in >> verb >> a >> b >> c;

@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "batch.h"
+#include "inject.h"
 #include "tracer.h"
 
 namespace rb {
@@ -67,13 +68,15 @@ std::string percent_decode(const std::string& s);
 // ---- control verbs ----
 
 struct ControlVerb {
-  enum Kind { Pause, Resume, Step, Speed, Until, State, Read, Stop, Gdbserver, Goto } kind = Pause;
+  enum Kind { Pause, Resume, Step, Speed, Until, State, Read, Stop, Gdbserver, Goto, Injections } kind = Pause;
   uint64_t n = 1;       // step
   double speed = 1.0;   // speed: 0 = max
   uint64_t seq = 0;     // until
   pid_t tid = 0;        // read (recorded)
   uint64_t addr = 0, len = 0;
   uint64_t port = 0;    // gdbserver
+  // injections: the new set, one config line (`inject ...`) each after the verb's line
+  std::vector<Injection> injections;
 };
 bool parse_control(const std::string& line, ControlVerb& v, std::string& err);
 

@@ -11,8 +11,10 @@
 // Taken at every pause, 256 and 16 events before a jump's target, and while the replay
 // runs every 1/64 of the log; at most 64 kept (to_drop says which go). Only
 // for one process with one thread (fork copies the calling thread alone), outside the stream
-// policy and injections, with no writable shared mapping (fork would share it, not copy it):
-// otherwise no checkpoint is taken and jumps restart the replay (the session says why).
+// policy, with no writable shared mapping (fork would share it, not copy it): otherwise no
+// checkpoint is taken and jumps restart the replay (the session says why). With injections,
+// only until one fires (the run leaves the log there, and the checkpoints go): a checkpoint keeps
+// their counts, and a restore puts them back, so the run fires them at the same calls.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/ptrace.h>
@@ -119,10 +121,14 @@ bool Replayer::can_checkpoint(Thread*& t, std::string& why) {
     why = no_checkpoint_;
     return false;
   }
-  if (stream_ || diverged_ || finished_ || opts_.counterfactual || !opts_.injections.empty()) {
-    why = "the replay left the log or has injections";
+  // With injections, only while the replay still follows the log (none has fired): the
+  // checkpoint keeps their counts, and a run resumed from it fires them at the same calls.
+  if (stream_ || diverged_ || finished_ || opts_.counterfactual) {
+    why = opts_.counterfactual ? "the program runs changed (a counterfactual replay): jumps restart the replay" : "";
     return false;
   }
+  for (const Injection& inj : opts_.injections)
+    if (inj.fired > 0) return false;
   if (!breakpoints_.empty() || bp_thread_ >= 0 || cursor_ >= opts_.log.size()) return false;
   if (held_.size() != 1) {
     why = "the program has several threads or processes (a fork copies only the calling thread): jumps restart the replay";
@@ -196,6 +202,7 @@ void Replayer::checkpoint(const char* why) {
   c.rec_to_real = rec_to_real_;
   c.scratch = scratch_.count(t->pid()) > 0;
   if (auto s = signals_.find(t->tid()); s != signals_.end()) c.signals = s->second;
+  for (const Injection& inj : opts_.injections) c.injections.push_back({inj.seen, inj.fired, inj.counters});
   auto at = checkpoints_.begin();
   while (at != checkpoints_.end() && at->seq < seq) ++at;
   checkpoints_.insert(at, std::move(c));
@@ -286,6 +293,83 @@ void Replayer::goto_checkpoint(uint64_t seq) {
   out_.message(restored_message(true, best->seq, seq_, ""));
 }
 
+// Replaces the injection set of a paused replay that still follows the log: back to the latest
+// checkpoint at or before where it stands whose past (log events [0, its seq), served exactly
+// as recorded) would not have fired any of the new injections, with their counts over that past;
+// the caller runs forward from there (until). The checkpoints past the first call the new set
+// fires at are let go, the others get the new counts. Answers with a restored message (not
+// restored, the set unchanged: no such checkpoint; the session then restarts the replay).
+void Replayer::set_injections(std::vector<Injection> list) {
+  uint64_t now = cursor_ < opts_.log.size() ? opts_.log[cursor_].seq : opts_.log.size();
+  auto refuse = [&](const std::string& why) { out_.message(restored_message(false, now, seq_, why)); };
+  if (!paused_ || stream_ || diverged_ || finished_) {
+    refuse(stream_ || diverged_ ? "the replay left the log: injections change with a restart" : "pause the replay first");
+    return;
+  }
+  // Where the new set would fire first, counting as departs() does on the events served from
+  // the log (syscalls after the first); the counts at each checkpoint on the way.
+  for (Injection& inj : list) {
+    inj.seen = inj.fired = 0;
+    inj.counters.clear();
+  }
+  std::vector<std::vector<Checkpoint::Counts>> at(checkpoints_.size());
+  size_t next = 0;  // the next checkpoint (by cursor) to note counts for
+  size_t fires = opts_.log.size();
+  bool first = true;
+  for (size_t i = 0; i <= cursor_ && i < opts_.log.size() && fires == opts_.log.size(); i++) {
+    for (; next < checkpoints_.size() && checkpoints_[next].cursor == i; next++)
+      for (const Injection& inj : list) at[next].push_back({inj.seen, inj.fired, inj.counters});
+    const Event& e = opts_.log[i];
+    if (e.kind != kSyscall) continue;
+    if (first) {
+      first = false;  // the spawn's exec: served before any injection is asked
+      continue;
+    }
+    for (Injection& inj : list) {
+      if (inj.kind == Injection::Latency) {
+        if (!e.resource.empty() && glob_match(inj.resource, e.resource)) fires = i;
+      } else if (inj.selects(e.name, e.pid, e.tid, e.resource, e.args) && inj.count(e.nr, e.tid)) {
+        fires = i;
+      }
+    }
+  }
+  Checkpoint* best = nullptr;
+  for (size_t k = 0; k < checkpoints_.size(); k++)
+    if (checkpoints_[k].seq <= now && checkpoints_[k].cursor <= fires && k < next) best = &checkpoints_[k];
+  if (!best) {
+    refuse(checkpoints_.empty() ? (no_checkpoint_.empty() ? "no checkpoint" : no_checkpoint_)
+                                : "no checkpoint before the first call the new injections change");
+    return;
+  }
+  std::string err;
+  if (!restore(*best, err)) {
+    refuse(err);
+    return;
+  }
+  // The new set, with its counts where the checkpoint stands; the others get theirs, or go.
+  size_t b = static_cast<size_t>(best - checkpoints_.data());
+  opts_.injections = std::move(list);
+  for (size_t i = 0; i < opts_.injections.size(); i++) {
+    opts_.injections[i].seen = at[b][i].seen;
+    opts_.injections[i].fired = at[b][i].fired;
+    opts_.injections[i].counters = at[b][i].counters;
+  }
+  uint64_t best_seq = best->seq;
+  std::vector<Checkpoint> kept;
+  for (size_t k = 0; k < checkpoints_.size(); k++) {
+    if (k < next && checkpoints_[k].cursor <= fires) {
+      checkpoints_[k].injections = std::move(at[k]);
+      kept.push_back(std::move(checkpoints_[k]));
+    } else {
+      kill(checkpoints_[k].proc, SIGKILL);
+      wait_for(checkpoints_[k].proc);
+    }
+  }
+  checkpoints_ = std::move(kept);
+  out_.flush();
+  out_.message(restored_message(true, best_seq, seq_, ""));
+}
+
 bool Replayer::restore(Checkpoint& c, std::string& err) {
   if (held_.size() != 1 || bp_thread_ >= 0 || !breakpoints_.empty()) {
     err = "the replay has threads or breakpoints a checkpoint does not have";
@@ -335,6 +419,13 @@ bool Replayer::restore(Checkpoint& c, std::string& err) {
   if (c.scratch) scratch_.insert(fresh);
   signals_.clear();
   if (!c.signals.empty()) signals_[fresh] = c.signals;
+  // The injections count from where they stood then (none had fired: the run followed the log).
+  held_[fresh].call = Held::Call{};
+  for (size_t i = 0; i < opts_.injections.size() && i < c.injections.size(); i++) {
+    opts_.injections[i].seen = c.injections[i].seen;
+    opts_.injections[i].fired = c.injections[i].fired;
+    opts_.injections[i].counters = c.injections[i].counters;
+  }
   cursor_ = c.cursor;
   seq_ = c.served;
   prev_enter_ns_ = c.prev_enter_ns;
@@ -348,6 +439,15 @@ bool Replayer::restore(Checkpoint& c, std::string& err) {
   next_checkpoint_ = cursor_ + spacing();
   rebase();
   return true;
+}
+
+// Lets every checkpoint go while the replay goes on: each copy is killed and reaped here.
+void Replayer::release_checkpoints() {
+  for (auto& c : checkpoints_) {
+    kill(c.proc, SIGKILL);
+    wait_for(c.proc);
+  }
+  checkpoints_.clear();
 }
 
 void Replayer::drop_checkpoints() {

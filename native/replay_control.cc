@@ -53,6 +53,9 @@ void Replayer::command(const std::string& line) {
   std::string err;
   if (!parse_control(line, v, err)) {
     out_.message(warning_message("bad_control", err));
+    // An injections verb is answered either way (the session waits for its answer).
+    if (v.kind == ControlVerb::Injections)
+      out_.message(restored_message(false, cursor_ < opts_.log.size() ? opts_.log[cursor_].seq : opts_.log.size(), seq_, err));
     return;
   }
   switch (v.kind) {
@@ -88,6 +91,9 @@ void Replayer::command(const std::string& line) {
       break;
     case ControlVerb::Goto:
       goto_checkpoint(v.seq);
+      break;
+    case ControlVerb::Injections:
+      set_injections(std::move(v.injections));
       break;
     case ControlVerb::Gdbserver:
       start_gdbserver(static_cast<int>(v.port));

@@ -53,6 +53,10 @@ std::string Replayer::departs(Thread& t, Held& h, const Event& e) {
 void Replayer::go_stream(const Event& e, const std::string& reason) {
   stream_ = true;
   switched_seq_ = e.seq;
+  // The checkpoints (taken while an injection had yet to fire) go: off the log the replay no
+  // longer pauses at events, and their frozen copies, children of the program, stay out of the
+  // calls it now makes for real (a wait for any child). A jump back restarts the replay.
+  release_checkpoints();
   world_ = std::make_unique<World>(opts_.log, opts_.files);
   world_->start(cursor_);
   for (const Injection& inj : opts_.injections)

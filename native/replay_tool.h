@@ -157,6 +157,12 @@ class Replayer : public Tool, public GdbTarget {
     std::map<pid_t, pid_t> rec_to_real;
     bool scratch = false;
     std::deque<const Event*> signals;
+    // Each injection's counts then (by index in opts_.injections): none has fired yet.
+    struct Counts {
+      uint64_t seen = 0, fired = 0;
+      std::map<std::pair<long, int64_t>, uint64_t> counters;
+    };
+    std::vector<Counts> injections;
   };
   std::vector<Checkpoint> checkpoints_;         // by seq
   size_t next_checkpoint_ = 0;                  // cursor at which the next spaced one is due
@@ -223,8 +229,10 @@ class Replayer : public Tool, public GdbTarget {
   size_t to_drop(uint64_t here) const;
   size_t spacing() const;
   void goto_checkpoint(uint64_t seq);
+  void set_injections(std::vector<Injection> list);
   bool restore(Checkpoint& c, std::string& err);
   void drop_checkpoints();
+  void release_checkpoints();
 
   // replay_schedule.cc
   void rebase();

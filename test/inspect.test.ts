@@ -9,6 +9,8 @@ import { Table } from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { record } from '../src/record/record';
 import { ReplaySession } from '../src/replay/session';
+import { fail } from '../src/inject/build';
+import { ReplayPanel } from '../src/panel/panel';
 import { parseMiLine } from '../src/replay/gdb-mi';
 import { backtraceBundle, isBacktrace, isFrameVariables, variablesBundle } from '../src/notebook/bundle';
 import { openStore, type ChdbStore } from '../src/store';
@@ -212,6 +214,115 @@ describe('a paused replay, inspected', () => {
     expect(r.divergence).toBeNull();
     expect(r.reproduced).toBe(true);
     expect(r.stdout.toString()).toBe(writes.map((w) => w.line).join('') + 'request-loop done: 15000 bytes\n');
+  });
+
+  it('keeps checkpoints with an injection until it fires: jumps back restore them, and a run past it fails where a fresh one does', async () => {
+    const injections = [fail('write', 'EIO', { when: 4 })]; // the 4th line's write fails: the program exits 1
+    const opts = { store, speed: 'max' as const, ephemeral: true, injections };
+    const fresh = async (seq: number): Promise<{ next: unknown; registers: unknown }> => {
+      const f = await ReplaySession.open('loop', opts, { paused: true, checkpoints: false });
+      try {
+        const st = await f.jumpTo(seq);
+        return { next: st.next, registers: st.registers };
+      } finally {
+        await f.stop();
+      }
+    };
+    const s = await ReplaySession.open('loop', opts, { paused: true });
+    await s.jumpTo(writes[3].seq); // before the failing write: the replay still follows the log
+    expect(s.checkpoints().refused).toBeNull();
+    expect(s.checkpoints().checkpoints.map((c) => c.seq)).toContain(writes[3].seq);
+    for (const w of [writes[1], writes[0]]) {
+      const st = await s.jumpTo(w.seq);
+      expect(st.seq).toBe(w.seq);
+      expect(s.checkpoints().lastRestore?.restored).toBe(true);
+      expect({ next: st.next, registers: st.registers }).toEqual(await fresh(w.seq));
+    }
+    // Forward past the failing write from the restored process: the injection counts from where
+    // the checkpoint stood, so it fires at the 4th write again (not at the next one), and the run
+    // ends as a fresh run with the injection does.
+    await s.jumpTo(writes[4].seq);
+    const r = await s.done;
+    const f = await ReplaySession.open('loop', opts, { paused: false });
+    const want = await f.done;
+    expect(want.switchedAt?.seq).toBe(writes[3].seq);
+    expect(r.switchedAt).toEqual(want.switchedAt);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout.toString()).toBe(writes.slice(0, 3).map((w) => w.line).join(''));
+    expect(r.stdout.equals(want.stdout)).toBe(true);
+    expect(r.injectionReport).toEqual(want.injectionReport);
+  });
+
+  it('changes the injections of a paused replay in place, from a checkpoint: the state and the run on are those of a fresh replay with them', async () => {
+    const base = { store, speed: 'max' as const, ephemeral: true };
+    const at = writes[3].seq; // paused before the 4th line's write
+    const fresh = async (injections: ReturnType<typeof fail>[]): Promise<{ next: unknown; registers: unknown }> => {
+      const f = await ReplaySession.open('loop', { ...base, injections }, { paused: true, checkpoints: false });
+      try {
+        const st = await f.jumpTo(at);
+        return { next: st.next, registers: st.registers };
+      } finally {
+        await f.stop();
+      }
+    };
+    const freshRun = async (injections: ReturnType<typeof fail>[]) => (await ReplaySession.open('loop', { ...base, injections }, { paused: false })).done;
+    const s = await ReplaySession.open('loop', { ...base, injections: [fail('write', 'EIO', { when: 4 })] }, { paused: true });
+    await s.jumpTo(at);
+    for (const injections of [[], [fail('write', 'EIO', { when: 5 })]]) {
+      expect(await s.setInjections(injections)).toBe(true);
+      expect(s.checkpoints().lastRestore).toMatchObject({ restored: true });
+      const st = await s.state();
+      expect(st.seq).toBe(at);
+      expect(st.paused).toBe(true);
+      expect({ next: st.next, registers: st.registers }).toEqual(await fresh(injections));
+    }
+    s.resume();
+    const r = await s.done;
+    const want = await freshRun([fail('write', 'EIO', { when: 5 })]);
+    expect(want.switchedAt?.seq).toBe(writes[4].seq);
+    expect(r.switchedAt).toEqual(want.switchedAt);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout.toString()).toBe(writes.slice(0, 4).map((w) => w.line).join(''));
+    expect(r.injectionReport).toEqual(want.injectionReport);
+
+    // One that fires before where the replay stands: back to a checkpoint before that call, and
+    // the run on fails there and ends, as a fresh one does.
+    const t = await ReplaySession.open('loop', base, { paused: true });
+    await t.jumpTo(at);
+    expect(await t.setInjections([fail('write', 'EIO', { when: 2 })])).toBe(true);
+    expect(t.checkpoints().lastRestore?.seq).toBeLessThanOrEqual(writes[1].seq);
+    const r2 = await t.done;
+    const want2 = await freshRun([fail('write', 'EIO', { when: 2 })]);
+    expect(r2.switchedAt?.seq).toBe(writes[1].seq);
+    expect(r2.switchedAt).toEqual(want2.switchedAt);
+    expect(r2.stdout.toString()).toBe(writes[0].line);
+    expect(r2.injectionReport).toEqual(want2.injectionReport);
+  });
+
+  it("the panel's injection changes while paused come from a checkpoint, back at the same event as a fresh replay with them", async () => {
+    const all = [];
+    for await (const b of store.events('loop')) all.push(b);
+    const at = writes[3].seq;
+    const base = { store, speed: 'max' as const, ephemeral: true };
+    const p = new ReplayPanel({ incident: 'loop', events: new Table(all), transactions: [], replayOptions: (injections) => ({ ...base, injections }) }, { injections: [fail('write', 'EIO', { when: 4 })] });
+    try {
+      await p.open();
+      await p.jumpTo(at);
+      const s = p.replay!;
+      await p.removeInjection(0);
+      await p.addInjection(fail('write', 'EIO', { when: 5 }));
+      expect(p.replay).toBe(s); // the same engine: no restart
+      expect(s.checkpoints().lastRestore?.restored).toBe(true);
+      expect(p.injectionsInForce).toHaveLength(1);
+      const st = await p.state();
+      expect(st.seq).toBe(at);
+      const f = await ReplaySession.open('loop', { ...base, injections: [...p.injectionsInForce] }, { paused: true, checkpoints: false });
+      const want = await f.jumpTo(at);
+      await f.stop();
+      expect({ next: st.next, registers: st.registers }).toEqual({ next: want.next, registers: want.registers });
+    } finally {
+      await p.close();
+    }
   });
 
   it('goes back to the same checkpoint again after the copy made from it was replaced', async () => {

@@ -157,6 +157,8 @@ describe('encodeConfig and encodeControl', () => {
     expect(encodeControl({ verb: 'read', tid: 7, addr: 2n ** 63n, length: 16 })).toBe(`read 7 ${2n ** 63n} 16`);
     expect(encodeControl({ verb: 'gdbserver', port: 0 })).toBe('gdbserver 0');
     expect(encodeControl({ verb: 'goto', seq: 42 })).toBe('goto 42');
+    expect(encodeControl({ verb: 'injections', injections: [] })).toBe('injections');
+    expect(encodeControl({ verb: 'injections', injections: [delay('read', 5, { when: 2 })] })).toMatch(/^injections\ninject \S+ delay syscalls=read .*when=2,2,1.*enter_us=5 exit_us=0$/);
     expect(() => encodeControl({ verb: 'gdbserver', port: 70000 })).toThrow(/port/);
   });
 });

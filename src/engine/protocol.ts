@@ -243,7 +243,11 @@ export type ControlVerb =
   | { verb: 'gdbserver'; port: number }
   /** Go back to the nearest checkpoint before event `seq` where that saves replaying; answered
    * with a `restored` message. */
-  | { verb: 'goto'; seq: number };
+  | { verb: 'goto'; seq: number }
+  /** Replace the paused replay's injections (those the engine applies: injectionLines) from the
+   * latest checkpoint at or before where it stands that none of them would have changed;
+   * answered with a `restored` message (not restored: the set is unchanged). */
+  | { verb: 'injections'; injections: readonly Injection[] };
 
 export function encodeControl(c: ControlVerb): string {
   switch (c.verb) {
@@ -262,6 +266,8 @@ export function encodeControl(c: ControlVerb): string {
       return `read ${wholeNumber('tid', c.tid)} ${c.addr} ${wholeNumber('length', c.length)}`;
     case 'goto':
       return `goto ${wholeNumber('goto', c.seq)}`;
+    case 'injections':
+      return ['injections', ...injectionLines(c.injections)].join('\n');
     case 'gdbserver':
       if (c.port > 65535) throw new RangeError(`gdbserver needs a TCP port (0 to 65535), not ${c.port}`);
       return `gdbserver ${wholeNumber('port', c.port)}`;
@@ -402,7 +408,7 @@ export interface CheckpointMessage {
   dropped: number;
   refused: string | null;
 }
-/** The answer to goto: back at the checkpoint before `seq` with `served` events served, or not
+/** The answer to goto (and to injections): back at the checkpoint before `seq` with `served` events served, or not
  * (reason empty: no checkpoint was of use; else why there is none). */
 export interface RestoredMessage {
   type: 'restored';

@@ -412,6 +412,11 @@ export class ReplayPanel {
     this.render(null);
   }
 
+  /** The replay the panel drives (a restart replaces it; null before it opens). */
+  get replay(): ReplaySession | null {
+    return this.s;
+  }
+
   get stopped(): boolean {
     return this.status === 'stopped';
   }
@@ -433,13 +438,22 @@ export class ReplayPanel {
     return tx.firstSeq;
   }
 
-  /** Restarts the replay with other injections, back at the same event. */
+  /**
+   * Replays with other injections, back at the same event: in place from a checkpoint of the
+   * paused replay that the change leaves as it was (ReplaySession.setInjections), else by
+   * restarting the replay and fast-forwarding.
+   */
   private async restart(injections: Injection[]): Promise<void> {
     this.stopPolling();
     const seq = this.lastState?.seq ?? 0;
     const old = this.s;
     this.injections = injections;
     this.result = null;
+    if (old && (await old.setInjections(injections).catch(() => false))) {
+      // Unless a new injection fired before that event and the run ended (watchEnd shows it).
+      if (!this.result) this.status = 'paused';
+      return;
+    }
     // The old run's end (it is stopped here) is not the panel's result.
     this.jumping = true;
     try {

@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import type { RecordBatch } from 'apache-arrow';
 import { startEngine, type EngineExit, type EngineRun } from '../engine/engine';
-import { divergenceWire, type EngineMessage, type EngineMessageType, type ExitMessage, type StateMessage, type ThreadState } from '../engine/protocol';
+import { divergenceWire, injectionLine, type EngineMessage, type EngineMessageType, type ExitMessage, type StateMessage, type ThreadState } from '../engine/protocol';
 import { toRecordBatch } from '../engine/columns';
 import type { IncidentInfo, RunInfo } from '../events/schema';
 import { ReplaybookError } from '../errors';
@@ -135,7 +135,7 @@ export class ReplaySession {
     private readonly runExe: string,
     private readonly command: CommandRewrite,
     private readonly editedFiles: Map<string, string>,
-    private readonly o: ReplayOptions,
+    private o: ReplayOptions,
   ) {
     this.currentSpeed = o.speed ?? 1;
   }
@@ -274,6 +274,8 @@ export class ReplaySession {
         this.checkpointList = [...kept, { seq: m.seq, us: m.us, pssKb: m.pssKb }].sort((a, b) => a.seq - b.seq);
       }
     }
+    // Off the log (an injection fired) the engine lets its checkpoints go.
+    if (m.type === 'policy') this.checkpointList = [];
     // Gone back to a checkpoint (a jump, or gdb's reverse-stepi): the events served again are
     // those already kept.
     if (m.type === 'restored' && m.restored) this.count = m.served;
@@ -354,6 +356,41 @@ export class ReplaySession {
     this.currentSpeed = speed;
     this.engine.control({ verb: 'speed', speed });
     return this.state();
+  }
+
+  /**
+   * Changes the injections of a paused replay in place: the engine goes back to the latest
+   * checkpoint none of the new injections would have changed (its past is the log's, replayed
+   * exactly), with their counts there, and the replay runs forward to where it was paused (or
+   * to its end, when one of them fires before there). Resolves false, with nothing changed, when
+   * that cannot be done: the replay is not paused, has ended or left the log, a timeout applied
+   * before the engine starts (env, arg, file) is added or removed, or there is no such
+   * checkpoint (checkpoints().lastRestore says why); the caller then restarts the replay.
+   */
+  async setInjections(injections: Injection[]): Promise<boolean> {
+    checkInjections(injections);
+    const now = await this.state();
+    if (this.finished || !now.paused) return false;
+    const beforeStart = (l: readonly Injection[]): string => JSON.stringify(l.filter((i) => injectionLine(i) === null));
+    if (beforeStart(this.o.injections ?? []) !== beforeStart(injections)) return false;
+    const reply = this.until('restored');
+    this.engine.control({ verb: 'injections', injections });
+    const r = await reply;
+    if (r?.type !== 'restored') return false;
+    this.lastRestore = { restored: r.restored, seq: r.seq, reason: r.reason };
+    if (!r.restored) return false;
+    this.o = { ...this.o, injections };
+    // What was served past the checkpoint ran with the old injections: served again, it may differ.
+    this.keepServed(r.served);
+    if (r.seq !== now.seq) {
+      const speed = this.currentSpeed;
+      this.engine.control({ verb: 'until', seq: now.seq });
+      this.engine.control({ verb: 'speed', speed: 'max' });
+      this.engine.control({ verb: 'resume' });
+      await this.until('paused');
+      this.engine.control({ verb: 'speed', speed });
+    }
+    return true;
   }
 
   /** The events up to `served`: where a run stopped after going back to a checkpoint. */
