@@ -301,10 +301,15 @@ class Recorder : public Tool {
   }
 
   // Where threads in traced calls resume (a site is not patched under them).
+  // Besides threads in traced calls, every other thread resumes where its last call returned
+  // (one held for the token sits right after the `syscall` instruction of its site): a site is
+  // not rewritten under any of them.
   std::set<uint64_t> busy_ips(pid_t except) const {
     std::set<uint64_t> ips;
     for (const auto& [tid, p] : pending_)
       if (tid != except) ips.insert(p.ip);
+    for (const auto& [tid, b] : boundary_)
+      if (tid != except) ips.insert(b.rip);
     return ips;
   }
 
