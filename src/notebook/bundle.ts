@@ -830,7 +830,7 @@ export function transactionsBundle(incident: string, list: Transaction[]): MimeB
   );
   const plain = `${plural(list.length, 'transaction')} in ${incident}${list.length ? ': ' + list.slice(0, 4).map((t) => `${t.id} ${t.kind} ${t.resource} (${t.outcome})`).join(', ') : ''}`;
   return {
-    'text/html': section(`${plural(list.length, 'transaction')} in ${incident}`, list.length ? html + note(`open one paused at its first event: session('${incident}', { at: '${list[0].id}' })`) : note('No transactions.')),
+    'text/html': section(`${plural(list.length, 'transaction')} in ${incident}`, list.length ? html + note(`open one in a replay panel, paused at its first event: panel('${incident}', { at: '${list[0].id}' }) (the last column gives each one's); in code: session('${incident}', { at: '${list[0].id}' })`) : note('No transactions.')),
     'text/plain': plain,
   };
 }

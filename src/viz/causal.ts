@@ -3,7 +3,7 @@
 // files, stdio) are the nodes; forks, connections, messages, waits and exits are the edges,
 // numbered in the order they happened (by seq) with their time. Each transaction (as
 // analysis/transactions.ts finds them: tx-1, tx-2...) is marked on the edges it covers, so the
-// next cell can open a replay there: session(incident, { at: 'tx-1' }).
+// next cell can open a replay there: panel(incident, { at: 'tx-1' }), or session() in code.
 //
 // Drawn as a sequence diagram: one lane per node, one row per edge, top to bottom in order.
 import type { ChartSpec } from './render';
@@ -569,7 +569,7 @@ export function causalGraphSpec(g: CausalGraph, opts: { title?: string; laneWidt
     `${g.nodes.length} nodes · ${g.edges.length} edges in order · ${failures} failed (red) · ` +
     `${g.transactions.length} transaction${g.transactions.length === 1 ? '' : 's'}` +
     (g.omitted ? ` · ${g.omitted} more edges not drawn` : '') +
-    (g.transactions.length ? ` · open one: session(incident, { at: '${g.transactions[0].id}' })` : '');
+    (g.transactions.length ? ` · open one in a replay panel: panel(incident, { at: '${g.transactions[0].id}' })` : '');
 
   return {
     $schema: VEGA_LITE_SCHEMA,
