@@ -23,8 +23,9 @@ const METADATA = new Set(['clock_gettime', 'gettimeofday', 'getrusage', 'getpid'
 // fast recording is checked by its replay.
 const RACY = new Set(['process']);
 // A child forked at the end makes its first call before or after its parent's wait4, whichever
-// the schedule lets run first: the same calls, compared in any order.
-const INTERLEAVED = new Set(['signals']);
+// the schedule lets run first; a second thread starts its calls before or after its creator's
+// next ones (timer_thread): the same calls, compared in any order.
+const INTERLEAVED = new Set(['signals', 'timer_thread']);
 const ENV = { PATH: '/usr/bin:/bin', LANG: 'C' };
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-fast-'));
