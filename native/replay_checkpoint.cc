@@ -48,8 +48,6 @@ int wait_for(pid_t pid) {
 }
 
 int event_of(int st) { return st >> 16; }
-bool syscall_exit_stop(int st) { return WIFSTOPPED(st) && WSTOPSIG(st) == (SIGTRAP | 0x80); }
-bool seccomp_stop(int st) { return WIFSTOPPED(st) && event_of(st) == PTRACE_EVENT_SECCOMP; }
 
 // Runs fork in `pid`, stopped with `regs` set up to execute it; follows it through its
 // seccomp stop and fork event to its syscall-exit stop. Returns the child (stopped at its
@@ -71,9 +69,9 @@ pid_t run_fork(pid_t pid, user_regs_struct regs, bool at_seccomp) {
       unsigned long msg = 0;
       ptrace(PTRACE_GETEVENTMSG, pid, nullptr, &msg);
       child = static_cast<pid_t>(msg);
-    } else if (entered && syscall_exit_stop(st)) {
+    } else if (entered && is_syscall_stop(st)) {
       break;
-    } else if (seccomp_stop(st)) {
+    } else if (is_seccomp_stop(st)) {
       entered = true;
     } else if (!at_seccomp) {
       // a signal (or another stop) for the frozen copy: dropped (resumed below without it)
@@ -178,7 +176,7 @@ void Replayer::checkpoint(const char* why) {
   back.rip -= 2;  // the syscall instruction
   back.rax = saved.orig_rax;
   bool ok = ptrace(PTRACE_SETREGS, t->tid(), nullptr, &back) == 0 && ptrace(PTRACE_CONT, t->tid(), 0, 0) == 0;
-  ok = ok && seccomp_stop(wait_for(t->tid())) && t->load_regs();
+  ok = ok && is_seccomp_stop(wait_for(t->tid())) && t->load_regs();
   if (!ok) {
     // The live process is lost: the run cannot go on.
     if (child > 0) kill(child, SIGKILL);
@@ -397,7 +395,7 @@ bool Replayer::restore(Checkpoint& c, std::string& err) {
   r.rip -= 2;
   r.rax = c.regs.orig_rax;
   r.orig_rax = static_cast<uint64_t>(-1);
-  if (ptrace(PTRACE_SETREGS, fresh, nullptr, &r) != 0 || ptrace(PTRACE_CONT, fresh, 0, 0) != 0 || !seccomp_stop(wait_for(fresh))) {
+  if (ptrace(PTRACE_SETREGS, fresh, nullptr, &r) != 0 || ptrace(PTRACE_CONT, fresh, 0, 0) != 0 || !is_seccomp_stop(wait_for(fresh))) {
     kill(fresh, SIGKILL);
     err = "the checkpoint's copy did not reach its syscall";
     return false;

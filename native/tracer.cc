@@ -205,14 +205,6 @@ int wait_stop(pid_t tid) {
   return status;
 }
 
-bool is_syscall_stop(int status) {
-  return WIFSTOPPED(status) && WSTOPSIG(status) == (SIGTRAP | 0x80);
-}
-
-bool is_seccomp_stop(int status) {
-  return WIFSTOPPED(status) && (status >> 8) == (SIGTRAP | (PTRACE_EVENT_SECCOMP << 8));
-}
-
 void set_args(user_regs_struct& r, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3,
               uint64_t a4, uint64_t a5) {
   r.rdi = a0;
@@ -224,6 +216,14 @@ void set_args(user_regs_struct& r, uint64_t a0, uint64_t a1, uint64_t a2, uint64
 }
 
 }  // namespace
+
+bool is_syscall_stop(int status) {
+  return WIFSTOPPED(status) && WSTOPSIG(status) == (SIGTRAP | 0x80);
+}
+
+bool is_seccomp_stop(int status) {
+  return WIFSTOPPED(status) && (status >> 8) == (SIGTRAP | (PTRACE_EVENT_SECCOMP << 8));
+}
 
 Thread::Injector::Injector(Thread& t) : t_(t), saved_(t.regs()) {}
 

@@ -20,6 +20,10 @@
 
 namespace rb {
 
+// waitpid statuses: a syscall stop (PTRACE_O_TRACESYSGOOD: entry or exit), a seccomp stop.
+bool is_syscall_stop(int status);
+bool is_seccomp_stop(int status);
+
 int64_t now_ns();  // CLOCK_MONOTONIC
 // When the tracer thread's wait last returned (the stop, timer or wake being handled): one clock
 // read per stop, shared by everything that handles it (now_ns() before the first one).

@@ -103,22 +103,23 @@ async function engineChecks(): Promise<Check[]> {
     detail: started !== undefined && started.cpu >= 0 ? `tracer and tracee on CPU ${started.cpu}` : 'sched_setaffinity failed',
     fix: 'allow sched_setaffinity, or record with --no-pin (stops then cost ~25x more)',
   });
-  const tsc = rec.messages.find((m): m is WarningMessage => m.type === 'warning' && m.code === 'tsc_untrapped');
-  checks.push({
-    name: 'time-stamp counter trap',
-    ok: !tsc,
-    limit: true,
-    detail: tsc ? tsc.message : 'rdtsc faults under PR_SET_TSC: counter reads are recorded and served',
-    fix: 'a hypervisor that honours the guest CR4.TSD bit (KVM does unless it emulates rdtsc); without it, Go programs and others that branch on the counter may diverge',
-  });
-  const cpuid = rec.messages.find((m): m is WarningMessage => m.type === 'warning' && m.code === 'cpuid_untrapped');
-  checks.push({
-    name: 'cpuid trap',
-    ok: !cpuid,
-    limit: true,
-    detail: cpuid ? cpuid.message : 'cpuid faults: its answers are recorded and served',
-    fix: 'a CPU (or hypervisor) with cpuid faulting (the cpuid_fault flag in /proc/cpuinfo); without it, a program that branches on CPU features may take another path when replayed on another machine',
-  });
+  // A limit of this machine, which the recording names in a warning when it has it.
+  const limit = (code: string, name: string, okDetail: string, fix: string): void => {
+    const w = rec.messages.find((m): m is WarningMessage => m.type === 'warning' && m.code === code);
+    checks.push({ name, ok: !w, limit: true, detail: w ? w.message : okDetail, fix });
+  };
+  limit(
+    'tsc_untrapped',
+    'time-stamp counter trap',
+    'rdtsc faults under PR_SET_TSC: counter reads are recorded and served',
+    'a hypervisor that honours the guest CR4.TSD bit (KVM does unless it emulates rdtsc); without it, Go programs and others that branch on the counter may diverge',
+  );
+  limit(
+    'cpuid_untrapped',
+    'cpuid trap',
+    'cpuid faults: its answers are recorded and served',
+    'a CPU (or hypervisor) with cpuid faulting (the cpuid_fault flag in /proc/cpuinfo); without it, a program that branches on CPU features may take another path when replayed on another machine',
+  );
   if (recErr || recorded === 0) return checks;
   const run = await runEngine({
     mode: 'replay', exe, argv: [exe], env: ['PATH=/usr/bin:/bin'], cwd: '/', pin: true, speed: 'max', files, input: batches,

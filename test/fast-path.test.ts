@@ -9,6 +9,7 @@ import type { EventRow } from '../src/events/schema';
 import { syscallByName } from '../src/inject/syscalls';
 import { openStore, type ChdbStore } from '../src/store';
 import { recordWithWarnings, replayAndCompare } from './helpers/replay-check';
+import { makeInputs } from './helpers/syscall-inputs';
 
 const SYSCALLS = path.join(__dirname, 'syscalls');
 const FAST = path.join(__dirname, 'fast');
@@ -43,18 +44,6 @@ afterAll(async () => {
   await store?.close();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
-
-function makeInputs(dir: string): void {
-  fs.rmSync(dir, { recursive: true, force: true });
-  fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, 'data.bin'), Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 7 + 3) & 0xff)));
-  fs.writeFileSync(path.join(dir, 'text.txt'), 'alpha\nbeta\ngamma\n');
-  fs.mkdirSync(path.join(dir, 'sub'));
-  for (const f of ['a', 'bb', 'ccc', 'dddd', 'eeeee']) fs.writeFileSync(path.join(dir, 'sub', f), f);
-  fs.mkdirSync(path.join(dir, 'sub', 'nested'));
-  fs.symlinkSync('data.bin', path.join(dir, 'link'));
-  fs.symlinkSync('no-such-target', path.join(dir, 'dangling'));
-}
 
 const isFast = (e: EventRow) => syscallByName(e.name)?.traits.includes('fast') ?? false;
 const UNFINISHED = -(2n ** 63n);

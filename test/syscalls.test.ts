@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type ChdbStore } from '../src/store';
 import { recordWithWarnings, replayAndCompare } from './helpers/replay-check';
+import { makeInputs } from './helpers/syscall-inputs';
 
 const SRC = path.join(__dirname, 'syscalls');
 const programs = fs.readdirSync(SRC).filter((f) => f.endsWith('.c')).map((f) => f.slice(0, -2)).sort();
@@ -33,18 +34,6 @@ function recordFlags(name: string): { aslr?: boolean } {
   const unknown = words.filter((w) => w !== 'aslr');
   if (unknown.length) throw new Error(`${name}.c: unknown record option ${unknown.join(' ')}`);
   return words.includes('aslr') ? { aslr: true } : {};
-}
-
-/** The input files every program may read: binary data, text, a directory, links. */
-function makeInputs(dir: string): void {
-  fs.mkdirSync(dir);
-  fs.writeFileSync(path.join(dir, 'data.bin'), Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 7 + 3) & 0xff)));
-  fs.writeFileSync(path.join(dir, 'text.txt'), 'alpha\nbeta\ngamma\n');
-  fs.mkdirSync(path.join(dir, 'sub'));
-  for (const f of ['a', 'bb', 'ccc', 'dddd', 'eeeee']) fs.writeFileSync(path.join(dir, 'sub', f), f);
-  fs.mkdirSync(path.join(dir, 'sub', 'nested'));
-  fs.symlinkSync('data.bin', path.join(dir, 'link'));
-  fs.symlinkSync('no-such-target', path.join(dir, 'dangling'));
 }
 
 beforeAll(async () => {
