@@ -1,7 +1,9 @@
 // record --fast, the engine's half (fast.h; the service's half is fast_blob.c).
 #include "fast.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/futex.h>
 #include <linux/seccomp.h>
@@ -254,7 +256,65 @@ uint64_t FastPath::tramp_space(Thread& t, Process& p, uint64_t site, size_t need
   return at;
 }
 
-bool FastPath::try_patch(Thread& t, const std::set<uint64_t>& busy) {
+// Where the process's threads blocked in a syscall will return (/proc/TID/syscall names the
+// call's user pc while it is blocked; "running" otherwise). The engine sees only the calls it
+// traces: a thread blocked in an untraced call (futex through a generic syscall() wrapper, say)
+// at a site must keep that site from being rewritten under it too.
+static void blocked_pcs(pid_t pid, pid_t except, std::set<uint64_t>& out) {
+  std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  auto traced_stop = [&](const char* tid) {  // state 't' in /proc/TID/stat
+    std::string stat = dir + "/" + tid + "/stat";
+    int fd = open(stat.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    char b[512];
+    ssize_t n = read(fd, b, sizeof b - 1);
+    close(fd);
+    if (n <= 0) return false;
+    b[n] = 0;
+    const char* paren = strrchr(b, ')');  // the name may hold spaces and parentheses
+    return paren && paren[1] == ' ' && paren[2] == 't';
+  };
+  DIR* d = opendir(dir.c_str());
+  if (!d) return;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9' || atoi(e->d_name) == except) continue;
+    std::string f = dir + "/" + e->d_name + "/syscall";
+    int fd = open(f.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    char buf[256];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) continue;
+    buf[n] = 0;
+    // "NR a0 a1 a2 a3 a4 a5 SP PC" or "-1 SP PC": the pc is the last field.
+    char* last = strrchr(buf, ' ');
+    if (!last || strncmp(buf, "running", 7) == 0) continue;
+    // Stopped for the tracer in a call: a traced call, which the engine sees (its entry sends it
+    // back through the patch, its return is among the traced calls' return addresses).
+    if (buf[0] != '-' && traced_stop(e->d_name)) continue;
+    out.insert(strtoull(last + 1, nullptr, 16));
+  }
+  closedir(d);
+}
+
+void FastPath::rewind(Thread& t, uint64_t start) {
+  user_regs_struct& r = t.regs();
+  r.rax = r.orig_rax;
+  r.orig_rax = static_cast<uint64_t>(-1);  // skip the syscall at this stop
+  r.rip = start;
+  t.store_regs();
+}
+
+bool FastPath::reenter_if_patched(Thread& t) {
+  auto pit = procs_.find(t.pid());
+  if (pit == procs_.end() || pit->second.patched.empty()) return false;
+  const uint64_t start = t.ip() - 2;
+  if (!pit->second.patched.count(start)) return false;
+  rewind(t, start);
+  return true;
+}
+
+bool FastPath::try_patch(Thread& t, const std::set<uint64_t>& busy_traced) {
   auto pit = procs_.find(t.pid());
   if (!hdr_ || pit == procs_.end() || !pit->second.attached || !corrupt_.empty()) return false;
   Process& p = pit->second;
@@ -284,7 +344,10 @@ bool FastPath::try_patch(Thread& t, const std::set<uint64_t>& busy) {
     pieces.push_back({len, n, jcc});
     len += n;
   }
-  // A thread in a traced call at this site resumes inside the region: try again later.
+  // A thread in a call at this site (traced, or blocked in an untraced one) resumes inside the
+  // region: try again later.
+  std::set<uint64_t> busy = busy_traced;
+  blocked_pcs(t.pid(), t.tid(), busy);
   for (uint64_t ip : busy)
     if (ip > start && ip < start + len) return false;
 
@@ -332,16 +395,15 @@ bool FastPath::try_patch(Thread& t, const std::set<uint64_t>& busy) {
   std::memcpy(&patch[1], &d, 4);
   bool ok = t.write_mem(at, tr.data(), tr.size()) && t.write_mem(start, patch.data(), patch.size());
   p.done.insert(start);
-  if (ok) patched_++;
+  if (ok) {
+    patched_++;
+    p.patched.insert(start);
+  }
   // The call at hand (replaced by the mmap, if one was needed) is entered again, through the
   // patched site: this thread would otherwise return into the rewritten bytes.
   if (own) return own->rerun(), true;
   if (!ok) return false;
-  user_regs_struct& r = t.regs();
-  r.rax = r.orig_rax;
-  r.orig_rax = static_cast<uint64_t>(-1);  // skip the syscall at this stop
-  r.rip = start;
-  t.store_regs();
+  rewind(t, start);
   return true;
 }
 

@@ -58,6 +58,10 @@ class FastPath {
   // Returns true when the thread was sent back to re-run the call through the patched site
   // (the stop must then not be recorded: the call will be, from the ring).
   bool try_patch(Thread& t, const std::set<uint64_t>& busy);
+  // At any syscall stop: a call entered at a site that has been patched since (its stop was
+  // queued while another thread patched it) would return into the rewritten bytes. It is sent
+  // back to enter again through the patch (true; the stop must not be recorded).
+  bool reenter_if_patched(Thread& t);
   // Threads in the tree changed: the only thread (or 0), whether all calls must be traced.
   void set_threads(pid_t only_tid, bool all_slow);
   void on_fork(pid_t parent, pid_t child);
@@ -81,7 +85,10 @@ class FastPath {
     bool attached = false;
     std::vector<std::pair<uint64_t, uint64_t>> tramps;  // pages: (start, bytes used)
     std::set<uint64_t> done;                            // sites patched or refused
+    std::set<uint64_t> patched;                         // sites patched (start addresses)
   };
+  // Sends the thread at a syscall stop back to `start` to enter the call again (skipping it now).
+  static void rewind(Thread& t, uint64_t start);
   uint64_t tramp_space(Thread& t, Process& p, uint64_t site, size_t need, Thread::Injector*& inj);
   FastOptions opts_;
   int code_id_ = -1, data_id_ = -1;

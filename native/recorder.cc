@@ -157,7 +157,7 @@ class Recorder : public Tool {
         // A thread or process may start: from here on the blob asks the kernel which thread it is,
         // and under the serial schedule every call is traced (a blocked call would hold the token).
         fast_->set_threads(0, !opts_.parallel);
-      } else if (s.has(kFast) && fast_->try_patch(t, busy_ips(t.tid()))) {
+      } else if (fast_->reenter_if_patched(t) || (s.has(kFast) && fast_->try_patch(t, busy_ips(t.tid())))) {
         return Resume::Continue;  // re-entered through the patched site: the ring records it
       }
     }
@@ -284,6 +284,11 @@ class Recorder : public Tool {
   }
 
   void record_fast(const FastCall& c) {
+    // The thread ran its own code past its last traced call's return (every call in the ring
+    // drained after that return was made after it): it no longer sits there, and that site can
+    // be rewritten without it. Without this, threads that take turns at one traced site keep it
+    // from ever being patched under the parallel schedule.
+    boundary_.erase(c.tid);
     Thread* real = core_->thread(c.tid);
     pid_t pid = real ? real->pid() : c.tid;
     Thread t(c.tid, pid);
