@@ -270,7 +270,8 @@ std::string GdbServer::stop_reply(GdbTarget& t, int sig, bool breakpoint) {
 void GdbServer::stopped(GdbTarget& t, bool breakpoint) {
   if (!waiting_) return;
   waiting_ = false;
-  send(stop_reply(t, 5, breakpoint) + (to_begin_ ? "replaylog:begin;" : ""));
+  // A reverse-continue that stopped at a breakpoint is not at the beginning.
+  send(stop_reply(t, 5, breakpoint) + (to_begin_ && !breakpoint ? "replaylog:begin;" : ""));
   to_begin_ = false;
 }
 
