@@ -370,6 +370,12 @@ std::string Replayer::gdb_exe() {
 pid_t Replayer::gdb_pid() { return gdb_process(); }
 
 void Replayer::gdb_detached() {
+  // A reverse-continue under way ends with gdb: its run stops where it is, without breakpoints.
+  if (rsearch_.phase != ReverseSearch::Off) {
+    bool held = rsearch_.due;
+    rsearch_ = ReverseSearch{};
+    if (held) pause("pause");
+  }
   auto threads = gdb_threads();
   Thread* t = threads.empty() ? nullptr : core_->thread(real_of(threads.front()));
   if (!t && bp_thread_ >= 0) t = core_->thread(bp_thread_);

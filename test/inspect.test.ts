@@ -493,6 +493,21 @@ describe('replaybook replay --until SEQ --gdb', () => {
     // No breakpoint: back to where the history begins, before the first request.
     expect(nexts[1]).toBeLessThan(writes[0].seq);
     expect(r.stdout + r.stderr).toContain('No more reverse-execution history');
+
+    // Two breakpoints hit between the same two recorded calls (main's call of serve(), then
+    // serve()): going back tells them apart by their order there.
+    const two = await runProcess(
+      process.execPath,
+      [CLI, 'replay', 'loop', '--until', String(writes[0].seq), '--gdb', '--gdb-ex', 'break serve', '--gdb-ex', 'break request-loop.c:41',
+        '--gdb-ex', 'continue', '--gdb-ex', 'continue', '--gdb-ex', 'continue',
+        '--gdb-ex', 'reverse-continue', '--gdb-ex', 'print served', '--gdb-ex', 'reverse-continue', '--gdb-ex', 'print served',
+        '--gdb-ex', 'reverse-continue', '--gdb-ex', 'print served'],
+      env(),
+    );
+    expect(two.code).toBe(0);
+    const where = [...two.stdout.matchAll(/Breakpoint (\d), (\w+) \(/g)].map((m) => `${m[1]}:${m[2]}`);
+    expect(where).toEqual(['2:main', '1:serve', '2:main', '1:serve', '2:main', '1:serve']);
+    expect([...two.stdout.matchAll(/^\$\d+ = (\d+)$/gm)].map((m) => Number(m[1]))).toEqual([2, 2, 1]);
   });
 
   it('refuses what would change the replay, with the reason gdb shows, and runs to the end on continue', async () => {
