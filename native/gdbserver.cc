@@ -270,7 +270,8 @@ std::string GdbServer::stop_reply(GdbTarget& t, int sig, bool breakpoint) {
 void GdbServer::stopped(GdbTarget& t, bool breakpoint) {
   if (!waiting_) return;
   waiting_ = false;
-  send(stop_reply(t, 5, breakpoint) + (to_begin_ ? "replaylog:begin;" : ""));
+  // A reverse-continue that stopped at a breakpoint is not at the beginning.
+  send(stop_reply(t, 5, breakpoint) + (to_begin_ && !breakpoint ? "replaylog:begin;" : ""));
   to_begin_ = false;
 }
 
@@ -426,8 +427,8 @@ void GdbServer::handle(GdbTarget& t, const std::string& p) {
       return;
     }
   } else if (p == "bs" || p == "bc") {
-    // Reverse: back one event, or to the first (docs/gdb.md); gdb shows "No more
-    // reverse-execution history" at the first event.
+    // Reverse: back one event, or to the last breakpoint hit before here, else the first event
+    // (docs/gdb.md); gdb shows "No more reverse-execution history" at the first event.
     waiting_ = true;  // the pause may come at once (the checkpoint is the place): it replies
     to_begin_ = p == "bc";
     std::string why = t.gdb_reverse(p == "bc");

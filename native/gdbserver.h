@@ -8,8 +8,10 @@
 // vector (so gdb finds the program's and the shared libraries' load addresses), the executable's
 // path. Running it: `stepi` (s / vCont;s) serves one recorded event and stops; `continue`
 // (c / vCont;c) runs the replay until a software breakpoint (Z0) is hit or the program ends;
-// Ctrl-C pauses it. Writes to memory or registers are refused: the replay must stay the
-// recording's. `detach`, `kill` and quitting gdb leave the replay paused where it is.
+// Ctrl-C pauses it. Reverse (bs / bc): back one event, or to the last breakpoint hit before
+// here (else the beginning), through the replay's checkpoints. Writes to memory or registers
+// are refused: the replay must stay the recording's. `detach`, `kill` and quitting gdb leave
+// the replay paused where it is.
 #pragma once
 #include <sys/types.h>
 #include <sys/user.h>
@@ -39,8 +41,9 @@ class GdbTarget {
   virtual std::string gdb_resume(bool step) = 0;
   virtual void gdb_interrupt() = 0;
   // Goes back, through the checkpoints, to the previous event (to_start false: reverse-stepi) or
-  // to the first one (true: reverse-continue with no breakpoint). "" when it runs there (the
-  // stop reply follows the pause); "begin" when already there; else why not (an error for gdb).
+  // (true: reverse-continue) to the last breakpoint hit before here, else to the first event.
+  // "" when it runs there (the stop reply follows the pause: a breakpoint stop, or the
+  // beginning); "begin" when already there; else why not (an error for gdb).
   virtual std::string gdb_reverse(bool to_start) = 0;
   // Inserts or removes a software breakpoint at `addr`; false with `err` set.
   virtual bool gdb_breakpoint(bool insert, uint64_t addr, std::string& err) = 0;

@@ -20,6 +20,7 @@ bool Replayer::should_pause(const Event& e) {
 }
 
 void Replayer::pause(const char* why) {
+  if (rsearch_.phase != ReverseSearch::Off && reverse_paused(why)) return;  // gdb's reverse-continue goes on
   paused_ = true;
   step_budget_ = 0;
   if (speed_after_pause_ >= 0) {

@@ -118,14 +118,46 @@ std::string Replayer::gdb_resume(bool step) {
   return "";
 }
 
-// Reverse execution goes from event to event, as a forward step does: back to the previous
-// recorded call (or to the first checkpoint, where the history begins), by restoring the
-// checkpoint before it and replaying to it.
+// Reverse execution, through the checkpoints. reverse-stepi goes from event to event, as a
+// forward step does: back to the previous recorded call (or to the first checkpoint, where the
+// history begins), by restoring the checkpoint before it and replaying to it. reverse-continue
+// with breakpoints stops at the last hit before where the replay stands, as rr does: from the
+// nearest checkpoint before, a run with the breakpoints in counts the hits up to here (a hit's
+// place is the event cursor and which hit it is since then: the same in every run, the replay
+// being deterministic between recorded calls); with one, the checkpoint is restored again and
+// the run stops at the last; with none, the same from the checkpoint before, back to the first.
+// Without breakpoints, or with no hit in the whole history, it goes to the beginning.
 std::string Replayer::gdb_reverse(bool to_start) {
   if (finished_) return "replaybook: the program has ended; reverse execution needs a paused replay";
   if (diverged_ || stream_) return "replaybook: the replay left the recording; it cannot go back";
   if (checkpoints_.empty())
     return "replaybook: no checkpoint to go back to (" + (no_checkpoint_.empty() ? std::string("none taken yet") : no_checkpoint_) + ")";
+  if (to_start && !breakpoints_.empty()) {
+    HitPos until = here();
+    const Checkpoint* best = nullptr;
+    for (const auto& c : checkpoints_)
+      if (c.cursor < until.cursor) best = &c;
+    if (best) {
+      rsearch_ = ReverseSearch{};
+      rsearch_.phase = ReverseSearch::Scan;
+      rsearch_.from = best->seq;
+      rsearch_.until = until;
+      rsearch_.bps.swap(breakpoints_);
+      speed_after_pause_ = opts_.speed;
+      opts_.speed = 0;
+      pid_t bp_thread = bp_thread_;
+      bool bp_hit = bp_hit_;
+      std::string err;
+      if (reverse_run(err)) return "";
+      breakpoints_.swap(rsearch_.bps);
+      bp_thread_ = bp_thread;
+      bp_hit_ = bp_hit;
+      rsearch_ = ReverseSearch{};
+      opts_.speed = speed_after_pause_;
+      speed_after_pause_ = -1;
+      return "replaybook: " + err;
+    }
+  }
   // The history begins at the first checkpoint (the program's first call, after its exec).
   uint64_t begin = checkpoints_.front().seq;
   size_t at = cursor_;
@@ -159,6 +191,110 @@ std::string Replayer::gdb_reverse(bool to_start) {
   opts_.speed = 0;
   resume_replay();
   return "";
+}
+
+// Where the paused replay stands, as a hit's place: at the breakpoint it stopped at; at the
+// entry of the next event (after every hit before it); or where its thread has not run since
+// the last event was served (a step: before any hit with this cursor).
+Replayer::HitPos Replayer::here() const {
+  if (bp_hit_ && bp_thread_ >= 0 && hit_at_.cursor == cursor_) return hit_at_;
+  bool entry = false;
+  if (cursor_ < opts_.log.size()) {
+    auto h = held_.find(real_of(opts_.log[cursor_].tid));
+    entry = h != held_.end() && h->second.at_entry;
+  }
+  return {cursor_, entry ? kEntry : 0};
+}
+
+// One run of a reverse-continue: the checkpoint restored (gdb's breakpoints are out of the live
+// process, as restore wants), the breakpoints put into the copy, and the replay run at full speed
+// until the search's place. The stop comes at a breakpoint (on_breakpoint) or at the entry of the
+// event at that place (reverse_paused), and reverse_next goes on from there.
+bool Replayer::reverse_run(std::string& err) {
+  Checkpoint* cp = nullptr;
+  for (auto& c : checkpoints_)
+    if (c.seq == rsearch_.from) cp = &c;
+  if (!cp) {
+    err = "the checkpoint to go back to is gone";
+    return false;
+  }
+  breakpoints_.clear();  // the int3s are in the process about to be dropped
+  bp_thread_ = -1;
+  bp_hit_ = false;
+  reinsert_.clear();
+  if (!restore(*cp, err)) return false;
+  rearm_.clear();
+  hit_proc_ = -1;
+  Thread* t = core_->thread(held_.begin()->first);
+  uint8_t int3 = 0xcc;
+  for (const auto& [addr, byte] : rsearch_.bps)
+    if (t && t->write_mem(addr, &int3, 1)) {
+      breakpoints_[addr] = byte;
+      bp_process_ = t->pid();
+    }
+  out_.flush();
+  out_.message(restored_message(true, cp->seq, seq_, ""));
+  size_t c = std::min(rsearch_.until.cursor, opts_.log.size() - 1);
+  opts_.pause_at = opts_.log[c].seq;
+  resume_replay();
+  return true;
+}
+
+// A pause while a reverse-continue runs: the entry of the event where its run ends is the end of
+// a scan (the next step follows at on_timer: restore() must not run inside the schedule's loop);
+// anything else (Ctrl-C, or a run to a hit that did not come) ends the search there.
+bool Replayer::reverse_paused(const char* why) {
+  if (rsearch_.phase == ReverseSearch::Scan && strcmp(why, "until") == 0) {
+    paused_ = true;
+    step_budget_ = 0;
+    rsearch_.due = true;
+    return true;
+  }
+  rsearch_ = ReverseSearch{};
+  return false;
+}
+
+// After a scan: to its last hit, or a scan from the checkpoint before, or (none left) the
+// beginning of the history as without breakpoints.
+void Replayer::reverse_next() {
+  std::string err;
+  if (rsearch_.found) {
+    rsearch_.phase = ReverseSearch::Goto;
+    rsearch_.until = rsearch_.last;
+    rsearch_.found = false;
+  } else {
+    const Checkpoint* before = nullptr;
+    for (const auto& c : checkpoints_)
+      if (c.seq < rsearch_.from) before = &c;
+    if (!before) {
+      // No hit since the history began: there, as reverse-continue goes without breakpoints
+      // (they go into the copy at the pause, which gdb is told is the beginning).
+      Checkpoint& first = checkpoints_.front();
+      breakpoints_.clear();
+      bp_thread_ = -1;
+      bp_hit_ = false;
+      if (restore(first, err)) {
+        rearm_.clear();
+        reinsert_ = std::move(rsearch_.bps);
+        rsearch_ = ReverseSearch{};
+        out_.flush();
+        out_.message(restored_message(true, first.seq, seq_, ""));
+        opts_.pause_at = first.seq;
+        resume_replay();
+        return;
+      }
+      rsearch_.bps.clear();
+    }
+    if (before) {
+      for (const auto& c : checkpoints_)
+        if (c.seq == rsearch_.from) rsearch_.until = {c.cursor, kEntry};
+      rsearch_.from = before->seq;
+    }
+  }
+  if (err.empty() && reverse_run(err)) return;
+  out_.message(warning_message("gdb", "reverse-continue stopped: " + err));
+  rsearch_ = ReverseSearch{};
+  pause("pause");
 }
 
 // At the pause after going back: gdb's breakpoints go into the restored process.
@@ -234,6 +370,12 @@ std::string Replayer::gdb_exe() {
 pid_t Replayer::gdb_pid() { return gdb_process(); }
 
 void Replayer::gdb_detached() {
+  // A reverse-continue under way ends with gdb: its run stops where it is, without breakpoints.
+  if (rsearch_.phase != ReverseSearch::Off) {
+    bool held = rsearch_.due;
+    rsearch_ = ReverseSearch{};
+    if (held) pause("pause");
+  }
   auto threads = gdb_threads();
   Thread* t = threads.empty() ? nullptr : core_->thread(real_of(threads.front()));
   if (!t && bp_thread_ >= 0) t = core_->thread(bp_thread_);
@@ -246,12 +388,31 @@ void Replayer::gdb_detached() {
 
 // A thread stopped at an int3: ours (the replay pauses, the thread stays there with its pc at
 // the breakpoint's address, as gdb expects with swbreak) or the program's own.
+// While a reverse-continue runs, the hits before its place are counted (a scan) or passed (on
+// the way to the last one), and the first one at or past it ends the run.
 bool Replayer::on_breakpoint(Thread& t) {
   uint64_t addr = t.ip() - 1;
   if (t.pid() != bp_process_ || !breakpoints_.count(addr)) return false;
+  if (hit_proc_ != t.pid() || hit_at_.cursor != cursor_) hit_at_ = {cursor_, 0};
+  hit_proc_ = t.pid();
+  hit_at_.hit++;
   t.regs().rip = addr;
   t.store_regs();
+  if (rsearch_.phase != ReverseSearch::Off && hit_at_ < rsearch_.until) {
+    if (rsearch_.phase == ReverseSearch::Scan) {
+      rsearch_.found = true;
+      rsearch_.last = hit_at_;
+    }
+    pass_breakpoint(t, addr);
+    return true;
+  }
   bp_thread_ = t.tid();
+  if (rsearch_.phase == ReverseSearch::Scan) {
+    paused_ = true;  // the scan reached its place: held here until reverse_next
+    rsearch_.due = true;
+    return true;
+  }
+  rsearch_ = ReverseSearch{};
   bp_hit_ = true;
   pause("breakpoint");
   return true;
@@ -262,17 +423,22 @@ bool Replayer::on_breakpoint(Thread& t) {
 void Replayer::release_breakpoint_stop() {
   if (bp_thread_ < 0) return;
   Thread* t = core_->thread(bp_thread_);
-  pid_t tid = bp_thread_;
   bp_thread_ = -1;
   bp_hit_ = false;
   if (!t || !t->load_regs()) return;
-  auto it = breakpoints_.find(t->ip());
+  pass_breakpoint(*t, t->ip());
+}
+
+// A thread at a breakpoint goes on: the int3 at `addr` (if one is there) gives the instruction
+// back and returns at the thread's next syscall.
+void Replayer::pass_breakpoint(Thread& t, uint64_t addr) {
+  auto it = breakpoints_.find(addr);
   if (it != breakpoints_.end()) {
     uint8_t b = it->second;
-    t->write_mem(it->first, &b, 1);
-    rearm_[tid] = it->first;
+    t.write_mem(it->first, &b, 1);
+    rearm_[t.tid()] = it->first;
   }
-  core_->resume(*t, Resume::Continue);
+  core_->resume(t, Resume::Continue);
 }
 
 void Replayer::rearm_breakpoints(Thread& t) {

@@ -19,6 +19,7 @@ constexpr int64_t kWatchdogNs = 10'000'000'000LL;
 
 int64_t Replayer::next_deadline() {
   if (finished_ || diverged_ || t0_ == 0) return -1;
+  if (rsearch_.due) return 0;  // a reverse-continue's next run, at once
   if (paused_) return out_.flush_deadline();
   int64_t d = gate_ns_;
   for (const auto& [tid, h] : held_) {
@@ -43,6 +44,10 @@ pid_t Replayer::only_waitable() {
 }
 
 void Replayer::on_timer() {
+  if (rsearch_.due) {
+    rsearch_.due = false;
+    reverse_next();
+  }
   out_.flush_if_due();
   int64_t now = now_ns();
   for (auto& [tid, h] : held_) {

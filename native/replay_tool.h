@@ -144,6 +144,28 @@ class Replayer : public Tool, public GdbTarget {
   pid_t bp_thread_ = -1;                        // a thread held at a breakpoint (real tid)
   bool bp_hit_ = false;                         // the last pause was a breakpoint's
   std::map<pid_t, uint64_t> rearm_;             // real tid -> breakpoint to put back at its next syscall
+  // Where a breakpoint hit happens: the event cursor then, and which hit it is since the cursor
+  // got there (hits are deterministic between recorded calls). kEntry: at the event's syscall
+  // entry, after every hit that comes before it.
+  static constexpr uint64_t kEntry = UINT64_MAX;
+  struct HitPos {
+    size_t cursor = 0;
+    uint64_t hit = 0;
+    bool operator<(const HitPos& o) const { return cursor != o.cursor ? cursor < o.cursor : hit < o.hit; }
+  };
+  pid_t hit_proc_ = -1;                         // the process hit_at_ counts in (a restore makes a new one)
+  HitPos hit_at_;                               // the last hit there
+  // reverse-continue with breakpoints (replay_gdb.cc): scans forward from a checkpoint before
+  // `until` for hits, then runs to the last one; or scans from the checkpoint before that.
+  struct ReverseSearch {
+    enum Phase { Off, Scan, Goto } phase = Off;
+    uint64_t from = 0;                          // the checkpoint's seq the run started from
+    HitPos until;                               // hits before this count (Goto: the hit to stop at)
+    bool found = false;                         // Scan: a hit before `until` was seen...
+    HitPos last;                                // ...the last one
+    std::map<uint64_t, uint8_t> bps;            // gdb's breakpoints, put into each restored copy
+    bool due = false;                           // a run ended: the next step comes at on_timer
+  } rsearch_;
   // Checkpoints (replay_checkpoint.cc): a frozen fork of the process, and the replay's state then.
   struct Checkpoint {
     pid_t proc = -1;            // the frozen copy (real pid, one thread)
@@ -221,6 +243,11 @@ class Replayer : public Tool, public GdbTarget {
   void rearm_breakpoints(Thread& t);
   Thread* gdb_thread(pid_t rec);
   pid_t gdb_process();
+  void pass_breakpoint(Thread& t, uint64_t addr);
+  HitPos here() const;
+  bool reverse_run(std::string& err);
+  bool reverse_paused(const char* why);
+  void reverse_next();
 
   // replay_checkpoint.cc
   bool can_checkpoint(Thread*& t, std::string& why);

@@ -466,6 +466,50 @@ describe('replaybook replay --until SEQ --gdb', () => {
     expect(r.stdout + r.stderr).toContain('No more reverse-execution history');
   });
 
+  it('reverse-continue stops at the previous breakpoint hit, found by re-running from the checkpoints; without breakpoints it goes to the start', async () => {
+    // Paused at the first request's write (its serve() call already made): three continues
+    // stop in serve() for requests 2, 3 and 4; each reverse-continue goes one hit back; a
+    // continue from there reaches the next hit again; without breakpoints, the beginning.
+    const r = await runProcess(
+      process.execPath,
+      [CLI, 'replay', 'loop', '--until', String(writes[0].seq), '--gdb', '--gdb-ex', 'break serve',
+        '--gdb-ex', 'continue', '--gdb-ex', 'continue', '--gdb-ex', 'continue', '--gdb-ex', 'print served',
+        '--gdb-ex', 'reverse-continue', '--gdb-ex', 'print served', '--gdb-ex', 'reverse-continue', '--gdb-ex', 'print served',
+        '--gdb-ex', 'continue', '--gdb-ex', 'print served', '--gdb-ex', 'info threads',
+        '--gdb-ex', 'delete', '--gdb-ex', 'reverse-continue', '--gdb-ex', 'info threads'],
+      env(),
+    );
+    expect(r.code).toBe(0);
+    const printedServed = [...r.stdout.matchAll(/^\$\d+ = (\d+)$/gm)].map((m) => Number(m[1]));
+    expect(printedServed).toEqual([4, 3, 2, 3]);
+    // Each stop, forward or back, is gdb's breakpoint stop in serve() with that request's argument.
+    const stops = [...r.stdout.matchAll(/Breakpoint 1, serve \(req=0x[0-9a-f]+, served=(\d+)\)/g)].map((m) => Number(m[1]));
+    expect(stops).toEqual([2, 3, 4, 3, 2, 3]);
+    const nexts = [...r.stdout.matchAll(/next event: (\w+) \(seq (\d+)\)/g)].map((m) => Number(m[2]));
+    expect(nexts).toHaveLength(2);
+    // At the third request's breakpoint, its clock read is next (before its write).
+    expect(nexts[0]).toBeLessThan(writes[2].seq);
+    expect(nexts[0]).toBeGreaterThan(writes[1].seq);
+    // No breakpoint: back to where the history begins, before the first request.
+    expect(nexts[1]).toBeLessThan(writes[0].seq);
+    expect(r.stdout + r.stderr).toContain('No more reverse-execution history');
+
+    // Two breakpoints hit between the same two recorded calls (main's call of serve(), then
+    // serve()): going back tells them apart by their order there.
+    const two = await runProcess(
+      process.execPath,
+      [CLI, 'replay', 'loop', '--until', String(writes[0].seq), '--gdb', '--gdb-ex', 'break serve', '--gdb-ex', 'break request-loop.c:41',
+        '--gdb-ex', 'continue', '--gdb-ex', 'continue', '--gdb-ex', 'continue',
+        '--gdb-ex', 'reverse-continue', '--gdb-ex', 'print served', '--gdb-ex', 'reverse-continue', '--gdb-ex', 'print served',
+        '--gdb-ex', 'reverse-continue', '--gdb-ex', 'print served'],
+      env(),
+    );
+    expect(two.code).toBe(0);
+    const where = [...two.stdout.matchAll(/Breakpoint (\d), (\w+) \(/g)].map((m) => `${m[1]}:${m[2]}`);
+    expect(where).toEqual(['2:main', '1:serve', '2:main', '1:serve', '2:main', '1:serve']);
+    expect([...two.stdout.matchAll(/^\$\d+ = (\d+)$/gm)].map((m) => Number(m[1]))).toEqual([2, 2, 1]);
+  });
+
   it('refuses what would change the replay, with the reason gdb shows, and runs to the end on continue', async () => {
     const r = await runProcess(
       process.execPath,
