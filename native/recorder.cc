@@ -60,6 +60,12 @@ class Recorder : public Tool {
     if (running_ == t.tid()) running_ = -1;
     const SyscallSpec& s = *stop.spec;
     if (fast_) {
+      // The handler returns to where its signal interrupted the thread: that place no longer
+      // keeps a site from being rewritten (below).
+      if (s.has(kSigreturn)) {
+        auto f = frames_.find(t.tid());
+        if (f != frames_.end() && !f->second.empty()) f->second.pop_back();
+      }
       // What the service recorded itself comes first: it happened before this stop.
       drain_fast();
       if (live_.insert(t.tid()).second) threads_changed();
@@ -218,13 +224,16 @@ class Recorder : public Tool {
   // Where threads in traced calls resume (a site is not patched under them).
   // Besides threads in traced calls, every other thread resumes where its last call returned
   // (one held for the token sits right after the `syscall` instruction of its site): a site is
-  // not rewritten under any of them.
+  // not rewritten under any of them, nor under a signal handler's return address.
   std::set<uint64_t> busy_ips(pid_t except) const {
     std::set<uint64_t> ips;
     for (const auto& [tid, p] : pending_)
       if (tid != except) ips.insert(p.ip);
     for (const auto& [tid, b] : boundary_)
       if (tid != except) ips.insert(b.rip);
+    // A handler's return address, the calling thread's own included: the handler may make its
+    // call at the very site its signal interrupted the thread right after.
+    for (const auto& [tid, f] : frames_) ips.insert(f.begin(), f.end());
     return ips;
   }
 
@@ -303,6 +312,7 @@ class Recorder : public Tool {
     held_.erase(t.tid());
     reraised_.erase(t.tid());
     boundary_.erase(t.tid());
+    frames_.erase(t.tid());
     drain_fast();
     if (fast_) {
       live_.erase(t.tid());
@@ -358,6 +368,25 @@ class Recorder : public Tool {
   // thread is then (release_overdue, logged as inexact). args[2] says where it was delivered
   // (SignalAt), args[3] the bound in ms for an inexact one.
   int on_signal(Thread& t, int sig, const siginfo_t& info) override {
+    int deliver = signal_decision(t, sig, info);
+    if (deliver && fast_ && caught(t.pid(), deliver)) frames_[t.tid()].push_back(t.ip());
+    return deliver;
+  }
+
+  // Whether /proc says the process has a handler for `sig` (SigCgt): a frame will return to
+  // where the thread is now.
+  static bool caught(pid_t pid, int sig) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(status, line))
+      if (line.rfind("SigCgt:", 0) == 0) {
+        uint64_t mask = strtoull(line.c_str() + 7, nullptr, 16);
+        return sig >= 1 && sig <= 64 && (mask >> (sig - 1)) & 1;
+      }
+    return true;  // unknown: assume a handler
+  }
+
+  int signal_decision(Thread& t, int sig, const siginfo_t& info) {
     if (is_fault(sig, info)) {
       log_signal(t, sig, info, SignalAt::Return);
       return sig;
@@ -531,6 +560,10 @@ class Recorder : public Tool {
     uint64_t orig_rax, rip, rsp;
   };
   std::map<pid_t, Boundary> boundary_;  // per thread: where its last call returned
+  // Per thread under --fast: where the signals it is handling interrupted it, innermost last
+  // (pushed at delivery to a handler, popped at rt_sigreturn; a handler that longjmps leaves
+  // its entry, which only keeps that one place unpatched).
+  std::map<pid_t, std::vector<uint64_t>> frames_;
   bool inexact_warned_ = false;
   std::set<pid_t> exited_self_;                    // threads that made their own exit call
   std::set<pid_t> group_exiting_;                  // processes whose exit_group has begun

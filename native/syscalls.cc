@@ -104,7 +104,7 @@ const Row kRows[] = {
   { 12, "brk",                    C::Untraced, F::None,       S::None,     "ptr",                                                                         NO, 0,                 "mem"},
   { 13, "rt_sigaction",           C::Executed, F::None,       S::None,     "int, ptr, ptr, int",                                                          NO, 0,                 "sig"},
   { 14, "rt_sigprocmask",         C::Executed, F::None,       S::None,     "int, ptr, ptr, int",                                                          NO, 0,                 "sig"},
-  { 15, "rt_sigreturn",           C::Executed, F::None,       S::None,     "",                                                                            NO, 0,                 "sig probe"},
+  { 15, "rt_sigreturn",           C::Executed, F::None,       S::None,     "",                                                                            NO, 0,                 "sig probe sigreturn"},
   { 16, "ioctl",                  C::Emulated, F::Uses,       S::Ioctl,    "fd, int, inout:ioctl",                                                        NO, 0,                 "probe generic"},
   { 17, "pread64",                C::Emulated, F::Uses,       S::None,     "fd, out:ret, int, int#off",                                                   NO, 0,                 "flow:read_at h:pread fast"},
   { 18, "pwrite64",               C::Emulated, F::Uses,       S::None,     "fd, in:a2, int, int#off",                                                     NO, 0,                 "flow:write_at fast"},
@@ -370,6 +370,7 @@ const Word<uint32_t> kTraitWords[] = {
     {kFstatfs, "fstatfs_like"}, {kTimer, "timer"},     {kTask, "task"},       {kVm, "vm"},
     {kFs, "fs"},           {kBlocks, "blocks"},   {kReady, "ready"},     {kProbe, "probe"},
     {kGeneric, "generic"}, {kFast, "fast"},     {kGroupExit, "group_exit"},
+    {kSigreturn, "sigreturn"},
 };
 const Word<Flow> kFlowWords[] = {
     {Flow::None, "none"},        {Flow::Read, "read"},         {Flow::ReadAt, "read_at"},

@@ -134,6 +134,7 @@ enum Trait : uint32_t {
   kFast = 1u << 21,     // fast: recorded in the service's own process under `record --fast` when its
                         // call site can be patched (docs/fast-path.md); its buffers are plain ones
   kGroupExit = 1u << 22,  // group_exit: ends every thread of the caller's process, not only the caller
+  kSigreturn = 1u << 23,  // sigreturn: returns from a signal handler to where the signal interrupted
 };
 
 // How a call moves bytes between the program and the outside.

@@ -134,6 +134,19 @@ describe('record --fast', () => {
     expect(run.stdout.toString()).toContain(`handler saw 31`);
   });
 
+  it('a signal handler calling at the site its signal interrupted: the site waits for the handler to return', async () => {
+    const exe = path.join(binDir, 'sigframe');
+    execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', exe, path.join(FAST, 'sigframe.c')], { stdio: 'pipe' });
+    const { id, fast } = await both([exe], binDir, false);
+    const exit = fast.events.find((e) => e.kind === 'exit' && e.pid === e.tid);
+    expect(Number(exit?.ret), 'the service ran to its end (it died of SIGTRAP when the site was rewritten under the handler)').toBe(0);
+    const written = calls(fast.events).filter((e) => e.resource === 'stdout').map((e) => Buffer.from(e.data_in).toString());
+    expect(written.filter((w) => w === 'handler\n')).toHaveLength(3);
+    expect(written.filter((w) => w === 'after\n')).toHaveLength(5);
+    expect(fast.fast?.calls, 'the writes after the handlers go through the patched site').toBeGreaterThanOrEqual(5);
+    await replaysClean(id, fast.events);
+  });
+
   it('threads: serial schedule traces every call once there are several; parallel records them in-process', async () => {
     const exe = path.join(binDir, 'threads');
     execFileSync('cc', ['-O2', '-pthread', '-o', exe, path.join(FAST, 'threads.c')], { stdio: 'pipe' });

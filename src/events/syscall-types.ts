@@ -16,7 +16,7 @@ export type Trait =
   | 'net' | 'proc' | 'sig' | 'ipc' | 'mem' | 'creds' | 'clock' | 'pure'
   | 'stat_like' | 'lstat_like' | 'fstat_like' | 'statfs_like' | 'fstatfs_like'
   | 'timer' | 'task' | 'vm' | 'fs'
-  | 'blocks' | 'ready' | 'probe' | 'generic' | 'fast' | 'group_exit';
+  | 'blocks' | 'ready' | 'probe' | 'generic' | 'fast' | 'group_exit' | 'sigreturn';
 /** How the call moves bytes between the program and the outside. */
 export type Flow = 'none' | 'read' | 'read_at' | 'write' | 'write_at' | 'recv_msg' | 'send_msg' | 'copy';
 /** What serves the call under the stream policy (native/stream.cc). */
