@@ -1,20 +1,32 @@
 // Checkpoints: jumps back (and far forward) without replaying from the start.
 // (replay_tool.h lists the replayer's files.)
 //
-// A checkpoint is a fork of the replayed process, made by running fork in it where it is
-// stopped at a syscall's seccomp stop (its next recorded event), as rr does: the child is the
-// frozen copy (memory, fds, the placeholders at their recorded numbers) and never runs; the
-// replay's own state then (log position, served count, clocks, the thread's place) is kept
-// alongside. To go back, fork the copy again, give the new process the thread's registers at
-// that seccomp stop, drop the live process, and go on from there with the saved state.
+// A checkpoint is a fork of the replayed process, made by running fork in its leader thread
+// while every thread is held at a known stop, as rr does: the child is the frozen copy (memory,
+// fds, the placeholders at their recorded numbers) and never runs; the replay's own state then
+// (log position, served count, clocks) is kept alongside, with each thread's state: registers
+// (fs_base/gs_base included), FP registers, signal mask, robust list (get_robust_list), the
+// address its creating clone asked the kernel to clear at its end (CLONE_CHILD_CLEARTID, seen
+// at that clone), its Held place in the schedule and its recorded signals still to deliver.
+// To go back, fork the copy again; in the new process, run clone (a thread's flags) once per
+// other thread, give each thread its saved state (set_robust_list run in it; one that was at
+// its call's seccomp stop enters that call again and stops there), drop the live process, and
+// go on from there with the saved state, recorded tids mapped to the new real ones.
 //
 // Taken at every pause, 256 and 16 events before a jump's target, and while the replay
-// runs every 1/64 of the log; at most 64 kept (to_drop says which go). Only
-// for one process with one thread (fork copies the calling thread alone), outside the stream
-// policy, with no writable shared mapping (fork would share it, not copy it): otherwise no
-// checkpoint is taken and jumps restart the replay (the session says why). With injections,
-// only until one fires (the run leaves the log there, and the checkpoints go): a checkpoint keeps
-// their counts, and a restore puts them back, so the run fires them at the same calls.
+// runs every 1/64 of the log; at most 64 kept (to_drop says which go). A checkpoint needs every
+// thread stopped where the schedule holds it: at its next call's seccomp stop, or waiting for
+// its turn after a call or at its start. While one is between stops (in a call run for real,
+// in an emulated call's recorded duration) or has a signal pending, the checkpoint waits for a
+// later event (Taken::Later). Not restored for a thread made again: its alternate signal stack
+// (sigaltstack), its rseq registration (the kernel stops updating its rseq area), its name
+// (comm: the leader's), CPU affinity and scheduling policy, timers that signal it by thread id.
+// None for a tree of processes (a fork copies one), under the stream policy, or with a writable
+// shared mapping (fork would share it, not copy it): then jumps restart the replay (the session
+// says why). With injections, only until one fires (the run leaves the log there, and the
+// checkpoints go): a checkpoint keeps their counts, and a restore puts them back, so the run
+// fires them at the same calls. The engine is a subreaper once it has a checkpoint: copies and
+// the processes forked from them are children of processes that go; it reaps them at the end.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -196,8 +208,10 @@ Replayer::Taken Replayer::can_checkpoint(std::string& why) {
   for (const auto& [real, h] : held_) {
     bool known = (h.at_entry || h.ready) && !h.in_flight && h.delayed_until == 0 && !h.backed_out && !h.restore_args &&
                  !h.interrupted && !h.call.real && !h.serving;
-    if (!known || signal_pending(pid, real)) return Taken::Later;
+    if (!known) return Taken::Later;
   }
+  for (const auto& [real, h] : held_)
+    if (signal_pending(pid, real)) return Taken::Later;
   std::string shared = shared_writable(pid);
   if (!shared.empty()) {
     why = "the program maps memory shared and writable (" + shared + "), which a fork would share, not copy: jumps restart the replay";

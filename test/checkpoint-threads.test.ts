@@ -111,4 +111,29 @@ describe('checkpoints of a process with several threads', () => {
     }
     expect(leftovers()).toEqual([]);
   }, 180_000);
+
+  it('a tree of processes takes no checkpoint once it forks and says so; its jumps restart the replay and land right', async () => {
+    await record({ incident: 'tree', command: ['/bin/sh', '-c', 'echo one; /bin/echo two; echo three'], store, env: { PATH: '/usr/bin:/bin' } });
+    const all = [];
+    for await (const b of store.events('tree')) all.push(b);
+    const rows = new Table(all).toArray().sort((a, b) => Number(a.seq - b.seq));
+    const calls = rows.filter((r) => r.kind === 'syscall');
+    const pids = new Set(calls.map((r) => Number(r.pid)));
+    expect(pids.size).toBe(2);
+    const child = calls.find((r) => Number(r.pid) !== Number(calls[0].pid))!;
+    const inChild = calls.filter((r) => Number(r.pid) === Number(child.pid));
+    const late = Number(calls.at(-1)!.seq);
+    const early = Number(inChild[Math.floor(inChild.length / 2)].seq);
+    const s = await ReplaySession.open('tree', { store, speed: 'max', ephemeral: true }, { paused: true });
+    try {
+      await s.jumpTo(late);
+      expect(s.checkpoints().refused).toMatch(/several processes.*jumps restart the replay/);
+      const st = await s.jumpTo(early);
+      expect(st.seq).toBe(early);
+      expect(st.next?.name).toBe(String(rows.find((r) => Number(r.seq) === early)!.name));
+      expect(s.checkpoints().checkpoints.filter((c) => c.seq > Number(child.seq))).toEqual([]);
+    } finally {
+      await s.stop();
+    }
+  });
 });
