@@ -112,6 +112,28 @@ describe('checkpoints of a process with several threads', () => {
     expect(leftovers()).toEqual([]);
   }, 180_000);
 
+  it('a checkpoint taken between two clones: restored, the run makes the third thread again and ends as recorded', async () => {
+    const clones = syscalls.filter((c) => /^clone/.test(c.name));
+    expect(clones).toHaveLength(2);
+    const between = clones[1].seq; // paused before the second clone: two threads
+    const s = await ReplaySession.open('counters', { store, speed: 'max', ephemeral: true }, { paused: true });
+    try {
+      expect((await s.jumpTo(between)).threads).toHaveLength(2);
+      await s.jumpTo(syscalls.at(-1)!.seq);
+      const back = await s.jumpTo(between);
+      expect(s.checkpoints().lastRestore).toMatchObject({ restored: true, seq: between });
+      expect(back.threads).toHaveLength(2);
+      s.resume();
+      const r = await s.done;
+      expect(r.divergence).toBeNull();
+      expect(r.reproduced).toBe(true);
+      expect(r.stdout.toString()).toBe(output);
+    } finally {
+      await s.stop();
+    }
+    expect(leftovers()).toEqual([]);
+  }, 120_000);
+
   it('a tree of processes takes no checkpoint once it forks and says so; its jumps restart the replay and land right', async () => {
     await record({ incident: 'tree', command: ['/bin/sh', '-c', 'echo one; /bin/echo two; echo three'], store, env: { PATH: '/usr/bin:/bin' } });
     const all = [];
