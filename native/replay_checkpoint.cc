@@ -323,6 +323,7 @@ Replayer::Taken Replayer::checkpoint(const char* why) {
     kill(checkpoints_[drop].proc, SIGKILL);
     wait_for(checkpoints_[drop].proc);
     checkpoints_.erase(checkpoints_.begin() + static_cast<long>(drop));
+    reap_orphans();
   }
   (void)why;
   out_.message(checkpoint_message(seq, checkpoints_.size(), (now_ns() - t0) / 1000, kb_of(child, "Pss:"), dropped, ""));
@@ -580,6 +581,7 @@ bool Replayer::restore(Checkpoint& c, std::string& err) {
   for (size_t i = 1; i < made.size(); i++) core_->adopt_thread(made[i], fresh);
   core_->forget_process(live_pid);
   reap_process(live_pid, old);
+  reap_orphans();
   for (pid_t tid : made) core_->thread(tid)->load_regs();
   for (pid_t tid : old) {
     exited_self_.erase(tid);
@@ -624,6 +626,18 @@ bool Replayer::restore(Checkpoint& c, std::string& err) {
   return true;
 }
 
+// While the replay goes on: reaps the orphans that came to the engine (a process restored from a
+// copy that went, a copy whose process went), none of them a tracee the stop loop follows.
+void Replayer::reap_orphans() {
+  if (!reaper_) return;
+  for (;;) {
+    siginfo_t si{};
+    if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) != 0 || si.si_pid == 0) return;
+    if (core_->thread(si.si_pid) || si.si_code == CLD_TRAPPED || si.si_code == CLD_STOPPED) return;  // the stop loop's
+    if (waitpid(si.si_pid, nullptr, __WALL | WNOHANG) <= 0) return;
+  }
+}
+
 // Lets every checkpoint go while the replay goes on: each copy is killed and reaped here.
 void Replayer::release_checkpoints() {
   for (auto& c : checkpoints_) {
@@ -643,6 +657,7 @@ void Replayer::drop_checkpoints() {
   // copy: once those are gone they come to the engine (a subreaper since its first checkpoint),
   // which reaps them here, the run being over (none is left running: a second at most).
   if (!reaper_) return;
+  reap_orphans();
   for (int i = 0; i < 1000; i++) {
     int st = 0;
     pid_t r = waitpid(-1, &st, __WALL | WNOHANG);

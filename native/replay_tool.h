@@ -276,6 +276,7 @@ class Replayer : public Tool, public GdbTarget {
   bool restore(Checkpoint& c, std::string& err);
   void drop_checkpoints();
   void release_checkpoints();
+  void reap_orphans();
 
   // replay_schedule.cc
   void rebase();
