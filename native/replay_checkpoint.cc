@@ -26,7 +26,7 @@
 // says why). With injections, only until one fires (the run leaves the log there, and the
 // checkpoints go): a checkpoint keeps their counts, and a restore puts them back, so the run
 // fires them at the same calls. The engine is a subreaper once it has a checkpoint: copies and
-// the processes forked from them are children of processes that go; it reaps them at the end.
+// the processes forked from them are children of processes that go; it reaps them (reap_orphans).
 #include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>

@@ -67,6 +67,17 @@ async function look(s: ReplaySession): Promise<unknown> {
   return { seq: st.seq, next: st.next, registers: st.registers, threads: threads.map((t) => [t.tid, t.state]), memory, stacks };
 }
 
+/** Runs the paused replay to its end: as recorded, and no process of it is left. */
+async function endsAsRecorded(s: ReplaySession): Promise<void> {
+  s.resume();
+  const r = await s.done;
+  expect(r.divergence).toBeNull();
+  expect(r.reproduced).toBe(true);
+  expect(r.stdout.toString()).toBe(output);
+  await s.stop();
+  expect(leftovers()).toEqual([]);
+}
+
 describe('checkpoints of a process with several threads', () => {
   it('jumps backward, forward and to the same place land in the state of a fresh fast-forward; the run then ends as recorded and leaves no process', async () => {
     expect(output.split('\n').filter((l) => / round /.test(l))).toHaveLength(3 * ROUNDS);
@@ -101,15 +112,10 @@ describe('checkpoints of a process with several threads', () => {
       expect(await look(s)).toEqual(expected);
       await s.jumpTo(target); // the same place
       expect(await look(s)).toEqual(expected);
-      s.resume();
-      const r = await s.done;
-      expect(r.divergence).toBeNull();
-      expect(r.reproduced).toBe(true);
-      expect(r.stdout.toString()).toBe(output);
+      await endsAsRecorded(s);
     } finally {
       await s.stop();
     }
-    expect(leftovers()).toEqual([]);
   }, 180_000);
 
   it('a checkpoint taken between two clones: restored, the run makes the third thread again and ends as recorded', async () => {
@@ -123,15 +129,10 @@ describe('checkpoints of a process with several threads', () => {
       const back = await s.jumpTo(between);
       expect(s.checkpoints().lastRestore).toMatchObject({ restored: true, seq: between });
       expect(back.threads).toHaveLength(2);
-      s.resume();
-      const r = await s.done;
-      expect(r.divergence).toBeNull();
-      expect(r.reproduced).toBe(true);
-      expect(r.stdout.toString()).toBe(output);
+      await endsAsRecorded(s);
     } finally {
       await s.stop();
     }
-    expect(leftovers()).toEqual([]);
   }, 120_000);
 
   it('a tree of processes takes no checkpoint once it forks and says so; its jumps restart the replay and land right', async () => {
