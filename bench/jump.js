@@ -10,8 +10,12 @@
 // 20 jumps to random events (seeded) and 20 steps back of one event from random places, in one
 // session, with medians and p95, against a fresh session's fast-forward to 5 of the same targets.
 //
+// PARTS=threads: what a restore costs with several threads: jumps between two checkpoints (a
+// restore each, no event replayed) and steps back of one event, on test/fixtures/thread-counters.c
+// (3 threads) against dd (1 thread) in the same run.
+//
 //   npx tsc -p tsconfig.json && node bench/jump.js        (REPS=N, default 5; COUNT=bytes for dd;
-//                                                          SIZES=100000,1000000; PARTS=fixed,random)
+//                                                          SIZES=100000,1000000; PARTS=fixed,random,threads)
 'use strict';
 const fs = require('node:fs');
 const os = require('node:os');
@@ -130,6 +134,7 @@ async function main() {
   const store = await openStore(home);
   try {
     if (PARTS.includes('fixed')) await fixedJumps(store, startMachine);
+    if (PARTS.includes('threads')) await threadRestores(store, home, startMachine);
     if (PARTS.includes('random')) {
       const lines = [];
       for (const size of SIZES) lines.push(...(await randomJumps(store, size)));
@@ -145,6 +150,70 @@ async function main() {
     await store.close();
     fs.rmSync(home, { recursive: true, force: true });
   }
+}
+
+// Same-place jumps and steps back of one event from the middle of a run, JUMPS of each.
+async function restores(store, id, argv) {
+  await record({ incident: id, command: argv, env: { PATH: '/usr/bin:/bin' }, cwd: '/', store });
+  const events = await store.eventsTable(id);
+  const kinds = events.getChild('kind');
+  const seqs = events.getChild('seq');
+  const tids = new Set();
+  const targets = [];
+  for (let i = 0; i < events.numRows; i++) {
+    if (String(kinds.get(i)) !== 'syscall') continue;
+    targets.push(Number(seqs.get(i)));
+    tids.add(Number(events.getChild('tid').get(i)));
+  }
+  targets.sort((a, b) => a - b);
+  const at = targets[Math.floor(targets.length * 0.6)];
+  const before = targets[Math.floor(targets.length * 0.6) - 1];
+  const s = await ReplaySession.open(id, { store, ephemeral: true, speed: 'max' }, { paused: true });
+  const same = [], backs = [];
+  try {
+    check(await s.jumpTo(at), at, 'first pass');
+    // Between two checkpoints (the one at `at`, taken at its pause, and the one before): each
+    // jump is a restore and no event replayed.
+    const other = Math.max(...s.checkpoints().checkpoints.map((c) => c.seq).filter((q) => q < at));
+    for (let i = 0; i < JUMPS; i++) {
+      const to = i % 2 ? at : other;
+      const j = await timed(() => s.jumpTo(to));
+      check(j.value, to, 'to a checkpoint');
+      if (!s.checkpoints().lastRestore?.restored) throw new Error(`${id}: no checkpoint restored (${s.checkpoints().refused})`);
+      same.push(j.ms);
+    }
+    for (let i = 0; i < JUMPS; i++) {
+      check(await s.jumpTo(at), at, 'to the step-back place');
+      const j = await timed(() => s.jumpTo(before));
+      check(j.value, before, 'step back');
+      backs.push(j.ms);
+    }
+  } finally {
+    await s.stop().catch(() => undefined);
+  }
+  return { events: events.numRows, threads: tids.size, same, backs };
+}
+
+async function threadRestores(store, home, startMachine) {
+  const exe = path.join(home, 'thread-counters');
+  require('node:child_process').execFileSync('cc', ['-O0', '-pthread', '-o', exe, path.join(__dirname, '..', 'test', 'fixtures', 'thread-counters.c')]);
+  const one = await restores(store, 'dd-restore', ['/bin/dd', 'if=/dev/zero', 'of=/dev/null', 'bs=1', 'count=2000', 'status=none']);
+  const three = await restores(store, 'threads-restore', [exe, '300']);
+  const row = (what, r, xs, base) => `| ${what} | ${r.threads} | ${r.events} | ${median(xs).toFixed(1)} ms | ${p95(xs).toFixed(1)} ms | ${(median(xs) / median(base)).toFixed(2)}× | ${xs.map((x) => x.toFixed(1)).join(', ')} |`;
+  const lines = [
+    row('jump to a checkpoint (a restore, no event replayed): dd', one, one.same, one.same),
+    row('jump to a checkpoint (a restore, no event replayed): thread-counters', three, three.same, one.same),
+    row('step back of one event: dd', one, one.backs, one.backs),
+    row('step back of one event: thread-counters', three, three.backs, one.backs),
+  ];
+  for (const l of lines) console.log(l);
+  appendResults('PARTS=threads node bench/jump.js', [
+    `Restoring a checkpoint of a process with 3 threads against one with 1 thread: ${JUMPS} ReplaySession.jumpTo each, in one session (speed max); ratio = median / the 1-thread median`,
+    '',
+    '| jump | threads | events | median | p95 | vs 1 thread | runs (ms) |',
+    '|---|---|---|---|---|---|---|',
+    ...lines,
+  ], startMachine);
 }
 
 async function fixedJumps(store, startMachine) {

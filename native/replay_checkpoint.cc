@@ -1,22 +1,37 @@
 // Checkpoints: jumps back (and far forward) without replaying from the start.
 // (replay_tool.h lists the replayer's files.)
 //
-// A checkpoint is a fork of the replayed process, made by running fork in it where it is
-// stopped at a syscall's seccomp stop (its next recorded event), as rr does: the child is the
-// frozen copy (memory, fds, the placeholders at their recorded numbers) and never runs; the
-// replay's own state then (log position, served count, clocks, the thread's place) is kept
-// alongside. To go back, fork the copy again, give the new process the thread's registers at
-// that seccomp stop, drop the live process, and go on from there with the saved state.
+// A checkpoint is a fork of the replayed process, made by running fork in its leader thread
+// while every thread is held at a known stop, as rr does: the child is the frozen copy (memory,
+// fds, the placeholders at their recorded numbers) and never runs; the replay's own state then
+// (log position, served count, clocks) is kept alongside, with each thread's state: registers
+// (fs_base/gs_base included), FP registers, signal mask, robust list (get_robust_list), the
+// address its creating clone asked the kernel to clear at its end (CLONE_CHILD_CLEARTID, seen
+// at that clone), its Held place in the schedule and its recorded signals still to deliver.
+// To go back, fork the copy again; in the new process, run clone (a thread's flags) once per
+// other thread, give each thread its saved state (set_robust_list run in it; one that was at
+// its call's seccomp stop enters that call again and stops there), drop the live process, and
+// go on from there with the saved state, recorded tids mapped to the new real ones.
 //
 // Taken at every pause, 256 and 16 events before a jump's target, and while the replay
-// runs every 1/64 of the log; at most 64 kept (to_drop says which go). Only
-// for one process with one thread (fork copies the calling thread alone), outside the stream
-// policy, with no writable shared mapping (fork would share it, not copy it): otherwise no
-// checkpoint is taken and jumps restart the replay (the session says why). With injections,
-// only until one fires (the run leaves the log there, and the checkpoints go): a checkpoint keeps
-// their counts, and a restore puts them back, so the run fires them at the same calls.
+// runs every 1/64 of the log; at most 64 kept (to_drop says which go). A checkpoint needs every
+// thread stopped where the schedule holds it: at its next call's seccomp stop, or waiting for
+// its turn after a call or at its start. While one is between stops (in a call run for real,
+// in an emulated call's recorded duration) or has a signal pending, the checkpoint waits for a
+// later event (Taken::Later). Not restored for a thread made again: its alternate signal stack
+// (sigaltstack), its rseq registration (the kernel stops updating its rseq area), its name
+// (comm: the leader's), CPU affinity and scheduling policy, timers that signal it by thread id.
+// None for a tree of processes (a fork copies one), under the stream policy, or with a writable
+// shared mapping (fork would share it, not copy it): then jumps restart the replay (the session
+// says why). With injections, only until one fires (the run leaves the log there, and the
+// checkpoints go): a checkpoint keeps their counts, and a restore puts them back, so the run
+// fires them at the same calls. The engine is a subreaper once it has a checkpoint: copies and
+// the processes forked from them are children of processes that go; it reaps them (reap_orphans).
+#include <dirent.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -49,23 +64,25 @@ int wait_for(pid_t pid) {
 
 int event_of(int st) { return st >> 16; }
 
-// Runs fork in `pid`, stopped with `regs` set up to execute it; follows it through its
-// seccomp stop and fork event to its syscall-exit stop. Returns the child (stopped at its
-// first stop), or -1. In a checkpoint (not `at_seccomp`), signals are dropped: it never runs
-// the program again (its forked copies do), and the SIGCHLD of a copy that was replaced is
-// pending there. Until the fork has entered (its seccomp stop), a checkpoint is resumed with
-// PTRACE_CONT: PTRACE_SYSCALL after a dropped signal would stop it at the syscall's entry,
-// which looks like the exit stop (both SIGTRAP|0x80), before any fork.
-pid_t run_fork(pid_t pid, user_regs_struct regs, bool at_seccomp) {
-  if (at_seccomp) regs.orig_rax = SYS_fork;  // the kernel runs what orig_rax names
+// Runs a syscall in `pid`, stopped with `regs` set up to execute it: at a seccomp stop
+// (`at_seccomp`), orig_rax names it; at any other stop, rip is a `syscall` instruction and rax
+// the call's number (orig_rax -1). Follows it through its seccomp stop (and its fork or clone
+// event) to its syscall-exit stop. Returns the task it made (stopped at its first stop), 0 for
+// a call that makes none, or -1; `ret` gets its return value. Outside a seccomp stop, signals
+// are dropped: that is a frozen copy (it never runs the program again, its forked copies do, and
+// the SIGCHLD of a copy that was replaced is pending there) or a task the caller made or checked
+// had none pending. Until the call has entered (its seccomp stop: every call used here is
+// trapped), the task is resumed with PTRACE_CONT: PTRACE_SYSCALL after a dropped signal would
+// stop it at the syscall's entry, which looks like the exit stop (both SIGTRAP|0x80).
+pid_t run_call(pid_t pid, user_regs_struct regs, bool at_seccomp, int64_t* ret = nullptr) {
   if (ptrace(PTRACE_SETREGS, pid, nullptr, &regs) != 0) return -1;
   if (ptrace(at_seccomp ? PTRACE_SYSCALL : PTRACE_CONT, pid, 0, 0) != 0) return -1;
-  pid_t child = -1;
+  pid_t child = 0;
   bool entered = at_seccomp;
   for (;;) {
     int st = wait_for(pid);
     if (st < 0 || !WIFSTOPPED(st)) return -1;
-    if (event_of(st) == PTRACE_EVENT_FORK) {
+    if (event_of(st) == PTRACE_EVENT_FORK || event_of(st) == PTRACE_EVENT_CLONE) {
       unsigned long msg = 0;
       ptrace(PTRACE_GETEVENTMSG, pid, nullptr, &msg);
       child = static_cast<pid_t>(msg);
@@ -74,19 +91,59 @@ pid_t run_fork(pid_t pid, user_regs_struct regs, bool at_seccomp) {
     } else if (is_seccomp_stop(st)) {
       entered = true;
     } else if (!at_seccomp) {
-      // a signal (or another stop) for the frozen copy: dropped (resumed below without it)
+      // a signal (or another stop): dropped (resumed below without it)
     } else {
       return -1;  // a signal in the live process: not a place for a checkpoint
     }
     if (ptrace(entered ? PTRACE_SYSCALL : PTRACE_CONT, pid, 0, 0) != 0) return -1;
   }
-  if (child < 0) return -1;
+  if (ret) {
+    user_regs_struct r{};
+    if (ptrace(PTRACE_GETREGS, pid, nullptr, &r) != 0) return -1;
+    *ret = static_cast<int64_t>(r.rax);
+  }
+  if (child == 0) return 0;
   int st = wait_for(child);
   if (st < 0 || !WIFSTOPPED(st)) {
     kill(child, SIGKILL);
     return -1;
   }
   return child;
+}
+
+// Kills a traced process and reaps each of its threads (the leader last: its end is reported
+// only once the others are reaped).
+void reap_process(pid_t pid, const std::vector<pid_t>& tids) {
+  kill(pid, SIGKILL);
+  for (pid_t tid : tids)
+    if (tid != pid)
+      for (int st = wait_for(tid); st >= 0 && !WIFEXITED(st) && !WIFSIGNALED(st); st = wait_for(tid)) {
+      }
+  for (int st = wait_for(pid); st >= 0 && !WIFEXITED(st) && !WIFSIGNALED(st); st = wait_for(pid)) {
+  }
+}
+
+// The tids of a process, from /proc (the tracer may not have seen a new one's first stop yet).
+std::vector<pid_t> tids_of(pid_t pid) {
+  std::vector<pid_t> out;
+  std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d))
+      if (e->d_name[0] != '.') out.push_back(static_cast<pid_t>(std::atoi(e->d_name)));
+    closedir(d);
+  }
+  return out;
+}
+
+// Whether a thread has a signal pending (its own or its process's): a fork would not copy it.
+bool signal_pending(pid_t pid, pid_t tid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/status");
+  std::string line;
+  while (std::getline(f, line))
+    if ((line.compare(0, 7, "SigPnd:") == 0 || line.compare(0, 7, "ShdPnd:") == 0) &&
+        std::strtoull(line.c_str() + 7, nullptr, 16) != 0)
+      return true;
+  return false;
 }
 
 // A writable MAP_SHARED mapping would be shared by fork, not copied: the checkpoint would change.
@@ -113,93 +170,148 @@ int64_t kb_of(pid_t pid, const char* key) {
 
 }  // namespace
 
-bool Replayer::can_checkpoint(Thread*& t, std::string& why) {
-  t = nullptr;
+// Yes when every thread of the one process is held at a known stop: the one whose call is
+// next at its seccomp stop, each other at its own (not served yet) or where it waits for its
+// turn (a call served, or new); Later while one is between stops (running, in a real call, in an
+// emulated call's recorded duration) or has a signal pending.
+Replayer::Taken Replayer::can_checkpoint(std::string& why) {
   if (!no_checkpoint_.empty()) {
     why = no_checkpoint_;
-    return false;
+    return Taken::No;
   }
   // With injections, only while the replay still follows the log (none has fired): the
   // checkpoint keeps their counts, and a run resumed from it fires them at the same calls.
   if (stream_ || diverged_ || finished_ || opts_.counterfactual) {
     why = opts_.counterfactual ? "the program runs changed (a counterfactual replay): jumps restart the replay" : "";
-    return false;
+    return Taken::No;
   }
   for (const Injection& inj : opts_.injections)
-    if (inj.fired > 0) return false;
-  if (!breakpoints_.empty() || bp_thread_ >= 0 || cursor_ >= opts_.log.size()) return false;
-  if (held_.size() != 1) {
-    why = "the program has several threads or processes (a fork copies only the calling thread): jumps restart the replay";
-    no_checkpoint_ = why;
-    return false;
+    if (inj.fired > 0) return Taken::No;
+  if (!breakpoints_.empty() || bp_thread_ >= 0 || cursor_ >= opts_.log.size() || held_.empty()) return Taken::No;
+  pid_t pid = -1;
+  for (const auto& [real, h] : held_) {
+    Thread* t = core_->thread(real);
+    if (!t) return Taken::Later;
+    if (pid < 0) pid = t->pid();
+    if (t->pid() != pid) {
+      why = "the program has several processes (a fork copies one process): jumps restart the replay";
+      no_checkpoint_ = why;
+      return Taken::No;
+    }
   }
-  auto& [real, h] = *held_.begin();
-  t = core_->thread(real);
-  if (!t || !h.at_entry || real == running_ || rec_of(real) != opts_.log[cursor_].tid) return false;
-  // The tracer sees every clone before the parent's next call: its count is the process's.
-  if (core_->thread_count() != 1 || t->pid() != t->tid()) {
-    why = "the program has several threads: jumps restart the replay";
-    no_checkpoint_ = why;
-    return false;
+  // The tracer sees every clone before the parent's next call: a thread it knows but holds no
+  // stop of yet has still to reach its first.
+  if (running_ >= 0 || exiting_ >= 0 || !clone_of_.empty() || core_->thread_count() != held_.size() || !held_.count(pid))
+    return Taken::Later;
+  auto next = rec_to_real_.find(opts_.log[cursor_].tid);
+  if (next == rec_to_real_.end() || !held_.count(next->second) || !held_[next->second].at_entry) return Taken::Later;
+  for (const auto& [real, h] : held_) {
+    bool known = (h.at_entry || h.ready) && !h.in_flight && h.delayed_until == 0 && !h.backed_out && !h.restore_args &&
+                 !h.interrupted && !h.call.real && !h.serving;
+    if (!known) return Taken::Later;
   }
-  std::string shared = shared_writable(t->pid());
+  for (const auto& [real, h] : held_)
+    if (signal_pending(pid, real)) return Taken::Later;
+  std::string shared = shared_writable(pid);
   if (!shared.empty()) {
     why = "the program maps memory shared and writable (" + shared + "), which a fork would share, not copy: jumps restart the replay";
     no_checkpoint_ = why;
-    return false;
+    return Taken::No;
   }
-  return true;
+  return Taken::Yes;
 }
 
-void Replayer::checkpoint(const char* why) {
+// Every thread's state is read; the leader runs fork (a fork copies the calling thread alone:
+// the others are recreated at a restore) and goes back to the stop it was at.
+Replayer::Taken Replayer::checkpoint(const char* why) {
   // A run straight through (replay(), verify's runs) never jumps: forks would cost time and leave
   // frozen copies of the program beside it for nothing.
-  if (!opts_.checkpoints) return;
-  Thread* t = nullptr;
+  if (!opts_.checkpoints) return Taken::No;
   std::string reason;
-  if (!can_checkpoint(t, reason)) {
+  Taken can = can_checkpoint(reason);
+  if (can != Taken::Yes) {
     if (!reason.empty() && !checkpoint_refused_) {
       checkpoint_refused_ = true;
       out_.message(checkpoint_message(seq_, 0, 0, 0, -1, reason));
     }
-    return;
+    return can;
   }
   uint64_t seq = opts_.log[cursor_].seq;
   for (const auto& c : checkpoints_)
-    if (c.seq == seq) return;  // one is there already
+    if (c.seq == seq) return Taken::Yes;  // one is there already
   int64_t t0 = now_ns();
-  if (!t->load_regs()) return;
-  user_regs_struct saved = t->regs();
-  pid_t child = run_fork(t->tid(), saved, true);
-  // The live thread goes back to its seccomp stop for the same syscall: re-enter it.
-  user_regs_struct back = saved;
-  back.rip -= 2;  // the syscall instruction
-  back.rax = saved.orig_rax;
-  bool ok = ptrace(PTRACE_SETREGS, t->tid(), nullptr, &back) == 0 && ptrace(PTRACE_CONT, t->tid(), 0, 0) == 0;
-  ok = ok && is_seccomp_stop(wait_for(t->tid())) && t->load_regs();
+  // The copies' descendants, orphaned when the process they were forked from goes, come to the
+  // engine to be reaped (drop_checkpoints), not to whatever adopts orphans on this machine.
+  if (!reaper_) reaper_ = prctl(PR_SET_CHILD_SUBREAPER, 1) == 0;
+  Thread* next = core_->thread(real_of(opts_.log[cursor_].tid));
+  if (!next || !next->load_regs()) return Taken::No;
+  Checkpoint c;
+  c.insn = next->regs().rip - 2;  // it stopped at its call's seccomp stop, after the instruction
+  pid_t pid = next->pid();
+  std::vector<pid_t> order{pid};
+  for (const auto& [real, h] : held_)
+    if (real != pid) order.push_back(real);
+  for (pid_t tid : order) {
+    Thread* t = core_->thread(tid);
+    Task k;
+    k.real = tid;
+    uint64_t head = 0;
+    size_t len = 0;
+    if (!t || !t->load_regs() || ptrace(PTRACE_GETFPREGS, tid, nullptr, &k.fp) != 0 ||
+        ptrace(PTRACE_GETSIGMASK, tid, sizeof k.sigmask, &k.sigmask) != 0 ||
+        syscall(SYS_get_robust_list, tid, &head, &len) != 0)
+      return Taken::No;
+    k.regs = t->regs();
+    k.robust_head = head;
+    k.robust_len = len;
+    if (auto ct = clear_tid_.find(tid); ct != clear_tid_.end()) k.clear_tid = ct->second;
+    k.held = held_[tid];
+    if (auto sg = signals_.find(tid); sg != signals_.end()) k.signals = sg->second;
+    c.tasks.push_back(std::move(k));
+  }
+  const Task& lead = c.tasks[0];
+  user_regs_struct r = lead.regs;
+  pid_t child;
+  if (lead.held.at_entry) {
+    r.orig_rax = SYS_fork;  // at the seccomp stop, the kernel runs what orig_rax names
+    child = run_call(pid, r, true);
+  } else {
+    r.rip = c.insn;
+    r.rax = SYS_fork;
+    r.orig_rax = static_cast<uint64_t>(-1);
+    child = run_call(pid, r, false);
+  }
+  // The leader goes back to its stop: the seccomp stop of the same syscall (entered again), or
+  // where it waits for its turn, its registers as they were.
+  bool ok;
+  if (lead.held.at_entry) {
+    user_regs_struct back = lead.regs;
+    back.rip -= 2;  // the syscall instruction
+    back.rax = lead.regs.orig_rax;
+    ok = ptrace(PTRACE_SETREGS, pid, nullptr, &back) == 0 && ptrace(PTRACE_CONT, pid, 0, 0) == 0 &&
+         is_seccomp_stop(wait_for(pid));
+  } else {
+    ok = ptrace(PTRACE_SETREGS, pid, nullptr, &lead.regs) == 0;
+  }
+  ok = ok && core_->thread(pid)->load_regs();
   if (!ok) {
     // The live process is lost: the run cannot go on.
     if (child > 0) kill(child, SIGKILL);
     out_.message(error_message("checkpoint", "a checkpoint failed and left the replayed process unusable"));
     core_->kill_tracee();
-    return;
+    return Taken::No;
   }
-  if (child < 0) {
+  if (child <= 0) {
     no_checkpoint_ = "the replayed process could not be forked for a checkpoint: jumps restart the replay";
-    return;
+    return Taken::No;
   }
-  Checkpoint c;
   c.proc = child;
-  c.regs = saved;
   c.cursor = cursor_;
   c.served = seq_;
   c.seq = seq;
   c.prev_enter_ns = prev_enter_ns_;
-  c.real = t->pid();
-  c.held = held_.begin()->second;
   c.rec_to_real = rec_to_real_;
-  c.scratch = scratch_.count(t->pid()) > 0;
-  if (auto s = signals_.find(t->tid()); s != signals_.end()) c.signals = s->second;
+  c.scratch = scratch_.count(pid) > 0;
   for (const Injection& inj : opts_.injections) c.injections.push_back({inj.seen, inj.fired, inj.counters});
   auto at = checkpoints_.begin();
   while (at != checkpoints_.end() && at->seq < seq) ++at;
@@ -211,9 +323,11 @@ void Replayer::checkpoint(const char* why) {
     kill(checkpoints_[drop].proc, SIGKILL);
     wait_for(checkpoints_[drop].proc);
     checkpoints_.erase(checkpoints_.begin() + static_cast<long>(drop));
+    reap_orphans();
   }
   (void)why;
   out_.message(checkpoint_message(seq, checkpoints_.size(), (now_ns() - t0) / 1000, kb_of(child, "Pss:"), dropped, ""));
+  return Taken::Yes;
 }
 
 // Which checkpoint to let go when one too many are kept, the replay standing at `here`: the one
@@ -259,16 +373,14 @@ void Replayer::maybe_checkpoint() {
     for (uint64_t k : {16, 256})
       if (seq + k >= opts_.pause_at) {
         if (k < near_level_) {
-          near_level_ = k;
-          checkpoint("near");
+          if (checkpoint("near") != Taken::Later) near_level_ = k;  // else tried again at the next event
           return;
         }
         break;
       }
   }
   if (cursor_ < next_checkpoint_) return;
-  next_checkpoint_ = cursor_ + spacing();
-  checkpoint("spaced");
+  if (checkpoint("spaced") != Taken::Later) next_checkpoint_ = cursor_ + spacing();
 }
 
 // Goes to the nearest checkpoint at or before `seq` when that saves replaying: backward always,
@@ -368,57 +480,132 @@ void Replayer::set_injections(std::vector<Injection> list) {
   out_.message(restored_message(true, best_seq, seq_, ""));
 }
 
-bool Replayer::restore(Checkpoint& c, std::string& err) {
-  if (held_.size() != 1 || bp_thread_ >= 0 || !breakpoints_.empty()) {
-    err = "the replay has threads or breakpoints a checkpoint does not have";
-    return false;
+namespace {
+
+// A thread of a restored copy (stopped: the copy's first stop, or a clone's exit stop) gets its
+// saved state: robust list (set_robust_list run in it), FP registers, signal mask, registers;
+// one held at its call's seccomp stop enters that call again and stops there, as it was.
+bool settle(pid_t tid, const user_regs_struct& regs, const user_fpregs_struct& fp, uint64_t mask, uint64_t head,
+            size_t len, bool at_entry, uint64_t insn) {
+  if (head) {
+    user_regs_struct r = regs;
+    r.rip = insn;
+    r.rax = SYS_set_robust_list;
+    r.orig_rax = static_cast<uint64_t>(-1);
+    r.rdi = head;
+    r.rsi = len;
+    int64_t ret = -1;
+    if (run_call(tid, r, false, &ret) != 0 || ret != 0) return false;
   }
-  pid_t live = held_.begin()->first;
-  Thread* lt = core_->thread(live);
-  if (!lt) {
-    err = "no live process";
+  user_fpregs_struct f = fp;
+  if (ptrace(PTRACE_SETFPREGS, tid, nullptr, &f) != 0 || ptrace(PTRACE_SETSIGMASK, tid, sizeof mask, &mask) != 0)
     return false;
-  }
-  // A new copy of the checkpoint: fork run in it, from the syscall instruction it stopped at.
-  user_regs_struct r = c.regs;
+  user_regs_struct r = regs;
+  if (!at_entry) return ptrace(PTRACE_SETREGS, tid, nullptr, &r) == 0;
   r.rip -= 2;
+  r.rax = regs.orig_rax;
+  r.orig_rax = static_cast<uint64_t>(-1);
+  return ptrace(PTRACE_SETREGS, tid, nullptr, &r) == 0 && ptrace(PTRACE_CONT, tid, 0, 0) == 0 &&
+         is_seccomp_stop(wait_for(tid));
+}
+
+}  // namespace
+
+// A new copy of the checkpoint (fork run in the frozen one), its other threads made again with
+// clone run in it, each given its saved state; the live process goes and the copy takes its
+// place, every per-thread structure moved to the new tids.
+bool Replayer::restore(Checkpoint& c, std::string& err) {
+  if (bp_thread_ >= 0 || !breakpoints_.empty()) {
+    err = "the replay has breakpoints a checkpoint does not have";
+    return false;
+  }
+  pid_t live_pid = -1;
+  for (const auto& [real, h] : held_) {
+    Thread* t = core_->thread(real);
+    if (!t) continue;
+    if (live_pid >= 0 && t->pid() != live_pid) {
+      err = "the replay has processes a checkpoint does not have";
+      return false;
+    }
+    live_pid = t->pid();
+  }
+  if (live_pid < 0 || !core_->thread(live_pid) || core_->threads_of(live_pid).size() != core_->thread_count()) {
+    err = live_pid < 0 ? "no live process" : "the replay has processes a checkpoint does not have";
+    return false;
+  }
+  const Task& lead = c.tasks[0];
+  user_regs_struct r = lead.regs;
+  r.rip = c.insn;
   r.rax = SYS_fork;
   r.orig_rax = static_cast<uint64_t>(-1);
   errno = 0;
-  pid_t fresh = run_fork(c.proc, r, false);
-  if (fresh < 0) {
+  pid_t fresh = run_call(c.proc, r, false);
+  if (fresh <= 0) {
     err = std::string("the checkpoint could not be forked (") + strerror(errno) + ")";
     return false;
   }
-  // The copy enters the recorded syscall again and stops at its seccomp stop, as the thread was.
-  r = c.regs;
-  r.rip -= 2;
-  r.rax = c.regs.orig_rax;
-  r.orig_rax = static_cast<uint64_t>(-1);
-  if (ptrace(PTRACE_SETREGS, fresh, nullptr, &r) != 0 || ptrace(PTRACE_CONT, fresh, 0, 0) != 0 || !is_seccomp_stop(wait_for(fresh))) {
-    kill(fresh, SIGKILL);
-    err = "the checkpoint's copy did not reach its syscall";
+  std::vector<pid_t> made{fresh};
+  for (size_t i = 1; i < c.tasks.size(); i++) {
+    // The thread again: clone with the flags of a thread (pthread_create's), on no stack of its
+    // own (it runs no instruction before its registers are set).
+    const Task& k = c.tasks[i];
+    user_regs_struct cr = lead.regs;
+    cr.rip = c.insn;
+    cr.rax = SYS_clone;
+    cr.orig_rax = static_cast<uint64_t>(-1);
+    cr.rdi = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM |
+             (k.clear_tid ? CLONE_CHILD_CLEARTID : 0);
+    cr.rsi = 0;
+    cr.rdx = 0;
+    cr.r10 = k.clear_tid;
+    cr.r8 = 0;
+    pid_t tid = run_call(fresh, cr, false);
+    if (tid <= 0) break;
+    made.push_back(tid);
+  }
+  bool ok = made.size() == c.tasks.size();
+  for (size_t i = 0; ok && i < made.size(); i++) {
+    const Task& k = c.tasks[i];
+    ok = settle(made[i], k.regs, k.fp, k.sigmask, k.robust_head, k.robust_len, k.held.at_entry, c.insn);
+  }
+  if (!ok) {
+    reap_process(fresh, made);
+    err = "the checkpoint's copy could not be given its threads back";
     return false;
   }
   // The live process leaves the run unreported; the copy takes its place.
-  pid_t live_pid = lt->pid();
-  Thread& nt = core_->adopt(fresh, live_pid);
+  std::vector<pid_t> old = tids_of(live_pid);
+  for (pid_t tid : core_->threads_of(live_pid))
+    if (std::find(old.begin(), old.end(), tid) == old.end()) old.push_back(tid);
+  core_->adopt(fresh, live_pid);
+  for (size_t i = 1; i < made.size(); i++) core_->adopt_thread(made[i], fresh);
   core_->forget_process(live_pid);
-  kill(live_pid, SIGKILL);
-  for (int st = wait_for(live_pid); st >= 0 && !WIFEXITED(st) && !WIFSIGNALED(st); st = wait_for(live_pid)) {
+  reap_process(live_pid, old);
+  reap_orphans();
+  for (pid_t tid : made) core_->thread(tid)->load_regs();
+  for (pid_t tid : old) {
+    exited_self_.erase(tid);
+    clear_tid_.erase(tid);
   }
-  nt.load_regs();
+  killed_.erase(live_pid);
+  clone_of_.clear();
   held_.clear();
-  held_[fresh] = c.held;
+  signals_.clear();
+  std::map<pid_t, pid_t> now;  // tid in the checkpoint's process -> tid in the copy
+  for (size_t i = 0; i < made.size(); i++) {
+    const Task& k = c.tasks[i];
+    now[k.real] = made[i];
+    held_[made[i]] = k.held;
+    held_[made[i]].call = Held::Call{};
+    if (!k.signals.empty()) signals_[made[i]] = k.signals;
+    if (k.clear_tid) clear_tid_[made[i]] = k.clear_tid;
+  }
   rec_to_real_.clear();
   real_to_rec_.clear();
-  for (const auto& [rec, real] : c.rec_to_real) map(rec, real == c.real ? fresh : real);
+  for (const auto& [rec, real] : c.rec_to_real) map(rec, now.count(real) ? now[real] : real);
   scratch_.erase(live_pid);
   if (c.scratch) scratch_.insert(fresh);
-  signals_.clear();
-  if (!c.signals.empty()) signals_[fresh] = c.signals;
   // The injections count from where they stood then (none had fired: the run followed the log).
-  held_[fresh].call = Held::Call{};
   for (size_t i = 0; i < opts_.injections.size() && i < c.injections.size(); i++) {
     opts_.injections[i].seen = c.injections[i].seen;
     opts_.injections[i].fired = c.injections[i].fired;
@@ -439,6 +626,18 @@ bool Replayer::restore(Checkpoint& c, std::string& err) {
   return true;
 }
 
+// While the replay goes on: reaps the orphans that came to the engine (a process restored from a
+// copy that went, a copy whose process went), none of them a tracee the stop loop follows.
+void Replayer::reap_orphans() {
+  if (!reaper_) return;
+  for (;;) {
+    siginfo_t si{};
+    if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) != 0 || si.si_pid == 0) return;
+    if (core_->thread(si.si_pid) || si.si_code == CLD_TRAPPED || si.si_code == CLD_STOPPED) return;  // the stop loop's
+    if (waitpid(si.si_pid, nullptr, __WALL | WNOHANG) <= 0) return;
+  }
+}
+
 // Lets every checkpoint go while the replay goes on: each copy is killed and reaped here.
 void Replayer::release_checkpoints() {
   for (auto& c : checkpoints_) {
@@ -448,9 +647,23 @@ void Replayer::release_checkpoints() {
   checkpoints_.clear();
 }
 
+// At the run's end: killed first, all at once, then reaped, so that no copy outlives the engine
+// as a zombie (left to whatever adopts it).
 void Replayer::drop_checkpoints() {
   for (auto& c : checkpoints_) kill(c.proc, SIGKILL);
+  for (auto& c : checkpoints_) wait_for(c.proc);
   checkpoints_.clear();
+  // A copy is the child of the process it was forked from, a restored process the child of a
+  // copy: once those are gone they come to the engine (a subreaper since its first checkpoint),
+  // which reaps them here, the run being over (none is left running: a second at most).
+  if (!reaper_) return;
+  reap_orphans();
+  for (int i = 0; i < 1000; i++) {
+    int st = 0;
+    pid_t r = waitpid(-1, &st, __WALL | WNOHANG);
+    if (r < 0) break;  // no child left
+    if (r == 0) usleep(1000);
+  }
 }
 
 }  // namespace rb

@@ -167,18 +167,29 @@ class Replayer : public Tool, public GdbTarget {
     bool due = false;                           // a run ended: the next step comes at on_timer
   } rsearch_;
   // Checkpoints (replay_checkpoint.cc): a frozen fork of the process, and the replay's state then.
+  // Each thread as it stood (the leader first: the frozen copy is its fork; the others are
+  // cloned again at a restore and given this state).
+  struct Task {
+    pid_t real = -1;            // its tid in the live process then
+    user_regs_struct regs{};    // fs_base/gs_base included
+    user_fpregs_struct fp{};
+    uint64_t sigmask = 0;
+    uint64_t robust_head = 0;   // get_robust_list
+    size_t robust_len = 0;
+    uint64_t clear_tid = 0;     // CLONE_CHILD_CLEARTID address of the clone that made it (0: none)
+    Held held;
+    std::deque<const Event*> signals;
+  };
   struct Checkpoint {
-    pid_t proc = -1;            // the frozen copy (real pid, one thread)
-    user_regs_struct regs{};    // the thread's registers at its seccomp stop
+    pid_t proc = -1;            // the frozen copy (real pid, one thread: the leader's)
+    std::vector<Task> tasks;    // [0] the leader
+    uint64_t insn = 0;          // a `syscall` instruction in the program (a thread stopped after it)
     size_t cursor = 0;
     uint64_t served = 0;        // seq_
     uint64_t seq = 0;           // of the next event
     int64_t prev_enter_ns = 0;
-    pid_t real = -1;            // the live process it was forked from
-    Held held;
     std::map<pid_t, pid_t> rec_to_real;
     bool scratch = false;
-    std::deque<const Event*> signals;
     // Each injection's counts then (by index in opts_.injections): none has fired yet.
     struct Counts {
       uint64_t seen = 0, fired = 0;
@@ -186,6 +197,11 @@ class Replayer : public Tool, public GdbTarget {
     };
     std::vector<Counts> injections;
   };
+  // Whether a checkpoint was taken: not now but maybe at a later event (a thread was between
+  // stops), or not at all.
+  enum class Taken { Yes, No, Later };
+  bool reaper_ = false;                         // the engine adopts orphans (PR_SET_CHILD_SUBREAPER)
+  std::map<pid_t, uint64_t> clear_tid_;         // real tid -> its clone's CLONE_CHILD_CLEARTID address
   std::vector<Checkpoint> checkpoints_;         // by seq
   size_t next_checkpoint_ = 0;                  // cursor at which the next spaced one is due
   std::string no_checkpoint_;                   // why this replay cannot take them ("" when it can)
@@ -250,8 +266,8 @@ class Replayer : public Tool, public GdbTarget {
   void reverse_next();
 
   // replay_checkpoint.cc
-  bool can_checkpoint(Thread*& t, std::string& why);
-  void checkpoint(const char* why);
+  Taken can_checkpoint(std::string& why);
+  Taken checkpoint(const char* why);
   void maybe_checkpoint();
   size_t to_drop(uint64_t here) const;
   size_t spacing() const;
@@ -260,6 +276,7 @@ class Replayer : public Tool, public GdbTarget {
   bool restore(Checkpoint& c, std::string& err);
   void drop_checkpoints();
   void release_checkpoints();
+  void reap_orphans();
 
   // replay_schedule.cc
   void rebase();

@@ -5,6 +5,8 @@
 //
 // This file has the Tool handlers; the replay_*.cc files have the rest, one concern each
 // (replay_tool.h lists them).
+#include <sched.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -146,6 +148,20 @@ void Replayer::on_thread_created(Thread& parent, Thread& child) {
   // A forked process starts with its parent's memory, the scratch page included.
   if (child.pid() != parent.pid() && scratch_.count(parent.pid())) scratch_.insert(child.pid());
   if (stream_ && child.pid() != parent.pid()) world_->fork(rec_of(parent.pid()), rec_of(child.pid()));
+  // Where the kernel clears the new thread's tid when it ends (the joiners' futex): a
+  // checkpoint's copy recreates the thread with it.
+  if (child.pid() == parent.pid()) {
+    auto p = held_.find(parent.tid());
+    if (p != held_.end() && p->second.stop.spec) {
+      const SyscallStop& st = p->second.stop;
+      uint64_t ctid = 0;
+      if (clone_flags(parent, *st.spec, st.args) & CLONE_CHILD_CLEARTID) {
+        if (st.nr == SYS_clone3) parent.read_mem(st.args[0] + 16, &ctid, 8);  // clone_args.child_tid
+        else ctid = st.args[3];
+      }
+      if (ctid) clear_tid_[child.tid()] = ctid;
+    }
+  }
   auto it = clone_of_.find(parent.tid());
   if (it == clone_of_.end()) return;
   map(static_cast<pid_t>(it->second), child.tid());
@@ -167,6 +183,7 @@ void Replayer::on_thread_exit(Thread& t, int status) {
   exited_self_.erase(t.tid());
   held_.erase(t.tid());
   signals_.erase(t.tid());
+  clear_tid_.erase(t.tid());
   if (running_ == t.tid()) running_ = -1;
   if (exiting_ == t.tid()) exiting_ = -1;
   pump();

@@ -518,6 +518,13 @@ Thread& Tracer::adopt(pid_t pid, pid_t replaces) {
   return add_thread(pid, pid, false);
 }
 
+std::vector<pid_t> Tracer::threads_of(pid_t pid) const {
+  std::vector<pid_t> out;
+  for (const auto& [tid, t] : threads_)
+    if (t->pid() == pid) out.push_back(tid);
+  return out;
+}
+
 void Tracer::forget_process(pid_t pid) {
   for (auto it = threads_.begin(); it != threads_.end();) it = it->second->pid() == pid ? threads_.erase(it) : std::next(it);
   processes_.erase(pid);

@@ -225,6 +225,10 @@ class Tracer {
   // from a checkpoint joins the run in place of `replaces` (its first process too, if that one
   // was), stopped; a process dropped leaves it without an exit being reported.
   Thread& adopt(pid_t pid, pid_t replaces);
+  // A thread made in such a process (it is stopped; the tool resumes it).
+  Thread& adopt_thread(pid_t tid, pid_t pid) { return add_thread(tid, pid, false); }
+  // The threads of a traced process the core knows (tids).
+  std::vector<pid_t> threads_of(pid_t pid) const;
   void forget_process(pid_t pid);
 
  private:

@@ -374,7 +374,7 @@ describe('a paused replay, inspected', () => {
     }
   });
 
-  it('a program with several threads takes no checkpoints and says so; its jumps restart the replay and land right', async () => {
+  it('a program with several threads keeps checkpoints of all of them: a jump back restores one and lands right, and the run ends as recorded', async () => {
     const dir = fs.mkdtempSync(path.join(home, 'pool-'));
     const pool = path.join(dir, 'worker-pool');
     execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-pthread', '-o', pool, path.join(__dirname, 'fixtures', 'worker-pool.c')]);
@@ -386,16 +386,23 @@ describe('a paused replay, inspected', () => {
     const syscalls = rows.filter((r) => r.kind === 'syscall');
     const late = Number(syscalls[Math.floor(syscalls.length * 0.8)].seq);
     const early = Number(syscalls[Math.floor(syscalls.length * 0.5)].seq);
+    const recordedOut = Buffer.concat(rows.filter((r) => r.name === 'write' && r.resource === 'stdout').map((r) => Buffer.from(r.data_in as Uint8Array)));
     const s = await ReplaySession.open('pool', { store, speed: 'max', ephemeral: true }, { paused: true });
     try {
       await s.jumpTo(late);
-      expect(s.checkpoints().refused).toMatch(/several threads/);
+      expect(s.checkpoints().refused).toBeNull();
+      // Taken while its workers ran too, after its last clone.
+      const clone = Number(rows.filter((r) => /^clone/.test(String(r.name))).at(-1)!.seq);
+      expect(s.checkpoints().checkpoints.filter((c) => c.seq > clone).length).toBeGreaterThan(0);
       const st = await s.jumpTo(early);
+      expect(s.checkpoints().lastRestore?.restored).toBe(true);
       expect(st.seq).toBe(early);
       expect(st.next?.name).toBe(rows.find((r) => Number(r.seq) === early)!.name);
-      // Only while it had one thread, before its first clone.
-      const clone = Number(rows.find((r) => /^clone/.test(String(r.name)))!.seq);
-      expect(s.checkpoints().checkpoints.filter((c) => c.seq > clone)).toEqual([]);
+      expect(st.threads).toHaveLength(5); // main + 4 workers, made again
+      s.resume();
+      const r = await s.done;
+      expect(r.divergence).toBeNull();
+      expect(r.stdout.equals(recordedOut)).toBe(true);
     } finally {
       await s.stop();
     }

@@ -410,8 +410,8 @@ export class ReplaySession {
   /**
    * The checkpoints the engine keeps now (seq of the event each is before, microseconds it took,
    * its proportional memory in KiB from /proc/PID/smaps_rollup), or why it takes none (a
-   * program with several threads or processes, or memory mapped shared and writable: jumps
-   * then restart the replay).
+   * program with several processes, or memory mapped shared and writable: jumps then restart
+   * the replay). A process with several threads has them all made again at a restore.
    */
   checkpoints(): { checkpoints: CheckpointInfo[]; refused: string | null; lastRestore: { restored: boolean; seq: number; reason: string } | null } {
     return { checkpoints: [...this.checkpointList], refused: this.checkpointRefused, lastRestore: this.lastRestore };

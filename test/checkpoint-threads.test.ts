@@ -1,0 +1,162 @@
+// Checkpoints of a multi-threaded process: the frozen copy is a fork of the leader, and a
+// restore clones the other threads again and gives each its registers, signal mask and robust
+// list. Jumps through them land in the state of a fresh fast-forward, and nothing is left behind.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Table } from 'apache-arrow';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { record } from '../src/record/record';
+import { ReplaySession } from '../src/replay/session';
+import { openStore, type ChdbStore } from '../src/store';
+
+const home = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-ckpt-threads-'));
+const ROUNDS = 40;
+let store: ChdbStore;
+let exe: string;
+let slots: bigint; // the address of the fixture's `slots` array (built without PIE)
+let syscalls: { seq: number; name: string; tid: number }[];
+let firstThread: number; // seq of the first event of a thread other than the main one
+let output: string;
+
+/** Processes still running (or unreaped) the fixture, by their command name. */
+function leftovers(): string[] {
+  const out: string[] = [];
+  for (const p of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      if (stat.includes('(thread-counters)')) out.push(stat.slice(0, 60));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+beforeAll(async () => {
+  store = await openStore(home);
+  exe = path.join(home, 'thread-counters');
+  execFileSync('cc', ['-g', '-O0', '-no-pie', '-Wall', '-Wextra', '-Werror', '-pthread', '-o', exe, path.join(__dirname, 'fixtures', 'thread-counters.c')]);
+  const sym = execFileSync('nm', [exe], { encoding: 'utf8' }).split('\n').find((l) => / slots$/.test(l))!;
+  slots = BigInt('0x' + sym.split(' ')[0]);
+  await record({ incident: 'counters', command: [exe, String(ROUNDS)], store, env: { PATH: '/usr/bin:/bin' } });
+  const all = [];
+  for await (const b of store.events('counters')) all.push(b);
+  const rows = new Table(all).toArray().sort((a, b) => Number(a.seq - b.seq));
+  syscalls = rows.filter((r) => r.kind === 'syscall').map((r) => ({ seq: Number(r.seq), name: String(r.name), tid: Number(r.tid) }));
+  output = Buffer.concat(rows.filter((r) => r.name === 'write' && r.resource === 'stdout').map((r) => Buffer.from(r.data_in as Uint8Array))).toString();
+  firstThread = syscalls.find((s) => s.tid !== syscalls[0].tid)!.seq;
+}, 120_000);
+
+afterAll(async () => {
+  await store.close();
+  fs.rmSync(home, { recursive: true, force: true });
+});
+
+/** What a paused replay shows: the next event, its thread's registers, every thread's state,
+ *  stack (frame addresses) and its slot in memory (read through that thread). */
+async function look(s: ReplaySession): Promise<unknown> {
+  const st = await s.state();
+  const threads = [...st.threads].sort((a, b) => a.tid - b.tid);
+  const memory: Record<number, string> = {};
+  for (const t of threads) memory[t.tid] = (await s.readMemory(t.tid, slots, 3 * 32)).toString('hex');
+  const stacks = (await s.backtrace()).map((t) => ({ tid: t.tid, frames: t.frames.map((f) => `${f.function}@${f.address.toString(16)}`) }));
+  stacks.sort((a, b) => a.tid - b.tid);
+  return { seq: st.seq, next: st.next, registers: st.registers, threads: threads.map((t) => [t.tid, t.state]), memory, stacks };
+}
+
+/** Runs the paused replay to its end: as recorded, and no process of it is left. */
+async function endsAsRecorded(s: ReplaySession): Promise<void> {
+  s.resume();
+  const r = await s.done;
+  expect(r.divergence).toBeNull();
+  expect(r.reproduced).toBe(true);
+  expect(r.stdout.toString()).toBe(output);
+  await s.stop();
+  expect(leftovers()).toEqual([]);
+}
+
+describe('checkpoints of a process with several threads', () => {
+  it('jumps backward, forward and to the same place land in the state of a fresh fast-forward; the run then ends as recorded and leaves no process', async () => {
+    expect(output.split('\n').filter((l) => / round /.test(l))).toHaveLength(3 * ROUNDS);
+    const after = syscalls.filter((s) => s.seq > firstThread);
+    const target = after[Math.floor(after.length * 0.5)].seq;
+    const early = after[Math.floor(after.length * 0.2)].seq;
+    const late = after[Math.floor(after.length * 0.9)].seq;
+    const fresh = await ReplaySession.open('counters', { store, speed: 'max', ephemeral: true }, { paused: true, checkpoints: false });
+    let expected: unknown;
+    try {
+      await fresh.jumpTo(target);
+      expected = await look(fresh);
+    } finally {
+      await fresh.stop();
+    }
+    expect(expected).toMatchObject({ seq: target });
+    expect((expected as { threads: unknown[] }).threads).toHaveLength(3);
+
+    const s = await ReplaySession.open('counters', { store, speed: 'max', ephemeral: true }, { paused: true });
+    try {
+      await s.jumpTo(late); // a pass through most of the run
+      const kept = s.checkpoints();
+      expect(kept.refused).toBeNull();
+      expect(kept.checkpoints.filter((c) => c.seq > firstThread).length).toBeGreaterThanOrEqual(2); // 256 and 16 events before, and at the pause
+      await s.jumpTo(target); // backward
+      expect(s.checkpoints().lastRestore).toMatchObject({ restored: true });
+      expect(await look(s)).toEqual(expected);
+      await s.jumpTo(early);
+      expect(s.checkpoints().lastRestore).toMatchObject({ restored: true });
+      await s.jumpTo(target); // forward, from the checkpoint taken at the pause there
+      expect(s.checkpoints().lastRestore).toMatchObject({ restored: true, seq: target });
+      expect(await look(s)).toEqual(expected);
+      await s.jumpTo(target); // the same place
+      expect(await look(s)).toEqual(expected);
+      await endsAsRecorded(s);
+    } finally {
+      await s.stop();
+    }
+  }, 180_000);
+
+  it('a checkpoint taken between two clones: restored, the run makes the third thread again and ends as recorded', async () => {
+    const clones = syscalls.filter((c) => /^clone/.test(c.name));
+    expect(clones).toHaveLength(2);
+    const between = clones[1].seq; // paused before the second clone: two threads
+    const s = await ReplaySession.open('counters', { store, speed: 'max', ephemeral: true }, { paused: true });
+    try {
+      expect((await s.jumpTo(between)).threads).toHaveLength(2);
+      await s.jumpTo(syscalls.at(-1)!.seq);
+      const back = await s.jumpTo(between);
+      expect(s.checkpoints().lastRestore).toMatchObject({ restored: true, seq: between });
+      expect(back.threads).toHaveLength(2);
+      await endsAsRecorded(s);
+    } finally {
+      await s.stop();
+    }
+  }, 120_000);
+
+  it('a tree of processes takes no checkpoint once it forks and says so; its jumps restart the replay and land right', async () => {
+    await record({ incident: 'tree', command: ['/bin/sh', '-c', 'echo one; /bin/echo two; echo three'], store, env: { PATH: '/usr/bin:/bin' } });
+    const all = [];
+    for await (const b of store.events('tree')) all.push(b);
+    const rows = new Table(all).toArray().sort((a, b) => Number(a.seq - b.seq));
+    const calls = rows.filter((r) => r.kind === 'syscall');
+    const pids = new Set(calls.map((r) => Number(r.pid)));
+    expect(pids.size).toBe(2);
+    const child = calls.find((r) => Number(r.pid) !== Number(calls[0].pid))!;
+    const inChild = calls.filter((r) => Number(r.pid) === Number(child.pid));
+    const late = Number(calls.at(-1)!.seq);
+    const early = Number(inChild[Math.floor(inChild.length / 2)].seq);
+    const s = await ReplaySession.open('tree', { store, speed: 'max', ephemeral: true }, { paused: true });
+    try {
+      await s.jumpTo(late);
+      expect(s.checkpoints().refused).toMatch(/several processes.*jumps restart the replay/);
+      const st = await s.jumpTo(early);
+      expect(st.seq).toBe(early);
+      expect(st.next?.name).toBe(String(rows.find((r) => Number(r.seq) === early)!.name));
+      expect(s.checkpoints().checkpoints.filter((c) => c.seq > Number(child.seq))).toEqual([]);
+    } finally {
+      await s.stop();
+    }
+  });
+});
