@@ -18,11 +18,13 @@ import { ARTIFACTS, launchChromium, watch, type Watch } from './helpers/browser'
 import { PYTHON, installKernel, jupyterEnv, startNotebookServer } from './helpers/jupyter';
 import { runProcess } from './helpers/run';
 import { VENV_BIN, requireVenv, startJupyter, type Frontend, type JupyterServer } from './helpers/jupyter-server';
-import { cellOutput, cells, kernelIdle, runCell, waitShown } from './helpers/panel-page';
+import { cellOutput, cells, kernelIdle, runCell, shown, waitShown } from './helpers/panel-page';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-panel-'));
 const env = jupyterEnv(work);
 const INCIDENT = 'panel-demo';
+/** A second incident: its timeline's marks are no events of INCIDENT's replay. */
+const OTHER = 'panel-other';
 const SHOTS = path.join(path.dirname(ARTIFACTS), 'panel');
 let browser: Browser | null = null;
 
@@ -31,6 +33,7 @@ beforeAll(async () => {
   const store = await openStore(env.REPLAYBOOK_HOME);
   try {
     await recordPaymentIncident(store, INCIDENT);
+    await recordPaymentIncident(store, OTHER);
   } finally {
     await store.close();
   }
@@ -257,6 +260,102 @@ interface Msg {
   content: { comm_id?: string; target_name?: string; data?: Record<string, unknown> } & Record<string, unknown>;
   buffers: string[];
 }
+
+/**
+ * The event a mark of a vega-lite timeline stands for, from its SVG element's aria-label (vega-lite
+ * describes each mark by its tooltip fields: "…; seq: 123; …"), or null.
+ */
+const ariaSeq = (label: string | null): number | null => {
+  const m = /(?:^|; )seq: (\d+)/.exec(label ?? '');
+  return m ? Number(m[1]) : null;
+};
+
+/** Clicks, with the mouse, a drawn mark of `chart` (an SVG vega view) whose event is not `not`; returns that event. */
+async function clickChartMark(page: Page, chart: Locator, not: number): Promise<number> {
+  const marks = chart.locator('g.mark-rect.role-mark path');
+  await expect.poll(() => marks.count(), { timeout: 30_000 }).toBeGreaterThan(3);
+  const labels = await marks.evaluateAll((els) => els.map((el) => el.getAttribute('aria-label')));
+  const seqs = labels.map(ariaSeq);
+  const last = Math.max(...seqs.filter((q): q is number => q !== null));
+  const inside = seqs.map((q, i) => [q, i] as const).filter(([q]) => q !== null && q !== not && q > 0 && q < last);
+  expect(inside.length).toBeGreaterThan(0);
+  // The middle one; what is on top at its centre is what the click hits (a later mark may cover it).
+  for (const [, i] of [inside[Math.floor(inside.length / 2)], ...inside]) {
+    const box = await marks.nth(i).boundingBox();
+    if (!box) continue;
+    const x = box.x + box.width / 2;
+    const y = box.y + box.height / 2;
+    const hit = await page.evaluate(([px, py]) => {
+      const el = document.elementFromPoint(px, py);
+      return el && el.closest('g.mark-rect.role-mark') ? el.getAttribute('aria-label') : null;
+    }, [x, y]);
+    const seq = ariaSeq(hit);
+    if (seq === null || seq === not || seq >= last) continue;
+    await page.mouse.click(x, y);
+    return seq;
+  }
+  throw new Error('no mark of the chart could be clicked');
+}
+
+async function chartClicks(kind: Frontend): Promise<void> {
+  const server = await startJupyter(kind, work, env);
+  try {
+    const { page, w } = await openNotebook(server, `charts-${kind}.ipynb`, [
+      `const run = await replay(${JSON.stringify(INCIDENT)}, { speed: 'max' }); const p = await panel(${JSON.stringify(INCIDENT)}, { charts: [await timeline(run)] })`,
+      STATE_CELL,
+      `await p.show(await timeline(await fetchIncident(${JSON.stringify(OTHER)})))`,
+    ]);
+    try {
+      await runCell(page, 0);
+      const panel = page.locator('.rb-panel').first();
+      await panel.waitFor({ timeout: 120_000 });
+      let s = await waitShown(panel, (x) => x.status === 'paused', 120_000);
+      await panel.locator('.rb-tl-path[data-path="extension"]').waitFor({ timeout: 30_000 });
+      // The run's timeline, inside the panel, drawn by the front end's vega renderer as SVG.
+      const chart = panel.locator('.rb-chart.rb-chart-ext[data-clickable="true"]').first();
+      await chart.waitFor({ timeout: 60_000 });
+      expect(await chart.locator('.jp-RenderedVegaLite svg').count()).toBeGreaterThan(0);
+      // A click on one of its marks: the replay jumps to that mark's event, as a following cell reads it.
+      const t0 = Date.now();
+      const target = await clickChartMark(page, chart, s.seq);
+      s = await waitShown(panel, (x) => x.seq === target && x.status === 'paused');
+      const ms = Date.now() - t0;
+      const e = await engineState(page);
+      expect(e.paused).toBe(true);
+      expect(e.seq).toBe(target);
+      process.stdout.write(`chart mark click -> panel at event ${target} in ${kind}: ${ms} ms\n`);
+      // Another incident's timeline in the same panel: its marks are not this replay's events; the
+      // header says so and the replay stays where it was.
+      await runCell(page, 2);
+      await cellOutput(page, 2, 60_000);
+      const other = panel.locator('.rb-chart.rb-chart-ext[data-clickable="true"]').nth(1);
+      await other.waitFor({ timeout: 60_000 });
+      await clickChartMark(page, other, -1);
+      await panel.locator('.rb-error').filter({ hasText: `is an event of ${OTHER}` }).waitFor({ timeout: 30_000 });
+      const after = await engineState(page);
+      expect(after.seq).toBe(target);
+      expect((await shown(panel)).seq).toBe(target);
+      expect(w.errors.filter((x) => !notOurs(x))).toEqual([]);
+      expect(w.refused).toEqual([]);
+    } catch (e) {
+      fs.mkdirSync(SHOTS, { recursive: true });
+      await page.screenshot({ path: path.join(SHOTS, `charts-${kind}-failure.png`), fullPage: true }).catch(() => undefined);
+      throw new Error(`${(e as Error).stack}\npage errors: ${w.errors.join('\n')}\nserver log (end):\n${server.log().slice(-8000)}`);
+    }
+  } finally {
+    await server.stop();
+  }
+}
+
+describe('charts inside the replay panel', () => {
+  it('JupyterLab 4: a click on a mark of timeline(run) shown in the panel jumps its replay to that event', async () => {
+    await chartClicks('lab');
+  }, 300_000);
+
+  it('Notebook 7: the same', async () => {
+    await chartClicks('notebook');
+  }, 300_000);
+});
 
 describe('comms and the widget protocol in the kernel', () => {
   it('lists widget comms, keeps a widget\'s state in step both ways, delivers clicks and buffers, and counts executions', async () => {
