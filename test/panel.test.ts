@@ -14,6 +14,8 @@ import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordPaymentIncident } from '../src/demo';
 import { openStore } from '../src/store';
+import { renderChart } from '../src/viz/render';
+import { timelineSpec, type TimelineSpec } from '../src/viz/timeline';
 import { ARTIFACTS, launchChromium, watch, type Watch } from './helpers/browser';
 import { PYTHON, installKernel, jupyterEnv, startNotebookServer } from './helpers/jupyter';
 import { runProcess } from './helpers/run';
@@ -355,6 +357,66 @@ describe('charts inside the replay panel', () => {
   it('Notebook 7: the same', async () => {
     await chartClicks('notebook');
   }, 300_000);
+});
+
+describe('exported HTML: the nbconvert template `replaybook` (installed by `replaybook kernel install`)', () => {
+  it('draws the vega-lite outputs JupyterLab saves (spec and PNG, no HTML) with vega-embed, offline', async () => {
+    // A chart output as the kernel sends it to JupyterLab 4 (whose hello said it renders vega-lite 5).
+    const store = await openStore(env.REPLAYBOOK_HOME);
+    let spec: TimelineSpec;
+    try {
+      spec = timelineSpec(await store.eventsTable(INCIDENT), { title: `${INCIDENT} </script> timeline` });
+    } finally {
+      await store.close();
+    }
+    const { png } = await renderChart(spec);
+    const nb = path.join(work, 'chart-export.ipynb');
+    fs.writeFileSync(
+      nb,
+      JSON.stringify({
+        nbformat: 4,
+        nbformat_minor: 5,
+        metadata: { kernelspec: { name: 'replaybook', display_name: 'replaybook (TypeScript)', language: 'typescript' } },
+        cells: [{ cell_type: 'code', id: 'a', metadata: {}, execution_count: 1, source: 'display(await timeline(incident))', outputs: [{ output_type: 'display_data', metadata: {}, data: { 'application/vnd.vegalite.v5+json': spec, 'image/png': png.toString('base64'), 'text/plain': 'timeline' } }] }],
+      }),
+    );
+    // Both nbconverts: the venv's (7, with JupyterLab 4) and Debian's (6, with Notebook 6).
+    for (const python of [path.join(VENV_BIN, 'python'), PYTHON]) {
+      const out = path.join(work, `chart-export-${python === PYTHON ? 'debian' : 'venv'}.html`);
+      const r = await runProcess(python, ['-m', 'nbconvert', '--to', 'html', '--template', 'replaybook', '--output', out, nb], env);
+      expect(r.stderr).not.toMatch(/Traceback/);
+      expect(r.code).toBe(0);
+      const html = fs.readFileSync(out, 'utf8');
+      // The spec (its title's </script> escaped), the vega builds inline, the embed code.
+      const specText = /<script[^>]*class="rb-chart-spec"[^>]*>([^<]*)<\/script>/.exec(html);
+      expect(specText).not.toBeNull();
+      const embedded = JSON.parse(specText![1]) as TimelineSpec;
+      expect(embedded.usermeta.replaybook.chart).toBe('timeline');
+      expect(embedded.data.values.length).toBe(spec.data.values.length);
+      expect(html).toContain('figure class="rb-chart"');
+      expect(html).toContain('window.vegaEmbed(view, spec');
+      expect(html).toMatch(/vegaEmbed=|vegaEmbed =|\.vegaEmbed=/);
+      expect(html).not.toContain('cdn.jsdelivr.net/npm/vega');
+      // In Chromium with nothing but the file: vega-embed draws one rect per row of the spec.
+      const context = await browser!.newContext({ viewport: { width: 1300, height: 1000 } });
+      try {
+        const w = await watch(context, (url) => url.startsWith('file:') || url.startsWith('data:') || url.startsWith('blob:'));
+        const page = await context.newPage();
+        await page.goto(`file://${out}`);
+        const fig = page.locator('figure.rb-chart[data-interactive="drawn"]');
+        await fig.waitFor({ timeout: 60_000 });
+        expect(await fig.locator('.rb-chart-view svg g.mark-rect.role-mark').first().locator('path').count()).toBe(spec.data.values.length);
+        expect(await fig.locator('img.rb-chart-png').isVisible()).toBe(false);
+        // (Failed loads: the refused CDN links of the lab template itself, require.js and MathJax, not vega.)
+        expect(w.errors.filter((e) => !/ERR_BLOCKED_BY_CLIENT/.test(e))).toEqual([]);
+        expect(w.refused.length).toBe(w.errors.length);
+        expect(w.refused.filter((u) => /vega/.test(u))).toEqual([]);
+        process.stdout.write(`nbconvert --template replaybook (${python}): ${html.length} bytes, ${spec.data.values.length} marks drawn\n`);
+      } finally {
+        await context.close();
+      }
+    }
+  }, 180_000);
 });
 
 describe('comms and the widget protocol in the kernel', () => {
