@@ -289,6 +289,7 @@ async function clickChartMark(page: Page, chart: Locator, not: number): Promise<
   expect(inside.length).toBeGreaterThan(0);
   // The middle one; what is on top at its centre is what the click hits (a later mark may cover it).
   for (const [, i] of [inside[Math.floor(inside.length / 2)], ...inside]) {
+    await marks.nth(i).scrollIntoViewIfNeeded();
     const box = await marks.nth(i).boundingBox();
     if (!box) continue;
     const x = box.x + box.width / 2;
@@ -332,15 +333,17 @@ async function chartClicks(kind: Frontend): Promise<void> {
     // For comparison (printed only), a click on the panel's own timeline, forward as well, then back.
     const own = panel.locator('.rb-timeline.rb-timeline-ext svg.rb-timeline-svg .rb-mark');
     const ownSeqs = await own.evaluateAll((els) => els.map((el) => Number(el.getAttribute('data-seq'))));
-    const fwd = ownSeqs.findIndex((q) => q > target && q < ownSeqs[ownSeqs.length - 1]);
+    // (one well after the cursor, whose line covers the marks beside it)
+    const ahead = ownSeqs.map((q, i) => [q, i]).filter(([q]) => q > target && q < ownSeqs[ownSeqs.length - 1]);
+    const fwd = ahead.length ? ahead[Math.floor(ahead.length / 2)][1] : -1;
     let ownMs = -1;
     if (fwd >= 0) {
       const t1 = Date.now();
       await own.nth(fwd).click();
       await waitShown(panel, (x) => x.seq === ownSeqs[fwd] && x.status === 'paused');
       ownMs = Date.now() - t1;
-      await clickChartMark(page, chart, ownSeqs[fwd]);
-      await waitShown(panel, (x) => x.seq !== ownSeqs[fwd] && x.status === 'paused');
+      const back = await clickChartMark(page, chart, ownSeqs[fwd]);
+      await waitShown(panel, (x) => x.seq === back && x.status === 'paused');
     }
     s = await shown(panel);
     const e2 = await engineState(page);
