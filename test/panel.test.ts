@@ -48,6 +48,13 @@ afterAll(async () => {
   fs.rmSync(work, { recursive: true, force: true });
 });
 
+/** Writes a notebook of these cells for the replaybook kernel into the test's folder; returns its path. */
+function writeNotebook(name: string, cells: object[]): string {
+  const file = path.join(work, name);
+  fs.writeFileSync(file, JSON.stringify({ nbformat: 4, nbformat_minor: 5, metadata: { kernelspec: { name: 'replaybook', display_name: 'replaybook (TypeScript)', language: 'typescript' } }, cells }));
+  return file;
+}
+
 const STATE_CELL = 'const st = await p.state(); console.log(JSON.stringify({ seq: st.seq, paused: st.paused, speed: st.speed }))';
 
 /** The engine's state, read by running the state cell again. */
@@ -409,16 +416,9 @@ describe('exported HTML: the nbconvert template `replaybook` (installed by `repl
       await store.close();
     }
     const { png } = await renderChart(spec);
-    const nb = path.join(work, 'chart-export.ipynb');
-    fs.writeFileSync(
-      nb,
-      JSON.stringify({
-        nbformat: 4,
-        nbformat_minor: 5,
-        metadata: { kernelspec: { name: 'replaybook', display_name: 'replaybook (TypeScript)', language: 'typescript' } },
-        cells: [{ cell_type: 'code', id: 'a', metadata: {}, execution_count: 1, source: 'display(await timeline(incident))', outputs: [{ output_type: 'display_data', metadata: {}, data: { 'application/vnd.vegalite.v5+json': spec, 'image/png': png.toString('base64'), 'text/plain': 'timeline' } }] }],
-      }),
-    );
+    const nb = writeNotebook('chart-export.ipynb', [
+      { cell_type: 'code', id: 'a', metadata: {}, execution_count: 1, source: 'display(await timeline(incident))', outputs: [{ output_type: 'display_data', metadata: {}, data: { 'application/vnd.vegalite.v5+json': spec, 'image/png': png.toString('base64'), 'text/plain': 'timeline' } }] },
+    ]);
     // Both nbconverts: the venv's (7, with JupyterLab 4) and Debian's (6, with Notebook 6).
     for (const python of [path.join(VENV_BIN, 'python'), PYTHON]) {
       const out = path.join(work, `chart-export-${python === PYTHON ? 'debian' : 'venv'}.html`);
@@ -543,20 +543,11 @@ describe('comms and the widget protocol in the kernel', () => {
 
 describe('the panel where ipywidgets 8 is missing, and executed headlessly', () => {
   it("Debian's Notebook 6 nbconvert saves the panel's widget state and its static view: tables, a PNG timeline and the calls to make", async () => {
-    const nb = path.join(work, 'static.ipynb');
-    fs.writeFileSync(
-      nb,
-      JSON.stringify({
-        nbformat: 4,
-        nbformat_minor: 5,
-        metadata: { kernelspec: { name: 'replaybook', display_name: 'replaybook (TypeScript)', language: 'typescript' } },
-        cells: [
-          { cell_type: 'code', id: 'a', metadata: {}, outputs: [], execution_count: null, source: `const p = await panel(${JSON.stringify(INCIDENT)}, { at: 'tx-1' })` },
-          { cell_type: 'code', id: 'b', metadata: {}, outputs: [], execution_count: null, source: 'const st = await p.state(); console.log(st.seq, st.paused)' },
-          { cell_type: 'code', id: 'c', metadata: {}, outputs: [], execution_count: null, source: 'await p.step(2); display(p)' },
-        ],
-      }),
-    );
+    const nb = writeNotebook('static.ipynb', [
+      { cell_type: 'code', id: 'a', metadata: {}, outputs: [], execution_count: null, source: `const p = await panel(${JSON.stringify(INCIDENT)}, { at: 'tx-1' })` },
+      { cell_type: 'code', id: 'b', metadata: {}, outputs: [], execution_count: null, source: 'const st = await p.state(); console.log(st.seq, st.paused)' },
+      { cell_type: 'code', id: 'c', metadata: {}, outputs: [], execution_count: null, source: 'await p.step(2); display(p)' },
+    ]);
     const out = path.join(work, 'static.out.ipynb');
     const r = await runProcess(PYTHON, ['-m', 'nbconvert', '--to', 'notebook', '--execute', '--ExecutePreprocessor.store_widget_state=True', '--ExecutePreprocessor.timeout=120', '--output', out, nb], env);
     expect(r.stderr).not.toMatch(/Traceback|CellExecutionError/);
