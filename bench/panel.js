@@ -4,7 +4,9 @@
 // incident of ~100k events (dd copying 50,000 single bytes: a read and a write each), measured
 // in the page (performance.now() from the click to the header naming the event). Prints the
 // median and p95 of 20 clicks and, as the baseline measured in the same run, the median time the kernel
-// spent on the same jumps (engine jump + state read), with their ratio.
+// spent on the same jumps (engine jump + state read), with their ratio. Then the same for clicks on
+// the marks of timeline(incident) shown in the panel (p.show: drawn by JupyterLab's vega renderer,
+// binned at this size, a bin jumping to its first event), against the timeline clicks as baseline.
 //   npm run build && node bench/panel.js      (CLICKS=N, default 20; BYTES=N, default 50000;
 //   SERVER_LOG=FILE keeps JupyterLab's log and the page's console there)
 'use strict';
@@ -74,7 +76,11 @@ async function main() {
       if (i > 400) throw new Error('jupyter lab did not start');
       await sleep(250);
     }
-    const cells = [`const p = await panel(${JSON.stringify(incident)})`, 'console.log(JSON.stringify(p.timings.filter((t) => t.command === "jump").map((t) => t.ms)))'];
+    const cells = [
+      `const p = await panel(${JSON.stringify(incident)})`,
+      'console.log(JSON.stringify(p.timings.filter((t) => t.command === "jump").map((t) => t.ms)))',
+      `await p.show(await timeline(await fetchIncident(${JSON.stringify(incident)})))`,
+    ];
     const nb = { nbformat: 4, nbformat_minor: 5, metadata: { kernelspec: { name: 'replaybook', display_name: 'replaybook (TypeScript)', language: 'typescript' } }, cells: cells.map((source, i) => ({ cell_type: 'code', id: `c${i}`, source, metadata: {}, outputs: [], execution_count: null })) };
     await fetch(`${url}api/contents/bench.ipynb`, { method: 'PUT', headers: { Authorization: `token ${token}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ type: 'notebook', format: 'json', content: nb }) });
     const { chromium } = require('playwright-core');
@@ -106,33 +112,43 @@ async function main() {
     const candidates = [...new Set(seqs)].filter((s) => s > 0 && s < last);
     let seed = 7;
     const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
-    const times = [];
-    for (let i = 0; i < CLICKS; i++) {
-      const current = Number(await panel.locator('.rb-cursor').getAttribute('data-seq'));
-      let seq;
-      do seq = candidates[Math.floor(rand() * candidates.length)];
-      while (seq === current);
-      const ms = await page.evaluate(async (seq) => {
-        const root = document.querySelector('.rb-panel');
-        const mark = root.querySelector(`.rb-timeline-svg [data-seq="${seq}"]`);
-        const shown = () => root.querySelector(`.rb-cursor[data-seq="${seq}"][data-status="paused"]`);
-        const t0 = performance.now();
-        mark.dispatchEvent(new MouseEvent('click', { bubbles: true }));
-        await new Promise((resolve, reject) => {
-          const obs = new MutationObserver(() => {
-            if (shown()) {
-              obs.disconnect();
-              resolve();
-            }
+    /** Clicks the mark (found in the page by `pick`) standing for event seq and times it until the panel shows that event. */
+    const timeClick = (seq, pick) =>
+      page.evaluate(
+        async ([seq, pick]) => {
+          const root = document.querySelector('.rb-panel');
+          const mark = new Function('root', 'seq', pick)(root, seq);
+          const shown = () => root.querySelector(`.rb-cursor[data-seq="${seq}"][data-status="paused"]`);
+          const t0 = performance.now();
+          mark.dispatchEvent(new MouseEvent('click', { bubbles: true }));
+          await new Promise((resolve, reject) => {
+            const obs = new MutationObserver(() => {
+              if (shown()) {
+                obs.disconnect();
+                resolve();
+              }
+            });
+            obs.observe(root, { subtree: true, childList: true, attributes: true, characterData: true });
+            setTimeout(() => reject(new Error(`event ${seq} not shown after 120 s`)), 120_000);
           });
-          obs.observe(root, { subtree: true, childList: true, attributes: true, characterData: true });
-          setTimeout(() => reject(new Error(`event ${seq} not shown after 120 s`)), 120_000);
-        });
-        return performance.now() - t0;
-      }, seq);
-      times.push(ms);
-      process.stdout.write(`  click ${i + 1}: event ${seq} shown after ${ms.toFixed(0)} ms\n`);
-    }
+          return performance.now() - t0;
+        },
+        [seq, pick],
+      );
+    const clickAll = async (candidates, pick, what) => {
+      const times = [];
+      for (let i = 0; i < CLICKS; i++) {
+        const current = Number(await panel.locator('.rb-cursor').getAttribute('data-seq'));
+        let seq;
+        do seq = candidates[Math.floor(rand() * candidates.length)];
+        while (seq === current);
+        const ms = await timeClick(seq, pick);
+        times.push(ms);
+        process.stdout.write(`  ${what} click ${i + 1}: event ${seq} shown after ${ms.toFixed(0)} ms\n`);
+      }
+      return times;
+    };
+    const times = await clickAll(candidates, 'return root.querySelector(`.rb-timeline-svg [data-seq="${seq}"]`)', 'timeline');
     const cell = await runCell(1);
     await cell.locator('.jp-InputArea-prompt').filter({ hasText: /\[\d+\]/ }).waitFor({ timeout: 60_000 });
     const kernel = JSON.parse((await cell.locator('.jp-OutputArea').innerText()).trim().split('\n').pop());
@@ -143,6 +159,18 @@ async function main() {
     const overhead = times.map((t, i) => t - (k[i] ?? 0));
     process.stdout.write(`baseline, the kernel's own jump + state read for the same clicks: median ${b.toFixed(0)} ms, p95 ${p95(k).toFixed(0)} ms; ratio ${(m / b).toFixed(2)}x\n`);
     process.stdout.write(`per click, page time minus kernel time (comm round trip, widget updates, drawing): median ${median(overhead).toFixed(0)} ms\n`);
+
+    // timeline(incident) in the panel: its SVG marks (vega keeps each item on its element's __data__).
+    const chartCell = await runCell(2);
+    await chartCell.locator('.jp-InputArea-prompt').filter({ hasText: /\[\d+\]/ }).waitFor({ timeout: 120_000 });
+    await panel.locator('.rb-chart-ext[data-clickable="true"] svg g.mark-rect path').first().waitFor({ timeout: 120_000 });
+    const seqOf = 'var d = el.__data__ && el.__data__.datum; return d ? (typeof d.seq === "number" ? d.seq : d.first_seq) : null;';
+    const chartSeqs = await panel.locator('.rb-chart-ext svg g.mark-rect path').evaluateAll((els, f) => els.map((el) => new Function('el', f)(el)), seqOf);
+    const chartCandidates = [...new Set(chartSeqs)].filter((s) => typeof s === 'number' && s > 0 && s < last);
+    const pickChart = `var els = root.querySelectorAll('.rb-chart-ext svg g.mark-rect path'); for (var i = 0; i < els.length; i++) { var el = els[i]; if ((function(el){ ${seqOf} })(el) === seq) return el; }`;
+    const chartTimes = await clickAll(chartCandidates, pickChart, 'chart');
+    const cm = median(chartTimes);
+    process.stdout.write(`\nclick on a mark of timeline(incident) in the panel (${chartSeqs.length} marks) -> panel shows the event: median ${cm.toFixed(0)} ms, p95 ${p95(chartTimes).toFixed(0)} ms; against the timeline clicks above (baseline): ratio ${(cm / m).toFixed(2)}x\n`);
   } finally {
     await browser?.close();
     try {

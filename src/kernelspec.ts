@@ -1,13 +1,15 @@
 // `replaybook kernel install|uninstall`: the Jupyter kernelspec "replaybook (TypeScript)", installed
 // with Jupyter's own `jupyter kernelspec` so it lands where Jupyter looks (--user, --sys-prefix,
 // --prefix DIR, or system-wide), and beside it (in that data directory's labextensions) the
-// prebuilt JupyterLab 4 / Notebook 7 extension that draws the replay panel's timeline.
+// prebuilt JupyterLab 4 / Notebook 7 extension that draws the replay panel's timeline, and the
+// nbconvert template `replaybook` (HTML exports that draw charts interactively, offline).
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PACKAGE_ROOT } from './addon';
 import { ReplaybookError } from './errors';
+import { CHART_BOOT, vegaScriptSources } from './viz/scripts';
 
 export const KERNEL_NAME = 'replaybook';
 export const KERNEL_DISPLAY_NAME = 'replaybook (TypeScript)';
@@ -64,6 +66,28 @@ export function installLabextension(kernelDir: string): string | null {
   return to;
 }
 
+/** The nbconvert template's name (`jupyter nbconvert --to html --template replaybook`), and its sources. */
+export const NBCONVERT_TEMPLATE = 'replaybook';
+const NBCONVERT_TEMPLATE_SRC = path.join(PACKAGE_ROOT, 'nbconvert', NBCONVERT_TEMPLATE);
+
+/**
+ * Installs the nbconvert template `replaybook` in the Jupyter data directory that holds
+ * `kernelDir` (…/share/jupyter/nbconvert/templates/replaybook), with vega, vega-lite and
+ * vega-embed from node_modules in its static/ folder. Returns where, or null when the vega builds
+ * are missing.
+ */
+export function installNbconvertTemplate(kernelDir: string): string | null {
+  const vega = vegaScriptSources();
+  if (!vega) return null;
+  const to = path.join(path.dirname(path.dirname(kernelDir)), 'nbconvert', 'templates', NBCONVERT_TEMPLATE);
+  fs.rmSync(to, { recursive: true, force: true });
+  fs.mkdirSync(path.join(to, 'static'), { recursive: true });
+  fs.cpSync(NBCONVERT_TEMPLATE_SRC, to, { recursive: true });
+  fs.writeFileSync(path.join(to, 'static', 'replaybook-vega.js'), vega.map((v) => v.js).join('\n'));
+  fs.writeFileSync(path.join(to, 'static', 'replaybook-boot.js'), CHART_BOOT);
+  return to;
+}
+
 /** Installs the kernelspec (and the timeline extension beside it); returns the kernelspec's directory. */
 export function installKernel(scope: KernelScope = {}): string {
   if (!fs.existsSync(path.join(PACKAGE_ROOT, 'dist', 'notebook', 'index.js'))) {
@@ -85,6 +109,9 @@ export function installKernel(scope: KernelScope = {}): string {
 /** Removes the kernelspec from wherever Jupyter finds it (and the timeline extension beside it). */
 export function uninstallKernel(): string {
   const where = /^\s*replaybook\s+(\S.*)$/m.exec(jupyterKernelspec(['list']))?.[1]?.trim();
-  if (where) fs.rmSync(path.join(path.dirname(path.dirname(where)), 'labextensions', LABEXTENSION_NAME), { recursive: true, force: true });
+  if (where) {
+    fs.rmSync(path.join(path.dirname(path.dirname(where)), 'labextensions', LABEXTENSION_NAME), { recursive: true, force: true });
+    fs.rmSync(path.join(path.dirname(path.dirname(where)), 'nbconvert', 'templates', NBCONVERT_TEMPLATE), { recursive: true, force: true });
+  }
   return jupyterKernelspec(['remove', '-y', KERNEL_NAME]).trim();
 }

@@ -14,15 +14,20 @@ import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordPaymentIncident } from '../src/demo';
 import { openStore } from '../src/store';
+import { ReplayPanel } from '../src/panel/panel';
+import { renderChart } from '../src/viz/render';
+import { timelineSpec, type TimelineSpec } from '../src/viz/timeline';
 import { ARTIFACTS, launchChromium, watch, type Watch } from './helpers/browser';
 import { PYTHON, installKernel, jupyterEnv, startNotebookServer } from './helpers/jupyter';
 import { runProcess } from './helpers/run';
 import { VENV_BIN, requireVenv, startJupyter, type Frontend, type JupyterServer } from './helpers/jupyter-server';
-import { cellOutput, cells, kernelIdle, runCell, waitShown } from './helpers/panel-page';
+import { cellOutput, cells, kernelIdle, runCell, shown, waitShown } from './helpers/panel-page';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-panel-'));
 const env = jupyterEnv(work);
 const INCIDENT = 'panel-demo';
+/** A second incident: its timeline's marks are no events of INCIDENT's replay. */
+const OTHER = 'panel-other';
 const SHOTS = path.join(path.dirname(ARTIFACTS), 'panel');
 let browser: Browser | null = null;
 
@@ -31,6 +36,7 @@ beforeAll(async () => {
   const store = await openStore(env.REPLAYBOOK_HOME);
   try {
     await recordPaymentIncident(store, INCIDENT);
+    await recordPaymentIncident(store, OTHER);
   } finally {
     await store.close();
   }
@@ -41,6 +47,13 @@ afterAll(async () => {
   await browser?.close();
   fs.rmSync(work, { recursive: true, force: true });
 });
+
+/** Writes a notebook of these cells for the replaybook kernel into the test's folder; returns its path. */
+function writeNotebook(name: string, cells: object[]): string {
+  const file = path.join(work, name);
+  fs.writeFileSync(file, JSON.stringify({ nbformat: 4, nbformat_minor: 5, metadata: { kernelspec: { name: 'replaybook', display_name: 'replaybook (TypeScript)', language: 'typescript' } }, cells }));
+  return file;
+}
 
 const STATE_CELL = 'const st = await p.state(); console.log(JSON.stringify({ seq: st.seq, paused: st.paused, speed: st.speed }))';
 
@@ -64,21 +77,26 @@ async function openNotebook(server: JupyterServer, name: string, source: string[
   return { page, w };
 }
 
-async function drivePanel(kind: Frontend): Promise<void> {
+/** Opens a notebook of these cells in a fresh `kind` server and runs `body` on its page; a failure keeps a screenshot and the server's log. */
+async function inNotebook(kind: Frontend, name: string, source: string[], body: (page: Page, w: Watch) => Promise<void>): Promise<void> {
   const server = await startJupyter(kind, work, env);
   try {
-    const name = `panel-${kind}.ipynb`;
-    const { page, w } = await openNotebook(server, name, [`const p = await panel(${JSON.stringify(INCIDENT)})`, STATE_CELL, `display(await timeline(await fetchIncident(${JSON.stringify(INCIDENT)})))`]);
+    const { page, w } = await openNotebook(server, `${name}.ipynb`, source);
     try {
-      await drive(page, w, kind);
+      await body(page, w);
     } catch (e) {
       fs.mkdirSync(SHOTS, { recursive: true });
-      await page.screenshot({ path: path.join(SHOTS, `${kind}-failure.png`) }).catch(() => undefined);
+      await page.screenshot({ path: path.join(SHOTS, `${name}-failure.png`), fullPage: true }).catch(() => undefined);
       throw new Error(`${(e as Error).stack}\npage errors: ${w.errors.join('\n')}\nserver log (end):\n${server.log().slice(-12000)}`);
     }
   } finally {
     await server.stop();
   }
+}
+
+async function drivePanel(kind: Frontend): Promise<void> {
+  const cellsSource = [`const p = await panel(${JSON.stringify(INCIDENT)})`, STATE_CELL, `display(await timeline(await fetchIncident(${JSON.stringify(INCIDENT)})))`];
+  await inNotebook(kind, `panel-${kind}`, cellsSource, (page, w) => drive(page, w, kind));
 }
 
 /**
@@ -258,6 +276,188 @@ interface Msg {
   buffers: string[];
 }
 
+/**
+ * The event a mark of a vega-lite timeline stands for, from its SVG element's aria-label (vega-lite
+ * describes each mark by its tooltip fields: "…; seq: 123; …"), or null.
+ */
+const ariaSeq = (label: string | null): number | null => {
+  const m = /(?:^|; )seq: (\d+)/.exec(label ?? '');
+  return m ? Number(m[1]) : null;
+};
+
+/** Clicks, with the mouse, a drawn mark of `chart` (an SVG vega view) whose event is not `not`; returns that event. */
+async function clickChartMark(page: Page, chart: Locator, not: number): Promise<number> {
+  const marks = chart.locator('g.mark-rect.role-mark path');
+  await expect.poll(() => marks.count(), { timeout: 30_000 }).toBeGreaterThan(3);
+  const labels = await marks.evaluateAll((els) => els.map((el) => el.getAttribute('aria-label')));
+  const seqs = labels.map(ariaSeq);
+  const last = Math.max(...seqs.filter((q): q is number => q !== null));
+  const inside = seqs.map((q, i) => [q, i] as const).filter(([q]) => q !== null && q !== not && q > 0 && q < last);
+  expect(inside.length).toBeGreaterThan(0);
+  // The middle one; what is on top at its centre is what the click hits (a later mark may cover it).
+  for (const [, i] of [inside[Math.floor(inside.length / 2)], ...inside]) {
+    await marks.nth(i).scrollIntoViewIfNeeded();
+    const box = await marks.nth(i).boundingBox();
+    if (!box) continue;
+    const x = box.x + box.width / 2;
+    const y = box.y + box.height / 2;
+    const hit = await page.evaluate(([px, py]) => {
+      const el = document.elementFromPoint(px, py);
+      return el && el.closest('g.mark-rect.role-mark') ? el.getAttribute('aria-label') : null;
+    }, [x, y]);
+    const seq = ariaSeq(hit);
+    if (seq === null || seq === not || seq >= last) continue;
+    await page.mouse.click(x, y);
+    return seq;
+  }
+  throw new Error('no mark of the chart could be clicked');
+}
+
+async function chartClicks(kind: Frontend): Promise<void> {
+  const source = [
+    `const run = await replay(${JSON.stringify(INCIDENT)}, { speed: 'max' }); const p = await panel(${JSON.stringify(INCIDENT)}, { charts: [await timeline(run)] })`,
+    STATE_CELL,
+    `await p.show(await timeline(await fetchIncident(${JSON.stringify(OTHER)})))`,
+  ];
+  await inNotebook(kind, `charts-${kind}`, source, async (page, w) => {
+    await runCell(page, 0);
+    const panel = page.locator('.rb-panel').first();
+    await panel.waitFor({ timeout: 120_000 });
+    let s = await waitShown(panel, (x) => x.status === 'paused', 120_000);
+    await panel.locator('.rb-tl-path[data-path="extension"]').waitFor({ timeout: 30_000 });
+    // The run's timeline, inside the panel, drawn by the front end's vega renderer as SVG.
+    const chart = panel.locator('.rb-chart.rb-chart-ext[data-clickable="true"]').first();
+    await chart.waitFor({ timeout: 60_000 });
+    expect(await chart.locator('.jp-RenderedVegaLite svg').count()).toBeGreaterThan(0);
+    // A click on one of its marks: the replay jumps to that mark's event, as a following cell reads it.
+    const t0 = Date.now();
+    const target = await clickChartMark(page, chart, s.seq);
+    s = await waitShown(panel, (x) => x.seq === target && x.status === 'paused');
+    const ms = Date.now() - t0;
+    const e = await engineState(page);
+    expect(e.paused).toBe(true);
+    expect(e.seq).toBe(target);
+    // For comparison (printed only), a click on the panel's own timeline, forward as well, then back.
+    const own = panel.locator('.rb-timeline.rb-timeline-ext svg.rb-timeline-svg .rb-mark');
+    const ownSeqs = await own.evaluateAll((els) => els.map((el) => Number(el.getAttribute('data-seq'))));
+    // (one well after the cursor, whose line covers the marks beside it)
+    const ahead = ownSeqs.map((q, i) => [q, i]).filter(([q]) => q > target && q < ownSeqs[ownSeqs.length - 1]);
+    const fwd = ahead.length ? ahead[Math.floor(ahead.length / 2)][1] : -1;
+    let ownMs = -1;
+    if (fwd >= 0) {
+      const t1 = Date.now();
+      await own.nth(fwd).click();
+      await waitShown(panel, (x) => x.seq === ownSeqs[fwd] && x.status === 'paused');
+      ownMs = Date.now() - t1;
+      const back = await clickChartMark(page, chart, ownSeqs[fwd]);
+      await waitShown(panel, (x) => x.seq === back && x.status === 'paused');
+    }
+    s = await shown(panel);
+    const e2 = await engineState(page);
+    expect(e2.seq).toBe(s.seq);
+    process.stdout.write(`chart mark click -> panel at event ${target} in ${kind}: ${ms} ms (the panel's own timeline, forward to ${ownSeqs[fwd]}: ${ownMs} ms)\n`);
+    // Another incident's timeline in the same panel: its marks are not this replay's events; the
+    // header says so and the replay stays where it was.
+    await runCell(page, 2);
+    await cellOutput(page, 2, 60_000);
+    const other = panel.locator('.rb-chart.rb-chart-ext[data-clickable="true"]').nth(1);
+    await other.waitFor({ timeout: 60_000 });
+    await clickChartMark(page, other, -1);
+    await panel.locator('.rb-error').filter({ hasText: `is an event of ${OTHER}` }).waitFor({ timeout: 30_000 });
+    const after = await engineState(page);
+    expect(after.seq).toBe(s.seq);
+    expect((await shown(panel)).seq).toBe(s.seq);
+    expect(w.errors.filter((x) => !notOurs(x))).toEqual([]);
+    expect(w.refused).toEqual([]);
+  });
+}
+
+describe('charts inside the replay panel', () => {
+  it('a mark jumps only to an event of this replay: the panel says why not for another incident, no single event, or beyond the log', async () => {
+    const store = await openStore(env.REPLAYBOOK_HOME);
+    try {
+      const events = await store.eventsTable(INCIDENT);
+      const chartOf = (incident: string): TimelineSpec => {
+        const spec = timelineSpec(events);
+        Object.assign(spec.usermeta.replaybook, { incident, run: null });
+        return spec;
+      };
+      const p = new ReplayPanel({ incident: INCIDENT, events, transactions: [], replayOptions: (injections) => ({ store, injections }) });
+      const mine = await p.show(chartOf(INCIDENT));
+      const other = await p.show({ spec: chartOf(OTHER) });
+      expect(p.charts).toEqual([mine, other]);
+      expect(mine.origin.incident).toBe(INCIDENT);
+      expect(p.unreachable(3, mine)).toBeNull();
+      expect(p.unreachable(3, null)).toBeNull();
+      expect(p.unreachable(3, other)).toMatch(new RegExp(`is an event of ${OTHER}: this panel replays ${INCIDENT}`));
+      expect(p.unreachable(null, mine)).toMatch(/stands for no single event/);
+      expect(p.unreachable(events.numRows, mine)).toMatch(new RegExp(`event ${events.numRows} of '.*' is not in ${INCIDENT}'s log \\(events 0 to ${events.numRows - 1}\\)`));
+      // Without a front end, the static view carries the charts' PNGs.
+      expect(p.staticHtml().match(/class="rb-static-chart"/g)).toHaveLength(2);
+      await p.close();
+    } finally {
+      await store.close();
+    }
+  });
+
+  for (const [kind, name] of [['lab', 'JupyterLab 4'], ['notebook', 'Notebook 7']] as const) {
+    it(`${name}: a click on a mark of timeline(run) shown in the panel jumps its replay to that event`, () => chartClicks(kind), 300_000);
+  }
+});
+
+describe('exported HTML: the nbconvert template `replaybook` (installed by `replaybook kernel install`)', () => {
+  it('draws the vega-lite outputs JupyterLab saves (spec and PNG, no HTML) with vega-embed, offline', async () => {
+    // A chart output as the kernel sends it to JupyterLab 4 (whose hello said it renders vega-lite 5).
+    const store = await openStore(env.REPLAYBOOK_HOME);
+    let spec: TimelineSpec;
+    try {
+      spec = timelineSpec(await store.eventsTable(INCIDENT), { title: `${INCIDENT} </script> timeline` });
+    } finally {
+      await store.close();
+    }
+    const { png } = await renderChart(spec);
+    const nb = writeNotebook('chart-export.ipynb', [
+      { cell_type: 'code', id: 'a', metadata: {}, execution_count: 1, source: 'display(await timeline(incident))', outputs: [{ output_type: 'display_data', metadata: {}, data: { 'application/vnd.vegalite.v5+json': spec, 'image/png': png.toString('base64'), 'text/plain': 'timeline' } }] },
+    ]);
+    // Both nbconverts: the venv's (7, with JupyterLab 4) and Debian's (6, with Notebook 6).
+    for (const python of [path.join(VENV_BIN, 'python'), PYTHON]) {
+      const out = path.join(work, `chart-export-${python === PYTHON ? 'debian' : 'venv'}.html`);
+      const r = await runProcess(python, ['-m', 'nbconvert', '--to', 'html', '--template', 'replaybook', '--output', out, nb], env);
+      expect(r.stderr).not.toMatch(/Traceback/);
+      expect(r.code).toBe(0);
+      const html = fs.readFileSync(out, 'utf8');
+      // The spec (its title's </script> escaped), the vega builds inline, the embed code.
+      const specText = /<script[^>]*class="rb-chart-spec"[^>]*>([^<]*)<\/script>/.exec(html);
+      expect(specText).not.toBeNull();
+      const embedded = JSON.parse(specText![1]) as TimelineSpec;
+      expect(embedded.usermeta.replaybook.chart).toBe('timeline');
+      expect(embedded.data.values.length).toBe(spec.data.values.length);
+      expect(html).toContain('figure class="rb-chart"');
+      expect(html).toContain('window.vegaEmbed(view, spec');
+      expect(html).toMatch(/vegaEmbed=|vegaEmbed =|\.vegaEmbed=/);
+      expect(html).not.toContain('cdn.jsdelivr.net/npm/vega');
+      // In Chromium with nothing but the file: vega-embed draws one rect per row of the spec.
+      const context = await browser!.newContext({ viewport: { width: 1300, height: 1000 } });
+      try {
+        const w = await watch(context, (url) => url.startsWith('file:') || url.startsWith('data:') || url.startsWith('blob:'));
+        const page = await context.newPage();
+        await page.goto(`file://${out}`);
+        const fig = page.locator('figure.rb-chart[data-interactive="drawn"]');
+        await fig.waitFor({ timeout: 60_000 });
+        expect(await fig.locator('.rb-chart-view svg g.mark-rect.role-mark').first().locator('path').count()).toBe(spec.data.values.length);
+        expect(await fig.locator('img.rb-chart-png').isVisible()).toBe(false);
+        // (Failed loads: the refused CDN links of the lab template itself, require.js and MathJax, not vega.)
+        expect(w.errors.filter((e) => !/ERR_BLOCKED_BY_CLIENT/.test(e))).toEqual([]);
+        expect(w.refused.length).toBe(w.errors.length);
+        expect(w.refused.filter((u) => /vega/.test(u))).toEqual([]);
+        process.stdout.write(`nbconvert --template replaybook (${python}): ${html.length} bytes, ${spec.data.values.length} marks drawn\n`);
+      } finally {
+        await context.close();
+      }
+    }
+  }, 180_000);
+});
+
 describe('comms and the widget protocol in the kernel', () => {
   it('lists widget comms, keeps a widget\'s state in step both ways, delivers clicks and buffers, and counts executions', async () => {
     requireVenv();
@@ -343,20 +543,11 @@ describe('comms and the widget protocol in the kernel', () => {
 
 describe('the panel where ipywidgets 8 is missing, and executed headlessly', () => {
   it("Debian's Notebook 6 nbconvert saves the panel's widget state and its static view: tables, a PNG timeline and the calls to make", async () => {
-    const nb = path.join(work, 'static.ipynb');
-    fs.writeFileSync(
-      nb,
-      JSON.stringify({
-        nbformat: 4,
-        nbformat_minor: 5,
-        metadata: { kernelspec: { name: 'replaybook', display_name: 'replaybook (TypeScript)', language: 'typescript' } },
-        cells: [
-          { cell_type: 'code', id: 'a', metadata: {}, outputs: [], execution_count: null, source: `const p = await panel(${JSON.stringify(INCIDENT)}, { at: 'tx-1' })` },
-          { cell_type: 'code', id: 'b', metadata: {}, outputs: [], execution_count: null, source: 'const st = await p.state(); console.log(st.seq, st.paused)' },
-          { cell_type: 'code', id: 'c', metadata: {}, outputs: [], execution_count: null, source: 'await p.step(2); display(p)' },
-        ],
-      }),
-    );
+    const nb = writeNotebook('static.ipynb', [
+      { cell_type: 'code', id: 'a', metadata: {}, outputs: [], execution_count: null, source: `const p = await panel(${JSON.stringify(INCIDENT)}, { at: 'tx-1' })` },
+      { cell_type: 'code', id: 'b', metadata: {}, outputs: [], execution_count: null, source: 'const st = await p.state(); console.log(st.seq, st.paused)' },
+      { cell_type: 'code', id: 'c', metadata: {}, outputs: [], execution_count: null, source: 'await p.step(2); display(p)' },
+    ]);
     const out = path.join(work, 'static.out.ipynb');
     const r = await runProcess(PYTHON, ['-m', 'nbconvert', '--to', 'notebook', '--execute', '--ExecutePreprocessor.store_widget_state=True', '--ExecutePreprocessor.timeout=120', '--output', out, nb], env);
     expect(r.stderr).not.toMatch(/Traceback|CellExecutionError/);

@@ -211,6 +211,19 @@ describe('timeline chart', () => {
     expect(longCall?.label).toContain('epoll_wait');
     expect(rows.filter((r) => r.n === 1 && r.failed).length).toBe(Math.floor(19999 / 997) + 1);
     expect(JSON.stringify(spec).length).toBeLessThan(2_000_000);
+    // A click on a row jumps to first_seq: an event's own seq; a bin's first event, one of its lane
+    // inside its interval.
+    for (const r of rows) {
+      if (r.seq !== null) {
+        expect(r.first_seq).toBe(r.seq);
+        continue;
+      }
+      const ev = big[r.first_seq];
+      expect(String(ev.tid)).toBe(r.lane);
+      const ms = Number(ev.enter_ns) / 1e6;
+      expect(ms).toBeGreaterThanOrEqual(r.start_ms - 0.001);
+      expect(ms).toBeLessThan(r.end_ms + 0.001);
+    }
 
     if (KEEP_CHARTS) await writeChart(spec, path.join(KEEP_CHARTS, 'timeline-binned'));
     const img = decodePng((await renderChart(spec)).png);

@@ -5,10 +5,14 @@
 // back to an HTML widget where no hello comes). A second model, FrontendModel, is opened by the
 // kernel when a widget manager connects: its hello carries the front end's MIME types in the
 // order its renderers rank them, so the kernel shapes chart bundles for this front end's own
-// renderers (JupyterLab's vega). Built by scripts/build-labextension.js with
+// renderers (JupyterLab's vega). ChartModel / ChartView: a vega-lite chart shown inside a replay
+// panel, drawn by the front end's own vega renderer, whose marks jump the panel's replay to the
+// event they stand for (sendJump, as the timeline's marks do). Built by scripts/build-labextension.js with
 // @jupyterlab/builder; `replaybook kernel install` puts the build where Jupyter looks.
 import { DOMWidgetModel, DOMWidgetView, IJupyterWidgetRegistry, WidgetModel } from '@jupyter-widgets/base';
-import { initialize, render } from './timeline';
+import { initialize, render, sendJump } from './timeline';
+
+const VEGALITE_MIME = 'application/vnd.vegalite.v5+json';
 
 const pkg = require('../package.json');
 
@@ -48,6 +52,78 @@ export class TimelineView extends DOMWidgetView {
   }
 }
 
+/** The event a chart's item stands for: its datum's seq, or the first of a bin (first_seq). */
+function itemSeq(item) {
+  const d = item && item.datum;
+  if (!d || typeof d !== 'object' || !('seq' in d || 'first_seq' in d)) return undefined;
+  return typeof d.seq === 'number' ? d.seq : typeof d.first_seq === 'number' ? d.first_seq : null;
+}
+
+export class ChartModel extends DOMWidgetModel {
+  defaults() {
+    return {
+      ...super.defaults(),
+      _model_name: 'ChartModel',
+      _model_module: MODULE,
+      _model_module_version: VERSION,
+      _view_name: 'ChartView',
+      _view_module: MODULE,
+      _view_module_version: VERSION,
+      spec: null,
+      png: '',
+    };
+  }
+}
+
+/**
+ * Draws the spec with the front end's vega-lite renderer (JupyterLab 4 / Notebook 7:
+ * @jupyterlab/vega5-extension, as SVG so each mark is an element) and listens to the vega view's
+ * clicks; where there is no such renderer, the PNG.
+ */
+export class ChartView extends DOMWidgetView {
+  render() {
+    super.render();
+    this.el.classList.add('rb-chart-ext');
+    void this.draw();
+  }
+
+  async draw() {
+    const rm = this.model.widget_manager && this.model.widget_manager.rendermime;
+    const spec = this.model.get('spec');
+    if (!rm || rm.mimeTypes.indexOf(VEGALITE_MIME) < 0 || !spec) {
+      const img = document.createElement('img');
+      img.src = 'data:image/png;base64,' + this.model.get('png');
+      this.el.appendChild(img);
+      this.el.setAttribute('data-clickable', 'false');
+      return;
+    }
+    const renderer = rm.createRenderer(VEGALITE_MIME);
+    this.renderer = renderer;
+    const png = this.model.get('png');
+    const data = { [VEGALITE_MIME]: spec };
+    if (png) data['image/png'] = png;
+    await renderer.renderModel(rm.createModel({ data, metadata: { [VEGALITE_MIME]: { embed_options: { renderer: 'svg', actions: false } } } }));
+    this.el.appendChild(renderer.node);
+    // RenderedVega keeps vega-embed's result; its view reports which item a click hit.
+    const view = renderer._result && renderer._result.view;
+    if (!view) {
+      this.el.setAttribute('data-clickable', 'false');
+      return;
+    }
+    view.addEventListener('click', (_event, item) => {
+      const seq = itemSeq(item);
+      if (seq !== undefined) sendJump(this.model, seq);
+    });
+    this.el.setAttribute('data-clickable', 'true');
+  }
+
+  remove() {
+    if (this.renderer) this.renderer.dispose();
+    this.renderer = null;
+    return super.remove();
+  }
+}
+
 /** No view: says which MIME types this front end renders, best first (its rendermime's ranks). */
 export class FrontendModel extends WidgetModel {
   defaults() {
@@ -75,7 +151,7 @@ const plugin = {
   requires: [IJupyterWidgetRegistry],
   autoStart: true,
   activate: (_app, registry) => {
-    registry.registerWidget({ name: MODULE, version: VERSION, exports: { TimelineModel, TimelineView, FrontendModel } });
+    registry.registerWidget({ name: MODULE, version: VERSION, exports: { TimelineModel, TimelineView, ChartModel, ChartView, FrontendModel } });
   },
 };
 

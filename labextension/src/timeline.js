@@ -1,7 +1,8 @@
 // The replay panel's clickable timeline, drawn in the browser from the widget model's traits
 // (replaybook's src/panel/timeline.ts computes them): density bars per time slice coloured by what
 // dominates them, failed calls as ticks, the transactions as a row of spans, the cursor at the
-// next event and the progress. A click on a mark sends { event: 'jump', seq } to the kernel.
+// next event and the progress. A click on a mark sends { event: 'jump', seq } to the kernel
+// (sendJump: the one way a mark asks the panel to jump, also used by charts shown in a panel).
 // One module, three hosts: replaybook's JupyterLab 4 / Notebook 7 extension (./index.js) bundles
 // it; anywidget loads it as an AnyModel's _esm; elsewhere the panel's HTML fallback imports it.
 // Everything is drawn by hand: nothing is loaded from the network.
@@ -58,7 +59,7 @@ export function render({ model, el }) {
   const click = (e) => {
     const t = e.target && e.target.closest ? e.target.closest('[data-seq]') : null;
     if (!t) return;
-    model.send({ event: 'jump', seq: Number(t.getAttribute('data-seq')) });
+    sendJump(model, Number(t.getAttribute('data-seq')));
   };
   el.addEventListener('click', click);
   return () => {
@@ -66,8 +67,15 @@ export function render({ model, el }) {
     for (const k of ['marks', 'txs', 'cursor', 'cursor_x', 'progress', 'status', 'total']) model.off('change:' + k, redraw);
   };
 }
+/**
+ * Asks the kernel's panel to jump before event `seq` (null: the mark stands for no event; the
+ * panel says so). The kernel checks that the event is one its replay can reach.
+ */
+export function sendJump(model, seq) {
+  model.send({ event: 'jump', seq: typeof seq === 'number' && isFinite(seq) ? seq : null });
+}
 /** Called once per model where the front end creates it: the kernel learns which front end draws. */
 export function initialize({ model }, frontend = 'anywidget') {
   model.send({ event: 'hello', frontend });
 }
-export default { render, initialize };
+export default { render, initialize, sendJump };

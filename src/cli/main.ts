@@ -14,7 +14,7 @@ import { runDemo } from '../demo';
 import { runDoctor } from '../doctor';
 import { EXPORT_SUMMARY, exportCommand } from './export';
 import { SPOOL_SPEC, SPOOL_SUMMARY, spoolCommand } from './spool';
-import { installKernel, installLabextension, uninstallKernel, KERNEL_DISPLAY_NAME } from '../kernelspec';
+import { installKernel, installLabextension, installNbconvertTemplate, uninstallKernel, KERNEL_DISPLAY_NAME, NBCONVERT_TEMPLATE } from '../kernelspec';
 import { helpText, parseArgs, parseSince, type CommandSpec, type FlagSpec, type Parsed } from './args';
 import { ReplaybookError } from '../errors';
 import { formatDuration, formatMs, lastLine } from '../format';
@@ -609,6 +609,12 @@ function cmdKernel(p: Parsed): number {
     ext
       ? `installed the replay panel's timeline extension (JupyterLab 4, Notebook 7) in ${ext}\n`
       : "the replay panel's timeline extension is not built (scripts/install-jupyter.sh builds it): panels draw their timeline through an HTML widget\n",
+  );
+  const template = installNbconvertTemplate(where);
+  process.stdout.write(
+    template
+      ? `installed the nbconvert template in ${template}: jupyter nbconvert --to html --template ${NBCONVERT_TEMPLATE} draws charts interactively\n`
+      : 'the vega builds are missing from node_modules (npm install): the nbconvert template was not installed\n',
   );
   return 0;
 }

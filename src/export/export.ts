@@ -8,9 +8,10 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ReplaybookError } from '../errors';
-import { escapeHtml, jsonForScript, scriptSafe } from '../escape';
+import { escapeHtml, jsonForScript } from '../escape';
 import { formatBytes } from '../format';
 import { highlight, renderMarkdown } from './markdown';
+import { CHART_BOOT, vegaScriptTags } from '../viz/scripts';
 
 export interface ExportOptions {
   /** Where to write the HTML (default: the notebook's path with .html instead of .ipynb). */
@@ -312,25 +313,6 @@ export function ansiToHtml(text: string): string {
 // ---------------------------------------------------------------------------------------------
 // Charts
 
-/** The browser builds of vega, vega-lite and vega-embed, in load order, with the global each defines. */
-const CHART_SCRIPTS = [
-  { pkg: 'vega', file: 'vega.min.js', global: 'vega' },
-  { pkg: 'vega-lite', file: 'vega-lite.min.js', global: 'vegaLite' },
-  { pkg: 'vega-embed', file: 'vega-embed.min.js', global: 'vegaEmbed' },
-] as const;
-
-/** The three builds as <script> elements (each hides an AMD define so it sets its global), or null. */
-function chartScripts(): string | null {
-  try {
-    return CHART_SCRIPTS.map(({ pkg, file, global }) => {
-      const source = fs.readFileSync(path.join(path.dirname(require.resolve(pkg)), file), 'utf8');
-      return `<script data-replaybook="${global}">(function(){var d=window.define;window.define=undefined;try{\n${scriptSafe(source)}\n}finally{window.define=d;}}).call(window);</script>`;
-    }).join('\n');
-  } catch {
-    return null;
-  }
-}
-
 const CHART_TYPES: Array<{ mime: RegExp; mode: 'vega-lite' | 'vega' }> = [
   { mime: /^application\/vnd\.vegalite\.v[3-6](?:\.\d+)*\+json$/, mode: 'vega-lite' },
   { mime: /^application\/vnd\.vega\.v[3-6](?:\.\d+)*\+json$/, mode: 'vega' },
@@ -496,29 +478,6 @@ class Page {
   }
 }
 
-/** Draws every interactive chart; on success its PNG is hidden, on failure the PNG stays. */
-const BOOT = `(function(){
-  var figs = document.querySelectorAll('figure.rb-chart[data-interactive]');
-  Array.prototype.forEach.call(figs, function(fig){
-    var view = fig.querySelector('.rb-chart-view'), img = fig.querySelector('.rb-chart-png');
-    function fail(e){
-      view.textContent = '';
-      fig.setAttribute('data-interactive', 'failed');
-      fig.setAttribute('data-error', String(e && e.message || e));
-      if (!img) { var p = document.createElement('div'); p.className = 'rb-chart-missing'; p.textContent = 'This chart could not be drawn: ' + String(e && e.message || e); fig.appendChild(p); }
-      if (window.console) console.warn('replaybook chart:', e);
-    }
-    try {
-      if (typeof window.vegaEmbed !== 'function') throw new Error('vega-embed did not load');
-      var spec = JSON.parse(fig.querySelector('script.rb-chart-spec').textContent);
-      window.vegaEmbed(view, spec, { mode: fig.getAttribute('data-mode'), actions: false, renderer: 'svg' }).then(function(){
-        if (img) img.style.display = 'none';
-        fig.setAttribute('data-interactive', 'drawn');
-      }, fail);
-    } catch (e) { fail(e); }
-  });
-})();`;
-
 const CSS = `
 :root{--fg:#1d1d1f;--muted:#6b6b70;--line:#e3e3e6;--code-bg:#f6f7f9;--prompt:#8a8a90;--err-bg:#fdf0ef;--err:#b3261e}
 *{box-sizing:border-box}
@@ -574,7 +533,7 @@ export function notebookHtml(
   nb: Notebook,
   opts: { name: string; baseDir: string; title?: string; date?: Date },
 ): { html: string; cells: number; charts: number; interactive: number; warnings: string[] } {
-  const scripts = chartScripts();
+  const scripts = vegaScriptTags();
   const page = new Page(nb, opts.baseDir, scripts !== null);
   const cells = nb.cells.map((c, k) => page.cell(c, k)).join('\n');
   if (page.charts > 0 && scripts === null) page.offline.warn('the vega scripts were not found (is replaybook installed with its dependencies?): charts show as PNG only');
@@ -595,7 +554,7 @@ export function notebookHtml(
     `<header class="rb-header"><div><b>${escapeHtml(opts.name)}</b>${kernel ? ` · ${escapeHtml(kernel)}` : ''} · exported ${escapeHtml(date)} by replaybook · ` +
     `${nb.cells.length} cells${page.charts ? `, ${page.charts} chart${page.charts === 1 ? '' : 's'}` : ''}</div></header>\n` +
     `<main>\n${cells}\n</main>\n` +
-    (page.interactive > 0 ? `<script>${BOOT}</script>\n` : '') +
+    (page.interactive > 0 ? `<script>${CHART_BOOT}</script>\n` : '') +
     `</body>\n</html>\n`;
   return { html, cells: nb.cells.length, charts: page.charts, interactive: page.interactive, warnings: page.offline.warnings };
 }

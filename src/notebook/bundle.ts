@@ -4,8 +4,6 @@
 // interactive vega-embed view where scripts run), never SVG; tables as inline-styled HTML; and a
 // short text/plain line for consoles and logs.
 import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { DataType, type Table, type Vector } from 'apache-arrow';
 import { ReplaybookError } from '../errors';
 import type { IncidentInfo } from '../events/schema';
@@ -20,8 +18,9 @@ import type { ManyRuns, RunSummary, Verdict } from '../replay/verify';
 import { EXE_CHANGED, exitStatus, fixDescription, jitterText, runList, runVerdict } from '../replay/describe';
 import { formatRet } from '../viz/classes';
 import { renderChart } from '../viz/render';
+import { vegaScriptTags } from '../viz/scripts';
 import { frontendMimeTypes } from '../widgets/frontend';
-import { escapeHtml, jsonForScript, scriptSafe } from '../escape';
+import { escapeHtml, jsonForScript } from '../escape';
 import { MONO, escapeBytes, note, previewBytes, section, table, text, type Cell } from './html';
 
 /** MIME type -> data; binary data as base64 strings, as Jupyter wants. */
@@ -32,41 +31,11 @@ export const VEGALITE_MIME = 'application/vnd.vegalite.v5+json';
 // ---------------------------------------------------------------------------------------------
 // Charts
 
-/** The browser builds of vega, vega-lite and vega-embed, in load order, with the global each defines. */
-const CHART_SCRIPTS = [
-  { pkg: 'vega', file: 'vega.min.js', global: 'vega' },
-  { pkg: 'vega-lite', file: 'vega-lite.min.js', global: 'vegaLite' },
-  { pkg: 'vega-embed', file: 'vega-embed.min.js', global: 'vegaEmbed' },
-] as const;
-
 let scriptsSent = false;
-let scriptsHtml: string | null | undefined;
 
 /** Forget that this process already sent the vega scripts (for tests and fresh notebooks). */
 export function resetChartScripts(): void {
   scriptsSent = false;
-}
-
-/**
- * The <script> elements that define window.vega, vegaLite and vegaEmbed, or null when a build is
- * missing. Each defines its global only if it is not there yet, and hides an AMD `define` (Classic
- * Notebook and nbconvert pages load require.js) so the UMD builds set globals instead.
- */
-function chartScripts(): string | null {
-  if (scriptsHtml !== undefined) return scriptsHtml;
-  try {
-    scriptsHtml = CHART_SCRIPTS.map(({ pkg, file, global }) => {
-      // Every package's main module lives in its build/ folder; vega-embed exports nothing else.
-      const source = fs.readFileSync(path.join(path.dirname(require.resolve(pkg)), file), 'utf8');
-      return (
-        `<script data-replaybook="${global}">(function(){if(typeof window.${global}!=='undefined')return;` +
-        `var d=window.define;window.define=undefined;try{\n${scriptSafe(source)}\n}finally{window.define=d;}}).call(window);</script>`
-      );
-    }).join('');
-  } catch {
-    scriptsHtml = null;
-  }
-  return scriptsHtml;
 }
 
 function pngSize(png: Buffer): { width: number; height: number } {
@@ -114,7 +83,7 @@ export async function chartBundle(spec: object, opts: { title?: string } = {}): 
     `<img id="${id}-img" src="data:image/png;base64,${pngB64}" width="${width}" height="${height}" ` +
     `style="max-width:100%;height:auto" alt="${escapeHtml(title)}">` +
     `<div id="${id}-view"></div>`;
-  const scripts = chartScripts();
+  const scripts = vegaScriptTags();
   if (scripts !== null) {
     if (!scriptsSent) {
       html += scripts;

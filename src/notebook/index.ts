@@ -451,7 +451,12 @@ export async function transactions(incident: string | Incident): Promise<Transac
 export async function timeline(x: Run | Incident | EventLog | Table, opts: TimelineOptions = {}): Promise<Chart> {
   const table = x instanceof Table ? x : x instanceof EventLog ? x.table : x.events.table;
   const title = opts.title ?? (x instanceof Run ? `${x.result.incident} — replay ${x.id}` : x instanceof Incident ? `${x.id} — recording` : undefined);
-  return Chart.of(timelineSpec(table, { ...opts, title }));
+  const spec = timelineSpec(table, { ...opts, title });
+  // Which events the marks are (a panel showing the chart jumps only to its own incident's).
+  const meta = spec.usermeta.replaybook;
+  if (x instanceof Run) Object.assign(meta, { incident: x.result.incident, run: x.id });
+  else if (x instanceof Incident) Object.assign(meta, { incident: x.id, run: null });
+  return Chart.of(spec);
 }
 
 /** The demo incident ('payment-timeout'), recorded now if the store does not have it yet. */

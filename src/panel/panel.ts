@@ -17,6 +17,7 @@ import type { ReplayOptions, RunResult, Speed } from '../replay/run';
 import { ReplaySession, type SessionState } from '../replay/session';
 import { MONO, note, section, table, text } from '../notebook/html';
 import { AnyWidget, Button, Dropdown, Html, Slider, Text, Widget, button, dropdown, hbox, html, slider, text as textBox, vbox, type Box } from '../widgets';
+import { PanelChart, type PanelChartInput } from './chart';
 import { CLASS_COLOURS, TIMELINE_ESM, TIMELINE_MODULE, TIMELINE_MODULE_VERSION, timelineHostHtml, timelineMarks, type Mark, type TimelineTraits, type TxMark } from './timeline';
 
 export const PANEL_SPEEDS: Array<[string, Speed]> = [
@@ -47,6 +48,11 @@ export interface PanelOptions {
    * a few seconds gets the HTML fallback.
    */
   anywidget?: boolean;
+  /**
+   * Charts shown under the controls (as p.show(chart) adds them), e.g. [await timeline(run)]: a
+   * click on a mark jumps this replay to the event the mark stands for.
+   */
+  charts?: PanelChartInput[];
 }
 
 /** What the panel needs from the notebook: the incident's events, its transactions, options for a replay. */
@@ -204,6 +210,9 @@ export class ReplayPanel {
   readonly injectionList: Dropdown<number>;
   readonly injectionBox: Text;
   readonly resultView: Html;
+  /** The charts shown in the panel (p.show), in a box under the controls. */
+  readonly charts: PanelChart[] = [];
+  private readonly chartArea: Box;
   readonly root: Box;
 
   constructor(
@@ -237,6 +246,7 @@ export class ReplayPanel {
     const remove = button({ description: 'remove', classes: ['rb-remove'], layout: { width: '80px' } });
     this.injectionBox = textBox({ placeholder: "add: --latency 'connect:*:8443=2s' …, Enter", classes: ['rb-inject'], layout: { width: '420px' } });
     this.resultView = html('', { classes: ['rb-result'] });
+    this.chartArea = vbox([], { classes: ['rb-charts'] });
     this.root = vbox(
       [
         this.header,
@@ -247,6 +257,7 @@ export class ReplayPanel {
         hbox([this.injectionList, remove]),
         this.injectionBox,
         this.resultView,
+        this.chartArea,
       ],
       { classes: ['rb-panel', this.id] },
     );
@@ -267,9 +278,9 @@ export class ReplayPanel {
       this.jumpBox.value = '';
       void this.jumpTo(/^tx-\d+$/.test(t) ? t : Number(t));
     });
+    this.listenForJumps(this.timeline, null);
     this.timeline.model.on('custom', (c) => {
-      if (c.event === 'jump' && typeof c.seq === 'number') void this.jumpTo(c.seq);
-      else if (c.event === 'hello') this.useTimeline(o.anywidget ? 'anywidget' : 'extension');
+      if (c.event === 'hello') this.useTimeline(o.anywidget ? 'anywidget' : 'extension');
     });
     // A front end with the extension creates the model (and says hello) as soon as it gets it.
     this.helloTimer = setTimeout(() => {
@@ -290,6 +301,7 @@ export class ReplayPanel {
 
   /** Opens the replay (paused at the first event, or at `at`) and shows the state. */
   async open(): Promise<this> {
+    for (const c of this.o.charts ?? []) await this.show(c);
     await this.run(async () => {
       this.s = await ReplaySession.open(this.src.incident, this.src.replayOptions(this.injections), { paused: true });
       this.watchEnd();
@@ -360,6 +372,51 @@ export class ReplayPanel {
     }, 'jump');
   }
 
+  /**
+   * Shows a chart in the panel, under its controls (timeline(run), plot(…), a vega-lite spec): a
+   * click on one of its marks jumps this replay to the mark's event, or says in the panel's
+   * header why not (an event of another incident, or beyond this log).
+   */
+  async show(chart: PanelChartInput): Promise<PanelChart> {
+    const c = await PanelChart.of(chart);
+    this.charts.push(c);
+    this.listenForJumps(c.widget, c);
+    this.chartArea.add(this.timelinePath === null || this.timelinePath === 'extension' ? c.widget : c.fallback);
+    return c;
+  }
+
+  /**
+   * Why a click on a mark (of the panel's timeline, or of `chart`) cannot jump this replay, or
+   * null when it can: marks of another incident's events, or events this log does not have.
+   */
+  unreachable(seq: unknown, chart: PanelChart | null): string | null {
+    const of = chart ? ` of '${chart.origin.title}'` : '';
+    const inc = chart?.origin.incident;
+    if (inc && inc !== this.src.incident) {
+      return `that mark${of} is an event of ${inc}${chart?.origin.run ? ` (run ${chart.origin.run})` : ''}: this panel replays ${this.src.incident} (panel(${JSON.stringify(inc)}) replays that one)`;
+    }
+    if (typeof seq !== 'number' || !Number.isInteger(seq) || seq < 0) return `that mark${of} stands for no single event: click one that does`;
+    if (seq >= this.total) return `event ${seq}${of} is not in ${this.src.incident}'s log (events 0 to ${this.total - 1}): this replay cannot reach it`;
+    return null;
+  }
+
+  /** A click on a mark of `w` (the timeline, or a chart's widget): jump there, or say why not. */
+  private listenForJumps(w: Widget, chart: PanelChart | null): void {
+    w.model.on('custom', (c) => {
+      if (c.event !== 'jump') return;
+      const why = this.unreachable(c.seq, chart);
+      if (why === null) {
+        this.jumpTo(c.seq as number).catch(() => undefined);
+        return;
+      }
+      // After the commands already queued, so their state does not clear it.
+      this.queue = this.queue.then(() => {
+        this.error = why;
+        this.render(this.lastState);
+      });
+    });
+  }
+
   /** The engine's state, as a following cell reads it. */
   state(): Promise<SessionState> {
     return this.session().state();
@@ -397,6 +454,11 @@ export class ReplayPanel {
     } else if (before === 'html' && this.timelineHtml) {
       // The extension answered late (a slow page): it takes the place of the fallback.
       this.root.swap(this.timelineHtml, this.timeline);
+    }
+    // Charts are drawn by the extension only: elsewhere their PNGs.
+    for (const c of this.charts) {
+      if (path === 'extension') this.chartArea.swap(c.fallback, c.widget);
+      else this.chartArea.swap(c.widget, c.fallback);
     }
     this.render(this.lastState);
   }
@@ -695,6 +757,7 @@ export class ReplayPanel {
         `<img alt="timeline" class="rb-static-timeline" src="data:image/png;base64,${Buffer.from(png).toString('base64')}">` +
           this.stateHtml(this.lastState, null) +
           this.resultHtml() +
+          this.charts.map((c) => `<img alt="${escapeHtml(c.origin.title)}" class="rb-static-chart" style="max-width:100%" src="data:image/png;base64,${c.png}">`).join('') +
           note('This front end has no ipywidgets 8: drive the panel from cells:') +
           `<pre style="${MONO}">${escapeHtml(calls.join('\n'))}</pre>`,
       ) +

@@ -30,6 +30,8 @@ export interface TimelineRow {
   lane: string;
   /** Event sequence number; null for a bin. */
   seq: number | null;
+  /** The first event the row stands for (its own seq, or a bin's first): where a click on it jumps. */
+  first_seq: number;
   /** Syscall name, or e.g. `312 file calls` for a bin. */
   name: string;
   cls: SyscallClass;
@@ -59,6 +61,9 @@ export interface TimelineMeta {
   binned: boolean;
   /** Width of a time bin when binned, else null. */
   bin_ms: number | null;
+  /** The incident and the run (null for the recording) the events are of, from their columns. */
+  incident: string | null;
+  run: string | null;
 }
 
 /** A vega-lite v5 spec; `data.values` holds the rows and `usermeta.replaybook` describes them. */
@@ -226,6 +231,7 @@ export function timelineSpec(events: Table, opts: TimelineOptions = {}): Timelin
     return {
       lane: lanes[laneIdx[i]],
       seq: seqCol ? seqCol[i] : i,
+      first_seq: seqCol ? seqCol[i] : i,
       name: names[i],
       cls: cls[i],
       resource: resources[i],
@@ -276,11 +282,13 @@ export function timelineSpec(events: Table, opts: TimelineOptions = {}): Timelin
     const count = new Map<number, number>();
     const busy = new Map<number, number>();
     const fails = new Map<number, number>();
+    const firstSeq = new Map<number, number>();
     for (let i = 0; i < n; i++) {
       if (keep[i]) continue;
       const b = Math.min(bins - 1, Math.floor((start[i] - t0) / binMs));
       const key = (laneIdx[i] * C + (classIndex.get(cls[i]) ?? C - 1)) * bins + b;
       count.set(key, (count.get(key) ?? 0) + 1);
+      if (!firstSeq.has(key)) firstSeq.set(key, seqCol ? seqCol[i] : i);
       busy.set(key, (busy.get(key) ?? 0) + durMs[i]);
       if (failed[i]) fails.set(key, (fails.get(key) ?? 0) + 1);
     }
@@ -298,6 +306,7 @@ export function timelineSpec(events: Table, opts: TimelineOptions = {}): Timelin
       rows.push({
         lane: lanes[li],
         seq: null,
+        first_seq: firstSeq.get(key) ?? 0,
         name: `${c} ${klass} call${c === 1 ? '' : 's'}`,
         cls: klass,
         resource: '',
@@ -367,7 +376,7 @@ export function timelineSpec(events: Table, opts: TimelineOptions = {}): Timelin
     height: { step: laneStep, for: 'position' },
     data: { values: rows },
     usermeta: {
-      replaybook: { chart: 'timeline', events: n, rows: rows.length, lanes, failures, binned, bin_ms: binMs },
+      replaybook: { chart: 'timeline', events: n, rows: rows.length, lanes, failures, binned, bin_ms: binMs, incident: incident || null, run: run || null },
     },
     encoding: shared,
     layer: [

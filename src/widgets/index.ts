@@ -356,6 +356,11 @@ export class Box extends Widget {
     this.children[i] = next;
     this.model.set({ children: this.children.map((c) => ref(c.model)) });
   }
+  /** Adds `w` at the end (the front end redraws the box). */
+  add(w: Widget): void {
+    this.children.push(w);
+    this.model.set({ children: this.children.map((c) => ref(c.model)) });
+  }
   /** Closes the box and everything in it. */
   override close(): void {
     for (const c of this.children) c.close();

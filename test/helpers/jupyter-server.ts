@@ -88,7 +88,8 @@ export async function startJupyter(kind: Frontend, dir: string, env: NodeJS.Proc
     url,
     token,
     pid: child.pid!,
-    notebookUrl: (name) => `${url}${kind === 'lab' ? 'lab/tree' : 'notebooks'}/${encodeURIComponent(name)}?token=${token}`,
+    // JupyterLab restores the server's last workspace (other notebooks' tabs): `reset` starts from none.
+    notebookUrl: (name) => `${url}${kind === 'lab' ? 'lab/tree' : 'notebooks'}/${encodeURIComponent(name)}?token=${token}${kind === 'lab' ? '&reset' : ''}`,
     async putNotebook(name, cells) {
       const content = {
         nbformat: 4,

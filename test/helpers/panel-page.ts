@@ -14,22 +14,30 @@ export const cells = (page: Page): Locator => page.locator('.jp-Notebook .jp-Cel
  */
 export async function kernelIdle(page: Page, timeout = 60_000): Promise<void> {
   const idle = page.locator('[data-status="idle"]').first();
-  const chooser = page.locator('.jp-Dialog').filter({ hasText: /Select Kernel/i });
+  const chooser = kernelChooser(page);
   const deadline = Date.now() + timeout;
   for (;;) {
     await idle.or(chooser).first().waitFor({ state: 'attached', timeout: Math.max(1, deadline - Date.now()) });
     if ((await chooser.count()) === 0) return;
-    await chooser.first().evaluate((d) => {
-      const select = d.querySelector('select');
-      const option = select ? Array.from(select.options).find((o) => /replaybook/i.test(o.textContent ?? '')) : undefined;
-      if (select && option) {
-        select.value = option.value;
-        select.dispatchEvent(new Event('change', { bubbles: true }));
-      }
-    });
-    await chooser.first().locator('.jp-mod-accept').first().click();
-    await chooser.first().waitFor({ state: 'detached', timeout: Math.max(1, deadline - Date.now()) });
+    await chooseKernel(page, deadline);
   }
+}
+
+const kernelChooser = (page: Page): Locator => page.locator('.jp-Dialog').filter({ hasText: /Select Kernel/i });
+
+/** Answers JupyterLab's "Select Kernel" dialog with the notebook's kernel (replaybook). */
+async function chooseKernel(page: Page, deadline: number): Promise<void> {
+  const chooser = kernelChooser(page);
+  await chooser.first().evaluate((d) => {
+    const select = d.querySelector('select');
+    const option = select ? Array.from(select.options).find((o) => /replaybook/i.test(o.textContent ?? '')) : undefined;
+    if (select && option) {
+      select.value = option.value;
+      select.dispatchEvent(new Event('change', { bubbles: true }));
+    }
+  });
+  await chooser.first().locator('.jp-mod-accept').first().click();
+  await chooser.first().waitFor({ state: 'detached', timeout: Math.max(1, deadline - Date.now()) });
 }
 
 /** Runs the i-th code cell as a person does: click into it, Shift+Enter; waits until it started. */
@@ -37,10 +45,12 @@ export async function runCell(page: Page, i: number): Promise<void> {
   const cell = cells(page).nth(i);
   // Right after the page loads the toolbar may say idle before the session's kernel takes
   // requests, and the front end then drops the run: try again until the cell shows it started.
+  // The "Select Kernel" dialog may also come after the toolbar said idle (a loaded machine).
   for (let attempt = 1; ; attempt++) {
-    await cell.locator('.jp-InputArea-editor').click();
-    await page.keyboard.press('Shift+Enter');
     try {
+      if ((await kernelChooser(page).count()) > 0) await kernelIdle(page);
+      await cell.locator('.jp-InputArea-editor').click({ timeout: 10_000 });
+      await page.keyboard.press('Shift+Enter');
       await cell.locator('.jp-InputArea-prompt').filter({ hasText: /\[(\*|\d+)\]/ }).waitFor({ timeout: 5_000 });
       return;
     } catch (e) {
