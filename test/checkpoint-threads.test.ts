@@ -9,6 +9,7 @@ import { Table } from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { record } from '../src/record/record';
 import { ReplaySession } from '../src/replay/session';
+import { lookAfterFreshJump } from './helpers/replay-check';
 import { openStore, type ChdbStore } from '../src/store';
 
 const home = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-ckpt-threads-'));
@@ -85,14 +86,7 @@ describe('checkpoints of a process with several threads', () => {
     const target = after[Math.floor(after.length * 0.5)].seq;
     const early = after[Math.floor(after.length * 0.2)].seq;
     const late = after[Math.floor(after.length * 0.9)].seq;
-    const fresh = await ReplaySession.open('counters', { store, speed: 'max', ephemeral: true }, { paused: true, checkpoints: false });
-    let expected: unknown;
-    try {
-      await fresh.jumpTo(target);
-      expected = await look(fresh);
-    } finally {
-      await fresh.stop();
-    }
+    const expected = await lookAfterFreshJump('counters', store, target, look, false);
     expect(expected).toMatchObject({ seq: target });
     expect((expected as { threads: unknown[] }).threads).toHaveLength(3);
 

@@ -9,6 +9,7 @@ import { Table } from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { record } from '../src/record/record';
 import { ReplaySession } from '../src/replay/session';
+import { lookAfterFreshJump } from './helpers/replay-check';
 import { fail } from '../src/inject/build';
 import { ReplayPanel } from '../src/panel/panel';
 import { parseMiLine } from '../src/replay/gdb-mi';
@@ -162,14 +163,7 @@ describe('a paused replay, inspected', () => {
       const req = vars.variables.find((x) => x.name === 'req')!;
       return { seq: st.seq, next: st.next, registers: st.registers, req: req.value };
     };
-    const fresh = await ReplaySession.open('loop', { store, speed: 'max', ephemeral: true }, { paused: true });
-    let expected: unknown;
-    try {
-      await fresh.jumpTo(target);
-      expected = await look(fresh);
-    } finally {
-      await fresh.stop();
-    }
+    const expected = await lookAfterFreshJump('loop', store, target, look);
     expect(expected).toMatchObject({ seq: target, req: expect.stringContaining(`id = ${printed(writes[1].line).id}`) });
     const s = await ReplaySession.open('loop', { store, speed: 'max', ephemeral: true }, { paused: true });
     try {

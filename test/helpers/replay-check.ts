@@ -6,6 +6,7 @@ import { Table, type RecordBatch } from 'apache-arrow';
 import type { EventRow } from '../../src/events/schema';
 import { record, type RecordResult } from '../../src/record/record';
 import { replay, type RunResult } from '../../src/replay/replay';
+import { ReplaySession } from '../../src/replay/session';
 import type { EventStore } from '../../src/store/types';
 import { syscallByName } from '../../src/inject/syscalls';
 
@@ -99,4 +100,18 @@ export async function watchPort(port: number): Promise<{ contacts: () => number;
     trap.listen(port, '127.0.0.1', resolve);
   });
   return { contacts: () => n, close: () => new Promise<void>((resolve) => trap.close(() => resolve())) };
+}
+
+/**
+ * What `look` sees in a fresh session of `incident` fast-forwarded to `target` (the reference a
+ * jump through checkpoints must land in). `checkpoints: false` keeps the engine from taking any.
+ */
+export async function lookAfterFreshJump<T>(incident: string, store: EventStore, target: number, look: (s: ReplaySession) => Promise<T>, checkpoints = true): Promise<T> {
+  const fresh = await ReplaySession.open(incident, { store, speed: 'max', ephemeral: true }, { paused: true, checkpoints });
+  try {
+    await fresh.jumpTo(target);
+    return await look(fresh);
+  } finally {
+    await fresh.stop();
+  }
 }
