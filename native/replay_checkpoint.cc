@@ -21,9 +21,11 @@
 // later event (Taken::Later). Not restored for a thread made again: its alternate signal stack
 // (sigaltstack), its rseq registration (the kernel stops updating its rseq area), its name
 // (comm: the leader's), CPU affinity and scheduling policy, timers that signal it by thread id.
-// None for a tree of processes (a fork copies one), under the stream policy, or with a writable
-// shared mapping (fork would share it, not copy it): then jumps restart the replay (the session
-// says why). With injections, only until one fires (the run leaves the log there, and the
+// Writable shared mappings (MAP_SHARED, anonymous or of a file: a fork shares them with the
+// copy rather than copying them) have their bytes copied into the checkpoint and written back
+// at a restore, up to 64 MiB in all. None for a tree of processes (a fork copies one), under the
+// stream policy, or with more shared memory than that: then jumps restart the replay (the
+// session says why). With injections, only until one fires (the run leaves the log there, and the
 // checkpoints go): a checkpoint keeps their counts, and a restore puts them back, so the run
 // fires them at the same calls. The engine is a subreaper once it has a checkpoint: copies and
 // the processes forked from them are children of processes that go; it reaps them (reap_orphans).
@@ -51,6 +53,9 @@ namespace rb {
 namespace {
 
 constexpr size_t kMaxCheckpoints = 64;
+// Writable shared mappings are shared by a fork, not copied: a checkpoint copies their bytes
+// itself, up to this much.
+constexpr uint64_t kMaxSharedBytes = 64ull << 20;
 // Kept free of the evenly spaced ones for those around where the replay pauses (the pause, and
 // 16 and 256 events before it): a pass through the whole log then lets none of the even ones go.
 constexpr size_t kAroundPause = 4;
@@ -147,16 +152,48 @@ bool signal_pending(pid_t pid, pid_t tid) {
 }
 
 // A writable MAP_SHARED mapping would be shared by fork, not copied: the checkpoint would change.
-std::string shared_writable(pid_t pid) {
+// The process's writable shared mappings (a fork shares them with the copy rather than copying
+// them): their ranges, and the first one's /proc/PID/maps line to name it.
+struct SharedMaps {
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;  // [start, end)
+  uint64_t bytes = 0;
+  std::string first;
+};
+
+SharedMaps shared_writable(pid_t pid) {
+  SharedMaps out;
   std::ifstream f("/proc/" + std::to_string(pid) + "/maps");
   std::string line;
   while (std::getline(f, line)) {
     std::istringstream in(line);
     std::string range, perms;
     in >> range >> perms;
-    if (perms.size() >= 4 && perms[1] == 'w' && perms[3] == 's') return line;
+    if (perms.size() < 4 || perms[1] != 'w' || perms[3] != 's') continue;
+    uint64_t start = std::strtoull(range.c_str(), nullptr, 16);
+    size_t dash = range.find('-');
+    uint64_t end = dash == std::string::npos ? start : std::strtoull(range.c_str() + dash + 1, nullptr, 16);
+    if (end <= start) continue;
+    out.ranges.emplace_back(start, end);
+    out.bytes += end - start;
+    if (out.first.empty()) out.first = line;
   }
-  return "";
+  return out;
+}
+
+// Reads or writes a range of the process's memory through /proc/PID/mem; false if not whole.
+bool mem_io(pid_t pid, uint64_t addr, char* buf, size_t len, bool write) {
+  std::string path = "/proc/" + std::to_string(pid) + "/mem";
+  int fd = open(path.c_str(), (write ? O_WRONLY : O_RDONLY) | O_CLOEXEC);
+  if (fd < 0) return false;
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = write ? pwrite(fd, buf + done, len - done, static_cast<off_t>(addr + done))
+                      : pread(fd, buf + done, len - done, static_cast<off_t>(addr + done));
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  close(fd);
+  return done == len;
 }
 
 int64_t kb_of(pid_t pid, const char* key) {
@@ -212,9 +249,10 @@ Replayer::Taken Replayer::can_checkpoint(std::string& why) {
   }
   for (const auto& [real, h] : held_)
     if (signal_pending(pid, real)) return Taken::Later;
-  std::string shared = shared_writable(pid);
-  if (!shared.empty()) {
-    why = "the program maps memory shared and writable (" + shared + "), which a fork would share, not copy: jumps restart the replay";
+  SharedMaps shared = shared_writable(pid);
+  if (shared.bytes > kMaxSharedBytes) {
+    why = "the program maps " + std::to_string(shared.bytes >> 20) + " MiB shared and writable (" + shared.first +
+          "), more than a checkpoint copies (" + std::to_string(kMaxSharedBytes >> 20) + " MiB; a fork would share it, not copy it): jumps restart the replay";
     no_checkpoint_ = why;
     return Taken::No;
   }
@@ -269,6 +307,12 @@ Replayer::Taken Replayer::checkpoint(const char* why) {
     if (auto sg = signals_.find(tid); sg != signals_.end()) k.signals = sg->second;
     c.tasks.push_back(std::move(k));
   }
+  // Memory the copy shares with the live process: its bytes as they are now.
+  for (const auto& [start, end] : shared_writable(pid).ranges) {
+    std::string bytes(end - start, '\0');
+    if (!mem_io(pid, start, bytes.data(), bytes.size(), false)) return Taken::Later;  // e.g. a file shorter than its mapping
+    c.shared.emplace_back(start, std::move(bytes));
+  }
   const Task& lead = c.tasks[0];
   user_regs_struct r = lead.regs;
   pid_t child;
@@ -313,6 +357,8 @@ Replayer::Taken Replayer::checkpoint(const char* why) {
   c.rec_to_real = rec_to_real_;
   c.scratch = scratch_.count(pid) > 0;
   for (const Injection& inj : opts_.injections) c.injections.push_back({inj.seen, inj.fired, inj.counters});
+  int64_t shared_kb = 0;  // the copy's memory besides its Pss
+  for (const auto& [start, bytes] : c.shared) shared_kb += static_cast<int64_t>(bytes.size() / 1024);
   auto at = checkpoints_.begin();
   while (at != checkpoints_.end() && at->seq < seq) ++at;
   checkpoints_.insert(at, std::move(c));
@@ -326,7 +372,8 @@ Replayer::Taken Replayer::checkpoint(const char* why) {
     reap_orphans();
   }
   (void)why;
-  out_.message(checkpoint_message(seq, checkpoints_.size(), (now_ns() - t0) / 1000, kb_of(child, "Pss:"), dropped, ""));
+  int64_t pss = kb_of(child, "Pss:");
+  out_.message(checkpoint_message(seq, checkpoints_.size(), (now_ns() - t0) / 1000, pss < 0 ? pss : pss + shared_kb, dropped, ""));
   return Taken::Yes;
 }
 
@@ -573,6 +620,13 @@ bool Replayer::restore(Checkpoint& c, std::string& err) {
     err = "the checkpoint's copy could not be given its threads back";
     return false;
   }
+  // Shared memory as it was then (the live process, the copy and the new process share it).
+  for (auto& [start, bytes] : c.shared)
+    if (!mem_io(fresh, start, bytes.data(), bytes.size(), true)) {
+      reap_process(fresh, made);
+      err = "the checkpoint's shared memory could not be written back";
+      return false;
+    }
   // The live process leaves the run unreported; the copy takes its place.
   std::vector<pid_t> old = tids_of(live_pid);
   for (pid_t tid : core_->threads_of(live_pid))

@@ -183,6 +183,7 @@ class Replayer : public Tool, public GdbTarget {
   struct Checkpoint {
     pid_t proc = -1;            // the frozen copy (real pid, one thread: the leader's)
     std::vector<Task> tasks;    // [0] the leader
+    std::vector<std::pair<uint64_t, std::string>> shared;  // writable shared mappings' bytes then
     uint64_t insn = 0;          // a `syscall` instruction in the program (a thread stopped after it)
     size_t cursor = 0;
     uint64_t served = 0;        // seq_

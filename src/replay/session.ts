@@ -409,9 +409,10 @@ export class ReplaySession {
 
   /**
    * The checkpoints the engine keeps now (seq of the event each is before, microseconds it took,
-   * its proportional memory in KiB from /proc/PID/smaps_rollup), or why it takes none (a
-   * program with several processes, or memory mapped shared and writable: jumps then restart
-   * the replay). A process with several threads has them all made again at a restore.
+   * its proportional memory in KiB from /proc/PID/smaps_rollup plus the shared memory it copied),
+   * or why it takes none (a program with several processes, or more than 64 MiB mapped shared
+   * and writable: jumps then restart the replay). A process with several threads has them all
+   * made again at a restore.
    */
   checkpoints(): { checkpoints: CheckpointInfo[]; refused: string | null; lastRestore: { restored: boolean; seq: number; reason: string } | null } {
     return { checkpoints: [...this.checkpointList], refused: this.checkpointRefused, lastRestore: this.lastRestore };
