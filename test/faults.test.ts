@@ -175,7 +175,11 @@ async function waitForDescendant(root: number, marker: string, ms = 60_000): Pro
   const deadline = Date.now() + ms;
   for (;;) {
     // Not the engine between its fork and its exec: it still shows replaybook's own command line.
-    const found = processTree([root]).find((p) => p.pid !== root && p.args.includes(marker) && !p.args.includes('replaybook') && !p.stat.startsWith('Z'));
+    // Nor the shell of `sh -c '...; exec sleep 30'` before its exec: the process is the same, but
+    // its command line changes, and stillRunning() compares command lines.
+    const found = processTree([root]).find(
+      (p) => p.pid !== root && p.args.includes(marker) && !p.args.includes('replaybook') && !p.args.startsWith('/bin/sh -c') && !p.stat.startsWith('Z'),
+    );
     if (found) return found;
     if (Date.now() > deadline) throw new Error(`no process running ${marker} under ${root}`);
     await new Promise((r) => setTimeout(r, 20));
