@@ -405,7 +405,7 @@ class Recorder : public Tool {
       }
     }
     if (opts_.signal_defer_ms > 0 && deferrable(sig) && !at_boundary(t)) {
-      held_[t.tid()].push_back(Held{sig, info, stop_ns() + opts_.signal_defer_ms * 1000000, SignalAt::NextEntry});
+      held_[t.tid()].push_back(Held{sig, info, stop_ns() + opts_.signal_defer_ms * 1000000, SignalAt::NextEntry, cpu_time_ns(t.tid())});
       return 0;
     }
     log_signal(t, sig, info, SignalAt::Return);
@@ -456,6 +456,7 @@ class Recorder : public Tool {
     siginfo_t info;
     int64_t due_ns;
     SignalAt at;
+    int64_t cpu0 = -1;  // the thread's CPU time when held (-1: unknown)
   };
   void log_signal(Thread& t, int sig, const siginfo_t& info, SignalAt at) {
     Event e;
@@ -532,10 +533,26 @@ class Recorder : public Tool {
   }
 
   // A thread that made no syscall within the bound gets its signals where it is now.
+  // The bound is the thread's own running time, not the clock's: a thread starved of CPU on a
+  // loaded machine has not run past its next syscall, only waited for a CPU to reach it.
   void release_overdue() {
     int64_t now = now_ns();
+    const int64_t bound = opts_.signal_defer_ms * 1000000;
     for (auto it = held_.begin(); it != held_.end();) {
       bool due = std::any_of(it->second.begin(), it->second.end(), [&](const Held& x) { return x.due_ns <= now; });
+      if (due) {
+        int64_t cpu = cpu_time_ns(it->first);
+        int64_t ran = 0;  // the most CPU time the thread has had since one of them was held
+        bool known = cpu >= 0;
+        for (const Held& x : it->second) {
+          if (x.cpu0 < 0) known = false;
+          else ran = std::max(ran, cpu - x.cpu0);
+        }
+        if (known && ran < bound) {
+          for (Held& x : it->second) x.due_ns = now + std::max<int64_t>(bound - ran, 1000000);
+          due = false;
+        }
+      }
       if (!due) {
         ++it;
         continue;
