@@ -180,21 +180,6 @@ SharedMaps shared_writable(pid_t pid) {
   return out;
 }
 
-// Reads or writes a range of the process's memory through /proc/PID/mem; false if not whole.
-bool mem_io(pid_t pid, uint64_t addr, char* buf, size_t len, bool write) {
-  std::string path = "/proc/" + std::to_string(pid) + "/mem";
-  int fd = open(path.c_str(), (write ? O_WRONLY : O_RDONLY) | O_CLOEXEC);
-  if (fd < 0) return false;
-  size_t done = 0;
-  while (done < len) {
-    ssize_t n = write ? pwrite(fd, buf + done, len - done, static_cast<off_t>(addr + done))
-                      : pread(fd, buf + done, len - done, static_cast<off_t>(addr + done));
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
-  }
-  close(fd);
-  return done == len;
-}
 
 int64_t kb_of(pid_t pid, const char* key) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/smaps_rollup");
@@ -310,7 +295,7 @@ Replayer::Taken Replayer::checkpoint(const char* why) {
   // Memory the copy shares with the live process: its bytes as they are now.
   for (const auto& [start, end] : shared_writable(pid).ranges) {
     std::string bytes(end - start, '\0');
-    if (!mem_io(pid, start, bytes.data(), bytes.size(), false)) return Taken::Later;  // e.g. a file shorter than its mapping
+    if (!next->read_mem(start, bytes.data(), bytes.size())) return Taken::Later;  // e.g. a file shorter than its mapping
     c.shared.emplace_back(start, std::move(bytes));
   }
   const Task& lead = c.tasks[0];
@@ -621,8 +606,9 @@ bool Replayer::restore(Checkpoint& c, std::string& err) {
     return false;
   }
   // Shared memory as it was then (the live process, the copy and the new process share it).
-  for (auto& [start, bytes] : c.shared)
-    if (!mem_io(fresh, start, bytes.data(), bytes.size(), true)) {
+  Thread copy(fresh, fresh);
+  for (const auto& [start, bytes] : c.shared)
+    if (!copy.write_mem(start, bytes.data(), bytes.size())) {
       reap_process(fresh, made);
       err = "the checkpoint's shared memory could not be written back";
       return false;
