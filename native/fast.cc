@@ -261,37 +261,33 @@ uint64_t FastPath::tramp_space(Thread& t, Process& p, uint64_t site, size_t need
 // traces: a thread blocked in an untraced call (futex through a generic syscall() wrapper, say)
 // at a site must keep that site from being rewritten under it too.
 static void blocked_pcs(pid_t pid, pid_t except, std::set<uint64_t>& out) {
-  std::string dir = "/proc/" + std::to_string(pid) + "/task";
-  auto traced_stop = [&](const char* tid) {  // state 't' in /proc/TID/stat
-    std::string stat = dir + "/" + tid + "/stat";
-    int fd = open(stat.c_str(), O_RDONLY | O_CLOEXEC);
+  const std::string dir = "/proc/" + std::to_string(pid) + "/task/";
+  // A small /proc file of the task, NUL-terminated in `buf`; false when it cannot be read.
+  auto read_task = [&](const char* tid, const char* file, char* buf, size_t size) {
+    int fd = open((dir + tid + "/" + file).c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return false;
-    char b[512];
-    ssize_t n = read(fd, b, sizeof b - 1);
+    ssize_t n = read(fd, buf, size - 1);
     close(fd);
     if (n <= 0) return false;
-    b[n] = 0;
-    const char* paren = strrchr(b, ')');  // the name may hold spaces and parentheses
-    return paren && paren[1] == ' ' && paren[2] == 't';
+    buf[n] = 0;
+    return true;
   };
   DIR* d = opendir(dir.c_str());
   if (!d) return;
   while (dirent* e = readdir(d)) {
     if (e->d_name[0] < '0' || e->d_name[0] > '9' || atoi(e->d_name) == except) continue;
-    std::string f = dir + "/" + e->d_name + "/syscall";
-    int fd = open(f.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) continue;
-    char buf[256];
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) continue;
-    buf[n] = 0;
+    char buf[256], stat[512];
+    if (!read_task(e->d_name, "syscall", buf, sizeof buf)) continue;
     // "NR a0 a1 a2 a3 a4 a5 SP PC" or "-1 SP PC": the pc is the last field.
     char* last = strrchr(buf, ' ');
     if (!last || strncmp(buf, "running", 7) == 0) continue;
-    // Stopped for the tracer in a call: a traced call, which the engine sees (its entry sends it
-    // back through the patch, its return is among the traced calls' return addresses).
-    if (buf[0] != '-' && traced_stop(e->d_name)) continue;
+    // Stopped for the tracer (state 't' in its stat; the name before it may hold spaces and
+    // parentheses) in a call: a traced call, which the engine sees (its entry sends it back
+    // through the patch, its return is among the traced calls' return addresses).
+    if (buf[0] != '-' && read_task(e->d_name, "stat", stat, sizeof stat)) {
+      const char* paren = strrchr(stat, ')');
+      if (paren && paren[1] == ' ' && paren[2] == 't') continue;
+    }
     out.insert(strtoull(last + 1, nullptr, 16));
   }
   closedir(d);
