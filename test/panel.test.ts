@@ -96,7 +96,8 @@ async function inNotebook(kind: Frontend, name: string, source: string[], body: 
 
 async function drivePanel(kind: Frontend): Promise<void> {
   const cellsSource = [`const p = await panel(${JSON.stringify(INCIDENT)})`, STATE_CELL, `display(await timeline(await fetchIncident(${JSON.stringify(INCIDENT)})))`];
-  await inNotebook(kind, `panel-${kind}`, cellsSource, (page, w) => drive(page, w, kind));
+  const lastCall = await lastSyscall(); // (read before the kernel holds the store)
+  await inNotebook(kind, `panel-${kind}`, cellsSource, (page, w) => drive(page, w, kind, lastCall));
 }
 
 /**
@@ -106,7 +107,7 @@ async function drivePanel(kind: Frontend): Promise<void> {
  */
 const notOurs = (e: string): boolean => /No active debugger session|reading 'schema'\)|Command 'filebrowser:open-path' not registered/.test(e);
 
-async function drive(page: Page, w: Watch, kind: Frontend): Promise<void> {
+async function drive(page: Page, w: Watch, kind: Frontend, lastCall: number): Promise<void> {
   await runCell(page, 0);
   const panel: Locator = page.locator('.rb-panel').first();
   await panel.waitFor({ timeout: 90_000 });
@@ -163,7 +164,7 @@ async function drive(page: Page, w: Watch, kind: Frontend): Promise<void> {
   // program's exit, are no place to pause)
   const marks = tl.locator('.rb-mark');
   const seqs = await marks.evaluateAll((els) => els.map((el) => Number(el.getAttribute('data-seq'))));
-  const inside = seqs.map((q, i) => [q, i]).filter(([q]) => q !== s.seq && q > 0 && q < seqs[seqs.length - 1]);
+  const inside = seqs.map((q, i) => [q, i]).filter(([q]) => q !== s.seq && q > 0 && q < lastCall);
   expect(inside.length).toBeGreaterThan(0);
   const mark = marks.nth(inside[Math.floor(inside.length / 2)][1]);
   target = Number(await mark.getAttribute('data-seq'));
@@ -285,13 +286,31 @@ const ariaSeq = (label: string | null): number | null => {
   return m ? Number(m[1]) : null;
 };
 
-/** Clicks, with the mouse, a drawn mark of `chart` (an SVG vega view) whose event is not `not`; returns that event. */
-async function clickChartMark(page: Page, chart: Locator, not: number): Promise<number> {
+/**
+ * The seq of INCIDENT's last syscall. A replay stands only before a syscall: a jump past it (to
+ * the program's exit) runs to the end.
+ */
+async function lastSyscall(): Promise<number> {
+  const store = await openStore(env.REPLAYBOOK_HOME);
+  try {
+    const events = await store.eventsTable(INCIDENT);
+    const seqs = events.getChild('seq')!;
+    const kinds = events.getChild('kind')!;
+    let last = -1;
+    for (let i = 0; i < events.numRows; i++) if (String(kinds.get(i)) === 'syscall') last = Math.max(last, Number(seqs.get(i)));
+    return last;
+  } finally {
+    await store.close();
+  }
+}
+
+/** Clicks, with the mouse, a drawn mark of `chart` other than `not`'s, and before `below` (where a replay can stand); returns its event. */
+async function clickChartMark(page: Page, chart: Locator, not: number, below = Infinity): Promise<number> {
   const marks = chart.locator('g.mark-rect.role-mark path');
   await expect.poll(() => marks.count(), { timeout: 30_000 }).toBeGreaterThan(3);
   const labels = await marks.evaluateAll((els) => els.map((el) => el.getAttribute('aria-label')));
   const seqs = labels.map(ariaSeq);
-  const last = Math.max(...seqs.filter((q): q is number => q !== null));
+  const last = Math.min(below, Math.max(...seqs.filter((q): q is number => q !== null)));
   const inside = seqs.map((q, i) => [q, i] as const).filter(([q]) => q !== null && q !== not && q > 0 && q < last);
   expect(inside.length).toBeGreaterThan(0);
   // The middle one; what is on top at its centre is what the click hits (a later mark may cover it).
@@ -314,6 +333,7 @@ async function clickChartMark(page: Page, chart: Locator, not: number): Promise<
 }
 
 async function chartClicks(kind: Frontend): Promise<void> {
+  const lastCall = await lastSyscall();
   const source = [
     `const run = await replay(${JSON.stringify(INCIDENT)}, { speed: 'max' }); const p = await panel(${JSON.stringify(INCIDENT)}, { charts: [await timeline(run)] })`,
     STATE_CELL,
@@ -331,7 +351,7 @@ async function chartClicks(kind: Frontend): Promise<void> {
     expect(await chart.locator('.jp-RenderedVegaLite svg').count()).toBeGreaterThan(0);
     // A click on one of its marks: the replay jumps to that mark's event, as a following cell reads it.
     const t0 = Date.now();
-    const target = await clickChartMark(page, chart, s.seq);
+    const target = await clickChartMark(page, chart, s.seq, lastCall);
     s = await waitShown(panel, (x) => x.seq === target && x.status === 'paused');
     const ms = Date.now() - t0;
     const e = await engineState(page);
@@ -340,8 +360,9 @@ async function chartClicks(kind: Frontend): Promise<void> {
     // For comparison (printed only), a click on the panel's own timeline, forward as well, then back.
     const own = panel.locator('.rb-timeline.rb-timeline-ext svg.rb-timeline-svg .rb-mark');
     const ownSeqs = await own.evaluateAll((els) => els.map((el) => Number(el.getAttribute('data-seq'))));
-    // (one well after the cursor, whose line covers the marks beside it)
-    const ahead = ownSeqs.map((q, i) => [q, i]).filter(([q]) => q > target && q < ownSeqs[ownSeqs.length - 1]);
+    // (one well after the cursor, whose line covers the marks beside it, and before the
+    // program's last syscall: past it, at its exit, a replay has nowhere to stand and ends)
+    const ahead = ownSeqs.map((q, i) => [q, i]).filter(([q]) => q > target && q < lastCall);
     const fwd = ahead.length ? ahead[Math.floor(ahead.length / 2)][1] : -1;
     let ownMs = -1;
     if (fwd >= 0) {
@@ -349,7 +370,7 @@ async function chartClicks(kind: Frontend): Promise<void> {
       await own.nth(fwd).click();
       await waitShown(panel, (x) => x.seq === ownSeqs[fwd] && x.status === 'paused');
       ownMs = Date.now() - t1;
-      const back = await clickChartMark(page, chart, ownSeqs[fwd]);
+      const back = await clickChartMark(page, chart, ownSeqs[fwd], lastCall);
       await waitShown(panel, (x) => x.seq === back && x.status === 'paused');
     }
     s = await shown(panel);
@@ -399,6 +420,37 @@ describe('charts inside the replay panel', () => {
       await store.close();
     }
   });
+
+  it('a jump to an event a replay cannot stand before says where it stands instead: past the last syscall, the run ends', async () => {
+    const store = await openStore(env.REPLAYBOOK_HOME);
+    const events = await store.eventsTable(INCIDENT);
+    const p = new ReplayPanel({ incident: INCIDENT, events, transactions: [], replayOptions: (injections) => ({ store, injections, speed: 'max' as const, ephemeral: true }) });
+    try {
+      const kinds = Array.from({ length: events.numRows }, (_, i) => String(events.getChild('kind')!.get(i)));
+      const lastCall = kinds.lastIndexOf('syscall');
+      // The payment program's log ends with its exit (and the late data after it).
+      expect(lastCall).toBeLessThan(events.numRows - 1);
+      await p.open();
+      const mid = Math.floor(lastCall / 2);
+      expect((await p.jumpTo(mid))?.seq).toBe(mid);
+      expect(p.header.value).not.toContain('rb-notice');
+      const exit = lastCall + 1;
+      await p.jumpTo(exit);
+      await p.replay!.done;
+      await p.state();
+      expect(p.header.value).toContain(`event ${exit} (${kinds[exit]}`);
+      expect(p.header.value).toMatch(/comes after the program&#39;s last syscall|comes after the program's last syscall/);
+      expect(p.header.value).toContain('>ended<');
+      expect(p.resultView.value).toContain('data-reproduced="true"');
+      // From the end, a jump back stands where asked, and the note is gone.
+      expect((await p.jumpTo(mid))?.seq).toBe(mid);
+      expect(p.header.value).not.toContain('rb-notice');
+      expect(p.header.value).toContain('>paused<');
+    } finally {
+      await p.close();
+      await store.close();
+    }
+  }, 120_000);
 
   for (const [kind, name] of [['lab', 'JupyterLab 4'], ['notebook', 'Notebook 7']] as const) {
     it(`${name}: a click on a mark of timeline(run) shown in the panel jumps its replay to that event`, () => chartClicks(kind), 300_000);

@@ -177,6 +177,8 @@ export class ReplayPanel {
   private lastState: SessionState | null = null;
   private result: RunResult | null = null;
   private error: string | null = null;
+  /** What the last command did that differs from what was asked (a jump that stands elsewhere). */
+  private notice: string | null = null;
   private readonly x: (seq: number) => number;
   private readonly marks: Mark[];
   private readonly txMarks: TxMark[];
@@ -362,14 +364,41 @@ export class ReplayPanel {
       const seq = this.seqOf(at);
       this.result = null;
       this.jumping = true;
+      let st: SessionState;
       try {
-        await this.session().jumpTo(seq);
+        st = await this.session().jumpTo(seq);
       } finally {
         this.jumping = false;
       }
       this.watchEnd();
       this.status = 'paused';
+      this.notice = this.landing(seq, st);
     }, 'jump');
+  }
+
+  /**
+   * Why a jump to `asked` stands elsewhere (null when it stands there): a replay pauses only
+   * before a syscall. A signal or a late-data event is passed on the way to the next one, and past
+   * the program's last syscall (its exit) there is nowhere to stand: the run goes to its end.
+   */
+  private landing(asked: number, st: SessionState): string | null {
+    if (st.paused && st.seq === asked) return null;
+    const what = this.describeEvent(asked);
+    if (!st.paused && !st.next) return `event ${asked}${what} comes after the program's last syscall: a replay stands only before a syscall, so it ran to its end`;
+    if (st.seq > asked) return `paused at event ${st.seq}, the first syscall after event ${asked}${what}: a replay stands only before a syscall`;
+    return null;
+  }
+
+  /** " (exit)", " (signal SIGALRM)"…: what the log's event `seq` is, for messages. */
+  private describeEvent(seq: number): string {
+    const ev = this.src.events;
+    const seqC = ev.getChild('seq');
+    let row = seq < ev.numRows && Number(seqC?.get(seq) ?? seq) === seq ? seq : -1;
+    for (let i = 0; row < 0 && i < ev.numRows; i++) if (Number(seqC?.get(i)) === seq) row = i;
+    if (row < 0) return '';
+    const kind = String(ev.getChild('kind')?.get(row) ?? '');
+    const name = String(ev.getChild('name')?.get(row) ?? '');
+    return kind === 'syscall' ? ` (${name})` : ` (${kind}${name && name !== kind ? ` ${name}` : ''})`;
   }
 
   /**
@@ -555,6 +584,7 @@ export class ReplayPanel {
     const next = this.queue.then(async () => {
       this.pending--;
       this.error = null;
+      this.notice = null;
       const t0 = process.hrtime.bigint();
       try {
         await cmd();
@@ -663,6 +693,7 @@ export class ReplayPanel {
       `<span class="rb-status">${this.status}</span> · ${speed} · ${this.injections.length} injection${this.injections.length === 1 ? '' : 's'}` +
       (this.timelinePath ? ` · <span class="rb-tl-path" data-path="${this.timelinePath}" style="color:#888">timeline: ${TIMELINE_PATH_NAMES[this.timelinePath]}</span>` : '') +
       (this.error ? ` · <span class="rb-error" style="color:#b00">${escapeHtml(this.error)}</span>` : '') +
+      (this.notice ? ` · <span class="rb-notice" style="color:#666">${escapeHtml(this.notice)}</span>` : '') +
       `</div>`;
     if (this.position.value !== Math.min(t.cursor, this.position.max)) this.position.value = Math.min(t.cursor, this.position.max);
     this.stateView.value = this.stateHtml(st, backtrace);

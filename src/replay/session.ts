@@ -326,6 +326,9 @@ export class ReplaySession {
    * keeps forked copies of the process) when there is one that saves replaying, then
    * fast-forwarding; backward without a checkpoint by restarting the replay and fast-forwarding
    * (replay is deterministic). The speed is kept for what follows.
+   * A replay stands only before a syscall: for a signal or late-data event it pauses before the
+   * first syscall after it (the state's `seq` says which), and past the last syscall (the
+   * program's exit) the run goes to its end.
    */
   async jumpTo(seq: number): Promise<SessionState> {
     const now = await this.state();

@@ -46,15 +46,19 @@ export async function runCell(page: Page, i: number): Promise<void> {
   // Right after the page loads the toolbar may say idle before the session's kernel takes
   // requests, and the front end then drops the run: try again until the cell shows it started.
   // The "Select Kernel" dialog may also come after the toolbar said idle (a loaded machine).
+  // (A loaded machine may take seconds to show the prompt of a run that did start: the wait
+  // grows with each attempt, and a run that shows late is not started again.)
+  const started = cell.locator('.jp-InputArea-prompt').filter({ hasText: /\[(\*|\d+)\]/ });
   for (let attempt = 1; ; attempt++) {
     try {
       if ((await kernelChooser(page).count()) > 0) await kernelIdle(page);
       await cell.locator('.jp-InputArea-editor').click({ timeout: 10_000 });
       await page.keyboard.press('Shift+Enter');
-      await cell.locator('.jp-InputArea-prompt').filter({ hasText: /\[(\*|\d+)\]/ }).waitFor({ timeout: 5_000 });
+      await started.waitFor({ timeout: 5_000 * attempt });
       return;
     } catch (e) {
       if (attempt >= 4) throw e;
+      if ((await started.count()) > 0) return;
     }
   }
 }
