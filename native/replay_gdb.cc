@@ -50,7 +50,7 @@ std::vector<pid_t> Replayer::gdb_threads() {
   std::vector<pid_t> out;
   pid_t proc = gdb_process();
   pid_t first = -1;
-  if (bp_hit_ && bp_thread_ >= 0) first = bp_thread_;
+  if (bp_thread_ >= 0) first = bp_thread_;
   else if (cursor_ < opts_.log.size()) first = real_of(opts_.log[cursor_].tid);
   for (const auto& [real, h] : held_) {
     Thread* t = core_->thread(real);
@@ -105,6 +105,7 @@ std::string Replayer::gdb_resume(bool step) {
   if (finished_) return "exited";
   if (diverged_) return "diverged";
   if (step) {
+    if (step_instruction()) return "";
     step_budget_ = 1;
     if (paused_) {
       paused_ = false;
@@ -412,6 +413,8 @@ bool Replayer::on_breakpoint(Thread& t) {
     rsearch_.due = true;
     return true;
   }
+  // A reverse-continue ends at its hit: the place its run was bounded by is no pause any more.
+  if (rsearch_.phase != ReverseSearch::Off) opts_.pause_at = UINT64_MAX;
   rsearch_ = ReverseSearch{};
   bp_hit_ = true;
   pause("breakpoint");
@@ -430,18 +433,69 @@ void Replayer::release_breakpoint_stop() {
 }
 
 // A thread at a breakpoint goes on: the int3 at `addr` (if one is there) gives the instruction
-// back and returns at the thread's next syscall.
+// back for one single step, then returns (on_single_step), so a loop that passes the same place
+// again before its next syscall stops there again. A step that enters a syscall (the instruction
+// was one) or a signal handler puts it back at that stop instead.
 void Replayer::pass_breakpoint(Thread& t, uint64_t addr) {
+  auto it = breakpoints_.find(addr);
+  if (it == breakpoints_.end()) {
+    core_->resume(t, Resume::Continue);
+    return;
+  }
+  uint8_t b = it->second;
+  t.write_mem(it->first, &b, 1);
+  rearm_[t.tid()] = it->first;
+  stepping_.insert(t.tid());
+  core_->resume(t, Resume::Step);
+}
+
+// gdb's step from a thread held at an instruction (a breakpoint, or its last stepi) is one
+// instruction: gdb steps over its own breakpoints that way, and `stepi` goes one instruction.
+// A `syscall` instruction steps to that event's end instead, as a step from a syscall stop does.
+bool Replayer::step_instruction() {
+  if (bp_thread_ < 0 || finished_ || diverged_) return false;
+  Thread* t = core_->thread(bp_thread_);
+  if (!t || !t->load_regs()) return false;
+  pid_t tid = bp_thread_;
+  bp_thread_ = -1;
+  bp_hit_ = false;
+  step_budget_ = 1;
+  if (paused_) {
+    paused_ = false;
+    rebase();
+  }
+  gdb_step_ = tid;
+  uint64_t addr = t->ip();
   auto it = breakpoints_.find(addr);
   if (it != breakpoints_.end()) {
     uint8_t b = it->second;
-    t.write_mem(it->first, &b, 1);
-    rearm_[t.tid()] = it->first;
+    t->write_mem(addr, &b, 1);
+    rearm_[tid] = addr;
   }
-  core_->resume(t, Resume::Continue);
+  stepping_.insert(tid);
+  core_->resume(*t, Resume::Step);
+  return true;
+}
+
+// (The step's trap is ours even when gdb has gone meanwhile and taken its breakpoints along.)
+bool Replayer::on_single_step(Thread& t) {
+  if (!stepping_.erase(t.tid())) return false;
+  bool gdb_step = gdb_step_ == t.tid();
+  rearm_breakpoints(t);
+  if (!gdb_step) {
+    core_->resume(t, Resume::Continue);
+    return true;
+  }
+  // Held at the next instruction, as at a breakpoint.
+  step_budget_ = 0;
+  bp_thread_ = t.tid();
+  pause("step");
+  return true;
 }
 
 void Replayer::rearm_breakpoints(Thread& t) {
+  stepping_.erase(t.tid());  // a stop other than the step's ends the step (its resume clears it)
+  if (gdb_step_ == t.tid()) gdb_step_ = -1;
   auto r = rearm_.find(t.tid());
   if (r == rearm_.end()) return;
   uint64_t addr = r->second;

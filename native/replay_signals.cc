@@ -20,6 +20,13 @@ namespace rb {
 // child's exit, a kill between replayed processes) is dropped: its recorded counterpart is
 // delivered at its recorded place instead.
 int Replayer::on_signal(Thread& t, int sig, const siginfo_t& info) {
+  // A signal met while stepping over a breakpoint ends the step. Once its instruction has run,
+  // the int3 goes back now; before that, at the thread's next syscall (else the thread would
+  // stop at the same hit twice, after the handler).
+  if (stepping_.erase(t.tid())) {
+    auto r = rearm_.find(t.tid());
+    if (r != rearm_.end() && t.ip() != r->second) rearm_breakpoints(t);
+  }
   if (is_fault(sig, info)) {
     // The recorded fault, where the thread ran into it again: the log moves past it.
     const Event* x = cursor_ < opts_.log.size() ? &opts_.log[cursor_] : nullptr;

@@ -57,6 +57,7 @@ class Replayer : public Tool, public GdbTarget {
   int on_signal(Thread& t, int sig, const siginfo_t& info) override;
   // replay_gdb.cc
   bool on_breakpoint(Thread& t) override;
+  bool on_single_step(Thread& t) override;
   std::string gdb_reverse(bool to_start) override;
   void reinsert_breakpoints();
   std::vector<pid_t> gdb_threads() override;
@@ -141,9 +142,11 @@ class Replayer : public Tool, public GdbTarget {
   std::map<uint64_t, uint8_t> breakpoints_;     // address -> the byte int3 replaced
   pid_t bp_process_ = -1;                       // the process the breakpoints are in (real pid)
   std::map<uint64_t, uint8_t> reinsert_;        // breakpoints to put back at the pause after a reverse
-  pid_t bp_thread_ = -1;                        // a thread held at a breakpoint (real tid)
+  pid_t bp_thread_ = -1;                        // a thread held at an instruction: a breakpoint, or gdb's stepi (real tid)
+  pid_t gdb_step_ = -1;                         // the thread gdb single-steps from there (real tid)
   bool bp_hit_ = false;                         // the last pause was a breakpoint's
-  std::map<pid_t, uint64_t> rearm_;             // real tid -> breakpoint to put back at its next syscall
+  std::map<pid_t, uint64_t> rearm_;             // real tid -> breakpoint to put back once it has stepped over it
+  std::set<pid_t> stepping_;                    // real tids single-stepping over a breakpoint's instruction
   // Where a breakpoint hit happens: the event cursor then, and which hit it is since the cursor
   // got there (hits are deterministic between recorded calls). kEntry: at the event's syscall
   // entry, after every hit that comes before it.
@@ -261,6 +264,7 @@ class Replayer : public Tool, public GdbTarget {
   Thread* gdb_thread(pid_t rec);
   pid_t gdb_process();
   void pass_breakpoint(Thread& t, uint64_t addr);
+  bool step_instruction();
   HitPos here() const;
   bool reverse_run(std::string& err);
   bool reverse_paused(const char* why);

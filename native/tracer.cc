@@ -588,7 +588,7 @@ void Tracer::resume(Thread& t, Resume r, int sig) {
     return;
   }
   t.awaiting_exit_ = r == Resume::ToExit;
-  int req = t.awaiting_exit_ ? PTRACE_SYSCALL : PTRACE_CONT;
+  int req = r == Resume::Step ? PTRACE_SINGLESTEP : t.awaiting_exit_ ? PTRACE_SYSCALL : PTRACE_CONT;
   // ESRCH: the thread died meanwhile (exit_group); its exit is collected by the loop.
   ptrace(static_cast<enum __ptrace_request>(req), t.tid(), 0, sig);
 }
@@ -777,6 +777,7 @@ bool Tracer::loop(Tool& tool, std::string& error) {
           trap_tsc(t, tool))
         continue;
       if (sig == SIGTRAP && info.si_code == SI_KERNEL && t.load_regs() && tool.on_breakpoint(t)) continue;
+      if (sig == SIGTRAP && info.si_code == TRAP_TRACE && tool.on_single_step(t)) continue;
       int deliver = t.load_regs() ? tool.on_signal(t, sig, info) : sig;
       resume(t, t.awaiting_exit_ ? Resume::ToExit : Resume::Continue, deliver);
     } else {

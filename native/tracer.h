@@ -157,6 +157,7 @@ enum class Resume {
   Continue,  // let the thread run until its next trapped syscall
   ToExit,    // also stop when the syscall returns (on_syscall_exit is called)
   Hold,      // leave the thread stopped; the tool resumes it later (Tracer::resume)
+  Step,      // run one instruction (a breakpoint's own), then stop: Tool::on_single_step
   Kill,      // the tool gave up: kill the traced process
 };
 
@@ -178,6 +179,9 @@ class Tool {
   // The thread stopped at an int3 (SIGTRAP from the kernel): true when the tool owns that
   // breakpoint and holds the thread (it resumes it later); false delivers the signal.
   virtual bool on_breakpoint(Thread&) { return false; }
+  // The single instruction a Resume::Step ran is done (SIGTRAP, TRAP_TRACE). Return false if the
+  // step is not the tool's: the trap then goes to on_signal as any other signal.
+  virtual bool on_single_step(Thread&) { return false; }
   // The thread executed rdtsc/rdtscp (trapped: the service runs with PR_TSC_SIGSEGV). Fill `r`
   // and Continue; the core puts it in the registers and steps past the instruction.
   virtual Resume on_tsc(Thread&, TscRead&) { return Resume::Kill; }

@@ -511,6 +511,49 @@ describe('replaybook replay --until SEQ --gdb', () => {
     expect([...two.stdout.matchAll(/^\$\d+ = (\d+)$/gm)].map((m) => Number(m[1]))).toEqual([2, 2, 1]);
   });
 
+  it('a breakpoint in a loop without syscalls stops at every pass, forward and back', async () => {
+    // mix() runs four times between two writes: each continue stops at the next call (the
+    // engine steps over the int3's instruction and puts it back), and reverse-continue counts
+    // the hits within one recorded event.
+    const tight = path.join(home, 'tight-loop');
+    execFileSync('cc', ['-g', '-O0', '-Wall', '-Wextra', '-Werror', '-o', tight, path.join(__dirname, 'fixtures', 'tight-loop.c')]);
+    await record({ incident: 'tight', command: [tight, '3'], store, env: { PATH: '/usr/bin:/bin' } });
+    const all = [];
+    for await (const b of store.events('tight')) all.push(b);
+    const rounds = new Table(all).toArray().filter((r) => r.name === 'write').map((r) => Number(r.seq));
+    expect(rounds).toHaveLength(3);
+    const r = await runProcess(
+      process.execPath,
+      [CLI, 'replay', 'tight', '--until', String(rounds[0]), '--gdb', '--gdb-ex', 'break mix',
+        ...Array.from({ length: 5 }, () => ['--gdb-ex', 'continue']).flat(),
+        '--gdb-ex', 'reverse-continue', '--gdb-ex', 'reverse-continue', '--gdb-ex', 'print x', '--gdb-ex', 'continue', '--gdb-ex', 'delete', '--gdb-ex', 'continue'],
+      env(),
+    );
+    expect(r.code).toBe(0);
+    // Paused before round 1's write: round 2's four calls, then round 3's first; back two: 22.
+    const stops = [...r.stdout.matchAll(/Breakpoint 1, mix \(x=(\d+)\)/g)].map((m) => Number(m[1]));
+    expect(stops).toEqual([20, 21, 22, 23, 30, 23, 22, 23]);
+    expect([...r.stdout.matchAll(/^\$\d+ = (\d+)$/gm)].map((m) => Number(m[1]))).toEqual([22]);
+    // The program runs on to its end with the recording's output.
+    expect(r.stdout).toMatch(/\[Inferior 1 \(Remote target\) exited normally\]/);
+
+    // From a breakpoint, stepi is one instruction and next one source line (gdb steps by
+    // instructions there); the loop's next call of mix() then stops at the breakpoint.
+    const s = await runProcess(
+      process.execPath,
+      [CLI, 'replay', 'tight', '--until', String(rounds[0]), '--gdb', '--gdb-ex', 'break mix', '--gdb-ex', 'continue',
+        '--gdb-ex', 'stepi', '--gdb-ex', 'stepi', '--gdb-ex', 'next', '--gdb-ex', 'next', '--gdb-ex', 'continue', '--gdb-ex', 'print x'],
+      env(),
+    );
+    expect(s.code).toBe(0);
+    const pcs = [...s.stdout.matchAll(/^0x([0-9a-f]+)\t12\t/gm)].map((m) => BigInt('0x' + m[1]));
+    expect(pcs).toHaveLength(2);
+    expect(pcs[1]).toBeGreaterThan(pcs[0]);
+    expect(s.stdout).toMatch(/^13\t}/m);
+    expect([...s.stdout.matchAll(/Breakpoint 1, mix \(x=(\d+)\)/g)].map((m) => Number(m[1]))).toEqual([20, 21, 22]);
+    expect([...s.stdout.matchAll(/^\$\d+ = (\d+)$/gm)].map((m) => Number(m[1]))).toEqual([22]);
+  });
+
   it('refuses what would change the replay, with the reason gdb shows, and runs to the end on continue', async () => {
     const r = await runProcess(
       process.execPath,
