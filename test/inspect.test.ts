@@ -554,6 +554,38 @@ describe('replaybook replay --until SEQ --gdb', () => {
     expect([...s.stdout.matchAll(/^\$\d+ = (\d+)$/gm)].map((m) => Number(m[1]))).toEqual([22]);
   });
 
+  it('reverse-continue in a program with several threads goes back through the hits of all of them, in order', async () => {
+    const tc = path.join(home, 'thread-counters');
+    execFileSync('cc', ['-g', '-O0', '-pthread', '-Wall', '-Wextra', '-Werror', '-o', tc, path.join(__dirname, 'fixtures', 'thread-counters.c')]);
+    await record({ incident: 'threads-gdb', command: [tc, '5'], store, env: { PATH: '/usr/bin:/bin' } });
+    const all = [];
+    for await (const b of store.events('threads-gdb')) all.push(b);
+    const writesSeqs = new Table(all).toArray().filter((r) => r.name === 'write').map((r) => Number(r.seq));
+    // Each hit prints its thread's slot and round as id*100+round (the line counting the round).
+    const line = fs.readFileSync(path.join(__dirname, 'fixtures', 'thread-counters.c'), 'utf8').split('\n').findIndex((l) => l.includes('slots[id].count = i;')) + 1;
+    const show = ['--gdb-ex', 'print id*100+i'];
+    const r = await runProcess(
+      process.execPath,
+      [CLI, 'replay', 'threads-gdb', '--until', String(writesSeqs[3]), '--gdb', '--gdb-ex', `break thread-counters.c:${line}`,
+        '--gdb-ex', 'continue', ...show, '--gdb-ex', 'continue', ...show, '--gdb-ex', 'continue', ...show,
+        '--gdb-ex', 'reverse-continue', ...show, '--gdb-ex', 'reverse-continue', ...show,
+        '--gdb-ex', 'continue', ...show, '--gdb-ex', 'continue', ...show],
+      env(),
+    );
+    expect(r.code).toBe(0);
+    const at = [...r.stdout.matchAll(/^\$\d+ = (\d+)$/gm)].map((m) => Number(m[1]));
+    expect(at).toHaveLength(7);
+    const [a, b, c] = at;
+    expect(new Set([a, b, c]).size).toBe(3);
+    // Back two hits, then forward over the same two again.
+    expect(at.slice(3)).toEqual([b, a, b, c]);
+    // (Which threads the three hits are of is the recording's interleaving.) gdb is switched to
+    // the thread of each hit, back and forth alike.
+    const hitThreads = [...r.stdout.matchAll(/Thread (\d+) hit Breakpoint 1/g)].map((m) => Number(m[1]));
+    expect(hitThreads).toHaveLength(7);
+    expect(hitThreads.slice(3)).toEqual([hitThreads[1], hitThreads[0], hitThreads[1], hitThreads[2]]);
+  });
+
   it('refuses what would change the replay, with the reason gdb shows, and runs to the end on continue', async () => {
     const r = await runProcess(
       process.execPath,
