@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProcess } from './helpers/run';
 import { processTable, processTree, stillRunning, waitGone, type Proc } from './helpers/procs';
 import { record } from '../src/record/record';
-import { openStore } from '../src/store';
+import { chdbDataDir, openStore } from '../src/store';
+import { lockHolder } from '../src/store/lock';
 
 const CLI = path.join(__dirname, '..', 'bin', 'replaybook.js');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-streaming-'));
@@ -182,6 +183,38 @@ describe('a recording that streams into the store', () => {
       expect(out).not.toMatch(/DIVERGED/);
     }, 300_000);
   }
+
+  it('keeps the store open between its ingestions while nobody else waits, and lets a waiting process have it at its next one', async () => {
+    const home = path.join(work, 'kept-open');
+    const rec = startCli(home, ['record', '--incident', 'kept', '--', ticker, '0', '300']);
+    await recordingTree(rec.child.pid!);
+    const first = await waitRecording(home, 'kept');
+    // Between two ingestions (1 s apart), the recorder holds the chDB directory: an open of chDB
+    // costs the recorder hundreds of ms of CPU, which a service being recorded would pay each time.
+    // (Once it has it again: the reads above made it let go.)
+    const holds = (): boolean => lockHolder(home, chdbDataDir(home))?.pid === rec.child.pid;
+    for (const deadline = Date.now() + 30_000; !holds() && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 100));
+    let held = 0;
+    for (let i = 0; i < 10; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      if (holds()) held++;
+    }
+    expect(held).toBeGreaterThanOrEqual(9);
+    // Another process that waits for the store (a notebook fetching the incident) gets it, and
+    // the recording goes on storing events after that.
+    const second = await fetchedEvents(home, 'kept');
+    expect(second).toBeGreaterThanOrEqual(first);
+    expect((await waitRecording(home, 'kept')) >= second).toBe(true);
+    rec.child.kill('SIGINT');
+    const r = await rec.out;
+    expect(r.code).toBe(130);
+    const i = await listed(home, 'kept');
+    expect(i).toMatchObject({ state: 'cut short' });
+    expect(i!.event_count).toBeGreaterThanOrEqual(second);
+    // Nobody's marker of waiting is left behind.
+    const holders = path.join(home, 'holders');
+    expect((fs.existsSync(holders) ? fs.readdirSync(holders) : []).filter((n) => n.startsWith('want-'))).toEqual([]);
+  }, 300_000);
 
   it('says so clearly when the engine is killed: the service goes with it, and the events up to then replay to their end', async () => {
     const home = path.join(work, 'engine-killed');

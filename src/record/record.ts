@@ -200,9 +200,9 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
   // The step that finished the recording, whichever it was: a periodic one may see the engine
   // gone before this process hears it exit, and its outcome (the warnings) must not be lost.
   let finished: LiveOutcome | null = null;
-  const step = (engineDone: boolean, wait: boolean): Promise<LiveOutcome | null> => {
+  const step = (engineDone: boolean, wait: boolean, keep = false): Promise<LiveOutcome | null> => {
     const run = ingesting
-      .then(() => o.store.ingestLive(dir, { engineDone, wait }))
+      .then(() => o.store.ingestLive(dir, { engineDone, wait, keep }))
       .then((r) => {
         if (r && r.state !== 'recording') finished = r;
         return r;
@@ -265,21 +265,26 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
   };
   if (o.signal?.aborted) onAbort();
   else o.signal?.addEventListener('abort', onAbort, { once: true });
+  // Each step keeps the embedded store open until the next (unless another process waits for it).
   const ticker = setInterval(() => {
-    void step(false, false);
+    void step(false, false, true);
   }, INGEST_INTERVAL_MS);
-  void step(false, false);
+  void step(false, false, true);
   let exit;
   try {
     exit = await engine.done;
+  } catch (e) {
+    void ingesting.then(() => o.store.releaseLive?.());
+    throw e;
   } finally {
     clearInterval(ticker);
     o.signal?.removeEventListener('abort', onAbort);
   }
   await ingesting;
-  if (ingestError) throw ingestError;
   // A store another process keeps open is not waited for: the recording stays spooled for it.
-  let outcome = finished ?? (await step(true, false));
+  // (The last step goes through the connection the periodic ones kept, and lets it go.)
+  let outcome = ingestError ? null : (finished ?? (await step(true, false)));
+  o.store.releaseLive?.();
   if (ingestError) throw ingestError;
   if (outcome === null) {
     // Another process finished it meanwhile (or holds the store: then it stays spooled).

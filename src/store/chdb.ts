@@ -20,7 +20,7 @@ import { checkId, checkRecord, checkSchemaVersion, checkSha, describeRecord } fr
 import { collectGarbage, removeIncident } from './maintenance';
 import { StoreError, messageOf } from './errors';
 import { blobCachePath, chdbDataDir, holdersDir, storeHome } from './location';
-import { describeHolder, holderFile, lockHolder, processAlive, tryOpeningLock, type LockHolder } from './lock';
+import { describeHolder, holderFile, lockHolder, markWanted, processAlive, tryOpeningLock, wantedByOthers, type LockHolder } from './lock';
 import * as sql from './sql';
 import {
   CONFLICTS_DIR,
@@ -182,6 +182,8 @@ export class ChdbStore implements EventStore {
   readonly dataDir: string;
   private readonly lockWaitMs: number;
   private readonly warn: (w: StoreError) => void;
+  /** The connection a recording's ingestion keeps between its steps (ingestLive's `keep`). */
+  private liveHeld: Connection | null = null;
   /** keepOpen: the connection that holds the directory until close(). */
   private anchor: Connection | null = null;
   private closed = false;
@@ -410,15 +412,32 @@ export class ChdbStore implements EventStore {
     return report;
   }
 
-  async ingestLive(dir: string, o: { engineDone?: boolean; wait?: boolean } = {}): Promise<LiveOutcome | null> {
+  /**
+   * `keep`: the recorder's periodic ingestion keeps the directory open until its next one (an
+   * open of chDB costs a few hundred ms of CPU, which a service being recorded would pay), unless
+   * another process waits for it (lock.ts markWanted), the recording is over, or the store closes.
+   */
+  async ingestLive(dir: string, o: { engineDone?: boolean; wait?: boolean; keep?: boolean } = {}): Promise<LiveOutcome | null> {
     this.checkOpen();
-    const conn = o.wait ? await this.connect('wait', { ingest: false }) : await this.connect('try', { ingest: false });
+    const held = this.liveHeld;
+    this.liveHeld = null;
+    const conn = held ?? (o.wait ? await this.connect('wait', { ingest: false }) : await this.connect('try', { ingest: false }));
     if (!conn) return null;
+    let keep = false;
     try {
-      return await this.serialiseIngest(async () => (fs.existsSync(dir) ? this.ingestLiveOrSay(conn, dir, o) : null));
+      const r = await this.serialiseIngest(async () => (fs.existsSync(dir) ? this.ingestLiveOrSay(conn, dir, o) : null));
+      keep = o.keep === true && r?.state === 'recording' && !this.closed && !wantedByOthers(this.home);
+      return r;
     } finally {
-      conn.release();
+      if (keep) this.liveHeld = conn;
+      else conn.release();
     }
+  }
+
+  /** Lets go of the directory a recording's ingestion kept open (ingestLive's `keep`). */
+  releaseLive(): void {
+    this.liveHeld?.release();
+    this.liveHeld = null;
   }
 
   /** ingestLive, its failure said with the way forward (a full disk: spool retry / rm). */
@@ -478,6 +497,7 @@ export class ChdbStore implements EventStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.releaseLive();
     if (this.anchor) {
       this.anchor.release();
       this.anchor = null;
@@ -551,36 +571,43 @@ export class ChdbStore implements EventStore {
     const deadline = Date.now() + this.lockWaitMs;
     let unexplained = 0;
     let lastError: unknown = null;
-    for (let attempt = 0; ; attempt++) {
-      const ours = (openSessions.get(this.dataDir) ?? 0) > 0;
-      // undefined: no /proc/locks to ask, so only an attempt to open can tell.
-      // Another replaybook process in the middle of opening counts as a holder (tryOpeningLock).
-      const release = ours ? () => undefined : tryOpeningLock(this.home);
-      let holder: LockHolder | null | undefined = ours ? null : release ? lockHolder(this.home, this.dataDir) : OPENING;
-      if (!holder && release) {
-        const releaseUmask = holdPrivateUmask();
-        try {
-          const session = new Session(this.dataDir, { connectionArgs: CONNECTION_ARGS });
-          openSessions.set(this.dataDir, (openSessions.get(this.dataDir) ?? 0) + 1);
-          return new Connection(session, this.dataDir, this.location, releaseUmask);
-        } catch (err) {
-          releaseUmask();
-          lastError = err;
-          holder = lockHolder(this.home, this.dataDir);
-          // Free, yet the open failed: either the holder let go in between (try again) or chDB
-          // cannot open the directory at all.
-          if (holder === null && ++unexplained >= 3) throw this.unreadable(err);
-        } finally {
-          release();
+    let unwant: (() => void) | null = null;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const ours = (openSessions.get(this.dataDir) ?? 0) > 0;
+        // undefined: no /proc/locks to ask, so only an attempt to open can tell.
+        // Another replaybook process in the middle of opening counts as a holder (tryOpeningLock).
+        const release = ours ? () => undefined : tryOpeningLock(this.home);
+        let holder: LockHolder | null | undefined = ours ? null : release ? lockHolder(this.home, this.dataDir) : OPENING;
+        if (!holder && release) {
+          const releaseUmask = holdPrivateUmask();
+          try {
+            const session = new Session(this.dataDir, { connectionArgs: CONNECTION_ARGS });
+            openSessions.set(this.dataDir, (openSessions.get(this.dataDir) ?? 0) + 1);
+            return new Connection(session, this.dataDir, this.location, releaseUmask);
+          } catch (err) {
+            releaseUmask();
+            lastError = err;
+            holder = lockHolder(this.home, this.dataDir);
+            // Free, yet the open failed: either the holder let go in between (try again) or chDB
+            // cannot open the directory at all.
+            if (holder === null && ++unexplained >= 3) throw this.unreadable(err);
+          } finally {
+            release();
+          }
+        } else {
+          release?.();
         }
-      } else {
-        release?.();
+        if (holder === OPENING) holder = undefined;
+        if (mode === 'try') return null;
+        if (holder?.keepsOpen) throw this.locked(holder, null);
+        if (Date.now() >= deadline) throw this.locked(holder ?? undefined, lastError);
+        // A recorder keeping the store open between its ingestions lets go at its next one.
+        unwant ??= markWanted(this.home);
+        await sleep(Math.min(25 * 2 ** attempt, 250));
       }
-      if (holder === OPENING) holder = undefined;
-      if (mode === 'try') return null;
-      if (holder?.keepsOpen) throw this.locked(holder, null);
-      if (Date.now() >= deadline) throw this.locked(holder ?? undefined, lastError);
-      await sleep(Math.min(25 * 2 ** attempt, 250));
+    } finally {
+      unwant?.();
     }
   }
 

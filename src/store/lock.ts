@@ -65,6 +65,46 @@ export function holderFile(home: string, pid: number = process.pid): string {
   return path.join(holdersDir(home), `${pid}.json`);
 }
 
+/**
+ * Marker a process leaves while it waits for the chDB directory: a recorder that keeps the store
+ * open between its ingestions (ChdbStore.ingestLive with `keep`) lets go at its next one.
+ */
+function wantFile(home: string, pid: number = process.pid): string {
+  return path.join(holdersDir(home), `want-${pid}`);
+}
+
+/** Says that this process waits for the directory (until the returned function is called). */
+export function markWanted(home: string): () => void {
+  const file = wantFile(home);
+  try {
+    fs.mkdirSync(holdersDir(home), { recursive: true, mode: 0o700 });
+    fs.writeFileSync(file, '', { mode: 0o600 });
+  } catch {
+    return () => undefined; // unwritable: the holder lets go at its end only
+  }
+  return () => fs.rmSync(file, { force: true });
+}
+
+/** Whether another live process waits for the directory (markWanted); stale markers go. */
+export function wantedByOthers(home: string): boolean {
+  let names: string[];
+  try {
+    names = fs.readdirSync(holdersDir(home));
+  } catch {
+    return false;
+  }
+  let wanted = false;
+  for (const name of names) {
+    const m = /^want-(\d+)$/.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid) continue;
+    if (processAlive(pid)) wanted = true;
+    else fs.rmSync(path.join(holdersDir(home), name), { force: true });
+  }
+  return wanted;
+}
+
 export function describeHolder(holder: LockHolder): string {
   return holder.command ? `process ${holder.pid} (${holder.command})` : `process ${holder.pid}`;
 }

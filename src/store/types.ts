@@ -100,9 +100,12 @@ export interface EventStore {
   /**
    * Ingests what is new in a live recording's spool entry (src/record/live.ts), finishing it
    * when the recording is over (`engineDone`: its engine has exited). Null when the store is held
-   * by another process (`wait` false) or the entry was finished meanwhile.
+   * by another process (`wait` false) or the entry was finished meanwhile. `keep`: the recorder's
+   * own periodic step, which may keep the store open until its next one (the embedded store).
    */
-  ingestLive(dir: string, options?: { engineDone?: boolean; wait?: boolean }): Promise<LiveOutcome | null>;
+  ingestLive(dir: string, options?: { engineDone?: boolean; wait?: boolean; keep?: boolean }): Promise<LiveOutcome | null>;
+  /** Lets go of what ingestLive's `keep` kept open (nothing for a server store). */
+  releaseLive?(): void;
 
   /** Release the store (closes the chDB session or the server connections). */
   close(): Promise<void>;
