@@ -107,12 +107,9 @@ bool view_batch(const uint8_t* p, size_t len, BatchView& v) {
   return true;
 }
 
-bool decode_batch(const uint8_t* p, size_t len, std::vector<Event>& out) {
+bool decode_batch(const uint8_t* p, size_t len, EventLog& out) {
   BatchView v;
   if (!view_batch(p, len, v)) return false;
-  // Grown geometrically: a log arrives in many batches, and an exact reserve per batch would
-  // move every event already decoded each time.
-  if (out.capacity() < out.size() + v.n) out.reserve(std::max<size_t>(out.size() + v.n, out.capacity() * 2));
   for (uint32_t i = 0; i < v.n; i++) {
     Event e;
     e.seq = v.seq[i];

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,11 @@ struct Event {
   uint8_t kind = kSyscall;
   std::string name, resource, data_in, data_out;
 };
+
+// A replay's recorded events, in seq order. A deque: a log of millions of events grows in small
+// blocks, never moved (a vector's doubling held the old and the new array at once, half again
+// the log's size), and an event's address stays valid while the log grows. Access by index.
+using EventLog = std::deque<Event>;
 
 // Frames: u32 type, u32 payload length, payload.
 enum FrameType : uint32_t {
@@ -57,7 +63,7 @@ bool view_batch(const uint8_t* payload, size_t len, BatchView& v);
 // Encodes events into a batch payload.
 std::string encode_batch(const std::vector<Event>& events);
 // Decodes a batch payload, appending to `out`.
-bool decode_batch(const uint8_t* payload, size_t len, std::vector<Event>& out);
+bool decode_batch(const uint8_t* payload, size_t len, EventLog& out);
 
 // Pipe I/O for frames (blocking, EINTR-safe). read_frame returns false at EOF.
 bool write_frame(int fd, uint32_t type, const void* data, size_t len);

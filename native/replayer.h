@@ -39,7 +39,7 @@ class ControlQueue {
 
 struct ReplayOptions {
   double speed = 1.0;                              // 0 = as fast as possible
-  std::vector<Event> log;                          // the recorded events, in seq order
+  EventLog log;                                    // the recorded events, in seq order
   std::map<std::string, std::string> files;        // recorded path -> local blob file
   ControlQueue* control = nullptr;                 // commands while the replay runs
   uint64_t pause_at = UINT64_MAX;                  // pause before serving this seq

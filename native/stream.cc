@@ -81,7 +81,7 @@ bool names_path(const std::string& r, const std::string& path) {
 
 }  // namespace
 
-World::World(const std::vector<Event>& log, const std::map<std::string, std::string>& files)
+World::World(const EventLog& log, const std::map<std::string, std::string>& files)
     : log_(log), files_(files) {
   for (const Event& e : log_) pid_of_tid_[e.tid] = e.pid;
   pid_t root = log_.empty() ? 0 : log_.front().pid;

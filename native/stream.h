@@ -59,7 +59,7 @@ struct StreamAnswer {
 class World {
  public:
   // `files`: recorded path -> local blob (placeholders for files that are mapped).
-  World(const std::vector<Event>& log, const std::map<std::string, std::string>& files);
+  World(const EventLog& log, const std::map<std::string, std::string>& files);
 
   // Moves the model to the state the program is in just before log[cursor] (fd tables, how much
   // of every stream was consumed, which recorded calls were answered).
@@ -139,7 +139,7 @@ class World {
   int64_t clock_value(int clk, int64_t vnow) const;
   Binding* binding(pid_t pid, int fd);
 
-  const std::vector<Event>& log_;
+  const EventLog& log_;
   const std::map<std::string, std::string>& files_;
   std::vector<Stream> streams_;
   std::map<std::string, FileContent> content_;

@@ -41,6 +41,13 @@ export interface ReplayOptions {
   unrecorded?: 'error' | 'refuse';
   /** A name for the run, stored with it ('timeout 5 s'); runs() and compare() show it. */
   label?: string;
+  /**
+   * Bytes of events kept in memory (default 32 MiB), so a replay of millions of events does not
+   * grow with its length: past it, the run's events are written to a private temporary directory
+   * (RunResult.batches reads them back when first used), and the recorded log is not kept for
+   * restarts (a backward jump reads it from the store again).
+   */
+  eventMemory?: number;
 }
 
 /**
@@ -79,7 +86,10 @@ export interface RunResult {
   wallMs: number;
   speed: Speed;
   divergence: Divergence | null;
-  /** The run's events (the same rows stored under runId). */
+  /**
+   * The run's events (the same rows stored under runId). Read into memory when first used: a
+   * run longer than ReplayOptions.eventMemory keeps them on disk until then.
+   */
   batches: RecordBatch[];
   /** The recorded outcome, for comparison. */
   recorded: { exitCode: number | null; signal: string | null; stdout: Buffer; stderr: Buffer };

@@ -19,6 +19,7 @@ import type { Injection } from '../inject/types';
 import { checkRedactedFiles, restoreFileReads, rulesBefore, runRedactor, type Redactor } from '../record/redact';
 import type { RedactedFile } from '../events/schema';
 import { Inspector, type FrameSelector, type FrameVariables, type ThreadFrames } from './inspect';
+import { batchBytes, DEFAULT_EVENT_MEMORY, RunEvents } from './run-events';
 
 /** A checkpoint the engine keeps: before event `seq`; `us` to take it; `pssKb` its memory. */
 export interface CheckpointInfo {
@@ -100,13 +101,19 @@ export class ReplaySession {
   /** Resolves with the outcome when the run ends (the program exits, diverges or is stopped). */
   done!: Promise<RunResult>;
   private engine!: EngineRun;
-  private batches: RecordBatch[] = [];
-  /** The recorded events as they were sent to the engine (kept for the outcome's comparison). */
-  private recordedBatches: RecordBatch[] = [];
-  /** The whole log once a run has read all of it: a restart (jumpTo backward) reuses it. */
+  /** The run's events: in memory up to the event-memory budget, on disk past it. */
+  private run = new RunEvents();
+  /** What the recording wrote to stdout and stderr, read from the log as it goes to the engine. */
+  private recordedOutput = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
+  /**
+   * The whole log once a run has read all of it, when it fits in the event-memory budget: a
+   * restart (jumpTo backward) reuses it. A bigger log is read from the store again, up to
+   * `logRows` events (what the first run was given, even if a live recording has grown since).
+   */
   private wholeLog: RecordBatch[] | null = null;
+  private logRows: number | null = null;
   private count = 0;
-  /** Events in `batches`: more than `count` after going back to a checkpoint. */
+  /** Events in `run`: more than `count` after going back to a checkpoint. */
   private kept = 0;
   private runId = newRunId();
   private waiters: Waiter[] = [];
@@ -196,8 +203,10 @@ export class ReplaySession {
 
   private launch(paused: boolean, pauseAt?: number): void {
     const o = this.o;
-    this.batches = [];
-    this.recordedBatches = [];
+    const budget = o.eventMemory ?? DEFAULT_EVENT_MEMORY;
+    const run = new RunEvents(budget);
+    this.run = run;
+    this.recordedOutput = { stdout: [], stderr: [] };
     this.count = 0;
     this.kept = 0;
     this.finished = false;
@@ -225,7 +234,7 @@ export class ReplaySession {
       editedFiles: this.editedFiles,
       jitter: o.jitter && o.jitter.ms > 0 ? { us: Math.round(o.jitter.ms * 1000), seed: o.jitter.seed } : undefined,
       unrecorded: o.unrecorded === 'refuse' ? 'refuse' : 'error',
-      input: this.keepRecorded(this.wholeLog ?? o.store.events(this.incidentId), this.recordedBatches),
+      input: this.sendLog(budget),
       signal: o.signal,
       onEvents: (cols) => {
         let b = toRecordBatch(cols, this.incidentId, this.runId);
@@ -236,7 +245,7 @@ export class ReplaySession {
         this.count += cols.n;
         if (have >= cols.n) return;
         if (have > 0) b = b.slice(have);
-        this.batches.push(b);
+        run.push(b);
         this.kept += b.numRows;
         o.onProgress?.(this.count);
         for (const l of this.listeners) l(b);
@@ -244,10 +253,15 @@ export class ReplaySession {
       onMessage: (m) => this.onMessage(m),
     });
     this.done = this.engine.done.then(
-      (exit) => this.finish(exit, started, startedAtNs),
+      (exit) =>
+        this.finish(exit, run, started, startedAtNs).catch((e: unknown) => {
+          run.dispose();
+          throw e;
+        }),
       (e: unknown) => {
         this.finished = true;
         this.flushWaiters();
+        run.dispose();
         throw e;
       },
     );
@@ -255,15 +269,29 @@ export class ReplaySession {
     this.done.catch(() => undefined);
   }
 
-  // The log is fetched once per session: what goes to the engine is also what the outcome
-  // compares, and a restart serves the same batches again.
-  private async *keepRecorded(events: AsyncIterable<RecordBatch> | Iterable<RecordBatch>, kept: RecordBatch[]): AsyncGenerator<RecordBatch> {
-    for await (const b of events) {
+  // The log goes to the engine batch by batch as it is read (the engine takes each before the
+  // next is pulled); what the outcome compares with, the recorded output, is read off on the way.
+  // A restart serves the same events again: from memory when the log fits in `budget`, else read
+  // again from the store.
+  private async *sendLog(budget: number): AsyncGenerator<RecordBatch> {
+    const out = this.recordedOutput;
+    let kept: RecordBatch[] | null = this.wholeLog ? null : [];
+    let bytes = 0;
+    let rows = 0;
+    for await (const b of this.wholeLog ?? upTo(this.o.store.events(this.incidentId), this.logRows)) {
       restoreFileReads(b, this.redactedFiles, this.fileContents);
-      kept.push(b);
+      out.stdout.push(writtenTo([b], 'stdout'));
+      out.stderr.push(writtenTo([b], 'stderr'));
+      rows += b.numRows;
+      if (kept) {
+        kept.push(b);
+        bytes += batchBytes(b);
+        if (bytes > budget) kept = null;
+      }
       yield b;
     }
-    this.wholeLog = kept;
+    this.logRows ??= rows;
+    if (kept) this.wholeLog = kept;
   }
 
   private onMessage(m: EngineMessage): void {
@@ -398,16 +426,8 @@ export class ReplaySession {
 
   /** The events up to `served`: where a run stopped after going back to a checkpoint. */
   private keepServed(served: number): void {
-    const kept: RecordBatch[] = [];
-    let n = 0;
-    for (const b of this.batches) {
-      if (n >= served) break;
-      const take = Math.min(b.numRows, served - n);
-      kept.push(take === b.numRows ? b : b.slice(0, take));
-      n += take;
-    }
-    this.batches = kept;
-    this.kept = n;
+    this.run.truncate(served);
+    this.kept = this.run.rows;
   }
 
   /**
@@ -508,10 +528,13 @@ export class ReplaySession {
 
   /** The run's events as they are served. */
   async *events(): AsyncGenerator<RecordBatch> {
-    let seen = 0;
+    let seen = 0; // rows
     for (;;) {
-      while (seen < this.batches.length) yield this.batches[seen++];
-      if (this.finished) return;
+      for await (const b of this.run.batches(seen)) {
+        seen += b.numRows;
+        yield b;
+      }
+      if (this.finished && seen >= this.run.rows) return;
       await new Promise<void>((resolve) => {
         const l = (): void => {
           this.listeners.delete(l);
@@ -538,7 +561,7 @@ export class ReplaySession {
       '(record with --no-default-redact or without that --redact rule to replay it exactly)';
   }
 
-  private async finish(exit: EngineExit, started: bigint, startedAtNs: bigint): Promise<RunResult> {
+  private async finish(exit: EngineExit, events: RunEvents, started: bigint, startedAtNs: bigint): Promise<RunResult> {
     this.finished = true;
     this.flushWaiters();
     await this.closeInspector();
@@ -574,14 +597,18 @@ export class ReplaySession {
       explainAddresses(divergence, this.info.aslr);
     }
     const { exitCode, signal } = exitMsg;
-    const stdout = writtenTo(this.batches, 'stdout');
-    const stderr = writtenTo(this.batches, 'stderr');
-    const recordedBatches = this.recordedBatches;
+    const output = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
+    for await (const b of events.batches()) {
+      output.stdout.push(writtenTo([b], 'stdout'));
+      output.stderr.push(writtenTo([b], 'stderr'));
+    }
+    const stdout = Buffer.concat(output.stdout);
+    const stderr = Buffer.concat(output.stderr);
     const recorded = {
       exitCode: this.info.exit_code,
       signal: this.info.exit_signal,
-      stdout: writtenTo(recordedBatches, 'stdout'),
-      stderr: writtenTo(recordedBatches, 'stderr'),
+      stdout: Buffer.concat(this.recordedOutput.stdout),
+      stderr: Buffer.concat(this.recordedOutput.stderr),
     };
     // The log was given the real bytes of redacted files back; the outcome compares as stored.
     if (this.redactedFiles.length && this.redactor) {
@@ -608,9 +635,9 @@ export class ReplaySession {
         stdout: new Uint8Array(stdout),
         stderr: new Uint8Array(stderr),
       };
-      stored = await o.store.putRun(run, this.batches);
+      stored = await o.store.putRun(run, events.batches());
     }
-    return {
+    const result: RunResult = {
       incident: this.incidentId,
       runId: this.runId,
       exitCode,
@@ -621,7 +648,7 @@ export class ReplaySession {
       wallMs: Number(wallNs) / 1e6,
       speed: this.currentSpeed,
       divergence,
-      batches: this.batches,
+      batches: [],
       recorded,
       reproduced,
       localExeChanged: this.localExeChanged,
@@ -636,6 +663,20 @@ export class ReplaySession {
       cutShort: partial ? { reason: this.info.state === 'recording' ? 'it is still being recorded' : this.info.state_reason || 'cut short', endedAtCut } : null,
       commandChanges: this.command.changes.map((c) => `${c.target} ${c.name}: ${c.before ?? '(unset)'} -> ${c.after}`),
     };
+    // The events are read into memory when first asked for (from disk where the run was longer
+    // than the event-memory budget); the files live as long as the result (or the session).
+    Object.defineProperty(result, 'batches', { enumerable: true, configurable: true, get: () => events.toArray() });
+    return result;
+  }
+}
+
+/** The first `rows` events of `batches` (all of them when rows is null). */
+async function* upTo(batches: AsyncIterable<RecordBatch>, rows: number | null): AsyncGenerator<RecordBatch> {
+  let left = rows ?? Infinity;
+  for await (const b of batches) {
+    if (left <= 0) return;
+    yield b.numRows <= left ? b : b.slice(0, left);
+    left -= b.numRows;
   }
 }
 

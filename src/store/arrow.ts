@@ -158,6 +158,10 @@ export async function writeArrowStreamFile(
     for await (const batch of batches) {
       writer.write(conformBatch(batch, schema));
       rows += batch.numRows;
+      // The writer queues a batch's buffers (views, not copies) faster than the drain writes them
+      // out: without this wait a run of millions of events was all held in the queue at once.
+      // setImmediate runs once the drain's chain of microtasks has emptied the queue.
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
     writer.finish();
     writer.close();

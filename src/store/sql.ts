@@ -313,8 +313,16 @@ export function insertEvents(from: InsertSource): string {
 SELECT ${EVENT_COLUMNS.map((c) =>
     c === 'incident_id' ? '{incident_id:String}' : c === 'run_id' ? '{run_id:String}' : c,
   ).join(', ')}
-FROM ${source(from, 'ArrowStream', EVENTS_FILE_STRUCTURE)}${formatOf(from, 'ArrowStream')}`;
+FROM ${source(from, 'ArrowStream', EVENTS_FILE_STRUCTURE)}${from === 'file' ? FILE_INSERT_SETTINGS : ''}${formatOf(from, 'ArrowStream')}`;
 }
+
+/**
+ * An embedded store ingests a file in this process: read with pread (a mapped file of millions
+ * of events counts in full towards its memory) in blocks of 65536 rows or 16 MiB, so that
+ * storing a replay of 4M events takes ~130 MB instead of ~1.1 GB (more parts, merged later).
+ */
+const FILE_INSERT_SETTINGS =
+  "\nSETTINGS storage_file_read_method = 'pread', max_insert_block_size = 65536, min_insert_block_size_rows = 65536, min_insert_block_size_bytes = 16777216";
 
 /** Column names of the one-row Arrow stream holding an incident row (files as two arrays). */
 export const INCIDENT_FILE_STRUCTURE =
