@@ -208,14 +208,18 @@ std::string comm_of(pid_t pid, pid_t tid) {
 
 // What a thread other than the leader would lose when made again (ThreadExtras), read while it
 // is held at its stop: the alternate signal stack by sigaltstack run in it, the rest from outside.
-bool read_extras(Thread& t, const user_regs_struct& regs, bool at_entry, uint64_t insn, ThreadExtras& x) {
-  x.comm = comm_of(t.pid(), t.tid());
+void read_outside(pid_t pid, pid_t tid, ThreadExtras& x) {
+  x.comm = comm_of(pid, tid);
   cpu_set_t set;
   CPU_ZERO(&set);
-  if (sched_getaffinity(t.tid(), sizeof set, &set) == 0) {
+  if (sched_getaffinity(tid, sizeof set, &set) == 0) {
     const uint8_t* b = reinterpret_cast<const uint8_t*>(&set);
     x.affinity.assign(b, b + sizeof set);
   }
+}
+
+bool read_extras(Thread& t, const user_regs_struct& regs, bool at_entry, uint64_t insn, ThreadExtras& x) {
+  read_outside(t.pid(), t.tid(), x);
   RseqConfig rc{};
   if (ptrace(static_cast<enum __ptrace_request>(PTRACE_GET_RSEQ_CONFIGURATION), t.tid(), sizeof rc, &rc) > 0 && rc.pointer) {
     x.rseq_ptr = rc.pointer;
@@ -238,11 +242,12 @@ bool read_extras(Thread& t, const user_regs_struct& regs, bool at_entry, uint64_
 }
 
 // A thread made again by clone in a restored copy (stopped, its saved registers `regs`) gets back
-// what it does not inherit: its alternate signal stack, its name when it is not the leader's,
-// its CPU affinity, its rseq registration (the same area, length and signature: glibc's
-// sched_getcpu and the program's own rseq users go on reading it).
+// what it does not inherit: its alternate signal stack, its name and CPU affinity where they are
+// not the leader's (clone copies those from it), its rseq registration (the same area, length
+// and signature: glibc's sched_getcpu and the program's own rseq users go on reading it).
 bool give_extras(pid_t pid, pid_t tid, const user_regs_struct& regs, uint64_t insn, const ThreadExtras& x,
-                 const std::string& leader_comm) {
+                 const ThreadExtras& leader) {
+  const std::string& leader_comm = leader.comm;
   Thread t(tid, pid);
   uint64_t at = stack_scratch(regs);
   char saved[32];
@@ -262,7 +267,7 @@ bool give_extras(pid_t pid, pid_t tid, const user_regs_struct& regs, uint64_t in
     bool ran = false;
     ok = t.write_mem(at, name, sizeof name) && call_in(tid, regs, false, insn, SYS_prctl, PR_SET_NAME, at, 0, 0, ran) == 0 && ran;
   }
-  if (ok && !x.affinity.empty()) ok = sched_setaffinity(tid, x.affinity.size(), reinterpret_cast<const cpu_set_t*>(x.affinity.data())) == 0;
+  if (ok && !x.affinity.empty() && x.affinity != leader.affinity) ok = sched_setaffinity(tid, x.affinity.size(), reinterpret_cast<const cpu_set_t*>(x.affinity.data())) == 0;
   if (ok && x.rseq_ptr) {
     user_regs_struct r = regs;
     r.rip = insn;
@@ -435,7 +440,7 @@ Replayer::Taken Replayer::checkpoint(const char* why) {
         syscall(SYS_get_robust_list, tid, &head, &len) != 0)
       return Taken::No;
     k.regs = t->regs();
-    if (tid == pid) k.extras.comm = comm_of(pid, tid);
+    if (tid == pid) read_outside(pid, tid, k.extras);
     else if (!read_extras(*t, k.regs, held_[tid].at_entry, c.insn, k.extras)) return Taken::No;
     k.robust_head = head;
     k.robust_len = len;
@@ -740,7 +745,7 @@ bool Replayer::restore(Checkpoint& c, std::string& err) {
   bool ok = made.size() == c.tasks.size();
   for (size_t i = 0; ok && i < made.size(); i++) {
     const Task& k = c.tasks[i];
-    ok = (i == 0 || give_extras(fresh, made[i], k.regs, c.insn, k.extras, lead.extras.comm)) &&
+    ok = (i == 0 || give_extras(fresh, made[i], k.regs, c.insn, k.extras, lead.extras)) &&
          settle(made[i], k.regs, k.fp, k.sigmask, k.robust_head, k.robust_len, k.held.at_entry, c.insn);
   }
   if (!ok) {

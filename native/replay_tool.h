@@ -195,7 +195,7 @@ class Replayer : public Tool, public GdbTarget {
     uint64_t robust_head = 0;   // get_robust_list
     size_t robust_len = 0;
     uint64_t clear_tid = 0;     // CLONE_CHILD_CLEARTID address of the clone that made it (0: none)
-    ThreadExtras extras;        // read for the threads other than the leader
+    ThreadExtras extras;        // the leader: its name and affinity only (what clone copies)
     Held held;
     std::deque<const Event*> signals;
   };
