@@ -218,7 +218,11 @@ void read_outside(pid_t pid, pid_t tid, ThreadExtras& x) {
   }
 }
 
-bool read_extras(Thread& t, const user_regs_struct& regs, bool at_entry, uint64_t insn, ThreadExtras& x) {
+// What read_extras did: read; not read, the thread untouched (no checkpoint
+// now); or the thread was left unusable by the call run in it (the run cannot go on).
+enum class Read { Ok, Untouched, Broken };
+
+Read read_extras(Thread& t, const user_regs_struct& regs, bool at_entry, uint64_t insn, ThreadExtras& x) {
   read_outside(t.pid(), t.tid(), x);
   RseqConfig rc{};
   if (ptrace(static_cast<enum __ptrace_request>(PTRACE_GET_RSEQ_CONFIGURATION), t.tid(), sizeof rc, &rc) > 0 && rc.pointer) {
@@ -228,17 +232,17 @@ bool read_extras(Thread& t, const user_regs_struct& regs, bool at_entry, uint64_
   }
   uint64_t at = stack_scratch(regs);
   stack_t saved{}, ss{};
-  if (!t.read_mem(at, &saved, sizeof saved)) return false;
+  if (!t.read_mem(at, &saved, sizeof saved)) return Read::Untouched;
   bool ok = false;
   int64_t ret = call_in(t.tid(), regs, at_entry, insn, SYS_sigaltstack, 0, at, 0, 0, ok);
-  if (!ok) return false;
+  if (!ok) return Read::Broken;
   if (ret == 0 && t.read_mem(at, &ss, sizeof ss)) {
     x.alt_read = true;
     x.alt_sp = reinterpret_cast<uint64_t>(ss.ss_sp);
     x.alt_size = ss.ss_size;
     x.alt_flags = ss.ss_flags;
   }
-  return t.write_mem(at, &saved, sizeof saved) && t.load_regs();
+  return t.write_mem(at, &saved, sizeof saved) && t.load_regs() ? Read::Ok : Read::Broken;
 }
 
 // A thread made again by clone in a restored copy (stopped, its saved registers `regs`) gets back
@@ -441,7 +445,13 @@ Replayer::Taken Replayer::checkpoint(const char* why) {
       return Taken::No;
     k.regs = t->regs();
     if (tid == pid) read_outside(pid, tid, k.extras);
-    else if (!read_extras(*t, k.regs, held_[tid].at_entry, c.insn, k.extras)) return Taken::No;
+    else if (Read r = read_extras(*t, k.regs, held_[tid].at_entry, c.insn, k.extras); r != Read::Ok) {
+      if (r == Read::Broken) {
+        out_.message(error_message("checkpoint", "a checkpoint failed and left the replayed process unusable"));
+        core_->kill_tracee();
+      }
+      return Taken::No;
+    }
     k.robust_head = head;
     k.robust_len = len;
     if (auto ct = clear_tid_.find(tid); ct != clear_tid_.end()) k.clear_tid = ct->second;

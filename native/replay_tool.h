@@ -229,6 +229,7 @@ class Replayer : public Tool, public GdbTarget {
   uint64_t near_target_ = UINT64_MAX;           // the jump target ones were taken before
   double speed_after_pause_ = -1;               // the speed to go back to after a reverse (gdb)
   uint64_t near_level_ = UINT64_MAX;            // how far before it the last one was
+  bool pause_checkpoint_due_ = false;           // the pause's checkpoint waits for a thread to stop
 
   void map(pid_t recorded, pid_t real) {
     rec_to_real_[recorded] = real;
