@@ -8,7 +8,9 @@
 //
 // Then, per size in SIZES (events; default 100k and 1M): a first pass (start to the last syscall),
 // 20 jumps to random events (seeded) and 20 steps back of one event from random places, in one
-// session, with medians and p95, against a fresh session's fast-forward to 5 of the same targets.
+// session, with medians and p95, against a fresh session's plain fast-forward (no checkpoints) to
+// the end and to 5 of the same targets. Notes say what the first pass spent on checkpoints, its
+// CPU time against the plain fast-forward's, and how many events a jump replayed and at what cost.
 //
 // PARTS=threads: what a restore costs with several threads: jumps between two checkpoints (a
 // restore each, no event replayed) and steps back of one event, on test/fixtures/thread-counters.c
@@ -69,15 +71,21 @@ async function randomJumps(store, size) {
   const stepFrom = Array.from({ length: JUMPS }, () => 1 + pick(targets.length - 1));
 
   const s = await ReplaySession.open(id, { store, ephemeral: true, speed: 'max' }, { paused: true });
-  const jumps = [], backs = [];
-  let first;
+  const jumps = [], backs = [], dists = [], perEvent = [];
+  let first, firstCpu, checkpointUs;
   try {
     first = await timed(() => s.jumpTo(lastSeq));
     check(first.value, lastSeq, 'first pass');
+    firstCpu = replayCpuMs(first.value);
+    checkpointUs = s.checkpoints().checkpoints.reduce((a, c) => a + c.us, 0);
     for (const t of jumpTargets) {
+      // Where the jump restores from: the nearest checkpoint at or before the target.
+      const from = Math.max(0, ...s.checkpoints().checkpoints.map((c) => c.seq).filter((q) => q <= t));
       const j = await timed(() => s.jumpTo(t));
       check(j.value, t, 'random jump');
       jumps.push(j.ms);
+      dists.push(t - from);
+      if (t - from >= 1000) perEvent.push((j.ms * 1000) / (t - from));
     }
     for (const i of stepFrom) {
       const [from, to] = [targets[i], targets[i - 1]];
@@ -90,16 +98,18 @@ async function randomJumps(store, size) {
     await s.stop().catch(() => undefined);
   }
   // The baseline: a fresh session fast-forwarding to the same places and to the end (its open
-  // not counted).
+  // not counted), taking no checkpoints: a plain fast-forward, what the first pass is held to.
   const ff = [];
-  let ffEnd;
+  let ffEnd, ffCpu;
   for (const t of [lastSeq, ...jumpTargets.slice(0, 5)]) {
-    const f = await ReplaySession.open(id, { store, ephemeral: true, speed: 'max' }, { paused: true });
+    const f = await ReplaySession.open(id, { store, ephemeral: true, speed: 'max' }, { paused: true, checkpoints: false });
     try {
       const j = await timed(() => f.jumpTo(t));
       check(j.value, t, 'fast-forward');
-      if (t === lastSeq && ffEnd === undefined) ffEnd = j.ms;
-      else ff.push(j.ms);
+      if (t === lastSeq && ffEnd === undefined) {
+        ffEnd = j.ms;
+        ffCpu = replayCpuMs(j.value);
+      } else ff.push(j.ms);
     } finally {
       await f.stop().catch(() => undefined);
     }
@@ -113,7 +123,32 @@ async function randomJumps(store, size) {
     row('fast-forward from a fresh session (5 of the targets)', ff, 'baseline'),
   ];
   for (const l of lines) console.log(l);
-  return lines;
+  // Where a jump's time goes: the events replayed from the checkpoint it restores, each at about
+  // the fast-forward's cost (the restore itself is a few ms: PARTS=threads).
+  const notes = [
+    `first pass: ${(checkpointUs / 1000).toFixed(0)} ms of it taking the ${s.checkpoints().checkpoints.length} checkpoints kept (${((checkpointUs / 1000 / first.ms) * 100).toFixed(1)}%); CPU of engine + program: first pass ${firstCpu} ms, plain fast-forward ${ffCpu} ms (${(firstCpu / ffCpu).toFixed(2)}×)`,
+    `random jumps: events replayed from the restored checkpoint median ${median(dists)}, max ${Math.max(...dists)}; ${median(perEvent).toFixed(1)} µs per replayed event (median; fast-forward ${((ffEnd * 1000) / lastSeq).toFixed(1)} µs)`,
+  ];
+  for (const n of notes) console.log(n);
+  return [...lines, '', ...notes.map((n) => `- ${n}`), ''];
+}
+
+// CPU time (ms) of the replay engine and the replayed program so far: less moved by other work on
+// a loaded machine than wall time. The engine is this process's child; the program's pid is its
+// leader's tid.
+function replayCpuMs(state) {
+  const cpu = (pid) => {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) * (1000 / 100); // utime + stime, in clock ticks of 10 ms
+  };
+  const engines = [];
+  for (const task of fs.readdirSync(`/proc/${process.pid}/task`)) {
+    for (const c of fs.readFileSync(`/proc/${process.pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean)) {
+      if (fs.readFileSync(`/proc/${c}/comm`, 'utf8').startsWith('replaybook-eng')) engines.push(Number(c));
+    }
+  }
+  const leader = state.threads.find((t) => t.realTid)?.realTid;
+  return engines.reduce((a, p) => a + cpu(p), 0) + (leader ? cpu(leader) : 0);
 }
 
 async function timed(fn) {

@@ -18,9 +18,9 @@
 // thread stopped where the schedule holds it: at its next call's seccomp stop, or waiting for
 // its turn after a call or at its start. While one is between stops (in a call run for real,
 // in an emulated call's recorded duration) or has a signal pending, the checkpoint waits for a
-// later event (Taken::Later). Not restored for a thread made again: its alternate signal stack
-// (sigaltstack), its rseq registration (the kernel stops updating its rseq area), its name
-// (comm: the leader's), CPU affinity and scheduling policy, timers that signal it by thread id.
+// later event (Taken::Later). A thread made again also gets back its alternate signal stack,
+// rseq registration, name and CPU affinity (ThreadExtras: read at the checkpoint, given back by
+// calls run in it); not its scheduling policy, nor timers that signal it by thread id.
 // Writable shared mappings (MAP_SHARED, anonymous or of a file: a fork shares them with the
 // copy rather than copying them) have their bytes copied into the checkpoint and written back
 // at a restore, up to 64 MiB in all. None for a tree of processes (a fork copies one), under the
@@ -126,6 +126,165 @@ void reap_process(pid_t pid, const std::vector<pid_t>& tids) {
       }
   for (int st = wait_for(pid); st >= 0 && !WIFEXITED(st) && !WIFSIGNALED(st); st = wait_for(pid)) {
   }
+}
+
+#ifndef SS_AUTODISARM
+#define SS_AUTODISARM (1U << 31)  // linux/signal.h: disarmed while a handler runs on it
+#endif
+#ifndef PTRACE_GET_RSEQ_CONFIGURATION
+#define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
+#endif
+// PTRACE_GET_RSEQ_CONFIGURATION's answer (struct ptrace_rseq_configuration, Linux 5.13).
+struct RseqConfig {
+  uint64_t pointer;
+  uint32_t size;
+  uint32_t signature;
+  uint32_t flags;
+  uint32_t pad;
+};
+
+// Where a call run in a stopped thread finds its argument bytes: on its own stack, well below
+// its stack pointer (past the red zone), where nothing of the program lives. The bytes there are
+// put back after the call.
+uint64_t stack_scratch(const user_regs_struct& r) { return (r.rsp - 1024) & ~uint64_t{15}; }
+
+// A stopped task goes back to the stop it was held at with `regs`: at its call's seccomp stop
+// (the call entered again), or after a call / where it waits for its turn (its registers).
+bool back_to_stop(pid_t tid, const user_regs_struct& regs, bool at_entry) {
+  if (!at_entry) return ptrace(PTRACE_SETREGS, tid, nullptr, &regs) == 0;
+  user_regs_struct back = regs;
+  back.rip -= 2;  // the syscall instruction
+  back.rax = regs.orig_rax;
+  back.orig_rax = static_cast<uint64_t>(-1);
+  return ptrace(PTRACE_SETREGS, tid, nullptr, &back) == 0 && ptrace(PTRACE_CONT, tid, 0, 0) == 0 &&
+         is_seccomp_stop(wait_for(tid));
+}
+
+// Runs call `nr` (trapped by the filter, making no task) in a task held at a known stop (`regs`
+// as read there), its arguments a0..a3, and puts it back at that stop. `insn` is a syscall
+// instruction of the program. Returns the call's return value, or -1 with `ok` false.
+int64_t call_in(pid_t tid, const user_regs_struct& regs, bool at_entry, uint64_t insn, uint64_t nr,
+                uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, bool& ok) {
+  user_regs_struct r = regs;
+  if (at_entry) {
+    r.orig_rax = nr;  // at the seccomp stop, the kernel runs what orig_rax names
+  } else {
+    r.rip = insn;
+    r.rax = nr;
+    r.orig_rax = static_cast<uint64_t>(-1);
+  }
+  r.rdi = a0;
+  r.rsi = a1;
+  r.rdx = a2;
+  r.r10 = a3;
+  int64_t ret = -1;
+  ok = run_call(tid, r, at_entry, &ret) == 0 && back_to_stop(tid, regs, at_entry);
+  return ret;
+}
+
+// Runs a call the filter lets through (rseq: no seccomp stop) in a task stopped with no signal
+// pending, from ptrace's syscall-entry stop to its exit stop. False when it did not run.
+bool run_untraced(pid_t tid, user_regs_struct regs, int64_t& ret) {
+  if (ptrace(PTRACE_SETREGS, tid, nullptr, &regs) != 0 || ptrace(PTRACE_SYSCALL, tid, 0, 0) != 0) return false;
+  for (int stops = 0; stops < 2;) {
+    int st = wait_for(tid);
+    if (st < 0 || !WIFSTOPPED(st)) return false;
+    if (is_syscall_stop(st)) stops++;
+    else if (!is_seccomp_stop(st)) return false;
+    if (stops < 2 && ptrace(PTRACE_SYSCALL, tid, 0, 0) != 0) return false;
+  }
+  user_regs_struct out{};
+  if (ptrace(PTRACE_GETREGS, tid, nullptr, &out) != 0) return false;
+  ret = static_cast<int64_t>(out.rax);
+  return true;
+}
+
+std::string comm_of(pid_t pid, pid_t tid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/comm");
+  std::string name;
+  std::getline(f, name);
+  return name;
+}
+
+// What a thread other than the leader would lose when made again (ThreadExtras), read while it
+// is held at its stop: the alternate signal stack by sigaltstack run in it, the rest from outside.
+void read_outside(pid_t pid, pid_t tid, ThreadExtras& x) {
+  x.comm = comm_of(pid, tid);
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(tid, sizeof set, &set) == 0) {
+    const uint8_t* b = reinterpret_cast<const uint8_t*>(&set);
+    x.affinity.assign(b, b + sizeof set);
+  }
+}
+
+// What read_extras did: read; not read, the thread untouched (no checkpoint
+// now); or the thread was left unusable by the call run in it (the run cannot go on).
+enum class Read { Ok, Untouched, Broken };
+
+Read read_extras(Thread& t, const user_regs_struct& regs, bool at_entry, uint64_t insn, ThreadExtras& x) {
+  read_outside(t.pid(), t.tid(), x);
+  RseqConfig rc{};
+  if (ptrace(static_cast<enum __ptrace_request>(PTRACE_GET_RSEQ_CONFIGURATION), t.tid(), sizeof rc, &rc) > 0 && rc.pointer) {
+    x.rseq_ptr = rc.pointer;
+    x.rseq_len = rc.size;
+    x.rseq_sig = rc.signature;
+  }
+  uint64_t at = stack_scratch(regs);
+  stack_t saved{}, ss{};
+  if (!t.read_mem(at, &saved, sizeof saved)) return Read::Untouched;
+  bool ok = false;
+  int64_t ret = call_in(t.tid(), regs, at_entry, insn, SYS_sigaltstack, 0, at, 0, 0, ok);
+  if (!ok) return Read::Broken;
+  if (ret == 0 && t.read_mem(at, &ss, sizeof ss)) {
+    x.alt_read = true;
+    x.alt_sp = reinterpret_cast<uint64_t>(ss.ss_sp);
+    x.alt_size = ss.ss_size;
+    x.alt_flags = ss.ss_flags;
+  }
+  return t.write_mem(at, &saved, sizeof saved) && t.load_regs() ? Read::Ok : Read::Broken;
+}
+
+// A thread made again by clone in a restored copy (stopped, its saved registers `regs`) gets back
+// what it does not inherit: its alternate signal stack, its name and CPU affinity where they are
+// not the leader's (clone copies those from it), its rseq registration (the same area, length
+// and signature: glibc's sched_getcpu and the program's own rseq users go on reading it).
+bool give_extras(pid_t pid, pid_t tid, const user_regs_struct& regs, uint64_t insn, const ThreadExtras& x,
+                 const ThreadExtras& leader) {
+  const std::string& leader_comm = leader.comm;
+  Thread t(tid, pid);
+  uint64_t at = stack_scratch(regs);
+  char saved[32];
+  if (!t.read_mem(at, saved, sizeof saved)) return false;
+  bool ok = true;
+  if (x.alt_read && !(x.alt_flags & SS_DISABLE)) {
+    stack_t ss{};
+    ss.ss_sp = reinterpret_cast<void*>(x.alt_sp);
+    ss.ss_size = x.alt_size;
+    ss.ss_flags = static_cast<int>(static_cast<unsigned>(x.alt_flags) & SS_AUTODISARM);  // SS_ONSTACK only describes where it ran
+    bool ran = false;
+    ok = t.write_mem(at, &ss, sizeof ss) && call_in(tid, regs, false, insn, SYS_sigaltstack, at, 0, 0, 0, ran) == 0 && ran;
+  }
+  if (ok && !x.comm.empty() && x.comm != leader_comm) {
+    char name[16] = {};
+    std::memcpy(name, x.comm.data(), std::min(x.comm.size(), sizeof name - 1));
+    bool ran = false;
+    ok = t.write_mem(at, name, sizeof name) && call_in(tid, regs, false, insn, SYS_prctl, PR_SET_NAME, at, 0, 0, ran) == 0 && ran;
+  }
+  if (ok && !x.affinity.empty() && x.affinity != leader.affinity) ok = sched_setaffinity(tid, x.affinity.size(), reinterpret_cast<const cpu_set_t*>(x.affinity.data())) == 0;
+  if (ok && x.rseq_ptr) {
+    user_regs_struct r = regs;
+    r.rip = insn;
+    r.rax = SYS_rseq;
+    r.orig_rax = static_cast<uint64_t>(-1);
+    r.rdi = x.rseq_ptr;
+    r.rsi = x.rseq_len;
+    r.rdx = 0;
+    r.r10 = x.rseq_sig;
+    int64_t ret = -1;
+    ok = run_untraced(tid, r, ret) && ret == 0;
+  }
+  return ok && t.write_mem(at, saved, sizeof saved);
 }
 
 // The tids of a process, from /proc (the tracer may not have seen a new one's first stop yet).
@@ -285,6 +444,14 @@ Replayer::Taken Replayer::checkpoint(const char* why) {
         syscall(SYS_get_robust_list, tid, &head, &len) != 0)
       return Taken::No;
     k.regs = t->regs();
+    if (tid == pid) read_outside(pid, tid, k.extras);
+    else if (Read r = read_extras(*t, k.regs, held_[tid].at_entry, c.insn, k.extras); r != Read::Ok) {
+      if (r == Read::Broken) {
+        out_.message(error_message("checkpoint", "a checkpoint failed and left the replayed process unusable"));
+        core_->kill_tracee();
+      }
+      return Taken::No;
+    }
     k.robust_head = head;
     k.robust_len = len;
     if (auto ct = clear_tid_.find(tid); ct != clear_tid_.end()) k.clear_tid = ct->second;
@@ -312,17 +479,7 @@ Replayer::Taken Replayer::checkpoint(const char* why) {
   }
   // The leader goes back to its stop: the seccomp stop of the same syscall (entered again), or
   // where it waits for its turn, its registers as they were.
-  bool ok;
-  if (lead.held.at_entry) {
-    user_regs_struct back = lead.regs;
-    back.rip -= 2;  // the syscall instruction
-    back.rax = lead.regs.orig_rax;
-    ok = ptrace(PTRACE_SETREGS, pid, nullptr, &back) == 0 && ptrace(PTRACE_CONT, pid, 0, 0) == 0 &&
-         is_seccomp_stop(wait_for(pid));
-  } else {
-    ok = ptrace(PTRACE_SETREGS, pid, nullptr, &lead.regs) == 0;
-  }
-  ok = ok && core_->thread(pid)->load_regs();
+  bool ok = back_to_stop(pid, lead.regs, lead.held.at_entry) && core_->thread(pid)->load_regs();
   if (!ok) {
     // The live process is lost: the run cannot go on.
     if (child > 0) kill(child, SIGKILL);
@@ -598,7 +755,8 @@ bool Replayer::restore(Checkpoint& c, std::string& err) {
   bool ok = made.size() == c.tasks.size();
   for (size_t i = 0; ok && i < made.size(); i++) {
     const Task& k = c.tasks[i];
-    ok = settle(made[i], k.regs, k.fp, k.sigmask, k.robust_head, k.robust_len, k.held.at_entry, c.insn);
+    ok = (i == 0 || give_extras(fresh, made[i], k.regs, c.insn, k.extras, lead.extras)) &&
+         settle(made[i], k.regs, k.fp, k.sigmask, k.robust_head, k.robust_len, k.held.at_entry, c.insn);
   }
   if (!ok) {
     reap_process(fresh, made);

@@ -31,13 +31,15 @@ void Replayer::pause(const char* why) {
   out_.message(paused_message(why, next ? next->seq : opts_.log.size()));
   if (strcmp(why, "breakpoint") != 0) bp_hit_ = false;
   gdb_paused();
-  if (cursor_ > 0) checkpoint(why);  // a step back from here is cheap
+  // A step back from here is cheap; while a thread is between stops, taken when it stops (pump).
+  pause_checkpoint_due_ = cursor_ > 0 && checkpoint(why) == Taken::Later;
   reinsert_breakpoints();            // after going back (gdb), once the checkpoint is taken
 }
 
 void Replayer::resume_replay() {
   if (!paused_) return;
   paused_ = false;
+  pause_checkpoint_due_ = false;
   rebase();
   release_breakpoint_stop();
   pump();

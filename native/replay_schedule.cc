@@ -91,6 +91,9 @@ void Replayer::pump() {
     }
     return;
   }
+  // A pause whose checkpoint had to wait (a thread was still in a call run for real): taken once
+  // every thread is back at a stop, so a step back from the pause stays cheap.
+  if (paused_ && pause_checkpoint_due_ && checkpoint("pause") != Taken::Later) pause_checkpoint_due_ = false;
   while (!finished_ && !diverged_ && !stream_) {
     while (cursor_ < opts_.log.size() && opts_.log[cursor_].kind != kSyscall &&
            opts_.log[cursor_].kind != kInstruction && !is_recorded_fault(opts_.log[cursor_])) {

@@ -12,6 +12,7 @@
 // Private to the replay_*.cc files and replayer.cc.
 #pragma once
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -29,6 +30,23 @@
 #include "tracer.h"
 
 namespace rb {
+
+// What a thread made again by clone at a checkpoint's restore does not inherit from the
+// process's leader (whose copy is a fork, which keeps them): its alternate signal stack
+// (sigaltstack run in it), its rseq registration (PTRACE_GET_RSEQ_CONFIGURATION), its name
+// (/proc/PID/task/TID/comm) and its CPU affinity. Read at the checkpoint, given back by calls
+// run in the new thread (replay_checkpoint.cc).
+struct ThreadExtras {
+  bool alt_read = false;      // sigaltstack's answer below was read
+  uint64_t alt_sp = 0;
+  uint64_t alt_size = 0;
+  int alt_flags = SS_DISABLE;
+  uint64_t rseq_ptr = 0;      // 0: none registered (or the kernel cannot say)
+  uint32_t rseq_len = 0;
+  uint32_t rseq_sig = 0;
+  std::string comm;           // "": not read
+  std::vector<uint8_t> affinity;  // sched_getaffinity's mask; empty: not read
+};
 
 // The replayer is a scheduler over threads. As in recording (recorder.cc), threads run their
 // userspace one at a time, from a syscall's return to their next syscall's entry: the thread
@@ -180,6 +198,7 @@ class Replayer : public Tool, public GdbTarget {
     uint64_t robust_head = 0;   // get_robust_list
     size_t robust_len = 0;
     uint64_t clear_tid = 0;     // CLONE_CHILD_CLEARTID address of the clone that made it (0: none)
+    ThreadExtras extras;        // the leader: its name and affinity only (what clone copies)
     Held held;
     std::deque<const Event*> signals;
   };
@@ -213,6 +232,7 @@ class Replayer : public Tool, public GdbTarget {
   uint64_t near_target_ = UINT64_MAX;           // the jump target ones were taken before
   double speed_after_pause_ = -1;               // the speed to go back to after a reverse (gdb)
   uint64_t near_level_ = UINT64_MAX;            // how far before it the last one was
+  bool pause_checkpoint_due_ = false;           // the pause's checkpoint waits for a thread to stop
 
   void map(pid_t recorded, pid_t real) {
     rec_to_real_[recorded] = real;

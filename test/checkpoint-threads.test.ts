@@ -1,6 +1,7 @@
 // Checkpoints of a multi-threaded process: the frozen copy is a fork of the leader, and a
-// restore clones the other threads again and gives each its registers, signal mask and robust
-// list. Jumps through them land in the state of a fresh fast-forward, and nothing is left behind.
+// restore clones the other threads again and gives each its registers, signal mask, robust
+// list, alternate signal stack, rseq registration, name and CPU affinity. Jumps through them land
+// in the state of a fresh fast-forward, and nothing is left behind.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -68,6 +69,19 @@ async function look(s: ReplaySession): Promise<unknown> {
   return { seq: st.seq, next: st.next, registers: st.registers, threads: threads.map((t) => [t.tid, t.state]), memory, stacks };
 }
 
+/** Each thread's name (/proc/TID/comm), by recorded tid. */
+async function threadNames(s: ReplaySession): Promise<{ tid: number; comm: string }[]> {
+  const threads = [...(await s.state()).threads].sort((a, b) => a.tid - b.tid);
+  return threads.map((t) => ({ tid: t.tid, comm: fs.readFileSync(`/proc/${t.realTid}/comm`, 'utf8').trim() }));
+}
+
+/** Each thread's name and CPU mask (/proc/TID/status), by recorded tid. */
+async function threadLook(s: ReplaySession): Promise<{ tid: number; comm: string; cpus: string }[]> {
+  const names = await threadNames(s);
+  const threads = [...(await s.state()).threads].sort((a, b) => a.tid - b.tid);
+  return names.map((n, i) => ({ ...n, cpus: /Cpus_allowed_list:\s*(\S+)/.exec(fs.readFileSync(`/proc/${threads[i].realTid}/status`, 'utf8'))![1] }));
+}
+
 /** Runs the paused replay to its end: as recorded, and no process of it is left. */
 async function endsAsRecorded(s: ReplaySession): Promise<void> {
   s.resume();
@@ -106,6 +120,35 @@ describe('checkpoints of a process with several threads', () => {
       expect(await look(s)).toEqual(expected);
       await s.jumpTo(target); // the same place
       expect(await look(s)).toEqual(expected);
+      await endsAsRecorded(s);
+    } finally {
+      await s.stop();
+    }
+  }, 180_000);
+
+  it('a thread made again at a restore has its name, alternate signal stack, rseq registration and CPU affinity back', async () => {
+    // Every round line says what its thread sees: its name, its alternate stack, whether the
+    // kernel updates its rseq area. The recording's lines are the reference the replay is held to.
+    const lines = output.split('\n').filter((l) => /^t[12] round /.test(l));
+    expect(lines.length).toBe(2 * ROUNDS);
+    for (const l of lines) expect(l).toMatch(/^t(\d) round \d+ name counter-\1 alt 1 rseq (1|-1)$/);
+    const after = syscalls.filter((s) => s.seq > firstThread);
+    const target = after[Math.floor(after.length * 0.5)].seq;
+    const late = after[Math.floor(after.length * 0.9)].seq;
+    const expected = await lookAfterFreshJump('counters', store, target, threadNames, false);
+    expect(expected.map((t) => t.comm).sort()).toEqual(['counter-1', 'counter-2', 'thread-counters']);
+    const s = await ReplaySession.open('counters', { store, speed: 'max', ephemeral: true }, { paused: true });
+    try {
+      await s.jumpTo(target);
+      const before = await threadLook(s);
+      await s.jumpTo(late);
+      await s.jumpTo(target); // backward: the two threads are made again
+      expect(s.checkpoints().lastRestore).toMatchObject({ restored: true });
+      expect(await threadNames(s)).toEqual(expected);
+      // The CPU mask is the one each thread had at that point of this replay (the program's own
+      // sched_setaffinity is answered from the log; the engine pins its replay).
+      expect(await threadLook(s)).toEqual(before);
+      // Run on: the lines they print (name, alternate stack, rseq updates) are the recorded ones.
       await endsAsRecorded(s);
     } finally {
       await s.stop();

@@ -237,13 +237,14 @@ export class ReplaySession {
       input: this.sendLog(budget),
       signal: o.signal,
       onEvents: (cols) => {
-        let b = toRecordBatch(cols, this.incidentId, this.runId);
-        this.redactor?.applyToRun(b);
         // After going back to a checkpoint, events served again are those already kept (replay
-        // is deterministic): only what lies beyond the furthest point reached is added.
+        // is deterministic): only what lies beyond the furthest point reached is added, and a
+        // batch served again whole is not even built (a jump replays thousands of them).
         const have = this.kept - this.count;
         this.count += cols.n;
         if (have >= cols.n) return;
+        let b = toRecordBatch(cols, this.incidentId, this.runId);
+        this.redactor?.applyToRun(b);
         if (have > 0) b = b.slice(have);
         run.push(b);
         this.kept += b.numRows;
