@@ -204,6 +204,7 @@ bool parse_config(const std::string& text, EngineConfig& c, RecordOptions& recor
     else if (key == "pause_at") ok = whole(key, v1, replay.pause_at, err);
     else if (key == "start_paused") ok = flag(key, v1, replay.start_paused, err);
     else if (key == "checkpoints") ok = flag(key, v1, replay.checkpoints, err);
+    else if (key == "in_process") ok = flag(key, v1, replay.in_process, err);
     else if (key == "counterfactual") ok = flag(key, v1, replay.counterfactual, err);
     else if (key == "jitter") {
       ok = whole(key, v1, n, err) && whole(key, v2, replay.seed, err);

@@ -20,6 +20,7 @@ namespace rb {
 // child's exit, a kill between replayed processes) is dropped: its recorded counterpart is
 // delivered at its recorded place instead.
 int Replayer::on_signal(Thread& t, int sig, const siginfo_t& info) {
+  fast_account(false);  // it may have come inside the blob
   if (is_fault(sig, info)) {
     // The recorded fault, where the thread ran into it again: the log moves past it.
     const Event* x = cursor_ < opts_.log.size() ? &opts_.log[cursor_] : nullptr;

@@ -41,6 +41,11 @@ export interface ReplayOptions {
   unrecorded?: 'error' | 'refuse';
   /** A name for the run, stored with it ('timeout 5 s'); runs() and compare() show it. */
   label?: string;
+  /**
+   * At speed 'max', answer simple recorded calls inside the program rather than through a ptrace
+   * stop each (default true; docs/fast-path.md, "Replay"). false: every call through ptrace.
+   */
+  inProcess?: boolean;
 }
 
 /**
