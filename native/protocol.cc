@@ -563,7 +563,7 @@ std::string replay_exit_message(int status, const ReplayReport& r) {
   static const char* kinds[] = {"delay", "fail", "latency", "timeout"};
   JsonWriter w = message("exit");
   exit_status(w, status);
-  w.key("consumed").u64(r.consumed).key("log_events").u64(r.log_events);
+  w.key("consumed").u64(r.consumed).key("log_events").u64(r.log_events).key("in_process").u64(r.in_process);
   w.key("policy").str(r.stream ? "stream" : "strict").key("switched_at");
   if (r.stream) w.u64(r.switched_at);
   else w.null();

@@ -112,6 +112,9 @@ void Replayer::fast_fill(Thread& t) {
     const Event& e = opts_.log[j];
     if (opts_.pause_at != UINT64_MAX && e.seq + 256 >= opts_.pause_at) break;  // near checkpoints, the pause
     if (spaced && j >= next_checkpoint_) break;
+    // What comes right after it (a signal delivered there, a counter read, an exit) needs the
+    // thread stopped after the call, as the ptrace path has it.
+    if (j + 1 >= opts_.log.size() || opts_.log[j + 1].kind != kSyscall) break;
     if (!fast_entry(e, tid, mask, bufs) || !fast_->serve_add(e.nr, mask, e.args, e.ret, bufs)) break;
   }
   if (j == cursor_) return;
@@ -148,6 +151,7 @@ void Replayer::fast_account(bool stopped) {
     prev_enter_ns_ = e.enter_ns;
     last_progress_ns_ = now;
     cursor_++;
+    fast_served_++;
     fast_accounted_ = i + 1;
   }
   if (stopped) {

@@ -219,6 +219,7 @@ class Replayer : public Tool, public GdbTarget {
   size_t fast_from_ = 0;        // the cursor then: entry i is the event at fast_from_ + i
   uint32_t fast_handed_ = 0;    // entries handed out
   uint32_t fast_accounted_ = 0; // entries already turned into events
+  uint64_t fast_served_ = 0;    // events answered in-process in this run
 
   void map(pid_t recorded, pid_t real) {
     rec_to_real_[recorded] = real;

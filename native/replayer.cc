@@ -205,6 +205,7 @@ void Replayer::on_exit(int status) {
   r.log_events = opts_.log.size();
   r.stream = stream_;
   r.switched_at = switched_seq_;
+  r.in_process = fast_served_;
   r.injections = &opts_.injections;
   out_.message(replay_exit_message(status, r));
   if (gdb_) gdb_->exited(status);

@@ -364,6 +364,8 @@ export interface ExitMessage {
   replay: {
     consumed: number;
     logEvents: number;
+    /** Events the program answered itself at speed max (in-process serving). */
+    inProcess: number;
     policy: 'strict' | 'stream';
     switchedAt: number | null;
     injections: InjectionReport[];
@@ -614,6 +616,7 @@ function decodeObject(type: string, r: Reader): EngineMessage {
         replay = {
           consumed: r.int('consumed'),
           logEvents: r.int('log_events'),
+          inProcess: r.has('in_process') ? r.int('in_process') : 0,
           policy: r.oneOf('policy', ['strict', 'stream'] as const),
           switchedAt: r.isNull('switched_at') ? null : r.int('switched_at'),
           injections: r.objects('injections').map((i) => ({ id: i.str('id'), kind: i.str('kind'), matched: i.int('matched'), fired: i.int('fired') })),

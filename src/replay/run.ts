@@ -110,6 +110,8 @@ export interface RunResult {
   cutShort?: { reason: string; endedAtCut: boolean } | null;
   /** The name given with the `label` option, stored with the run; null when none. */
   label: string | null;
+  /** Events the program answered itself, in-process, rather than through ptrace (speed max). */
+  servedInProcess?: number;
   stored: 'stored' | 'spooled' | 'not stored';
 }
 

@@ -629,6 +629,7 @@ export class ReplaySession {
       switchedAt,
       injections: o.injections ?? [],
       injectionReport: exitMsg.replay?.injections ?? [],
+      servedInProcess: exitMsg.replay?.inProcess ?? 0,
       unrecorded,
       label: o.label ?? null,
       cutShort: partial ? { reason: this.info.state === 'recording' ? 'it is still being recorded' : this.info.state_reason || 'cut short', endedAtCut } : null,
