@@ -43,7 +43,9 @@ export interface ReplayOptions {
   label?: string;
   /**
    * At speed 'max', answer simple recorded calls inside the program rather than through a ptrace
-   * stop each (default true; docs/fast-path.md, "Replay"). false: every call through ptrace.
+   * stop each (docs/fast-path.md, "Replay"). Default: on for runs straight through (replay(),
+   * verify), off for sessions (ReplaySession: a paused call at a patched site stops inside the
+   * blob, whose frames gdb cannot unwind). false: every call through ptrace.
    */
   inProcess?: boolean;
 }

@@ -218,7 +218,9 @@ export class ReplaySession {
       isolateNetwork: o.isolateNetwork ?? true,
       startPaused: paused,
       checkpoints: this.keepCheckpoints,
-      inProcess: o.inProcess,
+      // A session that may pause is inspected with gdb, which cannot unwind the blob's frames
+      // at a patched call: in-process serving is for runs straight through (replay()) unless asked for.
+      inProcess: o.inProcess ?? false,
       pauseAt: pauseAt === undefined ? undefined : BigInt(pauseAt),
       injections: o.injections ?? [],
       // The program may legitimately differ from the log: its first departure switches policy.
