@@ -167,7 +167,7 @@ async function replayCost(size) {
     });
     const wall = ms(t0);
     cpu[inProcess].push(childCpuMs() - c0);
-    if (bad) throw new Error(`replay (inProcess ${inProcess}) failed: ${JSON.stringify(bad).slice(0, 300)}`);
+    if (bad) throw new Error(`replay (inProcess ${inProcess}) failed: ${JSON.stringify(bad, (k, v) => (typeof v === "bigint" ? String(v) : v)).slice(0, 600)}`);
     if (n < recorded) throw new Error(`replay (inProcess ${inProcess}) made ${n} of ${recorded} events`);
     return wall;
   };

@@ -47,7 +47,8 @@ void Replayer::fast_attach(Thread& t) {
 bool Replayer::fast_patch(Thread& t, const SyscallSpec& s) {
   if (!fast_ || stream_ || seq_ == 0 || core_->thread_count() != 1 || held_.size() > 1) return false;
   if (FastPath::rule(s).mode != RB_CALL_FAST) return false;
-  return fast_->try_patch(t, {});
+  // As the recorder: not a site a signal handler will return into (kept for the whole run).
+  return fast_->try_patch(t, fast_busy_);
 }
 
 // Whether the blob can answer `e` for the thread recorded as `tid`, and its entry: the compared

@@ -33,6 +33,7 @@ int Replayer::on_signal(Thread& t, int sig, const siginfo_t& info) {
       last_progress_ns_ = now_ns();
       cursor_++;
     }
+    if (fast_) fast_busy_.insert(t.ip());
     return sig;
   }
   auto it = signals_.find(t.tid());
@@ -51,6 +52,7 @@ int Replayer::on_signal(Thread& t, int sig, const siginfo_t& info) {
   e.seq = seq_++;
   e.enter_ns = now_ns() - t0_;
   out_.event(std::move(e));
+  if (fast_) fast_busy_.insert(t.ip());  // a handler may return there: that site is never patched
   return sig;
 }
 

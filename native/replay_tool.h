@@ -220,6 +220,7 @@ class Replayer : public Tool, public GdbTarget {
   uint32_t fast_handed_ = 0;    // entries handed out
   uint32_t fast_accounted_ = 0; // entries already turned into events
   uint64_t fast_served_ = 0;    // events answered in-process in this run
+  std::set<uint64_t> fast_busy_;  // where signals interrupted the program: handlers return there
 
   void map(pid_t recorded, pid_t real) {
     rec_to_real_[recorded] = real;
