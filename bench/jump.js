@@ -12,12 +12,17 @@
 // the end and to 5 of the same targets. Notes say what the first pass spent on checkpoints, its
 // CPU time against the plain fast-forward's, and how many events a jump replayed and at what cost.
 //
+// PARTS=inprocess: what a replay at --speed max costs per event on dd bs=1 (SIZES events), with
+// simple calls answered inside the program (the default) against every call through ptrace
+// (inProcess: false), alternated in the same run; the engine alone (no store, no Node-side
+// checks), medians.
+//
 // PARTS=threads: what a restore costs with several threads: jumps between two checkpoints (a
 // restore each, no event replayed) and steps back of one event, on test/fixtures/thread-counters.c
 // (3 threads) against dd (1 thread) in the same run.
 //
 //   npx tsc -p tsconfig.json && node bench/jump.js        (REPS=N, default 5; COUNT=bytes for dd;
-//                                                          SIZES=100000,1000000; PARTS=fixed,random,threads)
+//                                                          SIZES=100000,1000000; PARTS=fixed,random,threads,inprocess)
 'use strict';
 const fs = require('node:fs');
 const os = require('node:os');
@@ -26,6 +31,8 @@ const { median, ms, machine, appendResults } = require('./common');
 const { openStore } = require('../dist/store');
 const { record } = require('../dist/record/record');
 const { ReplaySession } = require('../dist/replay/session');
+const { runEngine } = require('../dist/engine/engine');
+const { toRecordBatch } = require('../dist/engine/columns');
 
 const REPS = Number(process.env.REPS || 5);
 const COUNT = Number(process.env.COUNT || 50_000); // dd bs=1: one read and one write per byte
@@ -163,6 +170,68 @@ function check(state, seq, what) {
   }
 }
 
+// Replay cost per event at --speed max, in-process against ptrace-served, on one recording.
+async function replayCost(size) {
+  const argv = ['/bin/dd', 'if=/dev/zero', 'of=/dev/null', 'bs=1', `count=${Math.floor(size / 2)}`, 'status=none'];
+  const env = ['PATH=/usr/bin:/bin'];
+  const batches = [];
+  const files = new Map();
+  let recorded = 0;
+  // Recorded with --fast (quicker to make; its events are the ptrace path's). A loaded machine
+  // can keep the engine from draining the ring: the service waits for room rather than lose calls.
+  let lossy = null;
+  await runEngine({
+    mode: 'record', exe: argv[0], argv, env, cwd: '/', fast: true, ringWaitMs: 60_000,
+    onEvents: (c) => { recorded += c.n; batches.push(toRecordBatch(c, 'bench', 'recording')); },
+    onMessage: (m) => {
+      if (m.type === 'file') files.set(m.path, m.path);
+      if (m.type === 'warning' && m.code === 'fast_lossy') lossy = m.message;
+    },
+  });
+  if (lossy) throw new Error(`the recording is lossy: ${lossy}`);
+  // CPU time of the engine and the program (reaped children of this process), less sensitive
+  // than wall time to other work on the machine; clock ticks of 10 ms.
+  const childCpuMs = () => {
+    const f = fs.readFileSync('/proc/self/stat', 'utf8').slice(fs.readFileSync('/proc/self/stat', 'utf8').lastIndexOf(')') + 2).split(' ');
+    return (Number(f[13]) + Number(f[14])) * 10;
+  };
+  const cpu = { true: [], false: [] };
+  const run = async (inProcess) => {
+    let n = 0;
+    let bad = null;
+    const c0 = childCpuMs();
+    const t0 = process.hrtime.bigint();
+    await runEngine({
+      mode: 'replay', exe: argv[0], argv, env, cwd: '/', speed: 'max', checkpoints: false, files, input: batches, inProcess,
+      onEvents: (c) => { n += c.n; },
+      onMessage: (m) => { if (m.type === 'divergence' || m.type === 'error') bad = m; },
+    });
+    const wall = ms(t0);
+    cpu[inProcess].push(childCpuMs() - c0);
+    if (bad) throw new Error(`replay (inProcess ${inProcess}) failed: ${JSON.stringify(bad, (k, v) => (typeof v === "bigint" ? String(v) : v)).slice(0, 600)}`);
+    if (n < recorded) throw new Error(`replay (inProcess ${inProcess}) made ${n} of ${recorded} events`);
+    return wall;
+  };
+  const native = [], inproc = [], ptrace = [];
+  for (let i = 0; i < REPS; i++) {
+    const t0 = process.hrtime.bigint();
+    require('node:child_process').spawnSync(argv[0], argv.slice(1), { stdio: 'ignore' });
+    native.push(ms(t0));
+    inproc.push(await run(true));
+    ptrace.push(await run(false));
+  }
+  const us = (x) => ((x * 1000) / recorded).toFixed(2);
+  const [n, a, b] = [median(native), median(inproc), median(ptrace)];
+  const [ca, cb] = [median(cpu.true), median(cpu.false)];
+  console.log(`\nreplay --speed max of ${argv.join(' ')}: ${recorded} events, ${REPS} runs each, medians (engine alone, pinned)`);
+  console.log(`  native dd      ${n.toFixed(0)} ms   ${us(n)} us/event`);
+  console.log(`  in-process     ${a.toFixed(0)} ms   ${us(a)} us/event   runs ${inproc.map((x) => x.toFixed(0)).join(' ')}`);
+  console.log(`  ptrace-served  ${b.toFixed(0)} ms   ${us(b)} us/event   runs ${ptrace.map((x) => x.toFixed(0)).join(' ')}`);
+  console.log(`  in-process / ptrace: ${(a / b).toFixed(3)} wall`);
+  console.log(`  CPU time (engine + program): in-process ${us(ca)} us/event, ptrace-served ${us(cb)} us/event, ratio ${(ca / cb).toFixed(3)}`);
+  return [`| ${recorded} | ${us(n)} µs | ${us(a)} µs (CPU ${us(ca)} µs) | ${us(b)} µs (CPU ${us(cb)} µs) | ${(a / b).toFixed(3)} (CPU ${(ca / cb).toFixed(3)}) | ≤ 2 µs in-process |`];
+}
+
 async function main() {
   const startMachine = machine();
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-bench-jump-'));
@@ -170,6 +239,17 @@ async function main() {
   try {
     if (PARTS.includes('fixed')) await fixedJumps(store, startMachine);
     if (PARTS.includes('threads')) await threadRestores(store, home, startMachine);
+    if (PARTS.includes('inprocess')) {
+      const lines = [];
+      for (const size of SIZES) lines.push(...(await replayCost(size)));
+      appendResults(`SIZES=${SIZES.join(',')} PARTS=inprocess node bench/jump.js`, [
+        `Replay at --speed max of dd bs=1, per event (wall time / events, engine alone, pinned, no checkpoints), REPS=${REPS}, medians; native dd for reference`,
+        '',
+        '| events | native | in-process | ptrace-served | ratio | goal |',
+        '|---|---|---|---|---|---|',
+        ...lines,
+      ], startMachine);
+    }
     if (PARTS.includes('random')) {
       const lines = [];
       for (const size of SIZES) lines.push(...(await randomJumps(store, size)));

@@ -19,7 +19,7 @@
       "sources": [
         "engine_main.cc", "batch.cc", "syscalls.cc", "tracer.cc", "capture.cc", "files.cc",
         "output.cc", "protocol.cc", "tools.cc", "recorder.cc", "resources.cc", "replayer.cc",
-        "replay_control.cc", "replay_schedule.cc", "replay_serve.cc", "replay_stream.cc",
+        "replay_control.cc", "replay_fast.cc", "replay_schedule.cc", "replay_serve.cc", "replay_stream.cc",
         "replay_signals.cc", "replay_placeholders.cc", "replay_ids.cc", "replay_gdb.cc", "gdbserver.cc", "replay_checkpoint.cc",
         "stream.cc", "inject.cc", "late_data.cc", "tsc.cc", "fast.cc"
       ]

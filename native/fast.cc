@@ -181,6 +181,7 @@ bool FastPath::init(std::string& error) {
   hdr_->wait_ns = static_cast<uint64_t>(opts_.ring_wait_ms) * 1000000u;
   hdr_->max_record = opts_.ring_bytes / 4;
   hdr_->engine_pid = static_cast<uint32_t>(getpid());
+  hdr_->mode = opts_.serve ? RB_MODE_SERVE : RB_MODE_RECORD;
   for (const SyscallSpec& s : syscall_table())
     if (s.nr >= 0 && s.nr < RB_FAST_NR) hdr_->calls[s.nr] = call_rule(s);
   return true;
@@ -473,6 +474,68 @@ bool FastPath::drain(const std::function<void(const FastCall&)>& fn) {
 uint64_t FastPath::lossy_from() const {
   uint64_t blob = hdr_ ? __atomic_load_n(&hdr_->lossy_seq, __ATOMIC_ACQUIRE) : ~0ull;
   return std::min(lossy_, blob);
+}
+
+rb_call_rule FastPath::rule(const SyscallSpec& s) { return call_rule(s); }
+
+bool FastPath::in_data(uint64_t addr) { return addr >= RB_FAST_DATA && addr < RB_FAST_DATA + (1ull << 32); }
+
+void FastPath::serve_clear() {
+  serve_offs_.clear();
+  serve_end_ = 0;
+  if (!hdr_) return;
+  __atomic_store_n(&hdr_->serve_count, 0u, __ATOMIC_RELEASE);
+  __atomic_store_n(&hdr_->serve_done, 0u, __ATOMIC_RELEASE);
+  hdr_->serve_off = 0;
+}
+
+bool FastPath::serve_add(int nr, uint32_t cmp_mask, const uint64_t args[6], int64_t ret, const std::vector<ServeBuf>& bufs) {
+  if (!hdr_) return false;
+  uint64_t len = sizeof(rb_serve);
+  for (const ServeBuf& b : bufs) len += sizeof(rb_serve_buf) + ((b.bytes.size() + 7) & ~7ull);
+  if (len > UINT32_MAX || serve_end_ + len > opts_.ring_bytes) return false;
+  uint8_t* p = ring_ + serve_end_;
+  rb_serve e{};
+  e.len = static_cast<uint32_t>(len);
+  e.nr = nr;
+  e.cmp_mask = cmp_mask;
+  e.nbufs = static_cast<uint32_t>(bufs.size());
+  e.ret = ret;
+  std::memcpy(e.args, args, sizeof e.args);
+  std::memcpy(p, &e, sizeof e);
+  p += sizeof e;
+  for (const ServeBuf& b : bufs) {
+    rb_serve_buf h{};
+    h.len = static_cast<uint32_t>(b.bytes.size());
+    h.arg = static_cast<uint8_t>(b.arg);
+    h.dir = b.in ? RB_DIR_IN : RB_DIR_OUT;
+    std::memcpy(p, &h, sizeof h);
+    p += sizeof h;
+    std::memcpy(p, b.bytes.data(), b.bytes.size());
+    p += (b.bytes.size() + 7) & ~7ull;
+  }
+  serve_offs_.push_back(serve_end_);
+  serve_end_ += len;
+  return true;
+}
+
+void FastPath::serve_publish() {
+  if (hdr_) __atomic_store_n(&hdr_->serve_count, static_cast<uint32_t>(serve_offs_.size()), __ATOMIC_RELEASE);
+}
+
+uint32_t FastPath::serve_done() const {
+  if (!hdr_) return 0;
+  uint32_t n = __atomic_load_n(&hdr_->serve_done, __ATOMIC_ACQUIRE);
+  return std::min<uint32_t>(n, static_cast<uint32_t>(serve_offs_.size()));
+}
+
+void FastPath::serve_actual(uint32_t i, uint64_t args[6]) const {
+  if (i >= serve_offs_.size()) return;
+  std::memcpy(args, ring_ + serve_offs_[i] + offsetof(rb_serve, actual), 6 * sizeof(uint64_t));
+}
+
+void FastPath::serve_revoke() {
+  if (hdr_) __atomic_store_n(&hdr_->serve_count, __atomic_load_n(&hdr_->serve_done, __ATOMIC_ACQUIRE), __ATOMIC_RELEASE);
 }
 
 uint64_t FastPath::calls_fast() const { return hdr_ ? __atomic_load_n(&hdr_->calls_fast, __ATOMIC_RELAXED) : 0; }

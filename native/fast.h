@@ -17,9 +17,11 @@
 #include <string>
 #include <vector>
 
+#include "syscalls.h"
 #include "tracer.h"
 
 struct rb_fast_header;
+struct rb_call_rule;
 struct sock_filter;
 
 namespace rb {
@@ -29,6 +31,16 @@ struct FastOptions {
   bool parallel = false;       // threads run at once: the fast path stays on with several threads
   int64_t ring_wait_ms = 10;   // how long a thread waits for room in a full ring
   uint64_t ring_bytes = 16u << 20;
+  // Replay: the blob answers calls from serve entries the engine fills from the log
+  // (docs/fast-path.md, "Replay"), instead of recording them.
+  bool serve = false;
+};
+
+// A buffer of a serve entry: bytes the call must hand in (in), or bytes copied to it (out).
+struct ServeBuf {
+  int arg;
+  bool in;
+  std::string bytes;
 };
 
 // One call read back from the ring.
@@ -76,6 +88,23 @@ class FastPath {
   uint64_t calls_fast() const;
   size_t patched_sites() const { return patched_; }
 
+  // The blob's rule for a syscall (fast_abi.h): mode RB_CALL_FAST when it handles it in-process.
+  static rb_call_rule rule(const SyscallSpec& s);
+
+  // Replay (FastOptions::serve): the serve ring. serve_clear empties it (its thread stopped, not
+  // inside the blob); serve_add appends an entry (false: no room); serve_publish hands the entries
+  // added since serve_clear to the blob. serve_done: how many the blob answered so far, never more
+  // than were handed out (the ring is the service's to scribble on); serve_actual: the arguments
+  // entry i was called with. serve_revoke: no later entry is answered (one being answered still is).
+  void serve_clear();
+  bool serve_add(int nr, uint32_t cmp_mask, const uint64_t args[6], int64_t ret, const std::vector<ServeBuf>& bufs);
+  void serve_publish();
+  uint32_t serve_done() const;
+  void serve_actual(uint32_t i, uint64_t args[6]) const;
+  void serve_revoke();
+  // The data segment's address range in the service (checkpoints leave it out of their copies).
+  static bool in_data(uint64_t addr);
+
   // Seccomp filter rules (tracer.cc inserts them after the arch check): the blob's own
   // `syscall` instruction runs untraced.
   static void filter_rules(std::vector<sock_filter>& f);
@@ -102,6 +131,8 @@ class FastPath {
   uint64_t last_seq_ = 0;
   size_t patched_ = 0;
   std::map<pid_t, Process> procs_;
+  std::vector<uint64_t> serve_offs_;  // ring offsets of the serve entries handed out (or being added)
+  uint64_t serve_end_ = 0;
 };
 
 }  // namespace rb

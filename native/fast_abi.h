@@ -41,6 +41,18 @@ struct rb_call_rule {
   struct rb_buf_rule bufs[RB_FAST_BUFS];
 };
 
+/* A buffer's size by its rule, for a call with arguments `a` that returned `ret`. */
+static inline uint64_t rb_buf_size(const struct rb_buf_rule* r, const uint64_t* a, int64_t ret) {
+  uint64_t rv = ret > 0 ? (uint64_t)ret : 0;
+  switch (r->size) {
+    case RB_SIZE_FIXED: return r->n;
+    case RB_SIZE_ARG: return a[r->ref % 6] * r->n;
+    case RB_SIZE_RET: return rv * r->n;
+    case RB_SIZE_RETMAX: return rv < a[r->ref % 6] ? rv : a[r->ref % 6];
+  }
+  return 0;
+}
+
 struct rb_fast_header {
   uint64_t magic;
   uint64_t seq;        /* atomic: the next event seq, taken by the blob and the engine alike */
@@ -57,7 +69,14 @@ struct rb_fast_header {
   uint32_t wake_sent;  /* atomic: a wake-up is on its way */
   uint32_t pad0;
   uint64_t calls_fast; /* statistics: calls recorded here */
-  uint64_t reserved[6];
+  /* Replay (RB_MODE_SERVE): the ring holds rb_serve entries the engine filled from the log for
+   * the one thread that runs; the blob answers matching calls from them. */
+  uint32_t mode;        /* RB_MODE_RECORD or RB_MODE_SERVE */
+  uint32_t serve_count; /* entries the engine handed out (written by the engine) */
+  uint32_t serve_done;  /* atomic: entries the blob answered (written by the blob) */
+  uint32_t pad1;
+  uint64_t serve_off;   /* ring offset of the next entry (the blob's cursor) */
+  uint64_t reserved[4];
   struct rb_call_rule calls[RB_FAST_NR];
 };
 
@@ -80,6 +99,30 @@ struct rb_rec_buf {
   uint64_t addr;
   uint32_t len;
   uint32_t dir;
+};
+
+/* Replay: what the blob does with a call from a patched site. */
+#define RB_MODE_RECORD 0
+#define RB_MODE_SERVE 1 /* answer it from the next serve entry, or issue it from the traced site */
+
+/* A serve entry: one recorded call the blob may answer without the tracer, then its buffers, each
+ * an rb_serve_buf + bytes, 8-byte aligned. The call must be `nr` with the args named by
+ * `cmp_mask` equal to `args`, and every RB_DIR_IN buffer holding exactly its bytes; then each
+ * RB_DIR_OUT buffer's bytes are copied to the address in its argument, `actual` gets the call's
+ * arguments, and the call returns `ret`. */
+struct rb_serve {
+  uint32_t len; /* whole entry, bytes, multiple of 8 */
+  int32_t nr;
+  uint32_t cmp_mask;
+  uint32_t nbufs;
+  int64_t ret;
+  uint64_t args[6];
+  uint64_t actual[6]; /* written by the blob */
+};
+struct rb_serve_buf {
+  uint32_t len;
+  uint8_t arg, dir;
+  uint16_t pad;
 };
 
 #endif

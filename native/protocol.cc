@@ -204,6 +204,7 @@ bool parse_config(const std::string& text, EngineConfig& c, RecordOptions& recor
     else if (key == "pause_at") ok = whole(key, v1, replay.pause_at, err);
     else if (key == "start_paused") ok = flag(key, v1, replay.start_paused, err);
     else if (key == "checkpoints") ok = flag(key, v1, replay.checkpoints, err);
+    else if (key == "in_process") ok = flag(key, v1, replay.in_process, err);
     else if (key == "counterfactual") ok = flag(key, v1, replay.counterfactual, err);
     else if (key == "jitter") {
       ok = whole(key, v1, n, err) && whole(key, v2, replay.seed, err);
@@ -562,7 +563,7 @@ std::string replay_exit_message(int status, const ReplayReport& r) {
   static const char* kinds[] = {"delay", "fail", "latency", "timeout"};
   JsonWriter w = message("exit");
   exit_status(w, status);
-  w.key("consumed").u64(r.consumed).key("log_events").u64(r.log_events);
+  w.key("consumed").u64(r.consumed).key("log_events").u64(r.log_events).key("in_process").u64(r.in_process);
   w.key("policy").str(r.stream ? "stream" : "strict").key("switched_at");
   if (r.stream) w.u64(r.switched_at);
   else w.null();

@@ -136,6 +136,7 @@ struct ReplayReport {
   uint64_t log_events = 0;
   bool stream = false;       // the run left the log
   uint64_t switched_at = 0;  // seq where it did
+  uint64_t in_process = 0;   // events the program's blob answered (replay_fast.cc)
   const std::vector<Injection>* injections = nullptr;
 };
 std::string replay_exit_message(int status, const ReplayReport& r);

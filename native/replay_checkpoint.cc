@@ -331,7 +331,7 @@ SharedMaps shared_writable(pid_t pid) {
     uint64_t start = std::strtoull(range.c_str(), nullptr, 16);
     size_t dash = range.find('-');
     uint64_t end = dash == std::string::npos ? start : std::strtoull(range.c_str() + dash + 1, nullptr, 16);
-    if (end <= start) continue;
+    if (end <= start || FastPath::in_data(start)) continue;  // the serve ring: the engine's (replay_fast.cc)
     out.ranges.emplace_back(start, end);
     out.bytes += end - start;
     if (out.first.empty()) out.first = line;
@@ -492,6 +492,7 @@ Replayer::Taken Replayer::checkpoint(const char* why) {
     return Taken::No;
   }
   c.proc = child;
+  fast_checkpointed(pid, child);
   c.cursor = cursor_;
   c.served = seq_;
   c.seq = seq;
@@ -778,6 +779,7 @@ bool Replayer::restore(Checkpoint& c, std::string& err) {
   core_->adopt(fresh, live_pid);
   for (size_t i = 1; i < made.size(); i++) core_->adopt_thread(made[i], fresh);
   core_->forget_process(live_pid);
+  fast_restored(c.proc, fresh, live_pid);
   reap_process(live_pid, old);
   reap_orphans();
   for (pid_t tid : made) core_->thread(tid)->load_regs();

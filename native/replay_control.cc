@@ -47,7 +47,10 @@ void Replayer::resume_replay() {
 
 void Replayer::on_wake() {
   std::string cmd;
-  while (opts_.control && opts_.control->pop(cmd)) command(cmd);
+  while (opts_.control && opts_.control->pop(cmd)) {
+    fast_revoke();  // what the program answered itself comes first; the verb may change what it may
+    command(cmd);
+  }
   if (gdb_) gdb_->poll(*this);
 }
 

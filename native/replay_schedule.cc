@@ -44,6 +44,7 @@ pid_t Replayer::only_waitable() {
 }
 
 void Replayer::on_timer() {
+  fast_account(false);
   if (rsearch_.due) {
     rsearch_.due = false;
     reverse_next();
@@ -143,6 +144,7 @@ void Replayer::pump() {
     if (paused_ || running_ >= 0 || exiting_ >= 0 || !h.ready) return;
     h.ready = false;
     running_ = t->tid();
+    fast_fill(*t);
     core_->resume(*t, Resume::Continue);
     return;
   }

@@ -20,6 +20,7 @@ namespace rb {
 // child's exit, a kill between replayed processes) is dropped: its recorded counterpart is
 // delivered at its recorded place instead.
 int Replayer::on_signal(Thread& t, int sig, const siginfo_t& info) {
+  fast_account(false);  // it may have come inside the blob
   // A signal met while stepping over a breakpoint ends the step. Once its instruction has run,
   // the int3 goes back now; before that, at the thread's next syscall (else the thread would
   // stop at the same hit twice, after the handler).
@@ -39,6 +40,7 @@ int Replayer::on_signal(Thread& t, int sig, const siginfo_t& info) {
       last_progress_ns_ = now_ns();
       cursor_++;
     }
+    if (fast_) fast_busy_.insert(t.ip());
     return sig;
   }
   auto it = signals_.find(t.tid());
@@ -57,6 +59,7 @@ int Replayer::on_signal(Thread& t, int sig, const siginfo_t& info) {
   e.seq = seq_++;
   e.enter_ns = now_ns() - t0_;
   out_.event(std::move(e));
+  if (fast_) fast_busy_.insert(t.ip());  // a handler may return there: that site is never patched
   return sig;
 }
 

@@ -9,6 +9,7 @@
 //   replay_ids.cc            identity: recorded pids/tids for the program, real ones for the kernel
 //   replay_gdb.cc            gdb: the gdbserver's view of the paused replay, software breakpoints
 //   replay_checkpoint.cc     checkpoints: forked copies of the replayed process, to jump back to
+//   replay_fast.cc           in-process serving: simple calls answered inside the program at max speed
 // Private to the replay_*.cc files and replayer.cc.
 #pragma once
 #include <fcntl.h>
@@ -23,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "fast.h"
 #include "files.h"
 #include "gdbserver.h"
 #include "replayer.h"
@@ -233,6 +235,15 @@ class Replayer : public Tool, public GdbTarget {
   double speed_after_pause_ = -1;               // the speed to go back to after a reverse (gdb)
   uint64_t near_level_ = UINT64_MAX;            // how far before it the last one was
   bool pause_checkpoint_due_ = false;           // the pause's checkpoint waits for a thread to stop
+  // In-process serving (replay_fast.cc): the blob and its serve ring, and the entries handed out.
+  std::unique_ptr<FastPath> fast_;
+  bool fast_failed_ = false;
+  pid_t fast_tid_ = -1;         // the real thread entries were handed to (-1: none outstanding)
+  size_t fast_from_ = 0;        // the cursor then: entry i is the event at fast_from_ + i
+  uint32_t fast_handed_ = 0;    // entries handed out
+  uint32_t fast_accounted_ = 0; // entries already turned into events
+  uint64_t fast_served_ = 0;    // events answered in-process in this run
+  std::set<uint64_t> fast_busy_;  // where signals interrupted the program: handlers return there
 
   void map(pid_t recorded, pid_t real) {
     rec_to_real_[recorded] = real;
@@ -302,6 +313,16 @@ class Replayer : public Tool, public GdbTarget {
   void drop_checkpoints();
   void release_checkpoints();
   void reap_orphans();
+
+  // replay_fast.cc
+  void fast_attach(Thread& t);
+  bool fast_patch(Thread& t, const SyscallSpec& s);
+  bool fast_entry(const Event& e, pid_t tid, uint32_t& mask, std::vector<ServeBuf>& bufs) const;
+  void fast_fill(Thread& t);
+  void fast_account(bool stopped);
+  void fast_revoke();
+  void fast_checkpointed(pid_t live, pid_t copy);
+  void fast_restored(pid_t copy, pid_t fresh, pid_t live);
 
   // replay_schedule.cc
   void rebase();

@@ -28,6 +28,9 @@ Resume Replayer::on_syscall(Thread& t, const SyscallStop& stop) {
     if (opts_.start_paused) pause("start");
     if (!opts_.log.empty()) map(opts_.log.front().tid, t.tid());  // the leader
   }
+  fast_account(true);
+  // A call the program's blob can answer from now on: entered again through its patched site.
+  if (fast_patch(t, *stop.spec)) return Resume::Continue;
   if (running_ == t.tid()) running_ = -1;
   rearm_breakpoints(t);
   Held& h = held_[t.tid()];
@@ -68,6 +71,7 @@ Resume Replayer::on_syscall_exit(Thread& t) {
     h.restore_args = false;
   }
   if (h.serving) fix_return(t, *h.serving);
+  if (h.stop.spec && h.stop.spec->special == Special::Execve && t.syscall_ret() == 0) fast_attach(t);
   h.serving = nullptr;
   h.in_flight = false;
   h.interrupted = false;
@@ -103,6 +107,7 @@ void Replayer::on_exec(Thread& t) {
 
 // rdtsc/rdtscp: the thread runs with the token, so its read is the event at the cursor.
 Resume Replayer::on_tsc(Thread& t, TscRead& r) {
+  fast_account(true);
   const Event* e = cursor_ < opts_.log.size() ? &opts_.log[cursor_] : nullptr;
   Event actual;
   actual.kind = kInstruction;
@@ -145,6 +150,7 @@ Resume Replayer::on_tsc(Thread& t, TscRead& r) {
 }
 
 void Replayer::on_thread_created(Thread& parent, Thread& child) {
+  if (fast_ && child.pid() != parent.pid()) fast_->on_fork(parent.pid(), child.pid());
   // A forked process starts with its parent's memory, the scratch page included.
   if (child.pid() != parent.pid() && scratch_.count(parent.pid())) scratch_.insert(child.pid());
   if (stream_ && child.pid() != parent.pid()) world_->fork(rec_of(parent.pid()), rec_of(child.pid()));
@@ -170,6 +176,8 @@ void Replayer::on_thread_created(Thread& parent, Thread& child) {
 }
 
 void Replayer::on_thread_exit(Thread& t, int status) {
+  fast_account(true);
+  if (fast_ && t.tid() == t.pid()) fast_->on_process_exit(t.pid());
   // As the recorder does: the exits of threads an exit_group ended come with their process's,
   // by recorded tid (they are reaped in no particular order).
   if (t.tid() != t.pid() && !exited_self_.count(t.tid())) {
@@ -190,12 +198,14 @@ void Replayer::on_thread_exit(Thread& t, int status) {
 }
 
 void Replayer::on_exit(int status) {
+  fast_account(true);
   finished_ = true;
   ReplayReport r;
   r.consumed = cursor_;
   r.log_events = opts_.log.size();
   r.stream = stream_;
   r.switched_at = switched_seq_;
+  r.in_process = fast_served_;
   r.injections = &opts_.injections;
   out_.message(replay_exit_message(status, r));
   if (gdb_) gdb_->exited(status);

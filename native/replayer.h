@@ -45,6 +45,9 @@ struct ReplayOptions {
   uint64_t pause_at = UINT64_MAX;                  // pause before serving this seq
   bool start_paused = false;
   bool checkpoints = true;  // kept for jumps; a run straight through takes none
+  // At --speed max, simple recorded calls are answered inside the program (replay_fast.cc)
+  // rather than through a ptrace stop each.
+  bool in_process = true;
   // Counterfactual replay (docs/injections.md): injections, and whether the program may differ
   // from the log (changed environment, arguments, files or binary): then its first departure
   // switches the run to the stream policy instead of diverging.

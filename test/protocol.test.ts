@@ -32,7 +32,7 @@ const GOOD: Record<string, Record<string, unknown>> = {
   warning: { type: 'warning', code: 'no_netns', message: 'no namespace' },
   error: { type: 'error', code: 'spawn', message: 'no such file' },
   exit: {
-    type: 'exit', exit_code: 0, signal: null, consumed: 10, log_events: 12, policy: 'stream', switched_at: 4,
+    type: 'exit', exit_code: 0, signal: null, consumed: 10, log_events: 12, in_process: 7, policy: 'stream', switched_at: 4,
     injections: [{ id: 'slow', kind: 'delay', matched: 3, fired: 1 }],
   },
   spooled: { type: 'spooled', events: 8192, bytes: 123456 },
@@ -84,7 +84,7 @@ describe('decodeMessage', () => {
     expect(state.registers).toEqual({ rip: 2n ** 64n - 1n, rsp: 1n });
     expect(state.threads).toEqual([{ tid: 100, realTid: 4242, state: 'at_syscall' }]);
     const exit = decodeMessage(JSON.stringify(GOOD.exit)) as ExitMessage;
-    expect(exit.replay).toEqual({ consumed: 10, logEvents: 12, policy: 'stream', switchedAt: 4, injections: [{ id: 'slow', kind: 'delay', matched: 3, fired: 1 }] });
+    expect(exit.replay).toEqual({ consumed: 10, logEvents: 12, inProcess: 7, policy: 'stream', switchedAt: 4, injections: [{ id: 'slow', kind: 'delay', matched: 3, fired: 1 }] });
     const recorded = decodeMessage(JSON.stringify({ type: 'exit', exit_code: null, signal: 'SIGKILL' })) as ExitMessage;
     expect(recorded).toEqual({ type: 'exit', exitCode: null, signal: 'SIGKILL', replay: null });
     const memory = decodeMessage(JSON.stringify(GOOD.memory));

@@ -88,6 +88,8 @@ export interface ReplayConfig extends SpawnConfig {
   startPaused?: boolean;
   /** Keep checkpoints for jumps (default true); a run straight through has no use for them. */
   checkpoints?: boolean;
+  /** At speed max, answer simple recorded calls inside the program (default true). */
+  inProcess?: boolean;
   /** In list order (the order decides ties). env/arg/file timeouts have no engine form: they
    * are applied before the engine starts. */
   injections?: readonly Injection[];
@@ -213,6 +215,7 @@ export function encodeConfig(c: EngineConfig): string {
   if (c.pauseAt !== undefined) lines.push(`pause_at ${c.pauseAt}`);
   if (c.startPaused) lines.push('start_paused 1');
   if (c.checkpoints === false) lines.push('checkpoints 0');
+  if (c.inProcess === false) lines.push('in_process 0');
   for (const [recorded, local] of c.files ?? []) lines.push(`file ${e(recorded)} ${e(local)}`);
   lines.push(...injectionLines(c.injections ?? []));
   if (c.counterfactual) lines.push('counterfactual 1');
@@ -361,6 +364,8 @@ export interface ExitMessage {
   replay: {
     consumed: number;
     logEvents: number;
+    /** Events the program answered itself at speed max (in-process serving). */
+    inProcess: number;
     policy: 'strict' | 'stream';
     switchedAt: number | null;
     injections: InjectionReport[];
@@ -611,6 +616,7 @@ function decodeObject(type: string, r: Reader): EngineMessage {
         replay = {
           consumed: r.int('consumed'),
           logEvents: r.int('log_events'),
+          inProcess: r.has('in_process') ? r.int('in_process') : 0,
           policy: r.oneOf('policy', ['strict', 'stream'] as const),
           switchedAt: r.isNull('switched_at') ? null : r.int('switched_at'),
           injections: r.objects('injections').map((i) => ({ id: i.str('id'), kind: i.str('kind'), matched: i.int('matched'), fired: i.int('fired') })),

@@ -8,7 +8,8 @@ export type { ReplayOptions, RunResult, Speed, Divergence, DivergentCall, Inject
 
 /** Replays an incident to its end (a ReplaySession run straight through). */
 export async function replay(incidentId: string, o: ReplayOptions): Promise<RunResult> {
-  const session = await ReplaySession.open(incidentId, o, { checkpoints: false });
+  // Nothing pauses it: simple calls are answered in-process at speed max unless told otherwise.
+  const session = await ReplaySession.open(incidentId, { ...o, inProcess: o.inProcess ?? true }, { checkpoints: false });
   return session.done;
 }
 

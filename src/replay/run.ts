@@ -48,6 +48,13 @@ export interface ReplayOptions {
    * restarts (a backward jump reads it from the store again).
    */
   eventMemory?: number;
+  /**
+   * At speed 'max', answer simple recorded calls inside the program rather than through a ptrace
+   * stop each (docs/fast-path.md, "Replay"). Default: on for runs straight through (replay(),
+   * verify), off for sessions (ReplaySession: a paused call at a patched site stops inside the
+   * blob, whose frames gdb cannot unwind). false: every call through ptrace.
+   */
+  inProcess?: boolean;
 }
 
 /**
@@ -115,6 +122,8 @@ export interface RunResult {
   cutShort?: { reason: string; endedAtCut: boolean } | null;
   /** The name given with the `label` option, stored with the run; null when none. */
   label: string | null;
+  /** Events the program answered itself, in-process, rather than through ptrace (speed max). */
+  servedInProcess?: number;
   stored: 'stored' | 'spooled' | 'not stored';
 }
 

@@ -227,6 +227,9 @@ export class ReplaySession {
       isolateNetwork: o.isolateNetwork ?? true,
       startPaused: paused,
       checkpoints: this.keepCheckpoints,
+      // A session that may pause is inspected with gdb, which cannot unwind the blob's frames
+      // at a patched call: in-process serving is for runs straight through (replay()) unless asked for.
+      inProcess: o.inProcess ?? false,
       pauseAt: pauseAt === undefined ? undefined : BigInt(pauseAt),
       injections: o.injections ?? [],
       // The program may legitimately differ from the log: its first departure switches policy.
@@ -659,6 +662,7 @@ export class ReplaySession {
       switchedAt,
       injections: o.injections ?? [],
       injectionReport: exitMsg.replay?.injections ?? [],
+      servedInProcess: exitMsg.replay?.inProcess ?? 0,
       unrecorded,
       label: o.label ?? null,
       cutShort: partial ? { reason: this.info.state === 'recording' ? 'it is still being recorded' : this.info.state_reason || 'cut short', endedAtCut } : null,
