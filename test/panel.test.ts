@@ -660,7 +660,16 @@ describe("the panel in Debian's Notebook 6 (ipywidgets 6)", () => {
       expect(await view.innerText()).toContain('p.step(1)');
       fs.mkdirSync(SHOTS, { recursive: true });
       const shot = path.join(SHOTS, 'notebook6-static.png');
-      await view.screenshot({ path: shot });
+      // The panel redraws its static view when the state changes (the backtrace comes after
+      // the pause): a screenshot that meets the replaced element takes the new one.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await view.screenshot({ path: shot, timeout: 15_000 });
+          break;
+        } catch (e) {
+          if (attempt >= 4 || !/not attached/.test(String(e))) throw e;
+        }
+      }
       process.stdout.write(`replay panel in Notebook 6 (static view): screenshot ${shot}\n`);
     } finally {
       await context.close();
