@@ -2,13 +2,13 @@
 // be the same events the ptrace path records (same calls, bytes, results), and replay the same.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { EventRow } from '../src/events/schema';
 import { syscallByName } from '../src/inject/syscalls';
-import { openStore, type ChdbStore } from '../src/store';
+import type { ChdbStore } from '../src/store';
 import { recordWithWarnings, replayAndCompare } from './helpers/replay-check';
+import { scratchStore } from './helpers/scratch';
 import { makeInputs } from './helpers/syscall-inputs';
 
 const SYSCALLS = path.join(__dirname, 'syscalls');
@@ -29,21 +29,11 @@ const RACY = new Set(['process']);
 const INTERLEAVED = new Set(['signals', 'timer_thread']);
 const ENV = { PATH: '/usr/bin:/bin', LANG: 'C' };
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-fast-'));
-const binDir = path.join(tmp, 'bin');
 let store: ChdbStore;
+const { tmp, binDir } = scratchStore('rb-fast-', (s) => (store = s));
 let n = 0;
 let fastCalls = 0;
 
-beforeAll(async () => {
-  fs.mkdirSync(binDir);
-  store = await openStore(path.join(tmp, 'store'));
-});
-
-afterAll(async () => {
-  await store?.close();
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
 
 const isFast = (e: EventRow) => syscallByName(e.name)?.traits.includes('fast') ?? false;
 const UNFINISHED = -(2n ** 63n);

@@ -5,13 +5,13 @@
 // --fast and through ptrace alike; and a jump must land where it lands without it.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { replay } from '../src/replay/replay';
 import { ReplaySession } from '../src/replay/session';
-import { openStore, type ChdbStore } from '../src/store';
+import type { ChdbStore } from '../src/store';
 import { recordOnly, rows, sequence } from './helpers/replay-check';
+import { scratchStore } from './helpers/scratch';
 import { makeInputs } from './helpers/syscall-inputs';
 
 const SYSCALLS = path.join(__dirname, 'syscalls');
@@ -22,21 +22,11 @@ const PROGRAMS = ['read', 'write', 'lseek', 'stat', 'getdents', 'time', 'fileops
 // between two replays of one: every replay is compared in full.
 const ENV = { PATH: '/usr/bin:/bin', LANG: 'C' };
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-fast-replay-'));
-const binDir = path.join(tmp, 'bin');
 let store: ChdbStore;
+const { tmp, binDir } = scratchStore('rb-fast-replay-', (s) => (store = s));
 let n = 0;
 let servedTotal = 0;
 
-beforeAll(async () => {
-  fs.mkdirSync(binDir);
-  store = await openStore(path.join(tmp, 'store'));
-});
-
-afterAll(async () => {
-  await store?.close();
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
 
 /** Replays `id` at speed max both ways; both must reproduce the recording and make the same events. */
 async function bothWays(id: string) {
