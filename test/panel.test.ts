@@ -436,8 +436,6 @@ describe('charts inside the replay panel', () => {
       expect(p.header.value).not.toContain('rb-notice');
       const exit = lastCall + 1;
       await p.jumpTo(exit);
-      await p.replay!.done;
-      await p.state();
       expect(p.header.value).toContain(`event ${exit} (${kinds[exit]}`);
       expect(p.header.value).toMatch(/comes after the program&#39;s last syscall|comes after the program's last syscall/);
       expect(p.header.value).toContain('>ended<');

@@ -373,6 +373,11 @@ export class ReplayPanel {
       this.watchEnd();
       this.status = 'paused';
       this.notice = this.landing(seq, st);
+      if (!st.paused && !st.next) {
+        // The run ended on the way (a jump past the last syscall): shown with this command.
+        this.result = await this.session().done;
+        this.status = 'ended';
+      }
     }, 'jump');
   }
 
