@@ -153,6 +153,12 @@ export async function writeArrowStreamFile(
   const drained = (async () => {
     for await (const chunk of writer) writeFully(fd, chunk);
   })();
+  // A failed write (a full disk) ends the loop below at its next batch, and is thrown from there:
+  // it is never left an unhandled rejection while the loop waits.
+  let failed: { err: unknown } | null = null;
+  drained.catch((err: unknown) => {
+    failed = { err };
+  });
   let rows = 0;
   try {
     for await (const batch of batches) {
@@ -162,6 +168,7 @@ export async function writeArrowStreamFile(
       // out: without this wait a run of millions of events was all held in the queue at once.
       // setImmediate runs once the drain's chain of microtasks has emptied the queue.
       await new Promise<void>((resolve) => setImmediate(resolve));
+      if (failed) throw (failed as { err: unknown }).err;
     }
     writer.finish();
     writer.close();
@@ -169,9 +176,10 @@ export async function writeArrowStreamFile(
     fs.fsyncSync(fd);
     return rows;
   } catch (err) {
-    writer.abort(err);
+    // (After a failed write the writer's queue is closed, and the writer says only that.)
+    if (!failed) writer.abort(err);
     await drained.catch(() => undefined);
-    throw err;
+    throw failed ? (failed as { err: unknown }).err : err;
   } finally {
     fs.closeSync(fd);
   }
