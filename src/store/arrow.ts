@@ -176,10 +176,12 @@ export async function writeArrowStreamFile(
     fs.fsyncSync(fd);
     return rows;
   } catch (err) {
-    // (After a failed write the writer's queue is closed, and the writer says only that.)
-    if (!failed) writer.abort(err);
+    // A failed write is the cause (after it the writer's queue is closed, and the writer says only
+    // that); otherwise the error of the batches' source, whatever the aborted drain then says.
+    const writeFailed = failed as { err: unknown } | null;
+    if (!writeFailed) writer.abort(err);
     await drained.catch(() => undefined);
-    throw failed ? (failed as { err: unknown }).err : err;
+    throw writeFailed ? writeFailed.err : err;
   } finally {
     fs.closeSync(fd);
   }
