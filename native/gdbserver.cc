@@ -419,13 +419,13 @@ void GdbServer::handle(GdbTarget& t, const std::string& p) {
   } else if (starts(p, "vCont;") || p[0] == 'c' || p[0] == 's' || p[0] == 'C' || p[0] == 'S') {
     // Any thread's step is one event of the replay; anything else continues it.
     bool step = p[0] == 's' || p[0] == 'S' || p.find(";s") != std::string::npos || p.find(";S") != std::string::npos;
+    // The pause may come before gdb_resume returns (at speed max a step is served right there):
+    // it replies then, so gdb must be waiting already.
+    waiting_ = true;
     std::string why = t.gdb_resume(step);
-    if (!why.empty()) {
-      r = why == "exited" ? "W00" : stop_reply(t, 5, false);
-    } else {
-      waiting_ = true;
-      return;
-    }
+    if (why.empty()) return;
+    waiting_ = false;
+    r = why == "exited" ? "W00" : stop_reply(t, 5, false);
   } else if (p == "bs" || p == "bc") {
     // Reverse: back one event, or to the last breakpoint hit before here, else the first event
     // (docs/gdb.md); gdb shows "No more reverse-execution history" at the first event.
