@@ -311,13 +311,50 @@ bool FastPath::reenter_if_patched(Thread& t) {
   return true;
 }
 
+bool FastPath::program_view(Thread& t, user_regs_struct& r) const {
+  if (r.rip != RB_FAST_CODE + kSlowSiteOff) return false;
+  auto pit = procs_.find(t.pid());
+  uint64_t ret = 0;
+  if (pit == procs_.end() || !t.read_mem(r.rsp, &ret, sizeof ret)) return false;
+  auto site = pit->second.returns.find(ret);
+  if (site == pit->second.returns.end()) return false;
+  r.rip = r.rcx = site->second + 2;
+  r.rsp += 8 + 128;  // the trampoline's call and the red zone it skipped
+  return true;
+}
+
+void FastPath::original_code(pid_t pid, uint64_t addr, char* buf, size_t len) const {
+  auto pit = procs_.find(pid);
+  if (pit == procs_.end()) return;
+  for (const auto& [start, bytes] : pit->second.patched)
+    for (size_t i = 0; i < bytes.size(); i++)
+      if (start + i >= addr && start + i < addr + len) buf[start + i - addr] = bytes[i];
+}
+
+bool FastPath::unpatch(Thread& t) {
+  auto pit = procs_.find(t.pid());
+  if (pit == procs_.end()) return true;
+  Process& p = pit->second;
+  p.frozen = true;
+  bool ok = true;
+  for (auto it = p.patched.begin(); it != p.patched.end();) {
+    if (!t.write_mem(it->first, it->second.data(), it->second.size())) {
+      ok = false;
+      ++it;
+      continue;
+    }
+    it = p.patched.erase(it);
+  }
+  return ok;
+}
+
 bool FastPath::try_patch(Thread& t, const std::set<uint64_t>& busy_traced) {
   auto pit = procs_.find(t.pid());
   if (!hdr_ || pit == procs_.end() || !pit->second.attached || !corrupt_.empty()) return false;
   Process& p = pit->second;
   const uint64_t after = t.ip();  // right after the `syscall` instruction
   const uint64_t start = after - 2;
-  if (p.done.count(start)) return false;
+  if (p.frozen || p.done.count(start)) return false;
   if (after >= RB_FAST_CODE && after < RB_FAST_CODE + RB_FAST_CODE_SIZE) return false;
   uint8_t code[24];
   if (!t.read_mem(start, code, sizeof code) || code[0] != 0x0f || code[1] != 0x05) {
@@ -394,7 +431,8 @@ bool FastPath::try_patch(Thread& t, const std::set<uint64_t>& busy_traced) {
   p.done.insert(start);
   if (ok) {
     patched_++;
-    p.patched.insert(start);
+    p.patched[start].assign(reinterpret_cast<const char*>(code), len);
+    p.returns[at + call_at + 6] = start;
   }
   // The call at hand (replaced by the mmap, if one was needed) is entered again, through the
   // patched site: this thread would otherwise return into the rewritten bytes.

@@ -74,6 +74,17 @@ class FastPath {
   // queued while another thread patched it) would return into the rewritten bytes. It is sent
   // back to enter again through the patch (true; the stop must not be recorded).
   bool reenter_if_patched(Thread& t);
+  // What a debugger sees. A thread stopped at the blob's traced `syscall` (a call the blob left to
+  // the tracer) has the program's registers but rip and rsp: program_view puts those (and rcx, the
+  // return address a `syscall` leaves) back as they are at the program's own `syscall`, so a
+  // paused replay looks the same patched or not. False when the thread is not there.
+  bool program_view(Thread& t, user_regs_struct& r) const;
+  // Memory of process `pid` read at `addr`: the patched sites' own bytes in place of the patch.
+  void original_code(pid_t pid, uint64_t addr, char* buf, size_t len) const;
+  // The process of thread `t` (stopped) gets its own code back at every patched site, and no
+  // site is patched in it again: a debugger stepping instructions or setting breakpoints sees the
+  // program as it is. Threads inside the blob return through their trampolines, which stay.
+  bool unpatch(Thread& t);
   // Threads in the tree changed: the only thread (or 0), whether all calls must be traced.
   void set_threads(pid_t only_tid, bool all_slow);
   void on_fork(pid_t parent, pid_t child);
@@ -114,7 +125,9 @@ class FastPath {
     bool attached = false;
     std::vector<std::pair<uint64_t, uint64_t>> tramps;  // pages: (start, bytes used)
     std::set<uint64_t> done;                            // sites patched or refused
-    std::set<uint64_t> patched;                         // sites patched (start addresses)
+    std::map<uint64_t, std::string> patched;            // sites patched: start -> the bytes replaced
+    std::map<uint64_t, uint64_t> returns;               // a trampoline's return address -> its site
+    bool frozen = false;                                // unpatched: no site is patched again
   };
   // Sends the thread at a syscall stop back to `start` to enter the call again (skipping it now).
   static void rewind(Thread& t, uint64_t start);

@@ -10,11 +10,17 @@
 #include "fast_abi.h"
 
 typedef unsigned long size_t;
-long rb_call(long nr, const uint64_t* a);
+long rb_call(long nr, const uint64_t* a, uint64_t* slow);
 
 /* rb_entry: called by a trampoline (red zone already skipped) with the syscall number in rax and
  * its arguments in rdi, rsi, rdx, r10, r8, r9. Returns the result in rax and keeps every other
- * register and the flags as a `syscall` would (rcx and r11 are clobbered, as the kernel does). */
+ * register and the flags as a `syscall` would (rcx and r11 are clobbered, as the kernel does).
+ *
+ * A call left to the tracer (rb_call sets `slow` and returns the number) is issued from
+ * rb_slow_site with every register but rip and rsp as the program had them at its own `syscall`:
+ * a replay paused there shows the program's registers once rip and rsp are put back (the engine's
+ * FastPath::program_view: rsp is 8 + 128 below the program's, the return address into the
+ * trampoline on top). */
 __asm__(
     ".section .text.entry,\"ax\",@progbits\n"
     ".globl rb_entry\n"
@@ -22,16 +28,27 @@ __asm__(
     "  pushfq\n"
     "  push %r9\n  push %r8\n  push %r10\n  push %rdx\n  push %rsi\n  push %rdi\n"
     "  push %rbx\n"
+    "  push $0\n" /* the slow flag */
     "  mov %rsp, %rbx\n"
-    "  lea 8(%rbx), %rsi\n"
+    "  lea 16(%rbx), %rsi\n"
+    "  mov %rbx, %rdx\n"
     "  mov %rax, %rdi\n"
     "  and $-16, %rsp\n"
     "  cld\n"
     "  call rb_call\n"
     "  mov %rbx, %rsp\n"
+    "  cmpq $0, (%rsp)\n"
+    "  lea 8(%rsp), %rsp\n" /* lea and pop keep the flags of the cmp */
     "  pop %rbx\n"
     "  pop %rdi\n  pop %rsi\n  pop %rdx\n  pop %r10\n  pop %r8\n  pop %r9\n"
+    "  jne 1f\n"
     "  popfq\n"
+    "  ret\n"
+    "1:\n"
+    "  popfq\n"
+    "  syscall\n"
+    ".globl rb_slow_site\n"
+    "rb_slow_site:\n"
     "  ret\n"
     /* long rb_sys(long nr, const uint64_t a[6]) from the untraced site */
     ".globl rb_sys\n"
@@ -43,20 +60,9 @@ __asm__(
     ".globl rb_fast_site\n"
     "rb_fast_site:\n"
     "  ret\n"
-    /* the same from the traced site */
-    ".globl rb_slow\n"
-    "rb_slow:\n"
-    "  mov %rdi, %rax\n  mov %rsi, %r11\n"
-    "  mov (%r11), %rdi\n  mov 8(%r11), %rsi\n  mov 16(%r11), %rdx\n"
-    "  mov 24(%r11), %r10\n  mov 32(%r11), %r8\n  mov 40(%r11), %r9\n"
-    "  syscall\n"
-    ".globl rb_slow_site\n"
-    "rb_slow_site:\n"
-    "  ret\n"
     ".text\n");
 
 long rb_sys(long nr, const uint64_t* a);
-long rb_slow(long nr, const uint64_t* a);
 
 #define SYS_gettid_ 186
 #define SYS_kill_ 62
@@ -126,22 +132,22 @@ static int same(const uint8_t* a, const uint8_t* b, size_t n) {
 /* Replay: answers the call from the next serve entry when it is that call (number, compared
  * arguments, input bytes); otherwise the tracer serves it (and decides whether it diverged).
  * Nothing here runs a syscall, and nothing touches the ring after the traced call. */
-static long serve(struct rb_fast_header* h, long nr, const uint64_t* a) {
+static long serve(struct rb_fast_header* h, long nr, const uint64_t* a, uint64_t* slow) {
   uint32_t i = __atomic_load_n(&h->serve_done, __ATOMIC_ACQUIRE);
-  if (i >= __atomic_load_n(&h->serve_count, __ATOMIC_ACQUIRE)) return rb_slow(nr, a);
+  if (i >= __atomic_load_n(&h->serve_count, __ATOMIC_ACQUIRE)) return *slow = 1, nr;
   uint8_t* ring = (uint8_t*)h + RB_FAST_HEADER_SIZE;
   uint64_t off = h->serve_off;
-  if (off >= h->ring_size || h->ring_size - off < sizeof(struct rb_serve)) return rb_slow(nr, a);
+  if (off >= h->ring_size || h->ring_size - off < sizeof(struct rb_serve)) return *slow = 1, nr;
   struct rb_serve* e = (struct rb_serve*)(ring + off);
-  if (e->nr != nr || e->len > h->ring_size - off) return rb_slow(nr, a);
+  if (e->nr != nr || e->len > h->ring_size - off) return *slow = 1, nr;
   for (int k = 0; k < 6; k++)
-    if ((e->cmp_mask >> k & 1) && e->args[k] != a[k]) return rb_slow(nr, a);
+    if ((e->cmp_mask >> k & 1) && e->args[k] != a[k]) return *slow = 1, nr;
   uint8_t* p = (uint8_t*)(e + 1);
   for (uint32_t k = 0; k < e->nbufs; k++) {
     struct rb_serve_buf* b = (struct rb_serve_buf*)p;
     p += sizeof *b;
     if (b->dir == RB_DIR_IN && b->len && (!a[b->arg % 6] || !same((const uint8_t*)a[b->arg % 6], p, b->len)))
-      return rb_slow(nr, a);
+      return *slow = 1, nr;
     p += (b->len + 7) & ~7U;
   }
   p = (uint8_t*)(e + 1);
@@ -157,12 +163,12 @@ static long serve(struct rb_fast_header* h, long nr, const uint64_t* a) {
   return e->ret;
 }
 
-long rb_call(long nr, const uint64_t* a) {
+long rb_call(long nr, const uint64_t* a, uint64_t* slow) {
   struct rb_fast_header* h = (struct rb_fast_header*)RB_FAST_DATA;
-  if (h->mode == RB_MODE_SERVE) return serve(h, nr, a);
+  if (h->mode == RB_MODE_SERVE) return serve(h, nr, a, slow);
   if (nr < 0 || nr >= RB_FAST_NR || h->calls[nr].mode != RB_CALL_FAST ||
       __atomic_load_n(&h->all_slow, __ATOMIC_ACQUIRE))
-    return rb_slow(nr, a);
+    return *slow = 1, nr;
   const struct rb_call_rule* rule = &h->calls[nr];
   uint64_t seq = __atomic_fetch_add(&h->seq, 1, __ATOMIC_SEQ_CST);
   long ret = rb_sys(nr, a);

@@ -131,11 +131,16 @@ std::string Replayer::state_json() {
     if (h == held_.end() || !core_->thread(real)) continue;
     r.threads.push_back({rec, real, thread_state(real, h->second)});
   }
+  user_regs_struct view;
   if (r.next) {
     auto m = rec_to_real_.find(r.next->tid);
     Thread* t = m == rec_to_real_.end() ? nullptr : core_->thread(m->second);
     // Any stopped thread's registers can be read; the running one's cannot.
-    if (t && t->tid() != running_ && held_.count(t->tid()) && t->load_regs()) r.regs = &t->regs();
+    if (t && t->tid() != running_ && held_.count(t->tid()) && t->load_regs()) {
+      view = t->regs();
+      fast_view(*t, view);
+      r.regs = &view;
+    }
   }
   return state_message(r);
 }
@@ -150,6 +155,7 @@ std::string Replayer::memory_json(pid_t rec, uint64_t addr, uint64_t len) {
   else {
     bytes.resize(len);
     if (!t->read_mem(addr, bytes.data(), len)) err = "cannot read that memory";
+    else fast_view(t->pid(), addr, bytes);
   }
   return memory_message(addr, err, bytes);
 }

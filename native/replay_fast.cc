@@ -45,7 +45,7 @@ void Replayer::fast_attach(Thread& t) {
 // At the seccomp stop of a call the blob can answer: its call site is patched (as the recorder
 // patches it) and the thread sent back through it. True when it was (the stop is not served).
 bool Replayer::fast_patch(Thread& t, const SyscallSpec& s) {
-  if (!fast_ || stream_ || seq_ == 0 || core_->thread_count() != 1 || held_.size() > 1) return false;
+  if (!fast_ || fast_off_ || stream_ || seq_ == 0 || core_->thread_count() != 1 || held_.size() > 1) return false;
   if (FastPath::rule(s).mode != RB_CALL_FAST) return false;
   // As the recorder: not a site a signal handler will return into (kept for the whole run).
   return fast_->try_patch(t, fast_busy_);
@@ -181,9 +181,42 @@ void Replayer::fast_restored(pid_t copy, pid_t fresh, pid_t live) {
   if (!fast_) return;
   fast_->on_fork(copy, fresh);
   fast_->on_process_exit(live);
+  if (fast_off_) {
+    Thread w(fresh, fresh);  // the copy's memory has the sites patched when it was taken
+    if (!fast_->unpatch(w)) out_.message(warning_message("in_process_unpatch", "process " + std::to_string(fresh) + " keeps a patched call site: gdb may step through replaybook's trampoline there"));
+  }
   fast_->serve_clear();
   fast_tid_ = -1;
   fast_handed_ = fast_accounted_ = 0;
+}
+
+// A debugger is about to run the program (continue, step, a breakpoint): every patched site of
+// every process gets the program's own code back, and no call is served in-process any more, so
+// instructions stepped and breakpoints set are the program's. Reading a paused replay (registers,
+// memory, backtraces) needs none of this: fast_view shows it as unpatched.
+void Replayer::fast_unpatch() {
+  if (!fast_ || fast_off_) return;
+  fast_off_ = true;
+  fast_revoke();
+  std::set<pid_t> done;
+  for (const auto& [real, h] : held_) {
+    Thread* t = core_->thread(real);
+    if (!t || real == running_ || done.count(t->pid())) continue;
+    done.insert(t->pid());
+    if (!fast_->unpatch(*t))
+      out_.message(warning_message("in_process_unpatch", "process " + std::to_string(t->pid()) +
+                                                             " keeps a patched call site: gdb may step through replaybook's trampoline there"));
+  }
+}
+
+// Registers and memory as a debugger or a cell reads them: a thread paused in a call the blob
+// left to the tracer shows the program's own call site and stack, patched code its own bytes.
+void Replayer::fast_view(Thread& t, user_regs_struct& r) const {
+  if (fast_) fast_->program_view(t, r);
+}
+
+void Replayer::fast_view(pid_t pid, uint64_t addr, std::string& bytes) const {
+  if (fast_) fast_->original_code(pid, addr, bytes.data(), bytes.size());
 }
 
 }  // namespace rb

@@ -73,6 +73,7 @@ bool Replayer::gdb_regs(pid_t rec, user_regs_struct& regs, user_fpregs_struct& f
   Thread* t = gdb_thread(rec);
   if (!t || !t->load_regs()) return false;
   regs = t->regs();
+  fast_view(*t, regs);
   if (ptrace(PTRACE_GETFPREGS, t->tid(), nullptr, &fp) != 0) memset(&fp, 0, sizeof fp);
   return true;
 }
@@ -86,6 +87,7 @@ bool Replayer::gdb_read(pid_t rec, uint64_t addr, size_t len, std::string& out) 
   while (ok > 0 && !t->read_mem(addr, out.data(), ok)) ok = ok > 64 ? ok / 2 : ok - 1;
   if (ok == 0) return false;
   out.resize(ok);
+  fast_view(t->pid(), addr, out);
   if (t->pid() == bp_process_)
     for (const auto& [a, byte] : breakpoints_)
       if (a >= addr && a < addr + ok) out[a - addr] = static_cast<char>(byte);
@@ -105,6 +107,7 @@ std::string Replayer::gdb_resume(bool step) {
   if (finished_) return "exited";
   if (diverged_) return "diverged";
   if (step) {
+    fast_unpatch();
     if (step_instruction()) return "";
     step_budget_ = 1;
     if (paused_) {
@@ -114,6 +117,7 @@ std::string Replayer::gdb_resume(bool step) {
     release_breakpoint_stop();
     pump();
   } else {
+    fast_unpatch();
     resume_replay();
   }
   return "";
@@ -340,6 +344,7 @@ bool Replayer::gdb_breakpoint(bool insert, uint64_t addr, std::string& err) {
     return true;
   }
   if (it != breakpoints_.end()) return true;
+  fast_unpatch();
   uint8_t b = 0, int3 = 0xcc;
   if (!t->read_mem(addr, &b, 1) || !t->write_mem(addr, &int3, 1)) {
     err = "replaybook: cannot write a breakpoint at that address (not mapped in the replayed process)";

@@ -244,6 +244,7 @@ class Replayer : public Tool, public GdbTarget {
   uint32_t fast_accounted_ = 0; // entries already turned into events
   uint64_t fast_served_ = 0;    // events answered in-process in this run
   std::set<uint64_t> fast_busy_;  // where signals interrupted the program: handlers return there
+  bool fast_off_ = false;         // a debugger runs the program: its sites are unpatched, none patched again
 
   void map(pid_t recorded, pid_t real) {
     rec_to_real_[recorded] = real;
@@ -323,6 +324,9 @@ class Replayer : public Tool, public GdbTarget {
   void fast_revoke();
   void fast_checkpointed(pid_t live, pid_t copy);
   void fast_restored(pid_t copy, pid_t fresh, pid_t live);
+  void fast_unpatch();
+  void fast_view(Thread& t, user_regs_struct& r) const;
+  void fast_view(pid_t pid, uint64_t addr, std::string& bytes) const;
 
   // replay_schedule.cc
   void rebase();

@@ -11,6 +11,7 @@ import { replay } from '../src/replay/replay';
 import { ReplaySession } from '../src/replay/session';
 import type { ChdbStore } from '../src/store';
 import { recordOnly, rows, sequence } from './helpers/replay-check';
+import { runProcess } from './helpers/run';
 import { scratchStore } from './helpers/scratch';
 import { makeInputs } from './helpers/syscall-inputs';
 
@@ -103,9 +104,9 @@ describe('replay served in-process', () => {
     const syscalls = recorded.filter((e) => e.kind === 'syscall').map((e) => Number(e.seq));
     const targets = [syscalls[Math.floor(syscalls.length * 0.8)], syscalls[Math.floor(syscalls.length / 3)], syscalls[syscalls.length - 2]];
     const look = async (s: ReplaySession) => {
-      // Registers are left out: a call from a patched site stops inside the blob.
+      // Registers too: a call the blob leaves to the tracer is shown at the program's own site.
       const st = await s.state();
-      return { seq: st.seq, served: st.served, paused: st.paused, next: st.next, threads: st.threads.map((t) => `${t.tid} ${t.state}`) };
+      return { seq: st.seq, served: st.served, paused: st.paused, next: st.next, threads: st.threads.map((t) => `${t.tid} ${t.state}`), registers: st.registers };
     };
     const states = { inProcess: [] as unknown[], viaPtrace: [] as unknown[] };
     for (const inProcess of [true, false]) {
@@ -121,5 +122,51 @@ describe('replay served in-process', () => {
       }
     }
     expect(states.inProcess).toEqual(states.viaPtrace);
+  });
+
+  it('a pause at a patched call looks unpatched to gdb; a gdb that runs the program gets its code back', async () => {
+    const id = `gdb${n++}`;
+    const argv = ['/bin/dd', 'if=/dev/zero', 'of=/dev/null', 'bs=1', 'count=3000', 'status=none'];
+    const recorded = await recordOnly({ incident: id, command: argv, env: ENV, cwd: '/', store });
+    const syscalls = recorded.filter((e) => e.kind === 'syscall');
+    const target = Number(syscalls[Math.floor(syscalls.length / 2)].seq);
+    // Where the kernel has the thread stopped: the pc of its syscall (/proc/TID/syscall's last field).
+    const kernelPc = (tid: number) => BigInt(fs.readFileSync(`/proc/${tid}/syscall`, 'utf8').trim().split(' ').pop() ?? '0');
+    const inBlob = (pc: bigint) => pc >= 0x6b6b00000000n && pc < 0x6b6b00010000n; // RB_FAST_CODE, its size
+    const gdb = (port: number, ...ex: string[]) =>
+      runProcess('/usr/bin/gdb', ['-nx', '-batch', '-ex', `target remote 127.0.0.1:${port}`, ...ex.flatMap((e) => ['-ex', e]), '/bin/dd'], { ...process.env });
+    const seen: Record<string, unknown> = {};
+    for (const inProcess of [true, false]) {
+      const s = await ReplaySession.open(id, { store, speed: 'max', ephemeral: true, inProcess }, { paused: true });
+      try {
+        const st = await s.jumpTo(target);
+        expect(st.seq).toBe(target);
+        const tid = st.threads[0].realTid;
+        const regs = st.registers as Record<string, bigint>;
+        // Patched, the thread really stands in replaybook's code; what is shown is the program's.
+        if (inProcess) expect(inBlob(kernelPc(tid))).toBe(true);
+        else expect(kernelPc(tid)).toBe(regs.rip);
+        expect(inBlob(regs.rip)).toBe(false);
+        const code = (await s.readMemory(st.threads[0].tid, regs.rip - 16n, 32)).toString('hex');
+        expect(code.slice(28, 32)).toBe('0f05'); // the program's own `syscall`, right before rip
+        const port = await s.gdbserver();
+        const bt = await gdb(port, 'bt', 'x/2i $pc-2');
+        expect(bt.stdout).toMatch(/#1 /);
+        seen[String(inProcess)] = { registers: st.registers, code, bt: bt.stdout.slice(bt.stdout.indexOf('#0')) };
+        if (inProcess) {
+          // gdb steps the program: its sites get their own code back first, so the next calls stop
+          // at the program's own `syscall`, and the replay goes on as recorded.
+          await gdb(port, 'stepi', 'stepi');
+          const after = await s.state();
+          expect(after.seq).toBeGreaterThan(target);
+          expect(kernelPc(tid)).toBe((after.registers as Record<string, bigint>).rip);
+          const end = Number(syscalls[syscalls.length - 2].seq);
+          expect((await s.jumpTo(end)).seq).toBe(end);
+        }
+      } finally {
+        await s.stop();
+      }
+    }
+    expect(seen.true).toEqual(seen.false);
   });
 });

@@ -50,9 +50,10 @@ export interface ReplayOptions {
   eventMemory?: number;
   /**
    * At speed 'max', answer simple recorded calls inside the program rather than through a ptrace
-   * stop each (docs/fast-path.md, "Replay"). Default: on for runs straight through (replay(),
-   * verify), off for sessions (ReplaySession: a paused call at a patched site stops inside the
-   * blob, whose frames gdb cannot unwind). false: every call through ptrace.
+   * stop each (docs/fast-path.md, "Replay"). Default: on. A pause at a patched call shows the
+   * program's own registers, stack and code; a gdb that continues, steps or sets a breakpoint
+   * gets the program's code back everywhere first (no call is answered in-process after that).
+   * false: every call through ptrace.
    */
   inProcess?: boolean;
 }

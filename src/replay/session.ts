@@ -227,9 +227,9 @@ export class ReplaySession {
       isolateNetwork: o.isolateNetwork ?? true,
       startPaused: paused,
       checkpoints: this.keepCheckpoints,
-      // A session that may pause is inspected with gdb, which cannot unwind the blob's frames
-      // at a patched call: in-process serving is for runs straight through (replay()) unless asked for.
-      inProcess: o.inProcess ?? false,
+      // A pause at a patched call shows the program's own registers and code (the engine's
+      // program view), and a gdb that runs the program gets every site unpatched first.
+      inProcess: o.inProcess ?? true,
       pauseAt: pauseAt === undefined ? undefined : BigInt(pauseAt),
       injections: o.injections ?? [],
       // The program may legitimately differ from the log: its first departure switches policy.
