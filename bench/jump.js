@@ -21,7 +21,7 @@
 // restore each, no event replayed) and steps back of one event, on test/fixtures/thread-counters.c
 // (3 threads) against dd (1 thread) in the same run.
 //
-//   npx tsc -p tsconfig.json && node bench/jump.js        (REPS=N, default 5; COUNT=bytes for dd;
+//   npx tsc -p tsconfig.json && node bench/jump.js        (REPS=N, default 5; COUNT=bytes for dd; IN_PROCESS=0;
 //                                                          SIZES=100000,1000000; PARTS=fixed,random,threads,inprocess)
 'use strict';
 const fs = require('node:fs');
@@ -41,6 +41,8 @@ const ID = 'dd-100k';
 const PARTS = (process.env.PARTS || 'fixed,random').split(',');
 const SIZES = (process.env.SIZES || '100000,1000000').split(',').map(Number);
 const JUMPS = Number(process.env.JUMPS || 20);
+// IN_PROCESS=0: sessions serve every call through ptrace (inProcess: false); default on, as in the product.
+const IN_PROCESS = process.env.IN_PROCESS !== '0';
 
 function p95(xs) {
   const s = [...xs].sort((a, b) => a - b);
@@ -77,7 +79,7 @@ async function randomJumps(store, size) {
   const jumpTargets = Array.from({ length: JUMPS }, () => targets[pick(targets.length)]);
   const stepFrom = Array.from({ length: JUMPS }, () => 1 + pick(targets.length - 1));
 
-  const s = await ReplaySession.open(id, { store, ephemeral: true, speed: 'max' }, { paused: true });
+  const s = await ReplaySession.open(id, { store, ephemeral: true, speed: 'max', inProcess: IN_PROCESS }, { paused: true });
   const jumps = [], backs = [], dists = [], perEvent = [];
   let first, firstCpu, checkpointUs;
   try {
@@ -109,7 +111,7 @@ async function randomJumps(store, size) {
   const ff = [];
   let ffEnd, ffCpu;
   for (const t of [lastSeq, ...jumpTargets.slice(0, 5)]) {
-    const f = await ReplaySession.open(id, { store, ephemeral: true, speed: 'max' }, { paused: true, checkpoints: false });
+    const f = await ReplaySession.open(id, { store, ephemeral: true, speed: 'max', inProcess: IN_PROCESS }, { paused: true, checkpoints: false });
     try {
       const j = await timed(() => f.jumpTo(t));
       check(j.value, t, 'fast-forward');
@@ -253,8 +255,8 @@ async function main() {
     if (PARTS.includes('random')) {
       const lines = [];
       for (const size of SIZES) lines.push(...(await randomJumps(store, size)));
-      appendResults(`SIZES=${SIZES.join(',')} PARTS=random node bench/jump.js`, [
-        `ReplaySession.jumpTo in one session (speed max): a first pass, ${JUMPS} jumps to random syscalls and ${JUMPS} steps back of one event, against a fresh session's fast-forward; ratio = median / fast-forward median`,
+      appendResults(`${IN_PROCESS ? '' : 'IN_PROCESS=0 '}SIZES=${SIZES.join(',')} PARTS=random node bench/jump.js`, [
+        `ReplaySession.jumpTo in one session (speed max, ${IN_PROCESS ? 'calls answered in-process' : 'every call through ptrace'}): a first pass, ${JUMPS} jumps to random syscalls and ${JUMPS} steps back of one event, against a fresh session's fast-forward; ratio = median / fast-forward median`,
         '',
         '| events | jumps | median | p95 | goal | vs fast-forward | runs (ms) |',
         '|---|---|---|---|---|---|---|',

@@ -20,7 +20,9 @@
 // in an emulated call's recorded duration) or has a signal pending, the checkpoint waits for a
 // later event (Taken::Later). A thread made again also gets back its alternate signal stack,
 // rseq registration, name and CPU affinity (ThreadExtras: read at the checkpoint, given back by
-// calls run in it); not its scheduling policy, nor timers that signal it by thread id.
+// calls run in it). Its scheduling policy, nice value and timers need nothing: replay emulates
+// sched_setscheduler, setpriority, timer_create and the like (the policy stays the one every
+// thread starts with, which clone copies; timer signals come from the log).
 // Writable shared mappings (MAP_SHARED, anonymous or of a file: a fork shares them with the
 // copy rather than copying them) have their bytes copied into the checkpoint and written back
 // at a restore, up to 64 MiB in all. None for a tree of processes (a fork copies one), under the
