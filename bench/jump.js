@@ -81,12 +81,13 @@ async function randomJumps(store, size) {
 
   const s = await ReplaySession.open(id, { store, ephemeral: true, speed: 'max', inProcess: IN_PROCESS }, { paused: true });
   const jumps = [], backs = [], dists = [], perEvent = [];
-  let first, firstCpu, checkpointUs;
+  let first, firstCpu, checkpointUs, checkpointKb;
   try {
     first = await timed(() => s.jumpTo(lastSeq));
     check(first.value, lastSeq, 'first pass');
     firstCpu = replayCpuMs(first.value);
     checkpointUs = s.checkpoints().checkpoints.reduce((a, c) => a + c.us, 0);
+    checkpointKb = s.checkpoints().checkpoints.map((c) => c.pssKb);
     for (const t of jumpTargets) {
       // Where the jump restores from: the nearest checkpoint at or before the target.
       const from = Math.max(0, ...s.checkpoints().checkpoints.map((c) => c.seq).filter((q) => q <= t));
@@ -135,7 +136,7 @@ async function randomJumps(store, size) {
   // Where a jump's time goes: the events replayed from the checkpoint it restores, each at about
   // the fast-forward's cost (the restore itself is a few ms: PARTS=threads).
   const notes = [
-    `first pass: ${(checkpointUs / 1000).toFixed(0)} ms of it taking the ${s.checkpoints().checkpoints.length} checkpoints kept (${((checkpointUs / 1000 / first.ms) * 100).toFixed(1)}%); CPU of engine + program: first pass ${firstCpu} ms, plain fast-forward ${ffCpu} ms (${(firstCpu / ffCpu).toFixed(2)}×)`,
+    `first pass: ${(checkpointUs / 1000).toFixed(0)} ms of it taking the ${s.checkpoints().checkpoints.length} checkpoints kept (${((checkpointUs / 1000 / first.ms) * 100).toFixed(1)}%), median ${median(s.checkpoints().checkpoints.map((c) => c.us)).toFixed(0)} µs each; their memory (PSS) ${(checkpointKb.reduce((a, k) => a + k, 0) / 1024).toFixed(1)} MiB in all, median ${median(checkpointKb)} KiB each; CPU of engine + program: first pass ${firstCpu} ms, plain fast-forward ${ffCpu} ms (${(firstCpu / ffCpu).toFixed(2)}×)`,
     `random jumps: events replayed from the restored checkpoint median ${median(dists)}, max ${Math.max(...dists)}; ${median(perEvent).toFixed(1)} µs per replayed event (median; fast-forward ${((ffEnd * 1000) / lastSeq).toFixed(1)} µs)`,
   ];
   for (const n of notes) console.log(n);

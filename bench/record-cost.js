@@ -10,6 +10,10 @@
 //     background threads, and under the serial schedule a tree of several threads traces
 //     every call), pinned (default) and with --no-pin (the engine drains on the other CPU).
 //
+//  3. replay of the first ptrace recording of redis at --speed max: µs per event with simple calls
+//     answered inside the program (the default) against every call through ptrace (inProcess:
+//     false), alternated, medians of REPS; and how many events were answered in-process.
+//
 //   npx tsc -p tsconfig.json && node bench/record-cost.js     (REPS=5 N=20000 R=20000)
 'use strict';
 const { spawn, spawnSync, execFileSync } = require('node:child_process');
@@ -21,6 +25,7 @@ const { Table } = require('apache-arrow');
 const { median, machine, appendResults } = require('./common');
 const { openStore } = require('../dist/store');
 const { record } = require('../dist/record/record');
+const { replay } = require('../dist/replay/replay');
 
 const REPS = Number(process.env.REPS || 5);
 const N = Number(process.env.N || 20000);
@@ -28,6 +33,23 @@ const R = Number(process.env.R || 20000);
 const startMachine = machine();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-record-cost-'));
 let runNo = 0;
+let firstRedis = null;
+
+// Replays `id` at speed max REPS times each way, alternated: µs per event (medians).
+async function replayCost(store, id) {
+  const us = { true: [], false: [] };
+  let events = 0, served = 0;
+  for (let i = 0; i < REPS; i++) {
+    for (const inProcess of [true, false]) {
+      const r = await replay(id, { store, speed: 'max', ephemeral: true, inProcess });
+      if (r.divergence) throw new Error(`replay of ${id} diverged: ${r.divergence.reason}`);
+      us[inProcess].push((r.wallMs * 1000) / r.events);
+      events = r.events;
+      if (inProcess) served = r.servedInProcess ?? 0;
+    }
+  }
+  return { events, served, inProcess: median(us.true), ptrace: median(us.false) };
+}
 
 async function logDurationNs(store, id) {
   let first = null;
@@ -101,7 +123,9 @@ async function redisRun(store, mode) {
     done = new Promise((r) => child.once('exit', r));
   } else {
     const fast = mode.startsWith('fast');
-    done = record({ incident: `redis-${mode}-${runNo++}`, command: cmd, store, fast, schedule: fast ? 'parallel' : undefined, pin: mode !== 'fast-nopin', lateData: false });
+    const incident = `redis-${mode}-${runNo++}`;
+    if (mode === 'ptrace' && !firstRedis) firstRedis = incident;
+    done = record({ incident, command: cmd, store, fast, schedule: fast ? 'parallel' : undefined, pin: mode !== 'fast-nopin', lateData: false });
   }
   await waitPort(port);
   const res = benchmark(port);
@@ -115,6 +139,7 @@ async function main() {
   const dd = await ddCost(store);
   const runs = { native: [], ptrace: [], fast: [], 'fast-nopin': [] };
   for (let i = 0; i < REPS; i++) for (const m of Object.keys(runs)) runs[m].push(await redisRun(store, m));
+  const rp = await replayCost(store, firstRedis);
   await store.close();
   const lines = [
     `dd bs=1 count=${N} (${2 * N} syscalls), medians of ${REPS}: native ${dd.native.toFixed(1)} ms, ptrace ${dd.ptrace.toFixed(1)} ms, fast ${dd.fast.toFixed(1)} ms`,
@@ -131,6 +156,10 @@ async function main() {
         `fast-nopin ${m('fast-nopin', 'rps').toFixed(0)}/s (${(m('fast-nopin', 'rps') / base).toFixed(3)}×) p50 ${m('fast-nopin', 'p50')} p99 ${m('fast-nopin', 'p99')}`,
     );
   }
+  lines.push(
+    `replay at --speed max of ${firstRedis} (${rp.events} events, ptrace recording), medians of ${REPS}, alternated: ` +
+      `in-process ${rp.inProcess.toFixed(2)} µs/event (${rp.served} events answered in-process), ptrace-served ${rp.ptrace.toFixed(2)} µs/event (${(rp.inProcess / rp.ptrace).toFixed(2)}×)`,
+  );
   for (const l of lines) console.log(l);
   appendResults('node bench/record-cost.js', lines, startMachine);
   fs.rmSync(tmp, { recursive: true, force: true });

@@ -245,10 +245,15 @@ uint64_t FastPath::tramp_space(Thread& t, Process& p, uint64_t site, size_t need
   if (inj) return 0;
   // One injected call only: it replaces the syscall at hand (a second one would be re-entered
   // from the exit stop, and anonymous mmap runs untraced). A hint the kernel honours when the
-  // range is free; a page it puts elsewhere is kept but not used.
+  // range is free; a page it puts out of reach is not used. Far from where the program's own
+  // mappings go next: the kernel hands out addresses top-down just below the libraries, so a
+  // page there would move every later mapping (thread stacks, malloc arenas) and a replay's
+  // pointers with it. 768 MiB below the site (fits_rel32 keeps within 1 GiB) is not reached by a
+  // program of ordinary size; a site in a low executable (static, non-PIE) gets its page 256 MiB
+  // above, past its heap's start.
   inj = new Thread::Injector(t);
   uint64_t base = site & ~(kTrampPage - 1);
-  uint64_t hint = base < (1ull << 32) ? base + 0x10000000 : base - 0x1000000;
+  uint64_t hint = base < (1ull << 32) ? base + 0x10000000 : base - 0x30000000;
   int64_t got = inj->call(SYS_mmap, hint, kTrampPage, 7 /* rwx */, 0x22 /* private|anon */, static_cast<uint64_t>(-1), 0);
   if (inj->failed() || (got < 0 && got > -4096)) return 0;
   uint64_t at = static_cast<uint64_t>(got);

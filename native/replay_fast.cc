@@ -45,10 +45,17 @@ void Replayer::fast_attach(Thread& t) {
 // At the seccomp stop of a call the blob can answer: its call site is patched (as the recorder
 // patches it) and the thread sent back through it. True when it was (the stop is not served).
 bool Replayer::fast_patch(Thread& t, const SyscallSpec& s) {
-  if (!fast_ || fast_off_ || stream_ || seq_ == 0 || core_->thread_count() != 1 || held_.size() > 1) return false;
+  if (!fast_ || fast_off_ || stream_ || seq_ == 0) return false;
   if (FastPath::rule(s).mode != RB_CALL_FAST) return false;
-  // As the recorder: not a site a signal handler will return into (kept for the whole run).
-  return fast_->try_patch(t, fast_busy_);
+  // As the recorder: not a site a signal handler will return into (kept for the whole run), nor
+  // one another thread will resume inside: held at a call there, waiting for its turn after
+  // one, or in a call run for real (its place is where its last stop left it).
+  std::set<uint64_t> busy = fast_busy_;
+  for (const auto& [real, h] : held_) {
+    Thread* o = real == t.tid() ? nullptr : core_->thread(real);
+    if (o && o->pid() == t.pid()) busy.insert(o->ip());
+  }
+  return fast_->try_patch(t, busy);
 }
 
 // Whether the blob can answer `e` for the thread recorded as `tid`, and its entry: the compared
@@ -102,7 +109,7 @@ void Replayer::fast_fill(Thread& t) {
   fast_handed_ = fast_accounted_ = 0;
   if (speed() > 0 || stream_ || paused_ || step_budget_ > 0 || !opts_.injections.empty() || opts_.counterfactual ||
       gdb_ || !breakpoints_.empty() || rsearch_.phase != ReverseSearch::Off || core_->thread_count() != 1 ||
-      held_.size() != 1 || cursor_ == 0 || signals_.count(t.tid()))
+      cursor_ == 0 || signals_.count(t.tid()))
     return;
   const pid_t tid = rec_of(t.tid());
   const bool spaced = opts_.checkpoints && no_checkpoint_.empty();

@@ -397,7 +397,7 @@ void Replayer::gdb_detached() {
 // While a reverse-continue runs, the hits before its place are counted (a scan) or passed (on
 // the way to the last one), and the first one at or past it ends the run.
 bool Replayer::on_breakpoint(Thread& t) {
-  fast_account(true);
+  fast_account(t.tid() == fast_tid_);
   uint64_t addr = t.ip() - 1;
   if (t.pid() != bp_process_ || !breakpoints_.count(addr)) return false;
   if (hit_proc_ != t.pid() || hit_at_.cursor != cursor_) hit_at_ = {cursor_, 0};

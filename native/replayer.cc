@@ -28,7 +28,7 @@ Resume Replayer::on_syscall(Thread& t, const SyscallStop& stop) {
     if (opts_.start_paused) pause("start");
     if (!opts_.log.empty()) map(opts_.log.front().tid, t.tid());  // the leader
   }
-  fast_account(true);
+  fast_account(t.tid() == fast_tid_);
   // A call the program's blob can answer from now on: entered again through its patched site.
   if (fast_patch(t, *stop.spec)) return Resume::Continue;
   if (running_ == t.tid()) running_ = -1;
@@ -107,7 +107,7 @@ void Replayer::on_exec(Thread& t) {
 
 // rdtsc/rdtscp: the thread runs with the token, so its read is the event at the cursor.
 Resume Replayer::on_tsc(Thread& t, TscRead& r) {
-  fast_account(true);
+  fast_account(t.tid() == fast_tid_);
   const Event* e = cursor_ < opts_.log.size() ? &opts_.log[cursor_] : nullptr;
   Event actual;
   actual.kind = kInstruction;
@@ -176,7 +176,7 @@ void Replayer::on_thread_created(Thread& parent, Thread& child) {
 }
 
 void Replayer::on_thread_exit(Thread& t, int status) {
-  fast_account(true);
+  fast_account(t.tid() == fast_tid_);
   if (fast_ && t.tid() == t.pid()) fast_->on_process_exit(t.pid());
   // As the recorder does: the exits of threads an exit_group ended come with their process's,
   // by recorded tid (they are reaped in no particular order).
