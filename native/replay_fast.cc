@@ -108,8 +108,7 @@ void Replayer::fast_fill(Thread& t) {
   fast_tid_ = -1;
   fast_handed_ = fast_accounted_ = 0;
   if (speed() > 0 || stream_ || paused_ || step_budget_ > 0 || !opts_.injections.empty() || opts_.counterfactual ||
-      gdb_ || !breakpoints_.empty() || rsearch_.phase != ReverseSearch::Off || core_->thread_count() != 1 ||
-      cursor_ == 0 || signals_.count(t.tid()))
+      gdb_ || !breakpoints_.empty() || rsearch_.phase != ReverseSearch::Off || cursor_ == 0 || signals_.count(t.tid()))
     return;
   const pid_t tid = rec_of(t.tid());
   const bool spaced = opts_.checkpoints && no_checkpoint_.empty();
@@ -120,9 +119,11 @@ void Replayer::fast_fill(Thread& t) {
     const Event& e = opts_.log[j];
     if (opts_.pause_at != UINT64_MAX && e.seq + 256 >= opts_.pause_at) break;  // near checkpoints, the pause
     if (spaced && j >= next_checkpoint_) break;
-    // What comes right after it (a signal delivered there, a counter read, an exit) needs the
-    // thread stopped after the call, as the ptrace path has it.
-    if (j + 1 >= opts_.log.size() || opts_.log[j + 1].kind != kSyscall) break;
+    // What comes right after it (a signal delivered there, a counter read, an exit, another
+    // thread's call) needs the thread stopped after the call, as the ptrace path has it: a
+    // thread that ran on from its last entry would run code that was recorded after the other
+    // threads' next events, and change memory they read before it.
+    if (j + 1 >= opts_.log.size() || opts_.log[j + 1].kind != kSyscall || opts_.log[j + 1].tid != e.tid) break;
     if (!fast_entry(e, tid, mask, bufs) || !fast_->serve_add(e.nr, mask, e.args, e.ret, bufs)) break;
   }
   if (j == cursor_) return;
