@@ -191,7 +191,7 @@ void Replayer::fast_restored(pid_t copy, pid_t fresh, pid_t live) {
   fast_->on_process_exit(live);
   if (fast_off_) {
     Thread w(fresh, fresh);  // the copy's memory has the sites patched when it was taken
-    if (!fast_->unpatch(w)) out_.message(warning_message("in_process_unpatch", "process " + std::to_string(fresh) + " keeps a patched call site: gdb may step through replaybook's trampoline there"));
+    fast_unpatch(w);
   }
   fast_->serve_clear();
   fast_tid_ = -1;
@@ -211,10 +211,15 @@ void Replayer::fast_unpatch() {
     Thread* t = core_->thread(real);
     if (!t || real == running_ || done.count(t->pid())) continue;
     done.insert(t->pid());
-    if (!fast_->unpatch(*t))
-      out_.message(warning_message("in_process_unpatch", "process " + std::to_string(t->pid()) +
-                                                             " keeps a patched call site: gdb may step through replaybook's trampoline there"));
+    fast_unpatch(*t);
   }
+}
+
+// The process of `t` (stopped) gets its own code back; a site that cannot be written is said.
+void Replayer::fast_unpatch(Thread& t) {
+  if (!fast_->unpatch(t))
+    out_.message(warning_message("in_process_unpatch", "process " + std::to_string(t.pid()) +
+                                                           " keeps a patched call site: gdb may step through replaybook's trampoline there"));
 }
 
 // Registers and memory as a debugger or a cell reads them: a thread paused in a call the blob

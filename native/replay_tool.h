@@ -325,6 +325,7 @@ class Replayer : public Tool, public GdbTarget {
   void fast_checkpointed(pid_t live, pid_t copy);
   void fast_restored(pid_t copy, pid_t fresh, pid_t live);
   void fast_unpatch();
+  void fast_unpatch(Thread& t);
   void fast_view(Thread& t, user_regs_struct& r) const;
   void fast_view(pid_t pid, uint64_t addr, std::string& bytes) const;
 
