@@ -14,7 +14,8 @@
 //     answered inside the program (the default) against every call through ptrace (inProcess:
 //     false), alternated, medians of REPS; and how many events were answered in-process.
 //
-//   npx tsc -p tsconfig.json && node bench/record-cost.js     (REPS=5 N=20000 R=20000)
+//   npx tsc -p tsconfig.json && node bench/record-cost.js     (REPS=5 N=20000 R=20000;
+//                                                              PARTS=replay: one ptrace recording of redis and 3. only)
 'use strict';
 const { spawn, spawnSync, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -34,6 +35,13 @@ const startMachine = machine();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-record-cost-'));
 let runNo = 0;
 let firstRedis = null;
+
+function replayLine(rp) {
+  return (
+    `replay at --speed max of ${firstRedis} (${rp.events} events, ptrace recording), medians of ${REPS}, alternated: ` +
+    `in-process ${rp.inProcess.toFixed(2)} µs/event (${rp.served} events answered in-process), ptrace-served ${rp.ptrace.toFixed(2)} µs/event (${(rp.inProcess / rp.ptrace).toFixed(2)}×)`
+  );
+}
 
 // Replays `id` at speed max REPS times each way, alternated: µs per event (medians).
 async function replayCost(store, id) {
@@ -136,6 +144,16 @@ async function redisRun(store, mode) {
 
 async function main() {
   const store = await openStore(path.join(tmp, 'store'));
+  if (process.env.PARTS === 'replay') {
+    await redisRun(store, 'ptrace');
+    const rp = await replayCost(store, firstRedis);
+    await store.close();
+    const line = replayLine(rp);
+    console.log(line);
+    appendResults('PARTS=replay node bench/record-cost.js', [line], startMachine);
+    fs.rmSync(tmp, { recursive: true, force: true });
+    return;
+  }
   const dd = await ddCost(store);
   const runs = { native: [], ptrace: [], fast: [], 'fast-nopin': [] };
   for (let i = 0; i < REPS; i++) for (const m of Object.keys(runs)) runs[m].push(await redisRun(store, m));
@@ -156,10 +174,7 @@ async function main() {
         `fast-nopin ${m('fast-nopin', 'rps').toFixed(0)}/s (${(m('fast-nopin', 'rps') / base).toFixed(3)}×) p50 ${m('fast-nopin', 'p50')} p99 ${m('fast-nopin', 'p99')}`,
     );
   }
-  lines.push(
-    `replay at --speed max of ${firstRedis} (${rp.events} events, ptrace recording), medians of ${REPS}, alternated: ` +
-      `in-process ${rp.inProcess.toFixed(2)} µs/event (${rp.served} events answered in-process), ptrace-served ${rp.ptrace.toFixed(2)} µs/event (${(rp.inProcess / rp.ptrace).toFixed(2)}×)`,
-  );
+  lines.push(replayLine(rp));
   for (const l of lines) console.log(l);
   appendResults('node bench/record-cost.js', lines, startMachine);
   fs.rmSync(tmp, { recursive: true, force: true });

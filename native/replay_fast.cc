@@ -67,8 +67,10 @@ bool Replayer::fast_entry(const Event& e, pid_t tid, uint32_t& mask, std::vector
   rb_call_rule rule = FastPath::rule(s);
   if (rule.mode != RB_CALL_FAST || s.cls != Class::Emulated || runs_for_real(s, e) || answered_futex(e)) return false;
   if (s.fd == FdEffect::Creates || s.fd == FdEffect::Accepts || s.fd == FdEffect::Pair || s.path_arg >= 0) return false;
-  if (user_data_in(s) >= 0 || user_data_out(s).first != 0 || !address_fields_in(s).empty() || input_tid(s, e.data_in))
-    return false;
+  if (user_data_in(s) >= 0 || !address_fields_in(s).empty() || input_tid(s, e.data_in)) return false;
+  // User data handed back (epoll_wait's): only where the program's values are the recorded ones
+  // (the same addresses, as a replay without --aslr has them), so the bytes are the log's.
+  if (user_data_out(s).first != 0 && translated_out(s, e) != e.data_out) return false;
   mask = 0;
   for (int i = 0; i < s.nargs; i++) {
     ArgKind k = s.args[i].kind;

@@ -9,11 +9,13 @@
 # chromium is the headless browser (driven by playwright-core) that the tests open exported
 # notebooks and a live Jupyter Notebook in (test/browser.test.ts), and bench/notebook.js times
 # chart drawing in. nginx-light and redis-server are services test/services.test.ts records
-# (each started there on a free loopback port; the packaged services are not left running).
+# (each started there on a free loopback port; the packaged services are not left running);
+# wrk drives nginx in bench/nginx.js, and redis-benchmark (from redis-tools) redis in
+# bench/record-cost.js.
 # python3-venv makes the environment of JupyterLab 4 / Notebook 7 / ipywidgets 8
 # (scripts/install-jupyter.sh, run at the end).
 set -eu
-PACKAGES="g++ gcc make golang-go python3 fonts-dejavu-core strace jupyter-notebook jupyter-nbconvert python3-nbclient jupyter-client clickhouse-server sqlite3 wget git curl chromium nginx-light redis-server python3-venv"
+PACKAGES="g++ gcc make golang-go python3 fonts-dejavu-core strace jupyter-notebook jupyter-nbconvert python3-nbclient jupyter-client clickhouse-server sqlite3 wget git curl chromium nginx-light redis-server wrk python3-venv"
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 missing=""
 for p in $PACKAGES; do
