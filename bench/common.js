@@ -44,4 +44,17 @@ function compileC(name) {
   return out;
 }
 
-module.exports = { median, ms, machine, appendResults, compileC };
+// A TCP port free on loopback now, for a service a bench starts.
+function freePort() {
+  const net = require('node:net');
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+module.exports = { median, ms, machine, appendResults, compileC, freePort };

@@ -7,13 +7,11 @@
 //
 //   npx tsc -p tsconfig.json && node bench/nginx.js      (REPS=3 SECONDS=3; needs Debian's nginx and wrk)
 'use strict';
-const { execFileSync } = require('node:child_process');
-const { spawn } = require('node:child_process');
+const { execFileSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
-const { median, machine, appendResults } = require('./common');
+const { median, machine, appendResults, freePort } = require('./common');
 const { openStore } = require('../dist/store');
 const { record } = require('../dist/record/record');
 
@@ -29,17 +27,6 @@ for (const tool of ['/usr/sbin/nginx', '/usr/bin/wrk']) {
     console.error(`${tool} is missing: sh scripts/install-system-deps.sh installs it`);
     process.exit(2);
   }
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitFor(what, ok, ms = 20_000) {

@@ -23,7 +23,7 @@ const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { Table } = require('apache-arrow');
-const { median, machine, appendResults } = require('./common');
+const { median, machine, appendResults, freePort } = require('./common');
 const { openStore } = require('../dist/store');
 const { record } = require('../dist/record/record');
 const { replay } = require('../dist/replay/replay');
@@ -88,15 +88,6 @@ async function ddCost(store) {
   const n = median(native);
   const perCall = (xs) => (median(xs) - n) / (2 * N) / 1000;
   return { native: n / 1e6, ptrace: median(ptrace) / 1e6, fast: median(fast) / 1e6, ptraceUs: perCall(ptrace), fastUs: perCall(fast) };
-}
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = s.address().port;
-      s.close(() => resolve(p));
-    });
-  });
 }
 
 async function waitPort(port) {
