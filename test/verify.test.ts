@@ -265,7 +265,9 @@ describe('charts and tables of many runs', () => {
     // Recorded times: a loaded machine adds to them, never takes away.
     expect(rows[0].wait_ms).toBeGreaterThanOrEqual(2000);
     expect(rows[0].wait_ms).toBeLessThan(2400);
-    expect(rows[1].wait_ms).toBeGreaterThanOrEqual(2500);
+    // The answer comes 2.5 s after the request was sent, and the poll starts a little after the
+    // send: its wait is 2.5 s less that gap, which a loaded machine widens (2497.6 ms was seen).
+    expect(rows[1].wait_ms).toBeGreaterThan(2400);
     expect(rows[1].wait_ms).toBeLessThan(2900);
     expect(rows[3].wait_ms).toBeCloseTo(3000, 0);
     const spec = variantComparisonSpec(variants, { recorded });
