@@ -14,6 +14,7 @@ import {
   Utf8,
   type DataType,
 } from 'apache-arrow';
+import { ReplaybookError } from '../errors';
 import { EVENT_KINDS, eventSchema } from '../events/schema';
 import type { EventColumns, VarColumn } from './native';
 
@@ -134,7 +135,9 @@ export function fromRecordBatch(batch: RecordBatch): EventColumns {
   for (let i = 0; i < n; i++) {
     const k = dec.decode(kindCol.data.subarray(kindCol.offsets[i], kindCol.offsets[i + 1]));
     const idx = (EVENT_KINDS as readonly string[]).indexOf(k);
-    if (idx < 0) throw new Error(`event ${i} has an unknown kind '${k}'`);
+    if (idx < 0) {
+      throw new ReplaybookError('corrupt_log', `event ${i} of the log has an unknown kind '${k}': the stored events are damaged (import the incident again from its pack, or record it again)`);
+    }
     kind[i] = idx;
   }
   return {

@@ -3,7 +3,7 @@
 // stream yields batches whose values point anywhere. Every buffer is checked here before a batch
 // goes on to the store, and every row must belong to the incident and run it is stored under.
 import { DataType, type Data, type RecordBatch } from 'apache-arrow';
-import { eventSchema } from '../events/schema';
+import { EVENT_KINDS, eventSchema } from '../events/schema';
 import { conformBatch } from './arrow';
 
 /** Why `data` (and its children) cannot be read safely, or null. */
@@ -67,6 +67,15 @@ export function checkedEventBatch(batch: RecordBatch, incidentId: string, runId:
         const shown = typeof got === 'string' && got.length > 40 ? `${got.slice(0, 40)}...` : got;
         throw new Error(`row ${row} has ${column} ${JSON.stringify(shown)}, not ${JSON.stringify(want)}`);
       }
+    }
+  }
+  // A kind the replayer does not know (a flipped byte turns 'syscall' into 'sywcall') would only
+  // be found when the incident is replayed.
+  const kinds = conformed.getChild('kind');
+  for (let row = 0; kinds && row < conformed.numRows; row++) {
+    const kind = kinds.get(row) as string | null;
+    if (kind === null || !(EVENT_KINDS as readonly string[]).includes(kind)) {
+      throw new Error(`row ${row} has kind ${JSON.stringify(kind)}, not one of ${EVENT_KINDS.join(', ')}`);
     }
   }
   return conformed;
